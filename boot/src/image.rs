@@ -1,0 +1,104 @@
+//! Disk images: kernel + ramdisk (command line and named files) through bootloader's
+//! `DiskImageBuilder`.
+
+use crate::Result;
+use bootloader::{BootConfig, DiskImageBuilder};
+use bootloader_boot_config::LevelFilter;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Which firmware boots the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// Legacy BIOS (SeaBIOS), the default: fastest under TCG.
+    Bios,
+    /// UEFI (OVMF).
+    Uefi,
+}
+
+/// What goes into the ramdisk.
+#[derive(Debug, Clone, Default)]
+pub struct Ramdisk {
+    /// The kernel command line, e.g. `mode=run` or `mode=ktest skip_through=NAME`.
+    pub cmdline: String,
+    /// Extra named files (later: user ELF programs).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl Ramdisk {
+    /// A ramdisk carrying only a command line.
+    pub fn with_cmdline(cmdline: impl Into<String>) -> Self {
+        Self {
+            cmdline: cmdline.into(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Serializes to the `ramdisk` crate's archive format.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = ramdisk::Builder::new();
+        b.cmdline(&self.cmdline);
+        for (name, data) in &self.files {
+            b.file(name, data);
+        }
+        b.build()
+    }
+}
+
+fn boot_config() -> BootConfig {
+    let mut c = BootConfig::default();
+    // The loader logs to the serial console: keep it to warnings, and skip the framebuffer
+    // logger (slow under TCG and invisible with -display none).
+    c.log_level = LevelFilter::Warn;
+    c.frame_buffer_logging = false;
+    c.serial_logging = true;
+    c
+}
+
+/// Builds a disk image for `firmware` at `out` from the kernel ELF and a ramdisk.
+pub fn build(kernel: &Path, ramdisk: &Ramdisk, firmware: Firmware, out: &Path) -> Result<()> {
+    let rd_path = out.with_extension("ramdisk");
+    std::fs::write(&rd_path, ramdisk.to_bytes())?;
+    let mut b = DiskImageBuilder::new(kernel.to_path_buf());
+    b.set_ramdisk(rd_path.clone());
+    b.set_boot_config(&boot_config());
+    let r = match firmware {
+        Firmware::Bios => b.create_bios_image(out),
+        Firmware::Uefi => b.create_uefi_image(out),
+    };
+    let _ = std::fs::remove_file(&rd_path);
+    r.map_err(|e| format!("building the {firmware:?} image {}: {e:#}", out.display()).into())
+}
+
+/// A disk image that is deleted when dropped.
+#[derive(Debug)]
+pub struct TempImage {
+    path: PathBuf,
+}
+
+impl TempImage {
+    /// Builds a uniquely named image under [`crate::OUT_DIR`].
+    pub fn build(kernel: &Path, ramdisk: &Ramdisk, firmware: Firmware) -> Result<Self> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let fw = match firmware {
+            Firmware::Bios => "bios",
+            Firmware::Uefi => "uefi",
+        };
+        let path =
+            PathBuf::from(crate::OUT_DIR).join(format!("run-{}-{n}-{fw}.img", std::process::id()));
+        build(kernel, ramdisk, firmware, &path)?;
+        Ok(Self { path })
+    }
+
+    /// The image file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempImage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

@@ -1,0 +1,146 @@
+//! `boot`: build the disk images and run the kernel in QEMU.
+//!
+//! ```text
+//! boot [run|image] [--uefi] [--kvm] [--gdb] [--timeout SECS] [--cmdline "mode=run ..."]
+//!      [--kernel PATH] [-- EXTRA QEMU ARGS...]
+//! ```
+//! `run` (the default) builds the BIOS and UEFI images, boots one of them (BIOS unless `--uefi`)
+//! with TCG (KVM only with `--kvm` or `ZXVM_KVM=1`), streams the serial console with kernel
+//! addresses symbolized, and exits 0 only when the kernel reported success.
+
+use boot::image::{self, Firmware, Ramdisk};
+use boot::qemu::{self, Event, Exit, Session};
+use boot::symbolize::Symbolizer;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+struct Args {
+    command: String,
+    config: qemu::Config,
+    timeout: Duration,
+    cmdline: String,
+    kernel: PathBuf,
+}
+
+const USAGE: &str = "usage: boot [run|image] [--uefi] [--kvm] [--gdb] [--timeout SECS] \
+                     [--cmdline STR] [--kernel PATH] [-- QEMU ARGS...]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        command: "run".into(),
+        config: qemu::Config::default(),
+        timeout: qemu::env_secs("ZXVM_TIMEOUT", 120),
+        cmdline: "mode=run".into(),
+        kernel: PathBuf::from(boot::KERNEL_ELF),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "run" | "image" => a.command = arg,
+            "--uefi" => a.config.firmware = Firmware::Uefi,
+            "--bios" => a.config.firmware = Firmware::Bios,
+            "--kvm" => a.config.kvm = true,
+            "--gdb" => a.config.gdb = true,
+            "--timeout" => {
+                let v = it.next().ok_or("--timeout needs seconds")?;
+                a.timeout = Duration::from_secs(v.parse().map_err(|_| "bad --timeout")?);
+            }
+            "--cmdline" => a.cmdline = it.next().ok_or("--cmdline needs a value")?,
+            "--kernel" => a.kernel = it.next().ok_or("--kernel needs a path")?.into(),
+            "--" => a.config.extra_args.extend(it.by_ref()),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(64);
+        }
+    };
+    match run(args) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("boot: error: {e}");
+            ExitCode::from(70)
+        }
+    }
+}
+
+fn run(args: Args) -> boot::Result<i32> {
+    let out = PathBuf::from(boot::OUT_DIR);
+    let ramdisk = Ramdisk::with_cmdline(args.cmdline.clone());
+    let bios = out.join("zxkernel-bios.img");
+    let uefi = out.join("zxkernel-uefi.img");
+    let t = Instant::now();
+    image::build(&args.kernel, &ramdisk, Firmware::Bios, &bios)?;
+    image::build(&args.kernel, &ramdisk, Firmware::Uefi, &uefi)?;
+    eprintln!(
+        "boot: images built in {} ms: {} (BIOS), {} (UEFI); ramdisk cmdline {:?}",
+        t.elapsed().as_millis(),
+        bios.display(),
+        uefi.display(),
+        args.cmdline
+    );
+    if args.command == "image" {
+        return Ok(0);
+    }
+    let image = match args.config.firmware {
+        Firmware::Bios => bios,
+        Firmware::Uefi => uefi,
+    };
+    let cmd = qemu::command(&args.config, &image);
+    eprintln!("boot: {cmd:?}");
+    let mut session = Session::spawn(&args.config, &image)?;
+    if args.config.gdb {
+        eprintln!(
+            "boot: QEMU waits for gdb on localhost:1234; attach with symbols:\n  \
+             gdb -q -ex 'add-symbol-file {} -o {:#x}' -ex 'target remote localhost:1234'",
+            args.kernel.display(),
+            boot::KERNEL_LOAD_BIAS
+        );
+    }
+    let mut sym = Symbolizer::new(&args.kernel);
+    let deadline = (!args.config.gdb).then(|| session.started() + args.timeout);
+    let mut first_kernel_line = None;
+    let exit = loop {
+        match session.next(deadline) {
+            Event::Line(line) => {
+                if first_kernel_line.is_none() && line.starts_with(boot::BANNER_PREFIX) {
+                    first_kernel_line = Some(session.started().elapsed());
+                }
+                println!("{}", sym.annotate(&line));
+            }
+            Event::Exited(exit) => break exit,
+            Event::TimedOut => {
+                session.kill();
+                eprintln!(
+                    "boot: TIMEOUT after {} s (kill); raise with --timeout or ZXVM_TIMEOUT",
+                    args.timeout.as_secs()
+                );
+                return Ok(6);
+            }
+        }
+    };
+    if let Some(t) = first_kernel_line {
+        eprintln!(
+            "boot: QEMU spawn -> first kernel line: {} ms; whole run {} ms",
+            t.as_millis(),
+            session.started().elapsed().as_millis()
+        );
+    }
+    eprintln!("boot: kernel exit: {}", exit.describe());
+    if exit != Exit::Success {
+        eprintln!(
+            "boot: kernel ELF (for addr2line/gdb): {}",
+            args.kernel.display()
+        );
+    }
+    Ok(exit.host_code())
+}

@@ -1,0 +1,265 @@
+//! Running an image in QEMU: command line, serial lines, timeouts, exit-code mapping.
+
+use crate::image::Firmware;
+use crate::Result;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// The QEMU binary we run.
+pub const QEMU: &str = "qemu-system-x86_64";
+/// Default OVMF firmware (Debian package `ovmf`); override with `ZXVM_OVMF`.
+pub const OVMF: &str = "/usr/share/qemu/OVMF.fd";
+
+/// How the kernel ended the run, decoded from QEMU's exit status (isa-debug-exit writes `v`,
+/// QEMU exits with `(v << 1) | 1`; see `arch::qemu::ExitCode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Kernel reported success (QEMU status 33).
+    Success,
+    /// Kernel reported a failure, e.g. a failed test (35).
+    Failed,
+    /// Kernel panicked (37).
+    Panic,
+    /// Unexpected CPU exception (39).
+    Exception,
+    /// QEMU exited 0: the guest reset or shut down (with `-no-reboot` a triple fault ends here).
+    Reset,
+    /// Any other status: QEMU itself failed (bad arguments, missing firmware...).
+    Qemu(Option<i32>),
+}
+
+impl Exit {
+    /// Decodes QEMU's exit status.
+    pub fn from_status(status: ExitStatus) -> Self {
+        match status.code() {
+            Some(33) => Exit::Success,
+            Some(35) => Exit::Failed,
+            Some(37) => Exit::Panic,
+            Some(39) => Exit::Exception,
+            Some(0) => Exit::Reset,
+            other => Exit::Qemu(other),
+        }
+    }
+
+    /// The exit status `boot` itself returns for this outcome (0 only on success).
+    pub fn host_code(self) -> i32 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failed => 1,
+            Exit::Panic => 2,
+            Exit::Exception => 3,
+            Exit::Reset => 4,
+            Exit::Qemu(_) => 5,
+        }
+    }
+
+    /// Human description.
+    pub fn describe(self) -> String {
+        match self {
+            Exit::Success => "success".into(),
+            Exit::Failed => "failure reported by the kernel".into(),
+            Exit::Panic => "kernel panic".into(),
+            Exit::Exception => "unexpected CPU exception".into(),
+            Exit::Reset => "guest reset or shut down (triple fault?)".into(),
+            Exit::Qemu(c) => format!("QEMU failed (status {c:?})"),
+        }
+    }
+}
+
+/// How to start QEMU.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// BIOS or UEFI.
+    pub firmware: Firmware,
+    /// Use KVM instead of TCG (opt-in: `ZXVM_KVM=1` or `--kvm`).
+    pub kvm: bool,
+    /// Start with `-s -S` (gdb server on :1234, CPU stopped).
+    pub gdb: bool,
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+    /// Extra arguments appended verbatim.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            firmware: Firmware::Bios,
+            kvm: env_flag("ZXVM_KVM"),
+            gdb: false,
+            memory_mib: 128,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// True when the environment variable is set to something other than empty/`0`.
+pub fn env_flag(name: &str) -> bool {
+    matches!(std::env::var(name), Ok(v) if !v.is_empty() && v != "0")
+}
+
+/// Checks that QEMU is installed, with one actionable line when it is not.
+pub fn check_installed() -> Result<()> {
+    match Command::new(QEMU)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!(
+            "{QEMU} not found: install the Debian package qemu-system-x86 \
+             (apt-get install -y qemu-system-x86)"
+        )
+        .into()),
+    }
+}
+
+/// The full QEMU command line for `image`.
+pub fn command(config: &Config, image: &Path) -> Command {
+    let mut c = Command::new(QEMU);
+    c.arg("-drive")
+        .arg(format!("format=raw,file={}", image.display()))
+        .args(["-serial", "stdio", "-display", "none", "-no-reboot"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .args(["-m", &format!("{}M", config.memory_mib)]);
+    if config.firmware == Firmware::Uefi {
+        let ovmf = std::env::var("ZXVM_OVMF").unwrap_or_else(|_| OVMF.into());
+        c.args(["-bios", &ovmf]);
+    }
+    if config.kvm {
+        c.args(["-accel", "kvm", "-cpu", "host"]);
+    } else {
+        c.args(["-accel", "tcg"]);
+    }
+    if config.gdb {
+        c.args(["-s", "-S"]);
+    }
+    c.args(&config.extra_args);
+    c
+}
+
+/// What [`Session::next`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// One serial line (without the line terminator).
+    Line(String),
+    /// QEMU exited.
+    Exited(Exit),
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// A running QEMU whose serial console is read line by line.
+pub struct Session {
+    child: Child,
+    lines: Receiver<String>,
+    started: Instant,
+    image: PathBuf,
+    done: Option<Exit>,
+}
+
+impl Session {
+    /// Starts QEMU on `image` with stdout (the serial console) piped.
+    pub fn spawn(config: &Config, image: &Path) -> Result<Self> {
+        check_installed()?;
+        let mut cmd = command(config, image);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let started = Instant::now();
+        let mut child = cmd.spawn().map_err(|e| format!("starting {QEMU}: {e}"))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let s = String::from_utf8_lossy(&buf);
+                        let s = s.trim_end_matches(['\n', '\r']).replace('\r', "");
+                        if tx.send(s).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            child,
+            lines: rx,
+            started,
+            image: image.to_path_buf(),
+            done: None,
+        })
+    }
+
+    /// When QEMU was spawned.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The image being run.
+    pub fn image(&self) -> &Path {
+        &self.image
+    }
+
+    /// The next serial line, QEMU's exit (after all output was read), or a timeout at `deadline`
+    /// (`None`: wait forever).
+    pub fn next(&mut self, deadline: Option<Instant>) -> Event {
+        if let Some(exit) = self.done {
+            return Event::Exited(exit);
+        }
+        let r = match deadline {
+            None => self
+                .lines
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+            Some(d) => self
+                .lines
+                .recv_timeout(d.saturating_duration_since(Instant::now())),
+        };
+        match r {
+            Ok(line) => Event::Line(line),
+            Err(RecvTimeoutError::Timeout) => Event::TimedOut,
+            Err(RecvTimeoutError::Disconnected) => {
+                let exit = match self.child.wait() {
+                    Ok(status) => Exit::from_status(status),
+                    Err(_) => Exit::Qemu(None),
+                };
+                self.done = Some(exit);
+                Event::Exited(exit)
+            }
+        }
+    }
+
+    /// Kills QEMU (after a timeout).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.done.is_none() {
+            self.kill();
+        }
+    }
+}
+
+/// A `Duration` from an environment variable in seconds, or `default`.
+pub fn env_secs(name: &str, default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
