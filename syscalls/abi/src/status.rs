@@ -143,7 +143,10 @@ mod tests {
 
     #[test]
     fn names_and_unknown_values() {
-        assert_eq!(Status::ERR_ALREADY_EXISTS.name(), Some("ZX_ERR_ALREADY_EXISTS"));
+        assert_eq!(
+            Status::ERR_ALREADY_EXISTS.name(),
+            Some("ZX_ERR_ALREADY_EXISTS")
+        );
         assert_eq!(format!("{:?}", Status::from_raw(-999)), "Status(-999)");
         assert_eq!(Status::OK.ok(), Ok(()));
         assert_eq!(Status::ERR_IO.ok(), Err(Status::ERR_IO));
