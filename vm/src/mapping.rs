@@ -1,0 +1,42 @@
+//! VmMapping: a window of a VMO installed in a VMAR with one protection.
+//!
+//! This module owns [`VmMapping`], the value stored for a mapping in its parent VMAR's gap tree
+//! (the tree key is the mapping's base, the tree length its size, so neither is duplicated here),
+//! and the rule for when two neighbouring mappings may be merged back into one.
+//!
+//! Protection design: a mapping has exactly ONE current protection. `protect` over part of a
+//! mapping splits it (at most into three) and then re-merges every changed piece with an adjacent
+//! piece that is compatible ([`VmMapping::can_merge`]: same VMO, contiguous VMO offsets, same
+//! protection, same maximum protection). So the number of tree entries is bounded by the number
+//! of maximal runs of distinct protection, and repeated protect calls never grow the tree.
+
+use alloc::sync::Arc;
+
+use crate::arch_traits::MmuFlags;
+use crate::vmo::Vmo;
+
+/// One mapping: `[base, base + len)` of its parent VMAR shows the VMO from `vmo_offset`.
+pub(crate) struct VmMapping {
+    /// The mapped object (the mapping keeps it alive).
+    pub(crate) vmo: Arc<Vmo>,
+    /// Offset in the VMO of the mapping's first byte (page-aligned).
+    pub(crate) vmo_offset: u64,
+    /// Current protection (READ/WRITE/EXECUTE bits only).
+    pub(crate) perms: MmuFlags,
+    /// Upper bound for `perms` through protect: the rights of the VMAR handle and of the VMO
+    /// handle used at map time, and the parent VMAR's CAN_MAP_* flags. Fixed for the mapping's
+    /// lifetime, even after those handles are closed.
+    pub(crate) max_perms: MmuFlags,
+    /// Unique within the address space; names the VMO back-reference.
+    pub(crate) uid: u64,
+}
+
+impl VmMapping {
+    /// True when `self` at `[base, base + len)` and `next` right after it can become one mapping.
+    pub(crate) fn can_merge(&self, len: usize, next: &VmMapping) -> bool {
+        Arc::ptr_eq(&self.vmo, &next.vmo)
+            && self.vmo_offset.checked_add(len as u64) == Some(next.vmo_offset)
+            && self.perms == next.perms
+            && self.max_perms == next.max_perms
+    }
+}

@@ -1,0 +1,1044 @@
+//! Vmar: the handle object of a virtual memory address region, and the six VMAR operations.
+//!
+//! This module owns [`Vmar`] and `zx_vmar_allocate` / `map` / `unmap` / `protect` / `destroy` /
+//! `op_range` with every option, right and error of `shared/spec/vmar.fidl`, checked in Zircon's
+//! order (syscall layer `vmar.cc`, then `VmAddressRegionDispatcher`, then `VmAddressRegion`), so
+//! the same status wins when several apply.
+//!
+//! The syscall layer resolves handles (`ERR_BAD_HANDLE`, `ERR_WRONG_TYPE`) and passes the raw
+//! option bits and the rights of the handles it looked up; every other check happens here, the
+//! rights checks Zircon does during handle lookup included (they come first). Kernel-internal
+//! callers pass [`ALL_RIGHTS`].
+//!
+//! Where the spec and Zircon disagree we follow the spec and say so on the spot (search for
+//! "SPEC:"); where the spec is silent we follow Zircon (search for "ZIRCON:"). docs/vm.md lists
+//! both.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use abi::ops::{
+    ZX_VMAR_OP_ALWAYS_NEED, ZX_VMAR_OP_COMMIT, ZX_VMAR_OP_DECOMMIT, ZX_VMAR_OP_DONT_NEED,
+    ZX_VMAR_OP_MAP_RANGE,
+};
+use abi::rights::{
+    ZX_RIGHT_EXECUTE, ZX_RIGHT_MAP, ZX_RIGHT_OP_CHILDREN, ZX_RIGHT_READ, ZX_RIGHT_WRITE,
+};
+use abi::vm_options::*;
+use abi::{Status, ZxResult, PAGE_SIZE};
+
+use crate::arch_traits::MmuFlags;
+use crate::aspace::{AddressSpace, Batch, Child, RegionId, RegionInfo, Tree, VmarNode};
+use crate::gap_tree::GapTree;
+use crate::mapping::VmMapping;
+use crate::placement::{pick_spot, Placement};
+use crate::vmo::Vmo;
+
+/// Rights to pass for kernel-internal calls that no handle restricts.
+pub const ALL_RIGHTS: u32 = u32::MAX;
+
+/// x86_64 cannot map execute-only pages (no XOM), so PERM_READ_IF_XOM_UNSUPPORTED means READ.
+const ARCH_CAN_MAP_XOM: bool = false;
+
+/// SPEC: zx_vmar_allocate lists ERR_NO_MEMORY for "a free address range of the requested size is
+/// not available"; Zircon (and its core test AllocateUnsatisfiableTest) returns ERR_NO_RESOURCES,
+/// as zx_vmar_map does. We follow the spec for allocate; flip this constant to follow Zircon.
+pub const ALLOCATE_NO_SPACE_STATUS: Status = Status::ERR_NO_MEMORY;
+
+/// The CAN_MAP / COMPACT flags of a VMAR, fixed at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmarFlags {
+    /// CAN_MAP_READ / WRITE / EXECUTE as permission bits.
+    pub can_map: MmuFlags,
+    /// CAN_MAP_SPECIFIC.
+    pub can_map_specific: bool,
+    /// COMPACT: children are placed densely.
+    pub compact: bool,
+}
+
+impl VmarFlags {
+    pub(crate) fn root() -> VmarFlags {
+        VmarFlags {
+            can_map: MmuFlags::RWX,
+            can_map_specific: true,
+            compact: false,
+        }
+    }
+}
+
+/// Options split the way Zircon's `split_syscall_flags` does.
+struct SplitOptions {
+    perms: MmuFlags,
+    /// The VMAR-flag bits (ZX_VM_COMPACT ... ZX_VM_OFFSET_IS_UPPER_LIMIT), raw.
+    vmar: u32,
+    align_pow2: u8,
+}
+
+const VMAR_FLAG_BITS: u32 = ZX_VM_COMPACT
+    | ZX_VM_SPECIFIC
+    | ZX_VM_SPECIFIC_OVERWRITE
+    | ZX_VM_CAN_MAP_SPECIFIC
+    | ZX_VM_CAN_MAP_READ
+    | ZX_VM_CAN_MAP_WRITE
+    | ZX_VM_CAN_MAP_EXECUTE
+    | ZX_VM_REQUIRE_NON_RESIZABLE
+    | ZX_VM_ALLOW_FAULTS
+    | ZX_VM_OFFSET_IS_UPPER_LIMIT;
+
+const CAN_MAP_RWX: u32 = ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE | ZX_VM_CAN_MAP_EXECUTE;
+
+fn split_options(options: u32) -> ZxResult<SplitOptions> {
+    let perms = perms_of(options);
+    let vmar = options & VMAR_FLAG_BITS;
+    let rest = options
+        & !(VMAR_FLAG_BITS
+            | ZX_VM_PERM_READ
+            | ZX_VM_PERM_WRITE
+            | ZX_VM_PERM_EXECUTE
+            | ZX_VM_PERM_READ_IF_XOM_UNSUPPORTED);
+    // Any unknown bit below the alignment field (MAP_RANGE included: the map path strips it
+    // first, as Zircon's syscall layer does) is invalid.
+    if rest & ((1 << ZX_VM_ALIGN_BASE) - 1) != 0 {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
+    let align_pow2 = rest >> ZX_VM_ALIGN_BASE;
+    if (align_pow2 < 10 && align_pow2 != 0) || align_pow2 > 32 {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
+    Ok(SplitOptions {
+        perms,
+        vmar,
+        align_pow2: align_pow2 as u8,
+    })
+}
+
+fn perms_of(options: u32) -> MmuFlags {
+    let mut p = MmuFlags::NONE;
+    if options & ZX_VM_PERM_READ != 0 {
+        p = p | MmuFlags::READ;
+    }
+    if options & ZX_VM_PERM_WRITE != 0 {
+        p = p | MmuFlags::WRITE;
+    }
+    if options & ZX_VM_PERM_EXECUTE != 0 {
+        p = p | MmuFlags::EXECUTE;
+    }
+    p
+}
+
+fn can_map_of(options: u32) -> MmuFlags {
+    perms_of((options & CAN_MAP_RWX) >> 7)
+}
+
+fn rights_for(perms: MmuFlags) -> u32 {
+    let mut r = 0;
+    if perms.contains(MmuFlags::READ) {
+        r |= ZX_RIGHT_READ;
+    }
+    if perms.contains(MmuFlags::WRITE) {
+        r |= ZX_RIGHT_WRITE;
+    }
+    if perms.contains(MmuFlags::EXECUTE) {
+        r |= ZX_RIGHT_EXECUTE;
+    }
+    r
+}
+
+fn perms_from_rights(rights: u32) -> MmuFlags {
+    let mut p = MmuFlags::NONE;
+    if rights & ZX_RIGHT_READ != 0 {
+        p = p | MmuFlags::READ;
+    }
+    if rights & ZX_RIGHT_WRITE != 0 {
+        p = p | MmuFlags::WRITE;
+    }
+    if rights & ZX_RIGHT_EXECUTE != 0 {
+        p = p | MmuFlags::EXECUTE;
+    }
+    p
+}
+
+/// Zircon's `is_valid_mapping_protection`: write or execute without read cannot be expressed
+/// (x86_64 has no execute-only pages).
+fn is_valid_protection(options: u32) -> bool {
+    options & ZX_VM_PERM_READ != 0
+        || options & (ZX_VM_PERM_WRITE | ZX_VM_PERM_EXECUTE) == 0
+        || (ARCH_CAN_MAP_XOM && options & ZX_VM_PERM_WRITE == 0)
+}
+
+fn apply_xom(options: u32) -> u32 {
+    if options & ZX_VM_PERM_READ_IF_XOM_UNSUPPORTED != 0 && !ARCH_CAN_MAP_XOM {
+        options | ZX_VM_PERM_READ
+    } else {
+        options
+    }
+}
+
+fn page_aligned(v: usize) -> bool {
+    v.is_multiple_of(PAGE_SIZE)
+}
+
+fn round_up_page(len: usize) -> Option<usize> {
+    Some(len.checked_add(PAGE_SIZE - 1)? & !(PAGE_SIZE - 1))
+}
+
+/// Where a new child goes.
+enum Spot {
+    /// A free range at this base.
+    Free(usize),
+    /// SPECIFIC_OVERWRITE over occupied space at this base.
+    Overwrite(usize),
+}
+
+/// A VMAR handle object: the address space plus the region's arena id, and the region's
+/// immutable geometry and flags (still readable after the region is destroyed).
+///
+/// Cheap to clone. The syscall layer keeps one per handle (e.g. in an `Arc` dispatcher). Every
+/// operation on a destroyed region returns `ERR_BAD_STATE`.
+#[derive(Clone)]
+pub struct Vmar {
+    aspace: Arc<AddressSpace>,
+    id: RegionId,
+    base: usize,
+    len: usize,
+    flags: VmarFlags,
+    is_root: bool,
+}
+
+impl core::fmt::Debug for Vmar {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Vmar")
+            .field("base", &format_args!("{:#x}", self.base))
+            .field("len", &format_args!("{:#x}", self.len))
+            .field("flags", &self.flags)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+impl Vmar {
+    pub(crate) fn new(
+        aspace: Arc<AddressSpace>,
+        id: RegionId,
+        base: usize,
+        len: usize,
+        flags: VmarFlags,
+        is_root: bool,
+    ) -> Vmar {
+        Vmar {
+            aspace,
+            id,
+            base,
+            len,
+            flags,
+            is_root,
+        }
+    }
+
+    /// First byte of the region.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    /// Size of the region in bytes.
+    pub fn len_bytes(&self) -> usize {
+        self.len
+    }
+
+    /// The region's creation flags.
+    pub fn flags(&self) -> VmarFlags {
+        self.flags
+    }
+
+    /// The address space the region belongs to.
+    pub fn aspace(&self) -> &Arc<AddressSpace> {
+        &self.aspace
+    }
+
+    /// The arena id (stale once destroyed).
+    pub fn id(&self) -> RegionId {
+        self.id
+    }
+
+    /// True for the root VMAR of its address space.
+    pub fn is_root(&self) -> bool {
+        self.is_root
+    }
+
+    /// False once the region was destroyed (directly or through an ancestor).
+    pub fn is_alive(&self) -> bool {
+        self.aspace.tree.lock().node(self.id).is_some()
+    }
+
+    /// The READ / WRITE / EXECUTE rights a new handle to this region gets (Zircon's
+    /// `VmAddressRegionDispatcher::Create`: one per CAN_MAP_* flag); the syscall layer adds its
+    /// default VMAR rights.
+    pub fn perm_rights(&self) -> u32 {
+        rights_for(self.flags.can_map)
+    }
+
+    /// Introspection: this region and everything below it (see [`RegionInfo`]).
+    /// `ERR_BAD_STATE` once destroyed.
+    pub fn walk(&self) -> ZxResult<Vec<RegionInfo>> {
+        self.aspace.walk_from(self.id).ok_or(Status::ERR_BAD_STATE)
+    }
+
+    fn placement(&self, node: &VmarNode) -> Placement {
+        let config = self.aspace.config();
+        if !config.aslr {
+            Placement::Compact
+        } else if node.flags.compact {
+            if config.compact_entropy_bits == 0 {
+                Placement::Compact
+            } else {
+                Placement::Random {
+                    entropy_bits: config.compact_entropy_bits,
+                }
+            }
+        } else {
+            Placement::Random {
+                entropy_bits: config.entropy_bits,
+            }
+        }
+    }
+
+    /// Zircon's `CreateSubVmarInternal` checks and placement (under the tree lock). `rwx` is what
+    /// the child would be allowed to do; `no_space` the status when no spot fits.
+    #[allow(clippy::too_many_arguments)]
+    fn choose_spot(
+        &self,
+        tree: &mut Tree,
+        offset: usize,
+        size: usize,
+        align_pow2: u8,
+        vmar_opts: u32,
+        rwx: MmuFlags,
+        no_space: Status,
+    ) -> ZxResult<Spot> {
+        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        if size == 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if !node.flags.can_map.contains(rwx) {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
+        let overwrite = vmar_opts & ZX_VM_SPECIFIC_OVERWRITE != 0;
+        let specific = vmar_opts & ZX_VM_SPECIFIC != 0 || overwrite;
+        let upper = vmar_opts & ZX_VM_OFFSET_IS_UPPER_LIMIT != 0;
+        if specific && upper {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if !specific && !upper && offset != 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if !page_aligned(offset) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if (specific || upper) && !node.flags.can_map_specific {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
+        if !upper && (offset >= node.len || size > node.len - offset) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if upper && (offset > node.len || size > node.len || size > offset) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if specific {
+            let base = node.base + offset;
+            if align_pow2 > 0 && base & ((1usize << align_pow2) - 1) != 0 {
+                return Err(Status::ERR_INVALID_ARGS);
+            }
+            if node.children.is_free(base, size) {
+                return Ok(Spot::Free(base));
+            }
+            return if overwrite {
+                Ok(Spot::Overwrite(base))
+            } else {
+                Err(Status::ERR_ALREADY_EXISTS)
+            };
+        }
+        let hi = if upper {
+            node.base + offset
+        } else {
+            node.end()
+        };
+        let align = 1usize << align_pow2.max(abi::PAGE_SHIFT as u8);
+        let (lo, placement) = (node.base, self.placement(node));
+        let (children, rng) = tree
+            .children_and_rng(self.id)
+            .ok_or(Status::ERR_BAD_STATE)?;
+        pick_spot(children, size, align, lo, hi, placement, rng)
+            .map(Spot::Free)
+            .ok_or(no_space)
+    }
+}
+
+/// The six operations, each mirroring one syscall.
+impl Vmar {
+    /// `zx_vmar_allocate`: creates a sub-region of `size` bytes; returns its handle object and
+    /// base address. `vmar_rights` are the rights of the parent handle.
+    ///
+    /// Order of checks (Zircon's): CAN_MAP_* need the matching handle right (ACCESS_DENIED);
+    /// unknown option bits or a bad ALIGN value (INVALID_ARGS); PERM_* given (INVALID_ARGS);
+    /// `size` not page-aligned or a mapping-only flag (INVALID_ARGS); destroyed (BAD_STATE);
+    /// `size` 0 (INVALID_ARGS); CAN_MAP_* beyond the parent's (ACCESS_DENIED); SPECIFIC with
+    /// OFFSET_IS_UPPER_LIMIT, non-zero offset without either, unaligned offset (INVALID_ARGS);
+    /// SPECIFIC / upper limit without the parent's CAN_MAP_SPECIFIC (ACCESS_DENIED); out of the
+    /// parent's bounds or misaligned for ALIGN_* (INVALID_ARGS); overlap (ALREADY_EXISTS); no
+    /// room ([`ALLOCATE_NO_SPACE_STATUS`]).
+    pub fn allocate(
+        &self,
+        options: u32,
+        offset: usize,
+        size: usize,
+        vmar_rights: u32,
+    ) -> ZxResult<(Vmar, usize)> {
+        let needed = rights_for(can_map_of(options));
+        if vmar_rights & needed != needed {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
+        let split = split_options(options)?;
+        if !split.perms.is_empty() {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if !page_aligned(size) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let allowed = ZX_VM_SPECIFIC
+            | ZX_VM_CAN_MAP_SPECIFIC
+            | ZX_VM_COMPACT
+            | CAN_MAP_RWX
+            | ZX_VM_OFFSET_IS_UPPER_LIMIT;
+        if split.vmar & !allowed != 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let flags = VmarFlags {
+            can_map: can_map_of(options),
+            // ZIRCON/SPEC: asking for CAN_MAP_SPECIFIC is not an error when the parent lacks it.
+            can_map_specific: options & ZX_VM_CAN_MAP_SPECIFIC != 0,
+            compact: options & ZX_VM_COMPACT != 0,
+        };
+        let mut tree = self.aspace.tree.lock();
+        let spot = self.choose_spot(
+            &mut tree,
+            offset,
+            size,
+            split.align_pow2,
+            split.vmar,
+            flags.can_map,
+            ALLOCATE_NO_SPACE_STATUS,
+        )?;
+        let Spot::Free(base) = spot else {
+            // SPECIFIC_OVERWRITE was rejected above, so only a free spot can come back.
+            return Err(Status::ERR_INTERNAL);
+        };
+        let id = tree.alloc_node(VmarNode {
+            base,
+            len: size,
+            flags,
+            parent: Some(self.id),
+            children: GapTree::new(base, size),
+        });
+        let parent = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        if parent.children.insert(base, size, Child::Vmar(id)).is_err() {
+            tree.free_node(id);
+            return Err(Status::ERR_NO_MEMORY);
+        }
+        let child = Vmar::new(self.aspace.clone(), id, base, size, flags, false);
+        Ok((child, base))
+    }
+
+    /// `zx_vmar_map`: maps `len` bytes of `vmo` from `vmo_offset`; returns the mapping's base.
+    /// `vmar_rights` / `vmo_rights` are the rights of the two handles; the permissions both allow
+    /// (capped by this VMAR's CAN_MAP_*) are recorded in the mapping as the ceiling for later
+    /// protect calls, even after the handles are closed.
+    ///
+    /// Order of checks (Zircon's `vmar_map_common`, dispatcher, `CreateVmMapping`,
+    /// `CreateSubVmarInternal`): VMO handle lacks MAP (ACCESS_DENIED); PERM_READ_IF_XOM_UNSUPPORTED
+    /// adds READ; WRITE/EXECUTE without READ (INVALID_ARGS); MAP_RANGE with SPECIFIC_OVERWRITE
+    /// (INVALID_ARGS); CAN_MAP_* in options (INVALID_ARGS); a PERM_* not allowed by both handles
+    /// (ACCESS_DENIED); unknown bits / bad ALIGN (INVALID_ARGS); REQUIRE_NON_RESIZABLE on a
+    /// resizable VMO (NOT_SUPPORTED); without ALLOW_FAULTS: resizable or discardable VMO
+    /// (NOT_SUPPORTED), window past the VMO end (BUFFER_TOO_SMALL); COMPACT / CAN_MAP_SPECIFIC
+    /// (INVALID_ARGS); `vmo_offset` or `len` unaligned (INVALID_ARGS); `vmo_offset + len` overflows
+    /// (OUT_OF_RANGE); then the placement checks of [`Vmar::allocate`], with overlap ->
+    /// ALREADY_EXISTS (or replacement under SPECIFIC_OVERWRITE) and no room -> NO_RESOURCES.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map(
+        &self,
+        options: u32,
+        vmar_offset: usize,
+        vmo: &Arc<Vmo>,
+        vmo_offset: u64,
+        len: usize,
+        vmar_rights: u32,
+        vmo_rights: u32,
+    ) -> ZxResult<usize> {
+        if vmo_rights & ZX_RIGHT_MAP == 0 {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
+        let mut options = apply_xom(options);
+        if !is_valid_protection(options) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let map_range = options & ZX_VM_MAP_RANGE != 0;
+        options &= !ZX_VM_MAP_RANGE;
+        if map_range && options & ZX_VM_SPECIFIC_OVERWRITE != 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if options & CAN_MAP_RWX != 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let allowed = perms_from_rights(vmo_rights).intersection(perms_from_rights(vmar_rights));
+        let perms = perms_of(options);
+        if !allowed.contains(perms) {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
+        let split = split_options(options)?;
+        if split.vmar & ZX_VM_REQUIRE_NON_RESIZABLE != 0 && vmo.is_resizable() {
+            return Err(Status::ERR_NOT_SUPPORTED);
+        }
+        if split.vmar & ZX_VM_ALLOW_FAULTS == 0 {
+            if vmo.is_resizable() || vmo.is_discardable() {
+                return Err(Status::ERR_NOT_SUPPORTED);
+            }
+            let end = vmo_offset
+                .checked_add(len as u64)
+                .ok_or(Status::ERR_OUT_OF_RANGE)?;
+            if end > vmo.len_bytes() {
+                return Err(Status::ERR_BUFFER_TOO_SMALL);
+            }
+        }
+        let vmar_opts = split.vmar & !(ZX_VM_REQUIRE_NON_RESIZABLE | ZX_VM_ALLOW_FAULTS);
+        if vmar_opts & !(ZX_VM_SPECIFIC | ZX_VM_SPECIFIC_OVERWRITE | ZX_VM_OFFSET_IS_UPPER_LIMIT)
+            != 0
+        {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if !vmo_offset.is_multiple_of(PAGE_SIZE as u64) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        // SPEC: an unaligned len is INVALID_ARGS (Zircon rounds it up to whole pages).
+        if !page_aligned(len) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if vmo_offset.checked_add(len as u64).is_none() {
+            return Err(Status::ERR_OUT_OF_RANGE);
+        }
+
+        let mut tree = self.aspace.tree.lock();
+        let spot = self.choose_spot(
+            &mut tree,
+            vmar_offset,
+            len,
+            split.align_pow2,
+            vmar_opts,
+            perms,
+            Status::ERR_NO_RESOURCES,
+        )?;
+        let mut batch = Batch::new();
+        let base = match spot {
+            Spot::Free(base) => base,
+            Spot::Overwrite(base) => {
+                let end = base + len;
+                // ZIRCON: any sub-VMAR in the range, even one wholly inside it, makes the
+                // overwrite fail (it unmaps with can_destroy_regions = false). Checked before
+                // anything changes, so a failed overwrite changes nothing.
+                let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
+                if node
+                    .children
+                    .overlapping(base, end)
+                    .any(|(_, _, c)| matches!(c, Child::Vmar(_)))
+                {
+                    return Err(Status::ERR_INVALID_ARGS);
+                }
+                unmap_range(&self.aspace, &mut tree, self.id, base, end, &mut batch);
+                base
+            }
+        };
+        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        let max_perms = allowed.intersection(node.flags.can_map);
+        let uid = tree.new_uid();
+        let mapping = VmMapping {
+            vmo: vmo.clone(),
+            vmo_offset,
+            perms,
+            max_perms,
+            uid,
+        };
+        batch.upsert(&mapping, base, len);
+        let node = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        if let Err(m) = node.children.insert(base, len, Child::Mapping(mapping)) {
+            if let Child::Mapping(m) = m {
+                batch.remove(m);
+            }
+            self.aspace.finish(batch);
+            return Err(Status::ERR_NO_MEMORY);
+        }
+        // The back-reference must exist before any page-table entry does.
+        self.aspace.finish(batch);
+        if map_range {
+            if let Some((_, _, Child::Mapping(m))) =
+                tree.node(self.id).and_then(|n| n.children.find(base))
+            {
+                if let Err(status) = self.aspace.map_committed(m, base, base, base + len) {
+                    // Zircon destroys the new mapping when MAP_RANGE fails.
+                    let mut batch = Batch::new();
+                    unmap_range(
+                        &self.aspace,
+                        &mut tree,
+                        self.id,
+                        base,
+                        base + len,
+                        &mut batch,
+                    );
+                    self.aspace.finish(batch);
+                    return Err(status);
+                }
+            }
+        }
+        Ok(base)
+    }
+
+    /// `zx_vmar_unmap`: unmaps `[addr, addr + len)`: mappings partly inside are cut (split when
+    /// the range is in their middle), sub-regions wholly inside are destroyed.
+    ///
+    /// Errors: `addr` unaligned, `len` 0 or unaligned (INVALID_ARGS); destroyed (BAD_STATE);
+    /// range not inside this region (INVALID_ARGS); a sub-region only partly inside, or any
+    /// sub-region when `vmar_rights` lacks OP_CHILDREN (INVALID_ARGS); nothing mapped in the
+    /// range (NOT_FOUND). Nothing changes on error.
+    pub fn unmap(&self, addr: usize, len: usize, vmar_rights: u32) -> ZxResult {
+        let op_children = vmar_rights & ZX_RIGHT_OP_CHILDREN != 0;
+        if !page_aligned(addr) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        // SPEC: len must be page-aligned (Zircon rounds it up).
+        if len == 0 || !page_aligned(len) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let mut tree = self.aspace.tree.lock();
+        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        let end = addr.checked_add(len).ok_or(Status::ERR_INVALID_ARGS)?;
+        if addr < node.base || end > node.end() {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let mut found = false;
+        for (base, clen, child) in node.children.overlapping(addr, end) {
+            found = true;
+            if let Child::Vmar(_) = child {
+                if !op_children || base < addr || base + clen > end {
+                    return Err(Status::ERR_INVALID_ARGS);
+                }
+            }
+        }
+        // SPEC: NOT_FOUND "could not find the requested mapping" when the range holds nothing
+        // (Zircon returns OK there).
+        if !found {
+            return Err(Status::ERR_NOT_FOUND);
+        }
+        let mut batch = Batch::new();
+        unmap_range(&self.aspace, &mut tree, self.id, addr, end, &mut batch);
+        self.aspace.finish(batch);
+        Ok(())
+    }
+
+    /// `zx_vmar_protect`: sets the protection of every mapping page in `[addr, addr + len)`.
+    ///
+    /// Order of checks: PERM_READ_IF_XOM_UNSUPPORTED adds READ; each PERM_* needs the matching
+    /// handle right (ACCESS_DENIED); WRITE/EXECUTE without READ (INVALID_ARGS); `addr` unaligned
+    /// (INVALID_ARGS); any non-PERM option or ALIGN (INVALID_ARGS); `len` 0 after rounding up to
+    /// pages (INVALID_ARGS); destroyed (BAD_STATE); range outside this region (INVALID_ARGS); then,
+    /// walking the mappings in address order (at any depth): a hole (NOT_FOUND), a mapping whose
+    /// ceiling lacks a requested permission (ACCESS_DENIED), a mapping inside a sub-region when
+    /// `vmar_rights` lacks OP_CHILDREN (INVALID_ARGS) or whose permissions would grow
+    /// (ACCESS_DENIED). All checks precede any change: on error nothing changes.
+    pub fn protect(&self, options: u32, addr: usize, len: usize, vmar_rights: u32) -> ZxResult {
+        let options = apply_xom(options);
+        let new_perms = perms_of(options);
+        let needed = rights_for(new_perms);
+        if vmar_rights & needed != needed {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
+        if !is_valid_protection(options) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if !page_aligned(addr) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let split = split_options(options)?;
+        if split.vmar != 0 || split.align_pow2 != 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        // ZIRCON: len is rounded up to whole pages (the spec only says it must not be 0).
+        let len = round_up_page(len).unwrap_or(0);
+        if len == 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let op_children = vmar_rights & ZX_RIGHT_OP_CHILDREN != 0;
+        let mut tree = self.aspace.tree.lock();
+        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        let end = addr.checked_add(len).ok_or(Status::ERR_INVALID_ARGS)?;
+        if addr < node.base || end > node.end() {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let targets = tree.mappings_in(self.id, addr, end);
+        let mut expected = addr;
+        for &(parent, base, mlen) in &targets {
+            if base > expected {
+                return Err(Status::ERR_NOT_FOUND);
+            }
+            let m = mapping_at(&tree, parent, base).ok_or(Status::ERR_INTERNAL)?;
+            if !m.max_perms.contains(new_perms) {
+                return Err(Status::ERR_ACCESS_DENIED);
+            }
+            if parent != self.id {
+                if !op_children {
+                    return Err(Status::ERR_INVALID_ARGS);
+                }
+                // Through a parent VMAR, permissions may only shrink.
+                if !m.perms.contains(new_perms) {
+                    return Err(Status::ERR_ACCESS_DENIED);
+                }
+            }
+            expected = base + mlen;
+        }
+        if expected < end {
+            return Err(Status::ERR_NOT_FOUND);
+        }
+        let mut batch = Batch::new();
+        let mut changed = Vec::new();
+        for (parent, base, mlen) in targets {
+            let (ps, pe) = (base.max(addr), (base + mlen).min(end));
+            if mapping_at(&tree, parent, base).is_some_and(|m| m.perms == new_perms) {
+                continue;
+            }
+            split_mapping(&mut tree, parent, ps, &mut batch);
+            split_mapping(&mut tree, parent, pe, &mut batch);
+            if let Some(Child::Mapping(m)) = tree
+                .node_mut(parent)
+                .and_then(|n| n.children.get_mut(ps))
+                .map(|(_, c)| c)
+            {
+                m.perms = new_perms;
+            }
+            self.aspace.protect_ptes(&mut batch, ps, pe - ps, new_perms);
+            changed.push((parent, ps));
+        }
+        for (parent, addr) in changed {
+            merge_around(&mut tree, parent, addr, &mut batch);
+        }
+        self.aspace.finish(batch);
+        Ok(())
+    }
+
+    /// `zx_vmar_destroy`: unmaps everything inside and destroys every sub-region, recursively;
+    /// the region's range returns to its parent. Handles stay valid; operations on them return
+    /// BAD_STATE.
+    ///
+    /// Errors: `vmar_rights` lacks OP_CHILDREN (ACCESS_DENIED); the root VMAR (NOT_SUPPORTED);
+    /// already destroyed (BAD_STATE).
+    pub fn destroy(&self, vmar_rights: u32) -> ZxResult {
+        if vmar_rights & ZX_RIGHT_OP_CHILDREN == 0 {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
+        if self.is_root {
+            return Err(Status::ERR_NOT_SUPPORTED);
+        }
+        let mut tree = self.aspace.tree.lock();
+        if tree.node(self.id).is_none() {
+            return Err(Status::ERR_BAD_STATE);
+        }
+        let mut batch = Batch::new();
+        destroy_vmar(&self.aspace, &mut tree, self.id, &mut batch);
+        self.aspace.finish(batch);
+        Ok(())
+    }
+
+    /// `zx_vmar_op_range`: COMMIT, DECOMMIT, MAP_RANGE, DONT_NEED or ALWAYS_NEED over the mappings
+    /// of `[addr, addr + len)`. `buffer_len` is the syscall's buffer size (must be 0; the syscall
+    /// layer also rejects a non-null buffer with INVALID_ARGS).
+    ///
+    /// Order of checks: unknown op (INVALID_ARGS); COMMIT/DECOMMIT without the handle's WRITE
+    /// right (ACCESS_DENIED); `buffer_len` non-zero, `len` 0 after rounding up, `addr` unaligned
+    /// (INVALID_ARGS); range not inside this region (OUT_OF_RANGE); destroyed (BAD_STATE); then per
+    /// mapping in address order: a hole (BAD_STATE); a mapping in a sub-region for COMMIT /
+    /// DECOMMIT, or for any op without OP_CHILDREN (INVALID_ARGS); COMMIT / DECOMMIT on a mapping
+    /// that can never be writable (ACCESS_DENIED); the VMO's own error (OUT_OF_RANGE past its end,
+    /// NO_MEMORY). Like Zircon, work done on earlier mappings stays when a later one fails.
+    pub fn op_range(
+        &self,
+        op: u32,
+        addr: usize,
+        len: usize,
+        vmar_rights: u32,
+        buffer_len: usize,
+    ) -> ZxResult {
+        let op_children = vmar_rights & ZX_RIGHT_OP_CHILDREN != 0;
+        let is_commit = op == ZX_VMAR_OP_COMMIT;
+        let is_decommit = op == ZX_VMAR_OP_DECOMMIT;
+        if !matches!(
+            op,
+            ZX_VMAR_OP_COMMIT
+                | ZX_VMAR_OP_DECOMMIT
+                | ZX_VMAR_OP_MAP_RANGE
+                | ZX_VMAR_OP_DONT_NEED
+                | ZX_VMAR_OP_ALWAYS_NEED
+        ) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if (is_commit || is_decommit) && vmar_rights & ZX_RIGHT_WRITE == 0 {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
+        if buffer_len != 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let len = round_up_page(len).unwrap_or(0);
+        if len == 0 || !page_aligned(addr) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let end = addr.checked_add(len).ok_or(Status::ERR_OUT_OF_RANGE)?;
+        if addr < self.base || end > self.base + self.len {
+            return Err(Status::ERR_OUT_OF_RANGE);
+        }
+        let tree = self.aspace.tree.lock();
+        tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        let mut expected = addr;
+        for (parent, base, mlen) in tree.mappings_in(self.id, addr, end) {
+            if base > expected {
+                return Err(Status::ERR_BAD_STATE);
+            }
+            if (is_commit || is_decommit || !op_children) && parent != self.id {
+                return Err(Status::ERR_INVALID_ARGS);
+            }
+            let m = mapping_at(&tree, parent, base).ok_or(Status::ERR_INTERNAL)?;
+            let (s, e) = (expected, (base + mlen).min(end));
+            let vmo_off = m.vmo_offset + (s - base) as u64;
+            let size = (e - s) as u64;
+            match op {
+                ZX_VMAR_OP_COMMIT => {
+                    if !m.max_perms.contains(MmuFlags::WRITE) {
+                        return Err(Status::ERR_ACCESS_DENIED);
+                    }
+                    m.vmo.commit(vmo_off, size)?;
+                    self.aspace.map_committed(m, base, s, e)?;
+                }
+                ZX_VMAR_OP_DECOMMIT => {
+                    if !m.max_perms.contains(MmuFlags::WRITE) {
+                        return Err(Status::ERR_ACCESS_DENIED);
+                    }
+                    m.vmo.decommit(vmo_off, size)?;
+                }
+                ZX_VMAR_OP_MAP_RANGE | ZX_VMAR_OP_ALWAYS_NEED => {
+                    // ALWAYS_NEED is a reclamation hint (nothing is reclaimed here) that also
+                    // populates the page tables, as in Zircon.
+                    self.aspace.map_committed(m, base, s, e)?;
+                }
+                _ => {} // DONT_NEED: trivially succeeds for non-pager VMOs.
+            }
+            expected = e;
+        }
+        if expected < end {
+            return Err(Status::ERR_BAD_STATE);
+        }
+        Ok(())
+    }
+}
+
+/// The mapping based exactly at `base` in VMAR `parent`.
+fn mapping_at(tree: &Tree, parent: RegionId, base: usize) -> Option<&VmMapping> {
+    match tree.node(parent)?.children.get(base)? {
+        (_, Child::Mapping(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// Splits the mapping of `parent` that strictly contains `addr` into `[base, addr)` and
+/// `[addr, end)`. No-op when `addr` is a mapping boundary or not inside a mapping.
+fn split_mapping(tree: &mut Tree, parent: RegionId, addr: usize, batch: &mut Batch) {
+    let uid = tree.new_uid();
+    let Some(node) = tree.node_mut(parent) else {
+        return;
+    };
+    let Some((base, len, Child::Mapping(m))) = node.children.find(addr) else {
+        return;
+    };
+    if base == addr {
+        return;
+    }
+    let right = VmMapping {
+        vmo: m.vmo.clone(),
+        vmo_offset: m.vmo_offset + (addr - base) as u64,
+        perms: m.perms,
+        max_perms: m.max_perms,
+        uid,
+    };
+    let right_len = base + len - addr;
+    batch.upsert(m, base, addr - base);
+    batch.upsert(&right, addr, right_len);
+    let shrunk = node.children.set_len(base, addr - base);
+    let inserted = node.children.insert(addr, right_len, Child::Mapping(right));
+    debug_assert!(shrunk.is_ok() && inserted.is_ok());
+}
+
+/// Merges the mapping containing `addr` with compatible neighbours (right, then left).
+fn merge_around(tree: &mut Tree, parent: RegionId, addr: usize, batch: &mut Batch) {
+    let Some(node) = tree.node_mut(parent) else {
+        return;
+    };
+    let Some((base, _, _)) = node.children.find(addr) else {
+        return;
+    };
+    merge_with_next(&mut node.children, base, batch);
+    if base > 0 {
+        if let Some((left, _, Child::Mapping(_))) = node.children.find(base - 1) {
+            merge_with_next(&mut node.children, left, batch);
+        }
+    }
+}
+
+/// Merges the mapping at `base` with the one starting right at its end, if compatible.
+fn merge_with_next(children: &mut GapTree<Child>, base: usize, batch: &mut Batch) {
+    let Some((len, Child::Mapping(m))) = children.get(base) else {
+        return;
+    };
+    let Some(end) = base.checked_add(len) else {
+        return;
+    };
+    let Some((next_len, Child::Mapping(next))) = children.get(end) else {
+        return;
+    };
+    if !m.can_merge(len, next) {
+        return;
+    }
+    let Some((_, Child::Mapping(next))) = children.remove(end) else {
+        return;
+    };
+    let grown = children.set_len(base, len + next_len);
+    debug_assert!(grown.is_ok());
+    if let Some((_, Child::Mapping(m))) = children.get(base) {
+        batch.upsert(m, base, len + next_len);
+    }
+    batch.remove(next);
+}
+
+/// Removes everything of VMAR `id` inside `[start, end)`: whole sub-VMARs are destroyed (the
+/// caller checked they lie wholly inside and may be destroyed), mappings are cut to the range.
+fn unmap_range(
+    aspace: &AddressSpace,
+    tree: &mut Tree,
+    id: RegionId,
+    start: usize,
+    end: usize,
+    batch: &mut Batch,
+) {
+    let Some(node) = tree.node(id) else { return };
+    let items: Vec<(usize, Option<RegionId>)> = node
+        .children
+        .overlapping(start, end)
+        .map(|(b, _, c)| {
+            (
+                b,
+                if let Child::Vmar(v) = c {
+                    Some(*v)
+                } else {
+                    None
+                },
+            )
+        })
+        .collect();
+    for (base, sub) in items {
+        match sub {
+            Some(sub) => destroy_vmar(aspace, tree, sub, batch),
+            None => unmap_mapping_part(aspace, tree, id, base, start, end, batch),
+        }
+    }
+}
+
+/// Cuts `[start, end)` out of the mapping at `base` of VMAR `parent`.
+fn unmap_mapping_part(
+    aspace: &AddressSpace,
+    tree: &mut Tree,
+    parent: RegionId,
+    base: usize,
+    start: usize,
+    end: usize,
+    batch: &mut Batch,
+) {
+    let new_uid = tree.new_uid();
+    let Some(node) = tree.node_mut(parent) else {
+        return;
+    };
+    let Some((len, _)) = node.children.get(base) else {
+        return;
+    };
+    let mend = base + len;
+    let (us, ue) = (base.max(start), mend.min(end));
+    if us >= ue {
+        return;
+    }
+    aspace.unmap_ptes(batch, us, ue - us);
+    if us == base && ue == mend {
+        if let Some((_, Child::Mapping(m))) = node.children.remove(base) {
+            batch.remove(m);
+        }
+    } else if us == base {
+        // Cut the head: the rest moves to a new base.
+        if let Some((_, Child::Mapping(mut m))) = node.children.remove(base) {
+            m.vmo_offset += (ue - base) as u64;
+            batch.upsert(&m, ue, mend - ue);
+            let inserted = node.children.insert(ue, mend - ue, Child::Mapping(m));
+            debug_assert!(inserted.is_ok());
+        }
+    } else if ue == mend {
+        // Cut the tail.
+        let shrunk = node.children.set_len(base, us - base);
+        debug_assert!(shrunk.is_ok());
+        if let Some((_, Child::Mapping(m))) = node.children.get(base) {
+            batch.upsert(m, base, us - base);
+        }
+    } else {
+        // Cut the middle: split into two.
+        let right = match node.children.get(base) {
+            Some((_, Child::Mapping(m))) => {
+                batch.upsert(m, base, us - base);
+                VmMapping {
+                    vmo: m.vmo.clone(),
+                    vmo_offset: m.vmo_offset + (ue - base) as u64,
+                    perms: m.perms,
+                    max_perms: m.max_perms,
+                    uid: new_uid,
+                }
+            }
+            _ => return,
+        };
+        batch.upsert(&right, ue, mend - ue);
+        let shrunk = node.children.set_len(base, us - base);
+        let inserted = node.children.insert(ue, mend - ue, Child::Mapping(right));
+        debug_assert!(shrunk.is_ok() && inserted.is_ok());
+    }
+}
+
+/// Destroys VMAR `id` and everything below it (explicit stack: no recursion), removing it from
+/// its parent. The page-table entries of its whole range go in one MMU call.
+fn destroy_vmar(aspace: &AddressSpace, tree: &mut Tree, id: RegionId, batch: &mut Batch) {
+    let Some(node) = tree.node(id) else { return };
+    let (base, len, parent) = (node.base, node.len, node.parent);
+    if let Some(p) = parent.and_then(|p| tree.node_mut(p)) {
+        p.children.remove(base);
+    }
+    aspace.unmap_ptes(batch, base, len);
+    let mut stack = alloc::vec![id];
+    while let Some(v) = stack.pop() {
+        let Some(node) = tree.free_node(v) else {
+            continue;
+        };
+        let mut children = node.children;
+        for b in children.overlapping_bases(node.base, node.base + node.len) {
+            match children.remove(b) {
+                Some((_, Child::Vmar(c))) => stack.push(c),
+                Some((_, Child::Mapping(m))) => batch.remove(m),
+                None => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Virtual memory objects: sparse, zero-filled-on-demand pages of memory shared through `Arc`.
+//!
+//! This module owns [`Vmo`]: its page list (`BTreeMap` page index -> frame), commit / decommit,
+//! byte reads and writes, resize, and the list of back-references to the mappings that map it.
+//!
+//! The back-references are Zircon's `RangeChangeUpdate`: when pages leave the VMO (decommit,
+//! shrink) every mapping of the affected range gets its page-table entries removed and the TLB
+//! flushed BEFORE the frames go back to the allocator. Each back-reference holds a
+//! `Weak<AddressSpace>` (no `Arc` cycle: address spaces own VMOs through their mappings, VMOs
+//! never own address spaces) plus the mapping's `base`, `len` and `vmo_offset`, which the address
+//! space keeps up to date under both its tree lock and this VMO's lock.
+//!
+//! Lock order (see docs/vm.md): aspace tree lock -> VMO lock -> aspace MMU lock -> PhysMem.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use abi::vmo_options::{ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE};
+use abi::{Status, ZxResult, PAGE_SIZE};
+use spin::{Mutex, MutexGuard};
+
+use crate::arch_traits::{PhysAddr, PhysMem};
+use crate::aspace::AddressSpace;
+
+const PAGE: u64 = PAGE_SIZE as u64;
+
+static NEXT_VMO_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Where one mapping maps this VMO: enough to remove its page-table entries for a VMO range.
+#[derive(Clone)]
+pub(crate) struct MappingRef {
+    pub(crate) aspace: Weak<AddressSpace>,
+    pub(crate) base: usize,
+    pub(crate) len_bytes: usize,
+    pub(crate) vmo_offset: u64,
+}
+
+/// The state behind a VMO's lock.
+pub(crate) struct VmoInner {
+    pub(crate) page_count: u64,
+    pub(crate) pages: BTreeMap<u64, PhysAddr>,
+    /// Keyed by (address-space id, mapping uid).
+    pub(crate) mappings: BTreeMap<(u64, u64), MappingRef>,
+}
+
+/// A virtual memory object: `page_count` pages, each either committed (backed by a frame) or
+/// not (reads as zeros). Shared through `Arc<Vmo>`; all state is behind an internal lock.
+pub struct Vmo {
+    id: u64,
+    options: u32,
+    phys: Arc<dyn PhysMem>,
+    inner: Mutex<VmoInner>,
+}
+
+/// Rounds `len` up to a whole number of pages, `None` on overflow.
+pub(crate) fn pages_for(len: u64) -> Option<u64> {
+    Some(len.checked_add(PAGE - 1)? / PAGE)
+}
+
+impl Vmo {
+    /// Creates a VMO of `size_bytes` (rounded up to whole pages) with `options` from
+    /// [`abi::vmo_options`]. Unknown options -> `ERR_INVALID_ARGS`; a size that overflows when
+    /// rounded up -> `ERR_OUT_OF_RANGE`. No frame is allocated until a page is committed.
+    pub fn create(phys: Arc<dyn PhysMem>, size_bytes: u64, options: u32) -> ZxResult<Arc<Vmo>> {
+        if options & !(ZX_VMO_RESIZABLE | ZX_VMO_DISCARDABLE) != 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let page_count = pages_for(size_bytes).ok_or(Status::ERR_OUT_OF_RANGE)?;
+        Ok(Arc::new(Vmo {
+            id: NEXT_VMO_ID.fetch_add(1, Ordering::Relaxed),
+            options,
+            phys,
+            inner: Mutex::new(VmoInner {
+                page_count,
+                pages: BTreeMap::new(),
+                mappings: BTreeMap::new(),
+            }),
+        }))
+    }
+
+    /// A process-unique id (for introspection listings).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// True when created with `ZX_VMO_RESIZABLE`.
+    pub fn is_resizable(&self) -> bool {
+        self.options & ZX_VMO_RESIZABLE != 0
+    }
+
+    /// True when created with `ZX_VMO_DISCARDABLE`.
+    pub fn is_discardable(&self) -> bool {
+        self.options & ZX_VMO_DISCARDABLE != 0
+    }
+
+    /// Size in pages.
+    pub fn page_count(&self) -> u64 {
+        self.inner.lock().page_count
+    }
+
+    /// Size in bytes (always a whole number of pages; saturates for sizes beyond `u64`).
+    pub fn len_bytes(&self) -> u64 {
+        self.page_count().saturating_mul(PAGE)
+    }
+
+    /// Pages currently backed by a frame.
+    pub fn committed_page_count(&self) -> usize {
+        self.inner.lock().pages.len()
+    }
+
+    /// Committed pages among page indices `[first_page, end_page)`.
+    pub fn committed_pages_in(&self, first_page: u64, end_page: u64) -> usize {
+        if first_page >= end_page {
+            return 0;
+        }
+        self.inner.lock().pages.range(first_page..end_page).count()
+    }
+
+    /// The frame backing page `page_index`, if committed.
+    pub fn frame_of(&self, page_index: u64) -> Option<PhysAddr> {
+        self.inner.lock().pages.get(&page_index).copied()
+    }
+
+    /// Number of mappings (in any address space) that currently map this VMO.
+    pub fn mapping_count(&self) -> usize {
+        self.inner.lock().mappings.len()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, VmoInner> {
+        self.inner.lock()
+    }
+
+    /// `[offset, offset + len)` as page indices `[first, end)`, checked against the size.
+    fn page_range(inner: &VmoInner, offset: u64, len: u64) -> ZxResult<(u64, u64)> {
+        let end = offset.checked_add(len).ok_or(Status::ERR_OUT_OF_RANGE)?;
+        let end_page = pages_for(end).ok_or(Status::ERR_OUT_OF_RANGE)?;
+        if end_page > inner.page_count {
+            return Err(Status::ERR_OUT_OF_RANGE);
+        }
+        Ok((offset / PAGE, end_page))
+    }
+
+    /// The frame of page `index`, committing (allocating a zeroed frame) if needed.
+    pub(crate) fn commit_page_locked(
+        &self,
+        inner: &mut VmoInner,
+        index: u64,
+    ) -> ZxResult<PhysAddr> {
+        if index >= inner.page_count {
+            return Err(Status::ERR_OUT_OF_RANGE);
+        }
+        if let Some(frame) = inner.pages.get(&index) {
+            return Ok(*frame);
+        }
+        let frame = self.phys.alloc_zeroed()?;
+        inner.pages.insert(index, frame);
+        Ok(frame)
+    }
+
+    /// Reads `buf.len()` bytes at `offset`. Uncommitted pages read as zeros and stay
+    /// uncommitted. `ERR_OUT_OF_RANGE` when the range passes the end.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> ZxResult {
+        let inner = self.inner.lock();
+        Self::page_range(&inner, offset, buf.len() as u64)?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let in_page = (pos % PAGE) as usize;
+            let chunk = (PAGE_SIZE - in_page).min(buf.len() - done);
+            let dst = &mut buf[done..done + chunk];
+            match inner.pages.get(&(pos / PAGE)) {
+                Some(frame) => self.phys.read(*frame, in_page, dst),
+                None => dst.fill(0),
+            }
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Writes `buf` at `offset`, committing pages as needed. `ERR_OUT_OF_RANGE` when the range
+    /// passes the end; `ERR_NO_MEMORY` when a frame cannot be allocated (pages committed before
+    /// that stay committed and written, as in Zircon).
+    pub fn write(&self, offset: u64, buf: &[u8]) -> ZxResult {
+        let mut inner = self.inner.lock();
+        Self::page_range(&inner, offset, buf.len() as u64)?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let in_page = (pos % PAGE) as usize;
+            let chunk = (PAGE_SIZE - in_page).min(buf.len() - done);
+            let frame = self.commit_page_locked(&mut inner, pos / PAGE)?;
+            self.phys.write(frame, in_page, &buf[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Commits every page touching `[offset, offset + len)`. `ERR_OUT_OF_RANGE` past the end,
+    /// `ERR_NO_MEMORY` when frames run out (earlier pages stay committed).
+    pub fn commit(&self, offset: u64, len: u64) -> ZxResult {
+        let mut inner = self.inner.lock();
+        let (first, end) = Self::page_range(&inner, offset, len)?;
+        for index in first..end {
+            self.commit_page_locked(&mut inner, index)?;
+        }
+        Ok(())
+    }
+
+    /// Decommits every page touching `[offset, offset + len)`: removes it from every mapping,
+    /// flushes, and returns its frame. The pages read as zeros afterwards.
+    pub fn decommit(&self, offset: u64, len: u64) -> ZxResult {
+        let mut inner = self.inner.lock();
+        let (first, end) = Self::page_range(&inner, offset, len)?;
+        self.remove_pages_locked(&mut inner, first, end);
+        Ok(())
+    }
+
+    /// Changes the size to `size_bytes` rounded up to pages. Not resizable -> `ERR_UNAVAILABLE`
+    /// (Zircon's zx_vmo_set_size). Shrinking unmaps the cut pages from every mapping and frees
+    /// their frames; the mappings stay, and later faults there get `ERR_OUT_OF_RANGE`.
+    pub fn resize(&self, size_bytes: u64) -> ZxResult {
+        if !self.is_resizable() {
+            return Err(Status::ERR_UNAVAILABLE);
+        }
+        let new_count = pages_for(size_bytes).ok_or(Status::ERR_OUT_OF_RANGE)?;
+        let mut inner = self.inner.lock();
+        if new_count < inner.page_count {
+            let old = inner.page_count;
+            self.remove_pages_locked(&mut inner, new_count, old);
+        }
+        inner.page_count = new_count;
+        Ok(())
+    }
+
+    /// RangeChangeUpdate: unmaps pages `[first, end)` from every mapping (flushing each address
+    /// space), then frees their frames.
+    fn remove_pages_locked(&self, inner: &mut VmoInner, first: u64, end: u64) {
+        if first >= end {
+            return;
+        }
+        let frames: Vec<u64> = inner.pages.range(first..end).map(|(k, _)| *k).collect();
+        if frames.is_empty() {
+            return;
+        }
+        let (start_off, end_off) = (first.saturating_mul(PAGE), end.saturating_mul(PAGE));
+        for m in inner.mappings.values() {
+            let map_end = m.vmo_offset.saturating_add(m.len_bytes as u64);
+            let lo = start_off.max(m.vmo_offset);
+            let hi = end_off.min(map_end);
+            if lo >= hi {
+                continue;
+            }
+            if let Some(aspace) = m.aspace.upgrade() {
+                // Both fit in usize: they lie inside the mapping's [base, base + len).
+                let vaddr = m.base + (lo - m.vmo_offset) as usize;
+                let page_count = ((hi - lo) / PAGE) as usize;
+                aspace.unmap_pages_for_vmo(vaddr, page_count);
+            }
+        }
+        for index in frames {
+            if let Some(frame) = inner.pages.remove(&index) {
+                self.phys.free(frame);
+            }
+        }
+    }
+}
+
+impl Drop for Vmo {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut();
+        for (_, frame) in core::mem::take(&mut inner.pages) {
+            self.phys.free(frame);
+        }
+    }
+}
+
+impl core::fmt::Debug for Vmo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let inner = self.inner.lock();
+        f.debug_struct("Vmo")
+            .field("id", &self.id)
+            .field("page_count", &inner.page_count)
+            .field("committed", &inner.pages.len())
+            .field("resizable", &self.is_resizable())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::soft_mmu::SoftPhysMem;
+
+    fn phys(frames: usize) -> (Arc<SoftPhysMem>, Arc<dyn PhysMem>) {
+        let p = SoftPhysMem::new(frames);
+        let d: Arc<dyn PhysMem> = p.clone();
+        (p, d)
+    }
+
+    #[test]
+    fn create_rounds_up_and_rejects_bad_options_and_overflow() {
+        let (_, p) = phys(4);
+        let vmo = Vmo::create(p.clone(), 1, 0).unwrap();
+        assert_eq!(vmo.page_count(), 1);
+        assert_eq!(vmo.len_bytes(), 4096);
+        assert_eq!(
+            Vmo::create(p.clone(), 0, 1 << 7).unwrap_err(),
+            Status::ERR_INVALID_ARGS
+        );
+        assert_eq!(
+            Vmo::create(p, u64::MAX, 0).unwrap_err(),
+            Status::ERR_OUT_OF_RANGE
+        );
+    }
+
+    #[test]
+    fn read_of_uncommitted_is_zero_and_does_not_commit() {
+        let (sp, p) = phys(4);
+        let vmo = Vmo::create(p, 3 * 4096, 0).unwrap();
+        let mut buf = [0xffu8; 100];
+        vmo.read(4000, &mut buf).unwrap();
+        assert_eq!(buf, [0u8; 100]);
+        assert_eq!(vmo.committed_page_count(), 0);
+        assert_eq!(sp.used_frames(), 0);
+    }
+
+    #[test]
+    fn write_spanning_pages_commits_both_and_reads_back() {
+        let (sp, p) = phys(4);
+        let vmo = Vmo::create(p, 3 * 4096, 0).unwrap();
+        let data: Vec<u8> = (0..200u8).collect();
+        vmo.write(4000, &data).unwrap();
+        assert_eq!(vmo.committed_page_count(), 2);
+        assert_eq!(sp.used_frames(), 2);
+        let mut back = [0u8; 200];
+        vmo.read(4000, &mut back).unwrap();
+        assert_eq!(&back[..], &data[..]);
+    }
+
+    #[test]
+    fn out_of_range_and_overflowing_ranges() {
+        let (_, p) = phys(4);
+        let vmo = Vmo::create(p, 4096, 0).unwrap();
+        let mut buf = [0u8; 2];
+        assert_eq!(vmo.read(4095, &mut buf), Err(Status::ERR_OUT_OF_RANGE));
+        assert_eq!(vmo.write(u64::MAX, &buf), Err(Status::ERR_OUT_OF_RANGE));
+        assert_eq!(vmo.commit(0, u64::MAX), Err(Status::ERR_OUT_OF_RANGE));
+        assert_eq!(vmo.decommit(4096, 1), Err(Status::ERR_OUT_OF_RANGE));
+        assert_eq!(vmo.commit(4096, 0), Ok(()));
+    }
+
+    #[test]
+    fn commit_runs_out_of_frames_then_decommit_returns_them() {
+        let (sp, p) = phys(2);
+        let vmo = Vmo::create(p, 3 * 4096, 0).unwrap();
+        assert_eq!(vmo.commit(0, 3 * 4096), Err(Status::ERR_NO_MEMORY));
+        assert_eq!(sp.free_frames(), 0);
+        vmo.decommit(0, 3 * 4096).unwrap();
+        assert_eq!(sp.free_frames(), 2);
+        assert_eq!(vmo.committed_page_count(), 0);
+    }
+
+    #[test]
+    fn resize_needs_resizable_and_shrink_frees_pages() {
+        let (sp, p) = phys(4);
+        let fixed = Vmo::create(p.clone(), 4096, 0).unwrap();
+        assert_eq!(fixed.resize(8192), Err(Status::ERR_UNAVAILABLE));
+        let vmo = Vmo::create(p, 4 * 4096, ZX_VMO_RESIZABLE).unwrap();
+        vmo.commit(0, 4 * 4096).unwrap();
+        vmo.resize(4096 + 1).unwrap();
+        assert_eq!(vmo.page_count(), 2);
+        assert_eq!(sp.used_frames(), 2);
+        vmo.resize(8 * 4096).unwrap();
+        let mut buf = [1u8; 4];
+        vmo.read(3 * 4096, &mut buf).unwrap();
+        assert_eq!(buf, [0; 4], "regrown pages read as zeros");
+        assert_eq!(vmo.resize(u64::MAX), Err(Status::ERR_OUT_OF_RANGE));
+    }
+
+    #[test]
+    fn drop_returns_every_frame() {
+        let (sp, p) = phys(4);
+        let vmo = Vmo::create(p, 4 * 4096, 0).unwrap();
+        vmo.commit(0, 4 * 4096).unwrap();
+        assert_eq!(sp.free_frames(), 0);
+        drop(vmo);
+        assert_eq!(sp.free_frames(), 4);
+    }
+}
