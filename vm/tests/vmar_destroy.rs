@@ -1,0 +1,141 @@
+//! zx_vmar_destroy: every rule and error of vmar.fidl.
+mod common;
+use abi::rights::ZX_RIGHT_OP_CHILDREN;
+use abi::vm_options::*;
+use abi::Status;
+use common::*;
+use vm::{MmuFlags, PhysMem};
+
+#[test]
+fn destroy_without_op_children_is_access_denied() {
+    let f = Fixture::new();
+    let (sub, _) = f.sub(4);
+    assert_eq!(
+        sub.destroy(VMAR_RIGHTS & !ZX_RIGHT_OP_CHILDREN)
+            .unwrap_err(),
+        Status::ERR_ACCESS_DENIED
+    );
+    assert!(sub.is_alive());
+}
+
+#[test]
+fn destroy_root_is_not_supported() {
+    let f = Fixture::new();
+    assert_eq!(
+        f.root.destroy(VMAR_RIGHTS).unwrap_err(),
+        Status::ERR_NOT_SUPPORTED
+    );
+    assert!(f.root.is_alive());
+}
+
+#[test]
+fn destroy_twice_is_bad_state() {
+    let f = Fixture::new();
+    let (sub, _) = f.sub(4);
+    sub.destroy(VMAR_RIGHTS).unwrap();
+    assert_eq!(sub.destroy(VMAR_RIGHTS).unwrap_err(), Status::ERR_BAD_STATE);
+}
+
+#[test]
+fn destroy_is_recursive_and_every_later_op_is_bad_state() {
+    // Zircon DestroyedVmarTest.
+    let f = Fixture::new();
+    let vmo = f.vmo(1);
+    let (r0, _) = f.sub(10);
+    let m0 = r0
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    let (r1, _) = r0.allocate(ALL_CAN_MAP, 0, PAGE, VMAR_RIGHTS).unwrap();
+    let m1 = r1
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    f.touch(m0, MmuFlags::WRITE).unwrap();
+    f.touch(m1, MmuFlags::READ).unwrap();
+    assert_eq!(
+        f.mmu.query(m0).unwrap().0,
+        f.mmu.query(m1).unwrap().0,
+        "same VMO page"
+    );
+    let used = f.phys.used_frames();
+    r0.destroy(VMAR_RIGHTS).unwrap();
+    for (r, m) in [(&r0, m0), (&r1, m1)] {
+        assert_eq!(f.touch(m, MmuFlags::READ), Err(Status::ERR_NOT_FOUND));
+        assert_eq!(r.destroy(VMAR_RIGHTS).unwrap_err(), Status::ERR_BAD_STATE);
+        assert_eq!(
+            r.allocate(ALL_CAN_MAP, 0, PAGE, VMAR_RIGHTS).unwrap_err(),
+            Status::ERR_BAD_STATE
+        );
+        assert_eq!(
+            r.unmap(m, PAGE, VMAR_RIGHTS).unwrap_err(),
+            Status::ERR_BAD_STATE
+        );
+        assert_eq!(
+            r.protect(ZX_VM_PERM_READ, m, PAGE, VMAR_RIGHTS)
+                .unwrap_err(),
+            Status::ERR_BAD_STATE
+        );
+        assert_eq!(
+            r.map(ZX_VM_PERM_READ, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+                .unwrap_err(),
+            Status::ERR_BAD_STATE
+        );
+        assert_eq!(r.walk().unwrap_err(), Status::ERR_BAD_STATE);
+    }
+    assert_eq!(f.mmu.mapped_pages(), 0);
+    assert_eq!(vmo.mapping_count(), 0);
+    assert_eq!(f.phys.used_frames(), used, "the VMO keeps its pages");
+    assert_eq!(f.vmars().len(), 1);
+    // The parent still works, and the space is free again.
+    assert!(f.root.allocate(ALL_CAN_MAP, 0, PAGE, VMAR_RIGHTS).is_ok());
+    f.check();
+}
+
+#[test]
+fn destroy_of_deeply_nested_regions_does_not_recurse() {
+    let f = Fixture::new();
+    let (top, _) = f.sub(4);
+    let mut cur = top.clone();
+    for _ in 0..5000 {
+        cur = cur
+            .allocate(ALL_CAN_MAP, 0, 4 * PAGE, VMAR_RIGHTS)
+            .unwrap()
+            .0;
+    }
+    let vmo = f.vmo(1);
+    let a = cur
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    f.touch(a, MmuFlags::WRITE).unwrap();
+    assert_eq!(f.aspace.walk().len(), 5003);
+    top.destroy(VMAR_RIGHTS).unwrap();
+    assert!(!cur.is_alive());
+    assert_eq!(f.mmu.mapped_pages(), 0);
+    f.check();
+}
+
+#[test]
+fn dropping_everything_returns_every_frame() {
+    let f = Fixture::new();
+    let vmo = f.vmo(4);
+    let a = f
+        .root
+        .map(RW, 0, &vmo, 0, 4 * PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    for p in 0..4 {
+        f.touch(a + p * PAGE, MmuFlags::WRITE).unwrap();
+    }
+    assert_eq!(f.phys.used_frames(), 4);
+    let Fixture {
+        aspace,
+        root,
+        mmu,
+        phys,
+    } = f;
+    drop(root);
+    drop(aspace);
+    assert_eq!(mmu.mapped_pages(), 0);
+    assert_eq!(mmu.outstanding_flushes(), 0);
+    assert_eq!(vmo.mapping_count(), 0);
+    drop(vmo);
+    assert_eq!(phys.used_frames(), 0);
+}
