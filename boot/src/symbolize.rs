@@ -82,19 +82,39 @@ impl Symbolizer {
             }
         }
         if out.is_empty() {
-            out = loader.find_symbol(addr)?.to_string();
+            let name = loader.find_symbol(addr)?;
+            let name = addr2line::demangle_auto(name.into(), None);
+            out = strip_hash(&name).to_string();
+            if let Ok(Some(loc)) = loader.find_location(addr) {
+                let _ = write!(
+                    out,
+                    " at {}:{}",
+                    loc.file.unwrap_or("??"),
+                    loc.line.unwrap_or(0)
+                );
+            }
         }
         Some(out)
     }
 
     /// The line with ` [function at file:line]` appended for each kernel address in it.
+    ///
+    /// In backtrace lines (`#N 0x...` with N > 0) the address is a return address: we look up
+    /// the byte before it, which belongs to the call instruction.
     pub fn annotate(&mut self, line: &str) -> String {
         self.observe(line);
+        let trimmed = line.trim_start();
+        let is_return_addr = trimmed.starts_with('#') && !trimmed.starts_with("#0 ");
         let mut notes = Vec::new();
         for word in line.split(|c: char| !c.is_ascii_alphanumeric()) {
             if word.len() >= 10 {
                 if let Some(v) = parse_hex(word) {
-                    if let Some(s) = self.lookup(v) {
+                    let probe = if is_return_addr {
+                        v.saturating_sub(1)
+                    } else {
+                        v
+                    };
+                    if let Some(s) = self.lookup(probe) {
                         notes.push(s);
                     }
                 }

@@ -1,48 +1,162 @@
-//! The kernel binary.
+//! The kernel binary: glue only. Entry, init order, heap, frame allocator, the ktest runner.
+//!
+//! Init order: serial -> GDT/TSS/IDT -> ramdisk command line -> logger -> frame allocator ->
+//! heap -> the mode the command line asks for (`run`, `ktest`, `crash`).
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+mod demo;
+mod frame_alloc;
+mod heap;
+mod ktest_runner;
+mod logger;
+mod selftest;
+
+use arch::qemu::{self, ExitCode};
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::info::MemoryRegionKind;
 use bootloader_api::BootInfo;
+use core::fmt::Write;
 
-/// Bootloader configuration: physical memory at a dynamic offset; a kernel stack with a guard
-/// page below it (the bootloader always leaves one unmapped page under the stack).
+/// Where the bootloader loads the (position-independent) kernel image. The host tool assumes the
+/// same value (`boot::KERNEL_LOAD_BIAS`) for the gdb command line; the kernel prints the real one.
+const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// Bootloader configuration.
 pub static BOOTLOADER_CONFIG: BootloaderConfig = {
     let mut config = BootloaderConfig::new_default();
+    // All physical memory at a dynamic offset: page tables and frames are reached through it.
     config.mappings.physical_memory = Some(Mapping::Dynamic);
-    config.mappings.kernel_base = Mapping::FixedAddress(0xffff_ffff_8000_0000);
+    config.mappings.kernel_base = Mapping::FixedAddress(KERNEL_BASE);
+    // Every bootloader-chosen mapping goes to the upper half: the lower half is user space.
+    config.mappings.dynamic_range_start = Some(0xffff_8000_0000_0000);
+    // The bootloader leaves the page below the stack unmapped: the guard page.
     config.kernel_stack_size = 256 * 1024;
     config
 };
 
 bootloader_api::entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
 
-#[global_allocator]
-static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
-
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
-    let tsc = arch::cpu::rdtsc();
+    let entry_tsc = arch::cpu::rdtsc();
     arch::serial::init();
-    arch::println!("zxkernel: hello (tsc at entry {tsc})");
-    arch::println!("zxkernel: load bias {:#x}", boot_info.kernel_image_offset);
-    let usable: u64 = boot_info
-        .memory_regions
-        .iter()
-        .filter(|r| r.kind == MemoryRegionKind::Usable)
-        .map(|r| r.end - r.start)
-        .sum();
+    arch::println!("zxkernel: a Zircon-style microkernel, x86_64, booting");
     arch::println!(
-        "memory: {} MiB usable, {} frames",
-        usable >> 20,
-        usable / 4096
+        "zxkernel: load bias {:#x} (kernel ELF at physical {:#x}, {} bytes), tsc at entry {}",
+        boot_info.kernel_image_offset,
+        boot_info.kernel_addr,
+        boot_info.kernel_len,
+        entry_tsc
     );
-    arch::qemu::exit(arch::qemu::ExitCode::Success)
+
+    arch::init();
+    arch::trap::set_kernel_stack(boot_info.kernel_stack_bottom, boot_info.kernel_stack_len);
+
+    let ramdisk = ramdisk_bytes(boot_info);
+    let archive = ramdisk::Archive::parse(ramdisk).ok();
+    let cmdline = archive
+        .map(|a| a.cmdline())
+        .unwrap_or_else(|| ramdisk::Cmdline::new(""));
+    logger::init(cmdline.get("log"));
+    log::info!(
+        "ramdisk: {} bytes, {} entries, cmdline {:?}",
+        ramdisk.len(),
+        archive.map_or(0, |a| a.len()),
+        cmdline.as_str()
+    );
+    log::info!(
+        "kernel stack [{:#x}, {:#x}), guard page at {:#x}; {} exception fixups",
+        boot_info.kernel_stack_bottom,
+        boot_info.kernel_stack_bottom + boot_info.kernel_stack_len,
+        boot_info.kernel_stack_bottom - 4096,
+        arch::extable::len()
+    );
+
+    let phys_offset = boot_info
+        .physical_memory_offset
+        .into_option()
+        .expect("BootloaderConfig asks for a physical memory mapping");
+    init_frames(boot_info, phys_offset);
+    match heap::init(phys_offset) {
+        Ok((start, end)) => {
+            log::info!("heap: [{start:#x}, {end:#x}), {} KiB", (end - start) / 1024)
+        }
+        Err(e) => panic!("heap: {e}"),
+    }
+    print_memory_summary(boot_info);
+
+    match cmdline.get("mode").unwrap_or("run") {
+        "ktest" => ktest_runner::run(&cmdline),
+        "crash" => selftest::run(&cmdline),
+        _ => {
+            arch::println!("zxkernel: boot complete, nothing else to run yet; exiting");
+            qemu::exit(ExitCode::Success)
+        }
+    }
+}
+
+/// The ramdisk the host tool packed, or an empty slice.
+fn ramdisk_bytes(boot_info: &BootInfo) -> &'static [u8] {
+    match boot_info.ramdisk_addr.into_option() {
+        // SAFETY: the bootloader maps the ramdisk read-only-in-practice at `ramdisk_addr` for
+        // `ramdisk_len` bytes for the kernel's lifetime; nothing writes it.
+        Some(addr) => unsafe {
+            core::slice::from_raw_parts(addr as *const u8, boot_info.ramdisk_len as usize)
+        },
+        None => &[],
+    }
+}
+
+fn init_frames(boot_info: &'static BootInfo, phys_offset: u64) {
+    let regions = &boot_info.memory_regions;
+    let words = frame_alloc::BitmapAllocator::words_needed(regions);
+    let bytes = (words * 8) as u64;
+    let home = frame_alloc::find_bitmap_home(regions, bytes)
+        .expect("no usable region can hold the frame bitmap");
+    // SAFETY: `[home, home + bytes)` lies in a usable region that nothing uses yet (the frame
+    // allocator we are building will mark it used before handing out frames), and the bootloader
+    // maps all physical memory writable at `phys_offset`. u64 alignment holds: `home` is 4 KiB
+    // aligned.
+    let bits = unsafe { core::slice::from_raw_parts_mut((phys_offset + home) as *mut u64, words) };
+    frame_alloc::install(frame_alloc::BitmapAllocator::new(regions, bits, home));
+}
+
+fn print_memory_summary(boot_info: &BootInfo) {
+    let mut usable = 0;
+    for r in boot_info.memory_regions.iter() {
+        log::debug!("memory: [{:#012x}, {:#012x}) {:?}", r.start, r.end, r.kind);
+        if r.kind == MemoryRegionKind::Usable {
+            usable += r.end - r.start;
+        }
+    }
+    let s = frame_alloc::stats();
+    arch::println!(
+        "zxkernel: memory: {} regions, {} MiB usable, {} frames ({} free, {} used)",
+        boot_info.memory_regions.len(),
+        usable >> 20,
+        s.total,
+        s.free,
+        s.used()
+    );
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    use core::fmt::Write;
-    let _ = writeln!(arch::serial::emergency(), "PANIC: {info}");
-    arch::qemu::exit(arch::qemu::ExitCode::Panic)
+    ktest_runner::report_panic(info);
+    let mut out = arch::serial::emergency();
+    let _ = writeln!(out);
+    match info.location() {
+        Some(l) => {
+            let _ = write!(out, "PANIC at {}:{}: ", l.file(), l.line());
+        }
+        None => {
+            let _ = write!(out, "PANIC: ");
+        }
+    }
+    let _ = writeln!(out, "{}", info.message());
+    let _ = writeln!(out, "  backtrace:");
+    arch::backtrace::print_here(&mut out);
+    qemu::exit(ExitCode::Panic)
 }

@@ -1,0 +1,386 @@
+//! IDT and trap entry for every CPU exception (vectors 0..=31), with our own assembly stubs so a
+//! handler sees (and may change) all saved registers: that is what the exception fixup and, later,
+//! user-mode entry/exit need.
+//!
+//! Policy:
+//! - `#BP` (int3) is counted and returns;
+//! - `#PF` in kernel mode at an instruction listed in the exception table resumes at its fixup;
+//! - `#DF` whose CR2 lies in the kernel stack's guard page is reported as "kernel stack overflow";
+//! - anything else prints vector, name, error code, RIP, CR2 (for `#PF`), all registers and a
+//!   frame-pointer backtrace, then ends the run with [`ExitCode::Exception`].
+//!
+//! `#DF`, NMI and `#MC` run on their own IST stacks (see [`crate::gdt`]); `#PF` stays on the
+//! current stack, so a page fault on the guard page escalates to a `#DF` that still has a good
+//! stack to run on.
+
+use crate::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI};
+use crate::qemu::{self, ExitCode};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Once;
+use x86_64::instructions::tables::lidt;
+use x86_64::structures::DescriptorTablePointer;
+use x86_64::VirtAddr;
+
+/// Registers saved by the trap entry stub, lowest address first.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+#[allow(missing_docs)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    /// Exception vector.
+    pub vector: u64,
+    /// Error code pushed by the CPU (0 for vectors without one).
+    pub error_code: u64,
+    // Pushed by the CPU.
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+impl TrapFrame {
+    /// True when the trap came from ring 3.
+    pub fn from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
+}
+
+/// Mnemonic and name of CPU exception `vector` (0..=31).
+pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
+    match vector {
+        0 => ("#DE", "Divide Error"),
+        1 => ("#DB", "Debug"),
+        2 => ("NMI", "Non-Maskable Interrupt"),
+        3 => ("#BP", "Breakpoint"),
+        4 => ("#OF", "Overflow"),
+        5 => ("#BR", "BOUND Range Exceeded"),
+        6 => ("#UD", "Invalid Opcode"),
+        7 => ("#NM", "Device Not Available"),
+        8 => ("#DF", "Double Fault"),
+        9 => ("#CSO", "Coprocessor Segment Overrun"),
+        10 => ("#TS", "Invalid TSS"),
+        11 => ("#NP", "Segment Not Present"),
+        12 => ("#SS", "Stack-Segment Fault"),
+        13 => ("#GP", "General Protection"),
+        14 => ("#PF", "Page Fault"),
+        16 => ("#MF", "x87 Floating-Point Exception"),
+        17 => ("#AC", "Alignment Check"),
+        18 => ("#MC", "Machine Check"),
+        19 => ("#XM", "SIMD Floating-Point Exception"),
+        20 => ("#VE", "Virtualization Exception"),
+        21 => ("#CP", "Control Protection"),
+        28 => ("#HV", "Hypervisor Injection"),
+        29 => ("#VC", "VMM Communication"),
+        30 => ("#SX", "Security Exception"),
+        _ => ("#RES", "Reserved"),
+    }
+}
+
+// Vectors 8, 10-14, 17, 21, 29 and 30 get an error code from the CPU; the others push a 0.
+macro_rules! stub {
+    ($n:literal) => {
+        concat!(
+            ".balign 16\n",
+            "push 0\n",
+            "push ",
+            $n,
+            "\n",
+            "jmp arch_trap_common\n"
+        )
+    };
+    ($n:literal, err) => {
+        concat!(".balign 16\n", "push ", $n, "\n", "jmp arch_trap_common\n")
+    };
+}
+
+/// Size of one entry stub in `arch_trap_stubs`.
+const STUB_SIZE: u64 = 16;
+
+core::arch::global_asm!(
+    concat!(
+        ".pushsection .text.arch_trap, \"ax\"\n",
+        ".balign 16\n",
+        ".global arch_trap_stubs\n",
+        "arch_trap_stubs:\n",
+        stub!(0), stub!(1), stub!(2), stub!(3), stub!(4), stub!(5), stub!(6), stub!(7),
+        stub!(8, err), stub!(9), stub!(10, err), stub!(11, err), stub!(12, err),
+        stub!(13, err), stub!(14, err), stub!(15), stub!(16), stub!(17, err), stub!(18),
+        stub!(19), stub!(20), stub!(21, err), stub!(22), stub!(23), stub!(24), stub!(25),
+        stub!(26), stub!(27), stub!(28), stub!(29, err), stub!(30, err), stub!(31),
+        ".balign 16\n",
+        "arch_trap_common:\n",
+        "push rax\n",
+        "push rbx\n",
+        "push rcx\n",
+        "push rdx\n",
+        "push rsi\n",
+        "push rdi\n",
+        "push rbp\n",
+        "push r8\n",
+        "push r9\n",
+        "push r10\n",
+        "push r11\n",
+        "push r12\n",
+        "push r13\n",
+        "push r14\n",
+        "push r15\n",
+        // The CPU aligned RSP to 16 before pushing its 5-word frame; with error code, vector and
+        // 15 registers RSP is 16-byte aligned again here, as the SysV ABI wants at a call.
+        "mov rdi, rsp\n",
+        "cld\n",
+        "call {dispatch}\n",
+        "pop r15\n",
+        "pop r14\n",
+        "pop r13\n",
+        "pop r12\n",
+        "pop r11\n",
+        "pop r10\n",
+        "pop r9\n",
+        "pop r8\n",
+        "pop rbp\n",
+        "pop rdi\n",
+        "pop rsi\n",
+        "pop rdx\n",
+        "pop rcx\n",
+        "pop rbx\n",
+        "pop rax\n",
+        "add rsp, 16\n",
+        "iretq\n",
+        ".popsection\n",
+    ),
+    dispatch = sym trap_dispatch,
+);
+
+extern "C" {
+    static arch_trap_stubs: u8;
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    attributes: u8,
+    offset_mid: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+impl Gate {
+    const MISSING: Gate = Gate {
+        offset_low: 0,
+        selector: 0,
+        ist: 0,
+        attributes: 0,
+        offset_mid: 0,
+        offset_high: 0,
+        reserved: 0,
+    };
+
+    /// A present, DPL-0, 64-bit interrupt gate (interrupts stay disabled in handlers).
+    fn interrupt(handler: u64, selector: u16, ist: u8) -> Gate {
+        Gate {
+            offset_low: handler as u16,
+            selector,
+            ist,
+            attributes: 0x8E,
+            offset_mid: (handler >> 16) as u16,
+            offset_high: (handler >> 32) as u32,
+            reserved: 0,
+        }
+    }
+}
+
+#[repr(C, align(16))]
+struct Idt([Gate; 256]);
+
+static IDT: Once<Idt> = Once::new();
+
+/// Installs the IDT with a handler for every CPU exception. Call after [`crate::gdt::init`].
+pub fn init() {
+    let cs = crate::gdt::selectors().kernel_code.0;
+    let idt = IDT.call_once(|| {
+        let base = (&raw const arch_trap_stubs) as u64;
+        let mut gates = [Gate::MISSING; 256];
+        for (v, gate) in gates.iter_mut().enumerate().take(32) {
+            let ist = match v {
+                2 => IST_NMI,
+                8 => IST_DOUBLE_FAULT,
+                18 => IST_MACHINE_CHECK,
+                _ => 0,
+            };
+            *gate = Gate::interrupt(base + v as u64 * STUB_SIZE, cs, ist);
+        }
+        Idt(gates)
+    });
+    let ptr = DescriptorTablePointer {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: VirtAddr::from_ptr(idt),
+    };
+    // SAFETY: `ptr` describes a 'static, fully initialized IDT whose gates point at our entry
+    // stubs in the kernel code segment with IST slots that `gdt::init` configured.
+    unsafe { lidt(&ptr) };
+}
+
+static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
+static KERNEL_STACK: Once<(u64, u64)> = Once::new();
+
+/// Number of `#BP` exceptions handled (and returned from) so far.
+pub fn breakpoint_count() -> u64 {
+    BREAKPOINTS.load(Ordering::SeqCst)
+}
+
+/// Tells the fault handlers where the boot kernel stack is: `[bottom, bottom + len)`, with the
+/// unmapped guard page directly below `bottom`.
+pub fn set_kernel_stack(bottom: u64, len: u64) {
+    KERNEL_STACK.call_once(|| (bottom, len));
+}
+
+fn guard_page_hit(addr: u64) -> Option<(u64, u64)> {
+    let &(bottom, len) = KERNEL_STACK.get()?;
+    (addr >= bottom.wrapping_sub(4096) && addr < bottom).then_some((bottom, bottom + len))
+}
+
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    match frame.vector {
+        3 => {
+            BREAKPOINTS.fetch_add(1, Ordering::SeqCst);
+        }
+        14 if !frame.from_user() => {
+            if let Some(fixup) = crate::extable::fixup_for(frame.rip) {
+                frame.rip = fixup;
+                return;
+            }
+            fatal(frame, None);
+        }
+        8 => {
+            let cr2 = crate::cpu::cr2();
+            match guard_page_hit(cr2) {
+                Some(stack) => fatal(frame, Some(stack)),
+                None => fatal(frame, None),
+            }
+        }
+        _ => fatal(frame, None),
+    }
+}
+
+/// Reports an unexpected exception and ends the run. `overflow` is the kernel stack range when
+/// the fault is a stack overflow into the guard page.
+fn fatal(frame: &TrapFrame, overflow: Option<(u64, u64)>) -> ! {
+    let mut out = crate::serial::emergency();
+    let (mnemonic, name) = exception_name(frame.vector);
+    let cr2 = crate::cpu::cr2();
+    let _ = writeln!(out);
+    if let Some((bottom, top)) = overflow {
+        let _ = writeln!(
+            out,
+            "FATAL: kernel stack overflow: CR2 {cr2:#018x} is in the guard page below the kernel \
+             stack [{bottom:#x}, {top:#x})"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "FATAL: unexpected exception: vector {} {} ({}) error code {:#x}{}",
+        frame.vector,
+        mnemonic,
+        name,
+        frame.error_code,
+        if frame.from_user() {
+            " from user mode"
+        } else {
+            " in kernel mode"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  RIP {:#018x}  CS {:#x}  RFLAGS {:#x}",
+        frame.rip, frame.cs, frame.rflags
+    );
+    if frame.vector == 14 || frame.vector == 8 {
+        let _ = write!(out, "  CR2 {cr2:#018x}");
+        if frame.vector == 14 {
+            let e = frame.error_code;
+            let _ = write!(
+                out,
+                " ({}, {}, {}{})",
+                if e & 1 != 0 {
+                    "protection violation"
+                } else {
+                    "not present"
+                },
+                if e & 2 != 0 { "write" } else { "read" },
+                if e & 4 != 0 { "user" } else { "supervisor" },
+                if e & 16 != 0 {
+                    ", instruction fetch"
+                } else {
+                    ""
+                },
+            );
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "  RSP {:#018x}  SS {:#x}", frame.rsp, frame.ss);
+    let regs = [
+        ("RAX", frame.rax),
+        ("RBX", frame.rbx),
+        ("RCX", frame.rcx),
+        ("RDX", frame.rdx),
+        ("RSI", frame.rsi),
+        ("RDI", frame.rdi),
+        ("RBP", frame.rbp),
+        ("R8 ", frame.r8),
+        ("R9 ", frame.r9),
+        ("R10", frame.r10),
+        ("R11", frame.r11),
+        ("R12", frame.r12),
+        ("R13", frame.r13),
+        ("R14", frame.r14),
+        ("R15", frame.r15),
+    ];
+    for row in regs.chunks(3) {
+        let _ = write!(out, " ");
+        for (n, v) in row {
+            let _ = write!(out, " {n} {v:#018x}");
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "  backtrace:");
+    let _ = writeln!(out, "    #0 {:#018x}", frame.rip);
+    crate::backtrace::print_from(&mut out, frame.rbp, 1);
+    qemu::exit(ExitCode::Exception)
+}
+
+/// True when `[addr, addr + len)` lies inside a stack we know is mapped (the boot kernel stack or
+/// an IST stack): the backtrace walker only reads such memory.
+pub(crate) fn on_known_stack(addr: u64, len: u64) -> bool {
+    let end = match addr.checked_add(len) {
+        Some(e) => e,
+        None => return false,
+    };
+    let in_range = |lo: u64, hi: u64| addr >= lo && end <= hi;
+    if let Some(&(bottom, size)) = KERNEL_STACK.get() {
+        if in_range(bottom, bottom + size) {
+            return true;
+        }
+    }
+    crate::gdt::ist_stacks()
+        .iter()
+        .any(|&(_, lo, hi)| in_range(lo, hi))
+}
