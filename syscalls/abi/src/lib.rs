@@ -9,6 +9,16 @@
 
 mod status;
 
+pub mod clock;
+pub mod default_rights;
+pub mod handle;
+pub mod info;
+pub mod props;
+pub mod signals;
+pub mod syscall_numbers;
+pub mod task;
+pub mod wire;
+
 pub use status::Status;
 
 /// Result alias used end to end: `Err` always carries a non-OK [`Status`].

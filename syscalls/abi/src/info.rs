@@ -1,0 +1,621 @@
+//! `zx_object_get_info`: topic numbers and the info records with Zircon's exact C layout.
+//!
+//! Values and layouts follow `zircon/system/public/zircon/syscalls/object.h` (recent Fuchsia,
+//! including the versioned topics built with `__ZX_INFO_TOPIC(t, v) = t | v << 28`). Each record is
+//! a `#[repr(C)]` plain struct whose [`Wire`] encoding writes every field at its C offset (checked
+//! against `core::mem::offset_of!` in the tests), so kernel and user code share one definition and
+//! neither needs unsafe code to move it across the boundary.
+
+use crate::wire::{Reader, Wire, Writer};
+
+/// `ZX_MAX_NAME_LEN`: size of the name fields, including the terminating NUL.
+pub const ZX_MAX_NAME_LEN: usize = 32;
+
+const fn topic(t: u32, version: u32) -> u32 {
+    t | (version << 28)
+}
+
+/// `zx_object_info_topic_t` values.
+pub mod topic {
+    use super::topic as t;
+    /// No topic.
+    pub const ZX_INFO_NONE: u32 = 0;
+    /// Is the handle valid? No record; the status answers.
+    pub const ZX_INFO_HANDLE_VALID: u32 = 1;
+    /// [`super::InfoHandleBasic`]`[1]`.
+    pub const ZX_INFO_HANDLE_BASIC: u32 = 2;
+    /// [`super::InfoProcess`]`[1]` (version 1 of topic 3: return_code, start_time, flags).
+    pub const ZX_INFO_PROCESS: u32 = t(3, 1);
+    /// `zx_koid_t[n]`: the threads of a process.
+    pub const ZX_INFO_PROCESS_THREADS: u32 = 4;
+    /// [`super::InfoVmar`]`[1]`.
+    pub const ZX_INFO_VMAR: u32 = 7;
+    /// `zx_info_thread_t[1]`.
+    pub const ZX_INFO_THREAD: u32 = 10;
+    /// `zx_info_task_stats_t[1]`.
+    pub const ZX_INFO_TASK_STATS: u32 = 12;
+    /// Version 0 of the maps topic (`zx_info_maps_v1_t`, without `populated_pages`).
+    pub const ZX_INFO_PROCESS_MAPS_V1: u32 = t(13, 0);
+    /// [`super::InfoMaps`]`[n]`: the aspace / VMAR / mapping tree of a process, depth-first.
+    pub const ZX_INFO_PROCESS_MAPS: u32 = t(13, 1);
+    /// [`super::InfoVmo`]`[n]`: the VMOs a process holds or maps.
+    pub const ZX_INFO_PROCESS_VMOS: u32 = t(14, 2);
+    /// `zx_info_handle_count_t[1]`.
+    pub const ZX_INFO_HANDLE_COUNT: u32 = 19;
+    /// Version 0 of the VMO topic (`zx_info_vmo_v1_t`).
+    pub const ZX_INFO_VMO_V1: u32 = t(23, 0);
+    /// Version 1 of the VMO topic (`zx_info_vmo_v2_t`).
+    pub const ZX_INFO_VMO_V2: u32 = t(23, 1);
+    /// [`super::InfoVmo`]`[1]`.
+    pub const ZX_INFO_VMO: u32 = t(23, 2);
+    /// `zx_info_handle_extended_t[n]`.
+    pub const ZX_INFO_HANDLE_TABLE: u32 = 27;
+    /// [`super::InfoMaps`]`[n]`: like PROCESS_MAPS but rooted at a VMAR handle (recent Zircon).
+    pub const ZX_INFO_VMAR_MAPS: u32 = 36;
+}
+
+/// `zx_info_maps_type_t`: which kind of node a [`InfoMaps`] entry describes.
+pub mod maps_type {
+    /// No node.
+    pub const ZX_INFO_MAPS_TYPE_NONE: u32 = 0;
+    /// The address space (root).
+    pub const ZX_INFO_MAPS_TYPE_ASPACE: u32 = 1;
+    /// A VMAR.
+    pub const ZX_INFO_MAPS_TYPE_VMAR: u32 = 2;
+    /// A mapping; `u.mapping` is valid.
+    pub const ZX_INFO_MAPS_TYPE_MAPPING: u32 = 3;
+}
+
+/// `zx_info_process_flags_t` bits of [`InfoProcess::flags`].
+pub mod process_flags {
+    /// `zx_process_start` was called; `start_time` is valid.
+    pub const ZX_INFO_PROCESS_FLAG_STARTED: u32 = 1 << 0;
+    /// The process exited; `return_code` is valid.
+    pub const ZX_INFO_PROCESS_FLAG_EXITED: u32 = 1 << 1;
+    /// A debugger is attached.
+    pub const ZX_INFO_PROCESS_FLAG_DEBUGGER_ATTACHED: u32 = 1 << 2;
+}
+
+/// Bits of [`InfoVmo::flags`].
+pub mod vmo_flags {
+    /// Backed by RAM (the other type, PHYSICAL, is 0).
+    pub const ZX_INFO_VMO_TYPE_PAGED: u32 = 1 << 0;
+    /// Points at a physical range.
+    pub const ZX_INFO_VMO_TYPE_PHYSICAL: u32 = 0;
+    /// Resizable.
+    pub const ZX_INFO_VMO_RESIZABLE: u32 = 1 << 1;
+    /// A copy-on-write child.
+    pub const ZX_INFO_VMO_IS_COW_CLONE: u32 = 1 << 2;
+    /// Reached through a handle (PROCESS_VMOS).
+    pub const ZX_INFO_VMO_VIA_HANDLE: u32 = 1 << 3;
+    /// Reached through a mapping (PROCESS_VMOS).
+    pub const ZX_INFO_VMO_VIA_MAPPING: u32 = 1 << 4;
+    /// Pager-backed.
+    pub const ZX_INFO_VMO_PAGER_BACKED: u32 = 1 << 5;
+    /// Physically contiguous.
+    pub const ZX_INFO_VMO_CONTIGUOUS: u32 = 1 << 6;
+    /// Discardable.
+    pub const ZX_INFO_VMO_DISCARDABLE: u32 = 1 << 7;
+    /// Immutable since creation.
+    pub const ZX_INFO_VMO_IMMUTABLE: u32 = 1 << 8;
+}
+
+/// Implements [`Wire`] for a record from an ordered field list (`field: Type` or `pad N`).
+macro_rules! record {
+    ($t:ty, $size:expr, $align:expr, |$s:ident, $w:ident| $enc:block, |$r:ident| $dec:expr) => {
+        impl Wire for $t {
+            const SIZE: usize = $size;
+            const ALIGN: usize = $align;
+            fn encode(&self, out: &mut [u8]) {
+                let $s = self;
+                let mut writer = Writer::new(out, $size);
+                let $w = &mut writer;
+                $enc
+                debug_assert_eq!(writer.position(), $size);
+            }
+            fn decode(bytes: &[u8]) -> Self {
+                let _ = &bytes[..$size];
+                let mut reader = Reader::new(bytes);
+                let $r = &mut reader;
+                $dec
+            }
+        }
+    };
+}
+
+/// `zx_info_handle_basic_t` (32 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoHandleBasic {
+    /// Koid of the object.
+    pub koid: u64,
+    /// Rights of the handle.
+    pub rights: u32,
+    /// `zx_obj_type_t` of the object.
+    pub r#type: u32,
+    /// Koid of a related object (channel peer, parent job), or 0.
+    pub related_koid: u64,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Padding, zero.
+    pub padding1: [u8; 4],
+}
+
+record!(
+    InfoHandleBasic,
+    32,
+    8,
+    |s, w| {
+        w.put(s.koid)
+            .put(s.rights)
+            .put(s.r#type)
+            .put(s.related_koid)
+            .put(s.reserved)
+            .pad(4);
+    },
+    |r| InfoHandleBasic {
+        koid: r.get(),
+        rights: r.get(),
+        r#type: r.get(),
+        related_koid: r.get(),
+        reserved: r.get(),
+        padding1: [0; 4],
+    }
+);
+
+/// `zx_info_process_t` (24 bytes; topic version 1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoProcess {
+    /// Return code; valid with `ZX_INFO_PROCESS_FLAG_EXITED`. A `ZX_TASK_RETCODE_*` if killed.
+    pub return_code: i64,
+    /// Monotonic time of `zx_process_start`; valid with `ZX_INFO_PROCESS_FLAG_STARTED`.
+    pub start_time: i64,
+    /// `ZX_INFO_PROCESS_FLAG_*` bits.
+    pub flags: u32,
+    /// Padding, zero.
+    pub padding1: [u8; 4],
+}
+
+record!(
+    InfoProcess,
+    24,
+    8,
+    |s, w| {
+        w.put(s.return_code).put(s.start_time).put(s.flags).pad(4);
+    },
+    |r| {
+        let return_code = r.get();
+        let start_time = r.get();
+        let flags = r.get();
+        InfoProcess {
+            return_code,
+            start_time,
+            flags,
+            padding1: [0; 4],
+        }
+    }
+);
+
+/// `zx_info_vmar_t` (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoVmar {
+    /// Base address of the region.
+    pub base: usize,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+record!(
+    InfoVmar,
+    16,
+    8,
+    |s, w| {
+        w.put(s.base).put(s.len);
+    },
+    |r| InfoVmar {
+        base: r.get(),
+        len: r.get()
+    }
+);
+
+/// `zx_info_vmo_t` (128 bytes; topic version 2).
+///
+/// The whole layout is kept so user code written against Zircon reads the right offsets. Fields
+/// this kernel fills: `koid`, `name`, `size_bytes`, `parent_koid` (0), `num_children`,
+/// `num_mappings`, `share_count`, `flags`, `committed_bytes`, `handle_rights`, `cache_policy`
+/// (0 = cached), `populated_bytes` (= committed). `metadata_bytes` and `committed_change_events`
+/// read as 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoVmo {
+    /// Koid of the VMO.
+    pub koid: u64,
+    /// Name, NUL-terminated.
+    pub name: [u8; ZX_MAX_NAME_LEN],
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Koid of the parent if this is a child, else 0.
+    pub parent_koid: u64,
+    /// Number of children.
+    pub num_children: usize,
+    /// Number of mappings of this VMO.
+    pub num_mappings: usize,
+    /// Estimated number of address spaces mapping it.
+    pub share_count: usize,
+    /// `ZX_INFO_VMO_*` bits.
+    pub flags: u32,
+    /// Padding, zero.
+    pub padding1: [u8; 4],
+    /// Bytes of physical memory committed.
+    pub committed_bytes: u64,
+    /// Rights of the handle (with `ZX_INFO_VMO_VIA_HANDLE`).
+    pub handle_rights: u32,
+    /// `ZX_CACHE_POLICY_*`.
+    pub cache_policy: u32,
+    /// Kernel metadata bytes.
+    pub metadata_bytes: u64,
+    /// Count of kernel-initiated commit changes.
+    pub committed_change_events: u64,
+    /// Bytes of content populated.
+    pub populated_bytes: u64,
+}
+
+record!(
+    InfoVmo,
+    128,
+    8,
+    |s, w| {
+        w.put(s.koid)
+            .bytes(&s.name)
+            .put(s.size_bytes)
+            .put(s.parent_koid)
+            .put(s.num_children)
+            .put(s.num_mappings)
+            .put(s.share_count)
+            .put(s.flags)
+            .pad(4)
+            .put(s.committed_bytes)
+            .put(s.handle_rights)
+            .put(s.cache_policy)
+            .put(s.metadata_bytes)
+            .put(s.committed_change_events)
+            .put(s.populated_bytes);
+    },
+    |r| {
+        let koid = r.get();
+        let name = r.array();
+        let size_bytes = r.get();
+        let parent_koid = r.get();
+        let num_children = r.get();
+        let num_mappings = r.get();
+        let share_count = r.get();
+        let flags = r.get();
+        r.skip(4);
+        InfoVmo {
+            koid,
+            name,
+            size_bytes,
+            parent_koid,
+            num_children,
+            num_mappings,
+            share_count,
+            flags,
+            padding1: [0; 4],
+            committed_bytes: r.get(),
+            handle_rights: r.get(),
+            cache_policy: r.get(),
+            metadata_bytes: r.get(),
+            committed_change_events: r.get(),
+            populated_bytes: r.get(),
+        }
+    }
+);
+
+/// `zx_info_maps_mapping_t` (40 bytes): the mapping arm of [`InfoMaps::u`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoMapsMapping {
+    /// `ZX_VM_PERM_{READ,WRITE,EXECUTE}` bits.
+    pub mmu_flags: u32,
+    /// Padding, zero.
+    pub padding1: [u8; 4],
+    /// Koid of the mapped VMO.
+    pub vmo_koid: u64,
+    /// Offset into the VMO.
+    pub vmo_offset: u64,
+    /// Pages of the mapped range backed by physical memory.
+    pub committed_pages: usize,
+    /// Pages of content populated in the mapped range.
+    pub populated_pages: usize,
+}
+
+record!(
+    InfoMapsMapping,
+    40,
+    8,
+    |s, w| {
+        w.put(s.mmu_flags)
+            .pad(4)
+            .put(s.vmo_koid)
+            .put(s.vmo_offset)
+            .put(s.committed_pages)
+            .put(s.populated_pages);
+    },
+    |r| {
+        let mmu_flags = r.get();
+        r.skip(4);
+        InfoMapsMapping {
+            mmu_flags,
+            padding1: [0; 4],
+            vmo_koid: r.get(),
+            vmo_offset: r.get(),
+            committed_pages: r.get(),
+            populated_pages: r.get(),
+        }
+    }
+);
+
+/// `zx_info_maps_t` (104 bytes): one node of the aspace / VMAR / mapping tree.
+///
+/// The C `union { zx_info_maps_mapping_t mapping; } u` has a single arm, so it is represented as
+/// that arm: `u` holds the mapping when `type == ZX_INFO_MAPS_TYPE_MAPPING` and is all zero
+/// otherwise (Zircon zeroes it too). Use [`InfoMaps::mapping`] to read it by type.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoMaps {
+    /// Name, NUL-terminated, or empty.
+    pub name: [u8; ZX_MAX_NAME_LEN],
+    /// Base address.
+    pub base: usize,
+    /// Size in bytes.
+    pub size: usize,
+    /// Depth in the tree (entries are depth-first pre-order).
+    pub depth: usize,
+    /// `ZX_INFO_MAPS_TYPE_*`.
+    pub r#type: u32,
+    /// Padding, zero.
+    pub padding1: [u8; 4],
+    /// The union; meaningful only for mappings.
+    pub u: InfoMapsMapping,
+}
+
+impl InfoMaps {
+    /// The mapping arm if this entry is a mapping.
+    pub fn mapping(&self) -> Option<&InfoMapsMapping> {
+        (self.r#type == maps_type::ZX_INFO_MAPS_TYPE_MAPPING).then_some(&self.u)
+    }
+}
+
+record!(
+    InfoMaps,
+    104,
+    8,
+    |s, w| {
+        w.bytes(&s.name)
+            .put(s.base)
+            .put(s.size)
+            .put(s.depth)
+            .put(s.r#type)
+            .pad(4);
+        let mut union = [0u8; 40];
+        if s.r#type == maps_type::ZX_INFO_MAPS_TYPE_MAPPING {
+            s.u.encode(&mut union);
+        }
+        w.bytes(&union);
+    },
+    |r| {
+        let name = r.array();
+        let base = r.get();
+        let size = r.get();
+        let depth = r.get();
+        let r#type = r.get();
+        r.skip(4);
+        InfoMaps {
+            name,
+            base,
+            size,
+            depth,
+            r#type,
+            padding1: [0; 4],
+            u: r.get(),
+        }
+    }
+);
+
+/// Copies `name` into a NUL-terminated `ZX_MAX_NAME_LEN` field, truncating like Zircon does.
+pub fn name_field(name: &[u8]) -> [u8; ZX_MAX_NAME_LEN] {
+    let mut out = [0u8; ZX_MAX_NAME_LEN];
+    let len = name.len().min(ZX_MAX_NAME_LEN - 1);
+    out[..len].copy_from_slice(&name[..len]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{align_of, offset_of, size_of};
+
+    fn roundtrip<T: Wire + PartialEq + core::fmt::Debug + Copy>(value: T) -> Vec<u8> {
+        let mut buf = vec![0xAAu8; T::SIZE + 8];
+        value.encode(&mut buf);
+        assert_eq!(
+            &buf[T::SIZE..],
+            &[0xAA; 8],
+            "encode writes exactly SIZE bytes"
+        );
+        assert_eq!(T::decode(&buf), value);
+        assert_eq!(T::SIZE, size_of::<T>());
+        assert_eq!(T::ALIGN, align_of::<T>());
+        buf.truncate(T::SIZE);
+        buf
+    }
+
+    fn at<const N: usize>(buf: &[u8], off: usize) -> [u8; N] {
+        buf[off..off + N].try_into().unwrap()
+    }
+
+    #[test]
+    fn topics_match_object_h() {
+        assert_eq!(topic::ZX_INFO_HANDLE_VALID, 1);
+        assert_eq!(topic::ZX_INFO_HANDLE_BASIC, 2);
+        assert_eq!(topic::ZX_INFO_PROCESS, 0x1000_0003);
+        assert_eq!(topic::ZX_INFO_VMAR, 7);
+        assert_eq!(topic::ZX_INFO_PROCESS_MAPS, 0x1000_000d);
+        assert_eq!(topic::ZX_INFO_VMO, 0x2000_0017);
+        assert_eq!(topic::ZX_INFO_VMAR_MAPS, 36);
+    }
+
+    #[test]
+    fn handle_basic_layout() {
+        let v = InfoHandleBasic {
+            koid: 0x1122_3344_5566_7788,
+            rights: 0xdead_beef,
+            r#type: 3,
+            related_koid: 9,
+            reserved: 0,
+            padding1: [0; 4],
+        };
+        let b = roundtrip(v);
+        assert_eq!(size_of::<InfoHandleBasic>(), 32);
+        assert_eq!(
+            at::<8>(&b, offset_of!(InfoHandleBasic, koid)),
+            v.koid.to_le_bytes()
+        );
+        assert_eq!(
+            at::<4>(&b, offset_of!(InfoHandleBasic, rights)),
+            v.rights.to_le_bytes()
+        );
+        assert_eq!(
+            at::<4>(&b, offset_of!(InfoHandleBasic, r#type)),
+            [3, 0, 0, 0]
+        );
+        assert_eq!(
+            at::<8>(&b, offset_of!(InfoHandleBasic, related_koid)),
+            9u64.to_le_bytes()
+        );
+    }
+
+    #[test]
+    fn process_and_vmar_layout() {
+        let p = InfoProcess {
+            return_code: -1024,
+            start_time: 77,
+            flags: 3,
+            padding1: [0; 4],
+        };
+        let b = roundtrip(p);
+        assert_eq!(b.len(), 24);
+        assert_eq!(
+            at::<8>(&b, offset_of!(InfoProcess, start_time)),
+            77i64.to_le_bytes()
+        );
+        assert_eq!(
+            at::<4>(&b, offset_of!(InfoProcess, flags)),
+            3u32.to_le_bytes()
+        );
+        let v = InfoVmar {
+            base: 0x1000,
+            len: 0x2000,
+        };
+        let b = roundtrip(v);
+        assert_eq!(
+            at::<8>(&b, offset_of!(InfoVmar, len)),
+            0x2000usize.to_le_bytes()
+        );
+    }
+
+    #[test]
+    fn vmo_layout() {
+        let v = InfoVmo {
+            koid: 1,
+            name: name_field(b"vmo-name"),
+            size_bytes: 2,
+            parent_koid: 3,
+            num_children: 4,
+            num_mappings: 5,
+            share_count: 6,
+            flags: 7,
+            padding1: [0; 4],
+            committed_bytes: 8,
+            handle_rights: 9,
+            cache_policy: 10,
+            metadata_bytes: 11,
+            committed_change_events: 12,
+            populated_bytes: 13,
+        };
+        let b = roundtrip(v);
+        assert_eq!(b.len(), 128);
+        assert_eq!(&b[offset_of!(InfoVmo, name)..][..9], b"vmo-name\0");
+        assert_eq!(
+            at::<8>(&b, offset_of!(InfoVmo, size_bytes)),
+            2u64.to_le_bytes()
+        );
+        assert_eq!(at::<4>(&b, offset_of!(InfoVmo, flags)), 7u32.to_le_bytes());
+        assert_eq!(
+            at::<8>(&b, offset_of!(InfoVmo, committed_bytes)),
+            8u64.to_le_bytes()
+        );
+        assert_eq!(
+            at::<4>(&b, offset_of!(InfoVmo, cache_policy)),
+            10u32.to_le_bytes()
+        );
+        assert_eq!(
+            at::<8>(&b, offset_of!(InfoVmo, populated_bytes)),
+            13u64.to_le_bytes()
+        );
+    }
+
+    #[test]
+    fn maps_layout_and_union() {
+        let mapping = InfoMapsMapping {
+            mmu_flags: 3,
+            padding1: [0; 4],
+            vmo_koid: 42,
+            vmo_offset: 0x3000,
+            committed_pages: 2,
+            populated_pages: 2,
+        };
+        let m = InfoMaps {
+            name: name_field(b"m"),
+            base: 0x10000,
+            size: 0x4000,
+            depth: 2,
+            r#type: maps_type::ZX_INFO_MAPS_TYPE_MAPPING,
+            padding1: [0; 4],
+            u: mapping,
+        };
+        let b = roundtrip(m);
+        assert_eq!(b.len(), 104);
+        let u = offset_of!(InfoMaps, u);
+        assert_eq!(u, 64);
+        assert_eq!(
+            at::<8>(&b, u + offset_of!(InfoMapsMapping, vmo_koid)),
+            42u64.to_le_bytes()
+        );
+        assert_eq!(
+            at::<8>(&b, u + offset_of!(InfoMapsMapping, populated_pages)),
+            2usize.to_le_bytes()
+        );
+        assert_eq!(m.mapping(), Some(&mapping));
+
+        // A VMAR node: the union is written as zeros whatever `u` holds.
+        let vmar = InfoMaps {
+            r#type: maps_type::ZX_INFO_MAPS_TYPE_VMAR,
+            ..m
+        };
+        let mut buf = [0xffu8; 104];
+        vmar.encode(&mut buf);
+        assert!(buf[64..].iter().all(|&x| x == 0));
+        assert_eq!(InfoMaps::decode(&buf).mapping(), None);
+    }
+
+    #[test]
+    fn name_field_truncates_and_terminates() {
+        let long = [b'x'; 40];
+        let f = name_field(&long);
+        assert_eq!(f[30], b'x');
+        assert_eq!(f[31], 0);
+    }
+}
