@@ -10,7 +10,10 @@
 //!   that is mostly full) it falls back to a random start plus `first_fit` with wrap-around, which
 //!   is still O(log n) and still finds a spot whenever one exists.
 //!   The number of candidates is capped at `2^entropy_bits` (counted from the window's low end),
-//!   as Zircon caps its candidate count by the aspace's ASLR entropy.
+//!   as Zircon caps its candidate count by the aspace's ASLR entropy. Difference: Zircon counts
+//!   the first `2^entropy_bits` FREE candidates, we count the first `2^entropy_bits` candidates
+//!   free or not (counting free ones would need per-subtree candidate counts); when that capped
+//!   window is full we fall back to the lowest free spot of the whole window.
 //! * Compact mode (`ZX_VM_COMPACT` on the parent, or ASLR disabled): the lowest free aligned base,
 //!   so allocations pack densely next to each other (Zircon's compact entropy of 0 bits).
 
@@ -76,4 +79,7 @@ pub fn pick_spot<V>(
     let start = first + uniform_below(rng, positions) as usize * align;
     tree.first_fit(len, align, start, window_hi)
         .or_else(|| tree.first_fit(len, align, first, window_hi))
+        // The capped window is full: the lowest free spot of the whole window (Zircon counts
+        // only free candidates, so it too finds a spot whenever one exists).
+        .or_else(|| tree.first_fit(len, align, first, hi))
 }

@@ -17,7 +17,7 @@ fn map_returns_nonzero_page_aligned_base_and_records_the_mapping() {
         .root
         .map(RW, 0, &vmo, 0, 4 * PAGE, VMAR_RIGHTS, VMO_RIGHTS)
         .unwrap();
-    assert!(a != 0 && a % PAGE == 0);
+    assert!(a != 0 && a.is_multiple_of(PAGE));
     assert_eq!(
         f.mappings(),
         vec![(a, 4 * PAGE, MmuFlags::READ | MmuFlags::WRITE)]
@@ -289,7 +289,7 @@ fn map_len_zero_or_unaligned_is_invalid_args() {
 fn map_vmo_offset_plus_len_overflow_is_out_of_range() {
     let f = Fixture::new();
     let vmo = f.vmo_opts(1, ZX_VMO_RESIZABLE);
-    let off = u64::MAX & !(PAGE as u64 - 1);
+    let off = !(PAGE as u64 - 1);
     for opt in [RW, RW | ZX_VM_ALLOW_FAULTS] {
         let vmo_fixed = f.vmo(1);
         let target = if opt & ZX_VM_ALLOW_FAULTS != 0 {
@@ -373,7 +373,7 @@ fn map_specific_out_of_region_bounds_is_invalid_args() {
     let f = Fixture::new();
     let (sub, _) = f.sub(4);
     let vmo = f.vmo(4);
-    for (off, pages) in [(4 * PAGE, 1), (3 * PAGE, 2), (usize::MAX & !(PAGE - 1), 1)] {
+    for (off, pages) in [(4 * PAGE, 1), (3 * PAGE, 2), (!(PAGE - 1), 1)] {
         assert_eq!(
             sub.map(RW | S, off, &vmo, 0, pages * PAGE, VMAR_RIGHTS, VMO_RIGHTS)
                 .unwrap_err(),

@@ -1,0 +1,211 @@
+//! Page-fault resolution and VMO range changes reaching the page tables.
+mod common;
+use abi::vm_options::*;
+use abi::vmo_options::ZX_VMO_RESIZABLE;
+use abi::Status;
+use common::*;
+use vm::{AspaceConfig, MmuFlags, PhysMem};
+
+#[test]
+fn fault_without_mapping_is_not_found() {
+    let f = Fixture::new();
+    assert_eq!(
+        f.touch(ASPACE_BASE, MmuFlags::READ),
+        Err(Status::ERR_NOT_FOUND)
+    );
+    let (_sub, b) = f.sub(4);
+    assert_eq!(
+        f.touch(b, MmuFlags::READ),
+        Err(Status::ERR_NOT_FOUND),
+        "an empty VMAR maps nothing"
+    );
+}
+
+#[test]
+fn fault_commits_a_zeroed_page_and_maps_it_with_the_mapping_protection() {
+    let f = Fixture::new();
+    let (sub, b) = f.sub(4);
+    let vmo = f.vmo(4);
+    f.map_at(&sub, 0, &vmo, 4);
+    f.touch(b + 2 * PAGE + 17, MmuFlags::READ).unwrap();
+    assert_eq!(vmo.committed_page_count(), 1);
+    assert_eq!(
+        f.mmu.query(b + 2 * PAGE).unwrap(),
+        (vmo.frame_of(2).unwrap(), RWU)
+    );
+    assert_eq!(f.phys.used_frames(), 1);
+    f.touch(b + 2 * PAGE, MmuFlags::WRITE).unwrap();
+    assert_eq!(f.phys.used_frames(), 1, "a repeated fault is a no-op");
+    f.check();
+}
+
+#[test]
+fn fault_access_beyond_protection_is_access_denied() {
+    let f = Fixture::new();
+    let vmo = f.vmo(1);
+    let a = f
+        .root
+        .map(ZX_VM_PERM_READ, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    assert_eq!(f.touch(a, MmuFlags::WRITE), Err(Status::ERR_ACCESS_DENIED));
+    assert_eq!(
+        f.touch(a, MmuFlags::EXECUTE),
+        Err(Status::ERR_ACCESS_DENIED)
+    );
+    assert_eq!(vmo.committed_page_count(), 0);
+    f.touch(a, MmuFlags::READ).unwrap();
+}
+
+#[test]
+fn fault_from_user_mode_in_a_kernel_aspace_is_access_denied() {
+    let mut config = AspaceConfig::user(ASPACE_BASE, ASPACE_LEN);
+    config.user = false;
+    let f = Fixture::with(config, 16, 1);
+    let vmo = f.vmo(1);
+    let a = f
+        .root
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    assert_eq!(f.touch(a, MmuFlags::READ), Err(Status::ERR_ACCESS_DENIED));
+    f.aspace.fault(a, MmuFlags::WRITE).unwrap();
+    assert_eq!(
+        f.mmu.query(a).unwrap().1,
+        MmuFlags::READ | MmuFlags::WRITE,
+        "no USER bit"
+    );
+}
+
+#[test]
+fn fault_out_of_frames_is_no_memory() {
+    let f = Fixture::with(AspaceConfig::user(ASPACE_BASE, ASPACE_LEN), 1, 1);
+    let vmo = f.vmo(2);
+    let a = f
+        .root
+        .map(RW, 0, &vmo, 0, 2 * PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    f.touch(a, MmuFlags::WRITE).unwrap();
+    assert_eq!(
+        f.touch(a + PAGE, MmuFlags::WRITE),
+        Err(Status::ERR_NO_MEMORY)
+    );
+    assert_eq!(f.mmu.mapped_pages(), 1);
+    f.check();
+}
+
+#[test]
+fn fault_when_page_tables_cannot_grow_is_no_memory_and_frees_nothing_mapped() {
+    let f = Fixture::new();
+    let vmo = f.vmo(1);
+    let a = f
+        .root
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    f.mmu.set_map_budget(Some(0));
+    assert_eq!(f.touch(a, MmuFlags::READ), Err(Status::ERR_NO_MEMORY));
+    assert_eq!(f.mmu.mapped_pages(), 0);
+    f.mmu.set_map_budget(None);
+    f.touch(a, MmuFlags::READ).unwrap();
+    f.check();
+}
+
+#[test]
+fn fault_beyond_the_end_of_a_shrunk_vmo_is_out_of_range() {
+    let f = Fixture::new();
+    let vmo = f.vmo_opts(4, ZX_VMO_RESIZABLE);
+    let a = f
+        .root
+        .map(
+            RW | ZX_VM_ALLOW_FAULTS,
+            0,
+            &vmo,
+            0,
+            4 * PAGE,
+            VMAR_RIGHTS,
+            VMO_RIGHTS,
+        )
+        .unwrap();
+    for p in 0..4 {
+        f.touch(a + p * PAGE, MmuFlags::WRITE).unwrap();
+    }
+    vmo.resize(PAGE as u64).unwrap();
+    assert_eq!(
+        f.mmu.mapped_pages(),
+        1,
+        "shrink removed the cut pages from the page tables"
+    );
+    assert_eq!(f.phys.used_frames(), 1, "and returned their frames");
+    assert_eq!(
+        f.touch(a + 3 * PAGE, MmuFlags::READ),
+        Err(Status::ERR_OUT_OF_RANGE)
+    );
+    f.touch(a, MmuFlags::READ).unwrap();
+    f.check();
+}
+
+#[test]
+fn vmo_shrink_and_decommit_reach_every_mapping_in_every_aspace() {
+    let f1 = Fixture::new();
+    let f2 = Fixture::with(AspaceConfig::user(ASPACE_BASE, ASPACE_LEN), 16, 2);
+    let vmo = f1.vmo_opts(4, ZX_VMO_RESIZABLE);
+    let opt = RW | ZX_VM_ALLOW_FAULTS;
+    let a1 = f1
+        .root
+        .map(opt, 0, &vmo, 0, 4 * PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    let a2 = f2
+        .root
+        .map(opt, 0, &vmo, 0, 4 * PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    let a3 = f2
+        .root
+        .map(
+            opt,
+            0,
+            &vmo,
+            2 * PAGE as u64,
+            2 * PAGE,
+            VMAR_RIGHTS,
+            VMO_RIGHTS,
+        )
+        .unwrap();
+    for p in 0..4 {
+        f1.touch(a1 + p * PAGE, MmuFlags::WRITE).unwrap();
+        f2.touch(a2 + p * PAGE, MmuFlags::READ).unwrap();
+    }
+    f2.touch(a3 + PAGE, MmuFlags::READ).unwrap();
+    assert_eq!(f2.mmu.query(a3 + PAGE).unwrap().0, vmo.frame_of(3).unwrap());
+    vmo.decommit(3 * PAGE as u64, PAGE as u64).unwrap();
+    assert!(f1.mmu.query(a1 + 3 * PAGE).is_none());
+    assert!(f2.mmu.query(a2 + 3 * PAGE).is_none());
+    assert!(f2.mmu.query(a3 + PAGE).is_none());
+    vmo.resize(PAGE as u64).unwrap();
+    assert_eq!(f1.mmu.mapped_pages(), 1);
+    assert_eq!(f2.mmu.mapped_pages(), 1);
+    assert_eq!(f1.phys.used_frames(), 1);
+    f1.check();
+    f2.check();
+}
+
+#[test]
+fn fault_descends_through_nested_vmars() {
+    let f = Fixture::new();
+    let (a, _) = f.sub(64);
+    let (b, _) = a.allocate(ALL_CAN_MAP, 0, 16 * PAGE, VMAR_RIGHTS).unwrap();
+    let (c, _) = b.allocate(ALL_CAN_MAP, 0, 4 * PAGE, VMAR_RIGHTS).unwrap();
+    let vmo = f.vmo(1);
+    let m = c
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    f.touch(m, MmuFlags::WRITE).unwrap();
+    assert_eq!(f.mmu.query(m).unwrap().0, vmo.frame_of(0).unwrap());
+    let depths: Vec<usize> = f
+        .aspace
+        .walk()
+        .iter()
+        .map(|i| match i {
+            vm::RegionInfo::Vmar { depth, .. } | vm::RegionInfo::Mapping { depth, .. } => *depth,
+        })
+        .collect();
+    assert_eq!(depths, vec![0, 1, 2, 3, 4]);
+    f.check();
+}
