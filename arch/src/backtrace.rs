@@ -8,7 +8,7 @@ pub fn print_from(out: &mut impl Write, mut rbp: u64, first: usize) {
     let mut last = 0;
     let mut repeats = 0;
     for i in first..first + 64 {
-        if rbp == 0 || rbp % 8 != 0 || !crate::trap::on_known_stack(rbp, 16) {
+        if rbp == 0 || !rbp.is_multiple_of(8) || !crate::trap::on_known_stack(rbp, 16) {
             break;
         }
         // SAFETY: `[rbp, rbp + 16)` lies inside a mapped kernel or IST stack (checked above) and is

@@ -19,7 +19,7 @@ pub struct Frame(u64);
 impl Frame {
     /// The frame starting at `addr` (which must be 4 KiB aligned).
     pub fn from_addr(addr: u64) -> Option<Frame> {
-        (addr % FRAME_SIZE == 0).then_some(Frame(addr))
+        addr.is_multiple_of(FRAME_SIZE).then_some(Frame(addr))
     }
 
     /// Physical start address.
@@ -305,7 +305,7 @@ mod tests {
                 ensure_eq!(free(g), Ok(()));
             }
             ensure_eq!(free(Frame(0xA_0000)), Err(FreeError::NotManaged));
-            ensure_eq!(free(Frame(u64::MAX & !0xfff)), Err(FreeError::NotManaged));
+            ensure_eq!(free(Frame(0xffff_ffff_ffff_f000)), Err(FreeError::NotManaged));
             ensure_eq!(stats(), before);
             ensure!(alloc_contiguous(before.total + 1).is_none());
             Ok(())

@@ -17,6 +17,7 @@
 //! Command-line keys: `mode=ktest`, `list_only=1`, `skip_through=NAME`, `filter=SUBSTRING`,
 //! `demo_failures=1` (include the `#[demo]` tests that fail / hang on purpose).
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use arch::qemu::{self, ExitCode};
 use core::fmt::{self, Write};
@@ -27,12 +28,38 @@ use ramdisk::Cmdline;
 const NONE: usize = usize::MAX;
 static CURRENT: AtomicUsize = AtomicUsize::new(NONE);
 
-/// Name of the test running now, if any.
-pub fn current() -> Option<&'static str> {
+/// Registered (full) name of the test running now, if any.
+fn current() -> Option<&'static str> {
     match CURRENT.load(Ordering::SeqCst) {
         NONE => None,
         i => KTESTS.get(i).map(|t| t.name),
     }
+}
+
+/// The name tests are known by: the registered `module_path::function` without the `kernel::`
+/// crate prefix and without `tests` / `ktests` module segments, e.g.
+/// `kernel::frame_alloc::tests::exhaustion` -> `frame_alloc::exhaustion`,
+/// `arch::ktests::breakpoint_returns` -> `arch::breakpoint_returns`.
+pub fn display_name(full: &str) -> String {
+    let mut out = String::new();
+    let _ = write_display_name(&mut out, full);
+    out
+}
+
+/// Writes [`display_name`] without allocating (usable from the panic handler).
+fn write_display_name(out: &mut impl Write, full: &str) -> fmt::Result {
+    let mut first = true;
+    for (i, seg) in full.split("::").enumerate() {
+        if (i == 0 && seg == "kernel") || seg == "tests" || seg == "ktests" {
+            continue;
+        }
+        if !first {
+            out.write_str("::")?;
+        }
+        out.write_str(seg)?;
+        first = false;
+    }
+    Ok(())
 }
 
 /// Writes through to `W`, escaping newlines so a message stays on one protocol line.
@@ -53,13 +80,14 @@ impl<W: Write> Write for OneLine<W> {
 /// Runs the suite per the command line, then ends the run.
 pub fn run(cmd: &Cmdline) -> ! {
     let demo = cmd.flag("demo_failures");
-    let mut order: Vec<usize> = (0..KTESTS.len())
+    let mut order: Vec<(String, usize)> = (0..KTESTS.len())
         .filter(|&i| demo || !KTESTS[i].demo)
+        .map(|i| (display_name(KTESTS[i].name), i))
         .collect();
-    order.sort_by_key(|&i| KTESTS[i].name);
+    order.sort();
     arch::println!("ktest: count {}", order.len());
-    for &i in &order {
-        arch::println!("ktest: list {}", KTESTS[i].name);
+    for (name, _) in &order {
+        arch::println!("ktest: list {name}");
     }
     if cmd.flag("list_only") {
         qemu::exit(ExitCode::Success);
@@ -68,31 +96,32 @@ pub fn run(cmd: &Cmdline) -> ! {
     let filter = cmd.get("filter");
     let mut skipping = skip_through.is_some();
     let (mut passed, mut failed) = (0, 0);
-    for &i in &order {
+    for (name, i) in &order {
+        let (name, i) = (name.as_str(), *i);
         let t = &KTESTS[i];
         if skipping {
-            skipping = Some(t.name) != skip_through;
+            skipping = Some(name) != skip_through;
             continue;
         }
-        if filter.is_some_and(|f| !t.name.contains(f)) {
+        if filter.is_some_and(|f| !name.contains(f)) {
             continue;
         }
-        arch::println!("ktest: running {}", t.name);
+        arch::println!("ktest: running {name}");
         CURRENT.store(i, Ordering::SeqCst);
         let result = (t.run)();
         CURRENT.store(NONE, Ordering::SeqCst);
         match result {
             Ok(()) => {
                 passed += 1;
-                arch::println!("ktest: result {} ok", t.name);
+                arch::println!("ktest: result {name} ok");
             }
             Err(f) => {
                 failed += 1;
                 let mut out = OneLine(arch::serial::emergency());
                 let _ = write!(
                     out,
-                    "ktest: result {} FAILED at {}:{}: {}",
-                    t.name, f.file, f.line, f.message
+                    "ktest: result {name} FAILED at {}:{}: {}",
+                    f.file, f.line, f.message
                 );
                 arch::println!();
             }
@@ -111,7 +140,9 @@ pub fn run(cmd: &Cmdline) -> ! {
 pub fn report_panic(info: &core::panic::PanicInfo) {
     if let Some(name) = current() {
         let mut out = OneLine(arch::serial::emergency());
-        let _ = write!(out, "ktest: result {name} FAILED at ");
+        let _ = write!(out, "ktest: result ");
+        let _ = write_display_name(&mut out, name);
+        let _ = write!(out, " FAILED at ");
         match info.location() {
             Some(l) => {
                 let _ = write!(out, "{}:{}", l.file(), l.line());

@@ -1,0 +1,66 @@
+//! The fatal paths: a kernel stack overflow, an unexpected page fault and a panic each end the run
+//! with their own exit code and a symbolized report.
+
+use boot::qemu::Exit;
+use std::time::Duration;
+use tests::Options;
+
+fn crash(what: &str) -> (Option<Exit>, String) {
+    let opts = Options::from_env();
+    let (exit, lines) = tests::boot_once(
+        &opts.qemu,
+        &format!("mode=crash what={what}"),
+        Duration::from_secs(90),
+    )
+    .expect("boot");
+    (exit, lines.join("\n"))
+}
+
+#[test]
+fn stack_overflow_hits_the_guard_page() {
+    let (exit, log) = crash("stack_overflow");
+    assert_eq!(exit, Some(Exit::Exception), "{log}");
+    assert!(log.contains("kernel stack overflow"), "{log}");
+    assert!(log.contains("in the guard page"), "{log}");
+    assert!(log.contains("#DF (Double Fault)"), "{log}");
+    assert!(
+        log.contains("kernel::selftest::recurse at "),
+        "symbolized: {log}"
+    );
+}
+
+#[test]
+fn unexpected_page_fault_is_reported() {
+    let (exit, log) = crash("page_fault");
+    assert_eq!(exit, Some(Exit::Exception), "{log}");
+    assert!(log.contains("vector 14 #PF (Page Fault)"), "{log}");
+    assert!(
+        log.contains("CR2 0xffffff00deadb000 (not present, read, supervisor)"),
+        "{log}"
+    );
+    assert!(log.contains("RIP 0x"), "{log}");
+    assert!(
+        log.contains("RAX 0x") && log.contains("R15 0x"),
+        "registers: {log}"
+    );
+    assert!(log.contains("arch::crash::page_fault"), "symbolized: {log}");
+}
+
+#[test]
+fn invalid_opcode_is_reported() {
+    let (exit, log) = crash("invalid_opcode");
+    assert_eq!(exit, Some(Exit::Exception), "{log}");
+    assert!(log.contains("vector 6 #UD (Invalid Opcode)"), "{log}");
+}
+
+#[test]
+fn panic_is_reported_with_location_and_backtrace() {
+    let (exit, log) = crash("panic");
+    assert_eq!(exit, Some(Exit::Panic), "{log}");
+    assert!(log.contains("PANIC at kernel/src/selftest.rs:"), "{log}");
+    assert!(log.contains("selftest: deliberate panic"), "{log}");
+    assert!(
+        log.contains("kernel::selftest::run at "),
+        "symbolized backtrace: {log}"
+    );
+}
