@@ -1,0 +1,2 @@
+//! User side of the zx syscalls.
+#![cfg_attr(not(test), no_std)]
