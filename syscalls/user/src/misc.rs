@@ -1,0 +1,31 @@
+//! Debug output and time.
+
+use abi::syscall_numbers as nr;
+use abi::ZxResult;
+
+use crate::ok;
+use crate::raw::{syscall0, syscall2};
+
+/// `zx_debug_write`: writes `bytes` to the kernel's debug log (serial).
+pub fn debug_write(bytes: &[u8]) -> ZxResult {
+    // SAFETY: the kernel reads `bytes.len()` bytes from a valid slice.
+    ok(unsafe { syscall2(nr::ZX_SYS_DEBUG_WRITE, bytes.as_ptr() as usize, bytes.len()) })
+}
+
+/// `zx_ticks_get`: the current tick count (rax is the value, not a status).
+pub fn ticks_get() -> i64 {
+    // SAFETY: no arguments, no memory touched.
+    unsafe { syscall0(nr::ZX_SYS_TICKS_GET) as i64 }
+}
+
+/// `zx_ticks_per_second`.
+pub fn ticks_per_second() -> i64 {
+    // SAFETY: no arguments, no memory touched.
+    unsafe { syscall0(nr::ZX_SYS_TICKS_PER_SECOND) as i64 }
+}
+
+/// `zx_clock_get_monotonic`: nanoseconds since boot.
+pub fn clock_get_monotonic() -> i64 {
+    // SAFETY: no arguments, no memory touched.
+    unsafe { syscall0(nr::ZX_SYS_CLOCK_GET_MONOTONIC) as i64 }
+}
