@@ -709,12 +709,20 @@ impl AddressSpace {
     /// children inside their parent and pointing back to it; mappings with `perms <= max_perms`
     /// and an in-range VMO window; one VMO back-reference per mapping with the right window; and
     /// every present page-table entry of a committed page pointing at that page's frame with the
-    /// mapping's protection. O(n + committed pages).
+    /// mapping's protection; every live arena node reachable from the root; mapping uids unique;
+    /// ceilings within the parent's CAN_MAP; no stale back-references. O(n log n + committed
+    /// pages + back-references of the mapped VMOs).
     pub fn check_invariants(&self) -> Result<(), String> {
         let tree = self.tree.lock();
         let mut stack = alloc::vec![tree.root];
         let mut mapping_count = 0usize;
+        let mut vmar_count = 0usize;
+        let mut uids = alloc::collections::BTreeSet::new();
+        // Mappings per VMO (by address), to compare with each VMO's back-references.
+        let mut per_vmo: alloc::collections::BTreeMap<usize, (Arc<Vmo>, usize)> =
+            alloc::collections::BTreeMap::new();
         while let Some(id) = stack.pop() {
+            vmar_count += 1;
             let node = tree
                 .node(id)
                 .ok_or_else(|| format!("dangling region id {id:?}"))?;
@@ -736,12 +744,48 @@ impl AddressSpace {
                     }
                     Child::Mapping(m) => {
                         mapping_count += 1;
+                        if !uids.insert(m.uid) {
+                            return Err(format!("mapping {base:#x}: duplicate uid {}", m.uid));
+                        }
+                        if !node.flags.can_map.contains(m.max_perms) {
+                            return Err(format!("mapping {base:#x}: ceiling above CAN_MAP"));
+                        }
+                        per_vmo
+                            .entry(Arc::as_ptr(&m.vmo) as *const u8 as usize)
+                            .or_insert_with(|| (m.vmo.clone(), 0))
+                            .1 += 1;
                         self.check_mapping(base, len, m)?;
                     }
                 }
             }
         }
-        let _ = mapping_count;
+        let live = tree.slots.iter().filter(|s| s.node.is_some()).count();
+        if live != vmar_count {
+            return Err(format!(
+                "{live} live VMAR nodes but {vmar_count} reachable from the root"
+            ));
+        }
+        if tree.next_uid < uids.last().copied().unwrap_or(0) {
+            return Err("uid counter behind a live uid".into());
+        }
+        // No stale back-references: each VMO names exactly the mappings that map it here.
+        let mut total = 0usize;
+        for (vmo, count) in per_vmo.values() {
+            let refs = vmo
+                .lock()
+                .mappings
+                .keys()
+                .filter(|(aspace, _)| *aspace == self.id)
+                .count();
+            if refs != *count {
+                return Err(format!(
+                    "vmo {}: {refs} back-references for {count} mappings",
+                    vmo.id()
+                ));
+            }
+            total += count;
+        }
+        debug_assert_eq!(total, mapping_count);
         Ok(())
     }
 
