@@ -455,7 +455,7 @@ impl AddressSpace {
                     vmo.lock().mappings.insert((self.id, uid), r);
                 }
                 BackrefOp::Remove { vmo, uid } => {
-                    vmo.lock().mappings.remove(&(self.id, uid));
+                    vmo.lock().mappings.remove((self.id, uid));
                 }
             }
         }
@@ -771,12 +771,10 @@ impl AddressSpace {
         // No stale back-references: each VMO names exactly the mappings that map it here.
         let mut total = 0usize;
         for (vmo, count) in per_vmo.values() {
-            let refs = vmo
-                .lock()
-                .mappings
-                .keys()
-                .filter(|(aspace, _)| *aspace == self.id)
-                .count();
+            let inner = vmo.lock();
+            inner.mappings.check()?;
+            let refs = inner.mappings.count_for(self.id);
+            drop(inner);
             if refs != *count {
                 return Err(format!(
                     "vmo {}: {refs} back-references for {count} mappings",
@@ -801,7 +799,7 @@ impl AddressSpace {
             .checked_add(len as u64)
             .ok_or_else(|| format!("mapping {base:#x}: vmo window overflows"))?;
         let inner = m.vmo.lock();
-        match inner.mappings.get(&(self.id, m.uid)) {
+        match inner.mappings.get((self.id, m.uid)) {
             Some(r) if r.base == base && r.len_bytes == len && r.vmo_offset == m.vmo_offset => {}
             _ => {
                 return Err(format!(

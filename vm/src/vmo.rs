@@ -37,12 +37,107 @@ pub(crate) struct MappingRef {
     pub(crate) vmo_offset: u64,
 }
 
+/// The back-references of one VMO, indexed two ways so every operation is O(log m) in the
+/// number m of mappings of the VMO:
+///
+/// * `by_key`: (address-space id, mapping uid) -> where it maps; insert / update / remove.
+/// * `by_start`: (first VMO byte, aspace id, uid) -> window length, ordered by window start, plus
+///   a multiset of window lengths. A window `[s, s + len)` meets `[lo, hi)` iff `s < hi` and
+///   `s + len > lo`, so with `L` the longest window only starts in `(lo - L, hi)` can meet it:
+///   [`BackRefs::overlapping`] is one range scan, O(log m + windows starting in that interval) —
+///   O(log m + k) when windows have similar lengths (the scan never visits the m - k windows that
+///   lie wholly above `hi` or more than `L` below `lo`). Decommit and shrink therefore no longer
+///   walk every mapping of a widely shared VMO.
+#[derive(Default)]
+pub(crate) struct BackRefs {
+    by_key: BTreeMap<(u64, u64), MappingRef>,
+    by_start: BTreeMap<(u64, u64, u64), u64>,
+    lens: BTreeMap<u64, usize>,
+}
+
+impl BackRefs {
+    /// Adds or updates the back-reference of mapping `key`. O(log m).
+    pub(crate) fn insert(&mut self, key: (u64, u64), r: MappingRef) {
+        self.remove(key);
+        let len = r.len_bytes as u64;
+        self.by_start.insert((r.vmo_offset, key.0, key.1), len);
+        *self.lens.entry(len).or_default() += 1;
+        self.by_key.insert(key, r);
+    }
+
+    /// Removes the back-reference of mapping `key`, if any. O(log m).
+    pub(crate) fn remove(&mut self, key: (u64, u64)) {
+        let Some(old) = self.by_key.remove(&key) else {
+            return;
+        };
+        let len = old.len_bytes as u64;
+        self.by_start.remove(&(old.vmo_offset, key.0, key.1));
+        if let Some(count) = self.lens.get_mut(&len) {
+            *count -= 1;
+            if *count == 0 {
+                self.lens.remove(&len);
+            }
+        }
+    }
+
+    /// The back-reference of mapping `key`. O(log m).
+    pub(crate) fn get(&self, key: (u64, u64)) -> Option<&MappingRef> {
+        self.by_key.get(&key)
+    }
+
+    /// Number of back-references.
+    pub(crate) fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Number of back-references from address space `aspace`. O(log m + that number).
+    pub(crate) fn count_for(&self, aspace: u64) -> usize {
+        self.by_key.range((aspace, 0)..=(aspace, u64::MAX)).count()
+    }
+
+    /// The back-references whose VMO window meets `[lo, hi)` (bytes), in window-start order.
+    pub(crate) fn overlapping(&self, lo: u64, hi: u64) -> impl Iterator<Item = &MappingRef> + '_ {
+        let longest = self.lens.keys().next_back().copied().unwrap_or(0);
+        let from = lo.saturating_sub(longest);
+        let range = if lo < hi && longest > 0 {
+            self.by_start.range((from, 0, 0)..(hi, 0, 0))
+        } else {
+            self.by_start.range((0, 0, 0)..(0, 0, 0))
+        };
+        range.filter_map(move |(&(start, aspace, uid), &len)| {
+            (start.saturating_add(len) > lo)
+                .then(|| self.by_key.get(&(aspace, uid)))
+                .flatten()
+        })
+    }
+
+    /// Sanity check of the two indexes (for `check_invariants`).
+    pub(crate) fn check(&self) -> Result<(), alloc::string::String> {
+        let lens: usize = self.lens.values().sum();
+        if self.by_start.len() != self.by_key.len() || lens != self.by_key.len() {
+            return Err(alloc::format!(
+                "back-reference indexes disagree: {} / {} / {lens}",
+                self.by_key.len(),
+                self.by_start.len()
+            ));
+        }
+        for (&(aspace, uid), r) in &self.by_key {
+            if self.by_start.get(&(r.vmo_offset, aspace, uid)) != Some(&(r.len_bytes as u64)) {
+                return Err(alloc::format!(
+                    "back-reference ({aspace}, {uid}) not indexed"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The state behind a VMO's lock.
 pub(crate) struct VmoInner {
     pub(crate) page_count: u64,
     pub(crate) pages: BTreeMap<u64, PhysAddr>,
-    /// Keyed by (address-space id, mapping uid).
-    pub(crate) mappings: BTreeMap<(u64, u64), MappingRef>,
+    /// Keyed by (address-space id, mapping uid), indexed by VMO window.
+    pub(crate) mappings: BackRefs,
 }
 
 /// A virtual memory object: `page_count` pages, each either committed (backed by a frame) or
@@ -75,7 +170,7 @@ impl Vmo {
             inner: Mutex::new(VmoInner {
                 page_count,
                 pages: BTreeMap::new(),
-                mappings: BTreeMap::new(),
+                mappings: BackRefs::default(),
             }),
         }))
     }
@@ -245,7 +340,7 @@ impl Vmo {
             return;
         }
         let (start_off, end_off) = (first.saturating_mul(PAGE), end.saturating_mul(PAGE));
-        for m in inner.mappings.values() {
+        for m in inner.mappings.overlapping(start_off, end_off) {
             let map_end = m.vmo_offset.saturating_add(m.len_bytes as u64);
             let lo = start_off.max(m.vmo_offset);
             let hi = end_off.min(map_end);
@@ -377,6 +472,64 @@ mod tests {
         vmo.read(3 * 4096, &mut buf).unwrap();
         assert_eq!(buf, [0; 4], "regrown pages read as zeros");
         assert_eq!(vmo.resize(u64::MAX), Err(Status::ERR_OUT_OF_RANGE));
+    }
+
+    #[test]
+    fn backrefs_overlapping_matches_brute_force() {
+        let mut refs = BackRefs::default();
+        let mut all = Vec::new();
+        let mut x = 12345u64;
+        for uid in 0..300u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let start = (x >> 33) % 64 * PAGE;
+            let len = ((x >> 20) % 5 + 1) * PAGE;
+            let r = MappingRef {
+                aspace: Weak::new(),
+                base: 0,
+                len_bytes: len as usize,
+                vmo_offset: start,
+            };
+            refs.insert((uid % 3, uid), r);
+            all.push(((uid % 3, uid), start, len));
+        }
+        // Update some (moves them in the start index), remove others.
+        for uid in (0..300u64).step_by(7) {
+            let r = MappingRef {
+                aspace: Weak::new(),
+                base: 0,
+                len_bytes: PAGE as usize,
+                vmo_offset: uid % 50 * PAGE,
+            };
+            refs.insert((uid % 3, uid), r);
+            all[uid as usize] = ((uid % 3, uid), uid % 50 * PAGE, PAGE);
+        }
+        for uid in (0..300u64).step_by(5) {
+            refs.remove((uid % 3, uid));
+            refs.remove((uid % 3, uid)); // twice: no-op
+        }
+        all.retain(|(key, _, _)| key.1 % 5 != 0);
+        refs.check().unwrap();
+        assert_eq!(refs.len(), all.len());
+        assert_eq!(
+            refs.count_for(1),
+            all.iter().filter(|e| e.0 .0 == 1).count()
+        );
+        for lo in 0..70u64 {
+            for hi in lo + 1..lo + 8 {
+                let (lo, hi) = (lo * PAGE, hi * PAGE);
+                let mut got: Vec<u64> = refs.overlapping(lo, hi).map(|r| r.vmo_offset).collect();
+                let mut want: Vec<u64> = all
+                    .iter()
+                    .filter(|(_, s, l)| *s < hi && s + l > lo)
+                    .map(|(_, s, _)| *s)
+                    .collect();
+                got.sort_unstable();
+                want.sort_unstable();
+                assert_eq!(got, want, "window [{lo:#x}, {hi:#x})");
+            }
+        }
     }
 
     #[test]
