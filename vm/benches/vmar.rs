@@ -1,0 +1,208 @@
+//! `cargo bench -p vm`: cost of map, unmap, protect, fault, decommit, allocate and destroy with
+//! 100, 1 000, 10 000 and 100 000 existing mappings in ONE VMAR (the root of a 1 TiB space).
+//!
+//! Steady state: every measured operation is undone right after (map+unmap at a random spot,
+//! protect toggles of a random mapping, write fault on a fresh page of a random mapping then
+//! decommit, allocate+destroy), so the population stays at n. All mappings share ONE VMO (each
+//! maps its own page of it), so per-VMO back-reference bookkeeping is exercised at full size.
+//! Each figure is the median over ROUNDS rounds of the mean over ITERS timed calls.
+//!
+//! Output: a table, the ratio cost(100 000) / cost(100) per operation, and one line per figure:
+//! `BENCH op=<op> n=<n> ns=<median ns per call>`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use abi::vm_options::*;
+use abi::PAGE_SIZE;
+use vm::rng::RandomSource;
+use vm::soft_mmu::{SoftMmu, SoftPhysMem};
+use vm::{AddressSpace, AspaceConfig, MmuFlags, PhysMem, SplitMix64, Vmar, Vmo, ALL_RIGHTS};
+
+const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
+const ROUNDS: usize = 7;
+const ITERS: usize = 2_000;
+const OPS: [&str; 7] = [
+    "map", "unmap", "protect", "fault", "decommit", "allocate", "destroy",
+];
+const RW: u32 = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE;
+
+struct Setup {
+    aspace: Arc<AddressSpace>,
+    root: Vmar,
+    vmo: Arc<Vmo>,
+    /// (base, vmo page) of every long-lived mapping.
+    maps: Vec<(usize, u64)>,
+    rng: SplitMix64,
+    next_page: u64,
+}
+
+fn pick(rng: &mut SplitMix64, n: usize) -> usize {
+    (rng.next_u64() % n as u64) as usize
+}
+
+impl Setup {
+    fn new(n: usize) -> Setup {
+        let (mmu, _probe) = SoftMmu::boxed();
+        let config = AspaceConfig::user(1 << 30, 1 << 40);
+        let aspace = AddressSpace::new(config, mmu, Box::new(SplitMix64::new(n as u64))).unwrap();
+        let root = aspace.root_vmar();
+        let phys = SoftPhysMem::new(64);
+        let phys: Arc<dyn PhysMem> = phys;
+        let vmo = Vmo::create(phys, (4 * n as u64 + 1_000_000) * PAGE_SIZE as u64, 0).unwrap();
+        let mut s = Setup {
+            aspace,
+            root,
+            vmo,
+            maps: Vec::with_capacity(n),
+            rng: SplitMix64::new(0xbe9c_u64 ^ n as u64),
+            next_page: 0,
+        };
+        for _ in 0..n {
+            let page = s.fresh_page();
+            let base = s.map_page(page);
+            s.maps.push((base, page));
+        }
+        s
+    }
+
+    fn fresh_page(&mut self) -> u64 {
+        self.next_page += 1;
+        self.next_page
+    }
+
+    fn map_page(&self, page: u64) -> usize {
+        self.root
+            .map(
+                RW,
+                0,
+                &self.vmo,
+                page * PAGE_SIZE as u64,
+                PAGE_SIZE,
+                ALL_RIGHTS,
+                ALL_RIGHTS,
+            )
+            .unwrap()
+    }
+
+    /// One round: mean ns per call of each op, in OPS order.
+    fn round(&mut self) -> [f64; 7] {
+        let mut t = [0u128; 7];
+        // map + unmap at a random (ASLR) spot; the VMO window is recycled.
+        let spare = self.fresh_page();
+        for _ in 0..ITERS {
+            let a = Instant::now();
+            let base = self.map_page(spare);
+            let b = Instant::now();
+            self.root.unmap(base, PAGE_SIZE, ALL_RIGHTS).unwrap();
+            let c = Instant::now();
+            t[0] += (b - a).as_nanos();
+            t[1] += (c - b).as_nanos();
+        }
+        // protect toggles on a random existing mapping.
+        for _ in 0..ITERS / 2 {
+            let (base, _) = self.maps[pick(&mut self.rng, self.maps.len())];
+            let a = Instant::now();
+            self.root
+                .protect(ZX_VM_PERM_READ, base, PAGE_SIZE, ALL_RIGHTS)
+                .unwrap();
+            self.root.protect(RW, base, PAGE_SIZE, ALL_RIGHTS).unwrap();
+            t[2] += a.elapsed().as_nanos();
+        }
+        // write fault on a fresh page of a random mapping, then decommit it (through the VMO:
+        // the RangeChangeUpdate path that must find the mapping's page-table entry).
+        for _ in 0..ITERS {
+            let (base, page) = self.maps[pick(&mut self.rng, self.maps.len())];
+            let a = Instant::now();
+            self.aspace
+                .fault(base, MmuFlags::WRITE | MmuFlags::USER)
+                .unwrap();
+            let b = Instant::now();
+            self.vmo
+                .decommit(page * PAGE_SIZE as u64, PAGE_SIZE as u64)
+                .unwrap();
+            let c = Instant::now();
+            t[3] += (b - a).as_nanos();
+            t[4] += (c - b).as_nanos();
+            debug_assert!(self.aspace.query(base).is_none());
+        }
+        // allocate (random placement) + destroy a 4-page sub-VMAR.
+        for _ in 0..ITERS {
+            let a = Instant::now();
+            let (child, _) = self
+                .root
+                .allocate(
+                    ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE,
+                    0,
+                    4 * PAGE_SIZE,
+                    ALL_RIGHTS,
+                )
+                .unwrap();
+            let b = Instant::now();
+            child.destroy(ALL_RIGHTS).unwrap();
+            let c = Instant::now();
+            t[5] += (b - a).as_nanos();
+            t[6] += (c - b).as_nanos();
+            black_box(child);
+        }
+        // Every op made ITERS calls (protect: ITERS / 2 toggle pairs).
+        t.map(|v| v as f64 / ITERS as f64)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes "--bench"; a name filter is not supported (the run is short).
+    let mut table: Vec<[f64; 7]> = Vec::new();
+    for &n in &SIZES {
+        let build = Instant::now();
+        let mut s = Setup::new(n);
+        let built = build.elapsed();
+        s.round(); // warm-up
+        let rounds: Vec<[f64; 7]> = (0..ROUNDS).map(|_| s.round()).collect();
+        let mut row = [0f64; 7];
+        for (i, slot) in row.iter_mut().enumerate() {
+            *slot = median(rounds.iter().map(|r| r[i]).collect());
+        }
+        s.aspace.check_invariants().unwrap();
+        assert_eq!(s.vmo.mapping_count(), n);
+        eprintln!("n={n}: populated in {built:?}");
+        table.push(row);
+    }
+    println!();
+    print!("{:>10}", "n");
+    for op in OPS {
+        print!("{op:>11}");
+    }
+    println!("   (ns per call, median of {ROUNDS} rounds x {ITERS} calls)");
+    for (row, n) in table.iter().zip(SIZES) {
+        print!("{n:>10}");
+        for v in row {
+            print!("{v:>11.0}");
+        }
+        println!();
+    }
+    print!("{:>10}", "ratio");
+    let last = table.len() - 1;
+    let ratios: Vec<f64> = (0..OPS.len())
+        .map(|i| table[last][i] / table[0][i])
+        .collect();
+    for r in &ratios {
+        print!("{r:>11.2}");
+    }
+    println!("   (cost(100 000) / cost(100), target <= 2)");
+    println!();
+    for (row, n) in table.iter().zip(SIZES) {
+        for (op, v) in OPS.iter().zip(row) {
+            println!("BENCH op={op} n={n} ns={v:.0}");
+        }
+    }
+    for (op, r) in OPS.iter().zip(&ratios) {
+        println!("BENCH op={op} ratio={r:.2}");
+    }
+}
