@@ -5,10 +5,18 @@
 //! protect toggles of a random mapping, write fault on a fresh page of a random mapping then
 //! decommit, allocate+destroy), so the population stays at n. All mappings share ONE VMO (each
 //! maps its own page of it), so per-VMO back-reference bookkeeping is exercised at full size.
-//! Each figure is the median over ROUNDS rounds of the mean over ITERS timed calls.
 //!
-//! Output: a table, the ratio cost(100 000) / cost(100) per operation, and one line per figure:
-//! `BENCH op=<op> n=<n> ns=<median ns per call>`.
+//! Method (robust to a noisy, shared machine): all four populations are built first, then the
+//! rounds are interleaved round-robin — round r measures every n once (the order of the n rotates
+//! from round to round), so a burst of load from other jobs hits every n alike instead of one n.
+//! Within a round, each (op, n) is a short untimed warm-up (WARMUP calls) followed by ITERS timed
+//! calls; the figure is the MEDIAN over the rounds of the per-round mean. Nothing is pinned.
+//!
+//! Environment (for profiling runs): `VM_BENCH_ROUNDS` (default 15), `VM_BENCH_ITERS` (default
+//! 2 000), `VM_BENCH_SIZES` (comma-separated, default `100,1000,10000,100000`).
+//!
+//! Output: the method, a table, the ratio cost(largest n) / cost(smallest n) per operation, and
+//! one line per figure: `BENCH op=<op> n=<n> ns=<median ns per call>`.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -21,8 +29,9 @@ use vm::soft_mmu::{SoftMmu, SoftPhysMem};
 use vm::{AddressSpace, AspaceConfig, MmuFlags, PhysMem, SplitMix64, Vmar, Vmo, ALL_RIGHTS};
 
 const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 15;
 const ITERS: usize = 2_000;
+const WARMUP: usize = 200;
 const OPS: [&str; 7] = [
     "map", "unmap", "protect", "fault", "decommit", "allocate", "destroy",
 ];
@@ -86,12 +95,20 @@ impl Setup {
             .unwrap()
     }
 
-    /// One round: mean ns per call of each op, in OPS order.
-    fn round(&mut self) -> [f64; 7] {
+    /// One round: `warmup` untimed calls, then `iters` timed calls of each op; mean ns per call
+    /// of each op, in OPS order.
+    fn round(&mut self, warmup: usize, iters: usize) -> [f64; 7] {
+        if warmup > 0 {
+            self.timed(warmup);
+        }
+        self.timed(iters)
+    }
+
+    fn timed(&mut self, iters: usize) -> [f64; 7] {
         let mut t = [0u128; 7];
         // map + unmap at a random (ASLR) spot; the VMO window is recycled.
         let spare = self.fresh_page();
-        for _ in 0..ITERS {
+        for _ in 0..iters {
             let a = Instant::now();
             let base = self.map_page(spare);
             let b = Instant::now();
@@ -101,7 +118,7 @@ impl Setup {
             t[1] += (c - b).as_nanos();
         }
         // protect toggles on a random existing mapping.
-        for _ in 0..ITERS / 2 {
+        for _ in 0..iters / 2 {
             let (base, _) = self.maps[pick(&mut self.rng, self.maps.len())];
             let a = Instant::now();
             self.root
@@ -112,7 +129,7 @@ impl Setup {
         }
         // write fault on a fresh page of a random mapping, then decommit it (through the VMO:
         // the RangeChangeUpdate path that must find the mapping's page-table entry).
-        for _ in 0..ITERS {
+        for _ in 0..iters {
             let (base, page) = self.maps[pick(&mut self.rng, self.maps.len())];
             let a = Instant::now();
             self.aspace
@@ -128,7 +145,7 @@ impl Setup {
             debug_assert!(self.aspace.query(base).is_none());
         }
         // allocate (random placement) + destroy a 4-page sub-VMAR.
-        for _ in 0..ITERS {
+        for _ in 0..iters {
             let a = Instant::now();
             let (child, _) = self
                 .root
@@ -146,8 +163,8 @@ impl Setup {
             t[6] += (c - b).as_nanos();
             black_box(child);
         }
-        // Every op made ITERS calls (protect: ITERS / 2 toggle pairs).
-        t.map(|v| v as f64 / ITERS as f64)
+        // Every op made `iters` calls (protect: iters / 2 toggle pairs).
+        t.map(|v| v as f64 / (iters / 2 * 2) as f64)
     }
 }
 
@@ -156,31 +173,81 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
     // `cargo bench` passes "--bench"; a name filter is not supported (the run is short).
-    let mut table: Vec<[f64; 7]> = Vec::new();
-    for &n in &SIZES {
-        let build = Instant::now();
-        let mut s = Setup::new(n);
-        let built = build.elapsed();
-        s.round(); // warm-up
-        let rounds: Vec<[f64; 7]> = (0..ROUNDS).map(|_| s.round()).collect();
-        let mut row = [0f64; 7];
-        for (i, slot) in row.iter_mut().enumerate() {
-            *slot = median(rounds.iter().map(|r| r[i]).collect());
+    let rounds = env_usize("VM_BENCH_ROUNDS", ROUNDS).max(1);
+    let iters = env_usize("VM_BENCH_ITERS", ITERS).max(2);
+    let sizes: Vec<usize> = match std::env::var("VM_BENCH_SIZES") {
+        Ok(v) => v.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => SIZES.to_vec(),
+    };
+    assert!(!sizes.is_empty(), "VM_BENCH_SIZES lists no size");
+    let mut setups: Vec<Setup> = sizes
+        .iter()
+        .map(|&n| {
+            let build = Instant::now();
+            let s = Setup::new(n);
+            eprintln!("n={n}: populated in {:?}", build.elapsed());
+            s
+        })
+        .collect();
+    // samples[i][op] = one mean per round for sizes[i].
+    let mut samples: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); OPS.len()]; sizes.len()];
+    for r in 0..rounds {
+        for k in 0..sizes.len() {
+            let i = (r + k) % sizes.len();
+            let means = setups[i].round(WARMUP, iters);
+            for (op, v) in means.iter().enumerate() {
+                samples[i][op].push(*v);
+            }
         }
+    }
+    for (s, &n) in setups.iter().zip(&sizes) {
         s.aspace.check_invariants().unwrap();
         assert_eq!(s.vmo.mapping_count(), n);
-        eprintln!("n={n}: populated in {built:?}");
-        table.push(row);
     }
+    let table: Vec<[f64; 7]> = samples
+        .iter()
+        .map(|per_op| {
+            let mut row = [0f64; 7];
+            for (slot, v) in row.iter_mut().zip(per_op) {
+                *slot = median(v.clone());
+            }
+            row
+        })
+        .collect();
+    let spread: Vec<[f64; 7]> = samples
+        .iter()
+        .map(|per_op| {
+            let mut row = [0f64; 7];
+            for (slot, v) in row.iter_mut().zip(per_op) {
+                let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+                let hi = v.iter().cloned().fold(0f64, f64::max);
+                *slot = 100.0 * (hi - lo) / lo;
+            }
+            row
+        })
+        .collect();
     println!();
+    println!(
+        "method: {rounds} rounds, interleaved round-robin over n (each round measures every n \
+         once, rotating the order); per (round, op, n): {WARMUP} untimed warm-up calls, then \
+         {iters} timed calls (Instant around each call); figure = median over rounds of the \
+         per-round mean; spread = (max - min) / min of the round means"
+    );
     print!("{:>10}", "n");
     for op in OPS {
         print!("{op:>11}");
     }
-    println!("   (ns per call, median of {ROUNDS} rounds x {ITERS} calls)");
-    for (row, n) in table.iter().zip(SIZES) {
+    println!("   (ns per call, median of {rounds} rounds x {iters} calls)");
+    for (row, n) in table.iter().zip(&sizes) {
         print!("{n:>10}");
         for v in row {
             print!("{v:>11.0}");
@@ -195,9 +262,19 @@ fn main() {
     for r in &ratios {
         print!("{r:>11.2}");
     }
-    println!("   (cost(100 000) / cost(100), target <= 2)");
+    println!(
+        "   (cost({}) / cost({}), target <= 2)",
+        sizes[last], sizes[0]
+    );
+    for (row, n) in spread.iter().zip(&sizes) {
+        print!("{:>10}", format!("spread {n}"));
+        for v in row {
+            print!("{:>10.0}%", v);
+        }
+        println!();
+    }
     println!();
-    for (row, n) in table.iter().zip(SIZES) {
+    for (row, n) in table.iter().zip(&sizes) {
         for (op, v) in OPS.iter().zip(row) {
             println!("BENCH op={op} n={n} ns={v:.0}");
         }
