@@ -10,50 +10,68 @@
 //! by an entry is a *gap*: the space before the first entry, between two neighbours, or after the
 //! last entry.
 //!
-//! # The structure
+//! # The structure: a B+tree laid out for the cache
 //!
-//! It is an AVL tree (a binary search tree where the heights of a node's two subtrees differ by at
-//! most one, so the height is at most ~1.44·log2(n)). Nodes live in an *arena*: a `Vec` of slots
-//! addressed by `u32` indices, with vacated slots threaded onto an intrusive free list, so the tree
-//! needs no `unsafe`, no `Box` per node and no parent pointers (every update walks down from the
-//! root recursively and fixes things up on the way back out).
+//! It is a B+tree of order [`CAP`] (16): every entry sits in a *leaf* (up to 16 entries, sorted),
+//! internal nodes only route (up to 16 children), all leaves are at the same depth, and every
+//! node but the root is at least half full ([`MIN`] = 8). The height is therefore at most
+//! `1 + log8(n)`: 5 levels for 100 000 entries, where a binary tree has ~17-20.
+//!
+//! Why not a binary tree (this module was an AVL tree before): with 100 000 mappings the AVL
+//! nodes (~100 bytes each, value inline) filled ~10 MB, every one of the ~18 levels of a descent
+//! was a likely cache miss, and the benchmark (`cargo bench -p vm`) measured a lookup at
+//! 100 000 entries ~6x slower than at 100. Here a descent reads, per level, one small sorted array
+//! of 16 keys (two cache lines, scanned branch-free), and the internal levels are tiny and
+//! contiguous (about 1/10 of the entries' size, all in one `Vec`), so they stay in the cache: a
+//! lookup costs about one miss, in the leaf.
+//!
+//! Nodes live in two *arenas*: a `Vec` of leaves and a `Vec` of internal nodes, addressed by `u32`
+//! indices, with vacated slots threaded onto intrusive free lists, so the tree needs no `unsafe`,
+//! no `Box` per node and no parent pointers (an update records its root-to-leaf path on the stack,
+//! at most [`MAX_HEIGHT`] levels, and fixes things up on the way back). Hot and cold data are
+//! separated inside each node: a leaf keeps its bases, its ends and its values in three separate
+//! arrays, so a search reads only the 16 bases; the value is read once, at the end. Leaves are
+//! chained in key order (`next`), so iteration is a walk along the chain.
 //!
 //! # The augmentation
 //!
-//! Every node also summarises its whole subtree (the node plus all its descendants):
+//! An internal node keeps, for each child, a summary of the child's whole subtree:
 //!
-//! * `subtree_min_base` — the base of the leftmost entry of the subtree;
-//! * `subtree_max_end` — the end of the rightmost entry (entries don't overlap, so this is also
-//!   the largest end);
-//! * `subtree_max_gap` — the largest gap *strictly between* two entries of the subtree.
+//! * `min_base` — the base of the subtree's first entry (also the routing key);
+//! * `max_end` — the end of its last entry (entries don't overlap, so also the largest end);
+//! * `max_gap` — the largest gap *strictly between* two entries of the subtree.
 //!
-//! All three depend only on the node itself and on its children's summaries:
+//! A node's own summary follows from its entries (leaf) or its children's summaries (internal):
 //!
 //! ```text
-//! subtree_max_gap(n) = max( subtree_max_gap(left),  n.base - subtree_max_end(left),
-//!                           subtree_max_gap(right), subtree_min_base(right) - n.end )
+//! max_gap(node) = max( max_gap(child i)                           for every child i,
+//!                      min_base(child i) - max_end(child i - 1)   for i >= 1 )
 //! ```
 //!
-//! so they can be recomputed in O(1) per node whenever a node's children change — after a
-//! rotation, or on the way back up from an insertion or removal. Only the O(log n) nodes on the
-//! root-to-leaf path ever change, so the summaries cost nothing asymptotically. The two gaps at
-//! the outer ends of the span belong to no pair of entries; they are added at the root using
-//! `range_base` and `range_end` (see [`GapTree::max_gap`]). Zircon keeps the same three values on
-//! the WAVL tree of a VMAR's children (`VmAddressRegionSubtreeState`: `min_first_byte`,
-//! `max_last_byte`, `max_gap`); we use exclusive ends instead of inclusive last bytes, which means
-//! the byte at `usize::MAX` can never be covered — irrelevant on x86_64, where it is never a user
-//! address.
+//! (for a leaf: the largest `base[i] - end[i - 1]`). So an update recomputes the summaries on its
+//! root-to-leaf path only, O(CAP) per level, and stops as soon as one comes out unchanged. The root's
+//! summary is computed on demand from the root node; the two gaps at the outer ends of the span
+//! belong to no pair of entries and are added using `range_base` and `range_end` (see
+//! [`GapTree::max_gap`]). Zircon keeps the same three values on the WAVL tree of a VMAR's children
+//! (`VmAddressRegionSubtreeState`: `min_first_byte`, `max_last_byte`, `max_gap`); we use exclusive
+//! ends instead of inclusive last bytes, which means the byte at `usize::MAX` can never be covered —
+//! irrelevant on x86_64, where it is never a user address.
 //!
-//! # Cost of each operation
+//! Keeping the summaries in the parent (rather than in the child) lets a descent also learn, for
+//! free, the end of the entry just before the leaf it reaches and the base of the entry just after
+//! it: so `is_free` and `insert` (which checks for overlap itself) are each ONE root-to-leaf walk.
 //!
-//! * `insert`, `remove`, `set_len`: one root-to-leaf walk plus O(1) work (re-summarising and at
-//!   most two rotations) per level on the way back: O(log n).
-//! * `get`, `find`, `prev_entry`, `next_entry`, `is_free`: one root-to-leaf walk: O(log n). `find`
-//!   and `is_free` use the fact that, because entries don't overlap, *ends are sorted in the same
-//!   order as bases*, so "the first entry whose end is above `addr`" is a binary search.
-//! * `overlapping`, `iter`: one walk to the first hit, then an in-order walk with an explicit
-//!   stack of at most [`MAX_HEIGHT`] entries (no allocation): O(log n + k) for k results.
-//! * `max_gap`: O(1), read off the root.
+//! # Cost of each operation (n entries, B = [`CAP`])
+//!
+//! * `get`, `find`, `prev_entry`, `next_entry`, `is_free`: one root-to-leaf walk, O(B log_B n)
+//!   comparisons, O(log_B n) cache lines: O(log n). `find` and `is_free` use the fact that,
+//!   because entries don't overlap, *ends are sorted in the same order as bases*.
+//! * `insert`, `remove`, `set_len`: one walk, then O(B) work per level on the way back (summaries,
+//!   at most one split per level on insert, one merge or redistribution per level on remove):
+//!   O(log n).
+//! * `overlapping`, `iter`: one walk to the first hit, then along the leaf chain: O(log n + k) for
+//!   k results, no allocation.
+//! * `max_gap`: O(B), read off the root node.
 //! * `first_fit` / `last_fit`: a depth-first search, lowest (highest) addresses first, that skips
 //!   every subtree whose gaps — including the two gaps joining it to its neighbours outside the
 //!   subtree — are all shorter than `len`, or which lies outside the `[lo, hi)` window. Subtrees
@@ -61,7 +79,7 @@
 //!   inside the window that survives the pruning is guaranteed to contain a fit *provided the
 //!   alignment cannot push the spot out of its gap*, i.e. when `align` divides every entry
 //!   boundary and `range_base` (the normal case: page-granular entries, page alignment). Then the
-//!   search is O(log n).
+//!   search is O(B log n).
 //!
 //!   **Alignment caveat:** with an alignment coarser than the granularity of the entries (say,
 //!   1 GiB alignment among 4 KiB mappings), a gap of `len` bytes or more may still hold no aligned
@@ -70,11 +88,10 @@
 //!   misaligned" gap that precedes the answer, O(n) in the worst case. Every gap it does examine is
 //!   checked exactly, so the answer is always correct.
 //!
-//! # Why not `intrusive-collections`?
+//! # Why not `alloc::collections::BTreeMap` or `intrusive-collections`?
 //!
-//! Its `RBTree` only maintains the ordering; it has no hook to keep per-subtree data up to date
-//! across rotations, and without `subtree_max_gap` a fit search degrades to a linear scan of all
-//! gaps. A small arena AVL tree in safe Rust is less code than bolting that on.
+//! Neither has a hook to keep per-subtree data up to date across splits, merges or rotations, and
+//! without the max-gap summaries a fit search degrades to a linear scan of all gaps.
 //!
 //! # Arguments are untrusted
 //!
@@ -90,76 +107,292 @@ use alloc::vec::Vec;
 use core::cmp::{max, min};
 use core::iter::FusedIterator;
 
-/// "No node": the null index of the arena.
+/// "No node": the null index of both arenas.
 const NIL: u32 = u32::MAX;
 
-/// Upper bound on the height of any tree this module can build.
+/// Order of the B+tree: the most entries a leaf holds and the most children an internal node has.
 ///
-/// An AVL tree of height `h` has at least `F(h + 2) - 1` nodes (`F` = Fibonacci numbers,
-/// `F(1) = F(2) = 1`). The arena holds at most 2^32 - 1 nodes (indices are `u32`, with
-/// `u32::MAX` reserved for "no node"), and `F(48) ≈ 4.8e9 > 2^32`, so `h + 2 <= 47`, i.e.
-/// `h <= 45`. The iteration stack and the depth guard of [`GapTree::check_invariants`] rely on
-/// this bound.
-pub const MAX_HEIGHT: usize = 48;
+/// 16 keeps a node's key array at two cache lines (scanned without branches) while cutting the
+/// height to a quarter of a binary tree's.
+pub const CAP: usize = 16;
 
-/// One entry of the tree plus its links and subtree summary.
-struct Node<V> {
-    /// First byte of the entry.
-    base: usize,
-    /// One past the last byte; `base < end <= range_end` always holds.
-    end: usize,
-    /// The caller's data.
-    value: V,
-    /// Left child (smaller bases) or [`NIL`].
-    left: u32,
-    /// Right child (larger bases) or [`NIL`].
-    right: u32,
-    /// Height of the subtree rooted here; a leaf has height 1 (an empty subtree has 0).
-    height: u8,
-    /// Smallest base in this subtree.
-    subtree_min_base: usize,
-    /// Largest end in this subtree.
-    subtree_max_end: usize,
-    /// Largest gap strictly between two entries of this subtree (0 if it has one entry).
-    subtree_max_gap: usize,
+/// The fewest entries (leaf) or children (internal node) of any node but the root.
+pub const MIN: usize = CAP / 2;
+
+/// Upper bound on the number of levels of any tree this module can build.
+///
+/// A tree of `h >= 2` levels has a root with at least 2 children and every other internal node at
+/// least [`MIN`] = 8, so at least `2 * 8^(h - 2)` leaves. Leaves are indexed by `u32` (with
+/// `u32::MAX` reserved for "no node"), so `2 * 8^(h - 2) < 2^32`, i.e. `h <= 12`. The path
+/// buffers and the depth guard of [`GapTree::check_invariants`] rely on this bound (16, with
+/// margin); `insert` refuses to grow past it rather than overflow a buffer.
+pub const MAX_HEIGHT: usize = 16;
+
+/// A leaf: up to [`CAP`] entries in increasing base order. Entries `0..len` are live; the arrays
+/// beyond `len` hold stale numbers and `None`s.
+struct Leaf<V> {
+    /// Number of entries.
+    len: usize,
+    /// The next leaf in key order, or [`NIL`] for the last one.
+    next: u32,
+    /// First byte of each entry (the key): the only array a search reads.
+    bases: [usize; CAP],
+    /// One past the last byte of each entry; `base < end <= range_end`.
+    ends: [usize; CAP],
+    /// The caller's data (`Some` exactly for `0..len`).
+    vals: [Option<V>; CAP],
 }
 
-impl<V> Node<V> {
-    /// A fresh leaf: its subtree is just itself.
-    fn leaf(base: usize, end: usize, value: V) -> Self {
-        Node {
-            base,
-            end,
-            value,
-            left: NIL,
-            right: NIL,
-            height: 1,
-            subtree_min_base: base,
-            subtree_max_end: end,
-            subtree_max_gap: 0,
-        }
-    }
-
-    /// Length of the entry. Cannot underflow: `base < end` is an invariant set up by `insert` and
-    /// kept by `set_len`.
-    fn len(&self) -> usize {
-        self.end - self.base
-    }
+/// An internal node: up to [`CAP`] children in key order, with a summary of each child's subtree.
+/// Children are leaves on the last internal level, internal nodes above it.
+struct Internal {
+    /// Number of children (at least 2 once built).
+    len: usize,
+    /// Smallest base in each child's subtree; also the routing key.
+    min_base: [usize; CAP],
+    /// Largest end in each child's subtree.
+    max_end: [usize; CAP],
+    /// Largest gap strictly between two entries of each child's subtree (0 if it has one entry).
+    max_gap: [usize; CAP],
+    /// Arena index of each child.
+    child: [u32; CAP],
 }
 
 /// An arena slot: a live node, or a link in the free list.
-enum Slot<V> {
-    Used(Node<V>),
+enum Slot<T> {
+    Used(T),
     Free { next_free: u32 },
 }
 
-/// What a subtree looks like from its parent: everything needed to summarise the parent.
-#[derive(Clone, Copy)]
+/// What a subtree looks like from its parent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Summary {
-    height: u8,
     min_base: usize,
     max_end: usize,
     max_gap: usize,
+}
+
+impl<V> Leaf<V> {
+    fn new() -> Self {
+        Leaf {
+            len: 0,
+            next: NIL,
+            bases: [0; CAP],
+            ends: [0; CAP],
+            vals: core::array::from_fn(|_| None),
+        }
+    }
+
+    /// Number of entries with base `<= key`: where `key` would be inserted.
+    fn rank(&self, key: usize) -> usize {
+        // Branch-free count (the bases are sorted, so this equals a binary search's answer).
+        self.bases[..self.len].iter().filter(|&&b| b <= key).count()
+    }
+
+    fn summary(&self) -> Summary {
+        let n = self.len;
+        let mut gap = 0;
+        for i in 1..n {
+            // Ordering makes this exact; saturating keeps a corrupt tree from panicking
+            // (check_invariants reports it instead).
+            gap = max(gap, self.bases[i].saturating_sub(self.ends[i - 1]));
+        }
+        Summary {
+            min_base: self.bases[0],
+            max_end: self.ends[n - 1],
+            max_gap: gap,
+        }
+    }
+
+    /// Inserts at position `i` (requires `len < CAP`).
+    fn insert(&mut self, i: usize, base: usize, end: usize, value: V) {
+        let n = self.len;
+        self.bases.copy_within(i..n, i + 1);
+        self.ends.copy_within(i..n, i + 1);
+        self.vals[i..=n].rotate_right(1);
+        self.bases[i] = base;
+        self.ends[i] = end;
+        self.vals[i] = Some(value);
+        self.len = n + 1;
+    }
+
+    /// Removes and returns the entry at position `i < len`.
+    fn remove(&mut self, i: usize) -> (usize, usize, V) {
+        let n = self.len;
+        let (base, end) = (self.bases[i], self.ends[i]);
+        let value = self.vals[i].take();
+        self.bases.copy_within(i + 1..n, i);
+        self.ends.copy_within(i + 1..n, i);
+        self.vals[i..n].rotate_left(1);
+        self.len = n - 1;
+        (
+            base,
+            end,
+            value.expect("gap_tree: empty value slot in a leaf"),
+        )
+    }
+
+    /// Moves entries `at..len` into a new leaf (which takes over `next`).
+    fn split_off(&mut self, at: usize) -> Leaf<V> {
+        let mut right = Leaf::new();
+        let n = self.len;
+        let k = n - at;
+        right.bases[..k].copy_from_slice(&self.bases[at..n]);
+        right.ends[..k].copy_from_slice(&self.ends[at..n]);
+        for (dst, src) in right.vals[..k].iter_mut().zip(&mut self.vals[at..n]) {
+            *dst = src.take();
+        }
+        right.len = k;
+        self.len = at;
+        right.next = self.next;
+        right
+    }
+
+    /// Appends every entry of `right` (whose entries all come after ours; `len` must fit).
+    fn append(&mut self, right: &mut Leaf<V>) {
+        let (n, k) = (self.len, right.len);
+        self.bases[n..n + k].copy_from_slice(&right.bases[..k]);
+        self.ends[n..n + k].copy_from_slice(&right.ends[..k]);
+        for (dst, src) in self.vals[n..n + k].iter_mut().zip(&mut right.vals[..k]) {
+            *dst = src.take();
+        }
+        self.len = n + k;
+        right.len = 0;
+    }
+
+    fn entry(&self, i: usize) -> (usize, usize, &V) {
+        let v = self.vals[i]
+            .as_ref()
+            .expect("gap_tree: empty value slot in a leaf");
+        (self.bases[i], self.ends[i] - self.bases[i], v)
+    }
+}
+
+impl Internal {
+    fn new() -> Self {
+        Internal {
+            len: 0,
+            min_base: [0; CAP],
+            max_end: [0; CAP],
+            max_gap: [0; CAP],
+            child: [NIL; CAP],
+        }
+    }
+
+    /// The child whose subtree holds the greatest base `<= key` (child 0 if none does).
+    fn route(&self, key: usize) -> usize {
+        self.min_base[..self.len]
+            .iter()
+            .filter(|&&b| b <= key)
+            .count()
+            .saturating_sub(1)
+    }
+
+    fn child_summary(&self, i: usize) -> Summary {
+        Summary {
+            min_base: self.min_base[i],
+            max_end: self.max_end[i],
+            max_gap: self.max_gap[i],
+        }
+    }
+
+    fn set_summary(&mut self, i: usize, s: Summary) {
+        self.min_base[i] = s.min_base;
+        self.max_end[i] = s.max_end;
+        self.max_gap[i] = s.max_gap;
+    }
+
+    fn summary(&self) -> Summary {
+        let n = self.len;
+        let mut gap = self.max_gap[0];
+        for i in 1..n {
+            gap = max(gap, self.max_gap[i]);
+            gap = max(gap, self.min_base[i].saturating_sub(self.max_end[i - 1]));
+        }
+        Summary {
+            min_base: self.min_base[0],
+            max_end: self.max_end[n - 1],
+            max_gap: gap,
+        }
+    }
+
+    /// Inserts child `c` with summary `s` at position `i` (requires `len < CAP`).
+    fn insert(&mut self, i: usize, s: Summary, c: u32) {
+        let n = self.len;
+        self.min_base.copy_within(i..n, i + 1);
+        self.max_end.copy_within(i..n, i + 1);
+        self.max_gap.copy_within(i..n, i + 1);
+        self.child.copy_within(i..n, i + 1);
+        self.set_summary(i, s);
+        self.child[i] = c;
+        self.len = n + 1;
+    }
+
+    /// Removes the child at position `i < len`: `(its summary, its index)`.
+    fn remove(&mut self, i: usize) -> (Summary, u32) {
+        let n = self.len;
+        let out = (self.child_summary(i), self.child[i]);
+        self.min_base.copy_within(i + 1..n, i);
+        self.max_end.copy_within(i + 1..n, i);
+        self.max_gap.copy_within(i + 1..n, i);
+        self.child.copy_within(i + 1..n, i);
+        self.len = n - 1;
+        out
+    }
+
+    /// Moves children `at..len` into a new node.
+    fn split_off(&mut self, at: usize) -> Internal {
+        let mut right = Internal::new();
+        let n = self.len;
+        let k = n - at;
+        right.min_base[..k].copy_from_slice(&self.min_base[at..n]);
+        right.max_end[..k].copy_from_slice(&self.max_end[at..n]);
+        right.max_gap[..k].copy_from_slice(&self.max_gap[at..n]);
+        right.child[..k].copy_from_slice(&self.child[at..n]);
+        right.len = k;
+        self.len = at;
+        right
+    }
+
+    /// Appends every child of `right` (`len` must fit).
+    fn append(&mut self, right: &Internal) {
+        let (n, k) = (self.len, right.len);
+        self.min_base[n..n + k].copy_from_slice(&right.min_base[..k]);
+        self.max_end[n..n + k].copy_from_slice(&right.max_end[..k]);
+        self.max_gap[n..n + k].copy_from_slice(&right.max_gap[..k]);
+        self.child[n..n + k].copy_from_slice(&right.child[..k]);
+        self.len = n + k;
+    }
+}
+
+/// The internal nodes a descent went through, root first, and the child taken at each.
+struct Path {
+    nodes: [u32; MAX_HEIGHT],
+    slots: [u8; MAX_HEIGHT],
+    depth: usize,
+}
+
+impl Path {
+    fn new() -> Self {
+        Path {
+            nodes: [NIL; MAX_HEIGHT],
+            slots: [0; MAX_HEIGHT],
+            depth: 0,
+        }
+    }
+}
+
+/// Where a descent by some key ended.
+#[derive(Clone, Copy)]
+struct Loc {
+    /// The leaf reached ([`NIL`] for an empty tree).
+    leaf: u32,
+    /// Entries of that leaf with base `<= key`.
+    pos: usize,
+    /// End of the last entry before the leaf, or `range_base` if there is none.
+    prev_end: usize,
+    /// Base of the first entry after the leaf, or `range_end` if there is none.
+    next_base: usize,
 }
 
 /// An ordered set of non-overlapping, non-empty intervals `[base, base + len)` inside a fixed span,
@@ -167,13 +400,18 @@ struct Summary {
 ///
 /// See the [module documentation](self) for the structure and the cost of each operation.
 pub struct GapTree<V> {
-    /// The node arena. Indices into it are `u32`; [`NIL`] is never a valid index.
-    slots: Vec<Slot<V>>,
-    /// Head of the free-slot list threaded through [`Slot::Free`], or [`NIL`].
-    free_head: u32,
-    /// Root node or [`NIL`] when empty.
+    /// The leaf arena. Indices into it are `u32`; [`NIL`] is never a valid index.
+    leaves: Vec<Slot<Leaf<V>>>,
+    /// The internal-node arena.
+    internals: Vec<Slot<Internal>>,
+    /// Heads of the free-slot lists threaded through [`Slot::Free`], or [`NIL`].
+    free_leaf: u32,
+    free_internal: u32,
+    /// Root node or [`NIL`] when empty: a leaf if `height == 1`, else an internal node.
     root: u32,
-    /// Number of entries (= number of [`Slot::Used`] slots).
+    /// Levels, leaves included (0 when empty).
+    height: usize,
+    /// Number of entries.
     len: usize,
     /// First byte of the span.
     range_base: usize,
@@ -188,9 +426,12 @@ impl<V> GapTree<V> {
     /// (the last address byte can never be covered anyway, see the module docs). Allocates nothing.
     pub fn new(range_base: usize, range_len: usize) -> Self {
         GapTree {
-            slots: Vec::new(),
-            free_head: NIL,
+            leaves: Vec::new(),
+            internals: Vec::new(),
+            free_leaf: NIL,
+            free_internal: NIL,
             root: NIL,
+            height: 0,
             len: 0,
             range_base,
             range_end: range_base.saturating_add(range_len),
@@ -220,51 +461,93 @@ impl<V> GapTree<V> {
     /// Adds the entry `[base, base + len)`.
     ///
     /// Gives `value` back in `Err` if `len == 0`, `base + len` overflows, the interval leaves the
-    /// span, it overlaps an existing entry (merely touching one is fine), or the node arena cannot
-    /// grow (allocation failure, or 2^32 - 1 entries). O(log n).
+    /// span, it overlaps an existing entry (merely touching one is fine), or the node arenas cannot
+    /// grow (allocation failure, or 2^32 - 1 nodes). One descent does both the overlap check and
+    /// the insertion. O(log n).
     pub fn insert(&mut self, base: usize, len: usize, value: V) -> Result<(), V> {
-        if !self.is_free(base, len) {
+        let Some(end) = base.checked_add(len) else {
+            return Err(value);
+        };
+        if len == 0 || base < self.range_base || end > self.range_end {
             return Err(value);
         }
-        // is_free() checked that this doesn't overflow and stays inside the span.
-        let end = base + len;
-        let new = self
-            .alloc_node(Node::leaf(base, end, value))
-            .map_err(|n| n.value)?;
-        self.root = self.insert_at(self.root, new);
+        let mut path = Path::new();
+        let loc = self.descend(base, Some(&mut path));
+        if loc.leaf == NIL {
+            if !self.reserve(1, 0) {
+                return Err(value);
+            }
+            let mut leaf = Leaf::new();
+            leaf.insert(0, base, end, value);
+            self.root = self.alloc_leaf(leaf);
+            self.height = 1;
+            self.len = 1;
+            return Ok(());
+        }
+        let leaf = self.leaf(loc.leaf);
+        let pred_end = if loc.pos > 0 {
+            leaf.ends[loc.pos - 1]
+        } else {
+            loc.prev_end
+        };
+        let succ_base = if loc.pos < leaf.len {
+            leaf.bases[loc.pos]
+        } else {
+            loc.next_base
+        };
+        if pred_end > base || end > succ_base {
+            return Err(value);
+        }
+        // Worst case: the leaf and every internal node on the path split, plus a new root.
+        if self.height >= MAX_HEIGHT || !self.reserve(1, self.height) {
+            return Err(value);
+        }
+        let l = self.leaf_mut(loc.leaf);
+        let carry = if l.len < CAP {
+            l.insert(loc.pos, base, end, value);
+            None
+        } else {
+            let mut right = l.split_off(MIN);
+            if loc.pos <= MIN {
+                l.insert(loc.pos, base, end, value);
+            } else {
+                right.insert(loc.pos - MIN, base, end, value);
+            }
+            let r = self.alloc_leaf(right);
+            self.leaf_mut(loc.leaf).next = r;
+            Some(r)
+        };
         self.len += 1;
+        self.fix_up(&path, loc.leaf, carry);
         Ok(())
     }
 
     /// Removes the entry whose base is exactly `base`, returning its `(len, value)`. O(log n).
     pub fn remove(&mut self, base: usize) -> Option<(usize, V)> {
-        let (new_root, removed) = self.remove_at(self.root, base);
-        if removed == NIL {
+        let mut path = Path::new();
+        let loc = self.descend(base, Some(&mut path));
+        if loc.leaf == NIL || loc.pos == 0 || self.leaf(loc.leaf).bases[loc.pos - 1] != base {
             return None;
         }
-        self.root = new_root;
+        let (b, e, value) = self.leaf_mut(loc.leaf).remove(loc.pos - 1);
         self.len -= 1;
-        let node = self.free_node(removed);
-        Some((node.len(), node.value))
+        self.rebalance_up(&path, loc.leaf);
+        Some((e - b, value))
     }
 
     /// The entry whose base is exactly `base`: `(len, &value)`. O(log n).
     pub fn get(&self, base: usize) -> Option<(usize, &V)> {
-        let n = self.lookup(base);
-        (n != NIL).then(|| {
-            let node = self.node(n);
-            (node.len(), &node.value)
-        })
+        let (leaf, i) = self.lookup(base)?;
+        let (_, len, v) = self.leaf(leaf).entry(i);
+        Some((len, v))
     }
 
     /// The entry whose base is exactly `base`: `(len, &mut value)`. O(log n).
     pub fn get_mut(&mut self, base: usize) -> Option<(usize, &mut V)> {
-        let n = self.lookup(base);
-        if n == NIL {
-            return None;
-        }
-        let node = self.node_mut(n);
-        Some((node.len(), &mut node.value))
+        let (leaf, i) = self.lookup(base)?;
+        let l = self.leaf_mut(leaf);
+        let len = l.ends[i] - l.bases[i];
+        Some((len, l.vals[i].as_mut()?))
     }
 
     /// Changes the length of the entry based at `base` in place.
@@ -274,41 +557,60 @@ impl<V> GapTree<V> {
     /// `new_len == 0`, `base + new_len` overflows, or the grown entry would not fit. O(log n).
     #[allow(clippy::result_unit_err)]
     pub fn set_len(&mut self, base: usize, new_len: usize) -> Result<(), ()> {
-        let n = self.lookup(base);
-        if n == NIL || new_len == 0 {
+        let mut path = Path::new();
+        let loc = self.descend(base, Some(&mut path));
+        if loc.leaf == NIL || loc.pos == 0 || new_len == 0 {
+            return Err(());
+        }
+        let i = loc.pos - 1;
+        let leaf = self.leaf(loc.leaf);
+        if leaf.bases[i] != base {
             return Err(());
         }
         let new_end = base.checked_add(new_len).ok_or(())?;
         if new_end > self.range_end {
             return Err(());
         }
-        if new_end > self.node(n).end {
+        if new_end > leaf.ends[i] {
             // Growing: the successor, if any, must start at or after the new end.
-            let next = self.higher(base);
-            if next != NIL && self.node(next).base < new_end {
+            let next = if loc.pos < leaf.len {
+                leaf.bases[loc.pos]
+            } else {
+                loc.next_base
+            };
+            if next < new_end {
                 return Err(());
             }
         }
-        self.node_mut(n).end = new_end;
-        // The tree shape is unchanged; only the summaries on the path to `n` are stale.
-        self.resummarize_path(self.root, base);
+        self.leaf_mut(loc.leaf).ends[i] = new_end;
+        // The tree shape is unchanged; only the summaries on the path may be stale.
+        self.fix_up(&path, loc.leaf, None);
         Ok(())
     }
 
     /// The entry containing `addr`: `(base, len, &value)`. O(log n).
     pub fn find(&self, addr: usize) -> Option<(usize, usize, &V)> {
-        let n = self.first_ending_after(addr);
-        (n != NIL && self.node(n).base <= addr).then(|| self.entry(n))
+        let loc = self.descend(addr, None);
+        if loc.leaf == NIL || loc.pos == 0 {
+            return None;
+        }
+        let leaf = self.leaf(loc.leaf);
+        (leaf.ends[loc.pos - 1] > addr).then(|| leaf.entry(loc.pos - 1))
     }
 
     /// The entry containing `addr`: `(base, len, &mut value)`. O(log n).
     pub fn find_mut(&mut self, addr: usize) -> Option<(usize, usize, &mut V)> {
-        let n = self.first_ending_after(addr);
-        if n == NIL || self.node(n).base > addr {
+        let loc = self.descend(addr, None);
+        if loc.leaf == NIL || loc.pos == 0 {
             return None;
         }
-        let node = self.node_mut(n);
-        Some((node.base, node.len(), &mut node.value))
+        let i = loc.pos - 1;
+        let leaf = self.leaf_mut(loc.leaf);
+        if leaf.ends[i] <= addr {
+            return None;
+        }
+        let (base, len) = (leaf.bases[i], leaf.ends[i] - leaf.bases[i]);
+        Some((base, len, leaf.vals[i].as_mut()?))
     }
 
     /// The entries intersecting `[start, end)`, in base order, as `(base, len, &value)`.
@@ -354,10 +656,25 @@ impl<V> GapTree<V> {
         if start < self.range_base || end > self.range_end {
             return false;
         }
-        // The first entry ending above `start` is the only candidate for an overlap: all earlier
-        // entries end at or before `start`, all later ones start after it ends.
-        let n = self.first_ending_after(start);
-        n == NIL || self.node(n).base >= end
+        let loc = self.descend(start, None);
+        if loc.leaf == NIL {
+            return true;
+        }
+        // The entry with the greatest base <= start is the only earlier one that can reach past
+        // `start` (ends are sorted like bases); the next one is the only later one that can start
+        // before `end`.
+        let leaf = self.leaf(loc.leaf);
+        let pred_end = if loc.pos > 0 {
+            leaf.ends[loc.pos - 1]
+        } else {
+            loc.prev_end
+        };
+        let succ_base = if loc.pos < leaf.len {
+            leaf.bases[loc.pos]
+        } else {
+            loc.next_base
+        };
+        pred_end <= start && end <= succ_base
     }
 
     /// The lowest base `b` such that `[b, b + len)` is free, `b` is a multiple of `align` (an
@@ -372,7 +689,7 @@ impl<V> GapTree<V> {
         if self.root == NIL {
             q.first_in_gap(self.range_base, self.range_end)
         } else {
-            self.first_fit_in(self.root, self.range_base, self.range_end, &q)
+            self.first_fit_in(self.root, self.height, self.range_base, self.range_end, &q)
         }
     }
 
@@ -383,53 +700,54 @@ impl<V> GapTree<V> {
         if self.root == NIL {
             q.last_in_gap(self.range_base, self.range_end)
         } else {
-            self.last_fit_in(self.root, self.range_base, self.range_end, &q)
+            self.last_fit_in(self.root, self.height, self.range_base, self.range_end, &q)
         }
     }
 
     /// The largest free gap anywhere in the span, including the gaps before the first and after
-    /// the last entry; the whole span length when empty. O(1).
+    /// the last entry; the whole span length when empty. O(B).
     pub fn max_gap(&self) -> usize {
-        if self.root == NIL {
+        let Some(s) = self.root_summary() else {
             return self.range_end - self.range_base;
-        }
-        let root = self.node(self.root);
+        };
         max(
-            root.subtree_max_gap,
-            max(
-                root.subtree_min_base - self.range_base,
-                self.range_end - root.subtree_max_end,
-            ),
+            s.max_gap,
+            max(s.min_base - self.range_base, self.range_end - s.max_end),
         )
     }
 
     /// The entry with the greatest base `<= addr` (it may or may not contain `addr`). O(log n).
     pub fn prev_entry(&self, addr: usize) -> Option<(usize, usize, &V)> {
-        let mut n = self.root;
-        let mut best = NIL;
-        while n != NIL {
-            let node = self.node(n);
-            if node.base <= addr {
-                best = n;
-                n = node.right;
-            } else {
-                n = node.left;
-            }
+        let loc = self.descend(addr, None);
+        if loc.leaf == NIL || loc.pos == 0 {
+            // Routing takes child 0 only when `addr` is below every base of the node, so an
+            // empty prefix in the leaf means no base at all is <= addr.
+            return None;
         }
-        (best != NIL).then(|| self.entry(best))
+        Some(self.leaf(loc.leaf).entry(loc.pos - 1))
     }
 
     /// The entry with the smallest base `> addr`. O(log n).
     pub fn next_entry(&self, addr: usize) -> Option<(usize, usize, &V)> {
-        let n = self.higher(addr);
-        (n != NIL).then(|| self.entry(n))
+        let loc = self.descend(addr, None);
+        if loc.leaf == NIL {
+            return None;
+        }
+        let leaf = self.leaf(loc.leaf);
+        if loc.pos < leaf.len {
+            return Some(leaf.entry(loc.pos));
+        }
+        // Every base of this leaf is <= addr: the answer opens the next leaf.
+        (leaf.next != NIL).then(|| self.leaf(leaf.next).entry(0))
     }
 
     /// Recomputes everything from scratch and compares it with what is stored: entries in strictly
-    /// increasing base order, non-empty, non-overlapping and inside the span; AVL balance and
-    /// stored heights; the three subtree summaries; the entry count; and the arena (every slot is
-    /// either reachable from the root exactly once or on the free list exactly once). O(n); meant
-    /// for tests and debug assertions. Returns a description of the first violation found.
+    /// increasing base order, non-empty, non-overlapping and inside the span; node fill (every node
+    /// but the root at least half full, an internal root with at least two children), all leaves at
+    /// the same depth; the stored summaries of every child; the leaf chain (exactly the leaves, in
+    /// order); the entry count; and both arenas (every slot is either reachable from the root
+    /// exactly once or on its free list exactly once). O(n); meant for tests and debug assertions.
+    /// Returns a description of the first violation found.
     pub fn check_invariants(&self) -> Result<(), String> {
         if self.range_base > self.range_end {
             return Err(format!(
@@ -437,493 +755,605 @@ impl<V> GapTree<V> {
                 self.range_base, self.range_end
             ));
         }
-        let mut seen = vec![false; self.slots.len()];
-        let mut last_end: Option<usize> = None;
-        let mut count = 0usize;
+        if self.height > MAX_HEIGHT {
+            return Err(format!("height {} above {MAX_HEIGHT}", self.height));
+        }
+        let mut seen_leaf = vec![false; self.leaves.len()];
+        let mut seen_internal = vec![false; self.internals.len()];
+        let mut walk = CheckWalk {
+            last_end: None,
+            count: 0,
+            leaves_in_order: Vec::new(),
+        };
+        if (self.root == NIL) != (self.height == 0) {
+            return Err(format!("root {} with height {}", self.root, self.height));
+        }
         if self.root != NIL {
-            self.check_subtree(self.root, 1, &mut seen, &mut last_end, &mut count)?;
+            self.check_subtree(
+                self.root,
+                self.height,
+                true,
+                &mut seen_leaf,
+                &mut seen_internal,
+                &mut walk,
+            )?;
         }
-        if count != self.len {
+        if walk.count != self.len {
             return Err(format!(
-                "len is {} but the tree holds {count} entries",
-                self.len
+                "len is {} but the tree holds {} entries",
+                self.len, walk.count
             ));
         }
-        // The free list: every entry a Free slot, no slot twice (which also rules out cycles).
-        let mut free_count = 0usize;
-        let mut f = self.free_head;
-        while f != NIL {
-            let Some(slot) = self.slots.get(f as usize) else {
-                return Err(format!("free list points outside the arena: {f}"));
-            };
-            if seen[f as usize] {
-                return Err(format!(
-                    "slot {f} is on the free list twice or also in the tree"
-                ));
+        // The leaf chain links exactly the leaves, in key order.
+        for (k, &l) in walk.leaves_in_order.iter().enumerate() {
+            let want = walk.leaves_in_order.get(k + 1).copied().unwrap_or(NIL);
+            let next = self.leaf(l).next;
+            if next != want {
+                return Err(format!("leaf {l}: next is {next}, expected {want}"));
             }
-            seen[f as usize] = true;
-            match slot {
-                Slot::Free { next_free } => f = *next_free,
-                Slot::Used(_) => return Err(format!("free list reaches used slot {f}")),
-            }
-            free_count += 1;
         }
-        if count + free_count != self.slots.len() {
-            return Err(format!(
-                "arena has {} slots but {count} are in the tree and {free_count} free",
-                self.slots.len()
-            ));
-        }
+        check_free_list(&self.leaves, self.free_leaf, &mut seen_leaf, "leaf")?;
+        check_free_list(
+            &self.internals,
+            self.free_internal,
+            &mut seen_internal,
+            "internal",
+        )?;
         Ok(())
     }
 
     // ---------------------------------------------------------------------------------------------
-    // Arena.
+    // Arenas.
 
-    /// The live node at index `i`. Panics only if an internal link is corrupt.
-    fn node(&self, i: u32) -> &Node<V> {
-        match &self.slots[i as usize] {
+    /// The live leaf at index `i`. Panics only if an internal link is corrupt.
+    fn leaf(&self, i: u32) -> &Leaf<V> {
+        match &self.leaves[i as usize] {
             Slot::Used(node) => node,
-            Slot::Free { .. } => unreachable!("gap_tree: link to free slot {i}"),
+            Slot::Free { .. } => unreachable!("gap_tree: link to free leaf {i}"),
         }
     }
 
-    /// The live node at index `i`, mutably. Panics only if an internal link is corrupt.
-    fn node_mut(&mut self, i: u32) -> &mut Node<V> {
-        match &mut self.slots[i as usize] {
+    fn leaf_mut(&mut self, i: u32) -> &mut Leaf<V> {
+        match &mut self.leaves[i as usize] {
             Slot::Used(node) => node,
-            Slot::Free { .. } => unreachable!("gap_tree: link to free slot {i}"),
+            Slot::Free { .. } => unreachable!("gap_tree: link to free leaf {i}"),
         }
     }
 
-    /// Puts `node` into a free slot (recycled first, else a new one); gives it back on failure.
-    fn alloc_node(&mut self, node: Node<V>) -> Result<u32, Node<V>> {
-        if self.free_head != NIL {
-            let i = self.free_head;
-            let slot = core::mem::replace(&mut self.slots[i as usize], Slot::Used(node));
-            match slot {
-                Slot::Free { next_free } => self.free_head = next_free,
-                Slot::Used(_) => unreachable!("gap_tree: free list reaches used slot {i}"),
-            }
-            return Ok(i);
-        }
-        let i = match u32::try_from(self.slots.len()) {
-            Ok(i) if i != NIL => i,
-            _ => return Err(node),
-        };
-        if self.slots.try_reserve(1).is_err() {
-            return Err(node);
-        }
-        self.slots.push(Slot::Used(node));
-        Ok(i)
-    }
-
-    /// Moves the node out of slot `i` and puts the slot on the free list.
-    fn free_node(&mut self, i: u32) -> Node<V> {
-        let next_free = self.free_head;
-        let slot = core::mem::replace(&mut self.slots[i as usize], Slot::Free { next_free });
-        self.free_head = i;
-        match slot {
+    /// The live internal node at index `i`. Panics only if an internal link is corrupt.
+    fn inner(&self, i: u32) -> &Internal {
+        match &self.internals[i as usize] {
             Slot::Used(node) => node,
-            Slot::Free { .. } => unreachable!("gap_tree: freeing free slot {i}"),
+            Slot::Free { .. } => unreachable!("gap_tree: link to free internal node {i}"),
         }
     }
 
-    /// `(base, len, &value)` of node `n`.
-    fn entry(&self, n: u32) -> (usize, usize, &V) {
-        let node = self.node(n);
-        (node.base, node.len(), &node.value)
+    fn inner_mut(&mut self, i: u32) -> &mut Internal {
+        match &mut self.internals[i as usize] {
+            Slot::Used(node) => node,
+            Slot::Free { .. } => unreachable!("gap_tree: link to free internal node {i}"),
+        }
+    }
+
+    /// Makes sure `leaves` leaf slots and `internals` internal slots can be allocated without
+    /// failing (recycled slots first, then spare capacity). False on allocation failure or when
+    /// the `u32` index space would run out.
+    fn reserve(&mut self, leaves: usize, internals: usize) -> bool {
+        fn fits<T>(arena: &mut Vec<Slot<T>>, more: usize) -> bool {
+            arena.len() + more < NIL as usize && arena.try_reserve(more).is_ok()
+        }
+        // Reserving even when the free lists could serve keeps this O(1); the spare capacity is
+        // used by later growth anyway.
+        fits(&mut self.leaves, leaves) && fits(&mut self.internals, internals)
+    }
+
+    fn alloc_leaf(&mut self, leaf: Leaf<V>) -> u32 {
+        alloc_slot(&mut self.leaves, &mut self.free_leaf, leaf)
+    }
+
+    fn alloc_internal(&mut self, node: Internal) -> u32 {
+        alloc_slot(&mut self.internals, &mut self.free_internal, node)
+    }
+
+    fn free_leaf(&mut self, i: u32) -> Leaf<V> {
+        free_slot(&mut self.leaves, &mut self.free_leaf, i)
+    }
+
+    fn free_internal(&mut self, i: u32) -> Internal {
+        free_slot(&mut self.internals, &mut self.free_internal, i)
+    }
+
+    /// The summary of node `n`, a leaf when `leaf` is true.
+    fn node_summary(&self, n: u32, leaf: bool) -> Summary {
+        if leaf {
+            self.leaf(n).summary()
+        } else {
+            self.inner(n).summary()
+        }
+    }
+
+    fn root_summary(&self) -> Option<Summary> {
+        (self.root != NIL).then(|| self.node_summary(self.root, self.height == 1))
     }
 
     // ---------------------------------------------------------------------------------------------
-    // Searches (all iterative, one root-to-leaf walk).
+    // Searches.
 
-    /// The node whose base is exactly `base`, or [`NIL`].
-    fn lookup(&self, base: usize) -> u32 {
+    /// Walks from the root to the leaf holding the greatest base `<= key` (the first leaf if there
+    /// is none), recording the internal nodes in `path` if given.
+    fn descend(&self, key: usize, mut path: Option<&mut Path>) -> Loc {
+        let mut loc = Loc {
+            leaf: NIL,
+            pos: 0,
+            prev_end: self.range_base,
+            next_base: self.range_end,
+        };
         let mut n = self.root;
-        while n != NIL {
-            let node = self.node(n);
-            if base < node.base {
-                n = node.left;
-            } else if base > node.base {
-                n = node.right;
-            } else {
-                return n;
-            }
+        if n == NIL {
+            return loc;
         }
-        NIL
+        for depth in 0..self.height - 1 {
+            let node = self.inner(n);
+            let c = node.route(key);
+            if c > 0 {
+                loc.prev_end = node.max_end[c - 1];
+            }
+            if c + 1 < node.len {
+                loc.next_base = node.min_base[c + 1];
+            }
+            if let Some(p) = path.as_deref_mut() {
+                p.nodes[depth] = n;
+                p.slots[depth] = c as u8;
+                p.depth = depth + 1;
+            }
+            n = node.child[c];
+        }
+        loc.leaf = n;
+        loc.pos = self.leaf(n).rank(key);
+        loc
     }
 
-    /// The node with the smallest base `> addr`, or [`NIL`].
-    fn higher(&self, addr: usize) -> u32 {
-        let mut n = self.root;
-        let mut best = NIL;
-        while n != NIL {
-            let node = self.node(n);
-            if node.base > addr {
-                best = n;
-                n = node.left;
-            } else {
-                n = node.right;
-            }
+    /// The leaf and position of the entry whose base is exactly `base`.
+    fn lookup(&self, base: usize) -> Option<(u32, usize)> {
+        let loc = self.descend(base, None);
+        if loc.leaf == NIL || loc.pos == 0 || self.leaf(loc.leaf).bases[loc.pos - 1] != base {
+            return None;
         }
-        best
-    }
-
-    /// The leftmost node whose end is `> addr`, or [`NIL`]. A binary search because entries don't
-    /// overlap, so ends increase with bases.
-    fn first_ending_after(&self, addr: usize) -> u32 {
-        let mut n = self.root;
-        let mut best = NIL;
-        while n != NIL {
-            let node = self.node(n);
-            if node.end > addr {
-                best = n;
-                n = node.left;
-            } else {
-                n = node.right;
-            }
-        }
-        best
+        Some((loc.leaf, loc.pos - 1))
     }
 
     // ---------------------------------------------------------------------------------------------
-    // AVL maintenance.
+    // Updates.
 
-    /// What subtree `n` looks like to its parent; `None` for the empty subtree.
-    fn summary(&self, n: u32) -> Option<Summary> {
-        (n != NIL).then(|| {
-            let node = self.node(n);
-            Summary {
-                height: node.height,
-                min_base: node.subtree_min_base,
-                max_end: node.subtree_max_end,
-                max_gap: node.subtree_max_gap,
+    /// After node `child` at the bottom of `path` changed (and, if `carry` is set, split off the
+    /// new right sibling `carry`), refreshes the summaries on the path and inserts split-off
+    /// siblings into their parents, splitting those in turn when full; grows a new root when the
+    /// old one split. Stops early once a level's summary comes out unchanged with nothing to insert.
+    fn fix_up(&mut self, path: &Path, mut child: u32, mut carry: Option<u32>) {
+        for d in (0..path.depth).rev() {
+            let child_is_leaf = d + 1 == path.depth;
+            let (parent, c) = (path.nodes[d], path.slots[d] as usize);
+            let s = self.node_summary(child, child_is_leaf);
+            let carried = carry.map(|r| (self.node_summary(r, child_is_leaf), r));
+            let node = self.inner_mut(parent);
+            if carried.is_none() && node.child_summary(c) == s {
+                return; // Nothing above depends on anything else that changed.
             }
-        })
-    }
-
-    fn height(&self, n: u32) -> u8 {
-        self.summary(n).map_or(0, |s| s.height)
-    }
-
-    /// Recomputes the height and the summary of `n` from its children. O(1).
-    fn resummarize(&mut self, n: u32) {
-        let (left, right) = {
-            let node = self.node(n);
-            (self.summary(node.left), self.summary(node.right))
-        };
-        let node = self.node_mut(n);
-        let (base, end) = (node.base, node.end);
-        let hl = left.map_or(0, |s| s.height);
-        let hr = right.map_or(0, |s| s.height);
-        node.height = max(hl, hr) + 1;
-        node.subtree_min_base = left.map_or(base, |l| l.min_base);
-        node.subtree_max_end = right.map_or(end, |r| r.max_end);
-        // The gap between the left subtree and this entry, and between this entry and the right
-        // subtree, plus the gaps inside the two subtrees. Ordering makes the subtractions exact;
-        // saturating keeps a corrupt tree from panicking (check_invariants reports it instead).
-        let mut gap = 0;
-        if let Some(l) = left {
-            gap = max(gap, max(l.max_gap, base.saturating_sub(l.max_end)));
-        }
-        if let Some(r) = right {
-            gap = max(gap, max(r.max_gap, r.min_base.saturating_sub(end)));
-        }
-        node.subtree_max_gap = gap;
-    }
-
-    /// ```text
-    ///       n            l
-    ///      / \          / \
-    ///     l   c   ->   a   n
-    ///    / \              / \
-    ///   a   b            b   c
-    /// ```
-    /// Returns the new subtree root `l`.
-    fn rotate_right(&mut self, n: u32) -> u32 {
-        let l = self.node(n).left;
-        let b = self.node(l).right;
-        self.node_mut(n).left = b;
-        self.node_mut(l).right = n;
-        self.resummarize(n); // n is now below l: summarise it first.
-        self.resummarize(l);
-        l
-    }
-
-    /// Mirror image of [`rotate_right`](Self::rotate_right). Returns the new subtree root.
-    fn rotate_left(&mut self, n: u32) -> u32 {
-        let r = self.node(n).right;
-        let b = self.node(r).left;
-        self.node_mut(n).right = b;
-        self.node_mut(r).left = n;
-        self.resummarize(n);
-        self.resummarize(r);
-        r
-    }
-
-    /// Re-summarises `n` (whose children are valid AVL trees differing in height by at most 2) and
-    /// restores the AVL balance with one or two rotations. Returns the new subtree root.
-    fn rebalance(&mut self, n: u32) -> u32 {
-        self.resummarize(n);
-        let (l, r) = (self.node(n).left, self.node(n).right);
-        let (hl, hr) = (self.height(l), self.height(r));
-        if hl > hr + 1 {
-            // Left-heavy. If the left child leans right, first turn that into a left lean.
-            let (ll, lr) = (self.node(l).left, self.node(l).right);
-            if self.height(ll) < self.height(lr) {
-                let new_l = self.rotate_left(l);
-                self.node_mut(n).left = new_l;
+            node.set_summary(c, s);
+            carry = None;
+            if let Some((rs, r)) = carried {
+                if node.len < CAP {
+                    node.insert(c + 1, rs, r);
+                } else {
+                    let mut right = node.split_off(MIN);
+                    if c < MIN {
+                        node.insert(c + 1, rs, r);
+                    } else {
+                        right.insert(c + 1 - MIN, rs, r);
+                    }
+                    carry = Some(self.alloc_internal(right));
+                }
             }
-            self.rotate_right(n)
-        } else if hr > hl + 1 {
-            let (rl, rr) = (self.node(r).left, self.node(r).right);
-            if self.height(rr) < self.height(rl) {
-                let new_r = self.rotate_right(r);
-                self.node_mut(n).right = new_r;
-            }
-            self.rotate_left(n)
-        } else {
-            n
+            child = parent;
+        }
+        if let Some(r) = carry {
+            // The root split: a new root above the two halves.
+            let leaf = self.height == 1;
+            let (ls, rs) = (
+                self.node_summary(self.root, leaf),
+                self.node_summary(r, leaf),
+            );
+            let mut root = Internal::new();
+            root.insert(0, ls, self.root);
+            root.insert(1, rs, r);
+            self.root = self.alloc_internal(root);
+            self.height += 1;
         }
     }
 
-    /// Inserts leaf `new` (whose base is not in the tree) into subtree `n`; returns the new root.
-    /// Recursion depth is the tree height, at most [`MAX_HEIGHT`].
-    fn insert_at(&mut self, n: u32, new: u32) -> u32 {
-        if n == NIL {
-            return new;
-        }
-        if self.node(new).base < self.node(n).base {
-            let l = self.insert_at(self.node(n).left, new);
-            self.node_mut(n).left = l;
-        } else {
-            let r = self.insert_at(self.node(n).right, new);
-            self.node_mut(n).right = r;
-        }
-        self.rebalance(n)
-    }
-
-    /// Unlinks the node with base `base` from subtree `n`. Returns `(new subtree root, unlinked
-    /// node)`, the latter [`NIL`] (and the subtree untouched) if `base` is absent.
-    fn remove_at(&mut self, n: u32, base: usize) -> (u32, u32) {
-        if n == NIL {
-            return (NIL, NIL);
-        }
-        let (node_base, left, right) = {
-            let node = self.node(n);
-            (node.base, node.left, node.right)
-        };
-        if base != node_base {
-            let go_left = base < node_base;
-            let (child, removed) = self.remove_at(if go_left { left } else { right }, base);
-            if removed == NIL {
-                return (n, NIL);
-            }
-            if go_left {
-                self.node_mut(n).left = child;
+    /// After an entry left leaf `leaf` at the bottom of `path`: refreshes the summaries on the path
+    /// and repairs every node that fell below [`MIN`] by merging it with a sibling (when both fit
+    /// in one node) or moving entries over from the sibling; shrinks the root when it is left with
+    /// a single child (or frees it when the tree became empty).
+    fn rebalance_up(&mut self, path: &Path, leaf: u32) {
+        let mut child_len = self.leaf(leaf).len;
+        let mut child = leaf;
+        for d in (0..path.depth).rev() {
+            let child_is_leaf = d + 1 == path.depth;
+            let (parent, c) = (path.nodes[d], path.slots[d] as usize);
+            if child_len >= MIN {
+                let s = self.node_summary(child, child_is_leaf);
+                let node = self.inner_mut(parent);
+                if node.child_summary(c) == s {
+                    return; // Shape and summaries above are unaffected.
+                }
+                node.set_summary(c, s);
             } else {
-                self.node_mut(n).right = child;
+                // Underflow: pair the child with its right sibling, or its left one if last.
+                // (A parent always has at least two children.)
+                let plen = self.inner(parent).len;
+                let li = if c + 1 < plen { c } else { c - 1 };
+                let (l, r) = {
+                    let node = self.inner(parent);
+                    (node.child[li], node.child[li + 1])
+                };
+                let merged = if child_is_leaf {
+                    self.fix_leaf_pair(l, r)
+                } else {
+                    self.fix_internal_pair(l, r)
+                };
+                let ls = self.node_summary(l, child_is_leaf);
+                if merged {
+                    self.inner_mut(parent).remove(li + 1);
+                    self.inner_mut(parent).set_summary(li, ls);
+                } else {
+                    let rs = self.node_summary(r, child_is_leaf);
+                    let node = self.inner_mut(parent);
+                    node.set_summary(li, ls);
+                    node.set_summary(li + 1, rs);
+                }
             }
-            return (self.rebalance(n), removed);
+            child = parent;
+            child_len = self.inner(parent).len;
         }
-        // `n` is the node to unlink. With at most one child, that child takes its place.
-        if left == NIL {
-            return (right, n);
+        // `child` is the root now.
+        debug_assert_eq!(child, self.root);
+        if self.height == 1 && child_len == 0 {
+            self.free_leaf(self.root);
+            self.root = NIL;
+            self.height = 0;
+        } else if self.height > 1 && child_len == 1 {
+            let only = self.inner(self.root).child[0];
+            self.free_internal(self.root);
+            self.root = only;
+            self.height -= 1;
         }
-        if right == NIL {
-            return (left, n);
-        }
-        // Two children: the in-order successor (the minimum of the right subtree) takes its place.
-        let (rest, successor) = self.unlink_min(right);
-        let s = self.node_mut(successor);
-        s.left = left;
-        s.right = rest;
-        (self.rebalance(successor), n)
     }
 
-    /// Unlinks the leftmost node of non-empty subtree `n`: `(new subtree root, unlinked node)`.
-    fn unlink_min(&mut self, n: u32) -> (u32, u32) {
-        let (left, right) = (self.node(n).left, self.node(n).right);
-        if left == NIL {
-            return (right, n);
+    /// Adjacent leaves `l`, `r`, one of which is below [`MIN`]: merges `r` into `l` if they fit in
+    /// one leaf (returns true; `r` is freed) or else evens out their entries (returns false).
+    fn fix_leaf_pair(&mut self, l: u32, r: u32) -> bool {
+        let (ln, rn) = (self.leaf(l).len, self.leaf(r).len);
+        if ln + rn <= CAP {
+            let mut right = self.free_leaf(r);
+            let left = self.leaf_mut(l);
+            left.append(&mut right);
+            left.next = right.next;
+            return true;
         }
-        let (new_left, min) = self.unlink_min(left);
-        self.node_mut(n).left = new_left;
-        (self.rebalance(n), min)
+        let target = (ln + rn) / 2;
+        for _ in ln..target {
+            let (b, e, v) = self.leaf_mut(r).remove(0);
+            let left = self.leaf_mut(l);
+            left.insert(left.len, b, e, v);
+        }
+        for _ in target..ln {
+            let left = self.leaf_mut(l);
+            let (b, e, v) = left.remove(left.len - 1);
+            self.leaf_mut(r).insert(0, b, e, v);
+        }
+        false
     }
 
-    /// Re-summarises every node on the path from `n` down to the node based at `base`, bottom-up.
-    fn resummarize_path(&mut self, n: u32, base: usize) {
-        if n == NIL {
-            return;
+    /// [`fix_leaf_pair`](Self::fix_leaf_pair) for internal nodes.
+    fn fix_internal_pair(&mut self, l: u32, r: u32) -> bool {
+        let (ln, rn) = (self.inner(l).len, self.inner(r).len);
+        if ln + rn <= CAP {
+            let right = self.free_internal(r);
+            self.inner_mut(l).append(&right);
+            return true;
         }
-        let node = self.node(n);
-        if base < node.base {
-            self.resummarize_path(node.left, base);
-        } else if base > node.base {
-            self.resummarize_path(node.right, base);
+        let target = (ln + rn) / 2;
+        for _ in ln..target {
+            let (s, c) = self.inner_mut(r).remove(0);
+            let left = self.inner_mut(l);
+            left.insert(left.len, s, c);
         }
-        self.resummarize(n);
+        for _ in target..ln {
+            let left = self.inner_mut(l);
+            let (s, c) = left.remove(left.len - 1);
+            self.inner_mut(r).insert(0, s, c);
+        }
+        false
     }
 
     // ---------------------------------------------------------------------------------------------
     // Fit search.
 
-    /// Lowest fit among the gaps of subtree `n` (non-empty), where `prev_end` is the end of the
-    /// entry just before the subtree (or `range_base`) and `next_base` the base of the entry just
-    /// after it (or `range_end`): the gaps considered are `[prev_end, first base)`, those inside
-    /// the subtree, and `[last end, next_base)`. Recursion depth is the tree height.
+    /// Lowest fit among the gaps of the subtree of node `n` (`levels` = its height, 1 for a leaf),
+    /// where `prev_end` is the end of the entry just before the subtree (or `range_base`) and
+    /// `next_base` the base of the entry just after it (or `range_end`): the gaps considered are
+    /// `[prev_end, first base)`, those inside the subtree, and `[last end, next_base)`. The caller
+    /// checked that the subtree is worth visiting. Recursion depth is the tree height.
     fn first_fit_in(
         &self,
         n: u32,
+        levels: usize,
         prev_end: usize,
         next_base: usize,
         q: &FitQuery,
     ) -> Option<usize> {
-        let node = self.node(n);
-        if !q.worth_visiting(node, prev_end, next_base) {
-            return None;
-        }
-        let below = if node.left != NIL {
-            self.first_fit_in(node.left, prev_end, node.base, q)
-        } else {
-            q.first_in_gap(prev_end, node.base)
-        };
-        below.or_else(|| {
-            if node.right != NIL {
-                self.first_fit_in(node.right, node.end, next_base, q)
-            } else {
-                q.first_in_gap(node.end, next_base)
+        if levels == 1 {
+            let leaf = self.leaf(n);
+            let mut gap_start = prev_end;
+            for i in 0..leaf.len {
+                if let Some(b) = q.first_in_gap(gap_start, leaf.bases[i]) {
+                    return Some(b);
+                }
+                gap_start = leaf.ends[i];
             }
-        })
+            return q.first_in_gap(gap_start, next_base);
+        }
+        let node = self.inner(n);
+        for i in 0..node.len {
+            let pe = if i == 0 {
+                prev_end
+            } else {
+                node.max_end[i - 1]
+            };
+            let nb = if i + 1 < node.len {
+                node.min_base[i + 1]
+            } else {
+                next_base
+            };
+            if q.worth_visiting(node.child_summary(i), pe, nb) {
+                if let Some(b) = self.first_fit_in(node.child[i], levels - 1, pe, nb, q) {
+                    return Some(b);
+                }
+            }
+        }
+        None
     }
 
     /// Mirror image of [`first_fit_in`](Self::first_fit_in): highest gaps first.
     fn last_fit_in(
         &self,
         n: u32,
+        levels: usize,
         prev_end: usize,
         next_base: usize,
         q: &FitQuery,
     ) -> Option<usize> {
-        let node = self.node(n);
-        if !q.worth_visiting(node, prev_end, next_base) {
-            return None;
-        }
-        let above = if node.right != NIL {
-            self.last_fit_in(node.right, node.end, next_base, q)
-        } else {
-            q.last_in_gap(node.end, next_base)
-        };
-        above.or_else(|| {
-            if node.left != NIL {
-                self.last_fit_in(node.left, prev_end, node.base, q)
-            } else {
-                q.last_in_gap(prev_end, node.base)
+        if levels == 1 {
+            let leaf = self.leaf(n);
+            let mut gap_end = next_base;
+            for i in (0..leaf.len).rev() {
+                if let Some(b) = q.last_in_gap(leaf.ends[i], gap_end) {
+                    return Some(b);
+                }
+                gap_end = leaf.bases[i];
             }
-        })
+            return q.last_in_gap(prev_end, gap_end);
+        }
+        let node = self.inner(n);
+        for i in (0..node.len).rev() {
+            let pe = if i == 0 {
+                prev_end
+            } else {
+                node.max_end[i - 1]
+            };
+            let nb = if i + 1 < node.len {
+                node.min_base[i + 1]
+            } else {
+                next_base
+            };
+            if q.worth_visiting(node.child_summary(i), pe, nb) {
+                if let Some(b) = self.last_fit_in(node.child[i], levels - 1, pe, nb, q) {
+                    return Some(b);
+                }
+            }
+        }
+        None
     }
 
     // ---------------------------------------------------------------------------------------------
     // Invariant checking.
 
-    /// Checks subtree `n` (at `depth`, root = 1), visiting entries in order; returns its summary
-    /// as recomputed from scratch (never trusting stored values).
+    /// Checks the subtree of node `n` (`levels` high, 1 = leaf), visiting entries in order;
+    /// returns its summary as recomputed from scratch (never trusting stored values).
     fn check_subtree(
         &self,
         n: u32,
-        depth: usize,
-        seen: &mut [bool],
-        last_end: &mut Option<usize>,
-        count: &mut usize,
+        levels: usize,
+        is_root: bool,
+        seen_leaf: &mut [bool],
+        seen_internal: &mut [bool],
+        walk: &mut CheckWalk,
     ) -> Result<Summary, String> {
-        if depth > MAX_HEIGHT {
-            return Err(format!("tree deeper than {MAX_HEIGHT} at node {n}"));
+        if levels == 1 {
+            let leaf = match self.leaves.get(n as usize) {
+                None => return Err(format!("link to leaf {n} outside the arena")),
+                Some(Slot::Free { .. }) => return Err(format!("link to free leaf {n}")),
+                Some(Slot::Used(leaf)) => leaf,
+            };
+            if core::mem::replace(&mut seen_leaf[n as usize], true) {
+                return Err(format!("leaf {n} reachable twice"));
+            }
+            let lowest = if is_root { 1 } else { MIN };
+            if leaf.len < lowest || leaf.len > CAP {
+                return Err(format!("leaf {n} holds {} entries", leaf.len));
+            }
+            for (i, v) in leaf.vals.iter().enumerate() {
+                if v.is_some() != (i < leaf.len) {
+                    return Err(format!("leaf {n}: value slot {i} disagrees with len"));
+                }
+            }
+            let mut gap = 0;
+            for i in 0..leaf.len {
+                let (base, end) = (leaf.bases[i], leaf.ends[i]);
+                if base >= end {
+                    return Err(format!(
+                        "entry {base:#x} has end {end:#x} (empty or inverted)"
+                    ));
+                }
+                if base < self.range_base || end > self.range_end {
+                    return Err(format!(
+                        "entry [{base:#x}, {end:#x}) outside span [{:#x}, {:#x})",
+                        self.range_base, self.range_end
+                    ));
+                }
+                if let Some(prev_end) = walk.last_end {
+                    if base < prev_end {
+                        return Err(format!(
+                            "entry {base:#x} out of order or overlapping previous end \
+                             {prev_end:#x}"
+                        ));
+                    }
+                    if i > 0 {
+                        gap = max(gap, base - prev_end);
+                    }
+                }
+                walk.last_end = Some(end);
+            }
+            walk.count += leaf.len;
+            walk.leaves_in_order.push(n);
+            return Ok(Summary {
+                min_base: leaf.bases[0],
+                max_end: leaf.ends[leaf.len - 1],
+                max_gap: gap,
+            });
         }
-        let node = match self.slots.get(n as usize) {
-            None => return Err(format!("link to {n} outside the arena")),
-            Some(Slot::Free { .. }) => return Err(format!("link to free slot {n}")),
+        let node = match self.internals.get(n as usize) {
+            None => return Err(format!("link to internal node {n} outside the arena")),
+            Some(Slot::Free { .. }) => return Err(format!("link to free internal node {n}")),
             Some(Slot::Used(node)) => node,
         };
-        if seen[n as usize] {
-            return Err(format!("node {n} reachable twice"));
+        if core::mem::replace(&mut seen_internal[n as usize], true) {
+            return Err(format!("internal node {n} reachable twice"));
         }
-        seen[n as usize] = true;
-
-        let left = if node.left != NIL {
-            Some(self.check_subtree(node.left, depth + 1, seen, last_end, count)?)
-        } else {
-            None
-        };
-
-        // In-order visit of this entry.
-        let (base, end) = (node.base, node.end);
-        if base >= end {
-            return Err(format!(
-                "entry {base:#x} has end {end:#x} (empty or inverted)"
-            ));
-        }
-        if base < self.range_base || end > self.range_end {
-            return Err(format!(
-                "entry [{base:#x}, {end:#x}) outside span [{:#x}, {:#x})",
-                self.range_base, self.range_end
-            ));
-        }
-        if let Some(prev_end) = *last_end {
-            if base < prev_end {
-                return Err(format!(
-                    "entry {base:#x} out of order or overlapping previous end {prev_end:#x}"
-                ));
-            }
-        }
-        *last_end = Some(end);
-        *count += 1;
-
-        let right = if node.right != NIL {
-            Some(self.check_subtree(node.right, depth + 1, seen, last_end, count)?)
-        } else {
-            None
-        };
-
-        let hl = left.map_or(0, |s| s.height);
-        let hr = right.map_or(0, |s| s.height);
-        if hl.abs_diff(hr) > 1 {
-            return Err(format!("node {base:#x} unbalanced: heights {hl} / {hr}"));
+        let lowest = if is_root { 2 } else { MIN };
+        if node.len < lowest || node.len > CAP {
+            return Err(format!("internal node {n} has {} children", node.len));
         }
         let mut gap = 0;
-        if let Some(l) = left {
-            gap = max(gap, max(l.max_gap, base - l.max_end));
+        let mut prev: Option<Summary> = None;
+        let mut first: Option<Summary> = None;
+        for i in 0..node.len {
+            let s = self.check_subtree(
+                node.child[i],
+                levels - 1,
+                false,
+                seen_leaf,
+                seen_internal,
+                walk,
+            )?;
+            if node.child_summary(i) != s {
+                return Err(format!(
+                    "internal node {n}, child {i}: stored {:x?}, recomputed {s:x?}",
+                    node.child_summary(i)
+                ));
+            }
+            gap = max(gap, s.max_gap);
+            if let Some(p) = prev {
+                gap = max(gap, s.min_base - p.max_end);
+            }
+            first.get_or_insert(s);
+            prev = Some(s);
         }
-        if let Some(r) = right {
-            gap = max(gap, max(r.max_gap, r.min_base - end));
-        }
-        let actual = Summary {
-            height: max(hl, hr) + 1,
-            min_base: left.map_or(base, |l| l.min_base),
-            max_end: right.map_or(end, |r| r.max_end),
+        let (first, last) = (
+            first.unwrap_or(Summary::EMPTY),
+            prev.unwrap_or(Summary::EMPTY),
+        );
+        Ok(Summary {
+            min_base: first.min_base,
+            max_end: last.max_end,
             max_gap: gap,
+        })
+    }
+}
+
+impl Summary {
+    /// Placeholder for "no child" (never reached: nodes are checked to be non-empty first).
+    const EMPTY: Summary = Summary {
+        min_base: 0,
+        max_end: 0,
+        max_gap: 0,
+    };
+}
+
+/// State of the in-order walk of [`GapTree::check_invariants`].
+struct CheckWalk {
+    last_end: Option<usize>,
+    count: usize,
+    leaves_in_order: Vec<u32>,
+}
+
+/// Puts `node` into a free slot of `arena` (recycled first, else a new one). The caller reserved
+/// room ([`GapTree::reserve`]), so this never allocates.
+fn alloc_slot<T>(arena: &mut Vec<Slot<T>>, free_head: &mut u32, node: T) -> u32 {
+    if *free_head != NIL {
+        let i = *free_head;
+        match core::mem::replace(&mut arena[i as usize], Slot::Used(node)) {
+            Slot::Free { next_free } => *free_head = next_free,
+            Slot::Used(_) => unreachable!("gap_tree: free list reaches used slot {i}"),
+        }
+        return i;
+    }
+    let i = arena.len() as u32;
+    arena.push(Slot::Used(node));
+    i
+}
+
+/// Moves the node out of slot `i` and puts the slot on the free list.
+fn free_slot<T>(arena: &mut [Slot<T>], free_head: &mut u32, i: u32) -> T {
+    let next_free = *free_head;
+    let slot = core::mem::replace(&mut arena[i as usize], Slot::Free { next_free });
+    *free_head = i;
+    match slot {
+        Slot::Used(node) => node,
+        Slot::Free { .. } => unreachable!("gap_tree: freeing free slot {i}"),
+    }
+}
+
+/// The free list of `arena`: every link a Free slot, no slot twice (which also rules out cycles)
+/// and none also reachable from the root; with `seen`, every slot accounted for.
+fn check_free_list<T>(
+    arena: &[Slot<T>],
+    head: u32,
+    seen: &mut [bool],
+    what: &str,
+) -> Result<(), String> {
+    let mut f = head;
+    while f != NIL {
+        let Some(slot) = arena.get(f as usize) else {
+            return Err(format!("{what} free list points outside the arena: {f}"));
         };
-        let stored = (
-            node.height,
-            node.subtree_min_base,
-            node.subtree_max_end,
-            node.subtree_max_gap,
-        );
-        let expected = (
-            actual.height,
-            actual.min_base,
-            actual.max_end,
-            actual.max_gap,
-        );
-        if stored != expected {
+        if core::mem::replace(&mut seen[f as usize], true) {
             return Err(format!(
-                "node {base:#x}: stored (height, min_base, max_end, max_gap) = {stored:x?}, \
-                 recomputed {expected:x?}"
+                "{what} slot {f} is on the free list twice or also in the tree"
             ));
         }
-        Ok(actual)
+        match slot {
+            Slot::Free { next_free } => f = *next_free,
+            Slot::Used(_) => return Err(format!("{what} free list reaches used slot {f}")),
+        }
     }
+    if let Some(lost) = seen.iter().position(|s| !s) {
+        return Err(format!(
+            "{what} slot {lost} is neither in the tree nor on the free list"
+        ));
+    }
+    Ok(())
 }
 
 impl<V> Default for GapTree<V> {
@@ -976,9 +1406,9 @@ impl FitQuery {
         Some(FitQuery { len, align, lo, hi })
     }
 
-    /// Could the gaps of `node`'s subtree (bounded by `prev_end` / `next_base`, see
+    /// Could the gaps of a subtree with summary `s` (bounded by `prev_end` / `next_base`, see
     /// [`GapTree::first_fit_in`]) hold a fit? False means the subtree can be skipped.
-    fn worth_visiting<V>(&self, node: &Node<V>, prev_end: usize, next_base: usize) -> bool {
+    fn worth_visiting(&self, s: Summary, prev_end: usize, next_base: usize) -> bool {
         // The part of the window these gaps can reach must be at least `len` long...
         let reach = min(next_base, self.hi).saturating_sub(max(prev_end, self.lo));
         if reach < self.len {
@@ -986,10 +1416,10 @@ impl FitQuery {
         }
         // ...and so must the largest of these gaps.
         let largest = max(
-            node.subtree_max_gap,
+            s.max_gap,
             max(
-                node.subtree_min_base.saturating_sub(prev_end),
-                next_base.saturating_sub(node.subtree_max_end),
+                s.min_base.saturating_sub(prev_end),
+                next_base.saturating_sub(s.max_end),
             ),
         );
         largest >= self.len
@@ -1014,14 +1444,12 @@ impl FitQuery {
     }
 }
 
-/// In-order iterator over the entries that end above some `start` and begin below `stop`.
-///
-/// The stack holds the nodes still to be visited whose left subtrees are done — at most one per
-/// level, hence at most [`MAX_HEIGHT`].
+/// In-order iterator over the entries that end above some `start` and begin below `stop`: a
+/// position in a leaf, moved along the leaf chain.
 struct Iter<'a, V> {
     tree: &'a GapTree<V>,
-    stack: [u32; MAX_HEIGHT],
-    depth: usize,
+    leaf: u32,
+    pos: usize,
     stop: usize,
 }
 
@@ -1029,36 +1457,25 @@ impl<'a, V> Iter<'a, V> {
     fn empty(tree: &'a GapTree<V>) -> Self {
         Iter {
             tree,
-            stack: [NIL; MAX_HEIGHT],
-            depth: 0,
+            leaf: NIL,
+            pos: 0,
             stop: 0,
         }
     }
 
-    /// Positioned at the first entry whose end is above `start` (the same walk as
-    /// `first_ending_after`, remembering the nodes where it went left).
+    /// Positioned at the first entry whose end is above `start`: the entry with the greatest base
+    /// `<= start` if it reaches past `start`, else the one after it.
     fn new(tree: &'a GapTree<V>, start: usize, stop: usize) -> Self {
-        let mut it = Iter::empty(tree);
-        it.stop = stop;
-        let mut n = tree.root;
-        while n != NIL {
-            let node = tree.node(n);
-            if node.end > start {
-                it.push(n);
-                n = node.left;
-            } else {
-                n = node.right;
-            }
+        let loc = tree.descend(start, None);
+        let mut pos = loc.pos;
+        if loc.leaf != NIL && pos > 0 && tree.leaf(loc.leaf).ends[pos - 1] > start {
+            pos -= 1;
         }
-        it
-    }
-
-    fn push(&mut self, n: u32) {
-        // Cannot overflow: every pushed node is a strict descendant of the previous one still on
-        // the stack, and the tree is at most MAX_HEIGHT deep. Guarded anyway rather than indexed.
-        if let Some(slot) = self.stack.get_mut(self.depth) {
-            *slot = n;
-            self.depth += 1;
+        Iter {
+            tree,
+            leaf: loc.leaf,
+            pos,
+            stop,
         }
     }
 }
@@ -1068,19 +1485,21 @@ impl<'a, V> Iterator for Iter<'a, V> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let tree = self.tree;
-        self.depth = self.depth.checked_sub(1)?;
-        let node = tree.node(self.stack[self.depth]);
-        if node.base >= self.stop {
-            self.depth = 0;
-            return None;
+        while self.leaf != NIL {
+            let leaf = tree.leaf(self.leaf);
+            if self.pos >= leaf.len {
+                self.leaf = leaf.next;
+                self.pos = 0;
+                continue;
+            }
+            if leaf.bases[self.pos] >= self.stop {
+                self.leaf = NIL;
+                return None;
+            }
+            self.pos += 1;
+            return Some(leaf.entry(self.pos - 1));
         }
-        // The successor is the leftmost node of the right subtree (if any), else the top of stack.
-        let mut n = node.right;
-        while n != NIL {
-            self.push(n);
-            n = tree.node(n).left;
-        }
-        Some((node.base, node.len(), &node.value))
+        None
     }
 }
 
@@ -1217,9 +1636,9 @@ mod tests {
         assert_eq!(t.remove(0x30_0000), None);
         t.check_invariants().unwrap();
         assert_eq!(t.len(), 2);
-        let slots = t.slots.len();
+        let slots = t.leaves.len();
         assert_eq!(t.insert(0x50_0000, 0x1000, 7), Ok(()));
-        assert_eq!(t.slots.len(), slots, "freed slot reused");
+        assert_eq!(t.leaves.len(), slots, "no new leaf");
         t.check_invariants().unwrap();
         for b in [0x20_0000, 0x40_0000, 0x50_0000] {
             assert!(t.remove(b).is_some());
@@ -1228,6 +1647,83 @@ mod tests {
         assert!(t.is_empty());
         assert_eq!(t.max_gap(), 0x100_0000);
         assert_eq!(t.remove(0x20_0000), None);
+    }
+
+    #[test]
+    fn freed_nodes_are_reused() {
+        // Enough entries for three levels; emptying and refilling must not grow either arena.
+        let mut t = GapTree::new(0, 1 << 40);
+        let n = 3000usize;
+        for i in 0..n {
+            assert_eq!(t.insert(i * 2 * PAGE, PAGE, i), Ok(()));
+        }
+        assert!(t.height >= 3, "height {}", t.height);
+        let (leaves, internals) = (t.leaves.len(), t.internals.len());
+        for i in 0..n {
+            assert_eq!(t.remove(i * 2 * PAGE), Some((PAGE, i)));
+        }
+        t.check_invariants().unwrap();
+        assert!(t.is_empty());
+        assert_eq!((t.root, t.height), (NIL, 0));
+        for i in (0..n).rev() {
+            assert_eq!(t.insert(i * 2 * PAGE, PAGE, i), Ok(()));
+        }
+        t.check_invariants().unwrap();
+        assert_eq!((t.leaves.len(), t.internals.len()), (leaves, internals));
+    }
+
+    #[test]
+    fn random_updates_match_btreemap_on_deep_trees() {
+        // The proptest below uses a small span (a few levels at most); this drives splits, merges
+        // and redistributions at every level of a 4-5 level tree, in random order.
+        let mut t = GapTree::new(PAGE, 1 << 30);
+        let mut m: BTreeMap<usize, (usize, u64)> = BTreeMap::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for step in 0..60_000u64 {
+            let slot = (next() % 20_000) as usize;
+            let base = PAGE + slot * 4 * PAGE;
+            // Grow for the first half, then shrink: the population passes through every height.
+            let insert = if step < 30_000 {
+                next() % 4 != 0
+            } else {
+                next() % 4 == 0
+            };
+            if insert {
+                let len = (1 + next() % 4) as usize * PAGE;
+                let ok = t.insert(base, len, step).is_ok();
+                assert_eq!(ok, !m.contains_key(&base), "insert {base:#x}");
+                if ok {
+                    m.insert(base, (len, step));
+                }
+            } else {
+                assert_eq!(t.remove(base), m.remove(&base), "remove {base:#x}");
+            }
+            if step % 5_000 == 0 {
+                t.check_invariants().unwrap();
+            }
+            if step % 997 == 0 {
+                let a = PAGE + (next() % (80_000 * PAGE as u64)) as usize;
+                let want = m.range(..=a).next_back().map(|(&b, _)| b);
+                assert_eq!(t.prev_entry(a).map(|e| e.0), want);
+                let want = m.range(a + 1..).next().map(|(&b, _)| b);
+                assert_eq!(t.next_entry(a).map(|e| e.0), want);
+            }
+        }
+        t.check_invariants().unwrap();
+        let all: Vec<_> = t.iter().map(|(b, l, v)| (b, l, *v)).collect();
+        let want: Vec<_> = m.iter().map(|(&b, &(l, v))| (b, l, v)).collect();
+        assert_eq!(all, want);
+        for b in m.keys().copied().collect::<Vec<_>>() {
+            assert!(t.remove(b).is_some());
+        }
+        t.check_invariants().unwrap();
+        assert!(t.is_empty());
     }
 
     #[test]
@@ -1502,8 +1998,9 @@ mod tests {
             assert_eq!(t.insert(i * PAGE, PAGE, ()), Ok(()));
         }
         t.check_invariants().unwrap();
-        let h = t.height(t.root) as f64;
-        assert!(h <= 1.45 * (n as f64 + 2.0).log2(), "height {h}");
+        // At least MIN entries per leaf and MIN children per internal node (the root: 2).
+        let h = t.height as f64;
+        assert!(h <= 2.0 + (n as f64 / 2.0).log(MIN as f64), "height {h}");
         assert_eq!(t.first_fit(PAGE, PAGE, 0, usize::MAX), Some(n * PAGE));
         assert_eq!(t.max_gap(), usize::MAX - n * PAGE);
         for i in (0..n).rev() {
@@ -1515,21 +2012,29 @@ mod tests {
 
     #[test]
     fn check_invariants_catches_corruption() {
-        let mut t = tree(&[
-            (0x20_0000, 0x1000),
-            (0x30_0000, 0x1000),
-            (0x40_0000, 0x1000),
-        ]);
+        let entries: Vec<(usize, usize)> =
+            (0..100).map(|i| (0x20_0000 + i * 0x2000, 0x1000)).collect();
+        let mut t = tree(&entries);
+        assert!(t.height >= 2);
         let root = t.root;
-        t.node_mut(root).subtree_max_gap += 1;
+        t.inner_mut(root).max_gap[0] += 1;
         assert!(t.check_invariants().is_err());
-        t.node_mut(root).subtree_max_gap -= 1;
+        t.inner_mut(root).max_gap[0] -= 1;
         t.check_invariants().unwrap();
         t.len += 1;
         assert!(t.check_invariants().is_err());
         t.len -= 1;
-        let l = t.node(root).left;
-        t.node_mut(l).end = 0x40_0001; // overlaps the root's entry
+        let first = t.inner(root).child[0];
+        let next = t.leaf(first).next;
+        t.leaf_mut(first).next = NIL; // breaks the leaf chain
+        assert!(t.check_invariants().is_err());
+        t.leaf_mut(first).next = next;
+        t.check_invariants().unwrap();
+        let l = t.leaf(first).len;
+        t.leaf_mut(first).ends[0] = 0x20_2001; // overlaps the next entry
+        assert!(t.check_invariants().is_err());
+        t.leaf_mut(first).ends[0] = 0x20_1000;
+        t.leaf_mut(first).len = l - 1; // a value slot beyond len
         assert!(t.check_invariants().is_err());
     }
 
