@@ -34,7 +34,7 @@ use crate::gap_tree::GapTree;
 use crate::mapping::VmMapping;
 use crate::rng::RandomSource;
 use crate::vmar::{Vmar, VmarFlags};
-use crate::vmo::{MappingRef, Vmo};
+use crate::vmo::{BackRefKey, MappingRef, Vmo};
 
 static NEXT_ASPACE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -236,7 +236,9 @@ impl Tree {
     }
 }
 
-/// Changes to VMO back-references, applied after the TLB flush of the operation.
+/// Changes to VMO back-references, applied after the TLB flush of the operation. A back-reference
+/// is named by the mapping's (VMO window start, uid), so a mapping whose window start changes
+/// records a `Remove` under the old start before the `Upsert` under the new one.
 pub(crate) enum BackrefOp {
     Upsert {
         vmo: Arc<Vmo>,
@@ -248,6 +250,7 @@ pub(crate) enum BackrefOp {
     Remove {
         vmo: Arc<Vmo>,
         uid: u64,
+        vmo_offset: u64,
     },
 }
 
@@ -277,6 +280,7 @@ impl Batch {
         self.flush = prev.merge(flush);
     }
 
+    /// Records `m` (at its current VMO window start) as mapping `[base, base + len)`.
     pub(crate) fn upsert(&mut self, m: &VmMapping, base: usize, len: usize) {
         self.backrefs.push(BackrefOp::Upsert {
             vmo: m.vmo.clone(),
@@ -287,11 +291,19 @@ impl Batch {
         });
     }
 
-    pub(crate) fn remove(&mut self, m: VmMapping) {
+    /// Drops the back-reference of `m` at its current VMO window start (call before moving the
+    /// window start; `upsert` afterwards records the new one).
+    pub(crate) fn forget(&mut self, m: &VmMapping) {
         self.backrefs.push(BackrefOp::Remove {
             vmo: m.vmo.clone(),
             uid: m.uid,
+            vmo_offset: m.vmo_offset,
         });
+    }
+
+    /// `m` left the tree: drops its back-reference, and `m` itself after the flush.
+    pub(crate) fn remove(&mut self, m: VmMapping) {
+        self.forget(&m);
         self.dead.push(m);
     }
 }
@@ -450,16 +462,31 @@ impl AddressSpace {
                         aspace: self.self_ref.clone(),
                         base,
                         len_bytes: len,
-                        vmo_offset,
                     };
-                    vmo.lock().mappings.insert((self.id, uid), r);
+                    vmo.lock()
+                        .mappings
+                        .insert(self.backref_key(vmo_offset, uid), r);
                 }
-                BackrefOp::Remove { vmo, uid } => {
-                    vmo.lock().mappings.remove((self.id, uid));
+                BackrefOp::Remove {
+                    vmo,
+                    uid,
+                    vmo_offset,
+                } => {
+                    vmo.lock()
+                        .mappings
+                        .remove(self.backref_key(vmo_offset, uid));
                 }
             }
         }
         drop(dead);
+    }
+
+    fn backref_key(&self, vmo_offset: u64, uid: u64) -> BackRefKey {
+        BackRefKey {
+            vmo_offset,
+            aspace: self.id,
+            uid,
+        }
     }
 
     /// Removes the page-table entries of `[vaddr, vaddr + len)` (page-aligned), adding the flush
@@ -799,8 +826,8 @@ impl AddressSpace {
             .checked_add(len as u64)
             .ok_or_else(|| format!("mapping {base:#x}: vmo window overflows"))?;
         let inner = m.vmo.lock();
-        match inner.mappings.get((self.id, m.uid)) {
-            Some(r) if r.base == base && r.len_bytes == len && r.vmo_offset == m.vmo_offset => {}
+        match inner.mappings.get(self.backref_key(m.vmo_offset, m.uid)) {
+            Some(r) if r.base == base && r.len_bytes == len => {}
             _ => {
                 return Err(format!(
                     "mapping {base:#x}: back-reference missing or stale"

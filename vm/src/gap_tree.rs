@@ -128,40 +128,87 @@ pub const MIN: usize = CAP / 2;
 /// margin); `insert` refuses to grow past it rather than overflow a buffer.
 pub const MAX_HEIGHT: usize = 16;
 
-/// A leaf: up to [`CAP`] entries in increasing base order. Entries `0..len` are live; the arrays
-/// beyond `len` hold stale numbers and `None`s.
+/// "No entry" in the key arrays beyond a node's `len`. No real base is `usize::MAX` (a base is
+/// below its end, which is at most `usize::MAX`), and searches clamp their key to
+/// `usize::MAX - 1`, so a branch-free count over ALL [`CAP`] keys never counts a filler: the
+/// search does not even read `len`.
+const FILLER: usize = usize::MAX;
+
+/// A leaf: up to [`CAP`] entries in increasing base order. Entries `0..len` are live; beyond
+/// `len`, `bases` holds [`FILLER`], `ends` stale numbers and `vals` `None`.
+///
+/// `repr(C, align(64))`: a lookup reads the 16 bases (two cache lines, an aligned pair), then one
+/// line of `ends` and one of `vals`; `len` and `next` are not read on that path.
+#[repr(C, align(64))]
 struct Leaf<V> {
-    /// Number of entries.
-    len: usize,
-    /// The next leaf in key order, or [`NIL`] for the last one.
-    next: u32,
     /// First byte of each entry (the key): the only array a search reads.
     bases: [usize; CAP],
     /// One past the last byte of each entry; `base < end <= range_end`.
     ends: [usize; CAP],
+    /// Number of entries.
+    len: usize,
+    /// The next leaf in key order, or [`NIL`] for the last one.
+    next: u32,
     /// The caller's data (`Some` exactly for `0..len`).
     vals: [Option<V>; CAP],
 }
 
 /// An internal node: up to [`CAP`] children in key order, with a summary of each child's subtree.
-/// Children are leaves on the last internal level, internal nodes above it.
+/// Children are leaves on the last internal level, internal nodes above it. Beyond `len`,
+/// `min_base` holds [`FILLER`].
+///
+/// `repr(C, align(64))`: a descent reads `min_base` (an aligned pair of lines), one line of
+/// `max_end` and one of `child`; `max_gap` is read only by fit searches.
+#[repr(C, align(64))]
 struct Internal {
-    /// Number of children (at least 2 once built).
-    len: usize,
     /// Smallest base in each child's subtree; also the routing key.
     min_base: [usize; CAP],
     /// Largest end in each child's subtree.
     max_end: [usize; CAP],
-    /// Largest gap strictly between two entries of each child's subtree (0 if it has one entry).
-    max_gap: [usize; CAP],
     /// Arena index of each child.
     child: [u32; CAP],
+    /// Largest gap strictly between two entries of each child's subtree (0 if it has one entry).
+    max_gap: [usize; CAP],
+    /// Number of children (at least 2 once built).
+    len: usize,
 }
 
-/// An arena slot: a live node, or a link in the free list.
-enum Slot<T> {
-    Used(T),
-    Free { next_free: u32 },
+/// What the arenas need from a node type: a *vacant* state, which carries the free-list link.
+///
+/// Nodes are stored directly in the arena `Vec`s (no `enum { Used, Free }` wrapper): an enum tag
+/// would sit on a cache line of its own and cost one more miss per level of every descent. A node
+/// is vacant iff its `len` is 0 — a live leaf holds at least one entry and a live internal node at
+/// least two children — and [`GapTree::check_invariants`] verifies that no link reaches a vacant
+/// node and that the free lists hold exactly the vacant ones.
+trait ArenaNode: Sized {
+    /// A vacant node linking to `next_free` on the free list.
+    fn vacant(next_free: u32) -> Self;
+    /// `Some(next_free)` if this node is vacant.
+    fn vacancy(&self) -> Option<u32>;
+}
+
+impl<V> ArenaNode for Leaf<V> {
+    fn vacant(next_free: u32) -> Self {
+        let mut leaf = Leaf::new();
+        leaf.next = next_free;
+        leaf
+    }
+
+    fn vacancy(&self) -> Option<u32> {
+        (self.len == 0).then_some(self.next)
+    }
+}
+
+impl ArenaNode for Internal {
+    fn vacant(next_free: u32) -> Self {
+        let mut node = Internal::new();
+        node.child[0] = next_free;
+        node
+    }
+
+    fn vacancy(&self) -> Option<u32> {
+        (self.len == 0).then_some(self.child[0])
+    }
 }
 
 /// What a subtree looks like from its parent.
@@ -175,18 +222,17 @@ struct Summary {
 impl<V> Leaf<V> {
     fn new() -> Self {
         Leaf {
+            bases: [FILLER; CAP],
+            ends: [0; CAP],
             len: 0,
             next: NIL,
-            bases: [0; CAP],
-            ends: [0; CAP],
             vals: core::array::from_fn(|_| None),
         }
     }
 
     /// Number of entries with base `<= key`: where `key` would be inserted.
     fn rank(&self, key: usize) -> usize {
-        // Branch-free count (the bases are sorted, so this equals a binary search's answer).
-        self.bases[..self.len].iter().filter(|&&b| b <= key).count()
+        count_le(&self.bases, key)
     }
 
     fn summary(&self) -> Summary {
@@ -222,6 +268,7 @@ impl<V> Leaf<V> {
         let (base, end) = (self.bases[i], self.ends[i]);
         let value = self.vals[i].take();
         self.bases.copy_within(i + 1..n, i);
+        self.bases[n - 1] = FILLER;
         self.ends.copy_within(i + 1..n, i);
         self.vals[i..n].rotate_left(1);
         self.len = n - 1;
@@ -243,6 +290,7 @@ impl<V> Leaf<V> {
             *dst = src.take();
         }
         right.len = k;
+        self.bases[at..n].fill(FILLER);
         self.len = at;
         right.next = self.next;
         right
@@ -257,6 +305,7 @@ impl<V> Leaf<V> {
             *dst = src.take();
         }
         self.len = n + k;
+        right.bases[..k].fill(FILLER);
         right.len = 0;
     }
 
@@ -271,21 +320,17 @@ impl<V> Leaf<V> {
 impl Internal {
     fn new() -> Self {
         Internal {
-            len: 0,
-            min_base: [0; CAP],
+            min_base: [FILLER; CAP],
             max_end: [0; CAP],
-            max_gap: [0; CAP],
             child: [NIL; CAP],
+            max_gap: [0; CAP],
+            len: 0,
         }
     }
 
     /// The child whose subtree holds the greatest base `<= key` (child 0 if none does).
     fn route(&self, key: usize) -> usize {
-        self.min_base[..self.len]
-            .iter()
-            .filter(|&&b| b <= key)
-            .count()
-            .saturating_sub(1)
+        count_le(&self.min_base, key).saturating_sub(1)
     }
 
     fn child_summary(&self, i: usize) -> Summary {
@@ -336,6 +381,7 @@ impl Internal {
         self.max_end.copy_within(i + 1..n, i);
         self.max_gap.copy_within(i + 1..n, i);
         self.child.copy_within(i + 1..n, i);
+        self.min_base[n - 1] = FILLER;
         self.len = n - 1;
         out
     }
@@ -350,6 +396,7 @@ impl Internal {
         right.max_gap[..k].copy_from_slice(&self.max_gap[at..n]);
         right.child[..k].copy_from_slice(&self.child[at..n]);
         right.len = k;
+        self.min_base[at..n].fill(FILLER);
         self.len = at;
         right
     }
@@ -401,10 +448,10 @@ struct Loc {
 /// See the [module documentation](self) for the structure and the cost of each operation.
 pub struct GapTree<V> {
     /// The leaf arena. Indices into it are `u32`; [`NIL`] is never a valid index.
-    leaves: Vec<Slot<Leaf<V>>>,
+    leaves: Vec<Leaf<V>>,
     /// The internal-node arena.
-    internals: Vec<Slot<Internal>>,
-    /// Heads of the free-slot lists threaded through [`Slot::Free`], or [`NIL`].
+    internals: Vec<Internal>,
+    /// Heads of the free lists threaded through vacant nodes (see [`ArenaNode`]), or [`NIL`].
     free_leaf: u32,
     free_internal: u32,
     /// Root node or [`NIL`] when empty: a leaf if `height == 1`, else an internal node.
@@ -472,7 +519,7 @@ impl<V> GapTree<V> {
             return Err(value);
         }
         let mut path = Path::new();
-        let loc = self.descend(base, Some(&mut path));
+        let loc = self.descend::<true>(base, Some(&mut path));
         if loc.leaf == NIL {
             if !self.reserve(1, 0) {
                 return Err(value);
@@ -525,7 +572,7 @@ impl<V> GapTree<V> {
     /// Removes the entry whose base is exactly `base`, returning its `(len, value)`. O(log n).
     pub fn remove(&mut self, base: usize) -> Option<(usize, V)> {
         let mut path = Path::new();
-        let loc = self.descend(base, Some(&mut path));
+        let loc = self.descend::<false>(base, Some(&mut path));
         if loc.leaf == NIL || loc.pos == 0 || self.leaf(loc.leaf).bases[loc.pos - 1] != base {
             return None;
         }
@@ -558,7 +605,7 @@ impl<V> GapTree<V> {
     #[allow(clippy::result_unit_err)]
     pub fn set_len(&mut self, base: usize, new_len: usize) -> Result<(), ()> {
         let mut path = Path::new();
-        let loc = self.descend(base, Some(&mut path));
+        let loc = self.descend::<true>(base, Some(&mut path));
         if loc.leaf == NIL || loc.pos == 0 || new_len == 0 {
             return Err(());
         }
@@ -590,7 +637,7 @@ impl<V> GapTree<V> {
 
     /// The entry containing `addr`: `(base, len, &value)`. O(log n).
     pub fn find(&self, addr: usize) -> Option<(usize, usize, &V)> {
-        let loc = self.descend(addr, None);
+        let loc = self.descend::<false>(addr, None);
         if loc.leaf == NIL || loc.pos == 0 {
             return None;
         }
@@ -600,7 +647,7 @@ impl<V> GapTree<V> {
 
     /// The entry containing `addr`: `(base, len, &mut value)`. O(log n).
     pub fn find_mut(&mut self, addr: usize) -> Option<(usize, usize, &mut V)> {
-        let loc = self.descend(addr, None);
+        let loc = self.descend::<false>(addr, None);
         if loc.leaf == NIL || loc.pos == 0 {
             return None;
         }
@@ -656,7 +703,7 @@ impl<V> GapTree<V> {
         if start < self.range_base || end > self.range_end {
             return false;
         }
-        let loc = self.descend(start, None);
+        let loc = self.descend::<true>(start, None);
         if loc.leaf == NIL {
             return true;
         }
@@ -718,7 +765,7 @@ impl<V> GapTree<V> {
 
     /// The entry with the greatest base `<= addr` (it may or may not contain `addr`). O(log n).
     pub fn prev_entry(&self, addr: usize) -> Option<(usize, usize, &V)> {
-        let loc = self.descend(addr, None);
+        let loc = self.descend::<false>(addr, None);
         if loc.leaf == NIL || loc.pos == 0 {
             // Routing takes child 0 only when `addr` is below every base of the node, so an
             // empty prefix in the leaf means no base at all is <= addr.
@@ -729,7 +776,7 @@ impl<V> GapTree<V> {
 
     /// The entry with the smallest base `> addr`. O(log n).
     pub fn next_entry(&self, addr: usize) -> Option<(usize, usize, &V)> {
-        let loc = self.descend(addr, None);
+        let loc = self.descend::<false>(addr, None);
         if loc.leaf == NIL {
             return None;
         }
@@ -805,41 +852,30 @@ impl<V> GapTree<V> {
     // ---------------------------------------------------------------------------------------------
     // Arenas.
 
-    /// The live leaf at index `i`. Panics only if an internal link is corrupt.
+    /// The leaf at index `i` (a link, so live unless the tree is corrupt: see [`ArenaNode`]).
+    /// Panics only on an index outside the arena.
     fn leaf(&self, i: u32) -> &Leaf<V> {
-        match &self.leaves[i as usize] {
-            Slot::Used(node) => node,
-            Slot::Free { .. } => unreachable!("gap_tree: link to free leaf {i}"),
-        }
+        &self.leaves[i as usize]
     }
 
     fn leaf_mut(&mut self, i: u32) -> &mut Leaf<V> {
-        match &mut self.leaves[i as usize] {
-            Slot::Used(node) => node,
-            Slot::Free { .. } => unreachable!("gap_tree: link to free leaf {i}"),
-        }
+        &mut self.leaves[i as usize]
     }
 
-    /// The live internal node at index `i`. Panics only if an internal link is corrupt.
+    /// The internal node at index `i` (same caveat as [`leaf`](Self::leaf)).
     fn inner(&self, i: u32) -> &Internal {
-        match &self.internals[i as usize] {
-            Slot::Used(node) => node,
-            Slot::Free { .. } => unreachable!("gap_tree: link to free internal node {i}"),
-        }
+        &self.internals[i as usize]
     }
 
     fn inner_mut(&mut self, i: u32) -> &mut Internal {
-        match &mut self.internals[i as usize] {
-            Slot::Used(node) => node,
-            Slot::Free { .. } => unreachable!("gap_tree: link to free internal node {i}"),
-        }
+        &mut self.internals[i as usize]
     }
 
     /// Makes sure `leaves` leaf slots and `internals` internal slots can be allocated without
     /// failing (recycled slots first, then spare capacity). False on allocation failure or when
     /// the `u32` index space would run out.
     fn reserve(&mut self, leaves: usize, internals: usize) -> bool {
-        fn fits<T>(arena: &mut Vec<Slot<T>>, more: usize) -> bool {
+        fn fits<T>(arena: &mut Vec<T>, more: usize) -> bool {
             arena.len() + more < NIL as usize && arena.try_reserve(more).is_ok()
         }
         // Reserving even when the free lists could serve keeps this O(1); the spare capacity is
@@ -880,8 +916,11 @@ impl<V> GapTree<V> {
     // Searches.
 
     /// Walks from the root to the leaf holding the greatest base `<= key` (the first leaf if there
-    /// is none), recording the internal nodes in `path` if given.
-    fn descend(&self, key: usize, mut path: Option<&mut Path>) -> Loc {
+    /// is none), recording the internal nodes in `path` if given. With `BOUNDS` false, `prev_end`
+    /// and `next_base` of the result are not computed (left at the span bounds): plain lookups
+    /// skip reading `max_end`, one cache line per level.
+    #[inline]
+    fn descend<const BOUNDS: bool>(&self, key: usize, mut path: Option<&mut Path>) -> Loc {
         let mut loc = Loc {
             leaf: NIL,
             pos: 0,
@@ -895,11 +934,14 @@ impl<V> GapTree<V> {
         for depth in 0..self.height - 1 {
             let node = self.inner(n);
             let c = node.route(key);
-            if c > 0 {
-                loc.prev_end = node.max_end[c - 1];
-            }
-            if c + 1 < node.len {
-                loc.next_base = node.min_base[c + 1];
+            if BOUNDS {
+                if c > 0 {
+                    loc.prev_end = node.max_end[c - 1];
+                }
+                // A filler (no child c + 1) leaves the bound of the level above in place.
+                if let Some(&nb) = node.min_base.get(c + 1).filter(|&&b| b != FILLER) {
+                    loc.next_base = nb;
+                }
             }
             if let Some(p) = path.as_deref_mut() {
                 p.nodes[depth] = n;
@@ -915,7 +957,7 @@ impl<V> GapTree<V> {
 
     /// The leaf and position of the entry whose base is exactly `base`.
     fn lookup(&self, base: usize) -> Option<(u32, usize)> {
-        let loc = self.descend(base, None);
+        let loc = self.descend::<false>(base, None);
         if loc.leaf == NIL || loc.pos == 0 || self.leaf(loc.leaf).bases[loc.pos - 1] != base {
             return None;
         }
@@ -1183,8 +1225,10 @@ impl<V> GapTree<V> {
         if levels == 1 {
             let leaf = match self.leaves.get(n as usize) {
                 None => return Err(format!("link to leaf {n} outside the arena")),
-                Some(Slot::Free { .. }) => return Err(format!("link to free leaf {n}")),
-                Some(Slot::Used(leaf)) => leaf,
+                Some(leaf) if leaf.vacancy().is_some() => {
+                    return Err(format!("link to vacant leaf {n}"))
+                }
+                Some(leaf) => leaf,
             };
             if core::mem::replace(&mut seen_leaf[n as usize], true) {
                 return Err(format!("leaf {n} reachable twice"));
@@ -1196,6 +1240,9 @@ impl<V> GapTree<V> {
             for (i, v) in leaf.vals.iter().enumerate() {
                 if v.is_some() != (i < leaf.len) {
                     return Err(format!("leaf {n}: value slot {i} disagrees with len"));
+                }
+                if (leaf.bases[i] == FILLER) != (i >= leaf.len) {
+                    return Err(format!("leaf {n}: key slot {i} disagrees with len"));
                 }
             }
             let mut gap = 0;
@@ -1235,8 +1282,10 @@ impl<V> GapTree<V> {
         }
         let node = match self.internals.get(n as usize) {
             None => return Err(format!("link to internal node {n} outside the arena")),
-            Some(Slot::Free { .. }) => return Err(format!("link to free internal node {n}")),
-            Some(Slot::Used(node)) => node,
+            Some(node) if node.vacancy().is_some() => {
+                return Err(format!("link to vacant internal node {n}"))
+            }
+            Some(node) => node,
         };
         if core::mem::replace(&mut seen_internal[n as usize], true) {
             return Err(format!("internal node {n} reachable twice"));
@@ -1244,6 +1293,11 @@ impl<V> GapTree<V> {
         let lowest = if is_root { 2 } else { MIN };
         if node.len < lowest || node.len > CAP {
             return Err(format!("internal node {n} has {} children", node.len));
+        }
+        if node.min_base[node.len..].iter().any(|&b| b != FILLER) {
+            return Err(format!(
+                "internal node {n}: key slot beyond len is not a filler"
+            ));
         }
         let mut gap = 0;
         let mut prev: Option<Summary> = None;
@@ -1291,6 +1345,14 @@ impl Summary {
     };
 }
 
+/// Number of keys `<= key` among all [`CAP`] of a node's sorted keys (fillers included, never
+/// counted): a fixed-length, branch-free loop the compiler vectorizes, which beats a binary search
+/// over 16 keys (no mispredicted branches, and the two cache lines are fetched together).
+fn count_le(keys: &[usize; CAP], key: usize) -> usize {
+    let key = min(key, FILLER - 1);
+    keys.iter().map(|&b| usize::from(b <= key)).sum()
+}
+
 /// State of the in-order walk of [`GapTree::check_invariants`].
 struct CheckWalk {
     last_end: Option<usize>,
@@ -1298,37 +1360,35 @@ struct CheckWalk {
     leaves_in_order: Vec<u32>,
 }
 
-/// Puts `node` into a free slot of `arena` (recycled first, else a new one). The caller reserved
-/// room ([`GapTree::reserve`]), so this never allocates.
-fn alloc_slot<T>(arena: &mut Vec<Slot<T>>, free_head: &mut u32, node: T) -> u32 {
+/// Puts `node` into a vacant slot of `arena` (recycled first, else a new one). The caller
+/// reserved room ([`GapTree::reserve`]), so this never allocates.
+fn alloc_slot<T: ArenaNode>(arena: &mut Vec<T>, free_head: &mut u32, node: T) -> u32 {
     if *free_head != NIL {
         let i = *free_head;
-        match core::mem::replace(&mut arena[i as usize], Slot::Used(node)) {
-            Slot::Free { next_free } => *free_head = next_free,
-            Slot::Used(_) => unreachable!("gap_tree: free list reaches used slot {i}"),
+        let slot = &mut arena[i as usize];
+        match slot.vacancy() {
+            Some(next_free) => *free_head = next_free,
+            None => unreachable!("gap_tree: free list reaches live node {i}"),
         }
+        *slot = node;
         return i;
     }
     let i = arena.len() as u32;
-    arena.push(Slot::Used(node));
+    arena.push(node);
     i
 }
 
-/// Moves the node out of slot `i` and puts the slot on the free list.
-fn free_slot<T>(arena: &mut [Slot<T>], free_head: &mut u32, i: u32) -> T {
-    let next_free = *free_head;
-    let slot = core::mem::replace(&mut arena[i as usize], Slot::Free { next_free });
+/// Moves the node out of slot `i`, leaving a vacant node on the free list.
+fn free_slot<T: ArenaNode>(arena: &mut [T], free_head: &mut u32, i: u32) -> T {
+    let node = core::mem::replace(&mut arena[i as usize], T::vacant(*free_head));
     *free_head = i;
-    match slot {
-        Slot::Used(node) => node,
-        Slot::Free { .. } => unreachable!("gap_tree: freeing free slot {i}"),
-    }
+    node
 }
 
-/// The free list of `arena`: every link a Free slot, no slot twice (which also rules out cycles)
-/// and none also reachable from the root; with `seen`, every slot accounted for.
-fn check_free_list<T>(
-    arena: &[Slot<T>],
+/// The free list of `arena`: every link a vacant node, no slot twice (which also rules out
+/// cycles) and none also reachable from the root; with `seen`, every slot accounted for.
+fn check_free_list<T: ArenaNode>(
+    arena: &[T],
     head: u32,
     seen: &mut [bool],
     what: &str,
@@ -1343,9 +1403,9 @@ fn check_free_list<T>(
                 "{what} slot {f} is on the free list twice or also in the tree"
             ));
         }
-        match slot {
-            Slot::Free { next_free } => f = *next_free,
-            Slot::Used(_) => return Err(format!("{what} free list reaches used slot {f}")),
+        match slot.vacancy() {
+            Some(next_free) => f = next_free,
+            None => return Err(format!("{what} free list reaches live node {f}")),
         }
     }
     if let Some(lost) = seen.iter().position(|s| !s) {
@@ -1466,7 +1526,7 @@ impl<'a, V> Iter<'a, V> {
     /// Positioned at the first entry whose end is above `start`: the entry with the greatest base
     /// `<= start` if it reaches past `start`, else the one after it.
     fn new(tree: &'a GapTree<V>, start: usize, stop: usize) -> Self {
-        let loc = tree.descend(start, None);
+        let loc = tree.descend::<false>(start, None);
         let mut pos = loc.pos;
         if loc.leaf != NIL && pos > 0 && tree.leaf(loc.leaf).ends[pos - 1] > start {
             pos -= 1;

@@ -984,6 +984,7 @@ fn unmap_mapping_part(
     } else if us == base {
         // Cut the head: the rest moves to a new base.
         if let Some((_, Child::Mapping(mut m))) = node.children.remove(base) {
+            batch.forget(&m); // the back-reference is named by the old window start
             m.vmo_offset += (ue - base) as u64;
             batch.upsert(&m, ue, mend - ue);
             let inserted = node.children.insert(ue, mend - ue, Child::Mapping(m));

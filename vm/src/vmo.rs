@@ -28,50 +28,64 @@ const PAGE: u64 = PAGE_SIZE as u64;
 
 static NEXT_VMO_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Where one mapping maps this VMO: enough to remove its page-table entries for a VMO range.
+/// Where one mapping maps this VMO: enough to remove its page-table entries for a VMO range. The
+/// window's first VMO byte is part of the key ([`BackRefKey`]).
 #[derive(Clone)]
 pub(crate) struct MappingRef {
     pub(crate) aspace: Weak<AddressSpace>,
     pub(crate) base: usize,
     pub(crate) len_bytes: usize,
-    pub(crate) vmo_offset: u64,
 }
 
-/// The back-references of one VMO, indexed two ways so every operation is O(log m) in the
-/// number m of mappings of the VMO:
+/// Names one back-reference: the window's first VMO byte, then the mapping's address space and
+/// uid (which make it unique). Ordered by window start, so a VMO range is one range scan.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(crate) struct BackRefKey {
+    pub(crate) vmo_offset: u64,
+    pub(crate) aspace: u64,
+    pub(crate) uid: u64,
+}
+
+/// The back-references of one VMO, in ONE ordered index, so every operation is O(log m) in the
+/// number m of mappings of the VMO and touches one B-tree:
 ///
-/// * `by_key`: (address-space id, mapping uid) -> where it maps; insert / update / remove.
-/// * `by_start`: (first VMO byte, aspace id, uid) -> window length, ordered by window start, plus
-///   a multiset of window lengths. A window `[s, s + len)` meets `[lo, hi)` iff `s < hi` and
-///   `s + len > lo`, so with `L` the longest window only starts in `(lo - L, hi)` can meet it:
+/// * `by_start`: [`BackRefKey`] (window start, aspace id, uid) -> where it maps. The mapping
+///   knows its own window start, so insert / update / remove need no second index: an update that
+///   moves the window start (an unmap cutting a mapping's head) is a remove of the old key plus an
+///   insert of the new one.
+/// * `lens`: a multiset of window lengths. A window `[s, s + len)` meets `[lo, hi)` iff `s < hi`
+///   and `s + len > lo`, so with `L` the longest window only starts in `(lo - L, hi)` can meet it:
 ///   [`BackRefs::overlapping`] is one range scan, O(log m + windows starting in that interval) —
 ///   O(log m + k) when windows have similar lengths (the scan never visits the m - k windows that
-///   lie wholly above `hi` or more than `L` below `lo`). Decommit and shrink therefore no longer
-///   walk every mapping of a widely shared VMO.
+///   lie wholly above `hi` or more than `L` below `lo`). Decommit and shrink therefore never walk
+///   every mapping of a widely shared VMO.
+///
+/// (There was a second index by (aspace, uid) before; dropping it halved the B-tree work of every
+/// map / unmap and made a decommit one descent instead of two.)
 #[derive(Default)]
 pub(crate) struct BackRefs {
-    by_key: BTreeMap<(u64, u64), MappingRef>,
-    by_start: BTreeMap<(u64, u64, u64), u64>,
+    by_start: BTreeMap<BackRefKey, MappingRef>,
     lens: BTreeMap<u64, usize>,
 }
 
 impl BackRefs {
-    /// Adds or updates the back-reference of mapping `key`. O(log m).
-    pub(crate) fn insert(&mut self, key: (u64, u64), r: MappingRef) {
-        self.remove(key);
+    /// Adds the back-reference `key`, or updates it in place. O(log m).
+    pub(crate) fn insert(&mut self, key: BackRefKey, r: MappingRef) {
         let len = r.len_bytes as u64;
-        self.by_start.insert((r.vmo_offset, key.0, key.1), len);
+        if let Some(old) = self.by_start.insert(key, r) {
+            self.forget_len(old.len_bytes as u64);
+        }
         *self.lens.entry(len).or_default() += 1;
-        self.by_key.insert(key, r);
     }
 
-    /// Removes the back-reference of mapping `key`, if any. O(log m).
-    pub(crate) fn remove(&mut self, key: (u64, u64)) {
-        let Some(old) = self.by_key.remove(&key) else {
-            return;
-        };
-        let len = old.len_bytes as u64;
-        self.by_start.remove(&(old.vmo_offset, key.0, key.1));
+    /// Removes the back-reference `key`, if any. O(log m).
+    pub(crate) fn remove(&mut self, key: BackRefKey) {
+        if let Some(old) = self.by_start.remove(&key) {
+            self.forget_len(old.len_bytes as u64);
+        }
+    }
+
+    fn forget_len(&mut self, len: u64) {
         if let Some(count) = self.lens.get_mut(&len) {
             *count -= 1;
             if *count == 0 {
@@ -80,53 +94,57 @@ impl BackRefs {
         }
     }
 
-    /// The back-reference of mapping `key`. O(log m).
-    pub(crate) fn get(&self, key: (u64, u64)) -> Option<&MappingRef> {
-        self.by_key.get(&key)
+    /// The back-reference `key`. O(log m).
+    pub(crate) fn get(&self, key: BackRefKey) -> Option<&MappingRef> {
+        self.by_start.get(&key)
     }
 
     /// Number of back-references.
     pub(crate) fn len(&self) -> usize {
-        self.by_key.len()
+        self.by_start.len()
     }
 
-    /// Number of back-references from address space `aspace`. O(log m + that number).
+    /// Number of back-references from address space `aspace`. O(m): for invariant checks.
     pub(crate) fn count_for(&self, aspace: u64) -> usize {
-        self.by_key.range((aspace, 0)..=(aspace, u64::MAX)).count()
+        self.by_start.keys().filter(|k| k.aspace == aspace).count()
     }
 
-    /// The back-references whose VMO window meets `[lo, hi)` (bytes), in window-start order.
-    pub(crate) fn overlapping(&self, lo: u64, hi: u64) -> impl Iterator<Item = &MappingRef> + '_ {
+    /// The back-references whose VMO window meets `[lo, hi)` (bytes), in window-start order, as
+    /// (window start, reference).
+    pub(crate) fn overlapping(&self, lo: u64, hi: u64) -> impl Iterator<Item = (u64, &MappingRef)> {
         let longest = self.lens.keys().next_back().copied().unwrap_or(0);
-        let from = lo.saturating_sub(longest);
-        let range = if lo < hi && longest > 0 {
-            self.by_start.range((from, 0, 0)..(hi, 0, 0))
-        } else {
-            self.by_start.range((0, 0, 0)..(0, 0, 0))
+        let from = BackRefKey {
+            vmo_offset: lo.saturating_sub(longest),
+            aspace: 0,
+            uid: 0,
         };
-        range.filter_map(move |(&(start, aspace, uid), &len)| {
-            (start.saturating_add(len) > lo)
-                .then(|| self.by_key.get(&(aspace, uid)))
-                .flatten()
+        let to = BackRefKey {
+            vmo_offset: hi,
+            aspace: 0,
+            uid: 0,
+        };
+        let range = if lo < hi && longest > 0 {
+            self.by_start.range(from..to)
+        } else {
+            self.by_start.range(to..to)
+        };
+        range.filter_map(move |(k, r)| {
+            (k.vmo_offset.saturating_add(r.len_bytes as u64) > lo).then_some((k.vmo_offset, r))
         })
     }
 
-    /// Sanity check of the two indexes (for `check_invariants`).
+    /// Sanity check of the length multiset against the index (for `check_invariants`). O(m).
     pub(crate) fn check(&self) -> Result<(), alloc::string::String> {
-        let lens: usize = self.lens.values().sum();
-        if self.by_start.len() != self.by_key.len() || lens != self.by_key.len() {
-            return Err(alloc::format!(
-                "back-reference indexes disagree: {} / {} / {lens}",
-                self.by_key.len(),
-                self.by_start.len()
-            ));
+        let mut lens: BTreeMap<u64, usize> = BTreeMap::new();
+        for r in self.by_start.values() {
+            *lens.entry(r.len_bytes as u64).or_default() += 1;
         }
-        for (&(aspace, uid), r) in &self.by_key {
-            if self.by_start.get(&(r.vmo_offset, aspace, uid)) != Some(&(r.len_bytes as u64)) {
-                return Err(alloc::format!(
-                    "back-reference ({aspace}, {uid}) not indexed"
-                ));
-            }
+        if lens != self.lens {
+            return Err(alloc::format!(
+                "back-reference length multiset disagrees: {:?} stored, {:?} recomputed",
+                self.lens,
+                lens
+            ));
         }
         Ok(())
     }
@@ -136,7 +154,7 @@ impl BackRefs {
 pub(crate) struct VmoInner {
     pub(crate) page_count: u64,
     pub(crate) pages: BTreeMap<u64, PhysAddr>,
-    /// Keyed by (address-space id, mapping uid), indexed by VMO window.
+    /// The mappings of this VMO, ordered by VMO window.
     pub(crate) mappings: BackRefs,
 }
 
@@ -340,16 +358,16 @@ impl Vmo {
             return;
         }
         let (start_off, end_off) = (first.saturating_mul(PAGE), end.saturating_mul(PAGE));
-        for m in inner.mappings.overlapping(start_off, end_off) {
-            let map_end = m.vmo_offset.saturating_add(m.len_bytes as u64);
-            let lo = start_off.max(m.vmo_offset);
+        for (vmo_offset, m) in inner.mappings.overlapping(start_off, end_off) {
+            let map_end = vmo_offset.saturating_add(m.len_bytes as u64);
+            let lo = start_off.max(vmo_offset);
             let hi = end_off.min(map_end);
             if lo >= hi {
                 continue;
             }
             if let Some(aspace) = m.aspace.upgrade() {
                 // Both fit in usize: they lie inside the mapping's [base, base + len).
-                let vaddr = m.base + (lo - m.vmo_offset) as usize;
+                let vaddr = m.base + (lo - vmo_offset) as usize;
                 let page_count = ((hi - lo) / PAGE) as usize;
                 aspace.unmap_pages_for_vmo(vaddr, page_count);
             }
@@ -476,7 +494,18 @@ mod tests {
 
     #[test]
     fn backrefs_overlapping_matches_brute_force() {
+        let key = |uid: u64, start: u64| BackRefKey {
+            vmo_offset: start,
+            aspace: uid % 3,
+            uid,
+        };
+        let r = |len: u64| MappingRef {
+            aspace: Weak::new(),
+            base: 0,
+            len_bytes: len as usize,
+        };
         let mut refs = BackRefs::default();
+        // uid -> (start, len)
         let mut all = Vec::new();
         let mut x = 12345u64;
         for uid in 0..300u64 {
@@ -485,41 +514,43 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let start = (x >> 33) % 64 * PAGE;
             let len = ((x >> 20) % 5 + 1) * PAGE;
-            let r = MappingRef {
-                aspace: Weak::new(),
-                base: 0,
-                len_bytes: len as usize,
-                vmo_offset: start,
-            };
-            refs.insert((uid % 3, uid), r);
-            all.push(((uid % 3, uid), start, len));
+            refs.insert(key(uid, start), r(len));
+            all.push((start, len));
         }
-        // Update some (moves them in the start index), remove others.
+        // Update some in place (new length), move others (new start: remove + insert, as an unmap
+        // of a mapping's head does), remove others.
         for uid in (0..300u64).step_by(7) {
-            let r = MappingRef {
-                aspace: Weak::new(),
-                base: 0,
-                len_bytes: PAGE as usize,
-                vmo_offset: uid % 50 * PAGE,
-            };
-            refs.insert((uid % 3, uid), r);
-            all[uid as usize] = ((uid % 3, uid), uid % 50 * PAGE, PAGE);
+            let (start, _) = all[uid as usize];
+            if uid % 2 == 0 {
+                refs.insert(key(uid, start), r(PAGE));
+                all[uid as usize] = (start, PAGE);
+            } else {
+                refs.remove(key(uid, start));
+                refs.insert(key(uid, uid % 50 * PAGE), r(PAGE));
+                all[uid as usize] = (uid % 50 * PAGE, PAGE);
+            }
         }
+        let mut live: Vec<bool> = vec![true; 300];
         for uid in (0..300u64).step_by(5) {
-            refs.remove((uid % 3, uid));
-            refs.remove((uid % 3, uid)); // twice: no-op
+            let (start, _) = all[uid as usize];
+            refs.remove(key(uid, start));
+            refs.remove(key(uid, start)); // twice: no-op
+            live[uid as usize] = false;
         }
-        all.retain(|(key, _, _)| key.1 % 5 != 0);
+        let all: Vec<(u64, u64, u64)> = (0..300u64)
+            .filter(|&uid| live[uid as usize])
+            .map(|uid| (uid, all[uid as usize].0, all[uid as usize].1))
+            .collect();
         refs.check().unwrap();
         assert_eq!(refs.len(), all.len());
         assert_eq!(
             refs.count_for(1),
-            all.iter().filter(|e| e.0 .0 == 1).count()
+            all.iter().filter(|e| e.0 % 3 == 1).count()
         );
         for lo in 0..70u64 {
             for hi in lo + 1..lo + 8 {
                 let (lo, hi) = (lo * PAGE, hi * PAGE);
-                let mut got: Vec<u64> = refs.overlapping(lo, hi).map(|r| r.vmo_offset).collect();
+                let mut got: Vec<u64> = refs.overlapping(lo, hi).map(|(s, _)| s).collect();
                 let mut want: Vec<u64> = all
                     .iter()
                     .filter(|(_, s, l)| *s < hi && s + l > lo)
