@@ -682,6 +682,8 @@ impl Vmar {
             return Err(Status::ERR_INVALID_ARGS);
         }
         let targets = tree.mappings_in(self.id, addr, end);
+        // Which targets actually change, found during the checks (one lookup per mapping).
+        let mut unchanged = Vec::with_capacity(targets.len());
         let mut expected = addr;
         for &(parent, base, mlen) in &targets {
             if base > expected {
@@ -700,6 +702,7 @@ impl Vmar {
                     return Err(Status::ERR_ACCESS_DENIED);
                 }
             }
+            unchanged.push(m.perms == new_perms);
             expected = base + mlen;
         }
         if expected < end {
@@ -707,13 +710,19 @@ impl Vmar {
         }
         let mut batch = Batch::new();
         let mut changed = Vec::new();
-        for (parent, base, mlen) in targets {
-            let (ps, pe) = (base.max(addr), (base + mlen).min(end));
-            if mapping_at(&tree, parent, base).is_some_and(|m| m.perms == new_perms) {
+        for ((parent, base, mlen), unchanged) in targets.into_iter().zip(unchanged) {
+            if unchanged {
                 continue;
             }
-            split_mapping(&mut tree, parent, ps, &mut batch);
-            split_mapping(&mut tree, parent, pe, &mut batch);
+            let (ps, pe) = (base.max(addr), (base + mlen).min(end));
+            // Only the first and last mapping can be cut; a range edge on a mapping edge needs
+            // no split (split_mapping would find nothing to cut there).
+            if ps > base {
+                split_mapping(&mut tree, parent, ps, &mut batch);
+            }
+            if pe < base + mlen {
+                split_mapping(&mut tree, parent, pe, &mut batch);
+            }
             if let Some(Child::Mapping(m)) = tree
                 .node_mut(parent)
                 .and_then(|n| n.children.get_mut(ps))
