@@ -135,10 +135,12 @@ pub const MAX_HEIGHT: usize = 16;
 const FILLER: usize = usize::MAX;
 
 /// A leaf: up to [`CAP`] entries in increasing base order. Entries `0..len` are live; beyond
-/// `len`, `bases` holds [`FILLER`], `ends` stale numbers and `vals` `None`.
+/// `len`, `bases` and `ends` hold [`FILLER`] and `vals` `None`.
 ///
-/// `repr(C, align(64))`: a lookup reads the 16 bases (two cache lines, an aligned pair), then one
-/// line of `ends` and one of `vals`; `len` and `next` are not read on that path.
+/// `repr(C, align(64))`: a lookup scans the 16 bases (an aligned pair of cache lines) and, when
+/// it needs ends, the 16 ends (the next pair) with two independent counts (see
+/// [`Leaf::is_free`]), so both pairs are fetched in parallel instead of one miss waiting for the
+/// other; then at most one line of `vals`. `len` and `next` are not read on that path.
 #[repr(C, align(64))]
 struct Leaf<V> {
     /// First byte of each entry (the key): the only array a search reads.
@@ -223,7 +225,7 @@ impl<V> Leaf<V> {
     fn new() -> Self {
         Leaf {
             bases: [FILLER; CAP],
-            ends: [0; CAP],
+            ends: [FILLER; CAP],
             len: 0,
             next: NIL,
             vals: core::array::from_fn(|_| None),
@@ -233,6 +235,23 @@ impl<V> Leaf<V> {
     /// Number of entries with base `<= key`: where `key` would be inserted.
     fn rank(&self, key: usize) -> usize {
         count_le(&self.bases, key)
+    }
+
+    /// Number of entries with end `<= key`, for `key < usize::MAX`: those wholly at or below
+    /// `key` (ends are sorted like bases, because entries don't overlap). A real end may be
+    /// `usize::MAX`, like the fillers, so callers handle `key == usize::MAX` themselves (no entry
+    /// contains or ends above that address).
+    fn ends_le(&self, key: usize) -> usize {
+        debug_assert!(key < usize::MAX);
+        count_le(&self.ends, key)
+    }
+
+    /// True if `[start, end)` (`start < end`) touches none of this leaf's entries: the entries
+    /// ending at or before `start` must be exactly the entries starting before `end` (both sets
+    /// are prefixes, the first inside the second; an entry in the difference overlaps). Two
+    /// independent counts: no load waits for another.
+    fn is_free(&self, start: usize, end: usize) -> bool {
+        self.ends_le(start) == self.rank(end - 1)
     }
 
     fn summary(&self) -> Summary {
@@ -270,6 +289,7 @@ impl<V> Leaf<V> {
         self.bases.copy_within(i + 1..n, i);
         self.bases[n - 1] = FILLER;
         self.ends.copy_within(i + 1..n, i);
+        self.ends[n - 1] = FILLER;
         self.vals[i..n].rotate_left(1);
         self.len = n - 1;
         (
@@ -291,6 +311,7 @@ impl<V> Leaf<V> {
         }
         right.len = k;
         self.bases[at..n].fill(FILLER);
+        self.ends[at..n].fill(FILLER);
         self.len = at;
         right.next = self.next;
         right
@@ -306,6 +327,7 @@ impl<V> Leaf<V> {
         }
         self.len = n + k;
         right.bases[..k].fill(FILLER);
+        right.ends[..k].fill(FILLER);
         right.len = 0;
     }
 
@@ -531,18 +553,8 @@ impl<V> GapTree<V> {
             self.len = 1;
             return Ok(());
         }
-        let leaf = self.leaf(loc.leaf);
-        let pred_end = if loc.pos > 0 {
-            leaf.ends[loc.pos - 1]
-        } else {
-            loc.prev_end
-        };
-        let succ_base = if loc.pos < leaf.len {
-            leaf.bases[loc.pos]
-        } else {
-            loc.next_base
-        };
-        if pred_end > base || end > succ_base {
+        if !(loc.prev_end <= base && end <= loc.next_base && self.leaf(loc.leaf).is_free(base, end))
+        {
             return Err(value);
         }
         // Worst case: the leaf and every internal node on the path split, plus a new root.
@@ -638,22 +650,24 @@ impl<V> GapTree<V> {
     /// The entry containing `addr`: `(base, len, &value)`. O(log n).
     pub fn find(&self, addr: usize) -> Option<(usize, usize, &V)> {
         let loc = self.descend::<false>(addr, None);
-        if loc.leaf == NIL || loc.pos == 0 {
+        if loc.leaf == NIL || loc.pos == 0 || addr == usize::MAX {
             return None;
         }
+        // Entry pos - 1 has the greatest base <= addr; it contains addr unless it is among the
+        // entries ending at or before addr (counted independently of pos: parallel fetches).
         let leaf = self.leaf(loc.leaf);
-        (leaf.ends[loc.pos - 1] > addr).then(|| leaf.entry(loc.pos - 1))
+        (leaf.ends_le(addr) < loc.pos).then(|| leaf.entry(loc.pos - 1))
     }
 
     /// The entry containing `addr`: `(base, len, &mut value)`. O(log n).
     pub fn find_mut(&mut self, addr: usize) -> Option<(usize, usize, &mut V)> {
         let loc = self.descend::<false>(addr, None);
-        if loc.leaf == NIL || loc.pos == 0 {
+        if loc.leaf == NIL || loc.pos == 0 || addr == usize::MAX {
             return None;
         }
         let i = loc.pos - 1;
         let leaf = self.leaf_mut(loc.leaf);
-        if leaf.ends[i] <= addr {
+        if leaf.ends_le(addr) >= loc.pos {
             return None;
         }
         let (base, len) = (leaf.bases[i], leaf.ends[i] - leaf.bases[i]);
@@ -707,21 +721,9 @@ impl<V> GapTree<V> {
         if loc.leaf == NIL {
             return true;
         }
-        // The entry with the greatest base <= start is the only earlier one that can reach past
-        // `start` (ends are sorted like bases); the next one is the only later one that can start
-        // before `end`.
-        let leaf = self.leaf(loc.leaf);
-        let pred_end = if loc.pos > 0 {
-            leaf.ends[loc.pos - 1]
-        } else {
-            loc.prev_end
-        };
-        let succ_base = if loc.pos < leaf.len {
-            leaf.bases[loc.pos]
-        } else {
-            loc.next_base
-        };
-        pred_end <= start && end <= succ_base
+        // Entries before the leaf end by `prev_end`, entries after it start at `next_base`; the
+        // leaf's own entries are checked by counting.
+        loc.prev_end <= start && end <= loc.next_base && self.leaf(loc.leaf).is_free(start, end)
     }
 
     /// The lowest base `b` such that `[b, b + len)` is free, `b` is a multiple of `align` (an
@@ -1241,7 +1243,9 @@ impl<V> GapTree<V> {
                 if v.is_some() != (i < leaf.len) {
                     return Err(format!("leaf {n}: value slot {i} disagrees with len"));
                 }
-                if (leaf.bases[i] == FILLER) != (i >= leaf.len) {
+                if (leaf.bases[i] == FILLER) != (i >= leaf.len)
+                    || (i >= leaf.len && leaf.ends[i] != FILLER)
+                {
                     return Err(format!("leaf {n}: key slot {i} disagrees with len"));
                 }
             }
@@ -1527,10 +1531,16 @@ impl<'a, V> Iter<'a, V> {
     /// `<= start` if it reaches past `start`, else the one after it.
     fn new(tree: &'a GapTree<V>, start: usize, stop: usize) -> Self {
         let loc = tree.descend::<false>(start, None);
-        let mut pos = loc.pos;
-        if loc.leaf != NIL && pos > 0 && tree.leaf(loc.leaf).ends[pos - 1] > start {
-            pos -= 1;
+        // The leaf holds the entry with the greatest base <= start, so every entry of it before
+        // the answer ends at or before `start`.
+        if start == usize::MAX {
+            return Iter::empty(tree); // nothing ends above the last address
         }
+        let pos = if loc.leaf == NIL {
+            0
+        } else {
+            tree.leaf(loc.leaf).ends_le(start)
+        };
         Iter {
             tree,
             leaf: loc.leaf,
