@@ -30,8 +30,11 @@
 //! no `Box` per node and no parent pointers (an update records its root-to-leaf path on the stack,
 //! at most [`MAX_HEIGHT`] levels, and fixes things up on the way back). Hot and cold data are
 //! separated inside each node: a leaf keeps its bases, its ends and its values in three separate
-//! arrays, so a search reads only the 16 bases; the value is read once, at the end. Leaves are
-//! chained in key order (`next`), so iteration is a walk along the chain.
+//! arrays, so a search scans the 16 bases (and, when it needs them, the 16 ends, as an independent
+//! count fetched in parallel) and reads one value at the end; an internal node's `max_gap` array
+//! is read only by fit searches. Nodes sit directly in the arena `Vec`s, without an enum tag that
+//! would cost a cache line of its own per level (see `ArenaNode`). Leaves are chained in key order
+//! (`next`), so iteration is a walk along the chain.
 //!
 //! # The augmentation
 //!
