@@ -44,7 +44,10 @@ pub struct Selectors {
     pub tss: SegmentSelector,
 }
 
-static TSS: Once<TaskStateSegment> = Once::new();
+/// The TSS. The CPU reads `rsp0` from it on every ring 3 -> ring 0 transition, so it is mutable
+/// ([`set_rsp0`]); Rust code reaches it only through raw pointers, never through references
+/// that could alias the CPU's view.
+static mut TSS: TaskStateSegment = TaskStateSegment::new();
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
 fn stack_top(stack: *const IstStack) -> VirtAddr {
@@ -66,22 +69,24 @@ pub fn ist_stacks() -> [(&'static str, u64, u64); 3] {
 
 /// Builds and loads the GDT and TSS and reloads the segment registers. Call once per boot.
 pub fn init() {
-    let tss = TSS.call_once(|| {
-        let mut tss = TaskStateSegment::new();
-        tss.interrupt_stack_table[(IST_DOUBLE_FAULT - 1) as usize] =
+    let tss = &raw mut TSS;
+    // SAFETY: `init` runs once, on the boot CPU, before the TSS is loaded: nothing else reads or
+    // writes it concurrently.
+    unsafe {
+        (*tss).interrupt_stack_table[(IST_DOUBLE_FAULT - 1) as usize] =
             stack_top(&raw const DOUBLE_FAULT_STACK);
-        tss.interrupt_stack_table[(IST_NMI - 1) as usize] = stack_top(&raw const NMI_STACK);
-        tss.interrupt_stack_table[(IST_MACHINE_CHECK - 1) as usize] =
+        (*tss).interrupt_stack_table[(IST_NMI - 1) as usize] = stack_top(&raw const NMI_STACK);
+        (*tss).interrupt_stack_table[(IST_MACHINE_CHECK - 1) as usize] =
             stack_top(&raw const MACHINE_CHECK_STACK);
-        tss
-    });
+    }
     let (gdt, sel) = GDT.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();
         let kernel_code = gdt.append(Descriptor::kernel_code_segment());
         let kernel_data = gdt.append(Descriptor::kernel_data_segment());
         let user_data = gdt.append(Descriptor::user_data_segment());
         let user_code = gdt.append(Descriptor::user_code_segment());
-        let tss = gdt.append(Descriptor::tss_segment(tss));
+        // SAFETY: the TSS is a 'static that lives for the whole run and is never moved.
+        let tss = gdt.append(unsafe { Descriptor::tss_segment_unchecked(tss) });
         (
             gdt,
             Selectors {
@@ -103,6 +108,16 @@ pub fn init() {
         ES::set_reg(sel.kernel_data);
         load_tss(sel.tss);
     }
+}
+
+/// Sets the stack the CPU switches to on an interrupt or exception from ring 3 (`TSS.rsp0`): the
+/// top of the running thread's kernel stack. Call with interrupts disabled, on every switch to a
+/// thread that may run in user mode.
+pub fn set_rsp0(top: u64) {
+    // SAFETY: single CPU, interrupts disabled (by contract): the CPU only reads `rsp0` on a
+    // privilege change, which cannot happen during this aligned 8-byte store; we write through
+    // a raw pointer, never forming a reference.
+    unsafe { (*(&raw mut TSS)).privilege_stack_table[0] = VirtAddr::new(top) };
 }
 
 /// The selectors (after [`init`]).

@@ -6,18 +6,26 @@
 extern crate alloc;
 
 pub mod backtrace;
+pub mod context;
 pub mod cpu;
 pub mod crash;
 pub mod extable;
 pub mod gdt;
+pub mod irq;
+pub mod kstack;
+pub mod percpu;
 pub mod qemu;
 pub mod serial;
+pub mod syscall;
 pub mod trap;
 
 mod ktests;
 
-/// Brings up the CPU tables: GDT + TSS (with IST stacks), then the IDT for every exception.
+/// Brings up the CPU tables: GDT + TSS (with IST stacks), per-CPU data (GS), then the IDT for
+/// every exception and PIC vector. The PIC/PIT ([`irq::init`]) and SYSCALL ([`syscall::init`])
+/// are set up by the kernel when it has handlers for them.
 pub fn init() {
     gdt::init();
+    percpu::init();
     trap::init();
 }

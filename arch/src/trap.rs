@@ -3,7 +3,11 @@
 //! user-mode entry/exit need.
 //!
 //! Policy:
-//! - `#BP` (int3) is counted and returns;
+//! - vectors 32..=47 are the 8259 PIC's interrupts: acknowledged (EOI, spurious IRQ 7/15
+//!   filtered), then handed to the hook registered with [`set_irq_hook`] (the scheduler tick);
+//! - any exception from ring 3 (except `#DF`/NMI/`#MC`) goes to the hook registered with
+//!   [`set_user_exception_hook`] (resolve a demand fault, or kill the thread);
+//! - `#BP` (int3) in kernel mode is counted and returns;
 //! - `#PF` in kernel mode at an instruction listed in the exception table resumes at its fixup;
 //! - `#DF` whose CR2 lies in the kernel stack's guard page is reported as "kernel stack overflow";
 //! - anything else prints vector, name, error code, RIP, CR2 (for `#PF`), all registers and a
@@ -22,7 +26,9 @@ use x86_64::instructions::tables::lidt;
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::VirtAddr;
 
-/// Registers saved by the trap entry stub, lowest address first.
+/// Registers saved by the trap entry stub (and by the SYSCALL entry stub, with vector
+/// [`SYSCALL_VECTOR`]), lowest address first. A thread's user-mode state lives in one of these at
+/// the top of its kernel stack while it is in the kernel.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 #[allow(missing_docs)]
@@ -54,7 +60,38 @@ pub struct TrapFrame {
     pub ss: u64,
 }
 
+/// The `vector` value of a frame built by the SYSCALL entry stub.
+pub const SYSCALL_VECTOR: u64 = 0x100;
+
 impl TrapFrame {
+    /// A zeroed frame.
+    pub const fn zeroed() -> TrapFrame {
+        TrapFrame {
+            r15: 0,
+            r14: 0,
+            r13: 0,
+            r12: 0,
+            r11: 0,
+            r10: 0,
+            r9: 0,
+            r8: 0,
+            rbp: 0,
+            rdi: 0,
+            rsi: 0,
+            rdx: 0,
+            rcx: 0,
+            rbx: 0,
+            rax: 0,
+            vector: 0,
+            error_code: 0,
+            rip: 0,
+            cs: 0,
+            rflags: 0,
+            rsp: 0,
+            ss: 0,
+        }
+    }
+
     /// True when the trap came from ring 3.
     pub fn from_user(&self) -> bool {
         self.cs & 3 == 3
@@ -123,8 +160,17 @@ core::arch::global_asm!(
         stub!(13, err), stub!(14, err), stub!(15), stub!(16), stub!(17, err), stub!(18),
         stub!(19), stub!(20), stub!(21, err), stub!(22), stub!(23), stub!(24), stub!(25),
         stub!(26), stub!(27), stub!(28), stub!(29, err), stub!(30, err), stub!(31),
+        // Hardware interrupts from the remapped 8259 PIC (IRQ 0..=15).
+        stub!(32), stub!(33), stub!(34), stub!(35), stub!(36), stub!(37), stub!(38), stub!(39),
+        stub!(40), stub!(41), stub!(42), stub!(43), stub!(44), stub!(45), stub!(46), stub!(47),
         ".balign 16\n",
         "arch_trap_common:\n",
+        // [rsp] vector, [rsp+8] error code, [rsp+16] RIP, [rsp+24] CS: from ring 3, switch GS to
+        // the kernel's per-CPU data (see percpu.rs).
+        "test qword ptr [rsp + 24], 3\n",
+        "jz 2f\n",
+        "swapgs\n",
+        "2:\n",
         "push rax\n",
         "push rbx\n",
         "push rcx\n",
@@ -145,6 +191,10 @@ core::arch::global_asm!(
         "mov rdi, rsp\n",
         "cld\n",
         "call {dispatch}\n",
+        // Returns through a full TrapFrame at RSP: from a trap, from SYSCALL (the iretq path) and
+        // into a new thread's first user-mode instruction.
+        ".global arch_trap_return\n",
+        "arch_trap_return:\n",
         "pop r15\n",
         "pop r14\n",
         "pop r13\n",
@@ -161,6 +211,11 @@ core::arch::global_asm!(
         "pop rbx\n",
         "pop rax\n",
         "add rsp, 16\n",
+        // [rsp] RIP, [rsp+8] CS: back to ring 3 -> user GS.
+        "test qword ptr [rsp + 8], 3\n",
+        "jz 3f\n",
+        "swapgs\n",
+        "3:\n",
         "iretq\n",
         ".popsection\n",
     ),
@@ -213,13 +268,14 @@ struct Idt([Gate; 256]);
 
 static IDT: Once<Idt> = Once::new();
 
-/// Installs the IDT with a handler for every CPU exception. Call after [`crate::gdt::init`].
+/// Installs the IDT with a handler for every CPU exception and the 16 PIC interrupt vectors
+/// (32..=47). Call after [`crate::gdt::init`].
 pub fn init() {
     let cs = crate::gdt::selectors().kernel_code.0;
     let idt = IDT.call_once(|| {
         let base = (&raw const arch_trap_stubs) as u64;
         let mut gates = [Gate::MISSING; 256];
-        for (v, gate) in gates.iter_mut().enumerate().take(32) {
+        for (v, gate) in gates.iter_mut().enumerate().take(48) {
             let ist = match v {
                 2 => IST_NMI,
                 8 => IST_DOUBLE_FAULT,
@@ -254,28 +310,65 @@ pub fn set_kernel_stack(bottom: u64, len: u64) {
 }
 
 fn guard_page_hit(addr: u64) -> Option<(u64, u64)> {
+    if let Some(stack) = crate::kstack::guard_hit(addr) {
+        return Some(stack);
+    }
     let &(bottom, len) = KERNEL_STACK.get()?;
     (addr >= bottom.wrapping_sub(4096) && addr < bottom).then_some((bottom, bottom + len))
 }
 
+/// Handler of an exception raised in ring 3; it owns the thread's fate (resolve and return, or
+/// kill the thread and never return).
+pub type UserExceptionHook = fn(&mut TrapFrame);
+/// Handler of a hardware interrupt `irq` (0..=15), called after the EOI, with the interrupted
+/// frame; may switch threads.
+pub type IrqHook = fn(irq: u8, &mut TrapFrame);
+
+static USER_EXCEPTION_HOOK: Once<UserExceptionHook> = Once::new();
+static IRQ_HOOK: Once<IrqHook> = Once::new();
+
+/// Registers the handler for every exception from user mode (page faults included). Without
+/// one, a user exception is fatal like a kernel one.
+pub fn set_user_exception_hook(hook: UserExceptionHook) {
+    USER_EXCEPTION_HOOK.call_once(|| hook);
+}
+
+/// Registers the handler for hardware interrupts (see [`crate::irq`]).
+pub fn set_irq_hook(hook: IrqHook) {
+    IRQ_HOOK.call_once(|| hook);
+}
+
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
-        3 => {
+        32..=47 => {
+            let irq = (frame.vector - 32) as u8;
+            if crate::irq::acknowledge(irq) {
+                if let Some(hook) = IRQ_HOOK.get() {
+                    hook(irq, frame);
+                }
+            }
+        }
+        3 if !frame.from_user() => {
             BREAKPOINTS.fetch_add(1, Ordering::SeqCst);
         }
-        14 if !frame.from_user() => {
+        // Double fault, NMI and machine check are fatal whatever the mode.
+        2 | 8 | 18 => {
+            let cr2 = crate::cpu::cr2();
+            match guard_page_hit(cr2) {
+                Some(stack) if frame.vector == 8 => fatal(frame, Some(stack)),
+                _ => fatal(frame, None),
+            }
+        }
+        _ if frame.from_user() => match USER_EXCEPTION_HOOK.get() {
+            Some(hook) => hook(frame),
+            None => fatal(frame, None),
+        },
+        14 => {
             if let Some(fixup) = crate::extable::fixup_for(frame.rip) {
                 frame.rip = fixup;
                 return;
             }
             fatal(frame, None);
-        }
-        8 => {
-            let cr2 = crate::cpu::cr2();
-            match guard_page_hit(cr2) {
-                Some(stack) => fatal(frame, Some(stack)),
-                None => fatal(frame, None),
-            }
         }
         _ => fatal(frame, None),
     }
@@ -375,6 +468,11 @@ pub(crate) fn on_known_stack(addr: u64, len: u64) -> bool {
         None => return false,
     };
     let in_range = |lo: u64, hi: u64| addr >= lo && end <= hi;
+    if let Some((lo, hi)) = crate::percpu::kernel_stack() {
+        if in_range(lo, hi) {
+            return true;
+        }
+    }
     if let Some(&(bottom, size)) = KERNEL_STACK.get() {
         if in_range(bottom, bottom + size) {
             return true;
