@@ -1,8 +1,8 @@
 //! Kernel stacks for threads: frames mapped into a dedicated upper-half region, each stack with
 //! unmapped guard pages below it.
 //!
-//! The region is one PML4 slot ([`REGION_BASE`], 512 GiB reserved, 32 MiB used) whose page
-//! tables (one PDPT, one PD, [`PT_COUNT`] PTs) are all allocated by [`init`], before any user
+//! The region is one PML4 slot ([`REGION_BASE`], 512 GiB reserved, 64 MiB used) whose page
+//! tables (a PDPT, one PD, [`PT_COUNT`] PTs) are all allocated by [`init`], before any user
 //! address space copies the kernel half of the PML4: every address space sees every stack, and
 //! allocating or freeing a stack never allocates or frees a page-table page (so free-frame counts
 //! return exactly to their baseline). Slot `i` covers `SLOT_PAGES` pages: `GUARD_PAGES` unmapped,
@@ -79,7 +79,7 @@ fn zero_frame(phys_offset: u64, phys: u64) {
 }
 
 /// Builds the region's page tables in the active (boot) PML4. Call once, after the frame
-/// allocator and before creating any user address space. Fails when the PML4 slot is taken or
+/// allocator and before creating any user address space. Fails when the region is taken or
 /// frames run out.
 pub fn init(phys_offset: u64, alloc: FrameAlloc<'_>) -> Result<(), &'static str> {
     let mut region = REGION.lock();
@@ -89,15 +89,24 @@ pub fn init(phys_offset: u64, alloc: FrameAlloc<'_>) -> Result<(), &'static str>
     let pml4 = table(phys_offset, crate::cpu::cr3());
     // SAFETY: CR3 holds the boot PML4, mapped through the physical-memory offset; index < 512.
     let entry = unsafe { pml4.add(PML4_INDEX).read() };
-    if entry & PRESENT != 0 {
-        return Err("the kernel-stack PML4 slot is already in use");
-    }
     let mut new = || -> Result<u64, &'static str> {
         let f = alloc().ok_or("out of frames for kernel-stack page tables")?;
         zero_frame(phys_offset, f);
         Ok(f)
     };
-    let pdpt = new()?;
+    // The PML4 entry may already point at an (empty) PDPT: paging init makes every kernel-half
+    // entry present so user tables can share them. Reuse it then; the region uses PDPT entry 0.
+    let (pdpt, fresh) = if entry & PRESENT != 0 {
+        let pdpt = entry & ADDR_MASK;
+        // SAFETY: a present PML4 entry of the boot table points at a PDPT frame, mapped at
+        // phys_offset.
+        if unsafe { table(phys_offset, pdpt).read() } & PRESENT != 0 {
+            return Err("the kernel-stack region is already in use");
+        }
+        (pdpt, false)
+    } else {
+        (new()?, true)
+    };
     let pd = new()?;
     let mut pts = [0u64; PT_COUNT];
     for (i, pt) in pts.iter_mut().enumerate() {
@@ -105,11 +114,13 @@ pub fn init(phys_offset: u64, alloc: FrameAlloc<'_>) -> Result<(), &'static str>
         // SAFETY: `pd` is a zeroed frame we own, mapped at phys_offset; i < 512.
         unsafe { table(phys_offset, pd).add(i).write(*pt | PRESENT | WRITABLE) };
     }
-    // SAFETY: as above for `pdpt`; the PML4 entry was checked empty and the region lies in the
-    // kernel half, so no user mapping or bootloader mapping is replaced.
+    // SAFETY: as above for `pdpt` (its entry 0 was checked empty, or it is fresh); a fresh PDPT
+    // goes into the empty PML4 entry of the kernel half, so no existing mapping is replaced.
     unsafe {
         table(phys_offset, pdpt).write(pd | PRESENT | WRITABLE);
-        pml4.add(PML4_INDEX).write(pdpt | PRESENT | WRITABLE);
+        if fresh {
+            pml4.add(PML4_INDEX).write(pdpt | PRESENT | WRITABLE);
+        }
     }
     let efer = x86_64::registers::model_specific::Efer::read_raw();
     let nx = if efer & (1 << 11) != 0 { NO_EXECUTE } else { 0 };

@@ -1,7 +1,7 @@
 //! The kernel binary: glue only. Entry, init order, heap, frame allocator, the ktest runner.
 //!
 //! Init order: serial -> GDT/TSS/IDT -> ramdisk command line -> logger -> frame allocator ->
-//! heap -> the mode the command line asks for (`run`, `ktest`, `crash`).
+//! heap -> kernel-stack region -> scheduler (PIC/PIT, TSC calibration) -> the mode the command line asks for (`run`, `ktest`, `crash`).
 #![no_std]
 #![no_main]
 
@@ -13,6 +13,7 @@ mod heap;
 mod ktest_runner;
 mod logger;
 mod selftest;
+mod task;
 
 use arch::qemu::{self, ExitCode};
 use bootloader_api::config::{BootloaderConfig, Mapping};
@@ -85,6 +86,15 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         }
         Err(e) => panic!("heap: {e}"),
     }
+    if let Err(e) = arch::kstack::init(phys_offset, &mut || {
+        frame_alloc::alloc().map(|f| f.addr())
+    }) {
+        panic!("kernel stacks: {e}");
+    }
+    task::init(
+        boot_info.kernel_stack_bottom,
+        boot_info.kernel_stack_bottom + boot_info.kernel_stack_len,
+    );
     print_memory_summary(boot_info);
 
     match cmdline.get("mode").unwrap_or("run") {

@@ -1,0 +1,276 @@
+//! A round-robin preemptive scheduler for one CPU, with blocking waits.
+//!
+//! Rules:
+//! - The kernel runs with interrupts disabled, except in the idle loop and in explicitly
+//!   preemptible sections ([`preemptible`]) that hold no lock and do not allocate. User mode
+//!   always runs with interrupts enabled. So the timer tick ([`on_tick`]) only ever preempts user
+//!   code, the idle loop, or a preemptible section, and the scheduler lock is never contended.
+//! - [`schedule`] picks the next `Ready` thread in FIFO order (the idle thread when there is
+//!   none), records the outgoing thread as `prev`, points `TSS.rsp0`/per-CPU at the incoming
+//!   thread's kernel stack, loads its process's page table (kernel threads keep whatever is
+//!   loaded: the kernel half is the same everywhere), and switches stacks. The incoming thread
+//!   first calls [`finish_switch`], which drops `prev` and, if it is dead, frees its kernel
+//!   stack: a stack is freed only after the CPU has left it.
+//! - Waiting: a thread marks itself `Blocked`, goes on the blocked list and calls [`schedule`].
+//!   Any signal change calls [`wake_all`] (every blocked thread re-checks its condition: simple,
+//!   and the lists are short); the tick wakes threads whose deadline passed.
+
+use super::thread::{State, Thread};
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Mutex;
+use x86_64::instructions::interrupts;
+
+struct Sched {
+    current: Option<Arc<Thread>>,
+    run_queue: VecDeque<Arc<Thread>>,
+    blocked: Vec<Arc<Thread>>,
+    idle: Option<Arc<Thread>>,
+    /// The thread the CPU just left; taken by [`finish_switch`] on the incoming thread.
+    prev: Option<Arc<Thread>>,
+    /// Page-table root currently loaded (0 = whatever the boot table is).
+    switches: u64,
+}
+
+static SCHED: Mutex<Sched> = Mutex::new(Sched {
+    current: None,
+    run_queue: VecDeque::new(),
+    blocked: Vec::new(),
+    idle: None,
+    prev: None,
+    switches: 0,
+});
+
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+fn locked<R>(f: impl FnOnce(&mut Sched) -> R) -> R {
+    interrupts::without_interrupts(|| f(&mut SCHED.lock()))
+}
+
+/// Makes the running boot context the first thread and creates the idle thread. Call once,
+/// with the boot stack's range.
+pub fn init(boot_stack_bottom: u64, boot_stack_top: u64) {
+    let boot = Thread::boot(boot_stack_bottom, boot_stack_top);
+    arch::percpu::set_kernel_stack(boot_stack_top, boot_stack_top - boot_stack_bottom);
+    let idle = Thread::new("idle", None, 0).expect("no memory for the idle thread");
+    let user = arch::trap::TrapFrame::zeroed();
+    idle.prepare(kernel_thread_start, &user, Some(alloc::boxed::Box::new(idle_loop)))
+        .expect("idle thread");
+    idle.set_state(State::Ready);
+    locked(|s| {
+        s.current = Some(boot);
+        s.idle = Some(idle);
+    });
+}
+
+fn idle_loop() {
+    loop {
+        interrupts::enable_and_hlt();
+        interrupts::disable();
+        if locked(|s| !s.run_queue.is_empty()) {
+            schedule();
+        }
+    }
+}
+
+/// Entry of every new kernel thread (and of the idle thread).
+pub(super) extern "C" fn kernel_thread_start(_: u64) {
+    finish_switch();
+    let body = current().take_kernel_entry();
+    if let Some(body) = body {
+        body();
+    }
+    exit_current();
+}
+
+/// Entry of every new user thread: returns into the iretq path with its user frame.
+pub(super) extern "C" fn user_thread_start(_: u64) {
+    finish_switch();
+    super::before_user_return();
+}
+
+/// The running thread.
+pub fn current() -> Arc<Thread> {
+    locked(|s| s.current.clone()).expect("scheduler not initialized")
+}
+
+/// The running thread, without cloning the `Arc` when no scheduler runs yet.
+pub fn try_current() -> Option<Arc<Thread>> {
+    locked(|s| s.current.clone())
+}
+
+/// Timer ticks since [`arch::irq::init`].
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::SeqCst)
+}
+
+/// The tick counter (for TSC calibration).
+pub fn tick_counter() -> &'static AtomicU64 {
+    &TICKS
+}
+
+/// Context switches so far.
+pub fn switch_count() -> u64 {
+    locked(|s| s.switches)
+}
+
+/// Makes `t` runnable (from `New` or `Blocked`); a no-op otherwise.
+pub fn make_ready(t: &Arc<Thread>) {
+    locked(|s| {
+        match t.state() {
+            State::New => {}
+            State::Blocked => s.blocked.retain(|b| !Arc::ptr_eq(b, t)),
+            _ => return,
+        }
+        t.set_state(State::Ready);
+        s.run_queue.push_back(t.clone());
+    });
+}
+
+/// Wakes every blocked thread (each re-checks what it waits for).
+pub fn wake_all() {
+    locked(|s| {
+        for t in s.blocked.drain(..) {
+            t.set_state(State::Ready);
+            s.run_queue.push_back(t);
+        }
+    });
+}
+
+/// Blocks the running thread until [`wake_all`], [`make_ready`] or `deadline_ns` (monotonic;
+/// `u64::MAX` = none). Returns after it ran again. Interrupts must be disabled.
+pub fn block_current(deadline_ns: u64) {
+    locked(|s| {
+        let cur = s.current.clone().expect("no current thread");
+        cur.deadline.store(deadline_ns, Ordering::SeqCst);
+        cur.set_state(State::Blocked);
+        s.blocked.push(cur);
+    });
+    schedule();
+}
+
+/// The timer tick (IRQ 0): counts, wakes expired sleepers, and preempts the running thread when
+/// another is ready (round robin, one tick per slice).
+pub fn on_tick() {
+    TICKS.fetch_add(1, Ordering::SeqCst);
+    let now = super::clock::now_ns();
+    let preempt = locked(|s| {
+        let mut i = 0;
+        while i < s.blocked.len() {
+            if s.blocked[i].deadline.load(Ordering::SeqCst) <= now {
+                let t = s.blocked.swap_remove(i);
+                t.set_state(State::Ready);
+                s.run_queue.push_back(t);
+            } else {
+                i += 1;
+            }
+        }
+        !s.run_queue.is_empty()
+    });
+    if preempt {
+        schedule();
+    }
+}
+
+/// Runs `f` with interrupts enabled, so the timer may preempt it. `f` must not take locks the
+/// scheduler or other threads take, nor allocate (the heap lock is one).
+pub fn preemptible<R>(f: impl FnOnce() -> R) -> R {
+    let was = interrupts::are_enabled();
+    interrupts::enable();
+    let r = f();
+    if !was {
+        interrupts::disable();
+    }
+    r
+}
+
+/// Gives up the CPU to the next ready thread, if any (the caller stays ready).
+pub fn yield_now() {
+    interrupts::without_interrupts(schedule);
+}
+
+/// Switches to the next thread. Interrupts must be disabled. Returns when the caller runs again
+/// (immediately if it is still `Running` and nothing else is ready).
+pub fn schedule() {
+    debug_assert!(!interrupts::are_enabled());
+    let switch = {
+        let mut s = SCHED.lock();
+        let cur = s.current.clone().expect("scheduler not initialized");
+        let idle = s.idle.clone().expect("no idle thread");
+        let mut next = None;
+        while let Some(t) = s.run_queue.pop_front() {
+            if t.state() == State::Ready {
+                next = Some(t);
+                break;
+            }
+        }
+        let next = match next {
+            Some(n) => n,
+            None if cur.state() == State::Running => return,
+            None => idle.clone(),
+        };
+        if Arc::ptr_eq(&next, &cur) {
+            cur.set_state(State::Running);
+            return;
+        }
+        if cur.state() == State::Running {
+            cur.set_state(State::Ready);
+            if !Arc::ptr_eq(&cur, &idle) {
+                s.run_queue.push_back(cur.clone());
+            }
+        }
+        next.set_state(State::Running);
+        let (bottom, top) = next.stack_range();
+        arch::percpu::set_kernel_stack(top, top - bottom);
+        if let Some(p) = next.process() {
+            p.activate();
+        }
+        s.switches += 1;
+        let save = cur.saved_rsp.as_ptr();
+        let load = next.saved_rsp.load(Ordering::SeqCst);
+        debug_assert!(s.prev.is_none());
+        s.prev = Some(cur);
+        s.current = Some(next);
+        (save, load)
+    };
+    // SAFETY: interrupts are disabled; `save` points into the outgoing thread, kept alive by
+    // `prev` (and then by whichever list holds it) while it is suspended; `load` is the RSP the
+    // incoming thread saved (or its prepared first frame), and its stack stays mapped while it
+    // is `current`. rsp0/per-CPU and CR3 are set for it above.
+    unsafe { arch::context::switch(switch.0, switch.1) };
+    finish_switch();
+}
+
+/// Runs first on the incoming side of every switch: drops the outgoing thread's reference and
+/// frees its stack if it died.
+pub(super) fn finish_switch() {
+    let prev = SCHED.lock().prev.take();
+    if let Some(p) = prev {
+        if p.state() == State::Dead {
+            p.release_stack();
+        }
+        drop(p);
+    }
+}
+
+/// Ends the running thread: marks it dead, tells its process, and switches away for good.
+pub fn exit_current() -> ! {
+    interrupts::disable();
+    {
+        let cur = current();
+        cur.set_state(State::Dead);
+        if let Some(p) = cur.process() {
+            p.thread_exited(&cur);
+        }
+    }
+    wake_all();
+    schedule();
+    unreachable!("a dead thread was scheduled again");
+}
+
+/// Threads on the run queue plus blocked ones (diagnostics).
+pub fn queued() -> (usize, usize) {
+    locked(|s| (s.run_queue.len(), s.blocked.len()))
+}

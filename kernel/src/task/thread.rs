@@ -1,0 +1,257 @@
+//! Threads: a kernel stack with guard pages, the saved stack pointer of a suspended thread, a
+//! run state, and (for user threads) the process they belong to.
+//!
+//! A thread is created `New`; [`Thread::start_kernel`] / [`Thread::start_user`] lay out its first
+//! switch frame and make it `Ready`. The scheduler moves it between `Ready`, `Running` and
+//! `Blocked`; [`super::sched::exit_current`] makes it `Dead`, and the scheduler frees its kernel
+//! stack right after switching away from it (never while it runs on it). The `Thread` value
+//! itself may live on (a handle to it), without a stack.
+
+use crate::frame_alloc::{self, Frame};
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use arch::kstack::KernelStack;
+use arch::trap::TrapFrame;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use spin::Mutex;
+
+use super::process::Process;
+
+/// Scheduling state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    /// Created, not started.
+    New = 0,
+    /// Runnable, in the run queue.
+    Ready = 1,
+    /// On the CPU.
+    Running = 2,
+    /// Waiting (on the blocked list).
+    Blocked = 3,
+    /// Exited; its stack is freed once the CPU left it.
+    Dead = 4,
+}
+
+impl State {
+    fn from_u8(v: u8) -> State {
+        match v {
+            0 => State::New,
+            1 => State::Ready,
+            2 => State::Running,
+            3 => State::Blocked,
+            _ => State::Dead,
+        }
+    }
+}
+
+/// `ZX_THREAD_TERMINATED`.
+pub const SIGNAL_TERMINATED: u32 = abi::signals::ZX_THREAD_TERMINATED;
+/// `ZX_THREAD_RUNNING`.
+pub const SIGNAL_RUNNING: u32 = abi::signals::ZX_THREAD_RUNNING;
+
+static NEXT_TID: AtomicU64 = AtomicU64::new(1);
+static LIVE_STACKS: AtomicU64 = AtomicU64::new(0);
+
+/// The body of a kernel thread.
+pub type KernelEntry = Box<dyn FnOnce() + Send>;
+
+/// A thread.
+pub struct Thread {
+    tid: u64,
+    koid: u64,
+    name: String,
+    process: Option<Arc<Process>>,
+    state: AtomicU8,
+    /// The saved RSP while suspended (written by the context switch).
+    pub(super) saved_rsp: AtomicU64,
+    stack: Mutex<Option<KernelStack>>,
+    /// `(bottom, top)` of the stack, or of the boot stack for the boot thread.
+    stack_range: (u64, u64),
+    kernel_entry: Mutex<Option<KernelEntry>>,
+    /// Set when the thread must die at its next return towards user mode (its process is
+    /// being killed).
+    kill_pending: AtomicBool,
+    signals: AtomicU32,
+    /// Absolute monotonic deadline (ns) while blocked with a timeout; `u64::MAX` otherwise.
+    pub(super) deadline: AtomicU64,
+}
+
+impl core::fmt::Debug for Thread {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Thread({} {:?} {:?})", self.tid, self.name, self.state())
+    }
+}
+
+fn alloc_stack() -> Option<KernelStack> {
+    let stack = arch::kstack::alloc(&mut || frame_alloc::alloc().map(|f| f.addr()), &mut |p| {
+        if let Some(f) = Frame::from_addr(p) {
+            let _ = frame_alloc::free(f);
+        }
+    })?;
+    LIVE_STACKS.fetch_add(1, Ordering::SeqCst);
+    Some(stack)
+}
+
+fn free_stack(stack: KernelStack) {
+    arch::kstack::free(stack, &mut |p| {
+        if let Some(f) = Frame::from_addr(p) {
+            if let Err(e) = frame_alloc::free(f) {
+                log::error!("kernel stack frame {p:#x}: {e:?}");
+            }
+        }
+    });
+    LIVE_STACKS.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Kernel stacks currently allocated by threads.
+pub fn live_stacks() -> u64 {
+    LIVE_STACKS.load(Ordering::SeqCst)
+}
+
+impl Thread {
+    /// A new thread with its own kernel stack; `None` when memory runs out.
+    pub fn new(name: &str, process: Option<Arc<Process>>, koid: u64) -> Option<Arc<Thread>> {
+        let stack = alloc_stack()?;
+        let range = (stack.bottom(), stack.top());
+        Some(Arc::new(Thread {
+            tid: NEXT_TID.fetch_add(1, Ordering::Relaxed),
+            koid,
+            name: String::from(name),
+            process,
+            state: AtomicU8::new(State::New as u8),
+            saved_rsp: AtomicU64::new(0),
+            stack: Mutex::new(Some(stack)),
+            stack_range: range,
+            kernel_entry: Mutex::new(None),
+            kill_pending: AtomicBool::new(false),
+            signals: AtomicU32::new(0),
+            deadline: AtomicU64::new(u64::MAX),
+        }))
+    }
+
+    /// The thread that represents the boot context (already running, on the boot stack).
+    pub(super) fn boot(stack_bottom: u64, stack_top: u64) -> Arc<Thread> {
+        Arc::new(Thread {
+            tid: 0,
+            koid: 0,
+            name: String::from("boot"),
+            process: None,
+            state: AtomicU8::new(State::Running as u8),
+            saved_rsp: AtomicU64::new(0),
+            stack: Mutex::new(None),
+            stack_range: (stack_bottom, stack_top),
+            kernel_entry: Mutex::new(None),
+            kill_pending: AtomicBool::new(false),
+            signals: AtomicU32::new(SIGNAL_RUNNING),
+            deadline: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    /// Scheduler-internal id (0 = the boot thread).
+    pub fn tid(&self) -> u64 {
+        self.tid
+    }
+
+    /// The kernel object id (0 for kernel threads).
+    pub fn koid(&self) -> u64 {
+        self.koid
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The owning process (`None` for kernel threads).
+    pub fn process(&self) -> Option<&Arc<Process>> {
+        self.process.as_ref()
+    }
+
+    /// The scheduling state.
+    pub fn state(&self) -> State {
+        State::from_u8(self.state.load(Ordering::SeqCst))
+    }
+
+    pub(super) fn set_state(&self, s: State) {
+        self.state.store(s as u8, Ordering::SeqCst);
+        match s {
+            State::Dead => {
+                self.signals.store(SIGNAL_TERMINATED, Ordering::SeqCst);
+            }
+            State::New => {}
+            _ => {
+                self.signals.fetch_or(SIGNAL_RUNNING, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Asserted signals (`ZX_THREAD_RUNNING`, `ZX_THREAD_TERMINATED`).
+    pub fn signals(&self) -> u32 {
+        self.signals.load(Ordering::SeqCst)
+    }
+
+    /// `(bottom, top)` of its kernel stack.
+    pub fn stack_range(&self) -> (u64, u64) {
+        self.stack_range
+    }
+
+    /// Asks the thread to die at its next return towards user mode.
+    pub fn request_kill(&self) {
+        self.kill_pending.store(true, Ordering::SeqCst);
+    }
+
+    /// True once [`Thread::request_kill`] was called.
+    pub fn kill_requested(&self) -> bool {
+        self.kill_pending.load(Ordering::SeqCst)
+    }
+
+    /// Marks a thread that never ran dead and frees its stack.
+    pub(super) fn set_dead_unstarted(&self) {
+        debug_assert_eq!(self.state(), State::New);
+        self.set_state(State::Dead);
+        self.release_stack();
+    }
+
+    /// Frees the kernel stack (the scheduler calls this once the CPU left a dead thread).
+    pub(super) fn release_stack(&self) {
+        if let Some(stack) = self.stack.lock().take() {
+            free_stack(stack);
+        }
+    }
+
+    /// Takes the kernel-thread body (once).
+    pub(super) fn take_kernel_entry(&self) -> Option<KernelEntry> {
+        self.kernel_entry.lock().take()
+    }
+
+    /// Lays out the first switch frame: the thread starts at `entry(arg)` and, if that returns,
+    /// enters ring 3 with `user`. `ERR_BAD_STATE` unless `New`.
+    pub(super) fn prepare(
+        &self,
+        entry: arch::context::ThreadEntry,
+        user: &TrapFrame,
+        body: Option<KernelEntry>,
+    ) -> Result<(), abi::Status> {
+        if self.state() != State::New {
+            return Err(abi::Status::ERR_BAD_STATE);
+        }
+        let mut stack = self.stack.lock();
+        let stack = stack.as_mut().ok_or(abi::Status::ERR_BAD_STATE)?;
+        let rsp = stack.prepare(entry, 0, user);
+        self.saved_rsp.store(rsp, Ordering::SeqCst);
+        *self.kernel_entry.lock() = body;
+        Ok(())
+    }
+}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        // A thread that never ran (or whose stack the scheduler did not reap yet) still owns
+        // its stack; nothing can be running on it since no Arc is left.
+        if let Some(stack) = self.stack.get_mut().take() {
+            free_stack(stack);
+        }
+    }
+}
