@@ -64,15 +64,15 @@ impl KernelStack {
     pub fn prepare(&mut self, entry: ThreadEntry, arg: u64, user: &TrapFrame) -> u64 {
         let frame_size = core::mem::size_of::<TrapFrame>() as u64;
         let frame_at = self.top() - frame_size;
-        debug_assert!(frame_at % 16 == 0);
+        debug_assert!(frame_at.is_multiple_of(16));
         let rsp = frame_at - (SWITCH_WORDS * 8) as u64;
         let words: [u64; SWITCH_WORDS] = [
-            0,                                     // r15
-            0,                                     // r14
-            0,                                     // r13
-            arg,                                   // r12
-            entry as *const () as u64,                // rbx
-            0,                                     // rbp
+            0,                                          // r15
+            0,                                          // r14
+            0,                                          // r13
+            arg,                                        // r12
+            entry as *const () as u64,                  // rbx
+            0,                                          // rbp
             arch_thread_trampoline as *const () as u64, // return address
         ];
         // SAFETY: `&mut self` owns the stack: it is mapped, writable, and no thread runs on it
@@ -104,7 +104,15 @@ pub unsafe fn switch(save: *mut u64, load: u64) {
 
 /// Builds the frame a new user thread enters ring 3 with: RIP `entry`, RSP `sp`, IF set, the
 /// user selectors and the given argument registers.
-pub fn user_frame(entry: u64, sp: u64, rdi: u64, rsi: u64, rdx: u64, rcx: u64, r8: u64) -> TrapFrame {
+pub fn user_frame(
+    entry: u64,
+    sp: u64,
+    rdi: u64,
+    rsi: u64,
+    rdx: u64,
+    rcx: u64,
+    r8: u64,
+) -> TrapFrame {
     let mut f = TrapFrame::zeroed();
     f.rip = entry;
     f.cs = crate::syscall::USER_CS;

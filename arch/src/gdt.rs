@@ -117,7 +117,7 @@ pub fn set_rsp0(top: u64) {
     // SAFETY: single CPU, interrupts disabled (by contract): the CPU only reads `rsp0` on a
     // privilege change, which cannot happen during this aligned 8-byte store; we write through
     // a raw pointer, never forming a reference.
-    unsafe { (*(&raw mut TSS)).privilege_stack_table[0] = VirtAddr::new(top) };
+    unsafe { TSS.privilege_stack_table[0] = VirtAddr::new(top) };
 }
 
 /// The selectors (after [`init`]).

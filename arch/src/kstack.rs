@@ -112,7 +112,11 @@ pub fn init(phys_offset: u64, alloc: FrameAlloc<'_>) -> Result<(), &'static str>
     for (i, pt) in pts.iter_mut().enumerate() {
         *pt = new()?;
         // SAFETY: `pd` is a zeroed frame we own, mapped at phys_offset; i < 512.
-        unsafe { table(phys_offset, pd).add(i).write(*pt | PRESENT | WRITABLE) };
+        unsafe {
+            table(phys_offset, pd)
+                .add(i)
+                .write(*pt | PRESENT | WRITABLE)
+        };
     }
     // SAFETY: as above for `pdpt` (its entry 0 was checked empty, or it is fresh); a fresh PDPT
     // goes into the empty PML4 entry of the kernel half, so no existing mapping is replaced.
@@ -135,7 +139,7 @@ pub fn init(phys_offset: u64, alloc: FrameAlloc<'_>) -> Result<(), &'static str>
 
 fn pte(region: &Region, vaddr: u64) -> *mut u64 {
     let page = ((vaddr - REGION_BASE) / 4096) as usize;
-    // SAFETY (of the pointer arithmetic): page < SLOTS * SLOT_PAGES, so the PT index is in range.
+    // SAFETY: pointer arithmetic only; page < SLOTS * SLOT_PAGES, so the PT index is in range.
     unsafe { table(region.phys_offset, region.pts[page / 512]).add(page % 512) }
 }
 
@@ -160,7 +164,9 @@ pub fn alloc(alloc_frame: FrameAlloc<'_>, free_frame: &mut dyn FnMut(u64)) -> Op
         zero_frame(region.phys_offset, f);
         // SAFETY: the PTE belongs to our free slot (unmapped, no TLB entry since the last free
         // flushed it); the frame is ours.
-        unsafe { pte(region, bottom + (i * 4096) as u64).write(f | PRESENT | WRITABLE | region.nx) };
+        unsafe {
+            pte(region, bottom + (i * 4096) as u64).write(f | PRESENT | WRITABLE | region.nx)
+        };
     }
     Some(KernelStack { slot, frames })
 }

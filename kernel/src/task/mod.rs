@@ -88,9 +88,6 @@ pub fn join(t: &Arc<Thread>) {
     });
 }
 
-#[cfg(test)]
-mod tests {}
-
 mod ktests {
     use super::*;
     use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -136,7 +133,7 @@ mod ktests {
             while (a.state() != thread::State::Dead || b.state() != thread::State::Dead)
                 && sched::ticks() < start + 500
             {
-                sched::preemptible(|| x86_64::instructions::hlt());
+                sched::preemptible(x86_64::instructions::hlt);
             }
             STOP.store(true, Ordering::SeqCst);
             join(&a);

@@ -56,8 +56,12 @@ pub fn init(boot_stack_bottom: u64, boot_stack_top: u64) {
     arch::percpu::set_kernel_stack(boot_stack_top, boot_stack_top - boot_stack_bottom);
     let idle = Thread::new("idle", None, 0).expect("no memory for the idle thread");
     let user = arch::trap::TrapFrame::zeroed();
-    idle.prepare(kernel_thread_start, &user, Some(alloc::boxed::Box::new(idle_loop)))
-        .expect("idle thread");
+    idle.prepare(
+        kernel_thread_start,
+        &user,
+        Some(alloc::boxed::Box::new(idle_loop)),
+    )
+    .expect("idle thread");
     idle.set_state(State::Ready);
     locked(|s| {
         s.current = Some(boot);
