@@ -1,0 +1,56 @@
+//! `zx_handle_close` / `duplicate` / `replace` (`zircon/kernel/lib/syscalls/handle_ops.cc`).
+//!
+//! The rules themselves (statuses and their order, what is consumed when) are
+//! [`crate::handle::HandleTable`]'s; this layer adds the copy-out and its undo.
+
+use abi::ZxResult;
+
+use super::remove_quietly;
+use crate::context::{with_table, SyscallContext};
+use crate::user_ptr::UserOut;
+
+/// `zx_handle_close(handle)`: `ZX_HANDLE_INVALID` is a no-op; otherwise `ZX_ERR_BAD_HANDLE` or
+/// closed. The object is released after the table lock is dropped.
+pub fn close(ctx: &mut dyn SyscallContext, handle: u32) -> ZxResult {
+    let removed = with_table(ctx, |table| {
+        if handle == abi::handle::ZX_HANDLE_INVALID {
+            Ok(None)
+        } else {
+            table.remove(handle).map(Some)
+        }
+    })?;
+    drop(removed);
+    Ok(())
+}
+
+/// `zx_handle_duplicate(handle, rights, *out)`. If `out` cannot be written the new handle is
+/// closed again and `ZX_ERR_INVALID_ARGS` returned; the source is untouched.
+pub fn duplicate(
+    ctx: &mut dyn SyscallContext,
+    handle: u32,
+    rights: u32,
+    out: UserOut<u32>,
+) -> ZxResult {
+    let value = with_table(ctx, |table| table.duplicate(handle, rights))?;
+    if let Err(status) = out.write(ctx.user_memory(), &value) {
+        remove_quietly(ctx, value);
+        return Err(status);
+    }
+    Ok(())
+}
+
+/// `zx_handle_replace(handle, rights, *out)`. If `out` cannot be written the new handle is
+/// closed and `ZX_ERR_INVALID_ARGS` returned: the old handle stays consumed, as in Zircon.
+pub fn replace(
+    ctx: &mut dyn SyscallContext,
+    handle: u32,
+    rights: u32,
+    out: UserOut<u32>,
+) -> ZxResult {
+    let value = with_table(ctx, |table| table.replace(handle, rights))?;
+    if let Err(status) = out.write(ctx.user_memory(), &value) {
+        remove_quietly(ctx, value);
+        return Err(status);
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! `zx_object_get_info` (`zircon/kernel/lib/syscalls/object.cc`).
+//!
+//! Topics: `ZX_INFO_HANDLE_VALID`, `HANDLE_BASIC`, `PROCESS`, `VMAR`, `VMO`, `PROCESS_MAPS`,
+//! `VMAR_MAPS`; any other is `ZX_ERR_NOT_SUPPORTED` (before the handle is looked at, as Zircon's
+//! `switch` does).
+//!
+//! Single-record topics follow Zircon's `single_record_result`: a buffer of at least one record
+//! gets it (`actual = 1`), a smaller one (0 included) gets nothing, `actual = 0`, and the call
+//! returns `ZX_ERR_BUFFER_TOO_SMALL` after writing `actual` / `avail` (`avail = 1`); both are
+//! optional (null is skipped). Multi-record topics (the maps) write as many whole records as
+//! fit, set `actual` to that and `avail` to the total, and return `ZX_OK` even when truncated.
+//! A record that cannot be copied out is `ZX_ERR_INVALID_ARGS`.
+
+use alloc::vec::Vec;
+
+use abi::info::maps_type::{
+    ZX_INFO_MAPS_TYPE_ASPACE, ZX_INFO_MAPS_TYPE_MAPPING, ZX_INFO_MAPS_TYPE_VMAR,
+};
+use abi::info::topic::*;
+use abi::info::vmo_flags::{
+    ZX_INFO_VMO_DISCARDABLE, ZX_INFO_VMO_RESIZABLE, ZX_INFO_VMO_TYPE_PAGED, ZX_INFO_VMO_VIA_HANDLE,
+};
+use abi::info::{name_field, InfoMaps, InfoMapsMapping, InfoVmar, InfoVmo};
+use abi::rights::ZX_RIGHT_INSPECT;
+use abi::vm_options::{ZX_VM_PERM_EXECUTE, ZX_VM_PERM_READ, ZX_VM_PERM_WRITE};
+use abi::wire::Wire;
+use abi::{Status, ZxResult, PAGE_SIZE};
+use vm::{MmuFlags, RegionInfo, Vmo};
+
+use super::lookup;
+use crate::context::{with_table, SyscallContext};
+use crate::object::{vmo_koid, Object};
+use crate::user_ptr::{UserOut, UserOutArray};
+
+/// `zx_object_get_info(handle, topic, *buffer, buffer_size, *actual, *avail)`.
+pub fn get_info(
+    ctx: &mut dyn SyscallContext,
+    handle: u32,
+    topic: u32,
+    buffer: usize,
+    buffer_size: usize,
+    actual: UserOut<usize>,
+    avail: UserOut<usize>,
+) -> ZxResult {
+    let out = Out {
+        buffer,
+        buffer_size,
+        actual,
+        avail,
+    };
+    match topic {
+        ZX_INFO_HANDLE_VALID => with_table(ctx, |table| table.get(handle).map(drop)),
+        ZX_INFO_HANDLE_BASIC => {
+            let info = with_table(ctx, |table| {
+                table.get(handle).map(|h| h.object().basic_info(h.rights()))
+            })?;
+            out.single(ctx, &info)
+        }
+        ZX_INFO_PROCESS => {
+            let (process, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_process)?;
+            out.single(ctx, &process.info())
+        }
+        ZX_INFO_VMAR => {
+            let (vmar, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_vmar)?;
+            let info = InfoVmar {
+                base: vmar.vmar().base(),
+                len: vmar.vmar().len_bytes(),
+            };
+            out.single(ctx, &info)
+        }
+        ZX_INFO_VMO => {
+            // Zircon: no right needed.
+            let (vmo, rights) = lookup(ctx, handle, 0, Object::as_vmo)?;
+            out.single(ctx, &vmo_info(&vmo, rights))
+        }
+        ZX_INFO_PROCESS_MAPS => {
+            let (process, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_process)?;
+            let root = process.root_vmar()?;
+            let regions = root.vmar().walk()?;
+            let mut maps = Vec::with_capacity(regions.len() + 1);
+            maps.push(InfoMaps {
+                name: process.name(),
+                base: root.vmar().base(),
+                size: root.vmar().len_bytes(),
+                depth: 0,
+                r#type: ZX_INFO_MAPS_TYPE_ASPACE,
+                ..InfoMaps::default()
+            });
+            maps.extend(regions.iter().map(|r| maps_entry(r, 1)));
+            name_root(&mut maps[1..], root.vmar().is_root());
+            out.records(ctx, &maps)
+        }
+        ZX_INFO_VMAR_MAPS => {
+            let (vmar, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_vmar)?;
+            let regions = vmar.vmar().walk()?;
+            let mut maps: Vec<InfoMaps> = regions.iter().map(|r| maps_entry(r, 0)).collect();
+            name_root(&mut maps, vmar.vmar().is_root());
+            out.records(ctx, &maps)
+        }
+        _ => Err(Status::ERR_NOT_SUPPORTED),
+    }
+}
+
+/// The user's `(buffer, buffer_size, actual, avail)`.
+struct Out {
+    buffer: usize,
+    buffer_size: usize,
+    actual: UserOut<usize>,
+    avail: UserOut<usize>,
+}
+
+impl Out {
+    /// Zircon's `single_record_result`.
+    fn single<T: Wire>(&self, ctx: &mut dyn SyscallContext, record: &T) -> ZxResult {
+        let actual = if self.buffer_size >= T::SIZE {
+            UserOut::<T>::new(self.buffer)
+                .write(ctx.user_memory(), record)
+                .map_err(|_| Status::ERR_INVALID_ARGS)?;
+            1
+        } else {
+            0
+        };
+        self.actual.write_if_nonnull(ctx.user_memory(), &actual)?;
+        self.avail.write_if_nonnull(ctx.user_memory(), &1)?;
+        if actual == 0 {
+            return Err(Status::ERR_BUFFER_TOO_SMALL);
+        }
+        Ok(())
+    }
+
+    /// A multi-record topic: as many whole records as fit.
+    fn records<T: Wire>(&self, ctx: &mut dyn SyscallContext, records: &[T]) -> ZxResult {
+        let array = UserOutArray::<T>::new(self.buffer, self.buffer_size);
+        let count = array.capacity().min(records.len());
+        for (index, record) in records.iter().take(count).enumerate() {
+            array
+                .write(ctx.user_memory(), index, record)
+                .map_err(|_| Status::ERR_INVALID_ARGS)?;
+        }
+        self.actual.write_if_nonnull(ctx.user_memory(), &count)?;
+        self.avail
+            .write_if_nonnull(ctx.user_memory(), &records.len())?;
+        Ok(())
+    }
+}
+
+/// `zx_info_vmo_t` for a handle with `rights` to `vmo`.
+pub fn vmo_info(vmo: &Vmo, rights: u32) -> InfoVmo {
+    let mut flags = ZX_INFO_VMO_TYPE_PAGED | ZX_INFO_VMO_VIA_HANDLE;
+    if vmo.is_resizable() {
+        flags |= ZX_INFO_VMO_RESIZABLE;
+    }
+    if vmo.is_discardable() {
+        flags |= ZX_INFO_VMO_DISCARDABLE;
+    }
+    let committed = (vmo.committed_page_count() as u64).saturating_mul(PAGE_SIZE as u64);
+    let mappings = vmo.mapping_count();
+    InfoVmo {
+        koid: vmo_koid(vmo),
+        size_bytes: vmo.len_bytes(),
+        num_mappings: mappings,
+        share_count: mappings.min(1),
+        flags,
+        committed_bytes: committed,
+        handle_rights: rights,
+        populated_bytes: committed,
+        ..InfoVmo::default()
+    }
+}
+
+/// `ZX_VM_PERM_*` bits of MMU permissions.
+fn perm_bits(perms: MmuFlags) -> u32 {
+    let mut bits = 0;
+    if perms.contains(MmuFlags::READ) {
+        bits |= ZX_VM_PERM_READ;
+    }
+    if perms.contains(MmuFlags::WRITE) {
+        bits |= ZX_VM_PERM_WRITE;
+    }
+    if perms.contains(MmuFlags::EXECUTE) {
+        bits |= ZX_VM_PERM_EXECUTE;
+    }
+    bits
+}
+
+/// The first entry of a walk is the walked VMAR: named "root" when it is the root VMAR.
+fn name_root(maps: &mut [InfoMaps], is_root: bool) {
+    if let (Some(first), true) = (maps.first_mut(), is_root) {
+        first.name = name_field(b"root");
+    }
+}
+
+/// One `zx_info_maps_t` from a `vm` walk entry, `extra_depth` levels deeper (1 below the aspace
+/// entry of `ZX_INFO_PROCESS_MAPS`). Names as Zircon's: VMARs made by `zx_vmar_allocate` are
+/// "useralloc" (see [`name_root`] for the root); mappings carry their VMO's name (VMOs are unnamed).
+fn maps_entry(region: &RegionInfo, extra_depth: usize) -> InfoMaps {
+    match *region {
+        RegionInfo::Vmar {
+            depth,
+            base,
+            len_bytes,
+            ..
+        } => InfoMaps {
+            name: name_field(b"useralloc"),
+            base,
+            size: len_bytes,
+            depth: depth + extra_depth,
+            r#type: ZX_INFO_MAPS_TYPE_VMAR,
+            ..InfoMaps::default()
+        },
+        RegionInfo::Mapping {
+            depth,
+            base,
+            len_bytes,
+            perms,
+            vmo_id,
+            vmo_offset,
+            committed_page_count,
+            ..
+        } => InfoMaps {
+            base,
+            size: len_bytes,
+            depth: depth + extra_depth,
+            r#type: ZX_INFO_MAPS_TYPE_MAPPING,
+            u: InfoMapsMapping {
+                mmu_flags: perm_bits(perms),
+                vmo_koid: crate::object::vmo_koid_from_id(vmo_id),
+                vmo_offset,
+                committed_pages: committed_page_count,
+                populated_pages: committed_page_count,
+                ..InfoMapsMapping::default()
+            },
+            ..InfoMaps::default()
+        },
+    }
+}

@@ -1,0 +1,217 @@
+//! `zx_vmo_create` / `read` / `write` / `get_size` / `set_size` / `op_range` /
+//! `replace_as_executable` (`zircon/kernel/lib/syscalls/vmo.cc`, `VmObjectDispatcher`).
+//!
+//! Sizes, page rounding, commit/decommit and resize semantics are `vm::Vmo`'s; this layer does
+//! the handle lookups with the rights Zircon demands, the option check that belongs to the
+//! dispatcher (discardable with resizable), the range check before any byte moves, and the
+//! chunked copies between the VMO and user buffers.
+
+use alloc::sync::Arc;
+use alloc::vec;
+
+use abi::handle::ZX_HANDLE_INVALID;
+use abi::obj_type::ZX_OBJ_TYPE_VMO;
+use abi::ops::*;
+use abi::rights::{ZX_RIGHT_EXECUTE, ZX_RIGHT_READ, ZX_RIGHT_RESIZE, ZX_RIGHT_WRITE};
+use abi::vmo_options::{ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE};
+use abi::{Status, ZxResult, PAGE_SIZE};
+use vm::Vmo;
+
+use super::{add_and_copy_out, lookup};
+use crate::context::{with_table, SyscallContext};
+use crate::object::Object;
+use crate::user_ptr::{UserInBuffer, UserOut, UserOutBuffer};
+
+/// Bytes moved per step between a VMO and a user buffer (one kernel heap buffer).
+pub const COPY_CHUNK: usize = 4 * PAGE_SIZE;
+
+/// `zx_vmo_create(size, options, *out)`: unknown options, or DISCARDABLE with RESIZABLE:
+/// `ZX_ERR_INVALID_ARGS`; a size that overflows when rounded up to pages: `ZX_ERR_OUT_OF_RANGE`.
+/// The handle has the VMO default rights, plus `ZX_RIGHT_RESIZE` when resizable.
+pub fn create(
+    ctx: &mut dyn SyscallContext,
+    size: u64,
+    options: u32,
+    out: UserOut<u32>,
+) -> ZxResult {
+    if options & ZX_VMO_DISCARDABLE != 0 && options & ZX_VMO_RESIZABLE != 0 {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
+    let vmo = Vmo::create(ctx.phys_mem(), size, options)?;
+    add_and_copy_out(ctx, Object::Vmo(vmo).into_default_handle(), out).map(drop)
+}
+
+/// `[offset, offset + len)` must lie inside the VMO: `ZX_ERR_OUT_OF_RANGE` (checked before any
+/// user memory is touched, as `VmObject::ReadUser` does).
+fn check_range(vmo: &Vmo, offset: u64, len: u64) -> ZxResult {
+    match offset.checked_add(len) {
+        Some(end) if end <= vmo.len_bytes() => Ok(()),
+        _ => Err(Status::ERR_OUT_OF_RANGE),
+    }
+}
+
+/// `zx_vmo_read(vmo, *buffer, offset, len)`: needs READ. Errors after the lookup:
+/// `ZX_ERR_OUT_OF_RANGE` (range past the end), `ZX_ERR_INVALID_ARGS` (bad buffer, or a fault
+/// while copying: bytes before the fault are copied, as in Zircon).
+pub fn read(
+    ctx: &mut dyn SyscallContext,
+    vmo: u32,
+    buffer: usize,
+    offset: u64,
+    len: usize,
+) -> ZxResult {
+    let (vmo, _) = lookup(ctx, vmo, ZX_RIGHT_READ, Object::as_vmo)?;
+    check_range(&vmo, offset, len as u64)?;
+    let user = UserOutBuffer::new(buffer, len);
+    user.check(ctx.user_memory())?;
+    let mut chunk = vec![0u8; len.min(COPY_CHUNK)];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        vmo.read(offset + done as u64, &mut chunk[..n])?;
+        user.write_at(ctx.user_memory(), done, &chunk[..n])?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// `zx_vmo_write(vmo, *buffer, offset, len)`: needs WRITE. Same errors as [`read`], plus
+/// `ZX_ERR_NO_MEMORY` when a page cannot be committed (earlier pages stay written).
+pub fn write(
+    ctx: &mut dyn SyscallContext,
+    vmo: u32,
+    buffer: usize,
+    offset: u64,
+    len: usize,
+) -> ZxResult {
+    let (vmo, _) = lookup(ctx, vmo, ZX_RIGHT_WRITE, Object::as_vmo)?;
+    check_range(&vmo, offset, len as u64)?;
+    let user = UserInBuffer::new(buffer, len);
+    user.check(ctx.user_memory())?;
+    let mut chunk = vec![0u8; len.min(COPY_CHUNK)];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        user.read_at(ctx.user_memory(), done, &mut chunk[..n])?;
+        vmo.write(offset + done as u64, &chunk[..n])?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// `zx_vmo_get_size(vmo, *size)`: no right needed ("anyone should be able to get the size").
+pub fn get_size(ctx: &mut dyn SyscallContext, vmo: u32, out: UserOut<u64>) -> ZxResult {
+    let (vmo, _) = lookup(ctx, vmo, 0, Object::as_vmo)?;
+    out.write(ctx.user_memory(), &vmo.len_bytes())
+}
+
+/// `zx_vmo_set_size(vmo, size)`: needs WRITE and RESIZE (`ZX_ERR_ACCESS_DENIED`); a VMO created
+/// without `ZX_VMO_RESIZABLE` is `ZX_ERR_UNAVAILABLE` (its handles never carry RESIZE, so the
+/// rights check answers first); size overflow `ZX_ERR_OUT_OF_RANGE`.
+pub fn set_size(ctx: &mut dyn SyscallContext, vmo: u32, size: u64) -> ZxResult {
+    let (vmo, _) = lookup(ctx, vmo, ZX_RIGHT_WRITE | ZX_RIGHT_RESIZE, Object::as_vmo)?;
+    vmo.resize(size)
+}
+
+/// `zx_vmo_op_range(vmo, op, offset, size, *buffer, buffer_size)` (`VmObjectDispatcher::RangeOp`;
+/// no op here uses the buffer):
+/// - COMMIT, DECOMMIT, ZERO: need WRITE (`ZX_ERR_ACCESS_DENIED`); range past the end
+///   `ZX_ERR_OUT_OF_RANGE`; COMMIT may fail with `ZX_ERR_NO_MEMORY` (earlier pages stay);
+/// - DONT_NEED, ALWAYS_NEED: hints; range checked, nothing else to do (no reclamation here);
+/// - LOCK, UNLOCK: `ZX_ERR_NOT_SUPPORTED` (no discardable reclamation);
+/// - anything else: `ZX_ERR_INVALID_ARGS`.
+pub fn op_range(
+    ctx: &mut dyn SyscallContext,
+    vmo: u32,
+    op: u32,
+    offset: u64,
+    size: u64,
+) -> ZxResult {
+    let (vmo, rights) = lookup(ctx, vmo, 0, Object::as_vmo)?;
+    let need_write = || {
+        if rights & ZX_RIGHT_WRITE == 0 {
+            Err(Status::ERR_ACCESS_DENIED)
+        } else {
+            Ok(())
+        }
+    };
+    match op {
+        ZX_VMO_OP_COMMIT => {
+            need_write()?;
+            vmo.commit(offset, size)
+        }
+        ZX_VMO_OP_DECOMMIT => {
+            need_write()?;
+            vmo.decommit(offset, size)
+        }
+        ZX_VMO_OP_ZERO => {
+            need_write()?;
+            check_range(&vmo, offset, size)?;
+            zero_range(&vmo, offset, size)
+        }
+        ZX_VMO_OP_DONT_NEED | ZX_VMO_OP_ALWAYS_NEED => check_range(&vmo, offset, size),
+        ZX_VMO_OP_LOCK | ZX_VMO_OP_UNLOCK => Err(Status::ERR_NOT_SUPPORTED),
+        _ => Err(Status::ERR_INVALID_ARGS),
+    }
+}
+
+/// Zeroes `[offset, offset + size)` (in range): whole pages are decommitted (they read as zeros
+/// and give their frames back); the partial pages at either end are written with zeros when
+/// committed.
+fn zero_range(vmo: &Arc<Vmo>, offset: u64, size: u64) -> ZxResult {
+    let page = PAGE_SIZE as u64;
+    let end = offset + size;
+    let first_full = offset.div_ceil(page) * page;
+    let last_full = end / page * page;
+    if first_full < last_full {
+        vmo.decommit(first_full, last_full - first_full)?;
+    }
+    let zeros = [0u8; PAGE_SIZE];
+    let partial = |lo: u64, hi: u64| -> ZxResult {
+        if lo < hi && vmo.frame_of(lo / page).is_some() {
+            vmo.write(lo, &zeros[..(hi - lo) as usize])?;
+        }
+        Ok(())
+    };
+    if first_full >= last_full {
+        // The range lies within one or two pages and covers none of them whole.
+        let split = first_full.min(end);
+        partial(offset, split)?;
+        partial(split, end)
+    } else {
+        partial(offset, first_full)?;
+        partial(last_full, end)
+    }
+}
+
+/// `zx_vmo_replace_as_executable(vmo, vmex, *out)` (Zircon's order):
+/// 1. `vmex` not `ZX_HANDLE_INVALID`: it must name a VMEX resource; this kernel has none, so a
+///    bad value is `ZX_ERR_BAD_HANDLE` and any handle `ZX_ERR_WRONG_TYPE` — reported after step 2;
+///    `ZX_HANDLE_INVALID` is the ambient permission, always granted here;
+/// 2. `vmo` not a handle: `ZX_ERR_BAD_HANDLE` (nothing consumed); otherwise it is consumed from
+///    here on, whatever happens;
+/// 3. not a VMO: `ZX_ERR_BAD_HANDLE` (`vmo.cc` says BAD_HANDLE here, not WRONG_TYPE);
+/// 4. the new handle has the old rights plus `ZX_RIGHT_EXECUTE`.
+pub fn replace_as_executable(
+    ctx: &mut dyn SyscallContext,
+    vmo: u32,
+    vmex: u32,
+    out: UserOut<u32>,
+) -> ZxResult {
+    let (vmex_status, source) = with_table(ctx, |table| {
+        let vmex_status = if vmex == ZX_HANDLE_INVALID {
+            Ok(())
+        } else {
+            table.get(vmex).and(Err(Status::ERR_WRONG_TYPE))
+        };
+        (vmex_status, table.remove(vmo))
+    });
+    let source = source?;
+    vmex_status?;
+    if source.obj_type() != ZX_OBJ_TYPE_VMO {
+        return Err(Status::ERR_BAD_HANDLE);
+    }
+    let new = source.dup(source.rights() | ZX_RIGHT_EXECUTE);
+    drop(source);
+    add_and_copy_out(ctx, new, out).map(drop)
+}
