@@ -7,6 +7,11 @@
 //!
 //! [`copy_from_user`] / [`copy_to_user`] build on one such routine: a `rep movsb` whose fixup
 //! returns the number of bytes not copied. Later issues use them for every user pointer.
+//!
+//! With SMAP on (see [`crate::paging::init`]) the routine brackets the copy with `stac`/`clac`:
+//! it is the only kernel code that may touch user pages. A page fault inside it on a user
+//! address first goes to the page-fault hook (demand paging, see [`crate::trap`]); only when
+//! the hook cannot resolve it does the fixup end the copy with `CopyError::Fault`.
 
 /// One exception-table entry: offsets relative to the fields themselves.
 #[repr(C)]
@@ -59,13 +64,23 @@ core::arch::global_asm!(
     // rdi = dst, rsi = src, rdx = len; returns rax = bytes NOT copied (0 on success).
     "arch_copy_fallible:",
     "mov rcx, rdx",
+    // With SMAP on, open the user-access window (RFLAGS.AC = 1) for the copy only.
+    "test byte ptr [rip + {smap}], 1",
+    "jz 2f",
+    "stac",
+    "2:",
     ".Lcopy_insn:",
     "rep movsb",
     "xor eax, eax",
-    "ret",
+    "jmp 3f",
     ".Lcopy_fixup:",
     // A fault inside `rep movsb` leaves RCX = bytes still to copy.
     "mov rax, rcx",
+    "3:",
+    "test byte ptr [rip + {smap}], 1",
+    "jz 4f",
+    "clac",
+    "4:",
     "ret",
     ".popsection",
     // "R" = SHF_GNU_RETAIN: the linker keeps the entry although nothing references it by name.
@@ -74,6 +89,7 @@ core::arch::global_asm!(
     ".long .Lcopy_insn - .",
     ".long .Lcopy_fixup - .",
     ".popsection",
+    smap = sym crate::paging::ARCH_SMAP_ON,
 );
 
 extern "C" {

@@ -13,6 +13,7 @@ pub mod extable;
 pub mod gdt;
 pub mod irq;
 pub mod kstack;
+pub mod paging;
 pub mod percpu;
 pub mod qemu;
 pub mod serial;

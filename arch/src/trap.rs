@@ -5,23 +5,39 @@
 //! Policy:
 //! - vectors 32..=47 are the 8259 PIC's interrupts: acknowledged (EOI, spurious IRQ 7/15
 //!   filtered), then handed to the hook registered with [`set_irq_hook`] (the scheduler tick);
-//! - any exception from ring 3 (except `#DF`/NMI/`#MC`) goes to the hook registered with
-//!   [`set_user_exception_hook`] (resolve a demand fault, or kill the thread);
 //! - `#BP` (int3) in kernel mode is counted and returns;
-//! - `#PF` in kernel mode at an instruction listed in the exception table resumes at its fixup;
+//! - `#PF` on a user address (below `extable::USER_END`), from user mode or from a kernel
+//!   instruction listed in the exception table (the fault-safe copies), first goes to the
+//!   page-fault hook ([`set_page_fault_hook`]; the kernel wires it to the current address space's
+//!   `AddressSpace::fault`): resolved -> return and retry the access;
+//! - otherwise a kernel `#PF` at an exception-table instruction resumes at its fixup, and any
+//!   other exception from ring 3 (except `#DF`/NMI/`#MC`: an unresolved `#PF`, `#GP`, `#UD`,
+//!   `#DE`, `int3`, ...) goes to the hook registered with [`set_user_exception_hook`] (kill the
+//!   thread; [`last_user_fault`] says what happened), or, while none is registered, is reported
+//!   and ends the run with [`ExitCode::Exception`];
 //! - `#DF` whose CR2 lies in the kernel stack's guard page is reported as "kernel stack overflow";
 //! - anything else prints vector, name, error code, RIP, CR2 (for `#PF`), all registers and a
-//!   frame-pointer backtrace, then ends the run with [`ExitCode::Exception`].
+//!   frame-pointer backtrace, then ends the run with [`ExitCode::Exception`]. A kernel access to
+//!   user memory outside the fault-safe copies is such a fatal fault (with SMAP it faults even
+//!   when the page is mapped).
+//!
+//! Hooks run in the trap handler with interrupts disabled, on the interrupted kernel stack (for
+//! a ring-3 fault: the thread's kernel stack from TSS.RSP0). The page-fault hook must not fault on
+//! user memory itself and must not take a lock the faulting code may hold (the kernel never
+//! touches user memory while holding VM locks).
 //!
 //! `#DF`, NMI and `#MC` run on their own IST stacks (see [`crate::gdt`]); `#PF` stays on the
 //! current stack, so a page fault on the guard page escalates to a `#DF` that still has a good
 //! stack to run on.
 
+use crate::extable::USER_END;
 use crate::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI};
 use crate::qemu::{self, ExitCode};
+use abi::Status;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU64, Ordering};
-use spin::Once;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use spin::{Mutex, Once};
+use vm::MmuFlags;
 use x86_64::instructions::tables::lidt;
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::VirtAddr;
@@ -186,6 +202,12 @@ core::arch::global_asm!(
         "push r13\n",
         "push r14\n",
         "push r15\n",
+        // SMAP: kernel code runs with RFLAGS.AC clear whatever the interrupted code had (user
+        // mode can set AC; a fault inside a user copy has it set). `iretq` restores it.
+        "test byte ptr [rip + {smap}], 1\n",
+        "jz 5f\n",
+        "clac\n",
+        "5:\n",
         // The CPU aligned RSP to 16 before pushing its 5-word frame; with error code, vector and
         // 15 registers RSP is 16-byte aligned again here, as the SysV ABI wants at a call.
         "mov rdi, rsp\n",
@@ -220,6 +242,7 @@ core::arch::global_asm!(
         ".popsection\n",
     ),
     dispatch = sym trap_dispatch,
+    smap = sym crate::paging::ARCH_SMAP_ON,
 );
 
 extern "C" {
@@ -317,8 +340,10 @@ fn guard_page_hit(addr: u64) -> Option<(u64, u64)> {
     (addr >= bottom.wrapping_sub(4096) && addr < bottom).then_some((bottom, bottom + len))
 }
 
-/// Handler of an exception raised in ring 3; it owns the thread's fate (resolve and return, or
-/// kill the thread and never return).
+/// Handler of an exception raised in ring 3 that the kernel did not resolve (page faults reach it
+/// only when the page-fault hook failed); it owns the thread's fate (kill the thread and never
+/// return, or rewrite the frame into a context that is safe to resume). [`last_user_fault`]
+/// describes the fault.
 pub type UserExceptionHook = fn(&mut TrapFrame);
 /// Handler of a hardware interrupt `irq` (0..=15), called after the EOI, with the interrupted
 /// frame; may switch threads.
@@ -327,8 +352,8 @@ pub type IrqHook = fn(irq: u8, &mut TrapFrame);
 static USER_EXCEPTION_HOOK: Once<UserExceptionHook> = Once::new();
 static IRQ_HOOK: Once<IrqHook> = Once::new();
 
-/// Registers the handler for every exception from user mode (page faults included). Without
-/// one, a user exception is fatal like a kernel one.
+/// Registers the handler for every unresolved exception from user mode. Without one, a user
+/// exception is reported and fatal like a kernel one.
 pub fn set_user_exception_hook(hook: UserExceptionHook) {
     USER_EXCEPTION_HOOK.call_once(|| hook);
 }
@@ -336,6 +361,220 @@ pub fn set_user_exception_hook(hook: UserExceptionHook) {
 /// Registers the handler for hardware interrupts (see [`crate::irq`]).
 pub fn set_irq_hook(hook: IrqHook) {
     IRQ_HOOK.call_once(|| hook);
+}
+
+/// The kind of access a page fault reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAccess {
+    /// A data read.
+    Read,
+    /// A data write.
+    Write,
+    /// An instruction fetch.
+    Execute,
+}
+
+/// `#PF` error-code bits.
+pub mod pf_error {
+    /// The page was present (a protection violation), else not present.
+    pub const PRESENT: u64 = 1 << 0;
+    /// A write access.
+    pub const WRITE: u64 = 1 << 1;
+    /// The access came from ring 3.
+    pub const USER: u64 = 1 << 2;
+    /// A reserved bit was set in a paging entry (corrupt page table).
+    pub const RESERVED: u64 = 1 << 3;
+    /// An instruction fetch.
+    pub const FETCH: u64 = 1 << 4;
+}
+
+/// A decoded page fault, as the hooks see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageFaultInfo {
+    /// The faulting linear address (CR2).
+    pub vaddr: u64,
+    /// What the access was.
+    pub access: FaultAccess,
+    /// True when the fault came from ring 3 (false: a kernel fault-safe copy).
+    pub user_mode: bool,
+    /// True when the page was present (a protection violation), false when not present.
+    pub protection: bool,
+    /// The faulting instruction.
+    pub rip: u64,
+    /// The raw error code ([`pf_error`]).
+    pub error_code: u64,
+}
+
+impl PageFaultInfo {
+    /// Decodes the fault from the trap frame and CR2.
+    pub fn new(frame: &TrapFrame, cr2: u64) -> PageFaultInfo {
+        let e = frame.error_code;
+        let access = if e & pf_error::FETCH != 0 {
+            FaultAccess::Execute
+        } else if e & pf_error::WRITE != 0 {
+            FaultAccess::Write
+        } else {
+            FaultAccess::Read
+        };
+        PageFaultInfo {
+            vaddr: cr2,
+            access,
+            user_mode: frame.from_user(),
+            protection: e & pf_error::PRESENT != 0,
+            rip: frame.rip,
+            error_code: e,
+        }
+    }
+
+    /// The access as `AddressSpace::fault` takes it: READ, WRITE or EXECUTE, plus USER for a
+    /// ring-3 access.
+    pub fn mmu_access(&self) -> MmuFlags {
+        let a = match self.access {
+            FaultAccess::Read => MmuFlags::READ,
+            FaultAccess::Write => MmuFlags::WRITE,
+            FaultAccess::Execute => MmuFlags::EXECUTE,
+        };
+        if self.user_mode {
+            a | MmuFlags::USER
+        } else {
+            a
+        }
+    }
+}
+
+/// Resolves a page fault on a user address (demand paging); `Err` = cannot be resolved.
+pub type PageFaultHook = fn(&PageFaultInfo) -> Result<(), Status>;
+
+/// An exception raised by user code that the kernel will not resolve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserFault {
+    /// Exception vector (14 for a page fault).
+    pub vector: u64,
+    /// Error code pushed by the CPU (0 when the vector has none).
+    pub error_code: u64,
+    /// Faulting user instruction.
+    pub rip: u64,
+    /// For `#PF`: the fault and why it was not resolved (the hook's status; `ERR_ACCESS_DENIED`
+    /// for a kernel address, `ERR_NOT_FOUND` when no hook is installed, `ERR_INTERNAL` when the
+    /// hook kept "resolving" the same fault without effect).
+    pub page_fault: Option<(PageFaultInfo, Status)>,
+}
+
+static PAGE_FAULT_HOOK: Mutex<Option<PageFaultHook>> = Mutex::new(None);
+
+/// The user fault being handed to the user-exception hook (single CPU: one slot).
+static LAST_USER_FAULT: Mutex<Option<UserFault>> = Mutex::new(None);
+
+/// Installs the page-fault hook (replacing and returning the previous one; `None` removes it).
+/// It is called for faults on user addresses from ring 3 and from the kernel's fault-safe copies
+/// (never for instruction fetches by the kernel), with interrupts disabled.
+pub fn set_page_fault_hook(hook: Option<PageFaultHook>) -> Option<PageFaultHook> {
+    core::mem::replace(&mut *PAGE_FAULT_HOOK.lock(), hook)
+}
+
+/// What the user-exception hook is being called for: the vector, and for a page fault why the
+/// page-fault hook could not resolve it. Valid inside the hook (the next user fault replaces it).
+pub fn last_user_fault() -> Option<UserFault> {
+    *LAST_USER_FAULT.lock()
+}
+
+/// How many times in a row the same fault may be "resolved" before it counts as unresolvable
+/// (a livelock guard against a hook that returns `Ok` without fixing the page tables).
+const MAX_SAME_FAULT: u32 = 1000;
+static LAST_FAULT_KEY: AtomicU64 = AtomicU64::new(0);
+static SAME_FAULT_COUNT: AtomicU32 = AtomicU32::new(0);
+
+fn resolve(info: &PageFaultInfo) -> Result<(), Status> {
+    let hook = (*PAGE_FAULT_HOOK.lock()).ok_or(Status::ERR_NOT_FOUND)?;
+    hook(info)?;
+    let key = info.vaddr
+        ^ info.rip.rotate_left(21)
+        ^ info.error_code.rotate_left(42)
+        ^ crate::cpu::cr3().rotate_left(7);
+    if LAST_FAULT_KEY.swap(key, Ordering::Relaxed) == key {
+        if SAME_FAULT_COUNT.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_SAME_FAULT {
+            SAME_FAULT_COUNT.store(0, Ordering::Relaxed);
+            LAST_FAULT_KEY.store(0, Ordering::Relaxed);
+            return Err(Status::ERR_INTERNAL);
+        }
+    } else {
+        SAME_FAULT_COUNT.store(0, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+fn page_fault(frame: &mut TrapFrame) {
+    let info = PageFaultInfo::new(frame, crate::cpu::cr2());
+    if info.error_code & pf_error::RESERVED != 0 {
+        fatal(frame, None); // A corrupt page table: a kernel bug whoever touched it.
+    }
+    let user_addr = info.vaddr < USER_END;
+    if frame.from_user() {
+        let status = if user_addr {
+            resolve(&info)
+        } else {
+            Err(Status::ERR_ACCESS_DENIED)
+        };
+        if let Err(status) = status {
+            user_fault(
+                frame,
+                UserFault {
+                    vector: 14,
+                    error_code: frame.error_code,
+                    rip: frame.rip,
+                    page_fault: Some((info, status)),
+                },
+            );
+        }
+        return;
+    }
+    if let Some(fixup) = crate::extable::fixup_for(frame.rip) {
+        if user_addr && info.access != FaultAccess::Execute && resolve(&info).is_ok() {
+            return;
+        }
+        frame.rip = fixup;
+        return;
+    }
+    fatal(frame, None);
+}
+
+fn user_fault(frame: &mut TrapFrame, fault: UserFault) {
+    *LAST_USER_FAULT.lock() = Some(fault);
+    match USER_EXCEPTION_HOOK.get() {
+        Some(hook) => hook(frame),
+        None => {
+            let mut out = crate::serial::emergency();
+            let _ = writeln!(out);
+            let _ = write_user_fault_summary(&mut out, &fault);
+            let _ = writeln!(out);
+            fatal(frame, None)
+        }
+    }
+}
+
+/// One line describing a user fault, e.g. `user fault: #PF (Page Fault) at rip 0x... : write
+/// to 0x... (not present): ZX_ERR_NOT_FOUND`. For kill reports.
+pub fn write_user_fault_summary(out: &mut dyn Write, fault: &UserFault) -> core::fmt::Result {
+    let (mnemonic, name) = exception_name(fault.vector);
+    write!(
+        out,
+        "user fault: {mnemonic} ({name}) at rip {:#x}, error code {:#x}",
+        fault.rip, fault.error_code
+    )?;
+    if let Some((pf, status)) = fault.page_fault {
+        let what = match pf.access {
+            FaultAccess::Read => "read of",
+            FaultAccess::Write => "write to",
+            FaultAccess::Execute => "execute at",
+        };
+        let present = if pf.protection {
+            "protection violation"
+        } else {
+            "not present"
+        };
+        write!(out, ": {what} {:#x} ({present}): {status:?}", pf.vaddr)?;
+    }
+    Ok(())
 }
 
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
@@ -359,16 +598,15 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
                 _ => fatal(frame, None),
             }
         }
-        _ if frame.from_user() => match USER_EXCEPTION_HOOK.get() {
-            Some(hook) => hook(frame),
-            None => fatal(frame, None),
-        },
-        14 => {
-            if let Some(fixup) = crate::extable::fixup_for(frame.rip) {
-                frame.rip = fixup;
-                return;
-            }
-            fatal(frame, None);
+        14 => page_fault(frame),
+        v if frame.from_user() => {
+            let fault = UserFault {
+                vector: v,
+                error_code: frame.error_code,
+                rip: frame.rip,
+                page_fault: None,
+            };
+            user_fault(frame, fault);
         }
         _ => fatal(frame, None),
     }

@@ -133,7 +133,9 @@ pub fn command(config: &Config, image: &Path) -> Command {
     if config.kvm {
         c.args(["-accel", "kvm", "-cpu", "host"]);
     } else {
-        c.args(["-accel", "tcg"]);
+        // qemu64 plus SMEP and SMAP (TCG emulates both), so the kernel's user-memory
+        // protections are exercised by every run.
+        c.args(["-accel", "tcg", "-cpu", "qemu64,+smep,+smap"]);
     }
     if config.gdb {
         c.args(["-s", "-S"]);

@@ -264,6 +264,11 @@ pub fn stats() -> Stats {
     with(|a| a.stats())
 }
 
+/// One past the highest physical address the global allocator can hand out.
+pub fn frame_limit() -> u64 {
+    with(|a| a.frames * FRAME_SIZE)
+}
+
 mod tests {
     use super::*;
     use alloc::vec::Vec;

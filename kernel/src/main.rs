@@ -1,7 +1,8 @@
 //! The kernel binary: glue only. Entry, init order, heap, frame allocator, the ktest runner.
 //!
 //! Init order: serial -> GDT/TSS/IDT -> ramdisk command line -> logger -> frame allocator ->
-//! heap -> kernel-stack region -> scheduler (PIC/PIT, TSC calibration) -> the mode the command line asks for (`run`, `ktest`, `crash`).
+//! heap -> paging (NXE/SMEP/SMAP, PhysMem, page-fault hook) -> kernel-stack region -> scheduler
+//! (PIC/PIT, TSC calibration) -> the mode the command line asks for (`run`, `ktest`, `crash`).
 #![no_std]
 #![no_main]
 
@@ -12,6 +13,7 @@ mod frame_alloc;
 mod heap;
 mod ktest_runner;
 mod logger;
+mod mm;
 mod selftest;
 // Process/thread APIs not reached yet are used by the syscall glue (issue 4, in progress).
 #[allow(dead_code)]
@@ -88,6 +90,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         }
         Err(e) => panic!("heap: {e}"),
     }
+    mm::init(phys_offset);
     if let Err(e) = arch::kstack::init(phys_offset, &mut || frame_alloc::alloc().map(|f| f.addr()))
     {
         panic!("kernel stacks: {e}");

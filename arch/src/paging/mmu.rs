@@ -1,0 +1,399 @@
+//! [`X86Mmu`]: the 4-level page tables of one user address space, behind `vm::Mmu`.
+//!
+//! Layout: a PML4 whose upper 256 entries are copies of the boot PML4's (the shared kernel
+//! half), and whose lower 256 entries lead to PDPT -> PD -> PT pages created on demand by `map`.
+//! Intermediate user entries are PRESENT | WRITABLE | USER (the leaf decides); a leaf is PRESENT,
+//! WRITABLE iff WRITE, USER iff USER, NO_EXECUTE unless EXECUTE. READ is implied by PRESENT: a
+//! mapping without permissions has no entry at all (the VM unmaps instead).
+//!
+//! Page-table pages come from [`DirectPhysMem`] as [`FrameKind::Table`] frames. `map` allocates
+//! every missing level before linking any, so running out of frames changes nothing. `unmap`
+//! unlinks every intermediate table it leaves empty, and the frames are returned at the next
+//! `flush` — after the TLB and the paging-structure caches forgot them. Dropping the `X86Mmu`
+//! frees every table (never the leaf frames: they belong to VMOs).
+//!
+//! Only addresses below `extable::USER_END` are managed: a request for a kernel-half address is
+//! refused (`map`) or clipped (`unmap`, `protect`), so no `X86Mmu` call can change the shared
+//! kernel half.
+
+use super::phys::table;
+use super::{globals, pte, DirectPhysMem, FrameKind};
+use crate::extable::USER_END;
+use abi::Status;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use vm::{FlushScope, Mmu, MmuFlags, PhysAddr, PhysMem, TlbFlush};
+
+/// Entry flags of an intermediate (non-leaf) user table entry.
+const TABLE_FLAGS: u64 = pte::PRESENT | pte::WRITABLE | pte::USER;
+
+/// The page tables of one user address space (see the module docs).
+pub struct X86Mmu {
+    phys: Arc<DirectPhysMem>,
+    offset: u64,
+    root: u64,
+    /// Intermediate tables owned: linked ones plus `pending_free`.
+    tables: usize,
+    /// Present leaf entries.
+    mapped: usize,
+    /// Tables unlinked by `unmap`, returned to `phys` by the next `flush`.
+    pending_free: Vec<u64>,
+}
+
+fn index(vaddr: u64, level: u32) -> usize {
+    ((vaddr >> (12 + 9 * level)) & 511) as usize
+}
+
+fn leaf_bits(flags: MmuFlags) -> u64 {
+    let mut e = pte::PRESENT;
+    if flags.contains(MmuFlags::WRITE) {
+        e |= pte::WRITABLE;
+    }
+    if flags.contains(MmuFlags::USER) {
+        e |= pte::USER;
+    }
+    if !flags.contains(MmuFlags::EXECUTE) {
+        e |= pte::NO_EXECUTE;
+    }
+    e
+}
+
+fn flags_of(entry: u64) -> MmuFlags {
+    let mut f = MmuFlags::READ;
+    if entry & pte::WRITABLE != 0 {
+        f = f | MmuFlags::WRITE;
+    }
+    if entry & pte::NO_EXECUTE == 0 {
+        f = f | MmuFlags::EXECUTE;
+    }
+    if entry & pte::USER != 0 {
+        f = f | MmuFlags::USER;
+    }
+    f
+}
+
+/// The user-half byte range `[start, end)` of `page_count` pages at `vaddr`, or `None` if empty.
+fn user_range(vaddr: usize, page_count: usize) -> Option<(u64, u64)> {
+    let start = vaddr as u64 & !0xfff;
+    let len = (page_count as u64).saturating_mul(4096);
+    let end = start.saturating_add(len).min(USER_END);
+    (start < end).then_some((start, end))
+}
+
+/// Calls `f(vaddr, entry)` for every present leaf entry in `[start, end)` below `table` (a table
+/// of `level`: 3 = PML4 .. 0 = PT). With `prune`, a child table left empty is unlinked and pushed
+/// there. Cost: proportional to the present tables met, never to the size of the range.
+fn visit(
+    offset: u64,
+    table_phys: u64,
+    level: u32,
+    start: u64,
+    end: u64,
+    mut prune: Option<&mut Vec<u64>>,
+    f: &mut dyn FnMut(u64, &AtomicU64),
+) {
+    // SAFETY: `table_phys` is the root or a table linked below it, owned by the X86Mmu whose
+    // `&mut self` our caller holds, so it stays allocated during the walk.
+    let entries = unsafe { table(offset, table_phys) };
+    let shift = 12 + 9 * level;
+    let mut va = start;
+    while va < end {
+        // va < USER_END = 2^47, so the next slot boundary cannot overflow.
+        let slot_end = (((va >> shift) + 1) << shift).min(end);
+        let entry = &entries[index(va, level)];
+        let e = entry.load(Ordering::Relaxed);
+        if e & pte::PRESENT != 0 {
+            if level == 0 {
+                f(va, entry);
+            } else {
+                debug_assert!(e & pte::HUGE == 0, "huge page in a user table");
+                let child = e & pte::ADDR_MASK;
+                visit(
+                    offset,
+                    child,
+                    level - 1,
+                    va,
+                    slot_end,
+                    prune.as_deref_mut(),
+                    f,
+                );
+                if let Some(list) = prune.as_deref_mut() {
+                    // SAFETY: `child` is a live table of this X86Mmu (linked by `entry`).
+                    let c = unsafe { table(offset, child) };
+                    if c.iter().all(|x| x.load(Ordering::Relaxed) == 0) {
+                        entry.store(0, Ordering::SeqCst);
+                        list.push(child);
+                    }
+                }
+            }
+        }
+        va = slot_end;
+    }
+}
+
+/// Returns the table `table_phys` of `level` and every table below it to `phys`.
+fn free_subtree(phys: &DirectPhysMem, table_phys: u64, level: u32) {
+    if level > 0 {
+        // SAFETY: a live table of the X86Mmu being dropped; nothing else references it.
+        let entries = unsafe { table(phys.offset(), table_phys) };
+        for entry in entries.iter() {
+            let e = entry.load(Ordering::Relaxed);
+            if e & pte::PRESENT != 0 {
+                free_subtree(phys, e & pte::ADDR_MASK, level - 1);
+            }
+        }
+    }
+    phys.release(table_phys, FrameKind::Table);
+}
+
+impl X86Mmu {
+    /// A new, empty user address space: a fresh PML4 whose kernel half is shared with the boot
+    /// table. `phys` must be [`super::phys_mem`] (the only `PhysMem` whose frames page tables can
+    /// point at; anything else is `ERR_INVALID_ARGS`). No frame -> `ERR_NO_MEMORY`.
+    pub fn new_user(phys: Arc<dyn PhysMem>) -> Result<X86Mmu, Status> {
+        let g = globals();
+        if Arc::as_ptr(&phys) as *const u8 != Arc::as_ptr(&g.phys) as *const u8 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let phys = g.phys.clone();
+        let root = phys.claim(FrameKind::Root)?;
+        // SAFETY: the boot PML4 is live forever; `root` is a frame we just claimed.
+        let (kernel, new) = unsafe {
+            (
+                table(g.phys_offset, g.kernel_root),
+                table(g.phys_offset, root),
+            )
+        };
+        for i in 256..512 {
+            new[i].store(kernel[i].load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        Ok(X86Mmu {
+            offset: g.phys_offset,
+            phys,
+            root,
+            tables: 0,
+            mapped: 0,
+            pending_free: Vec::new(),
+        })
+    }
+
+    /// Physical address of the PML4: what [`super::activate`] loads into CR3.
+    pub fn root_phys(&self) -> u64 {
+        self.root
+    }
+
+    /// Page-table pages this address space owns, the PML4 included.
+    pub fn table_pages(&self) -> usize {
+        self.tables + 1
+    }
+
+    /// Present leaf entries (mapped pages).
+    pub fn mapped_pages(&self) -> usize {
+        self.mapped
+    }
+
+    fn is_active(&self) -> bool {
+        crate::cpu::cr3() == self.root
+    }
+}
+
+impl Mmu for X86Mmu {
+    fn map(&mut self, vaddr: usize, paddr: PhysAddr, flags: MmuFlags) -> Result<TlbFlush, Status> {
+        let va = vaddr as u64;
+        if !va.is_multiple_of(4096) || va >= USER_END || flags.perms().is_empty() {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        // Only VMO frames may appear in user space: never a page table or kernel memory.
+        if self.phys.kind_of(paddr.0) != Some(FrameKind::Data) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        // Find the deepest existing table on the path.
+        let mut t = self.root;
+        let mut level = 3;
+        while level > 0 {
+            // SAFETY: `t` is the root or a table linked below it (owned by `self`).
+            let e = unsafe { table(self.offset, t) }[index(va, level)].load(Ordering::Relaxed);
+            if e & pte::PRESENT == 0 {
+                break;
+            }
+            t = e & pte::ADDR_MASK;
+            level -= 1;
+        }
+        // Allocate every missing level first: on failure nothing is linked.
+        let mut fresh = [0u64; 3];
+        let need = level as usize;
+        for i in 0..need {
+            match self.phys.claim(FrameKind::Table) {
+                Ok(f) => fresh[i] = f,
+                Err(e) => {
+                    for &f in &fresh[..i] {
+                        self.phys.release(f, FrameKind::Table);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for &f in &fresh[..need] {
+            // SAFETY: as above; `f` is a zeroed table we own, linked here.
+            let parent = unsafe { table(self.offset, t) };
+            parent[index(va, level)].store(f | TABLE_FLAGS, Ordering::SeqCst);
+            t = f;
+            level -= 1;
+        }
+        self.tables += need;
+        // SAFETY: `t` is now the PT covering `va`.
+        let leaf = &unsafe { table(self.offset, t) }[index(va, 0)];
+        let old = leaf.swap(paddr.0 | leaf_bits(flags), Ordering::SeqCst);
+        if old & pte::PRESENT == 0 {
+            self.mapped += 1;
+            // x86 caches no translation for a non-present entry: nothing to invalidate.
+            Ok(TlbFlush::none())
+        } else {
+            Ok(TlbFlush::for_pages(vaddr, 1))
+        }
+    }
+
+    fn unmap(&mut self, vaddr: usize, page_count: usize) -> TlbFlush {
+        let Some((start, end)) = user_range(vaddr, page_count) else {
+            return TlbFlush::none();
+        };
+        let mut token = TlbFlush::none();
+        let mut removed = 0;
+        visit(
+            self.offset,
+            self.root,
+            3,
+            start,
+            end,
+            Some(&mut self.pending_free),
+            &mut |va, entry| {
+                if entry.swap(0, Ordering::SeqCst) & pte::PRESENT != 0 {
+                    removed += 1;
+                    let t = core::mem::replace(&mut token, TlbFlush::none());
+                    token = t.merge(TlbFlush::for_pages(va as usize, 1));
+                }
+            },
+        );
+        self.mapped -= removed;
+        token
+    }
+
+    fn protect(&mut self, vaddr: usize, page_count: usize, flags: MmuFlags) -> TlbFlush {
+        if flags.perms().is_empty() {
+            // No x86 entry can be present and unreadable.
+            return self.unmap(vaddr, page_count);
+        }
+        let Some((start, end)) = user_range(vaddr, page_count) else {
+            return TlbFlush::none();
+        };
+        let bits = leaf_bits(flags);
+        let mut token = TlbFlush::none();
+        visit(
+            self.offset,
+            self.root,
+            3,
+            start,
+            end,
+            None,
+            &mut |va, entry| {
+                let changed = entry
+                    .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |old| {
+                        let new = (old & (pte::ADDR_MASK | pte::ACCESSED | pte::DIRTY)) | bits;
+                        (new != old).then_some(new)
+                    })
+                    .is_ok();
+                if changed {
+                    let t = core::mem::replace(&mut token, TlbFlush::none());
+                    token = t.merge(TlbFlush::for_pages(va as usize, 1));
+                }
+            },
+        );
+        token
+    }
+
+    fn query(&self, vaddr: usize) -> Option<(PhysAddr, MmuFlags)> {
+        let va = vaddr as u64;
+        if va >= USER_END {
+            return None;
+        }
+        let mut t = self.root;
+        for level in (0..4).rev() {
+            // SAFETY: `t` is the root or a table linked below it (owned by `self`).
+            let e = unsafe { table(self.offset, t) }[index(va, level)].load(Ordering::Relaxed);
+            if e & pte::PRESENT == 0 {
+                return None;
+            }
+            if level == 0 {
+                return Some((PhysAddr(e & pte::ADDR_MASK), flags_of(e)));
+            }
+            t = e & pte::ADDR_MASK;
+        }
+        None
+    }
+
+    fn flush(&mut self, flush: TlbFlush) {
+        let (scope, _) = flush.into_scope();
+        // Without PCIDs, loading CR3 drops every non-global entry, so an address space that is
+        // not loaded has nothing cached on this CPU. (SMP: a shootdown to every CPU that has it
+        // loaded is missing here.)
+        if self.is_active() {
+            match scope {
+                FlushScope::Nothing => {
+                    if !self.pending_free.is_empty() {
+                        super::flush_all_local();
+                        super::count_flush(0);
+                    }
+                }
+                FlushScope::Range { start, end } => {
+                    let mut va = start as u64;
+                    while va < end as u64 {
+                        super::invlpg(va);
+                        va += 4096;
+                    }
+                    super::count_flush((end - start) / 4096);
+                }
+                FlushScope::All => {
+                    super::flush_all_local();
+                    super::count_flush(0);
+                }
+            }
+        }
+        // Every invlpg or CR3 load above also dropped the paging-structure caches, so the
+        // unlinked tables can be reused now.
+        for t in self.pending_free.drain(..) {
+            self.phys.release(t, FrameKind::Table);
+            self.tables -= 1;
+        }
+    }
+}
+
+impl Drop for X86Mmu {
+    fn drop(&mut self) {
+        if self.is_active() {
+            super::activate(super::kernel_root_phys());
+        }
+        // SAFETY: our root, live until released below.
+        let root = unsafe { table(self.offset, self.root) };
+        for entry in &root[..256] {
+            let e = entry.load(Ordering::Relaxed);
+            if e & pte::PRESENT != 0 {
+                free_subtree(&self.phys, e & pte::ADDR_MASK, 2);
+            }
+        }
+        for t in self.pending_free.drain(..) {
+            self.phys.release(t, FrameKind::Table);
+        }
+        self.phys.release(self.root, FrameKind::Root);
+    }
+}
+
+impl core::fmt::Debug for X86Mmu {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("X86Mmu")
+            .field("root", &format_args!("{:#x}", self.root))
+            .field("table_pages", &self.table_pages())
+            .field("mapped_pages", &self.mapped)
+            .finish()
+    }
+}

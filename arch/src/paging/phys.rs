@@ -1,0 +1,203 @@
+//! [`DirectPhysMem`]: the VM's `PhysMem` over the kernel's frame allocator and the bootloader's
+//! physical-offset mapping.
+//!
+//! Frames come from a [`FrameSource`] (the kernel implements it over its bitmap allocator; the
+//! trait is `unsafe` because this module trusts it to hand out frames nobody else uses). Each
+//! frame handed out is recorded with its [`FrameKind`] in a byte per frame, so:
+//!
+//! - `read`/`write`/`free` on a frame this object did not hand out as VMO data panic instead of
+//!   touching foreign memory (the safe `PhysMem` API cannot reach kernel memory);
+//! - `X86Mmu` maps only data frames into user space, never a page table or a kernel frame;
+//! - [`DirectPhysMem::count`] gives exact live counts per kind (leak tests).
+
+use abi::Status;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use vm::{PhysAddr, PhysMem};
+
+/// Where [`DirectPhysMem`] gets frames from.
+///
+/// # Safety
+///
+/// Implementors guarantee that `alloc` returns 4 KiB-aligned physical addresses of ordinary RAM
+/// below `frame_limit()`, mapped writable at the physical offset given to
+/// [`super::init`], which nothing else reads or writes until the frame is passed back to `free`;
+/// and that `free` takes such a frame back (it may panic on a frame it never handed out).
+pub unsafe trait FrameSource: Send + Sync {
+    /// One free frame, or `None` when memory is exhausted.
+    fn alloc(&self) -> Option<u64>;
+    /// Returns a frame obtained from `alloc`.
+    fn free(&self, frame: u64);
+    /// Frames currently free in the whole allocator.
+    fn free_frames(&self) -> usize;
+    /// Frames currently allocated in the whole allocator (by anyone: heap, tables, VMOs).
+    fn used_frames(&self) -> usize;
+    /// One past the highest physical address `alloc` can return.
+    fn frame_limit(&self) -> u64;
+}
+
+/// What a frame handed out by [`DirectPhysMem`] is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// VMO contents (`PhysMem::alloc_zeroed`); the only kind user space can see.
+    Data = 1,
+    /// An intermediate page table (PDPT, PD or PT) of an `X86Mmu`.
+    Table = 2,
+    /// The top-level table (PML4) of an `X86Mmu`: what [`super::activate`] accepts.
+    Root = 3,
+}
+
+impl FrameKind {
+    fn from_u8(v: u8) -> Option<FrameKind> {
+        match v {
+            1 => Some(FrameKind::Data),
+            2 => Some(FrameKind::Table),
+            3 => Some(FrameKind::Root),
+            _ => None,
+        }
+    }
+}
+
+/// The kernel's `PhysMem`: frames from a [`FrameSource`], contents through the physical-offset
+/// mapping, ownership recorded per frame.
+pub struct DirectPhysMem {
+    source: &'static dyn FrameSource,
+    offset: u64,
+    kinds: Box<[AtomicU8]>,
+    counts: [AtomicUsize; 4],
+}
+
+/// The 512 entries of the page-table page at physical `table`, viewed as atomics (the CPU sets
+/// accessed/dirty bits concurrently with our updates).
+///
+/// # Safety
+///
+/// `table` must be a page-table frame mapped at `offset` that stays allocated for `'a`.
+pub(super) unsafe fn table<'a>(offset: u64, table: u64) -> &'a [AtomicU64; 512] {
+    // SAFETY: the caller guarantees a live 4 KiB page-table frame at `offset + table`; 4 KiB
+    // alignment satisfies AtomicU64's, and AtomicU64 has u64's layout, so the page is a valid
+    // `[AtomicU64; 512]`. Atomics make concurrent hardware A/D updates well defined.
+    unsafe { &*((offset + table) as *const [AtomicU64; 512]) }
+}
+
+impl DirectPhysMem {
+    pub(super) fn new(source: &'static dyn FrameSource, offset: u64) -> DirectPhysMem {
+        let frames = source.frame_limit().div_ceil(4096) as usize;
+        let kinds: Vec<AtomicU8> = (0..frames).map(|_| AtomicU8::new(0)).collect();
+        DirectPhysMem {
+            source,
+            offset,
+            kinds: kinds.into_boxed_slice(),
+            counts: Default::default(),
+        }
+    }
+
+    fn slot(&self, frame: u64) -> Option<&AtomicU8> {
+        if !frame.is_multiple_of(4096) {
+            return None;
+        }
+        self.kinds.get((frame / 4096) as usize)
+    }
+
+    /// What `frame` was handed out as, or `None` when this object does not own it.
+    pub fn kind_of(&self, frame: u64) -> Option<FrameKind> {
+        FrameKind::from_u8(self.slot(frame)?.load(Ordering::Acquire))
+    }
+
+    /// Live frames of `kind` handed out by this object.
+    pub fn count(&self, kind: FrameKind) -> usize {
+        self.counts[kind as usize].load(Ordering::SeqCst)
+    }
+
+    /// The kernel virtual address of `frame` in the physical-offset mapping.
+    pub(super) fn virt(&self, frame: u64) -> u64 {
+        self.offset + frame
+    }
+
+    pub(super) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// A zeroed frame of `kind`, or `ERR_NO_MEMORY`.
+    pub(super) fn claim(&self, kind: FrameKind) -> Result<u64, Status> {
+        let frame = self.source.alloc().ok_or(Status::ERR_NO_MEMORY)?;
+        let slot = self
+            .slot(frame)
+            .expect("FrameSource returned a frame beyond frame_limit()");
+        // SAFETY: the frame source handed this frame to us exclusively (FrameSource contract), and
+        // it is mapped writable at the offset.
+        unsafe { core::ptr::write_bytes(self.virt(frame) as *mut u8, 0, 4096) };
+        let prev = slot.swap(kind as u8, Ordering::AcqRel);
+        assert_eq!(prev, 0, "FrameSource handed out frame {frame:#x} twice");
+        self.counts[kind as usize].fetch_add(1, Ordering::SeqCst);
+        Ok(frame)
+    }
+
+    /// Returns a frame of `kind` to the source. Panics when the frame is not owned as `kind`
+    /// (a double free or a foreign frame: a kernel bug).
+    pub(super) fn release(&self, frame: u64, kind: FrameKind) {
+        let ok = self.slot(frame).is_some_and(|s| {
+            s.compare_exchange(kind as u8, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        });
+        assert!(
+            ok,
+            "free of frame {frame:#x}, which is not a live {kind:?} frame"
+        );
+        self.counts[kind as usize].fetch_sub(1, Ordering::SeqCst);
+        self.source.free(frame);
+    }
+
+    fn check_data(&self, frame: PhysAddr, offset: usize, len: usize) {
+        assert_eq!(
+            self.kind_of(frame.0),
+            Some(FrameKind::Data),
+            "PhysMem access to frame {:#x}, which is not a live data frame",
+            frame.0
+        );
+        assert!(
+            offset.checked_add(len).is_some_and(|end| end <= 4096),
+            "PhysMem access past the frame end ({offset:#x} + {len:#x})"
+        );
+    }
+}
+
+impl PhysMem for DirectPhysMem {
+    fn alloc_zeroed(&self) -> Result<PhysAddr, Status> {
+        self.claim(FrameKind::Data).map(PhysAddr)
+    }
+
+    fn free(&self, frame: PhysAddr) {
+        self.release(frame.0, FrameKind::Data);
+    }
+
+    fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {
+        self.check_data(frame, offset, buf.len());
+        let src = (self.virt(frame.0) + offset as u64) as *const u8;
+        // SAFETY: `[src, src + len)` lies inside a live data frame we own (checked), mapped at the
+        // offset; `buf` is an exclusive slice. The copy is assembly (`rep movsb`), outside Rust's
+        // memory model, so user threads writing the same frame concurrently are not a data race
+        // in the Rust sense; it cannot fault (the frame is mapped).
+        let r = unsafe { crate::extable::copy_fallible(buf.as_mut_ptr(), src, buf.len()) };
+        assert!(r.is_ok(), "PhysMem::read faulted on a mapped frame");
+    }
+
+    fn write(&self, frame: PhysAddr, offset: usize, buf: &[u8]) {
+        self.check_data(frame, offset, buf.len());
+        let dst = (self.virt(frame.0) + offset as u64) as *mut u8;
+        // SAFETY: as in `read`: a live data frame we own, no Rust reference points into it (VMO
+        // contents are only reached through this object and user mappings).
+        let r = unsafe { crate::extable::copy_fallible(dst, buf.as_ptr(), buf.len()) };
+        assert!(r.is_ok(), "PhysMem::write faulted on a mapped frame");
+    }
+
+    fn free_frames(&self) -> usize {
+        self.source.free_frames()
+    }
+
+    fn used_frames(&self) -> usize {
+        self.source.used_frames()
+    }
+}

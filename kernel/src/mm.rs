@@ -1,0 +1,112 @@
+//! Memory-management glue: wires the frame allocator into `arch::paging` (the VM's `PhysMem`),
+//! the page-fault hook into the current address space, and creates user address spaces.
+//!
+//! - [`init`]: `arch::paging::init` over [`KernelFrames`] (the one `unsafe impl` here), then
+//!   installs [`page_fault_hook`].
+//! - [`new_user_aspace`]: an `X86Mmu` inside a `vm::AddressSpace` covering
+//!   `[USER_ASPACE_BASE, USER_ASPACE_END)`, returned with its page-table root.
+//! - [`switch_aspace`]: makes an address space current (CR3 + the one the fault hook resolves
+//!   against). Single CPU: one global slot. The task layer replaces it with the current thread's
+//!   process when threads exist.
+
+use crate::frame_alloc::{self, Frame};
+use abi::Status;
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use arch::paging::{self, FrameSource, X86Mmu};
+use arch::trap::PageFaultInfo;
+use spin::Mutex;
+use vm::{AddressSpace, AspaceConfig, RandomSource};
+
+/// The kernel's bitmap frame allocator, as `arch::paging` sees it.
+pub struct KernelFrames;
+
+// SAFETY: `frame_alloc` hands out 4 KiB frames of memory the boot memory map calls Usable (the
+// bitmap's own frames excluded), each at most once until it is freed, below `frame_limit()`; the
+// bootloader maps all physical memory writable at the offset given to `paging::init`; and no
+// other kernel code keeps using a frame after allocating it for someone else.
+unsafe impl FrameSource for KernelFrames {
+    fn alloc(&self) -> Option<u64> {
+        frame_alloc::alloc().map(Frame::addr)
+    }
+
+    fn free(&self, frame: u64) {
+        let f = Frame::from_addr(frame).expect("unaligned frame freed");
+        if let Err(e) = frame_alloc::free(f) {
+            panic!("paging freed frame {frame:#x}: {e:?}");
+        }
+    }
+
+    fn free_frames(&self) -> usize {
+        frame_alloc::stats().free as usize
+    }
+
+    fn used_frames(&self) -> usize {
+        frame_alloc::stats().used() as usize
+    }
+
+    fn frame_limit(&self) -> u64 {
+        frame_alloc::frame_limit()
+    }
+}
+
+static KERNEL_FRAMES: KernelFrames = KernelFrames;
+
+/// The current user address space and its page-table root (`None`: the kernel's table).
+static CURRENT: Mutex<Option<(Arc<AddressSpace>, u64)>> = Mutex::new(None);
+
+/// Brings up paging (NXE, SMEP, SMAP, the shared kernel half, `PhysMem`) and the fault hook.
+/// Call once, after the frame allocator and the heap.
+pub fn init(phys_offset: u64) {
+    // SAFETY: `phys_offset` is the bootloader's physical-memory mapping (BootloaderConfig asks for
+    // it), covering every frame `KERNEL_FRAMES` hands out and the boot page tables; we are still
+    // on the boot page table.
+    let f = unsafe { paging::init(phys_offset, &KERNEL_FRAMES) };
+    arch::trap::set_page_fault_hook(Some(page_fault_hook));
+    log::info!(
+        "paging: NX {}, SMEP {}, SMAP {}; kernel root {:#x}",
+        f.nx,
+        f.smep,
+        f.smap,
+        paging::kernel_root_phys()
+    );
+}
+
+/// Resolves a fault on a user address in the current address space (demand paging).
+/// `ERR_NOT_FOUND` when no user address space is current, `ERR_BAD_STATE` when the fault hit
+/// while the current-space slot was being switched.
+pub fn page_fault_hook(info: &PageFaultInfo) -> Result<(), Status> {
+    let aspace = {
+        let current = CURRENT.try_lock().ok_or(Status::ERR_BAD_STATE)?;
+        current.as_ref().map(|(a, _)| a.clone())
+    };
+    let aspace = aspace.ok_or(Status::ERR_NOT_FOUND)?;
+    aspace.fault(info.vaddr as usize, info.mmu_access())
+}
+
+/// A new user address space `[USER_ASPACE_BASE, USER_ASPACE_END)` with ASLR drawn from `rng`,
+/// and the physical address of its page-table root (for [`switch_aspace`]).
+pub fn new_user_aspace(rng: Box<dyn RandomSource>) -> Result<(Arc<AddressSpace>, u64), Status> {
+    let mmu = X86Mmu::new_user(paging::phys_mem())?;
+    let root = mmu.root_phys();
+    let config = AspaceConfig::user(
+        paging::USER_ASPACE_BASE as usize,
+        paging::USER_ASPACE_SIZE as usize,
+    );
+    let aspace = AddressSpace::new(config, Box::new(mmu), rng)?;
+    Ok((aspace, root))
+}
+
+/// Makes `next` (an address space and its root from [`new_user_aspace`]) current: loads its
+/// table into CR3 and points the fault hook at it; `None` returns to the kernel's table. Returns
+/// the previous one, so its last reference is dropped by the caller, outside any lock.
+pub fn switch_aspace(next: Option<(Arc<AddressSpace>, u64)>) -> Option<(Arc<AddressSpace>, u64)> {
+    let root = next
+        .as_ref()
+        .map_or(paging::kernel_root_phys(), |(_, root)| *root);
+    let mut current = CURRENT.lock();
+    paging::activate(root);
+    core::mem::replace(&mut *current, next)
+}
+
+mod tests;
