@@ -16,3 +16,24 @@ pub fn page_fault() -> ! {
     let v = unsafe { addr.read_volatile() };
     panic!("read {v:#x} from an unmapped address");
 }
+
+/// Reads the mapped user address `addr` directly instead of through a fault-safe copy: with SMAP
+/// on this is a fatal `#PF` (protection violation, supervisor read) although the page is mapped.
+pub fn read_user_directly(addr: u64) -> ! {
+    assert!(addr < crate::extable::USER_END, "not a user address");
+    // SAFETY: the caller mapped `addr` (a VMO page: plain memory, any bit pattern is a valid u64,
+    // no Rust reference points into it); with SMAP the read faults and the handler ends the run.
+    let v = unsafe { (addr as *const u64).read_volatile() };
+    panic!("SMAP did not stop a kernel read of user address {addr:#x} (read {v:#x})");
+}
+
+/// Calls the mapped, executable user address `addr` from ring 0: with SMEP on this is a fatal
+/// `#PF` (instruction fetch). The page must hold a `ret` (0xC3) in case SMEP is off.
+pub fn execute_user(addr: u64) -> ! {
+    assert!(addr < crate::extable::USER_END, "not a user address");
+    // SAFETY: with SMEP the fetch faults and the handler ends the run; without it the page's
+    // `ret` (the caller's contract) returns here at once, with every caller-saved register
+    // declared clobbered.
+    unsafe { core::arch::asm!("call {}", in(reg) addr, clobber_abi("C")) };
+    panic!("SMEP did not stop ring 0 from executing user address {addr:#x}");
+}

@@ -1,5 +1,6 @@
-//! The fatal paths: a kernel stack overflow, an unexpected page fault and a panic each end the run
-//! with their own exit code and a symbolized report.
+//! The fatal paths: a kernel stack overflow, an unexpected page fault, a kernel access to user
+//! memory blocked by SMAP or SMEP, and a panic each end the run with their own exit code and a
+//! symbolized report.
 
 use boot::qemu::Exit;
 use std::time::Duration;
@@ -51,6 +52,32 @@ fn invalid_opcode_is_reported() {
     let (exit, log) = crash("invalid_opcode");
     assert_eq!(exit, Some(Exit::Exception), "{log}");
     assert!(log.contains("vector 6 #UD (Invalid Opcode)"), "{log}");
+}
+
+#[test]
+fn smap_stops_kernel_reads_of_user_memory() {
+    let (exit, log) = crash("smap");
+    assert_eq!(exit, Some(Exit::Exception), "{log}");
+    assert!(log.contains("vector 14 #PF (Page Fault)"), "{log}");
+    assert!(
+        log.contains("(protection violation, read, supervisor)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("arch::crash::read_user_directly"),
+        "symbolized: {log}"
+    );
+}
+
+#[test]
+fn smep_stops_kernel_execution_of_user_pages() {
+    let (exit, log) = crash("smep");
+    assert_eq!(exit, Some(Exit::Exception), "{log}");
+    assert!(log.contains("vector 14 #PF (Page Fault)"), "{log}");
+    assert!(
+        log.contains("(protection violation, read, supervisor, instruction fetch)"),
+        "{log}"
+    );
 }
 
 #[test]
