@@ -104,9 +104,13 @@ pub fn switch_aspace(next: Option<(Arc<AddressSpace>, u64)>) -> Option<(Arc<Addr
     let root = next
         .as_ref()
         .map_or(paging::kernel_root_phys(), |(_, root)| *root);
-    let mut current = CURRENT.lock();
-    paging::activate(root);
-    core::mem::replace(&mut *current, next)
+    // Interrupts off: a thread preempted while holding the slot would make the fault hook of the
+    // next thread fail (it only try-locks).
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let mut current = CURRENT.lock();
+        paging::activate(root);
+        core::mem::replace(&mut *current, next)
+    })
 }
 
 mod tests;
