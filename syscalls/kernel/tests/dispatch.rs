@@ -1,0 +1,100 @@
+//! Dispatch: numbers, argument narrowing, values returned in `rax`, exit markers.
+
+mod common;
+
+use abi::Status;
+use common::*;
+use syscalls::{dispatch, NO_RETURN};
+
+#[test]
+fn unknown_numbers_are_bad_syscall() {
+    let mut m = Mock::new();
+    for nr in [
+        ZX_SYS_COUNT as u64,
+        1000,
+        u32::MAX as u64,
+        1 << 32,
+        u64::MAX,
+    ] {
+        assert_eq!(
+            dispatch(&mut m, nr, &[0; 8]),
+            Status::ERR_BAD_SYSCALL.into_raw() as i64,
+            "{nr}"
+        );
+    }
+}
+
+#[test]
+fn known_numbers_without_objects_are_not_supported() {
+    let mut m = Mock::new();
+    for nr in ZX_SYS_CHANNEL_CREATE..ZX_SYS_COUNT {
+        assert_eq!(m.sys(nr, &[]), Err(Status::ERR_NOT_SUPPORTED), "{nr}");
+    }
+}
+
+#[test]
+fn clock_calls_return_values() {
+    let mut m = Mock::new();
+    assert_eq!(m.call(ZX_SYS_TICKS_GET, &[]), Ok(123_456));
+    assert_eq!(m.call(ZX_SYS_TICKS_PER_SECOND, &[]), Ok(1_000_000_000));
+    assert_eq!(m.call(ZX_SYS_CLOCK_GET_MONOTONIC, &[]), Ok(777));
+}
+
+#[test]
+fn handle_arguments_use_the_low_32_bits() {
+    let mut m = Mock::new();
+    let vmo = m.vmo(4096, 0);
+    let garbage = 0xdead_beef_0000_0000u64;
+    assert_eq!(
+        m.sys(
+            ZX_SYS_VMO_GET_SIZE,
+            &[garbage | vmo as u64, (BUF + 16) as u64]
+        ),
+        Ok(())
+    );
+    assert_eq!(m.peek::<u64>(BUF + 16), 4096);
+}
+
+#[test]
+fn exits_return_the_marker_and_tell_the_kernel() {
+    let mut m = Mock::new();
+    assert_eq!(
+        dispatch(&mut m, ZX_SYS_THREAD_EXIT as u64, &[0; 8]),
+        NO_RETURN
+    );
+    assert!(m.thread_exited);
+    let mut args = [0u64; 8];
+    args[0] = (-7i64) as u64;
+    assert_eq!(
+        dispatch(&mut m, ZX_SYS_PROCESS_EXIT as u64, &args),
+        NO_RETURN
+    );
+    assert_eq!(m.process.state.lock().unwrap().exited, Some(-7));
+    assert_eq!(
+        m.handle_count(),
+        0,
+        "the mock kernel's teardown closed every handle"
+    );
+}
+
+#[test]
+fn debug_write() {
+    let mut m = Mock::new();
+    m.poke(BUF, b"hello");
+    assert_eq!(m.sys(ZX_SYS_DEBUG_WRITE, &[BUF as u64, 5]), Ok(()));
+    assert_eq!(m.log, b"hello");
+    assert_eq!(m.sys(ZX_SYS_DEBUG_WRITE, &[0, 0]), Ok(()), "(null, 0)");
+    for (addr, what) in [(0usize, "null"), (UNMAPPED, "unmapped"), (KERNEL, "kernel")] {
+        assert_eq!(
+            m.sys(ZX_SYS_DEBUG_WRITE, &[addr as u64, 5]),
+            Err(Status::ERR_INVALID_ARGS),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        m.sys(ZX_SYS_DEBUG_WRITE, &[BUF as u64, u64::MAX]),
+        Ok(()),
+        "truncated to MAX_DEBUG_WRITE, inside the buffer"
+    );
+    assert_eq!(m.log.len(), 5 + syscalls::sys::misc::MAX_DEBUG_WRITE);
+}
