@@ -366,7 +366,7 @@ fn map_errors() {
         Some(Status::ERR_BUFFER_TOO_SMALL)
     );
     assert_eq!(
-        m.map(root, RW, 0, vmo, u64::MAX & !0xfff, PAGE).err(),
+        m.map(root, RW, 0, vmo, !0xfff, PAGE).err(),
         Some(Status::ERR_OUT_OF_RANGE)
     );
     // BAD_STATE.
