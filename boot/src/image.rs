@@ -21,8 +21,26 @@ pub enum Firmware {
 pub struct Ramdisk {
     /// The kernel command line, e.g. `mode=run` or `mode=ktest skip_through=NAME`.
     pub cmdline: String,
-    /// Extra named files (later: user ELF programs).
+    /// Extra named files (user ELF programs, test data).
     pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// The user programs, stripped of DWARF, read and stripped once per host process.
+pub fn user_program_files() -> Result<&'static [(String, Vec<u8>)]> {
+    static FILES: std::sync::OnceLock<std::result::Result<Vec<(String, Vec<u8>)>, String>> =
+        std::sync::OnceLock::new();
+    let files = FILES.get_or_init(|| {
+        crate::USER_PROGRAMS
+            .iter()
+            .map(|&(name, path)| {
+                let elf = std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?;
+                let stripped =
+                    strip_debug_info(&elf).map_err(|e| format!("stripping {path}: {e}"))?;
+                Ok((name.to_string(), stripped))
+            })
+            .collect()
+    });
+    files.as_deref().map_err(|e| e.clone().into())
 }
 
 impl Ramdisk {
@@ -32,6 +50,14 @@ impl Ramdisk {
             cmdline: cmdline.into(),
             files: Vec::new(),
         }
+    }
+
+    /// A ramdisk with a command line and every user program ([`crate::USER_PROGRAMS`]).
+    pub fn with_programs(cmdline: impl Into<String>) -> Result<Self> {
+        Ok(Self {
+            cmdline: cmdline.into(),
+            files: user_program_files()?.to_vec(),
+        })
     }
 
     /// Serializes to the `ramdisk` crate's archive format.
@@ -55,7 +81,7 @@ fn boot_config() -> BootConfig {
     c
 }
 
-/// The kernel ELF without DWARF sections. The BIOS loader reads the kernel through real-mode disk
+/// An ELF (the kernel or a user program) without DWARF sections. The BIOS loader reads the kernel through real-mode disk
 /// calls, which are slow under TCG: a debug kernel shrinks from ~2 MB to a few hundred KB. The
 /// host keeps the full ELF for symbolization and gdb.
 pub fn strip_debug_info(elf: &[u8]) -> Result<Vec<u8>> {

@@ -4,11 +4,25 @@
 //! its path. [`image`] wraps it in BIOS/UEFI disk images with a ramdisk; [`qemu`] runs an image
 //! and turns the serial console into a stream of lines plus a classified exit; [`symbolize`]
 //! appends `function at file:line` to every kernel address in those lines.
+//!
+//! The user programs (`user/*`, static PIE for x86_64-unknown-none) are artifact dependencies
+//! too: [`USER_PROGRAMS`] lists them and [`image::Ramdisk::with_programs`] packs them, stripped of
+//! DWARF, into the ramdisk under their names.
 #![forbid(unsafe_code)]
 
 pub mod image;
 pub mod qemu;
 pub mod symbolize;
+
+include!(concat!(env!("OUT_DIR"), "/programs.rs"));
+
+/// The path of user program `name`'s ELF (with debug info), if there is such a program.
+pub fn user_program(name: &str) -> Option<&'static str> {
+    USER_PROGRAMS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, path)| path)
+}
 
 /// Path of the kernel ELF (with debug info) this tool was built with.
 pub const KERNEL_ELF: &str = env!("KERNEL_ELF");

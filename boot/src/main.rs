@@ -2,11 +2,16 @@
 //!
 //! ```text
 //! boot [run|image] [--uefi] [--kvm] [--gdb] [--timeout SECS] [--cmdline "mode=run ..."]
-//!      [--kernel PATH] [-- EXTRA QEMU ARGS...]
+//!      [--kernel PATH] [PROGRAM [ARGS...]] [-- EXTRA QEMU ARGS...]
 //! ```
 //! `run` (the default) builds the BIOS and UEFI images, boots one of them (BIOS unless `--uefi`)
 //! with TCG (KVM only with `--kvm` or `ZXVM_KVM=1`), streams the serial console with kernel
 //! addresses symbolized, and exits 0 only when the kernel reported success.
+//!
+//! The ramdisk carries every user program. The first bare word that is not `run`/`image` names
+//! the program the kernel starts (`prog=PROGRAM`, default `demo`); every word after it up to `--`
+//! is an argument (`args=ARGS`, the rest of the command line), even one starting with `-`. So
+//! options go before the program name: `cargo run -- --timeout 300 utest vmar::`.
 
 use boot::image::{self, Firmware, Ramdisk};
 use boot::qemu::{self, Event, Exit, Session};
@@ -17,6 +22,10 @@ use std::time::{Duration, Instant};
 
 struct Args {
     command: String,
+    /// `--cmdline` was given.
+    cmdline_given: bool,
+    /// The program to run and its arguments.
+    program: Option<(String, Vec<String>)>,
     config: qemu::Config,
     timeout: Duration,
     cmdline: String,
@@ -24,7 +33,33 @@ struct Args {
 }
 
 const USAGE: &str = "usage: boot [run|image] [--uefi] [--kvm] [--gdb] [--timeout SECS] \
-                     [--cmdline STR] [--kernel PATH] [-- QEMU ARGS...]";
+                     [--cmdline STR] [--kernel PATH] [PROGRAM [ARGS...]] [-- QEMU ARGS...]";
+
+fn program_names() -> String {
+    boot::USER_PROGRAMS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The kernel command line: `--cmdline` (default `mode=run`) plus `prog=NAME args=ARGS` for a
+/// program named on the command line (`prog=demo` when neither is given). `args=` comes last:
+/// user space takes the rest of the line as the arguments.
+fn kernel_cmdline(a: &Args) -> String {
+    let mut c = a.cmdline.clone();
+    match &a.program {
+        Some((name, args)) => {
+            c.push_str(&format!(" prog={name}"));
+            if !args.is_empty() {
+                c.push_str(&format!(" args={}", args.join(" ")));
+            }
+        }
+        None if !a.cmdline_given => c.push_str(" prog=demo"),
+        None => {}
+    }
+    c
+}
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -32,6 +67,8 @@ fn parse_args() -> Result<Args, String> {
         config: qemu::Config::default(),
         timeout: qemu::env_secs("ZXVM_TIMEOUT", 120),
         cmdline: "mode=run".into(),
+        cmdline_given: false,
+        program: None,
         kernel: PathBuf::from(boot::KERNEL_ELF),
     };
     let mut it = std::env::args().skip(1);
@@ -46,10 +83,33 @@ fn parse_args() -> Result<Args, String> {
                 let v = it.next().ok_or("--timeout needs seconds")?;
                 a.timeout = Duration::from_secs(v.parse().map_err(|_| "bad --timeout")?);
             }
-            "--cmdline" => a.cmdline = it.next().ok_or("--cmdline needs a value")?,
+            "--cmdline" => {
+                a.cmdline = it.next().ok_or("--cmdline needs a value")?;
+                a.cmdline_given = true;
+            }
             "--kernel" => a.kernel = it.next().ok_or("--kernel needs a path")?.into(),
             "--" => a.config.extra_args.extend(it.by_ref()),
             "-h" | "--help" => return Err(USAGE.into()),
+            other if !other.starts_with('-') => {
+                if boot::user_program(other).is_none() {
+                    return Err(format!(
+                        "unknown program or argument {other:?} (programs: {})\n{USAGE}",
+                        program_names()
+                    ));
+                }
+                let mut args = Vec::new();
+                for word in it.by_ref() {
+                    if word == "--" {
+                        a.config.extra_args.extend(it.by_ref());
+                        break;
+                    }
+                    if word.contains(char::is_whitespace) {
+                        return Err(format!("program arguments cannot contain spaces: {word:?}"));
+                    }
+                    args.push(word);
+                }
+                a.program = Some((other.to_string(), args));
+            }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -75,18 +135,20 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> boot::Result<i32> {
     let out = PathBuf::from(boot::OUT_DIR);
-    let ramdisk = Ramdisk::with_cmdline(args.cmdline.clone());
+    let cmdline = kernel_cmdline(&args);
+    let ramdisk = Ramdisk::with_programs(cmdline.clone())?;
     let bios = out.join("zxkernel-bios.img");
     let uefi = out.join("zxkernel-uefi.img");
     let t = Instant::now();
     image::build(&args.kernel, &ramdisk, Firmware::Bios, &bios)?;
     image::build(&args.kernel, &ramdisk, Firmware::Uefi, &uefi)?;
     eprintln!(
-        "boot: images built in {} ms: {} (BIOS), {} (UEFI); ramdisk cmdline {:?}",
+        "boot: images built in {} ms: {} (BIOS), {} (UEFI); ramdisk cmdline {:?}, programs: {}",
         t.elapsed().as_millis(),
         bios.display(),
         uefi.display(),
-        args.cmdline
+        cmdline,
+        program_names()
     );
     if args.command == "image" {
         return Ok(0);

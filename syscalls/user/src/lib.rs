@@ -2,11 +2,22 @@
 //! `Result<_, Status>`: [`Handle`] (closed on drop), [`Vmar`], [`Vmo`], [`Process`], [`Thread`],
 //! [`debug_write`], [`ticks_get`] and friends.
 //!
+//! For programs: [`rt`] (feature `rt`: `_start`, panic handler, heap; [`entry!`] names main),
+//! [`print!`] / [`println!`], [`bootfs::Ramdisk`] (programs and command line from the boot
+//! ramdisk) and [`process::spawn`] (load a static-PIE ELF into a new process with `elfload`, start
+//! it, [`Process::wait`] for its return code).
+//!
 //! Builds for `x86_64-unknown-none` (user programs) and for the host (so `cargo test` at the root
 //! builds it); nothing here executes `SYSCALL` in host tests.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
+pub mod bootfs;
+pub mod print;
+pub mod process;
 pub mod raw;
+pub mod rt;
 
 mod handle;
 mod misc;
