@@ -25,9 +25,12 @@ pub struct Ramdisk {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+/// Named files of a ramdisk.
+type Files = Vec<(String, Vec<u8>)>;
+
 /// The user programs, stripped of DWARF, read and stripped once per host process.
 pub fn user_program_files() -> Result<&'static [(String, Vec<u8>)]> {
-    static FILES: std::sync::OnceLock<std::result::Result<Vec<(String, Vec<u8>)>, String>> =
+    static FILES: std::sync::OnceLock<std::result::Result<Files, String>> =
         std::sync::OnceLock::new();
     let files = FILES.get_or_init(|| {
         crate::USER_PROGRAMS

@@ -1,6 +1,7 @@
 //! `child`: started by `demo` (and the tests). Does a little VM work in its own address space —
 //! creates a VMO, maps it, touches it, reads it back through the VMO, unmaps it — prints what it
-//! did, and exits with the code it was given as arg2.
+//! did, and exits with the code it was given as arg2. Started as the first process
+//! (`cargo run -- child N`), it exits with its first argument instead.
 #![no_std]
 #![no_main]
 
@@ -10,8 +11,20 @@ use zx::{println, Vmo};
 
 zx::entry!(main);
 
-fn main(startup: Startup) -> i64 {
-    let code = startup.arg2 as i64;
+fn main(mut startup: Startup) -> i64 {
+    let mut code = startup.arg2 as i64;
+    if startup.arg1.is_valid() {
+        // The first process gets the ramdisk: take the code from the command line's arguments.
+        let vmo = Vmo::from(core::mem::replace(&mut startup.arg1, zx::Handle::invalid()));
+        if let Ok(rd) = zx::bootfs::Ramdisk::map(&vmo, &startup.root_vmar) {
+            code = rd
+                .args()
+                .split(' ')
+                .next()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0);
+        }
+    }
     match vm_work(&startup) {
         Ok(sum) => println!(
             "child: mapped, touched and unmapped 4 pages (checksum {sum:#x}); exiting with {code}"

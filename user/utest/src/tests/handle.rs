@@ -1,0 +1,155 @@
+//! Handles: close, duplicate (rights reduced, never raised), replace, basic info.
+
+use abi::default_rights::*;
+use abi::obj_type::*;
+use abi::rights::*;
+use abi::Status;
+use zx::{Handle, Vmo};
+
+use crate::harness::{Ctx, TestResult};
+
+tests!(
+    close,
+    close_invalid_is_ok,
+    close_twice,
+    duplicate_same_rights,
+    duplicate_reduces_rights,
+    duplicate_cannot_raise,
+    duplicate_needs_right,
+    replace,
+    replace_cannot_raise,
+    basic_info_types,
+);
+
+fn close(_ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(4096, 0));
+    let raw = v.raw_handle();
+    check!(Handle::from(v).close());
+    let again = Handle::from_raw(raw);
+    ensure_err!(again.check_valid(), Status::ERR_BAD_HANDLE);
+    core::mem::forget(again);
+    Ok(())
+}
+
+fn close_invalid_is_ok(_ctx: &Ctx) -> TestResult {
+    check!(Handle::invalid().close());
+    Ok(())
+}
+
+fn close_twice(_ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(4096, 0));
+    let raw = v.raw_handle();
+    check!(Handle::from(v).close());
+    ensure_err!(Handle::from_raw(raw).close(), Status::ERR_BAD_HANDLE);
+    Ok(())
+}
+
+fn duplicate_same_rights(_ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(4096, 0));
+    let d = check!(v.handle().duplicate(ZX_RIGHT_SAME_RIGHTS));
+    ensure!(d.raw() != v.raw_handle());
+    let a = check!(v.handle().basic_info());
+    let b = check!(d.basic_info());
+    ensure_eq!(a.koid, b.koid);
+    ensure_eq!(a.rights, ZX_DEFAULT_VMO_RIGHTS);
+    ensure_eq!(b.rights, ZX_DEFAULT_VMO_RIGHTS);
+    // Writes through one are seen through the other.
+    let d = Vmo::from(d);
+    check!(d.write(b"dup", 0));
+    let mut buf = [0u8; 3];
+    check!(v.read(&mut buf, 0));
+    ensure_eq!(&buf, b"dup");
+    Ok(())
+}
+
+fn duplicate_reduces_rights(_ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(4096, 0));
+    let r = Vmo::from(check!(v
+        .handle()
+        .duplicate(ZX_RIGHT_READ | ZX_RIGHT_DUPLICATE)));
+    ensure_eq!(
+        check!(r.handle().basic_info()).rights,
+        ZX_RIGHT_READ | ZX_RIGHT_DUPLICATE
+    );
+    ensure_err!(r.write(b"x", 0), Status::ERR_ACCESS_DENIED);
+    // Reduced further, never back up.
+    let rr = check!(r.handle().duplicate(ZX_RIGHT_READ));
+    ensure_eq!(check!(rr.basic_info()).rights, ZX_RIGHT_READ);
+    ensure_err!(
+        r.handle().duplicate(ZX_RIGHT_READ | ZX_RIGHT_WRITE),
+        Status::ERR_INVALID_ARGS
+    );
+    Ok(())
+}
+
+fn duplicate_cannot_raise(_ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(4096, 0));
+    ensure_err!(
+        v.handle()
+            .duplicate(ZX_DEFAULT_VMO_RIGHTS | ZX_RIGHT_EXECUTE),
+        Status::ERR_INVALID_ARGS
+    );
+    Ok(())
+}
+
+fn duplicate_needs_right(_ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(4096, 0));
+    let nodup = check!(v.handle().duplicate(ZX_RIGHT_READ));
+    ensure_err!(
+        nodup.duplicate(ZX_RIGHT_SAME_RIGHTS),
+        Status::ERR_ACCESS_DENIED
+    );
+    let bogus = Handle::from_raw(0x7777_7773);
+    ensure_err!(
+        bogus.duplicate(ZX_RIGHT_SAME_RIGHTS),
+        Status::ERR_BAD_HANDLE
+    );
+    core::mem::forget(bogus);
+    Ok(())
+}
+
+fn replace(_ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(4096, 0));
+    let koid = check!(v.handle().basic_info()).koid;
+    let old = v.raw_handle();
+    let r = check!(Handle::from(v).replace(ZX_RIGHT_READ | ZX_RIGHT_MAP));
+    let info = check!(r.basic_info());
+    ensure_eq!(info.koid, koid);
+    ensure_eq!(info.rights, ZX_RIGHT_READ | ZX_RIGHT_MAP);
+    let stale = Handle::from_raw(old);
+    ensure_err!(stale.check_valid(), Status::ERR_BAD_HANDLE);
+    core::mem::forget(stale);
+    Ok(())
+}
+
+fn replace_cannot_raise(_ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(4096, 0));
+    let weak = check!(v.handle().duplicate(ZX_RIGHT_READ));
+    let raw = weak.raw();
+    ensure_err!(
+        weak.replace(ZX_RIGHT_READ | ZX_RIGHT_WRITE),
+        Status::ERR_INVALID_ARGS
+    );
+    // The old handle is gone even though replace failed (Zircon's rule).
+    let stale = Handle::from_raw(raw);
+    ensure_err!(stale.check_valid(), Status::ERR_BAD_HANDLE);
+    core::mem::forget(stale);
+    Ok(())
+}
+
+fn basic_info_types(ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(4096, 0));
+    ensure_eq!(check!(v.handle().basic_info()).r#type, ZX_OBJ_TYPE_VMO);
+    ensure_eq!(
+        check!(ctx.root.handle().basic_info()).r#type,
+        ZX_OBJ_TYPE_VMAR
+    );
+    let p = check!(ctx.process.handle().basic_info());
+    ensure_eq!(p.r#type, ZX_OBJ_TYPE_PROCESS);
+    ensure_eq!(p.rights, ZX_DEFAULT_PROCESS_RIGHTS);
+    let t = check!(ctx.thread.handle().basic_info());
+    ensure_eq!(t.r#type, ZX_OBJ_TYPE_THREAD);
+    ensure_eq!(t.rights, ZX_DEFAULT_THREAD_RIGHTS);
+    ensure!(p.koid != t.koid && p.koid != 0);
+    Ok(())
+}

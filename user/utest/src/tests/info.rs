@@ -1,0 +1,177 @@
+//! `zx_object_get_info`: maps of a VMAR / the process, VMO info, errors.
+
+use abi::info::{maps_type::*, topic};
+use abi::syscall_numbers as nr;
+use abi::vm_options::*;
+use abi::Status;
+use zx::raw::syscall6;
+use zx::Vmo;
+
+use crate::harness::{Ctx, TestResult};
+
+tests!(
+    vmar_maps_tree,
+    process_maps_contains_mapping,
+    vmo_info,
+    buffer_too_small_reports_avail,
+    bad_topic,
+    bad_buffer,
+);
+
+const PAGE: usize = super::PAGE;
+
+fn vmar_maps_tree(ctx: &Ctx) -> TestResult {
+    let (r, base) = check!(ctx.root.allocate(
+        ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE | ZX_VM_CAN_MAP_SPECIFIC,
+        0,
+        8 * PAGE
+    ));
+    let (_inner, ibase) =
+        check!(r.allocate(ZX_VM_CAN_MAP_READ | ZX_VM_SPECIFIC, 4 * PAGE, 2 * PAGE));
+    let v = check!(Vmo::create(PAGE as u64, 0));
+    check!(r.map(ZX_VM_SPECIFIC | ZX_VM_PERM_READ, 0, &v, 0, PAGE));
+    let maps = check!(zx::process::maps(r.handle()));
+    ensure_eq!(maps.len(), 3);
+    ensure_eq!(maps[0].r#type, ZX_INFO_MAPS_TYPE_VMAR);
+    ensure_eq!(
+        (maps[0].base, maps[0].size, maps[0].depth),
+        (base, 8 * PAGE, 0)
+    );
+    ensure_eq!(maps[1].r#type, ZX_INFO_MAPS_TYPE_MAPPING);
+    ensure_eq!((maps[1].base, maps[1].size, maps[1].depth), (base, PAGE, 1));
+    ensure_eq!(maps[1].u.mmu_flags, ZX_VM_PERM_READ);
+    ensure_eq!(maps[1].u.vmo_koid, check!(v.info()).koid);
+    ensure_eq!(maps[2].r#type, ZX_INFO_MAPS_TYPE_VMAR);
+    ensure_eq!(
+        (maps[2].base, maps[2].size, maps[2].depth),
+        (ibase, 2 * PAGE, 1)
+    );
+    // SAFETY: nothing refers to the region's memory.
+    check!(unsafe { r.destroy() });
+    Ok(())
+}
+
+fn process_maps_contains_mapping(ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(2 * PAGE as u64, 0));
+    let addr = check!(ctx
+        .root
+        .map(ZX_VM_PERM_READ | ZX_VM_PERM_WRITE, 0, &v, 0, 2 * PAGE));
+    // SAFETY: inside the fresh read-write mapping.
+    unsafe { (addr as *mut u8).write_volatile(1) };
+    let maps = check!(zx::process::maps(ctx.process.handle()));
+    ensure_eq!(maps[0].r#type, ZX_INFO_MAPS_TYPE_ASPACE);
+    let m = maps
+        .iter()
+        .find(|m| m.r#type == ZX_INFO_MAPS_TYPE_MAPPING && m.base == addr);
+    let Some(m) = m else {
+        fail!(
+            "mapping at {addr:#x} not in ZX_INFO_PROCESS_MAPS ({} entries)",
+            maps.len()
+        );
+    };
+    ensure_eq!(m.size, 2 * PAGE);
+    ensure_eq!(m.u.mmu_flags, ZX_VM_PERM_READ | ZX_VM_PERM_WRITE);
+    ensure_eq!(m.u.committed_pages, 1);
+    // SAFETY: nothing refers to the mapping.
+    check!(unsafe { ctx.root.unmap(addr, 2 * PAGE) });
+    Ok(())
+}
+
+fn vmo_info(_ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(3 * PAGE as u64, 0));
+    check!(v.write(b"x", PAGE as u64));
+    let i = check!(v.info());
+    ensure_eq!(i.size_bytes, 3 * PAGE as u64);
+    ensure_eq!(i.committed_bytes, PAGE as u64);
+    ensure_eq!(i.handle_rights, abi::default_rights::ZX_DEFAULT_VMO_RIGHTS);
+    ensure!(i.koid != 0);
+    Ok(())
+}
+
+fn buffer_too_small_reports_avail(ctx: &Ctx) -> TestResult {
+    let mut actual = usize::MAX;
+    let mut avail = 0usize;
+    // SAFETY: zero-length buffer; `actual` and `avail` are valid, aligned usizes.
+    let r = unsafe {
+        syscall6(
+            nr::ZX_SYS_OBJECT_GET_INFO,
+            ctx.process.handle().raw() as usize,
+            topic::ZX_INFO_PROCESS_MAPS as usize,
+            0,
+            0,
+            &mut actual as *mut usize as usize,
+            &mut avail as *mut usize as usize,
+        )
+    };
+    ensure_eq!(Status::from_raw(r as i32), Status::OK);
+    ensure_eq!(actual, 0);
+    ensure!(avail >= 3, "avail {avail}");
+    // A single-record topic with a short buffer.
+    let mut small = [0u8; 8];
+    // SAFETY: `small` is valid for 8 bytes.
+    let r = unsafe {
+        syscall6(
+            nr::ZX_SYS_OBJECT_GET_INFO,
+            ctx.process.handle().raw() as usize,
+            topic::ZX_INFO_PROCESS as usize,
+            small.as_mut_ptr() as usize,
+            small.len(),
+            0,
+            0,
+        )
+    };
+    ensure_eq!(Status::from_raw(r as i32), Status::ERR_BUFFER_TOO_SMALL);
+    Ok(())
+}
+
+fn bad_topic(ctx: &Ctx) -> TestResult {
+    let mut buf = [0u64; 8];
+    // SAFETY: `buf` is valid for 64 bytes.
+    let r = unsafe {
+        syscall6(
+            nr::ZX_SYS_OBJECT_GET_INFO,
+            ctx.process.handle().raw() as usize,
+            0x7777,
+            buf.as_mut_ptr() as usize,
+            64,
+            0,
+            0,
+        )
+    };
+    ensure_eq!(Status::from_raw(r as i32), Status::ERR_NOT_SUPPORTED);
+    // The VMAR topic on a VMO handle.
+    let v = check!(Vmo::create(PAGE as u64, 0));
+    // SAFETY: as above.
+    let r = unsafe {
+        syscall6(
+            nr::ZX_SYS_OBJECT_GET_INFO,
+            v.raw_handle() as usize,
+            topic::ZX_INFO_VMAR as usize,
+            buf.as_mut_ptr() as usize,
+            64,
+            0,
+            0,
+        )
+    };
+    ensure_eq!(Status::from_raw(r as i32), Status::ERR_WRONG_TYPE);
+    Ok(())
+}
+
+fn bad_buffer(ctx: &Ctx) -> TestResult {
+    for bad in [0usize, 0xffff_8000_0000_1000, 0x10] {
+        // SAFETY: the kernel must refuse the buffer without touching our memory.
+        let r = unsafe {
+            syscall6(
+                nr::ZX_SYS_OBJECT_GET_INFO,
+                ctx.process.handle().raw() as usize,
+                topic::ZX_INFO_PROCESS as usize,
+                bad,
+                24,
+                0,
+                0,
+            )
+        };
+        ensure_eq!(Status::from_raw(r as i32), Status::ERR_INVALID_ARGS);
+    }
+    Ok(())
+}
