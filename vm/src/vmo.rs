@@ -14,7 +14,6 @@
 
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::vmo_options::{ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE};
@@ -353,8 +352,9 @@ impl Vmo {
         if first >= end {
             return;
         }
-        let frames: Vec<u64> = inner.pages.range(first..end).map(|(k, _)| *k).collect();
-        if frames.is_empty() {
+        // No page committed in the range: nothing can be mapped, nothing to free. (No list of
+        // the pages is collected: that would be a heap allocation per decommit.)
+        if inner.pages.range(first..end).next().is_none() {
             return;
         }
         let (start_off, end_off) = (first.saturating_mul(PAGE), end.saturating_mul(PAGE));
@@ -372,10 +372,13 @@ impl Vmo {
                 aspace.unmap_pages_for_vmo(vaddr, page_count);
             }
         }
-        for index in frames {
+        // Every page-table entry is gone: free the frames, one B-tree descent each.
+        let mut from = first;
+        while let Some((&index, _)) = inner.pages.range(from..end).next() {
             if let Some(frame) = inner.pages.remove(&index) {
                 self.phys.free(frame);
             }
+            from = index + 1;
         }
     }
 }
