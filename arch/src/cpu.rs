@@ -57,3 +57,23 @@ pub fn stack_pointer() -> u64 {
     };
     rsp
 }
+
+/// A hardware random value from RDRAND, or `None` when the CPU has no RDRAND (or it failed ten
+/// times in a row, as Intel's guidance allows).
+pub fn rdrand() -> Option<u64> {
+    let leaf1 = core::arch::x86_64::__cpuid(1);
+    if leaf1.ecx & (1 << 30) == 0 {
+        return None;
+    }
+    for _ in 0..10 {
+        let (v, ok): (u64, u8);
+        // SAFETY: RDRAND exists (checked above) and only writes its output register and CF.
+        unsafe {
+            core::arch::asm!("rdrand {}", "setc {}", out(reg) v, out(reg_byte) ok, options(nomem, nostack))
+        };
+        if ok != 0 {
+            return Some(v);
+        }
+    }
+    None
+}

@@ -82,6 +82,17 @@ pub fn write_fmt(args: fmt::Arguments) {
     let _ = SERIAL.lock().write_fmt(args);
 }
 
+/// Writes raw bytes (user `zx_debug_write` output) under the console lock; `\n` becomes `\r\n`.
+pub fn write_bytes(bytes: &[u8]) {
+    let port = SERIAL.lock();
+    for &b in bytes {
+        if b == b'\n' {
+            port.write_byte(b'\r');
+        }
+        port.write_byte(b);
+    }
+}
+
 /// A writer that bypasses the console lock, for the panic and fatal-exception paths only (the
 /// lock may be held by the code that crashed). Output may interleave; it is never lost.
 pub fn emergency() -> SerialPort {

@@ -15,8 +15,6 @@ mod ktest_runner;
 mod logger;
 mod mm;
 mod selftest;
-// Process/thread APIs not reached yet are used by the syscall glue (issue 4, in progress).
-#[allow(dead_code)]
 mod task;
 
 use arch::qemu::{self, ExitCode};
@@ -98,15 +96,33 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     task::init(
         boot_info.kernel_stack_bottom,
         boot_info.kernel_stack_bottom + boot_info.kernel_stack_len,
+        cmdline.get("seed").and_then(|s| s.parse().ok()),
     );
+    task::loader::set_ramdisk(ramdisk);
     print_memory_summary(boot_info);
 
     match cmdline.get("mode").unwrap_or("run") {
         "ktest" => ktest_runner::run(&cmdline),
         "crash" => selftest::run(&cmdline),
-        _ => {
-            arch::println!("zxkernel: boot complete, nothing else to run yet; exiting");
-            qemu::exit(ExitCode::Success)
+        _ => run_init(ramdisk, cmdline.get("prog").unwrap_or("demo")),
+    }
+}
+
+/// Runs the first user program and ends the run with its verdict: success iff it exits with 0.
+fn run_init(ramdisk: &[u8], prog: &str) -> ! {
+    arch::println!("zxkernel: boot complete; starting {prog:?} from the ramdisk");
+    match task::loader::run_init(ramdisk, prog) {
+        Ok(code) => {
+            arch::println!("init: exited with code {code}");
+            qemu::exit(if code == 0 {
+                ExitCode::Success
+            } else {
+                ExitCode::Failed
+            })
+        }
+        Err(e) => {
+            arch::println!("init: cannot start {prog:?}: {e}");
+            qemu::exit(ExitCode::Failed)
         }
     }
 }

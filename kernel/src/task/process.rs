@@ -1,19 +1,27 @@
 //! Processes: an address space, a handle table, threads, a return code and signals.
 //!
 //! Lifetime: a process is alive while it has threads or has never been started. When its last
-//! thread exits (or a kill reaches every thread), it is torn down exactly once: the handle table
-//! is emptied (breaking the cycles through its own process/thread handles), every mapping and
-//! sub-region of the address space is removed (frames back to the allocator), the address space
-//! reference is dropped (the page tables go with the last reference), `ZX_PROCESS_TERMINATED` is
-//! asserted and waiters are woken.
+//! thread exits (or a kill reaches every thread), it is torn down exactly once
+//! ([`Process::teardown`]): the handle table is emptied (breaking the cycles through its own
+//! process/thread handles), every mapping and sub-region of the address space is removed (frames
+//! back to the allocator), the address space is released (if it is the current one, the CPU goes
+//! back to the kernel's table first; the page tables are freed with the last reference), then
+//! `ZX_PROCESS_TERMINATED` is asserted and waiters are woken. Objects leave the handle table
+//! under its lock and are dropped after it.
 
 use super::sched;
 use super::thread::{State, Thread};
-use alloc::string::String;
+use abi::info::process_flags::{ZX_INFO_PROCESS_FLAG_EXITED, ZX_INFO_PROCESS_FLAG_STARTED};
+use abi::info::{InfoProcess, ZX_MAX_NAME_LEN};
+use abi::Status;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::any::Any;
 use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
+use syscalls::handle::{HandleTable, SplitMix64};
+use syscalls::{ObjectTable, ProcessObject, VmarObject};
+use vm::{AddressSpace, ALL_RIGHTS};
 
 /// `ZX_PROCESS_TERMINATED`.
 pub const SIGNAL_TERMINATED: u32 = abi::signals::ZX_PROCESS_TERMINATED;
@@ -34,36 +42,60 @@ pub enum Lifecycle {
 struct Inner {
     lifecycle: Lifecycle,
     return_code: i64,
+    start_time: i64,
     threads: Vec<Arc<Thread>>,
 }
 
 /// A process.
 pub struct Process {
     koid: u64,
-    name: String,
+    name: [u8; ZX_MAX_NAME_LEN],
+    /// The address space and its page-table root; `None` once torn down.
+    aspace: Mutex<Option<(Arc<AddressSpace>, u64)>>,
+    root_vmar_koid: u64,
+    handles: Mutex<ObjectTable>,
     inner: Mutex<Inner>,
     signals: AtomicU32,
 }
 
 impl core::fmt::Debug for Process {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Process({} {:?})", self.koid, self.name)
+        write!(f, "Process({} {:?})", self.koid, self.name_str())
     }
 }
 
+/// Processes alive (not yet dropped), for teardown checks.
+static LIVE: AtomicU32 = AtomicU32::new(0);
+
+/// Number of `Process` objects not yet dropped.
+pub fn live_processes() -> u32 {
+    LIVE.load(Ordering::SeqCst)
+}
+
 impl Process {
-    /// A new, empty process.
-    pub fn new(name: &str, koid: u64) -> Arc<Process> {
-        Arc::new(Process {
-            koid,
-            name: String::from(name),
+    /// A new process with an empty user address space. `ERR_NO_MEMORY` when the page table
+    /// cannot be allocated. `name` is truncated to 31 bytes.
+    pub fn create(name: &[u8]) -> Result<Arc<Process>, Status> {
+        let (aspace, root) = crate::mm::new_user_aspace(super::random::aspace_rng())?;
+        let mut n = [0u8; ZX_MAX_NAME_LEN];
+        let len = name.len().min(ZX_MAX_NAME_LEN - 1);
+        n[..len].copy_from_slice(&name[..len]);
+        let mut rng = SplitMix64::new(super::random::next_u64());
+        LIVE.fetch_add(1, Ordering::SeqCst);
+        Ok(Arc::new(Process {
+            koid: syscalls::new_koid(),
+            name: n,
+            aspace: Mutex::new(Some((aspace, root))),
+            root_vmar_koid: syscalls::new_koid(),
+            handles: Mutex::new(HandleTable::new(&mut rng)),
             inner: Mutex::new(Inner {
                 lifecycle: Lifecycle::Initial,
                 return_code: 0,
+                start_time: 0,
                 threads: Vec::new(),
             }),
             signals: AtomicU32::new(0),
-        })
+        }))
     }
 
     /// Kernel object id.
@@ -71,9 +103,14 @@ impl Process {
         self.koid
     }
 
-    /// Name.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The name as text (up to the first NUL; lossy).
+    pub fn name_str(&self) -> &str {
+        let end = self
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.name.len());
+        core::str::from_utf8(&self.name[..end]).unwrap_or("?")
     }
 
     /// Asserted signals.
@@ -86,19 +123,31 @@ impl Process {
         self.inner.lock().return_code
     }
 
-    /// Life-cycle state.
-    pub fn lifecycle(&self) -> Lifecycle {
-        self.inner.lock().lifecycle
+    /// The address space, unless torn down.
+    pub fn aspace(&self) -> Option<Arc<AddressSpace>> {
+        self.aspace.lock().as_ref().map(|(a, _)| a.clone())
     }
 
-    /// Loads this process's page table (on a switch to one of its threads).
-    pub fn activate(&self) {}
+    /// Loads this process's page table and makes it the one user faults resolve against (on a
+    /// switch to one of its threads). Returns the previously current address space for the
+    /// caller to drop outside its locks.
+    pub fn activate(&self) -> Option<(Arc<AddressSpace>, u64)> {
+        let current = self.aspace.lock().clone();
+        current
+            .map(|c| crate::mm::switch_aspace(Some(c)))
+            .unwrap_or(None)
+    }
+
+    /// Runs `f` on the handle table.
+    pub fn with_handles<R>(&self, f: impl FnOnce(&mut ObjectTable) -> R) -> R {
+        f(&mut self.handles.lock())
+    }
 
     /// Registers a new thread. `ERR_BAD_STATE` once the process is dying or dead.
-    pub fn add_thread(&self, t: &Arc<Thread>) -> Result<(), abi::Status> {
+    pub fn add_thread(&self, t: &Arc<Thread>) -> Result<(), Status> {
         let mut inner = self.inner.lock();
         match inner.lifecycle {
-            Lifecycle::Dying | Lifecycle::Dead => Err(abi::Status::ERR_BAD_STATE),
+            Lifecycle::Dying | Lifecycle::Dead => Err(Status::ERR_BAD_STATE),
             _ => {
                 inner.threads.push(t.clone());
                 Ok(())
@@ -106,21 +155,24 @@ impl Process {
         }
     }
 
-    /// Marks the process started (its first thread is about to run).
-    pub fn mark_running(&self) -> Result<(), abi::Status> {
+    /// Marks the process started: `ERR_BAD_STATE` unless it is `Initial` (`first`) or `Running`
+    /// (another thread).
+    pub fn mark_running(&self, first: bool) -> Result<(), Status> {
         let mut inner = self.inner.lock();
-        match inner.lifecycle {
-            Lifecycle::Initial | Lifecycle::Running => {
+        match (inner.lifecycle, first) {
+            (Lifecycle::Initial, true) => {
                 inner.lifecycle = Lifecycle::Running;
+                inner.start_time = super::clock::now_ns() as i64;
                 Ok(())
             }
-            _ => Err(abi::Status::ERR_BAD_STATE),
+            (Lifecycle::Running, false) => Ok(()),
+            _ => Err(Status::ERR_BAD_STATE),
         }
     }
 
-    /// Starts killing the process with `code` (the first code wins): every thread is asked to
-    /// die, blocked ones are woken, never-started ones die at once. Tears down if no thread is
-    /// left.
+    /// Ends the process with `code` (the first code wins): every thread is asked to die, blocked
+    /// ones are woken, never-started ones die at once. Tears down at once if no thread is left
+    /// (or none was ever started).
     pub fn kill(&self, code: i64) {
         let (unstarted, empty) = {
             let mut inner = self.inner.lock();
@@ -151,7 +203,8 @@ impl Process {
         }
     }
 
-    /// Called by the scheduler when one of its threads exited.
+    /// Called by the scheduler when one of its threads exited. The last thread of a running
+    /// process ends it (return code 0 unless an exit or kill set one).
     pub(super) fn thread_exited(&self, t: &Arc<Thread>) {
         let empty = {
             let mut inner = self.inner.lock();
@@ -163,26 +216,96 @@ impl Process {
         }
     }
 
-    fn teardown(&self) {
+    /// Releases everything the process holds (see the module docs). Idempotent.
+    pub fn teardown(&self) {
         {
             let mut inner = self.inner.lock();
             if inner.lifecycle == Lifecycle::Dead {
                 return;
             }
-            if inner.lifecycle != Lifecycle::Dying {
-                inner.lifecycle = Lifecycle::Dying;
-            }
+            inner.lifecycle = Lifecycle::Dying;
         }
-        self.release_resources();
+        // Handles: removed under the lock, dropped outside it.
+        let handles = self.handles.lock().clear();
+        drop(handles);
+        // Address space: unmap everything (frames go back to the VMOs, whose last reference may
+        // be this), then let go of it. If it is loaded, return to the kernel table first.
+        let aspace = self.aspace.lock().take();
+        if let Some((aspace, root)) = aspace {
+            let root_vmar = aspace.root_vmar();
+            let _ = root_vmar.unmap(root_vmar.base(), root_vmar.len_bytes(), ALL_RIGHTS);
+            drop(root_vmar);
+            let previous = if arch::paging::active_root_phys() == root {
+                crate::mm::switch_aspace(None)
+            } else {
+                None
+            };
+            drop(previous);
+            drop(aspace);
+        }
         self.inner.lock().lifecycle = Lifecycle::Dead;
         self.signals.fetch_or(SIGNAL_TERMINATED, Ordering::SeqCst);
         sched::wake_all();
     }
+}
 
-    fn release_resources(&self) {}
+impl Drop for Process {
+    fn drop(&mut self) {
+        // A process that was never started (or not torn down) still owns its resources.
+        if self.inner.get_mut().lifecycle != Lifecycle::Dead {
+            self.teardown();
+        }
+        LIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
-    /// Threads alive in the process.
-    pub fn thread_count(&self) -> usize {
-        self.inner.lock().threads.len()
+impl ProcessObject for Process {
+    fn koid(&self) -> u64 {
+        self.koid
+    }
+
+    fn name(&self) -> [u8; ZX_MAX_NAME_LEN] {
+        self.name
+    }
+
+    fn root_vmar(&self) -> Result<VmarObject, Status> {
+        let aspace = self.aspace().ok_or(Status::ERR_BAD_STATE)?;
+        Ok(VmarObject::with_koid(
+            aspace.root_vmar(),
+            self.root_vmar_koid,
+        ))
+    }
+
+    fn info(&self) -> InfoProcess {
+        let inner = self.inner.lock();
+        let mut flags = 0;
+        if inner.lifecycle != Lifecycle::Initial {
+            flags |= ZX_INFO_PROCESS_FLAG_STARTED;
+        }
+        if inner.lifecycle == Lifecycle::Dead {
+            flags |= ZX_INFO_PROCESS_FLAG_EXITED;
+        }
+        InfoProcess {
+            return_code: if inner.lifecycle == Lifecycle::Dead {
+                inner.return_code
+            } else {
+                0
+            },
+            start_time: inner.start_time,
+            flags,
+            ..InfoProcess::default()
+        }
+    }
+
+    fn signals(&self) -> u32 {
+        Process::signals(self)
+    }
+
+    fn with_handle_table(&self, f: &mut dyn FnMut(&mut ObjectTable)) {
+        f(&mut self.handles.lock())
+    }
+
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
     }
 }

@@ -30,7 +30,8 @@ struct Sched {
     idle: Option<Arc<Thread>>,
     /// The thread the CPU just left; taken by [`finish_switch`] on the incoming thread.
     prev: Option<Arc<Thread>>,
-    /// Page-table root currently loaded (0 = whatever the boot table is).
+    /// The address space the switch replaced as current; dropped by [`finish_switch`].
+    prev_aspace: Option<(Arc<vm::AddressSpace>, u64)>,
     switches: u64,
 }
 
@@ -40,6 +41,7 @@ static SCHED: Mutex<Sched> = Mutex::new(Sched {
     blocked: Vec::new(),
     idle: None,
     prev: None,
+    prev_aspace: None,
     switches: 0,
 });
 
@@ -98,11 +100,6 @@ pub(super) extern "C" fn user_thread_start(_: u64) {
 /// The running thread.
 pub fn current() -> Arc<Thread> {
     locked(|s| s.current.clone()).expect("scheduler not initialized")
-}
-
-/// The running thread, without cloning the `Arc` when no scheduler runs yet.
-pub fn try_current() -> Option<Arc<Thread>> {
-    locked(|s| s.current.clone())
 }
 
 /// Timer ticks since [`arch::irq::init`].
@@ -229,7 +226,9 @@ pub fn schedule() {
         let (bottom, top) = next.stack_range();
         arch::percpu::set_kernel_stack(top, top - bottom);
         if let Some(p) = next.process() {
-            p.activate();
+            if let Some(old) = p.activate() {
+                s.prev_aspace = Some(old);
+            }
         }
         s.switches += 1;
         let save = cur.saved_rsp.as_ptr();
@@ -250,7 +249,11 @@ pub fn schedule() {
 /// Runs first on the incoming side of every switch: drops the outgoing thread's reference and
 /// frees its stack if it died.
 pub(super) fn finish_switch() {
-    let prev = SCHED.lock().prev.take();
+    let (prev, prev_aspace) = {
+        let mut s = SCHED.lock();
+        (s.prev.take(), s.prev_aspace.take())
+    };
+    drop(prev_aspace);
     if let Some(p) = prev {
         if p.state() == State::Dead {
             p.release_stack();
@@ -272,9 +275,4 @@ pub fn exit_current() -> ! {
     wake_all();
     schedule();
     unreachable!("a dead thread was scheduled again");
-}
-
-/// Threads on the run queue plus blocked ones (diagnostics).
-pub fn queued() -> (usize, usize) {
-    locked(|s| (s.run_queue.len(), s.blocked.len()))
 }

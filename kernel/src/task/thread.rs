@@ -149,11 +149,6 @@ impl Thread {
         })
     }
 
-    /// Scheduler-internal id (0 = the boot thread).
-    pub fn tid(&self) -> u64 {
-        self.tid
-    }
-
     /// The kernel object id (0 for kernel threads).
     pub fn koid(&self) -> u64 {
         self.koid
@@ -253,5 +248,31 @@ impl Drop for Thread {
         if let Some(stack) = self.stack.get_mut().take() {
             free_stack(stack);
         }
+    }
+}
+
+impl syscalls::ThreadObject for Thread {
+    fn koid(&self) -> u64 {
+        self.koid
+    }
+
+    fn name(&self) -> [u8; abi::info::ZX_MAX_NAME_LEN] {
+        let mut n = [0u8; abi::info::ZX_MAX_NAME_LEN];
+        let b = self.name.as_bytes();
+        let len = b.len().min(n.len() - 1);
+        n[..len].copy_from_slice(&b[..len]);
+        n
+    }
+
+    fn process_koid(&self) -> u64 {
+        self.process.as_ref().map_or(0, |p| p.koid())
+    }
+
+    fn signals(&self) -> u32 {
+        Thread::signals(self)
+    }
+
+    fn as_any(self: Arc<Self>) -> Arc<dyn core::any::Any + Send + Sync> {
+        self
     }
 }

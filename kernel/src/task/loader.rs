@@ -1,0 +1,220 @@
+//! Loading the first user program: a ramdisk ELF (static PIE) into a new process through the
+//! `vm` API directly (the kernel's `elfload::LoadTarget`), a stack with an unmapped guard page
+//! below it, the startup handles, and the start itself (the startup ABI: `rdi` = arg1, `rsi` =
+//! arg2, `rdx` = process, `rcx` = root VMAR, `r8` = thread, `rsp` 16-byte aligned minus 8).
+//!
+//! Later processes are loaded by user space itself (`zx::process::spawn`), the Zircon way.
+
+use super::process::Process;
+use super::syscall::{new_thread, start_process};
+use abi::default_rights::ZX_DEFAULT_VMO_RIGHTS;
+use abi::handle::ZX_HANDLE_INVALID;
+use abi::rights::ZX_RIGHT_WRITE;
+use abi::vm_options::*;
+use abi::Status;
+use alloc::sync::Arc;
+use elfload::{LoadPlan, LoadTarget, Perms};
+use syscalls::{Object, ProcessObject, ProcessStart, StartupHandles, ThreadObject};
+use vm::{Vmar, Vmo, ALL_RIGHTS};
+
+static RAMDISK: spin::Once<&'static [u8]> = spin::Once::new();
+
+/// Records the boot ramdisk (for [`program`]).
+pub fn set_ramdisk(bytes: &'static [u8]) {
+    RAMDISK.call_once(|| bytes);
+}
+
+/// The boot ramdisk archive bytes (empty before [`set_ramdisk`]).
+pub fn ramdisk() -> &'static [u8] {
+    RAMDISK.get().copied().unwrap_or(&[])
+}
+
+/// The ELF image of ramdisk program `name`.
+pub fn program(name: &str) -> Option<&'static [u8]> {
+    ramdisk::Archive::parse(ramdisk()).ok()?.get(name)
+}
+
+/// Size of the first thread's stack.
+pub const STACK_SIZE: usize = 256 * 1024;
+/// Unmapped guard below the stack.
+pub const STACK_GUARD: usize = 4096;
+
+/// `elfload::LoadTarget` over a root VMAR, with the kernel's rights.
+struct KernelTarget {
+    root: Vmar,
+    region: Option<Vmar>,
+}
+
+impl LoadTarget for KernelTarget {
+    type Error = Status;
+
+    fn reserve(&mut self, span: u64) -> Result<u64, Status> {
+        let span = usize::try_from(span).map_err(|_| Status::ERR_OUT_OF_RANGE)?;
+        let options = ZX_VM_CAN_MAP_SPECIFIC
+            | ZX_VM_CAN_MAP_READ
+            | ZX_VM_CAN_MAP_WRITE
+            | ZX_VM_CAN_MAP_EXECUTE;
+        let (region, base) = self.root.allocate(options, 0, span, ALL_RIGHTS)?;
+        self.region = Some(region);
+        Ok(base as u64)
+    }
+
+    fn map_segment(
+        &mut self,
+        offset: u64,
+        size: u64,
+        perms: Perms,
+        data: &[u8],
+    ) -> Result<(), Status> {
+        let region = self.region.as_ref().ok_or(Status::ERR_BAD_STATE)?;
+        let vmo = Vmo::create(arch::paging::phys_mem(), size, 0)?;
+        if !data.is_empty() {
+            vmo.write(0, data)?;
+        }
+        let len = usize::try_from(size).map_err(|_| Status::ERR_OUT_OF_RANGE)?;
+        let offset = usize::try_from(offset).map_err(|_| Status::ERR_OUT_OF_RANGE)?;
+        region.map(
+            ZX_VM_SPECIFIC | perms.zx_vm_flags(),
+            offset,
+            &vmo,
+            0,
+            len,
+            ALL_RIGHTS,
+            ALL_RIGHTS,
+        )?;
+        Ok(())
+    }
+}
+
+/// Why the first program could not be started.
+#[derive(Debug)]
+pub enum LoadFailure {
+    /// No such ramdisk entry.
+    NotFound,
+    /// The ELF is invalid.
+    Elf(elfload::Error),
+    /// A kernel operation failed.
+    Status(Status),
+}
+
+impl core::fmt::Display for LoadFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LoadFailure::NotFound => write!(f, "no such program in the ramdisk"),
+            LoadFailure::Elf(e) => write!(f, "bad ELF: {e}"),
+            LoadFailure::Status(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl From<Status> for LoadFailure {
+    fn from(s: Status) -> Self {
+        LoadFailure::Status(s)
+    }
+}
+
+/// Loads `image` as process `name` and starts it with `arg1` (a handle transferred into its
+/// table, or none) and `arg2`. Returns the process (running).
+pub fn spawn(
+    name: &str,
+    image: &[u8],
+    arg1: Option<Object>,
+    arg1_rights: u32,
+    arg2: u64,
+) -> Result<Arc<Process>, LoadFailure> {
+    let plan = LoadPlan::parse(image).map_err(LoadFailure::Elf)?;
+    let process = Process::create(name.as_bytes())?;
+    let aspace = process.aspace().ok_or(Status::ERR_BAD_STATE)?;
+    let root = aspace.root_vmar();
+    let mut target = KernelTarget {
+        root: root.clone(),
+        region: None,
+    };
+    let loaded = elfload::load(image, &plan, &mut target).map_err(|e| match e {
+        elfload::LoadError::Elf(e) => LoadFailure::Elf(e),
+        elfload::LoadError::Target(s) => LoadFailure::Status(s),
+    })?;
+
+    let stack = Vmo::create(arch::paging::phys_mem(), STACK_SIZE as u64, 0)?;
+    let (stack_vmar, stack_base) = root.allocate(
+        ZX_VM_CAN_MAP_SPECIFIC | ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE,
+        0,
+        STACK_SIZE + STACK_GUARD,
+        ALL_RIGHTS,
+    )?;
+    stack_vmar.map(
+        ZX_VM_SPECIFIC | ZX_VM_PERM_READ | ZX_VM_PERM_WRITE,
+        STACK_GUARD,
+        &stack,
+        0,
+        STACK_SIZE,
+        ALL_RIGHTS,
+        ALL_RIGHTS,
+    )?;
+    let sp = stack_base + STACK_GUARD + STACK_SIZE - 8;
+
+    let thread = new_thread(&process, name.as_bytes())?;
+    let pobj: Arc<dyn ProcessObject> = process.clone();
+    let tobj: Arc<dyn ThreadObject> = thread.clone();
+    let handles = StartupHandles::new(&pobj, &tobj)?;
+    let installed = process.with_handles(|t| -> Result<(u32, u32, u32, u32), Status> {
+        let arg1 = match arg1 {
+            Some(o) => t.add(o.into_handle(arg1_rights))?,
+            None => ZX_HANDLE_INVALID,
+        };
+        Ok((
+            arg1,
+            t.add(handles.process)?,
+            t.add(handles.root_vmar)?,
+            t.add(handles.thread)?,
+        ))
+    })?;
+    let start = ProcessStart {
+        entry: loaded.entry as usize,
+        stack: sp,
+        arg1: installed.0,
+        arg2,
+        process: installed.1,
+        root_vmar: installed.2,
+        thread: installed.3,
+    };
+    log::info!(
+        "loader: {name}: image at {:#x} (span {:#x}), entry {:#x}, stack [{:#x}, {:#x})",
+        loaded.base,
+        loaded.span,
+        loaded.entry,
+        stack_base + STACK_GUARD,
+        stack_base + STACK_GUARD + STACK_SIZE
+    );
+    start_process(&process, &thread, &start)?;
+    Ok(process)
+}
+
+/// A read-only VMO holding `bytes` (the ramdisk archive for the first process), and the rights
+/// its handle gets.
+pub fn readonly_vmo(bytes: &[u8]) -> Result<(Object, u32), Status> {
+    let size = (bytes.len() as u64).max(1);
+    let vmo = Vmo::create(arch::paging::phys_mem(), size, 0)?;
+    vmo.write(0, bytes)?;
+    Ok((Object::Vmo(vmo), ZX_DEFAULT_VMO_RIGHTS & !ZX_RIGHT_WRITE))
+}
+
+/// Blocks the calling kernel thread until `process` terminated; returns its return code.
+pub fn wait_for_exit(process: &Process) -> i64 {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        while process.signals() & super::process::SIGNAL_TERMINATED == 0 {
+            super::sched::block_current(u64::MAX);
+        }
+    });
+    process.return_code()
+}
+
+/// The first program: `prog=NAME` from the ramdisk, with the archive as arg1. Returns its
+/// return code.
+pub fn run_init(ramdisk: &[u8], name: &str) -> Result<i64, LoadFailure> {
+    let archive = ramdisk::Archive::parse(ramdisk).map_err(|_| LoadFailure::NotFound)?;
+    let image = archive.get(name).ok_or(LoadFailure::NotFound)?;
+    let (vmo, rights) = readonly_vmo(ramdisk)?;
+    let process = spawn(name, image, Some(vmo), rights, 0)?;
+    Ok(wait_for_exit(&process))
+}

@@ -1,0 +1,318 @@
+//! The system-call glue: the SYSCALL entry's handler ([`on_syscall`]) and the kernel's
+//! implementation of `syscalls::SyscallContext` for the calling thread ([`Ctx`]), plus the
+//! user-fault kill hook ([`on_user_fault`]).
+//!
+//! Every path back to ring 3 (syscall return, interrupt return, a new thread's first entry)
+//! passes [`super::before_user_return`], where a thread whose process is dying (or that called
+//! `zx_thread_exit`) exits instead. So `zx_process_exit`, `zx_thread_exit` and `zx_task_kill` of
+//! the own process only mark the thread here, and the exit happens after `dispatch` returns.
+
+use super::process::Process;
+use super::thread::{State, Thread};
+use super::{clock, sched};
+use abi::task::{ZX_TASK_RETCODE_EXCEPTION_KILL, ZX_TASK_RETCODE_SYSCALL_KILL};
+use abi::{Status, ZxResult};
+use alloc::sync::Arc;
+use arch::trap::{TrapFrame, UserFault};
+use syscalls::user_ptr::UserMemory;
+use syscalls::{Object, ObjectTable, ProcessObject, ProcessStart, SyscallContext, ThreadObject};
+use vm::{MmuFlags, PhysMem};
+use x86_64::instructions::interrupts;
+
+/// The SYSCALL handler (see `arch::syscall`): number in `rax`, arguments in `rdi, rsi, rdx, r10,
+/// r8, r9, r12, r13`, result to `rax`.
+pub fn on_syscall(frame: &mut TrapFrame) {
+    let args = [
+        frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9, frame.r12, frame.r13,
+    ];
+    let thread = sched::current();
+    let result = match thread.process().cloned() {
+        Some(process) => {
+            let mut ctx = Ctx {
+                thread: thread.clone(),
+                process,
+                mem: CurrentUserMemory,
+            };
+            syscalls::dispatch(&mut ctx, frame.rax, &args)
+        }
+        None => Status::ERR_BAD_STATE.into_raw() as i64,
+    };
+    drop(thread);
+    frame.rax = result as u64;
+    super::before_user_return();
+}
+
+/// The user-exception hook (arch calls it for every unresolved exception from ring 3): reports
+/// the fault and kills the whole process with `ZX_TASK_RETCODE_EXCEPTION_KILL`. Never returns.
+pub fn on_user_fault(frame: &mut TrapFrame) {
+    let thread = sched::current();
+    let fault = arch::trap::last_user_fault().unwrap_or(UserFault {
+        vector: frame.vector,
+        error_code: frame.error_code,
+        rip: frame.rip,
+        page_fault: None,
+    });
+    let mut line = alloc::string::String::new();
+    let _ = arch::trap::write_user_fault_summary(&mut line, &fault);
+    match thread.process() {
+        Some(p) => {
+            arch::println!(
+                "kernel: process {:?} (koid {}) thread {:?} (koid {}): {}; rsp {:#x}; killing the \
+                 process (ZX_TASK_RETCODE_EXCEPTION_KILL)",
+                p.name_str(),
+                p.koid(),
+                thread.name(),
+                thread.koid(),
+                line,
+                frame.rsp
+            );
+            p.kill(ZX_TASK_RETCODE_EXCEPTION_KILL);
+        }
+        None => arch::println!(
+            "kernel: kernel thread {:?} in ring 3: {}",
+            thread.name(),
+            line
+        ),
+    }
+    drop(thread);
+    sched::exit_current();
+}
+
+/// Fault-safe copies to and from the current address space.
+struct CurrentUserMemory;
+
+impl UserMemory for CurrentUserMemory {
+    fn copy_from_user(&self, addr: usize, dst: &mut [u8]) -> Result<(), Status> {
+        arch::extable::copy_from_user(dst, addr as u64).map_err(|_| Status::ERR_INVALID_ARGS)
+    }
+
+    fn copy_to_user(&mut self, addr: usize, src: &[u8]) -> Result<(), Status> {
+        arch::extable::copy_to_user(addr as u64, src).map_err(|_| Status::ERR_INVALID_ARGS)
+    }
+}
+
+/// The calling thread, as the syscall layer sees it.
+struct Ctx {
+    thread: Arc<Thread>,
+    process: Arc<Process>,
+    mem: CurrentUserMemory,
+}
+
+fn as_process(p: &Arc<dyn ProcessObject>) -> Result<Arc<Process>, Status> {
+    p.clone()
+        .as_any()
+        .downcast::<Process>()
+        .map_err(|_| Status::ERR_WRONG_TYPE)
+}
+
+fn as_thread(t: &Arc<dyn ThreadObject>) -> Result<Arc<Thread>, Status> {
+    t.clone()
+        .as_any()
+        .downcast::<Thread>()
+        .map_err(|_| Status::ERR_WRONG_TYPE)
+}
+
+/// Starts `thread` of `process` in ring 3 with `frame`.
+fn start_thread(
+    process: &Arc<Process>,
+    thread: &Arc<Thread>,
+    first: bool,
+    frame: &TrapFrame,
+) -> ZxResult {
+    match thread.process() {
+        Some(p) if Arc::ptr_eq(p, process) => {}
+        _ => return Err(Status::ERR_ACCESS_DENIED),
+    }
+    if thread.state() != State::New {
+        return Err(Status::ERR_BAD_STATE);
+    }
+    process.mark_running(first)?;
+    thread.prepare(sched::user_thread_start, frame, None)?;
+    sched::make_ready(thread);
+    Ok(())
+}
+
+/// Creates a thread object in `process` (not started).
+pub fn new_thread(process: &Arc<Process>, name: &[u8]) -> Result<Arc<Thread>, Status> {
+    let name = core::str::from_utf8(name).unwrap_or("?");
+    let t = Thread::new(name, Some(process.clone()), syscalls::new_koid())
+        .ok_or(Status::ERR_NO_MEMORY)?;
+    process.add_thread(&t)?;
+    Ok(t)
+}
+
+/// Starts `process` on `thread` with the startup registers of `start` (the startup ABI).
+pub fn start_process(
+    process: &Arc<Process>,
+    thread: &Arc<Thread>,
+    start: &ProcessStart,
+) -> ZxResult {
+    let frame = arch::context::user_frame(
+        start.entry as u64,
+        start.stack as u64,
+        u64::from(start.arg1),
+        start.arg2,
+        u64::from(start.process),
+        u64::from(start.root_vmar),
+        u64::from(start.thread),
+    );
+    start_thread(process, thread, true, &frame)
+}
+
+/// Waits until `signals(object) & want != 0`, the deadline (ns), or a kill of the caller.
+pub fn wait_one(thread: &Thread, object: &Object, want: u32, deadline: i64) -> (ZxResult, u32) {
+    let deadline = if deadline < 0 { 0 } else { deadline as u64 };
+    interrupts::without_interrupts(|| loop {
+        let observed = object.signals();
+        if observed & want != 0 {
+            return (Ok(()), observed);
+        }
+        if thread.kill_requested() {
+            return (Err(Status::ERR_CANCELED), observed);
+        }
+        if clock::now_ns() >= deadline {
+            return (Err(Status::ERR_TIMED_OUT), observed);
+        }
+        sched::block_current(deadline);
+    })
+}
+
+/// Reads (`write = None`) or writes another process's memory page by page through its frames,
+/// committing pages as a read fault would; stops at the first page that cannot be reached.
+fn access_memory(
+    process: &Arc<Process>,
+    vaddr: usize,
+    mut read: Option<&mut [u8]>,
+    write: Option<&[u8]>,
+) -> Result<usize, Status> {
+    let aspace = process.aspace().ok_or(Status::ERR_BAD_STATE)?;
+    let len = read.as_ref().map_or(0, |b| b.len()) + write.map_or(0, |b| b.len());
+    let phys = arch::paging::phys_mem();
+    let mut done = 0usize;
+    while done < len {
+        let va = vaddr.checked_add(done).ok_or(Status::ERR_OUT_OF_RANGE)?;
+        let page_off = va % 4096;
+        let n = (4096 - page_off).min(len - done);
+        let frame = match aspace.query(va - page_off) {
+            Some((pa, _)) => pa,
+            None => match aspace.fault(va, MmuFlags::READ) {
+                Ok(()) => match aspace.query(va - page_off) {
+                    Some((pa, _)) => pa,
+                    None => break,
+                },
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            },
+        };
+        if let Some(buf) = read.as_deref_mut() {
+            phys.read(frame, page_off, &mut buf[done..done + n]);
+        }
+        if let Some(buf) = write {
+            phys.write(frame, page_off, &buf[done..done + n]);
+        }
+        done += n;
+    }
+    Ok(done)
+}
+
+impl SyscallContext for Ctx {
+    fn with_handle_table(&mut self, f: &mut dyn FnMut(&mut ObjectTable)) {
+        self.process.with_handles(|t| f(t));
+    }
+
+    fn user_memory(&mut self) -> &mut dyn UserMemory {
+        &mut self.mem
+    }
+
+    fn phys_mem(&self) -> Arc<dyn PhysMem> {
+        arch::paging::phys_mem()
+    }
+
+    fn process_create(&mut self, name: &[u8]) -> Result<Arc<dyn ProcessObject>, Status> {
+        Ok(Process::create(name)?)
+    }
+
+    fn thread_create(
+        &mut self,
+        process: &Arc<dyn ProcessObject>,
+        name: &[u8],
+    ) -> Result<Arc<dyn ThreadObject>, Status> {
+        let p = as_process(process)?;
+        Ok(new_thread(&p, name)?)
+    }
+
+    fn process_start(
+        &mut self,
+        process: &Arc<dyn ProcessObject>,
+        thread: &Arc<dyn ThreadObject>,
+        start: &ProcessStart,
+    ) -> ZxResult {
+        start_process(&as_process(process)?, &as_thread(thread)?, start)
+    }
+
+    fn thread_start(
+        &mut self,
+        thread: &Arc<dyn ThreadObject>,
+        entry: usize,
+        stack: usize,
+        arg1: u64,
+        arg2: u64,
+    ) -> ZxResult {
+        let t = as_thread(thread)?;
+        let p = t.process().cloned().ok_or(Status::ERR_BAD_STATE)?;
+        let frame = arch::context::user_frame(entry as u64, stack as u64, arg1, arg2, 0, 0, 0);
+        start_thread(&p, &t, false, &frame)
+    }
+
+    fn process_exit(&mut self, retcode: i64) {
+        self.process.kill(retcode);
+    }
+
+    fn thread_exit(&mut self) {
+        self.thread.request_kill();
+    }
+
+    fn process_kill(&mut self, process: &Arc<dyn ProcessObject>) {
+        if let Ok(p) = as_process(process) {
+            p.kill(ZX_TASK_RETCODE_SYSCALL_KILL);
+        }
+    }
+
+    fn object_wait_one(&mut self, object: &Object, signals: u32, deadline: i64) -> (ZxResult, u32) {
+        wait_one(&self.thread, object, signals, deadline)
+    }
+
+    fn process_read_memory(
+        &mut self,
+        process: &Arc<dyn ProcessObject>,
+        vaddr: usize,
+        buf: &mut [u8],
+    ) -> Result<usize, Status> {
+        access_memory(&as_process(process)?, vaddr, Some(buf), None)
+    }
+
+    fn process_write_memory(
+        &mut self,
+        process: &Arc<dyn ProcessObject>,
+        vaddr: usize,
+        buf: &[u8],
+    ) -> Result<usize, Status> {
+        access_memory(&as_process(process)?, vaddr, None, Some(buf))
+    }
+
+    fn debug_write(&mut self, bytes: &[u8]) {
+        arch::serial::write_bytes(bytes);
+    }
+
+    fn ticks_get(&self) -> i64 {
+        clock::ticks()
+    }
+
+    fn ticks_per_second(&self) -> i64 {
+        clock::ticks_per_second()
+    }
+
+    fn clock_get_monotonic(&self) -> i64 {
+        clock::now_ns() as i64
+    }
+}
