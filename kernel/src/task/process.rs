@@ -10,7 +10,7 @@
 //! under its lock and are dropped after it.
 
 use super::sched;
-use super::thread::{State, Thread};
+use super::thread::Thread;
 use abi::info::process_flags::{ZX_INFO_PROCESS_FLAG_EXITED, ZX_INFO_PROCESS_FLAG_STARTED};
 use abi::info::{InfoProcess, ZX_MAX_NAME_LEN};
 use abi::Status;
@@ -143,38 +143,27 @@ impl Process {
         f(&mut self.handles.lock())
     }
 
-    /// Registers a new thread. `ERR_BAD_STATE` once the process is dying or dead.
-    pub fn add_thread(&self, t: &Arc<Thread>) -> Result<(), Status> {
-        let mut inner = self.inner.lock();
-        match inner.lifecycle {
-            Lifecycle::Dying | Lifecycle::Dead => Err(Status::ERR_BAD_STATE),
-            _ => {
-                inner.threads.push(t.clone());
-                Ok(())
-            }
-        }
-    }
-
-    /// Marks the process started: `ERR_BAD_STATE` unless it is `Initial` (`first`) or `Running`
-    /// (another thread).
-    pub fn mark_running(&self, first: bool) -> Result<(), Status> {
+    /// Counts `t` as a thread of the process as it starts: the first thread of an `Initial`
+    /// process (`first`) or another thread of a `Running` one; `ERR_BAD_STATE` otherwise.
+    pub fn add_started_thread(&self, t: &Arc<Thread>, first: bool) -> Result<(), Status> {
         let mut inner = self.inner.lock();
         match (inner.lifecycle, first) {
             (Lifecycle::Initial, true) => {
                 inner.lifecycle = Lifecycle::Running;
                 inner.start_time = super::clock::now_ns() as i64;
-                Ok(())
             }
-            (Lifecycle::Running, false) => Ok(()),
-            _ => Err(Status::ERR_BAD_STATE),
+            (Lifecycle::Running, false) => {}
+            _ => return Err(Status::ERR_BAD_STATE),
         }
+        inner.threads.push(t.clone());
+        Ok(())
     }
 
-    /// Ends the process with `code` (the first code wins): every thread is asked to die, blocked
-    /// ones are woken, never-started ones die at once. Tears down at once if no thread is left
-    /// (or none was ever started).
+    /// Ends the process with `code` (the first code wins): every started thread is asked to die
+    /// at its next return towards user mode, blocked ones are woken. Tears down at once when no
+    /// thread is running (or none was ever started).
     pub fn kill(&self, code: i64) {
-        let (unstarted, empty) = {
+        let empty = {
             let mut inner = self.inner.lock();
             match inner.lifecycle {
                 Lifecycle::Dying | Lifecycle::Dead => return,
@@ -182,21 +171,11 @@ impl Process {
             }
             inner.lifecycle = Lifecycle::Dying;
             inner.return_code = code;
-            let mut unstarted = Vec::new();
-            inner.threads.retain(|t| {
+            for t in &inner.threads {
                 t.request_kill();
-                if t.state() == State::New {
-                    unstarted.push(t.clone());
-                    false
-                } else {
-                    true
-                }
-            });
-            (unstarted, inner.threads.is_empty())
+            }
+            inner.threads.is_empty()
         };
-        for t in unstarted {
-            t.set_dead_unstarted();
-        }
         sched::wake_all();
         if empty {
             self.teardown();
@@ -209,7 +188,7 @@ impl Process {
         let empty = {
             let mut inner = self.inner.lock();
             inner.threads.retain(|x| !Arc::ptr_eq(x, t));
-            inner.threads.is_empty() && inner.lifecycle != Lifecycle::Initial
+            inner.threads.is_empty()
         };
         if empty {
             self.teardown();

@@ -126,19 +126,17 @@ fn start_thread(
     if thread.state() != State::New {
         return Err(Status::ERR_BAD_STATE);
     }
-    process.mark_running(first)?;
     thread.prepare(sched::user_thread_start, frame, None)?;
+    process.add_started_thread(thread, first)?;
     sched::make_ready(thread);
     Ok(())
 }
 
-/// Creates a thread object in `process` (not started).
+/// Creates a thread object in `process`, not started (and not yet counted by the process, as in
+/// Zircon: so creating one in a dead process succeeds and starting it is `ZX_ERR_BAD_STATE`).
 pub fn new_thread(process: &Arc<Process>, name: &[u8]) -> Result<Arc<Thread>, Status> {
     let name = core::str::from_utf8(name).unwrap_or("?");
-    let t = Thread::new(name, Some(process.clone()), syscalls::new_koid())
-        .ok_or(Status::ERR_NO_MEMORY)?;
-    process.add_thread(&t)?;
-    Ok(t)
+    Thread::new(name, Some(process.clone()), syscalls::new_koid()).ok_or(Status::ERR_NO_MEMORY)
 }
 
 /// Starts `process` on `thread` with the startup registers of `start` (the startup ABI).

@@ -202,13 +202,6 @@ impl Thread {
         self.kill_pending.load(Ordering::SeqCst)
     }
 
-    /// Marks a thread that never ran dead and frees its stack.
-    pub(super) fn set_dead_unstarted(&self) {
-        debug_assert_eq!(self.state(), State::New);
-        self.set_state(State::Dead);
-        self.release_stack();
-    }
-
     /// Frees the kernel stack (the scheduler calls this once the CPU left a dead thread).
     pub(super) fn release_stack(&self) {
         if let Some(stack) = self.stack.lock().take() {

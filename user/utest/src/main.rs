@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! utest: count N
-//! utest: list NAME                     (with list_only=1, instead of running)
+//! utest: list NAME                     (every selected test, before any runs)
 //! utest: running NAME
 //! utest: result NAME ok
 //! utest: result NAME FAILED at FILE:LINE: MESSAGE    (newlines in MESSAGE as \n)
@@ -78,10 +78,12 @@ fn main(startup: Startup) -> i64 {
         }
     }
     println!("utest: count {}", selected.len());
+    // Every selected test is listed before anything runs (as the kernel's ktest runner does):
+    // the host turns the list of its first boot into one libtest line per test.
+    for (name, _) in &selected {
+        println!("utest: list {name}");
+    }
     if args.flag("list_only") {
-        for (name, _) in &selected {
-            println!("utest: list {name}");
-        }
         println!("utest: done passed=0 failed=0");
         return 0;
     }

@@ -423,7 +423,13 @@ fn allocate_errors(ctx: &Ctx) -> TestResult {
         ),
         Status::ERR_INVALID_ARGS
     );
-    ensure_err!(r.allocate(CAN_RW, 0, 16 * PAGE), Status::ERR_NO_MEMORY);
+    // Larger than the region: "exceeding the region bounds" is INVALID_ARGS (spec); a region
+    // with no free range left is NO_MEMORY (spec; Zircon says NO_RESOURCES).
+    ensure_err!(r.allocate(CAN_RW, 0, 16 * PAGE), Status::ERR_INVALID_ARGS);
+    let (full, _) = check!(r.allocate(CAN_RW, 0, 8 * PAGE));
+    ensure_err!(r.allocate(CAN_RW, 0, PAGE), Status::ERR_NO_MEMORY);
+    // SAFETY: nothing is mapped in the sub-region.
+    check!(unsafe { full.destroy() });
     ensure_err!(
         r.allocate(CAN_RW | ZX_VM_CAN_MAP_EXECUTE, 0, PAGE),
         Status::ERR_ACCESS_DENIED
