@@ -164,3 +164,30 @@ ktest! {
         Ok(())
     }
 }
+
+ktest! {
+    fn start_rejects_kernel_and_non_canonical_entries() {
+        use abi::Status;
+        // A non-canonical entry would make the first iretq fault in ring 0: refused up front.
+        let p = Process::create(b"bad-entry").map_err(|e| fail(format!("{e:?}")))?;
+        let t = syscall::new_thread(&p, b"t").map_err(|e| fail(format!("{e:?}")))?;
+        for (entry, stack) in [
+            (0xdead_beef_0000_0000usize, 0x1000_0000usize),
+            (0xffff_ffff_8000_0000, 0x1000_0000),
+            (0x1000_0000, 0x8000_0000_0000_0000),
+        ] {
+            let start = syscalls::ProcessStart {
+                entry,
+                stack,
+                arg1: 0,
+                arg2: 0,
+                process: 0,
+                root_vmar: 0,
+                thread: 0,
+            };
+            ensure_eq!(syscall::start_process(&p, &t, &start), Err(Status::ERR_INVALID_ARGS));
+        }
+        ensure_eq!(t.state(), thread::State::New);
+        Ok(())
+    }
+}

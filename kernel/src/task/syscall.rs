@@ -123,6 +123,12 @@ fn start_thread(
         Some(p) if Arc::ptr_eq(p, process) => {}
         _ => return Err(Status::ERR_ACCESS_DENIED),
     }
+    // The first entry to ring 3 is an `iretq`, which faults in ring 0 on a non-canonical RIP:
+    // entry and stack must be user addresses (Zircon checks the entry the same way; the stack
+    // check is ours).
+    if frame.rip >= arch::paging::USER_ASPACE_END || frame.rsp > arch::paging::USER_ASPACE_END {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
     if thread.state() != State::New {
         return Err(Status::ERR_BAD_STATE);
     }
