@@ -87,6 +87,10 @@ pub(crate) enum Child {
     Mapping(VmMapping),
 }
 
+// A gap-tree value slot (`Option<Child>`) must stay 32 bytes: two per cache line, none straddling
+// a line (see `mapping::LayoutNiche`).
+const _: () = assert!(core::mem::size_of::<Option<Child>>() == 32);
+
 /// A live VMAR.
 pub(crate) struct VmarNode {
     pub(crate) base: usize,

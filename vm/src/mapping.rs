@@ -29,6 +29,22 @@ pub(crate) struct VmMapping {
     pub(crate) max_perms: MmuFlags,
     /// Unique within the address space; names the VMO back-reference.
     pub(crate) uid: u64,
+    /// Carries no information; see [`LayoutNiche`].
+    pub(crate) _niche: LayoutNiche,
+}
+
+/// A one-byte field with a single valid value, placed in what would otherwise be padding of
+/// [`VmMapping`] (32 bytes either way). It gives the type a *niche* (255 invalid bit patterns),
+/// which the compiler uses to encode both `Child::Vmar` and the `None` of the gap tree's value
+/// slots (`Option<Child>`) without a separate tag: the slot is 32 bytes instead of 40. At 40
+/// bytes most of a leaf's values straddled two cache lines, so a fault (which reads one value)
+/// paid for two lines; callgrind with a 2 MiB last level counted ~0.5 fewer misses per fault
+/// at 100 000 mappings without the straddle. A compile-time assertion in `aspace` keeps it so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum LayoutNiche {
+    /// The only value.
+    Marker = 0,
 }
 
 impl VmMapping {

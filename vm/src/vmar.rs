@@ -30,7 +30,7 @@ use abi::{Status, ZxResult, PAGE_SIZE};
 use crate::arch_traits::MmuFlags;
 use crate::aspace::{AddressSpace, Batch, Child, RegionId, RegionInfo, Tree, VmarNode};
 use crate::gap_tree::GapTree;
-use crate::mapping::VmMapping;
+use crate::mapping::{LayoutNiche, VmMapping};
 use crate::placement::{pick_spot, Placement};
 use crate::vmo::Vmo;
 
@@ -565,6 +565,7 @@ impl Vmar {
             perms,
             max_perms,
             uid,
+            _niche: LayoutNiche::Marker,
         };
         batch.upsert(&mapping, base, len);
         let node = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
@@ -880,6 +881,7 @@ fn split_mapping(tree: &mut Tree, parent: RegionId, addr: usize, batch: &mut Bat
         perms: m.perms,
         max_perms: m.max_perms,
         uid,
+        _niche: LayoutNiche::Marker,
     };
     let right_len = base + len - addr;
     batch.upsert(m, base, addr - base);
@@ -1017,6 +1019,7 @@ fn unmap_mapping_part(
                     perms: m.perms,
                     max_perms: m.max_perms,
                     uid: new_uid,
+                    _niche: LayoutNiche::Marker,
                 }
             }
             _ => return,
