@@ -24,7 +24,7 @@ use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use abi::{Status, ZxResult, PAGE_SIZE};
 use spin::Mutex;
@@ -268,6 +268,8 @@ pub(crate) struct Batch {
     flush: TlbFlush,
     pub(crate) backrefs: Vec<BackrefOp>,
     pub(crate) dead: Vec<VmMapping>,
+    /// Mappings this operation created (put in a tree); `dead` are those it removed.
+    pub(crate) created: usize,
 }
 
 impl Batch {
@@ -276,6 +278,7 @@ impl Batch {
             flush: TlbFlush::none(),
             backrefs: Vec::new(),
             dead: Vec::new(),
+            created: 0,
         }
     }
 
@@ -359,6 +362,8 @@ pub struct AddressSpace {
     config: AspaceConfig,
     pub(crate) tree: Mutex<Tree>,
     mmu: Mutex<Box<dyn Mmu>>,
+    /// Live mappings (see [`AddressSpace::mapping_count`]).
+    mapping_count: AtomicUsize,
 }
 
 impl AddressSpace {
@@ -406,7 +411,21 @@ impl AddressSpace {
             config,
             tree: Mutex::new(tree),
             mmu: Mutex::new(mmu),
+            mapping_count: AtomicUsize::new(0),
         }))
+    }
+
+    /// Live mappings in the whole address space (O(1); for per-process quotas). Exact between
+    /// operations: each operation's [`Batch`] adds the mappings it created and subtracts those it
+    /// removed when it finishes.
+    pub fn mapping_count(&self) -> usize {
+        self.mapping_count.load(Ordering::Relaxed)
+    }
+
+    /// Live VMARs in the whole address space, the root included (O(1); for per-process quotas).
+    pub fn vmar_count(&self) -> usize {
+        let tree = self.tree.lock();
+        tree.slots.len() - tree.free.len()
     }
 
     /// The root VMAR (a new handle object to it).
@@ -451,7 +470,12 @@ impl AddressSpace {
             flush,
             backrefs,
             dead,
+            created,
         } = batch;
+        // Both sides of the count change together: `created` never lags behind a removal of
+        // the same mapping (a mapping is created and removed in one batch at most).
+        self.mapping_count.fetch_add(created, Ordering::Relaxed);
+        self.mapping_count.fetch_sub(dead.len(), Ordering::Relaxed);
         self.mmu.lock().flush(flush);
         for op in backrefs {
             match op {

@@ -567,6 +567,8 @@ impl Vmar {
             uid,
             _niche: LayoutNiche::Marker,
         };
+        // Counted now: a failed insert below puts it in `batch.dead`, which uncounts it.
+        batch.created += 1;
         batch.upsert(&mapping, base, len);
         let node = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
         if let Err(m) = node.children.insert(base, len, Child::Mapping(mapping)) {
@@ -889,6 +891,7 @@ fn split_mapping(tree: &mut Tree, parent: RegionId, addr: usize, batch: &mut Bat
     let shrunk = node.children.set_len(base, addr - base);
     let inserted = node.children.insert(addr, right_len, Child::Mapping(right));
     debug_assert!(shrunk.is_ok() && inserted.is_ok());
+    batch.created += usize::from(inserted.is_ok());
 }
 
 /// Merges the mapping containing `addr` with compatible neighbours (right, then left).
@@ -1028,6 +1031,7 @@ fn unmap_mapping_part(
         let shrunk = node.children.set_len(base, us - base);
         let inserted = node.children.insert(ue, mend - ue, Child::Mapping(right));
         debug_assert!(shrunk.is_ok() && inserted.is_ok());
+        batch.created += usize::from(inserted.is_ok());
     }
 }
 
