@@ -12,6 +12,7 @@ pub mod crash;
 pub mod extable;
 pub mod gdt;
 pub mod irq;
+pub mod kheap;
 pub mod kstack;
 pub mod paging;
 pub mod percpu;

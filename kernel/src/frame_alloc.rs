@@ -5,6 +5,14 @@
 //! used). Allocation is next-fit from a moving hint; running out returns `None`, freeing a frame
 //! that is not allocated returns an error. The rest of the kernel sees only [`FrameAllocator`] and
 //! the global functions below, so the implementation can change without touching callers.
+//!
+//! # The kernel reserve
+//! [`reserve`] frames (1/16 of memory, between 2 MiB and 64 MiB) are kept for the kernel itself:
+//! [`alloc_user`], which every allocation on behalf of user space goes through (VMO pages, user
+//! page tables, thread kernel stacks), fails while no more than that many frames are free, so
+//! user space running memory dry leaves the kernel's own allocations (heap growth, through
+//! [`alloc`]) room to succeed. [`low_memory`] (free frames below half the reserve: the heap has
+//! eaten into it) is the signal to refuse new kernel objects to user space (`ZX_ERR_NO_MEMORY`).
 
 use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
 use spin::Mutex;
@@ -232,9 +240,38 @@ pub fn find_bitmap_home(regions: &MemoryRegions, bytes: u64) -> Option<u64> {
 
 static FRAMES: Mutex<Option<BitmapAllocator>> = Mutex::new(None);
 
-/// Installs the global allocator.
+/// Frames [`alloc_user`] leaves to the kernel (set by [`install`]).
+static RESERVE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Smallest reserve: 2 MiB.
+pub const MIN_RESERVE_FRAMES: u64 = 512;
+/// Largest reserve: 64 MiB.
+pub const MAX_RESERVE_FRAMES: u64 = 16 * 1024;
+
+/// Installs the global allocator and sizes the kernel reserve (1/16 of the usable frames,
+/// clamped to [`MIN_RESERVE_FRAMES`]..=[`MAX_RESERVE_FRAMES`]).
 pub fn install(a: BitmapAllocator) {
+    let reserve = (a.total / 16).clamp(MIN_RESERVE_FRAMES, MAX_RESERVE_FRAMES);
+    RESERVE.store(reserve, core::sync::atomic::Ordering::Relaxed);
     *FRAMES.lock() = Some(a);
+}
+
+/// Frames kept for the kernel (see the module docs).
+pub fn reserve() -> u64 {
+    RESERVE.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// One frame for something user space asked for: `None` unless more than [`reserve`] frames
+/// are free.
+pub fn alloc_user() -> Option<Frame> {
+    let reserve = reserve();
+    with(|a| if a.free > reserve { a.alloc() } else { None })
+}
+
+/// True when the kernel has started to use its reserve: fewer than half of [`reserve`] frames
+/// are free. New kernel objects for user space are refused then.
+pub fn low_memory() -> bool {
+    stats().free < reserve() / 2
 }
 
 fn with<R>(f: impl FnOnce(&mut BitmapAllocator) -> R) -> R {

@@ -1,31 +1,104 @@
-//! The kernel heap: a `linked_list_allocator` over physically contiguous frames taken from the
-//! frame allocator and reached through the bootloader's physical-memory offset mapping.
+//! The kernel heap: a `linked_list_allocator` over a large virtual region of the kernel half
+//! (`arch::kheap`, 512 GiB reserved) into which frames are mapped on demand.
+//!
+//! [`init`] maps [`INITIAL_SIZE`]; when an allocation does not fit, the allocator maps at least
+//! [`GROW_CHUNK`] more frames at the top of the region (`arch::kheap::grow`) and extends the heap
+//! (`Heap::extend`), then retries. Growth takes frames with `frame_alloc::alloc`, which may dip
+//! into the kernel frame reserve that user-driven commits may not touch
+//! (`frame_alloc::alloc_user`), so the kernel's own allocations keep succeeding after user space
+//! exhausted memory. The heap never shrinks: frames it took stay with it (they count in
+//! [`frames`], which leak checks add to the free-frame count).
+//!
+//! Growth runs under the heap lock and allocates nothing from the heap (page-table frames come
+//! from the frame allocator directly); lock order is heap -> kheap region -> frame allocator.
 
 use crate::frame_alloc::{self, FRAME_SIZE};
-use linked_list_allocator::LockedHeap;
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::{null_mut, NonNull};
+use linked_list_allocator::Heap;
+use spin::Mutex;
 
-/// Heap size.
-pub const HEAP_SIZE: u64 = 4 * 1024 * 1024;
+/// Bytes mapped at boot.
+pub const INITIAL_SIZE: u64 = 2 * 1024 * 1024;
+/// Least the heap grows by at once.
+pub const GROW_CHUNK: u64 = 256 * 1024;
+
+/// The global allocator: the heap behind a lock, grown on demand.
+pub struct GrowableHeap(Mutex<Heap>);
 
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: GrowableHeap = GrowableHeap(Mutex::new(Heap::empty()));
 
-/// Takes `HEAP_SIZE` bytes of frames and hands them to the allocator. Returns the virtual range.
-pub fn init(phys_offset: u64) -> Result<(u64, u64), &'static str> {
-    let frame = frame_alloc::alloc_contiguous(HEAP_SIZE / FRAME_SIZE)
-        .ok_or("not enough contiguous physical memory for the kernel heap")?;
-    let start = phys_offset + frame.addr();
-    // SAFETY: the frames `[frame, frame + HEAP_SIZE)` were just taken from the frame allocator, so
-    // nothing else uses them, and the bootloader maps all physical memory writable at
-    // `phys_offset`. The heap is initialized exactly once, here.
-    unsafe { HEAP.lock().init(start as *mut u8, HEAP_SIZE as usize) };
-    Ok((start, start + HEAP_SIZE))
+fn grow_frames() -> Option<u64> {
+    frame_alloc::alloc().map(|f| f.addr())
 }
 
-/// `(used, free)` bytes of the heap.
+/// Maps the heap region's first [`INITIAL_SIZE`] bytes and hands them to the allocator. Returns
+/// the virtual range.
+pub fn init(phys_offset: u64) -> Result<(u64, u64), &'static str> {
+    arch::kheap::init(phys_offset, &mut grow_frames)?;
+    let (start, len) = arch::kheap::grow(INITIAL_SIZE, &mut grow_frames);
+    if len < INITIAL_SIZE {
+        return Err("not enough physical memory for the kernel heap");
+    }
+    // SAFETY: `[start, start + len)` was just mapped read/write for the heap alone (the kheap
+    // region is used by nothing else) and stays mapped forever. The heap is initialized once.
+    unsafe { HEAP.0.lock().init(start as *mut u8, len as usize) };
+    Ok((start, start + len))
+}
+
+/// Maps more of the region at the heap's top so that `layout` fits; false when out of frames.
+fn grow(heap: &mut Heap, layout: Layout) -> bool {
+    let need = (layout.size() as u64)
+        .saturating_add(layout.align() as u64)
+        .saturating_add(64);
+    let (start, len) = arch::kheap::grow(need.max(GROW_CHUNK), &mut grow_frames);
+    if len == 0 {
+        return false;
+    }
+    debug_assert_eq!(start, heap.top() as u64);
+    // SAFETY: `[start, start + len)` was just mapped, directly after the heap's top (the region
+    // is mapped in order and only the heap grows it), and stays mapped forever.
+    unsafe { heap.extend(len as usize) };
+    len >= need
+}
+
+// SAFETY: allocation and deallocation go through `linked_list_allocator::Heap` under one lock;
+// the memory it manages is the mapped part of the kheap region, used by nothing else.
+unsafe impl GlobalAlloc for GrowableHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mut heap = self.0.lock();
+        loop {
+            if let Ok(p) = heap.allocate_first_fit(layout) {
+                return p.as_ptr();
+            }
+            if !grow(&mut heap, layout) {
+                // One last try: a partial growth may have been enough.
+                return heap
+                    .allocate_first_fit(layout)
+                    .map_or(null_mut(), |p| p.as_ptr());
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if let Some(p) = NonNull::new(ptr) {
+            // SAFETY: the caller passes a pointer `alloc` returned for this `layout`.
+            unsafe { self.0.lock().deallocate(p, layout) };
+        }
+    }
+}
+
+/// `(used, free)` bytes of the heap (free: inside the mapped part).
 pub fn usage() -> (usize, usize) {
-    let h = HEAP.lock();
+    let h = HEAP.0.lock();
     (h.used(), h.free())
+}
+
+/// Frames the heap holds: mapped pages plus the region's page-table pages.
+pub fn frames() -> u64 {
+    let (mapped, tables) = arch::kheap::stats();
+    mapped / FRAME_SIZE + tables
 }
 
 mod tests {
@@ -55,9 +128,39 @@ mod tests {
             ensure_eq!(v.iter().map(|&b| b as u64).sum::<u64>(), 3);
             drop(v);
             ensure_eq!(usage().0, used_before);
-            // Larger than the heap: an allocation error is reported by `try_reserve`.
+            // Larger than physical memory: an allocation error is reported by `try_reserve`,
+            // and the heap still works afterwards.
             let mut big: Vec<u8> = Vec::new();
-            ensure!(big.try_reserve(HEAP_SIZE as usize * 2).is_err());
+            let all = frame_alloc::stats().total * FRAME_SIZE;
+            ensure!(big.try_reserve(all as usize * 2).is_err());
+            let b = Box::new(7u8);
+            ensure_eq!(*b, 7);
+            Ok(())
+        }
+    }
+
+    ktest! {
+        fn grows_beyond_its_initial_size() {
+            // Allocate well past the initial mapping; the heap maps more frames on demand.
+            let frames_before = frames();
+            let mut chunks: Vec<Vec<u8>> = Vec::new();
+            let mut total = 0u64;
+            while total < INITIAL_SIZE * 3 {
+                let mut v = alloc::vec![0u8; 256 * 1024];
+                v[0] = 1;
+                total += v.len() as u64;
+                chunks.push(v);
+            }
+            ensure!(frames() > frames_before, "the heap did not grow");
+            let ptr = chunks.last().map(|c| c.as_ptr() as u64).unwrap_or(0);
+            ensure!(
+                (arch::kheap::REGION_BASE..arch::kheap::REGION_BASE + arch::kheap::REGION_LEN)
+                    .contains(&ptr),
+                "heap pointer {ptr:#x} outside the heap region"
+            );
+            let used = usage().0;
+            drop(chunks);
+            ensure!(usage().0 < used);
             Ok(())
         }
     }

@@ -26,8 +26,10 @@ pub struct KernelFrames;
 // bootloader maps all physical memory writable at the offset given to `paging::init`; and no
 // other kernel code keeps using a frame after allocating it for someone else.
 unsafe impl FrameSource for KernelFrames {
+    /// Every frame `arch::paging` takes is for user space (VMO pages, user page tables), so it
+    /// respects the kernel reserve.
     fn alloc(&self) -> Option<u64> {
-        frame_alloc::alloc().map(Frame::addr)
+        frame_alloc::alloc_user().map(Frame::addr)
     }
 
     fn free(&self, frame: u64) {

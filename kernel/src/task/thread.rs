@@ -85,11 +85,15 @@ impl core::fmt::Debug for Thread {
 }
 
 fn alloc_stack() -> Option<KernelStack> {
-    let stack = arch::kstack::alloc(&mut || frame_alloc::alloc().map(|f| f.addr()), &mut |p| {
-        if let Some(f) = Frame::from_addr(p) {
-            let _ = frame_alloc::free(f);
-        }
-    })?;
+    // Threads are created for user space: their stacks respect the kernel frame reserve.
+    let stack = arch::kstack::alloc(
+        &mut || frame_alloc::alloc_user().map(|f| f.addr()),
+        &mut |p| {
+            if let Some(f) = Frame::from_addr(p) {
+                let _ = frame_alloc::free(f);
+            }
+        },
+    )?;
     LIVE_STACKS.fetch_add(1, Ordering::SeqCst);
     Some(stack)
 }

@@ -18,7 +18,9 @@
 //! fixed seed replays a run exactly.
 //!
 //! Zircon keeps one global arena of 256 Ki handles; here each table has its own slots (up to
-//! [`MAX_HANDLES`]) and a configurable limit.
+//! [`MAX_HANDLES`]) and a configurable limit ([`DEFAULT_LIMIT`], 16 Ki per process), and the
+//! whole kernel holds at most [`MAX_LIVE_HANDLES`] (Zircon's arena size), so no process, and no
+//! set of processes, can pin unbounded kernel memory through handles.
 //!
 //! # Rules (exact statuses)
 //! - lookup of a closed, stale, never-issued or malformed value: `ZX_ERR_BAD_HANDLE`;
@@ -28,7 +30,10 @@
 //! - duplicate / replace follow `handle_dup_replace` in `zircon/kernel/lib/syscalls/handle_ops.cc`,
 //!   see [`HandleTable::duplicate`] and [`HandleTable::replace`];
 //! - closing `ZX_HANDLE_INVALID` is a no-op returning `ZX_OK`;
-//! - a full table refuses new handles with `ZX_ERR_NO_RESOURCES`.
+//! - a full table refuses new handles with `ZX_ERR_NO_RESOURCES`;
+//! - when [`MAX_LIVE_HANDLES`] handles exist kernel-wide, or the table cannot grow its slot
+//!   vector (heap allocation failure), `add` is `ZX_ERR_NO_MEMORY` (Zircon's answer when its
+//!   handle arena is exhausted).
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -42,8 +47,12 @@ use abi::Status;
 pub const INDEX_BITS: u32 = 18;
 /// Most handles one table can ever hold.
 pub const MAX_HANDLES: usize = 1 << INDEX_BITS;
-/// Default limit of a table.
-pub const DEFAULT_LIMIT: usize = 64 * 1024;
+/// Default limit of a table: the handles one process may hold (a quota; Zircon has no hard
+/// per-process limit but warns at 5 000 and shares 256 Ki kernel-wide; 16 Ki keeps one process
+/// at a small share of [`MAX_LIVE_HANDLES`]).
+pub const DEFAULT_LIMIT: usize = 16 * 1024;
+/// Most handles alive in the whole kernel (Zircon's handle arena: 256 Ki).
+pub const MAX_LIVE_HANDLES: usize = 256 * 1024;
 
 const RESERVED_BITS: u32 = 2;
 const BASE_BITS: u32 = 32 - RESERVED_BITS;
@@ -249,9 +258,23 @@ impl<O> HandleTable<O> {
         if self.len >= self.limit {
             return Err(Status::ERR_NO_RESOURCES);
         }
+        // `handle` itself is counted already.
+        if live_handle_count() > MAX_LIVE_HANDLES {
+            return Err(Status::ERR_NO_MEMORY);
+        }
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
+                // Grow both vectors fallibly, so `remove` (which pushes to `free`, never longer
+                // than `slots`) never allocates and a heap failure is a status, not a panic.
+                if self.slots.try_reserve(1).is_err()
+                    || self
+                        .free
+                        .try_reserve(self.slots.len() + 1 - self.free.len())
+                        .is_err()
+                {
+                    return Err(Status::ERR_NO_MEMORY);
+                }
                 // len < limit <= MAX_HANDLES and no free slot, so slots.len() < MAX_HANDLES.
                 self.slots.push(Slot {
                     generation: 0,
@@ -618,6 +641,30 @@ mod tests {
         assert_eq!(t.replace(s, ZX_RIGHT_WRITE), Err(Status::ERR_INVALID_ARGS));
         assert!(!t.is_valid(s));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn kernel_wide_limit_gives_no_memory_and_recovers() {
+        let _g = serial();
+        let before = live_handle_count();
+        let mut t = table(11);
+        let a = t.add(vmo(1, ALL)).unwrap();
+        // Fill the kernel-wide budget with handles held elsewhere ("other processes").
+        let held: Vec<_> = (0..MAX_LIVE_HANDLES + 1 - live_handle_count())
+            .map(|i| vmo(i as u32, ALL))
+            .collect();
+        assert_eq!(t.add(vmo(2, ALL)), Err(Status::ERR_NO_MEMORY));
+        assert_eq!(
+            t.duplicate(a, ZX_RIGHT_SAME_RIGHTS),
+            Err(Status::ERR_NO_MEMORY)
+        );
+        assert!(t.is_valid(a));
+        assert_eq!(t.len(), 1);
+        drop(held);
+        let b = t.duplicate(a, ZX_RIGHT_SAME_RIGHTS).unwrap();
+        assert!(t.is_valid(b));
+        drop(t.clear());
+        assert_eq!(live_handle_count(), before);
     }
 
     #[test]
