@@ -10,6 +10,7 @@ pub mod context;
 pub mod cpu;
 pub mod crash;
 pub mod extable;
+pub mod fpu;
 pub mod gdt;
 pub mod irq;
 pub mod kheap;
@@ -23,10 +24,11 @@ pub mod trap;
 
 mod ktests;
 
-/// Brings up the CPU tables: GDT + TSS (with IST stacks), per-CPU data (GS), then the IDT for
+/// Enables x87/SSE ([`fpu::init`]) and brings up the CPU tables: GDT + TSS (with IST stacks), per-CPU data (GS), then the IDT for
 /// every exception and PIC vector. The PIC/PIT ([`irq::init`]) and SYSCALL ([`syscall::init`])
 /// are set up by the kernel when it has handlers for them.
 pub fn init() {
+    fpu::init();
     gdt::init();
     percpu::init();
     trap::init();

@@ -52,6 +52,12 @@ fn grow(heap: &mut Heap, layout: Layout) -> bool {
     let need = (layout.size() as u64)
         .saturating_add(layout.align() as u64)
         .saturating_add(64);
+    // Never map part of a request that cannot be met: a failing huge `try_reserve` must not
+    // leave the heap holding all of memory. (+1 per 512 pages for page tables.)
+    let pages = need.max(GROW_CHUNK).div_ceil(FRAME_SIZE);
+    if pages.saturating_add(pages / 512 + 2) > frame_alloc::stats().free {
+        return false;
+    }
     let (start, len) = arch::kheap::grow(need.max(GROW_CHUNK), &mut grow_frames);
     if len == 0 {
         return false;
@@ -78,6 +84,8 @@ unsafe impl GlobalAlloc for GrowableHeap {
                     .allocate_first_fit(layout)
                     .map_or(null_mut(), |p| p.as_ptr());
             }
+            // Grown by at least `need`: the retry fits (the loop ends at the latest when
+            // frames run out).
         }
     }
 
@@ -132,7 +140,9 @@ mod tests {
             // and the heap still works afterwards.
             let mut big: Vec<u8> = Vec::new();
             let all = frame_alloc::stats().total * FRAME_SIZE;
+            let frames_before = frames();
             ensure!(big.try_reserve(all as usize * 2).is_err());
+            ensure!(frames() == frames_before, "a failed allocation grew the heap");
             let b = Box::new(7u8);
             ensure_eq!(*b, 7);
             Ok(())

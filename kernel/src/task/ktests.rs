@@ -34,6 +34,7 @@ mod victim {
     pub const LEAK: u64 = 5;
     pub const SPIN: u64 = 6;
     pub const READ_KERNEL: u64 = 9;
+    pub const EXHAUST: u64 = 11;
 }
 
 ktest! {
@@ -135,10 +136,11 @@ ktest! {
     }
 }
 
-/// Free frames, page-table pages, kernel stacks, handles and processes.
+/// Free frames (with those the heap grew by: not a leak), page-table pages, kernel stacks,
+/// handles and processes.
 fn counts() -> [u64; 5] {
     [
-        crate::frame_alloc::stats().free,
+        crate::frame_alloc::stats().free + crate::heap::frames(),
         arch::paging::live_table_pages() as u64,
         thread::live_stacks(),
         syscalls::handle::live_handle_count() as u64,
@@ -188,6 +190,117 @@ ktest! {
             ensure_eq!(syscall::start_process(&p, &t, &start), Err(Status::ERR_INVALID_ARGS));
         }
         ensure_eq!(t.state(), thread::State::New);
+        Ok(())
+    }
+}
+
+/// `counts()` plus the heap's used bytes.
+fn counts_with_heap() -> [u64; 6] {
+    let [free, tables, stacks, handles, procs] = counts();
+    [free, tables, stacks, handles, procs, crate::heap::usage().0 as u64]
+}
+
+ktest! {
+    fn quotas_bound_a_process_and_teardown_is_exact() {
+        // `victim` drives its handle, thread, region and memory quotas to their limits and checks
+        // each status (returns the failing step otherwise). Warm up once, then a second run must
+        // give back every frame, heap byte, handle, stack and table page.
+        ensure_eq!(run("victim", victim::EXHAUST)?, 0);
+        sched::yield_now();
+        let before = counts_with_heap();
+        ensure_eq!(run("victim", victim::EXHAUST)?, 0);
+        sched::yield_now();
+        let after = counts_with_heap();
+        ensure!(after == before,
+            "[free+heap frames, table pages, kernel stacks, handles, processes, heap bytes]: \
+             {before:?} -> {after:?}");
+        Ok(())
+    }
+}
+
+ktest! {
+    fn low_memory_refuses_new_objects_and_recovers() {
+        use abi::syscall_numbers::{ZX_SYS_HANDLE_CLOSE, ZX_SYS_VMO_CREATE, ZX_SYS_THREAD_CREATE};
+        use abi::Status;
+        let p = Process::create(b"low-memory").map_err(|e| fail(format!("{e:?}")))?;
+        let args = [0u64; 8];
+        ensure_eq!(quota::admit(&p, u64::from(ZX_SYS_VMO_CREATE), &args), Ok(()));
+        // Take frames the way heap growth would (below the user limit) until memory is low.
+        let mut taken = alloc::vec::Vec::with_capacity(crate::frame_alloc::stats().free as usize);
+        while !crate::frame_alloc::low_memory() {
+            match crate::frame_alloc::alloc() {
+                Some(f) => taken.push(f),
+                None => break,
+            }
+        }
+        let user_frame = crate::frame_alloc::alloc_user();
+        let create = quota::admit(&p, u64::from(ZX_SYS_VMO_CREATE), &args);
+        let thread = quota::admit(&p, u64::from(ZX_SYS_THREAD_CREATE), &args);
+        let close = quota::admit(&p, u64::from(ZX_SYS_HANDLE_CLOSE), &args);
+        for f in taken.drain(..) {
+            let _ = crate::frame_alloc::free(f);
+        }
+        ensure!(user_frame.is_none(), "a user frame was handed out from the kernel reserve");
+        ensure_eq!(create, Err(Status::ERR_NO_MEMORY));
+        ensure_eq!(thread, Err(Status::ERR_NO_MEMORY));
+        ensure_eq!(close, Ok(()));
+        ensure_eq!(quota::admit(&p, u64::from(ZX_SYS_VMO_CREATE), &args), Ok(()));
+        Ok(())
+    }
+}
+
+ktest! {
+    fn fpu_state_is_per_thread() {
+        // Two threads load different XMM0-15 and MXCSR values, then spin (preemptible, never
+        // yielding) until each has seen the other run several times; their registers must
+        // still hold their own values. The kernel is soft-float, so only the scheduler's
+        // fxsave/fxrstor can keep them apart.
+        static RUNS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+        static OK: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+        fn body(me: usize) {
+            let mut mine = [0u128; 16];
+            for (i, v) in mine.iter_mut().enumerate() {
+                *v = (0x1111_2222_3333_4444_5555_6666_7777_8888u128 ^ ((me as u128 + 1) << 100))
+                    .wrapping_mul(i as u128 + 3);
+            }
+            // Round toward zero for thread 1, down for thread 0: both with every exception masked.
+            let mxcsr = 0x1f80 | if me == 0 { 0x2000 } else { 0x6000 };
+            arch::fpu::load_xmm(&mine);
+            arch::fpu::set_mxcsr(mxcsr);
+            let other = 1 - me;
+            let start = sched::ticks();
+            let seen = RUNS[other].load(Ordering::SeqCst);
+            sched::preemptible(|| {
+                let mut last = seen;
+                let mut switches = 0;
+                while switches < 5 && sched::ticks() < start + 500 {
+                    RUNS[me].fetch_add(1, Ordering::SeqCst);
+                    let now = RUNS[other].load(Ordering::SeqCst);
+                    if now != last {
+                        switches += 1;
+                        last = now;
+                        // Let the other thread run for a whole slice before counting again.
+                        let t = sched::ticks();
+                        while sched::ticks() < t + 1 {
+                            core::hint::spin_loop();
+                        }
+                    }
+                }
+            });
+            let mut got = [0u128; 16];
+            arch::fpu::store_xmm(&mut got);
+            let ok = got == mine && arch::fpu::mxcsr() == mxcsr;
+            OK[me].store(if ok { 1 } else { 2 }, Ordering::SeqCst);
+        }
+        let switches = sched::switch_count();
+        let a = spawn_kernel("fpu-a", || body(0)).ok_or_else(|| fail("spawn".into()))?;
+        let b = spawn_kernel("fpu-b", || body(1)).ok_or_else(|| fail("spawn".into()))?;
+        join(&a);
+        join(&b);
+        ensure!(sched::switch_count() > switches + 6, "too few switches to interleave");
+        ensure!(RUNS[0].load(Ordering::SeqCst) > 0 && RUNS[1].load(Ordering::SeqCst) > 0);
+        ensure!(OK[0].load(Ordering::SeqCst) == 1, "thread a lost its XMM/MXCSR values");
+        ensure!(OK[1].load(Ordering::SeqCst) == 1, "thread b lost its XMM/MXCSR values");
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! - [`clock`]: ticks and the monotonic clock;
 //! - [`syscall`]: the SYSCALL handler, `syscalls::SyscallContext` for the calling thread, the
 //!   user-fault kill hook;
+//! - [`quota`]: per-process quotas and low-memory admission of system calls;
 //! - [`loader`]: the first user program from the ramdisk;
 //! - [`random`]: seeds for ASLR and handle values.
 //!
@@ -17,6 +18,7 @@
 pub mod clock;
 pub mod loader;
 pub mod process;
+pub mod quota;
 pub mod random;
 pub mod sched;
 pub mod syscall;

@@ -56,6 +56,8 @@ pub struct Process {
     handles: Mutex<ObjectTable>,
     inner: Mutex<Inner>,
     signals: AtomicU32,
+    /// Thread objects of this process not yet dropped (the thread quota).
+    thread_objects: AtomicU32,
 }
 
 impl core::fmt::Debug for Process {
@@ -95,7 +97,22 @@ impl Process {
                 threads: Vec::new(),
             }),
             signals: AtomicU32::new(0),
+            thread_objects: AtomicU32::new(0),
         }))
+    }
+
+    /// Thread objects of this process alive (created and not dropped, started or not).
+    pub fn thread_objects(&self) -> u32 {
+        self.thread_objects.load(Ordering::SeqCst)
+    }
+
+    /// Counts one thread object more (`true`) or less (`false`); [`Thread`] calls this.
+    pub(super) fn count_thread_object(&self, more: bool) {
+        if more {
+            self.thread_objects.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.thread_objects.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// Kernel object id.

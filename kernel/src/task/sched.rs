@@ -10,7 +10,9 @@
 //!   thread's kernel stack, loads its process's page table (kernel threads keep whatever is
 //!   loaded: the kernel half is the same everywhere), and switches stacks. The incoming thread
 //!   first calls [`finish_switch`], which drops `prev` and, if it is dead, frees its kernel
-//!   stack: a stack is freed only after the CPU has left it.
+//!   stack: a stack is freed only after the CPU has left it. Right before the stack switch the
+//!   outgoing thread's x87/SSE registers are saved to its area and the incoming one's loaded
+//!   (`arch::fpu`), so register values never cross threads or processes.
 //! - Waiting: a thread marks itself `Blocked`, goes on the blocked list and calls [`schedule`].
 //!   Any signal change calls [`wake_all`] (every blocked thread re-checks its condition: simple,
 //!   and the lists are short); the tick wakes threads whose deadline passed.
@@ -231,6 +233,10 @@ pub fn schedule() {
             }
         }
         s.switches += 1;
+        // x87/SSE: the kernel never touches these registers, so the outgoing thread's user
+        // values are still in them (see arch::fpu).
+        cur.fpu.lock().save();
+        next.fpu.lock().restore();
         let save = cur.saved_rsp.as_ptr();
         let load = next.saved_rsp.load(Ordering::SeqCst);
         debug_assert!(s.prev.is_none());

@@ -28,12 +28,17 @@ pub fn on_syscall(frame: &mut TrapFrame) {
     let thread = sched::current();
     let result = match thread.process().cloned() {
         Some(process) => {
-            let mut ctx = Ctx {
-                thread: thread.clone(),
-                process,
-                mem: CurrentUserMemory,
-            };
-            syscalls::dispatch(&mut ctx, frame.rax, &args)
+            match super::quota::admit(&process, frame.rax, &args) {
+                Err(status) => status.into_raw() as i64,
+                Ok(()) => {
+                    let mut ctx = Ctx {
+                        thread: thread.clone(),
+                        process,
+                        mem: CurrentUserMemory,
+                    };
+                    syscalls::dispatch(&mut ctx, frame.rax, &args)
+                }
+            }
         }
         None => Status::ERR_BAD_STATE.into_raw() as i64,
     };
@@ -140,7 +145,10 @@ fn start_thread(
 
 /// Creates a thread object in `process`, not started (and not yet counted by the process, as in
 /// Zircon: so creating one in a dead process succeeds and starting it is `ZX_ERR_BAD_STATE`).
+/// `ZX_ERR_NO_RESOURCES` at the thread quota ([`super::quota::admit_thread`]), `ZX_ERR_NO_MEMORY`
+/// when its kernel stack cannot be allocated.
 pub fn new_thread(process: &Arc<Process>, name: &[u8]) -> Result<Arc<Thread>, Status> {
+    super::quota::admit_thread(process)?;
     let name = core::str::from_utf8(name).unwrap_or("?");
     Thread::new(name, Some(process.clone()), syscalls::new_koid()).ok_or(Status::ERR_NO_MEMORY)
 }

@@ -11,6 +11,7 @@ use crate::frame_alloc::{self, Frame};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
+use arch::fpu::FpuState;
 use arch::kstack::KernelStack;
 use arch::trap::TrapFrame;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -76,6 +77,8 @@ pub struct Thread {
     signals: AtomicU32,
     /// Absolute monotonic deadline (ns) while blocked with a timeout; `u64::MAX` otherwise.
     pub(super) deadline: AtomicU64,
+    /// The x87/SSE registers while the thread is not on the CPU (switched by the scheduler).
+    pub(super) fpu: Mutex<Box<FpuState>>,
 }
 
 impl core::fmt::Debug for Thread {
@@ -119,6 +122,9 @@ impl Thread {
     pub fn new(name: &str, process: Option<Arc<Process>>, koid: u64) -> Option<Arc<Thread>> {
         let stack = alloc_stack()?;
         let range = (stack.bottom(), stack.top());
+        if let Some(p) = &process {
+            p.count_thread_object(true);
+        }
         Some(Arc::new(Thread {
             tid: NEXT_TID.fetch_add(1, Ordering::Relaxed),
             koid,
@@ -132,6 +138,7 @@ impl Thread {
             kill_pending: AtomicBool::new(false),
             signals: AtomicU32::new(0),
             deadline: AtomicU64::new(u64::MAX),
+            fpu: Mutex::new(FpuState::new()),
         }))
     }
 
@@ -150,6 +157,7 @@ impl Thread {
             kill_pending: AtomicBool::new(false),
             signals: AtomicU32::new(SIGNAL_RUNNING),
             deadline: AtomicU64::new(u64::MAX),
+            fpu: Mutex::new(FpuState::new()),
         })
     }
 
@@ -244,6 +252,9 @@ impl Drop for Thread {
         // its stack; nothing can be running on it since no Arc is left.
         if let Some(stack) = self.stack.get_mut().take() {
             free_stack(stack);
+        }
+        if let Some(p) = &self.process {
+            p.count_thread_object(false);
         }
     }
 }

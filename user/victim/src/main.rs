@@ -8,7 +8,7 @@ extern crate alloc;
 
 use abi::vm_options::{ZX_VM_PERM_READ, ZX_VM_PERM_WRITE};
 use zx::rt::Startup;
-use zx::{println, Vmo};
+use zx::{println, Status, Thread, Vmo};
 
 zx::entry!(main);
 
@@ -28,6 +28,7 @@ mod case {
     pub const WRITE_CODE: u64 = 8;
     pub const READ_KERNEL: u64 = 9;
     pub const STACK_OVERFLOW: u64 = 10;
+    pub const EXHAUST: u64 = 11;
 }
 
 fn main(startup: Startup) -> i64 {
@@ -119,6 +120,10 @@ fn main(startup: Startup) -> i64 {
             println!("victim: overflow the stack");
             recurse(0) as i64
         }
+        case::EXHAUST => {
+            println!("victim: drive every quota to its limit");
+            exhaust(&startup)
+        }
         other => {
             println!("victim: unknown case {other}");
             -2
@@ -135,4 +140,83 @@ fn recurse(depth: u64) -> u64 {
         return pad[0];
     }
     recurse(depth + 1) + pad[63]
+}
+
+/// Drives each per-process quota to its limit, checks the status, gives everything back and
+/// checks the resource works again. Returns 0, or the number of the step that went wrong (the
+/// kernel prints why).
+fn exhaust(startup: &Startup) -> i64 {
+    let root = &startup.root_vmar;
+    let same = abi::rights::ZX_RIGHT_SAME_RIGHTS;
+    // 1. Handles: 16 Ki per process, then ZX_ERR_NO_RESOURCES.
+    let vmo = Vmo::create(4096, 0).expect("vmo");
+    let mut handles = alloc::vec::Vec::new();
+    let err = loop {
+        match vmo.handle().duplicate(same) {
+            Ok(h) => handles.push(h),
+            Err(e) => break e,
+        }
+    };
+    println!("victim: handles: {} duplicates, then {err:?}", handles.len());
+    if err != Status::ERR_NO_RESOURCES || handles.len() < 16 * 1024 - 16 {
+        return 1;
+    }
+    drop(handles);
+    if vmo.handle().duplicate(same).is_err() {
+        return 2;
+    }
+    // 2. Thread objects: 128 per process (the running one included), then NO_RESOURCES.
+    let mut threads = alloc::vec::Vec::new();
+    let err = loop {
+        match Thread::create(&startup.process, b"idle", 0) {
+            Ok(t) => threads.push(t),
+            Err(e) => break e,
+        }
+    };
+    println!("victim: threads: {} created, then {err:?}", threads.len());
+    if err != Status::ERR_NO_RESOURCES || threads.len() != 127 {
+        return 3;
+    }
+    drop(threads);
+    if Thread::create(&startup.process, b"again", 0).is_err() {
+        return 4;
+    }
+    // 3. Mappings + VMARs: 8 Ki per address space for map/allocate, then NO_MEMORY.
+    let can_rw = abi::vm_options::ZX_VM_CAN_MAP_READ | abi::vm_options::ZX_VM_CAN_MAP_WRITE;
+    let (sub, _) = root.allocate(can_rw, 0, 64 << 20).expect("sub-vmar");
+    let mut maps = 0usize;
+    let err = loop {
+        match sub.map(ZX_VM_PERM_READ, 0, &vmo, 0, 4096) {
+            Ok(_) => maps += 1,
+            Err(e) => break e,
+        }
+    };
+    println!("victim: mappings: {maps} mapped, then {err:?}");
+    if err != Status::ERR_NO_MEMORY || maps < 8 * 1024 - 64 {
+        return 5;
+    }
+    // SAFETY: nothing refers to the sub-VMAR's mappings.
+    if unsafe { sub.destroy() }.is_err() || root.map(ZX_VM_PERM_READ, 0, &vmo, 0, 4096).is_err() {
+        return 6;
+    }
+    // 4. Memory: committing more than there is stops at the kernel reserve with NO_MEMORY.
+    // Nothing may touch a new page (heap, stack) until `big` is gone: a demand fault would find
+    // no frame and kill the process. So print afterwards.
+    let big = Vmo::create(1 << 32, 0).expect("big vmo");
+    let err = big.op_range(abi::ops::ZX_VMO_OP_COMMIT, 0, 1 << 32);
+    let committed = big.info().map_or(0, |i| i.committed_bytes);
+    // Kernel objects without frames still work at the frame limit.
+    let small = Vmo::create(4096, 0).is_ok();
+    drop(big);
+    println!("victim: memory: committed {} MiB, then {err:?}", committed >> 20);
+    if err != Err(Status::ERR_NO_MEMORY) || committed == 0 {
+        return 7;
+    }
+    if !small {
+        return 8;
+    }
+    if vmo.op_range(abi::ops::ZX_VMO_OP_COMMIT, 0, 4096).is_err() {
+        return 9;
+    }
+    0
 }
