@@ -86,7 +86,9 @@ struct Hoard(Vec<Frame>);
 
 /// Frames user-space allocations can still take (free ones beyond the kernel reserve).
 fn user_free() -> u64 {
-    frame_alloc::stats().free.saturating_sub(frame_alloc::reserve())
+    frame_alloc::stats()
+        .free
+        .saturating_sub(frame_alloc::reserve())
 }
 
 impl Hoard {

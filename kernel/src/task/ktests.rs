@@ -197,7 +197,14 @@ ktest! {
 /// `counts()` plus the heap's used bytes.
 fn counts_with_heap() -> [u64; 6] {
     let [free, tables, stacks, handles, procs] = counts();
-    [free, tables, stacks, handles, procs, crate::heap::usage().0 as u64]
+    [
+        free,
+        tables,
+        stacks,
+        handles,
+        procs,
+        crate::heap::usage().0 as u64,
+    ]
 }
 
 ktest! {

@@ -27,19 +27,17 @@ pub fn on_syscall(frame: &mut TrapFrame) {
     ];
     let thread = sched::current();
     let result = match thread.process().cloned() {
-        Some(process) => {
-            match super::quota::admit(&process, frame.rax, &args) {
-                Err(status) => status.into_raw() as i64,
-                Ok(()) => {
-                    let mut ctx = Ctx {
-                        thread: thread.clone(),
-                        process,
-                        mem: CurrentUserMemory,
-                    };
-                    syscalls::dispatch(&mut ctx, frame.rax, &args)
-                }
+        Some(process) => match super::quota::admit(&process, frame.rax, &args) {
+            Err(status) => status.into_raw() as i64,
+            Ok(()) => {
+                let mut ctx = Ctx {
+                    thread: thread.clone(),
+                    process,
+                    mem: CurrentUserMemory,
+                };
+                syscalls::dispatch(&mut ctx, frame.rax, &args)
             }
-        }
+        },
         None => Status::ERR_BAD_STATE.into_raw() as i64,
     };
     drop(thread);

@@ -157,7 +157,10 @@ fn exhaust(startup: &Startup) -> i64 {
             Err(e) => break e,
         }
     };
-    println!("victim: handles: {} duplicates, then {err:?}", handles.len());
+    println!(
+        "victim: handles: {} duplicates, then {err:?}",
+        handles.len()
+    );
     if err != Status::ERR_NO_RESOURCES || handles.len() < 16 * 1024 - 16 {
         return 1;
     }
@@ -208,7 +211,10 @@ fn exhaust(startup: &Startup) -> i64 {
     // Kernel objects without frames still work at the frame limit.
     let small = Vmo::create(4096, 0).is_ok();
     drop(big);
-    println!("victim: memory: committed {} MiB, then {err:?}", committed >> 20);
+    println!(
+        "victim: memory: committed {} MiB, then {err:?}",
+        committed >> 20
+    );
     if err != Err(Status::ERR_NO_MEMORY) || committed == 0 {
         return 7;
     }
