@@ -6,7 +6,7 @@
 
 extern crate alloc;
 
-use abi::vm_options::{ZX_VM_PERM_READ, ZX_VM_PERM_WRITE};
+use abi::vm_options::{ZX_VM_PERM_EXECUTE, ZX_VM_PERM_READ, ZX_VM_PERM_WRITE};
 use zx::rt::Startup;
 use zx::{println, Status, Thread, Vmo};
 
@@ -29,6 +29,9 @@ mod case {
     pub const READ_KERNEL: u64 = 9;
     pub const STACK_OVERFLOW: u64 = 10;
     pub const EXHAUST: u64 = 11;
+    pub const PROTECT_THEN_WRITE: u64 = 12;
+    pub const PROTECT_REMOVES_EXECUTE: u64 = 13;
+    pub const WRITE_AFTER_DECOMMIT_RO: u64 = 14;
 }
 
 fn main(startup: Startup) -> i64 {
@@ -123,6 +126,61 @@ fn main(startup: Startup) -> i64 {
         case::EXHAUST => {
             println!("victim: drive every quota to its limit");
             exhaust(&startup)
+        }
+        case::PROTECT_THEN_WRITE => {
+            println!("victim: write after protecting read-write to read-only");
+            let vmo = Vmo::create(4096, 0).expect("vmo");
+            let addr = root
+                .map(ZX_VM_PERM_READ | ZX_VM_PERM_WRITE, 0, &vmo, 0, 4096)
+                .expect("map");
+            // SAFETY: inside the fresh read-write mapping.
+            unsafe { (addr as *mut u64).write_volatile(1) };
+            // SAFETY: the page is only written below, on purpose.
+            unsafe { root.protect(ZX_VM_PERM_READ, addr, 4096).expect("protect") };
+            // SAFETY: deliberately faults: the (present, TLB-cached) page is read-only now.
+            unsafe { (addr as *mut u64).write_volatile(2) };
+            SURVIVED
+        }
+        case::PROTECT_REMOVES_EXECUTE => {
+            println!("victim: call code after protecting r-x to r--");
+            let vmo = Vmo::create(4096, 0)
+                .expect("vmo")
+                .replace_as_executable(&zx::Handle::invalid())
+                .expect("replace_as_executable");
+            let addr = root
+                .map(ZX_VM_PERM_READ | ZX_VM_PERM_WRITE, 0, &vmo, 0, 4096)
+                .expect("map");
+            // SAFETY: writes a `ret` into our own read-write page.
+            unsafe { (addr as *mut u8).write_volatile(0xc3) };
+            // SAFETY: the page is no longer written.
+            unsafe { root.protect(ZX_VM_PERM_READ | ZX_VM_PERM_EXECUTE, addr, 4096) }
+                .expect("protect rx");
+            // SAFETY: the page holds a `ret` and is executable.
+            let f: extern "C" fn() = unsafe { core::mem::transmute(addr) };
+            f();
+            println!("victim: executed the page once");
+            // SAFETY: the page is only read from now on.
+            unsafe { root.protect(ZX_VM_PERM_READ, addr, 4096) }.expect("protect r");
+            // Deliberately faults: the page is no longer executable.
+            f();
+            SURVIVED
+        }
+        case::WRITE_AFTER_DECOMMIT_RO => {
+            println!("victim: write to a read-only view after its VMO was decommitted");
+            let vmo = Vmo::create(4096, 0).expect("vmo");
+            vmo.write(&[1], 0).expect("write");
+            let addr = root.map(ZX_VM_PERM_READ, 0, &vmo, 0, 4096).expect("map");
+            // SAFETY: inside the read-only mapping.
+            let v = unsafe { (addr as *const u8).read_volatile() };
+            assert_eq!(v, 1);
+            vmo.op_range(abi::ops::ZX_VMO_OP_DECOMMIT, 0, 4096)
+                .expect("decommit");
+            // SAFETY: reading the decommitted page gives a fresh zero page.
+            let v = unsafe { (addr as *const u8).read_volatile() };
+            assert_eq!(v, 0);
+            // SAFETY: deliberately faults: the view is read-only.
+            unsafe { (addr as *mut u8).write_volatile(2) };
+            SURVIVED
         }
         other => {
             println!("victim: unknown case {other}");

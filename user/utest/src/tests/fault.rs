@@ -18,6 +18,12 @@ pub mod case {
     pub const WRITE_CODE: u64 = 8;
     pub const READ_KERNEL: u64 = 9;
     pub const STACK_OVERFLOW: u64 = 10;
+    /// Drives the quotas (the kernel's ktests use it).
+    #[allow(dead_code)]
+    pub const EXHAUST: u64 = 11;
+    pub const PROTECT_THEN_WRITE: u64 = 12;
+    pub const PROTECT_REMOVES_EXECUTE: u64 = 13;
+    pub const WRITE_AFTER_DECOMMIT_RO: u64 = 14;
 }
 
 tests!(
@@ -29,6 +35,9 @@ tests!(
     write_code,
     read_kernel,
     stack_overflow,
+    protect_then_write,
+    protect_removes_execute,
+    write_after_decommit_read_only,
     leaky_child_exits,
 );
 
@@ -69,6 +78,18 @@ fn read_kernel(ctx: &Ctx) -> TestResult {
 
 fn stack_overflow(ctx: &Ctx) -> TestResult {
     killed(ctx, case::STACK_OVERFLOW)
+}
+
+fn protect_then_write(ctx: &Ctx) -> TestResult {
+    killed(ctx, case::PROTECT_THEN_WRITE)
+}
+
+fn protect_removes_execute(ctx: &Ctx) -> TestResult {
+    killed(ctx, case::PROTECT_REMOVES_EXECUTE)
+}
+
+fn write_after_decommit_read_only(ctx: &Ctx) -> TestResult {
+    killed(ctx, case::WRITE_AFTER_DECOMMIT_RO)
 }
 
 fn leaky_child_exits(ctx: &Ctx) -> TestResult {

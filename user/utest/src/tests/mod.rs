@@ -6,8 +6,16 @@ mod fault;
 mod handle;
 mod info;
 mod misc;
+mod nested;
 mod spawn;
+mod task;
+mod user_ptr;
+mod util;
 mod vmar;
+mod vmar_alloc;
+mod vmar_edit;
+mod vmar_map;
+mod vmar_op;
 mod vmo;
 
 /// Every module's tests: (module name, tests).
@@ -15,8 +23,15 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("spawn", spawn::TESTS),
     ("vmo", vmo::TESTS),
     ("vmar", vmar::TESTS),
+    ("vmar_alloc", vmar_alloc::TESTS),
+    ("vmar_map", vmar_map::TESTS),
+    ("vmar_edit", vmar_edit::TESTS),
+    ("vmar_op", vmar_op::TESTS),
+    ("nested", nested::TESTS),
     ("handle", handle::TESTS),
     ("info", info::TESTS),
+    ("task", task::TESTS),
+    ("user_ptr", user_ptr::TESTS),
     ("misc", misc::TESTS),
     ("fault", fault::TESTS),
 ];
