@@ -31,6 +31,8 @@ tests!(
     wait_one_observed,
     read_write_memory_of_other_process,
     read_memory_of_self,
+    memory_access_stays_in_one_mapping,
+    memory_access_ignores_protection,
     memory_access_errors,
     memory_access_rights,
     handle_valid_topic,
@@ -290,6 +292,55 @@ fn read_memory_of_self(ctx: &Ctx) -> TestResult {
         ctx.process.read_memory(addr + 8, &mut b),
         Status::ERR_NOT_FOUND
     );
+    Ok(())
+}
+
+fn memory_access_stays_in_one_mapping(_ctx: &Ctx) -> TestResult {
+    // Two adjacent mappings of different VMOs: an access starting in the first stops at its end
+    // (Zircon reads and writes one mapping's VMO per call).
+    let (p, root) = check!(Process::create(&Handle::invalid(), b"two", 0));
+    let (r, base) = check!(root.allocate(CAN_RWS, 0, 4 * PAGE));
+    let a = vmo(1)?;
+    let b = vmo(1)?;
+    check!(b.write(b"BBBBBBBB", 0));
+    check!(r.map(ZX_VM_SPECIFIC | RW, 0, &a, 0, PAGE));
+    check!(r.map(ZX_VM_SPECIFIC | RW, PAGE, &b, 0, PAGE));
+    let mut buf = [0u8; 16];
+    ensure_eq!(check!(p.read_memory(base + PAGE - 8, &mut buf)), 8);
+    ensure_eq!(
+        check!(p.write_memory(base + PAGE - 8, b"aaaaaaaabbbbbbbb")),
+        8
+    );
+    let mut head = [0u8; 8];
+    check!(b.read(&mut head, 0));
+    ensure_eq!(&head, b"BBBBBBBB");
+    check!(a.read(&mut head, PAGE as u64 - 8));
+    ensure_eq!(&head, b"aaaaaaaa");
+    // A mapping past the end of its VMO (ALLOW_FAULTS): only the VMO's bytes are reachable.
+    let c = vmo(1)?;
+    let m = check!(r.map(ZX_VM_ALLOW_FAULTS | RW, 0, &c, 0, 2 * PAGE));
+    ensure_eq!(check!(p.read_memory(m + PAGE - 4, &mut buf)), 4);
+    ensure_err!(p.read_memory(m + PAGE, &mut buf), Status::ERR_OUT_OF_RANGE);
+    ensure_err!(p.write_memory(m + PAGE, &buf), Status::ERR_OUT_OF_RANGE);
+    Ok(())
+}
+
+fn memory_access_ignores_protection(_ctx: &Ctx) -> TestResult {
+    // Debugger access goes to the VMO: a mapping without any permission is readable and
+    // writable this way, and a read does not commit pages.
+    let (p, root) = check!(Process::create(&Handle::invalid(), b"prot", 0));
+    let v = vmo(2)?;
+    check!(v.write(b"secret", 0));
+    let addr = check!(root.map(0, 0, &v, 0, 2 * PAGE));
+    let mut buf = [0u8; 6];
+    ensure_eq!(check!(p.read_memory(addr, &mut buf)), 6);
+    ensure_eq!(&buf, b"secret");
+    ensure_eq!(check!(p.read_memory(addr + PAGE, &mut buf)), 6);
+    ensure_eq!(buf, [0; 6]);
+    ensure_eq!(check!(v.info()).committed_bytes, PAGE as u64);
+    ensure_eq!(check!(p.write_memory(addr + PAGE, b"public")), 6);
+    check!(v.read(&mut buf, PAGE as u64));
+    ensure_eq!(&buf, b"public");
     Ok(())
 }
 

@@ -98,7 +98,7 @@ pub fn raw_vmo(raw: u32) -> Borrowed<Vmo> {
 }
 
 /// Whether `addr` is mapped in this process, asked through `zx_process_read_memory` on our own
-/// process (a read probe: it commits the page, like a read fault would).
+/// process (it reads the mapping's VMO and commits nothing).
 pub fn is_mapped(ctx: &Ctx, addr: usize) -> Result<bool, Failure> {
     let mut b = [0u8; 1];
     match ctx.process.read_memory(addr, &mut b) {
