@@ -13,6 +13,7 @@
 use alloc::sync::Arc;
 
 use crate::arch_traits::MmuFlags;
+use crate::aspace::AddressSpace;
 use crate::vmo::Vmo;
 
 /// One mapping: `[base, base + len)` of its parent VMAR shows the VMO from `vmo_offset`.
@@ -54,5 +55,50 @@ impl VmMapping {
             && self.vmo_offset.checked_add(len as u64) == Some(next.vmo_offset)
             && self.perms == next.perms
             && self.max_perms == next.max_perms
+    }
+}
+
+/// What [`AddressSpace::mapping_at`] reports about one mapping: its range and the VMO window
+/// behind it.
+#[derive(Clone)]
+pub struct MappingWindow {
+    /// First byte of the mapping.
+    pub base: usize,
+    /// Size of the mapping in bytes.
+    pub len: usize,
+    /// The mapped VMO.
+    pub vmo: Arc<Vmo>,
+    /// Offset in the VMO of the mapping's first byte.
+    pub vmo_offset: u64,
+    /// Current protection.
+    pub perms: MmuFlags,
+}
+
+impl core::fmt::Debug for MappingWindow {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MappingWindow")
+            .field("base", &format_args!("{:#x}", self.base))
+            .field("len", &format_args!("{:#x}", self.len))
+            .field("vmo_offset", &format_args!("{:#x}", self.vmo_offset))
+            .field("perms", &self.perms)
+            .finish()
+    }
+}
+
+impl AddressSpace {
+    /// The mapping containing `vaddr`, at any depth, or `None` when no mapping covers it.
+    ///
+    /// For access that goes to the VMO rather than through the page tables (Zircon's
+    /// `zx_process_read_memory` / `write_memory`: one mapping per call, protection ignored).
+    pub fn mapping_at(&self, vaddr: usize) -> Option<MappingWindow> {
+        let tree = self.tree.lock();
+        let (_, base, len, m) = tree.find_mapping(tree.root, vaddr)?;
+        Some(MappingWindow {
+            base,
+            len,
+            vmo: m.vmo.clone(),
+            vmo_offset: m.vmo_offset,
+            perms: m.perms,
+        })
     }
 }

@@ -209,3 +209,59 @@ fn fault_descends_through_nested_vmars() {
     assert_eq!(depths, vec![0, 1, 2, 3, 4]);
     f.check();
 }
+
+#[test]
+fn mapping_at_finds_the_mapping_at_any_depth_with_its_vmo_window() {
+    let f = Fixture::new();
+    let (sub, b) = f.sub(8);
+    let vmo = f.vmo(8);
+    assert!(
+        f.aspace.mapping_at(b).is_none(),
+        "an empty VMAR maps nothing"
+    );
+    let (inner, ib) = sub
+        .allocate(
+            ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE | ZX_VM_CAN_MAP_SPECIFIC | ZX_VM_SPECIFIC,
+            2 * PAGE,
+            4 * PAGE,
+            VMAR_RIGHTS,
+        )
+        .unwrap();
+    assert_eq!(ib, b + 2 * PAGE);
+    inner
+        .map(
+            ZX_VM_SPECIFIC | RW,
+            PAGE,
+            &vmo,
+            3 * PAGE as u64,
+            2 * PAGE,
+            VMAR_RIGHTS,
+            VMO_RIGHTS,
+        )
+        .unwrap();
+    let w = f.aspace.mapping_at(ib + PAGE + 5).unwrap();
+    assert_eq!(
+        (w.base, w.len, w.vmo_offset),
+        (ib + PAGE, 2 * PAGE, 3 * PAGE as u64)
+    );
+    assert!(alloc_ptr_eq(&w.vmo, &vmo));
+    assert_eq!(w.perms, MmuFlags::READ | MmuFlags::WRITE);
+    assert!(f.aspace.mapping_at(ib).is_none());
+    assert!(f.aspace.mapping_at(ib + 3 * PAGE).is_none());
+    // Protect splits the mapping: the window is the piece containing the address.
+    inner
+        .protect(ZX_VM_PERM_READ, ib + 2 * PAGE, PAGE, VMAR_RIGHTS)
+        .unwrap();
+    let w = f.aspace.mapping_at(ib + 2 * PAGE).unwrap();
+    assert_eq!(
+        (w.base, w.len, w.vmo_offset),
+        (ib + 2 * PAGE, PAGE, 4 * PAGE as u64)
+    );
+    assert_eq!(w.perms, MmuFlags::READ);
+    assert_eq!(vmo.committed_page_count(), 0, "a lookup commits nothing");
+    f.check();
+}
+
+fn alloc_ptr_eq<T>(a: &std::sync::Arc<T>, b: &std::sync::Arc<T>) -> bool {
+    std::sync::Arc::ptr_eq(a, b)
+}

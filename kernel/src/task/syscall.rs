@@ -16,7 +16,7 @@ use alloc::sync::Arc;
 use arch::trap::{TrapFrame, UserFault};
 use syscalls::user_ptr::UserMemory;
 use syscalls::{Object, ObjectTable, ProcessObject, ProcessStart, SyscallContext, ThreadObject};
-use vm::{MmuFlags, PhysMem};
+use vm::PhysMem;
 use x86_64::instructions::interrupts;
 
 /// The SYSCALL handler (see `arch::syscall`): number in `rax`, arguments in `rdi, rsi, rdx, r10,
@@ -187,42 +187,41 @@ pub fn wait_one(thread: &Thread, object: &Object, want: u32, deadline: i64) -> (
     })
 }
 
-/// Reads (`write = None`) or writes another process's memory page by page through its frames,
-/// committing pages as a read fault would; stops at the first page that cannot be reached.
+/// Reads (`write = None`) or writes another process's memory the way Zircon's
+/// `zx_process_read_memory` / `write_memory` do: through the VMO of the one mapping containing
+/// `vaddr` (so the mapping's protection does not matter, a read commits nothing, a write commits
+/// what it touches), truncated at the end of that mapping and of its VMO.
+///
+/// No mapping at `vaddr`: `ZX_ERR_NOT_FOUND`; `vaddr` in a mapping but past its VMO's end
+/// (an ALLOW_FAULTS mapping): `ZX_ERR_OUT_OF_RANGE`; a torn-down process: `ZX_ERR_BAD_STATE`.
 fn access_memory(
     process: &Arc<Process>,
     vaddr: usize,
-    mut read: Option<&mut [u8]>,
+    read: Option<&mut [u8]>,
     write: Option<&[u8]>,
 ) -> Result<usize, Status> {
     let aspace = process.aspace().ok_or(Status::ERR_BAD_STATE)?;
-    let len = read.as_ref().map_or(0, |b| b.len()) + write.map_or(0, |b| b.len());
-    let phys = arch::paging::phys_mem();
-    let mut done = 0usize;
-    while done < len {
-        let va = vaddr.checked_add(done).ok_or(Status::ERR_OUT_OF_RANGE)?;
-        let page_off = va % 4096;
-        let n = (4096 - page_off).min(len - done);
-        let frame = match aspace.query(va - page_off) {
-            Some((pa, _)) => pa,
-            None => match aspace.fault(va, MmuFlags::READ) {
-                Ok(()) => match aspace.query(va - page_off) {
-                    Some((pa, _)) => pa,
-                    None => break,
-                },
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            },
-        };
-        if let Some(buf) = read.as_deref_mut() {
-            phys.read(frame, page_off, &mut buf[done..done + n]);
-        }
-        if let Some(buf) = write {
-            phys.write(frame, page_off, &buf[done..done + n]);
-        }
-        done += n;
+    let window = aspace.mapping_at(vaddr).ok_or(Status::ERR_NOT_FOUND)?;
+    let into_mapping = vaddr - window.base;
+    let offset = window
+        .vmo_offset
+        .checked_add(into_mapping as u64)
+        .ok_or(Status::ERR_OUT_OF_RANGE)?;
+    let in_vmo = window.vmo.len_bytes().saturating_sub(offset);
+    if in_vmo == 0 {
+        return Err(Status::ERR_OUT_OF_RANGE);
     }
-    Ok(done)
+    let len = read.as_ref().map_or(0, |b| b.len()) + write.map_or(0, |b| b.len());
+    let n = len
+        .min(window.len - into_mapping)
+        .min(usize::try_from(in_vmo).unwrap_or(usize::MAX));
+    if let Some(buf) = read {
+        window.vmo.read(offset, &mut buf[..n])?;
+    }
+    if let Some(buf) = write {
+        window.vmo.write(offset, &buf[..n])?;
+    }
+    Ok(n)
 }
 
 impl SyscallContext for Ctx {

@@ -6,7 +6,8 @@
 
 extern crate alloc;
 
-use abi::vm_options::{ZX_VM_PERM_EXECUTE, ZX_VM_PERM_READ, ZX_VM_PERM_WRITE};
+use abi::vm_options::{ZX_VM_ALLOW_FAULTS, ZX_VM_PERM_EXECUTE, ZX_VM_PERM_READ, ZX_VM_PERM_WRITE};
+use abi::vmo_options::ZX_VMO_RESIZABLE;
 use zx::rt::Startup;
 use zx::{println, Status, Thread, Vmo};
 
@@ -32,6 +33,9 @@ mod case {
     pub const PROTECT_THEN_WRITE: u64 = 12;
     pub const PROTECT_REMOVES_EXECUTE: u64 = 13;
     pub const WRITE_AFTER_DECOMMIT_RO: u64 = 14;
+    pub const READ_NO_ACCESS: u64 = 15;
+    pub const TOUCH_PAST_VMO_END: u64 = 16;
+    pub const TOUCH_AFTER_SHRINK: u64 = 17;
 }
 
 fn main(startup: Startup) -> i64 {
@@ -180,6 +184,52 @@ fn main(startup: Startup) -> i64 {
             assert_eq!(v, 0);
             // SAFETY: deliberately faults: the view is read-only.
             unsafe { (addr as *mut u8).write_volatile(2) };
+            SURVIVED
+        }
+        case::READ_NO_ACCESS => {
+            println!("victim: read a mapping without permissions");
+            let vmo = Vmo::create(4096, 0).expect("vmo");
+            let addr = root.map(0, 0, &vmo, 0, 4096).expect("map");
+            // SAFETY: deliberately faults: the mapping allows no access.
+            let v = unsafe { (addr as *const u64).read_volatile() };
+            println!("victim: read {v:#x}");
+            SURVIVED
+        }
+        case::TOUCH_PAST_VMO_END => {
+            println!("victim: touch a mapping past the end of its VMO");
+            let vmo = Vmo::create(4096, 0).expect("vmo");
+            let addr = root
+                .map(
+                    ZX_VM_ALLOW_FAULTS | ZX_VM_PERM_READ | ZX_VM_PERM_WRITE,
+                    0,
+                    &vmo,
+                    0,
+                    2 * 4096,
+                )
+                .expect("map");
+            // SAFETY: the first page is backed by the VMO.
+            unsafe { (addr as *mut u64).write_volatile(1) };
+            // SAFETY: deliberately faults: the second page is past the VMO's end.
+            unsafe { ((addr + 4096) as *mut u64).write_volatile(2) };
+            SURVIVED
+        }
+        case::TOUCH_AFTER_SHRINK => {
+            println!("victim: touch a page after its resizable VMO shrank");
+            let vmo = Vmo::create(2 * 4096, ZX_VMO_RESIZABLE).expect("vmo");
+            let addr = root
+                .map(
+                    ZX_VM_ALLOW_FAULTS | ZX_VM_PERM_READ | ZX_VM_PERM_WRITE,
+                    0,
+                    &vmo,
+                    0,
+                    2 * 4096,
+                )
+                .expect("map");
+            // SAFETY: both pages are backed (and now present in the page tables).
+            unsafe { ((addr + 4096) as *mut u64).write_volatile(1) };
+            vmo.set_size(4096).expect("set_size");
+            // SAFETY: deliberately faults: the page is gone from the VMO and the page tables.
+            unsafe { ((addr + 4096) as *mut u64).write_volatile(2) };
             SURVIVED
         }
         other => {

@@ -24,6 +24,9 @@ pub mod case {
     pub const PROTECT_THEN_WRITE: u64 = 12;
     pub const PROTECT_REMOVES_EXECUTE: u64 = 13;
     pub const WRITE_AFTER_DECOMMIT_RO: u64 = 14;
+    pub const READ_NO_ACCESS: u64 = 15;
+    pub const TOUCH_PAST_VMO_END: u64 = 16;
+    pub const TOUCH_AFTER_SHRINK: u64 = 17;
 }
 
 tests!(
@@ -38,6 +41,9 @@ tests!(
     protect_then_write,
     protect_removes_execute,
     write_after_decommit_read_only,
+    read_no_access,
+    touch_past_vmo_end,
+    touch_after_shrink,
     leaky_child_exits,
 );
 
@@ -90,6 +96,18 @@ fn protect_removes_execute(ctx: &Ctx) -> TestResult {
 
 fn write_after_decommit_read_only(ctx: &Ctx) -> TestResult {
     killed(ctx, case::WRITE_AFTER_DECOMMIT_RO)
+}
+
+fn read_no_access(ctx: &Ctx) -> TestResult {
+    killed(ctx, case::READ_NO_ACCESS)
+}
+
+fn touch_past_vmo_end(ctx: &Ctx) -> TestResult {
+    killed(ctx, case::TOUCH_PAST_VMO_END)
+}
+
+fn touch_after_shrink(ctx: &Ctx) -> TestResult {
+    killed(ctx, case::TOUCH_AFTER_SHRINK)
 }
 
 fn leaky_child_exits(ctx: &Ctx) -> TestResult {
