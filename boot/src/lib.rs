@@ -7,7 +7,7 @@
 //!
 //! The user programs (`user/*`, static PIE for x86_64-unknown-none) are artifact dependencies
 //! too: [`USER_PROGRAMS`] lists them and [`image::Ramdisk::with_programs`] packs them, stripped of
-//! DWARF, into the ramdisk under their names.
+//! DWARF and symbols ([`image::strip_for_image`]), into the ramdisk under their names.
 #![forbid(unsafe_code)]
 
 pub mod image;

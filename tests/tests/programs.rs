@@ -51,7 +51,7 @@ fn every_program_is_a_loadable_static_pie() {
             "{name}"
         );
         // The stripped copy packed into the ramdisk parses to the same plan.
-        let stripped = boot::image::strip_debug_info(&elf).unwrap();
+        let stripped = boot::image::strip_for_image(&elf).unwrap();
         assert_eq!(LoadPlan::parse(&stripped).unwrap(), plan, "{name}");
 
         for base in [0x1000_0000u64, 0x7f12_3456_7000] {
