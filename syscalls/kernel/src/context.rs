@@ -55,8 +55,10 @@ pub trait SyscallContext {
     /// not started. `ZX_ERR_NO_MEMORY` if it cannot be built.
     fn process_create(&mut self, name: &[u8]) -> Result<Arc<dyn ProcessObject>, Status>;
 
-    /// Creates a thread named `name` in `process`, not started. `ZX_ERR_BAD_STATE` if the process
-    /// is dying or dead.
+    /// Creates a thread named `name` in `process`, not started. As in Zircon this succeeds even
+    /// when the process is dying or dead (the thread counts for its process only once started:
+    /// [`SyscallContext::process_start`] / [`SyscallContext::thread_start`] then fail with
+    /// `ZX_ERR_BAD_STATE`). `ZX_ERR_NO_MEMORY` if its kernel stack cannot be allocated.
     fn thread_create(
         &mut self,
         process: &Arc<dyn ProcessObject>,
