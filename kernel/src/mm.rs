@@ -5,6 +5,9 @@
 //!   installs [`page_fault_hook`].
 //! - [`new_user_aspace`]: an `X86Mmu` inside a `vm::AddressSpace` covering
 //!   `[USER_ASPACE_BASE, USER_ASPACE_END)`, returned with its page-table root.
+//! - [`check_live_aspaces`]: `vm::AddressSpace::check_invariants` on every live user address
+//!   space (a registry of weak references filled by [`new_user_aspace`]), for
+//!   `zx_debug_kernel_stats`.
 //! - [`switch_aspace`]: makes an address space current (CR3 + the one the fault hook resolves
 //!   against). Single CPU: one global slot. The task layer replaces it with the current thread's
 //!   process when threads exist.
@@ -12,7 +15,8 @@
 use crate::frame_alloc::{self, Frame};
 use abi::Status;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
 use arch::paging::{self, FrameSource, X86Mmu};
 use arch::trap::PageFaultInfo;
 use spin::Mutex;
@@ -96,7 +100,35 @@ pub fn new_user_aspace(rng: Box<dyn RandomSource>) -> Result<(Arc<AddressSpace>,
         paging::USER_ASPACE_SIZE as usize,
     );
     let aspace = AddressSpace::new(config, Box::new(mmu), rng)?;
+    with_registry(|r| {
+        r.retain(|w| w.strong_count() > 0);
+        r.push(Arc::downgrade(&aspace));
+    });
     Ok((aspace, root))
+}
+
+/// Every user address space created by [`new_user_aspace`] (dead ones are pruned lazily).
+static ASPACES: Mutex<Vec<Weak<AddressSpace>>> = Mutex::new(Vec::new());
+
+fn with_registry<R>(f: impl FnOnce(&mut Vec<Weak<AddressSpace>>) -> R) -> R {
+    x86_64::instructions::interrupts::without_interrupts(|| f(&mut ASPACES.lock()))
+}
+
+/// Runs `vm::AddressSpace::check_invariants` on every live user address space; logs each
+/// failure. Returns `(checked, failed)`.
+pub fn check_live_aspaces() -> (u64, u64) {
+    let live: Vec<Arc<AddressSpace>> = with_registry(|r| {
+        r.retain(|w| w.strong_count() > 0);
+        r.iter().filter_map(Weak::upgrade).collect()
+    });
+    let mut failed = 0;
+    for aspace in &live {
+        if let Err(e) = aspace.check_invariants() {
+            log::error!("address space invariants broken: {e}");
+            failed += 1;
+        }
+    }
+    (live.len() as u64, failed)
 }
 
 /// Makes `next` (an address space and its root from [`new_user_aspace`]) current: loads its

@@ -79,7 +79,7 @@ fn every_program_is_a_loadable_static_pie() {
 fn programs_are_packed_by_name() {
     let files = boot::image::user_program_files().unwrap();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    for want in ["demo", "child", "utest", "victim"] {
+    for want in ["demo", "child", "utest", "victim", "fuzz"] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     for (name, data) in files {

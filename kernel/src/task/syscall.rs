@@ -324,4 +324,18 @@ impl SyscallContext for Ctx {
     fn clock_get_monotonic(&self) -> i64 {
         clock::now_ns() as i64
     }
+
+    fn kernel_stats(&mut self) -> Result<[u64; abi::kstats::COUNT], Status> {
+        use abi::kstats as k;
+        let (checked, failed) = crate::mm::check_live_aspaces();
+        let mut s = [0; k::COUNT];
+        s[k::FREE_FRAMES] = crate::frame_alloc::stats().free + crate::heap::frames();
+        s[k::TABLE_PAGES] = arch::paging::live_table_pages() as u64;
+        s[k::KERNEL_STACKS] = super::thread::live_stacks();
+        s[k::HANDLES] = syscalls::handle::live_handle_count() as u64;
+        s[k::PROCESSES] = u64::from(super::process::live_processes());
+        s[k::ASPACES_CHECKED] = checked;
+        s[k::INVARIANT_FAILURES] = failed;
+        Ok(s)
+    }
 }

@@ -19,6 +19,28 @@ pub mod syscall_numbers;
 pub mod task;
 pub mod wire;
 
+/// Counters written by `zx_debug_kernel_stats` (`ZX_SYS_DEBUG_KERNEL_STATS`): an array of
+/// [`COUNT`](kstats::COUNT) `u64`, indexed by these constants. Read-only diagnostics for leak
+/// checks from user space (the fuzzer compares them with a baseline after its children are gone).
+pub mod kstats {
+    /// Free physical frames plus the frames the kernel heap grew by (heap growth is not a leak).
+    pub const FREE_FRAMES: usize = 0;
+    /// Live user page-table pages.
+    pub const TABLE_PAGES: usize = 1;
+    /// Live thread kernel stacks (a dead thread's stack is reaped by the idle thread, later).
+    pub const KERNEL_STACKS: usize = 2;
+    /// Live handles, kernel-wide.
+    pub const HANDLES: usize = 3;
+    /// Live processes.
+    pub const PROCESSES: usize = 4;
+    /// Live user address spaces whose invariants were checked by this call.
+    pub const ASPACES_CHECKED: usize = 5;
+    /// How many of them failed `vm::AddressSpace::check_invariants` (the kernel logs each).
+    pub const INVARIANT_FAILURES: usize = 6;
+    /// Number of counters; the buffer must hold at least this many `u64`.
+    pub const COUNT: usize = 7;
+}
+
 pub use status::Status;
 
 /// Result alias used end to end: `Err` always carries a non-OK [`Status`].

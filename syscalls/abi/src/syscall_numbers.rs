@@ -121,6 +121,11 @@ syscalls! {
     ZX_SYS_THREAD_READ_STATE = 35, 4;
     /// `zx_thread_write_state(thread, kind, *buffer, buffer_size)`.
     ZX_SYS_THREAD_WRITE_STATE = 36, 4;
+    // Kernel diagnostics (this kernel's own; Zircon reads such counters through
+    // `zx_object_get_info(root_resource, ZX_INFO_KMEM_STATS)`).
+    /// `zx_debug_kernel_stats(*buffer, buffer_size)`: writes [`crate::kstats::COUNT`] `u64`
+    /// counters (indices in [`crate::kstats`]) and checks every live address space's invariants.
+    ZX_SYS_DEBUG_KERNEL_STATS = 37, 2;
 }
 
 /// Number of syscalls; valid numbers are `0..ZX_SYS_COUNT`.
@@ -150,7 +155,7 @@ mod tests {
             assert!(nargs as usize <= MAX_ARGS);
             assert!(name.starts_with("ZX_SYS_"));
         }
-        assert_eq!(ZX_SYS_COUNT, 37);
+        assert_eq!(ZX_SYS_COUNT, 38);
     }
 
     #[test]

@@ -135,6 +135,13 @@ pub trait SyscallContext {
 
     /// `zx_clock_get_monotonic`: nanoseconds since boot.
     fn clock_get_monotonic(&self) -> i64;
+
+    /// `zx_debug_kernel_stats`: the kernel's counters, indexed by [`abi::kstats`], after checking
+    /// the invariants of every live address space. `ZX_ERR_NOT_SUPPORTED` where there is no
+    /// kernel to ask (the default, for test contexts).
+    fn kernel_stats(&mut self) -> Result<[u64; abi::kstats::COUNT], Status> {
+        Err(Status::ERR_NOT_SUPPORTED)
+    }
 }
 
 /// Runs `f` on the calling process's handle table and returns its result.

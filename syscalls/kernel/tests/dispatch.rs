@@ -27,9 +27,32 @@ fn unknown_numbers_are_bad_syscall() {
 #[test]
 fn known_numbers_without_objects_are_not_supported() {
     let mut m = Mock::new();
-    for nr in ZX_SYS_CHANNEL_CREATE..ZX_SYS_COUNT {
+    for nr in ZX_SYS_CHANNEL_CREATE..=ZX_SYS_THREAD_WRITE_STATE {
         assert_eq!(m.sys(nr, &[]), Err(Status::ERR_NOT_SUPPORTED), "{nr}");
     }
+}
+
+#[test]
+fn kernel_stats_validates_the_buffer_then_asks_the_context() {
+    let mut m = Mock::new();
+    // A null or kernel-half buffer is INVALID_ARGS before anything else.
+    assert_eq!(
+        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0, 56]),
+        Err(Status::ERR_INVALID_ARGS)
+    );
+    assert_eq!(
+        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0xffff_8000_0000_0000, 56]),
+        Err(Status::ERR_INVALID_ARGS)
+    );
+    assert_eq!(
+        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0x1000, u64::MAX]),
+        Err(Status::ERR_INVALID_ARGS)
+    );
+    // The mock has no kernel counters: NOT_SUPPORTED (the trait's default).
+    assert_eq!(
+        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0x1000, 56]),
+        Err(Status::ERR_NOT_SUPPORTED)
+    );
 }
 
 #[test]

@@ -29,3 +29,19 @@ pub fn clock_get_monotonic() -> i64 {
     // SAFETY: no arguments, no memory touched.
     unsafe { syscall0(nr::ZX_SYS_CLOCK_GET_MONOTONIC) as i64 }
 }
+
+/// `zx_debug_kernel_stats`: the kernel's counters (indices in [`abi::kstats`]); the kernel also
+/// checks every live address space's invariants (failures counted in
+/// `stats[abi::kstats::INVARIANT_FAILURES]`).
+pub fn debug_kernel_stats() -> ZxResult<[u64; abi::kstats::COUNT]> {
+    let mut stats = [0u64; abi::kstats::COUNT];
+    // SAFETY: the kernel writes at most `size_of_val(&stats)` bytes into `stats`.
+    ok(unsafe {
+        syscall2(
+            nr::ZX_SYS_DEBUG_KERNEL_STATS,
+            stats.as_mut_ptr() as usize,
+            core::mem::size_of_val(&stats),
+        )
+    })?;
+    Ok(stats)
+}

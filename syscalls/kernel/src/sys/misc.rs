@@ -1,4 +1,5 @@
-//! `zx_debug_write` (`zircon/kernel/lib/syscalls/debug.cc`). The clock calls need no decoding and
+//! `zx_debug_write` (`zircon/kernel/lib/syscalls/debug.cc`) and this kernel's
+//! `zx_debug_kernel_stats`. The clock calls need no decoding and
 //! are answered by [`crate::dispatch`] straight from the context.
 
 use alloc::vec;
@@ -6,7 +7,7 @@ use alloc::vec;
 use abi::ZxResult;
 
 use crate::context::SyscallContext;
-use crate::user_ptr::UserInBuffer;
+use crate::user_ptr::{UserInBuffer, UserOutBuffer};
 
 /// Most bytes one `zx_debug_write` writes; longer buffers are truncated, as in Zircon (whose
 /// limit is 256; ours fits a long line of output).
@@ -20,4 +21,22 @@ pub fn debug_write(ctx: &mut dyn SyscallContext, buffer: usize, len: usize) -> Z
     UserInBuffer::new(buffer, len).read_at(ctx.user_memory(), 0, &mut bytes)?;
     ctx.debug_write(&bytes);
     Ok(())
+}
+
+/// `zx_debug_kernel_stats(*buffer, buffer_size)`: writes the [`abi::kstats::COUNT`] counters as
+/// native-endian `u64`s. The buffer is validated first (`ZX_ERR_INVALID_ARGS`: null, kernel
+/// half, overflow, fault); shorter than the counters is `ZX_ERR_BUFFER_TOO_SMALL`.
+pub fn debug_kernel_stats(ctx: &mut dyn SyscallContext, buffer: usize, len: usize) -> ZxResult {
+    const BYTES: usize = abi::kstats::COUNT * 8;
+    let out = UserOutBuffer::new(buffer, len);
+    out.check(ctx.user_memory())?;
+    if len < BYTES {
+        return Err(abi::Status::ERR_BUFFER_TOO_SMALL);
+    }
+    let stats = ctx.kernel_stats()?;
+    let mut bytes = [0u8; BYTES];
+    for (chunk, v) in bytes.chunks_exact_mut(8).zip(stats) {
+        chunk.copy_from_slice(&v.to_ne_bytes());
+    }
+    out.write_at(ctx.user_memory(), 0, &bytes)
 }

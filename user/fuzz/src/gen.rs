@@ -1,0 +1,698 @@
+//! The child side of the fuzzer: a seeded generator of typed-but-random system calls.
+//!
+//! Safety model: the calls may destroy only what this module owns and no Rust code uses. Every
+//! VMAR handle in the pool is a region inside the *playground* (a sub-VMAR of the root that holds
+//! nothing else) or the root of a process this child created; its own root VMAR, process and
+//! thread are used only by calls that cannot hurt it (information, waits with bounded deadlines,
+//! non-overwriting maps, reads) — except for deliberate, rare self-kills and exits, which the
+//! parent counts. Pointers the kernel may write through point into the *scratch* region (a VMAR
+//! holding one read-write and one read-only mapping and otherwise unmapped), so an over-long copy
+//! faults instead of overwriting live data.
+
+use alloc::vec::Vec;
+
+use abi::kstats;
+use abi::rights::*;
+use abi::syscall_numbers::*;
+use abi::vm_options::*;
+use zx::raw::syscall8;
+use zx::rt::Startup;
+use zx::{Handle, Vmo};
+
+/// splitmix64 finalizer: a good 64-bit mix of `x`.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+const PAGE: u64 = 4096;
+const PLAYGROUND_SIZE: u64 = 64 << 20;
+const SCRATCH_SIZE: u64 = 4 * PAGE;
+/// Scratch VMAR: `[0, SCRATCH_SIZE)` read-write, one read-only page at `RO_AT`, the rest unmapped.
+const SCRATCH_VMAR_SIZE: u64 = 16 * PAGE;
+const RO_AT: u64 = 8 * PAGE;
+/// Most handles kept in the pool; beyond, a random one is closed.
+const MAX_POOL: usize = 64;
+/// Most processes created (not counting those already killed).
+const MAX_PROCESSES: usize = 6;
+
+struct Fuzz {
+    rng: u64,
+    pool: Vec<u32>,
+    closed: Vec<u32>,
+    processes: Vec<u32>,
+    playground: u64,
+    scratch: u64,
+    own_process: u32,
+    own_root: u32,
+    own_thread: u32,
+    counter: u32,
+    calls: u64,
+}
+
+impl Fuzz {
+    fn next(&mut self) -> u64 {
+        self.rng = mix(self.rng);
+        self.rng
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[self.below(from.len() as u64) as usize]
+    }
+
+    /// A handle for a call that may destroy the object.
+    fn handle(&mut self) -> u64 {
+        match self.below(20) {
+            0 => 0,
+            1 => self.next() as u32 as u64,
+            2 => u32::MAX as u64,
+            3 if !self.closed.is_empty() => {
+                let c = self.closed.clone();
+                self.pick(&c) as u64
+            }
+            _ if !self.pool.is_empty() => {
+                let p = self.pool.clone();
+                self.pick(&p) as u64
+            }
+            _ => self.next() as u32 as u64,
+        }
+    }
+
+    /// A handle for a call that cannot hurt this process: also its own objects.
+    fn safe_handle(&mut self) -> u64 {
+        match self.below(8) {
+            0 => self.own_process as u64,
+            1 => self.own_root as u64,
+            2 => self.own_thread as u64,
+            _ => self.handle(),
+        }
+    }
+
+    /// Sizes and lengths: around zero, pages, the playground and 2^64.
+    fn len(&mut self) -> u64 {
+        match self.below(16) {
+            0 => 0,
+            1 => self.below(PAGE * 2),
+            2 => PAGE,
+            3 => PAGE * (1 + self.below(16)),
+            4 => PAGE * (1 + self.below(16)) + self.pick(&[1, PAGE - 1, PAGE / 2]),
+            5 => u64::MAX - self.below(2) * (PAGE - 1),
+            6 => (1 << 63) + self.below(2) * PAGE,
+            7 => PLAYGROUND_SIZE - self.below(2) * PAGE,
+            8 => PLAYGROUND_SIZE + PAGE,
+            9 => 1 << self.below(64),
+            10 => (1 << 47) - self.below(2) * PAGE,
+            11 => self.next(),
+            12 => u64::MAX - self.below(PAGE * 4),
+            _ => PAGE * (1 + self.below(4)),
+        }
+    }
+
+    /// Offsets into a VMO (small lengths dominate; boundaries too).
+    fn offset(&mut self) -> u64 {
+        match self.below(6) {
+            0 | 1 => 0,
+            2 => PAGE * self.below(32),
+            3 => self.below(PAGE * 8),
+            _ => self.len(),
+        }
+    }
+
+    /// Addresses for unmap/protect/op_range and map offsets: mostly inside the playground.
+    fn vaddr(&mut self) -> u64 {
+        match self.below(12) {
+            0 => 0,
+            1 => self.next(),
+            2 => 0xffff_8000_0000_0000 + PAGE * self.below(16),
+            3 => 0x0000_8000_0000_0000 - PAGE * self.below(2),
+            4 => self.playground - PAGE,
+            5 => self.playground + PLAYGROUND_SIZE - PAGE * self.below(2),
+            6 => self.playground + self.below(PLAYGROUND_SIZE),
+            _ => self.playground + PAGE * self.below(PLAYGROUND_SIZE / PAGE / 64),
+        }
+    }
+
+    /// VMAR-relative offsets (map, allocate).
+    fn vmar_offset(&mut self) -> u64 {
+        match self.below(6) {
+            0 | 1 => 0,
+            2 => PAGE * self.below(256),
+            3 => self.len(),
+            4 => self.playground.wrapping_add(PAGE * self.below(16)),
+            _ => self.below(PLAYGROUND_SIZE) & !(PAGE - 1),
+        }
+    }
+
+    /// Option words: known bits, single bits, alignments, unknown bits.
+    fn options(&mut self, known: u32) -> u64 {
+        let o = match self.below(8) {
+            0 => 0,
+            1 => 1 << self.below(32),
+            2 => u32::MAX,
+            3 => (self.below(34) as u32) << ZX_VM_ALIGN_BASE | (self.next() as u32 & known),
+            4 => self.next() as u32,
+            _ => self.next() as u32 & known,
+        };
+        if self.chance(64) {
+            // Upper bits of the register: the kernel must use the low 32 only.
+            return o as u64 | (self.next() << 32);
+        }
+        o as u64
+    }
+
+    fn rights(&mut self) -> u64 {
+        match self.below(6) {
+            0 => ZX_RIGHT_SAME_RIGHTS as u64,
+            1 => 0,
+            2 => self.next() as u32 as u64,
+            3 => (ZX_RIGHT_SAME_RIGHTS | (self.next() as u32)) as u64,
+            _ => (self.next() as u32 & 0x01ff_ffff) as u64,
+        }
+    }
+
+    /// A pointer the kernel may read or write `len` bytes through.
+    fn ptr(&mut self) -> u64 {
+        match self.below(14) {
+            0 => 0,
+            1 => 1 + self.below(PAGE),
+            2 => 0xffff_8000_0000_0000 + self.below(1 << 20),
+            3 => 0xffff_ffff_8000_0000 + self.below(1 << 20),
+            4 => 0x0000_8000_0000_0000 - self.below(16),
+            5 => u64::MAX - self.below(16),
+            6 => self.scratch + RO_AT + self.below(PAGE),
+            7 => self.scratch + SCRATCH_SIZE - self.below(16),
+            8 => self.scratch + SCRATCH_VMAR_SIZE - PAGE,
+            9 => self.scratch + self.below(SCRATCH_SIZE),
+            _ => self.out_slot(),
+        }
+    }
+
+    /// A valid, aligned slot in scratch memory (for out-parameters).
+    fn out_slot(&mut self) -> u64 {
+        self.scratch + 8 * self.below(64)
+    }
+
+    /// An out-pointer: usually a valid slot, sometimes anything.
+    fn out(&mut self) -> u64 {
+        if self.chance(6) {
+            self.ptr()
+        } else {
+            self.out_slot()
+        }
+    }
+
+    fn read_slot(&self, at: u64) -> u64 {
+        if at >= self.scratch && at + 8 <= self.scratch + SCRATCH_SIZE && at % 8 == 0 {
+            // SAFETY: `at` is an aligned u64 inside the read-write scratch mapping, which only
+            // the kernel writes (never concurrently: this process has one thread).
+            unsafe { (at as *const u64).read_volatile() }
+        } else {
+            0
+        }
+    }
+
+    fn add(&mut self, h: u32) {
+        if h == 0 || self.pool.contains(&h) {
+            return;
+        }
+        if self.pool.len() >= MAX_POOL {
+            let i = self.below(self.pool.len() as u64) as usize;
+            let old = self.pool.swap_remove(i);
+            self.raw(ZX_SYS_HANDLE_CLOSE, [old as u64, 0, 0, 0, 0, 0, 0, 0]);
+            self.forget(old);
+        }
+        self.pool.push(h);
+    }
+
+    fn forget(&mut self, h: u32) {
+        self.pool.retain(|&x| x != h);
+        if self.closed.len() >= 16 {
+            self.closed.remove(0);
+        }
+        self.closed.push(h);
+    }
+
+    fn raw(&mut self, nr: u32, a: [u64; 8]) -> i64 {
+        self.calls += 1;
+        // SAFETY: see the module documentation: every pointer is null, invalid (the kernel must
+        // refuse it), or inside the scratch region or the playground, which no Rust code uses
+        // except through `read_slot`; destructive calls only reach objects this module owns.
+        let r = unsafe {
+            syscall8(
+                nr,
+                a[0] as usize,
+                a[1] as usize,
+                a[2] as usize,
+                a[3] as usize,
+                a[4] as usize,
+                a[5] as usize,
+                a[6] as usize,
+                a[7] as usize,
+            )
+        };
+        r as i64
+    }
+
+    /// Runs one random call.
+    fn step(&mut self) {
+        let nr = match self.below(50) {
+            n @ 0..=37 => n as u32,
+            38 => ZX_SYS_COUNT + self.below(4) as u32,
+            39 => u32::MAX - self.below(2) as u32,
+            // Weight the object-creating calls up so there is something to work on.
+            40..=42 => ZX_SYS_VMO_CREATE,
+            43..=44 => ZX_SYS_VMAR_MAP,
+            45..=46 => ZX_SYS_VMAR_ALLOCATE,
+            47 => ZX_SYS_HANDLE_DUPLICATE,
+            48 => ZX_SYS_PROCESS_CREATE,
+            _ => ZX_SYS_VMAR_PROTECT,
+        };
+        let all_vm = (1 << 15) - 1;
+        match nr {
+            ZX_SYS_VMAR_ALLOCATE => {
+                let (h, o, off, size) = (
+                    self.handle(),
+                    self.options(all_vm),
+                    self.vmar_offset(),
+                    self.len(),
+                );
+                let (oh, oa) = (self.out(), self.out());
+                if self.raw(nr, [h, o, off, size, oh, oa, 0, 0]) == 0 {
+                    let child = self.read_slot(oh) as u32;
+                    self.add(child);
+                }
+            }
+            ZX_SYS_VMAR_MAP => {
+                let h = self.handle();
+                let o = self.options(all_vm);
+                let (off, vmo, vo, len, out) = (
+                    self.vmar_offset(),
+                    self.handle(),
+                    self.offset(),
+                    self.len(),
+                    self.out(),
+                );
+                let junk = self.next();
+                self.raw(nr, [h, o, off, vmo, vo, len, out, junk]);
+            }
+            ZX_SYS_VMAR_UNMAP => {
+                let (h, a, l) = (self.handle(), self.vaddr(), self.len());
+                self.raw(nr, [h, a, l, 0, 0, 0, 0, 0]);
+            }
+            ZX_SYS_VMAR_PROTECT => {
+                let (h, o, a, l) = (
+                    self.handle(),
+                    self.options(all_vm),
+                    self.vaddr(),
+                    self.len(),
+                );
+                self.raw(nr, [h, o, a, l, 0, 0, 0, 0]);
+            }
+            ZX_SYS_VMAR_DESTROY => {
+                let h = self.handle();
+                self.raw(nr, [h, 0, 0, 0, 0, 0, 0, 0]);
+            }
+            ZX_SYS_VMAR_OP_RANGE | ZX_SYS_VMO_OP_RANGE => {
+                let h = self.handle();
+                let op = if self.chance(4) {
+                    self.next() as u32 as u64
+                } else {
+                    self.below(16)
+                };
+                let (a, l) = if nr == ZX_SYS_VMAR_OP_RANGE {
+                    (self.vaddr(), self.len())
+                } else {
+                    (self.offset(), self.len())
+                };
+                // Committing huge ranges only fills memory slowly: keep commits small.
+                let l = if op == 1 && l > (1 << 22) && l < (1 << 46) {
+                    l & ((1 << 22) - 1)
+                } else {
+                    l
+                };
+                let (b, bl) = (self.ptr(), self.len());
+                self.raw(nr, [h, op, a, l, b, bl, 0, 0]);
+            }
+            ZX_SYS_VMO_CREATE => {
+                let size = match self.below(4) {
+                    0 => self.len(),
+                    _ => PAGE * self.below(32) + self.pick(&[0, 0, 1, PAGE - 1]),
+                };
+                let o = self.options(0x7);
+                let out = self.out();
+                if self.raw(nr, [size, o, out, 0, 0, 0, 0, 0]) == 0 {
+                    let h = self.read_slot(out) as u32;
+                    self.add(h);
+                }
+            }
+            ZX_SYS_VMO_READ | ZX_SYS_VMO_WRITE => {
+                let (h, b, off) = (self.handle(), self.ptr(), self.offset());
+                let l = if self.chance(3) {
+                    self.len()
+                } else {
+                    self.below(SCRATCH_SIZE)
+                };
+                self.raw(nr, [h, b, off, l, 0, 0, 0, 0]);
+            }
+            ZX_SYS_VMO_GET_SIZE => {
+                let (h, out) = (self.safe_handle(), self.out());
+                self.raw(nr, [h, out, 0, 0, 0, 0, 0, 0]);
+            }
+            ZX_SYS_VMO_SET_SIZE => {
+                let h = self.handle();
+                let size = if self.chance(3) {
+                    self.len()
+                } else {
+                    PAGE * self.below(64) + self.below(2)
+                };
+                self.raw(nr, [h, size, 0, 0, 0, 0, 0, 0]);
+            }
+            ZX_SYS_VMO_REPLACE_AS_EXECUTABLE => {
+                let (h, vmex, out) = (self.handle(), self.handle(), self.out());
+                let r = self.raw(nr, [h, vmex, out, 0, 0, 0, 0, 0]);
+                if r == 0 {
+                    self.forget(h as u32);
+                    let n = self.read_slot(out) as u32;
+                    self.add(n);
+                }
+            }
+            ZX_SYS_HANDLE_CLOSE => {
+                let h = self.handle();
+                if self.raw(nr, [h, 0, 0, 0, 0, 0, 0, 0]) == 0 {
+                    self.forget(h as u32);
+                }
+            }
+            ZX_SYS_HANDLE_DUPLICATE | ZX_SYS_HANDLE_REPLACE => {
+                let (h, r, out) = (self.handle(), self.rights(), self.out());
+                let res = self.raw(nr, [h, r, out, 0, 0, 0, 0, 0]);
+                if nr == ZX_SYS_HANDLE_REPLACE
+                    && self.pool.contains(&(h as u32))
+                    && res != abi::Status::ERR_BAD_HANDLE.into_raw() as i64
+                {
+                    // Replace consumes the handle even when it fails (Zircon).
+                    self.forget(h as u32);
+                }
+                if res == 0 {
+                    let n = self.read_slot(out) as u32;
+                    self.add(n);
+                }
+            }
+            ZX_SYS_OBJECT_GET_INFO => {
+                let h = self.safe_handle();
+                let topic = if self.chance(5) {
+                    self.next() as u32 as u64
+                } else {
+                    self.pick(&[
+                        0u64,
+                        1,
+                        2,
+                        3 | 1 << 28,
+                        4,
+                        7,
+                        10,
+                        12,
+                        13,
+                        13 | 1 << 28,
+                        14 | 2 << 28,
+                        19,
+                        23,
+                        23 | 1 << 28,
+                        23 | 2 << 28,
+                        27,
+                        36,
+                    ])
+                };
+                let (b, bl) = (
+                    self.ptr(),
+                    if self.chance(2) {
+                        self.below(SCRATCH_SIZE)
+                    } else {
+                        self.len()
+                    },
+                );
+                let (act, av) = (self.out(), self.out());
+                self.raw(nr, [h, topic, b, bl, act, av, 0, 0]);
+            }
+            ZX_SYS_OBJECT_WAIT_ONE => {
+                let (h, s) = (self.safe_handle(), self.next() as u32 as u64);
+                let now = zx::clock_get_monotonic();
+                let deadline = match self.below(4) {
+                    0 => 0,
+                    1 => i64::MIN,
+                    2 => now.saturating_add(self.below(200_000) as i64),
+                    _ => now - 1,
+                };
+                let out = self.out();
+                self.raw(nr, [h, s, deadline as u64, out, 0, 0, 0, 0]);
+            }
+            ZX_SYS_PROCESS_CREATE => {
+                let live = self.processes.len();
+                let (job, name, nl, o, po, vo) = (
+                    self.handle(),
+                    self.ptr(),
+                    self.below(40),
+                    self.options(0),
+                    self.out(),
+                    self.out(),
+                );
+                let nl = if self.chance(8) { self.len() } else { nl };
+                if live >= MAX_PROCESSES {
+                    let p = self.processes.remove(0);
+                    self.raw(ZX_SYS_TASK_KILL, [p as u64, 0, 0, 0, 0, 0, 0, 0]);
+                }
+                if self.raw(nr, [job, name, nl, o, po, vo, 0, 0]) == 0 {
+                    let (p, v) = (self.read_slot(po) as u32, self.read_slot(vo) as u32);
+                    self.processes.push(p);
+                    self.add(p);
+                    self.add(v);
+                }
+            }
+            ZX_SYS_PROCESS_START => {
+                let (p, t, e, s, a1, a2) = (
+                    self.handle(),
+                    self.handle(),
+                    self.vaddr(),
+                    self.vaddr(),
+                    self.handle(),
+                    self.next(),
+                );
+                let r = self.raw(nr, [p, t, e, s, a1, a2, 0, 0]);
+                if r == 0 || self.pool.contains(&(a1 as u32)) {
+                    // The transferred handle is consumed (on failure too, as in Zircon).
+                    self.forget(a1 as u32);
+                }
+            }
+            ZX_SYS_THREAD_CREATE => {
+                // Never in this process: starting such a thread at a random entry would kill it
+                // every time (rarely is fine: see `self_harm`).
+                let (p, name, nl, o, out) = (
+                    self.handle(),
+                    self.ptr(),
+                    self.below(40),
+                    self.options(0),
+                    self.out(),
+                );
+                if self.raw(nr, [p, name, nl, o, out, 0, 0, 0]) == 0 {
+                    let t = self.read_slot(out) as u32;
+                    self.add(t);
+                }
+            }
+            ZX_SYS_THREAD_START => {
+                let (t, e, s, a1, a2) = (
+                    self.handle(),
+                    self.vaddr(),
+                    self.vaddr(),
+                    self.next(),
+                    self.next(),
+                );
+                self.raw(nr, [t, e, s, a1, a2, 0, 0, 0]);
+            }
+            ZX_SYS_PROCESS_EXIT | ZX_SYS_THREAD_EXIT => self.self_harm(nr),
+            ZX_SYS_TASK_KILL => {
+                if self.chance(400) {
+                    self.self_harm(nr);
+                } else {
+                    let h = self.handle();
+                    self.raw(nr, [h, 0, 0, 0, 0, 0, 0, 0]);
+                }
+            }
+            ZX_SYS_PROCESS_READ_MEMORY | ZX_SYS_PROCESS_WRITE_MEMORY => {
+                let own = self.chance(3);
+                let p = if own {
+                    self.own_process as u64
+                } else {
+                    self.handle()
+                };
+                // Own memory is written only inside the playground.
+                let a = if own && nr == ZX_SYS_PROCESS_WRITE_MEMORY {
+                    self.playground + self.below(PLAYGROUND_SIZE)
+                } else {
+                    self.vaddr()
+                };
+                let (b, l, out) = (
+                    self.ptr(),
+                    if self.chance(3) {
+                        self.len()
+                    } else {
+                        self.below(SCRATCH_SIZE)
+                    },
+                    self.out(),
+                );
+                self.raw(nr, [p, a, b, l, out, 0, 0, 0]);
+            }
+            ZX_SYS_DEBUG_WRITE => {
+                // Only invalid buffers or empty writes: random bytes would garble the log.
+                let b = self.ptr();
+                let valid = b >= self.scratch && b < self.scratch + SCRATCH_VMAR_SIZE;
+                let l = if valid { 0 } else { self.len() };
+                self.raw(nr, [b, l, 0, 0, 0, 0, 0, 0]);
+            }
+            ZX_SYS_DEBUG_KERNEL_STATS => {
+                let (b, l) = (self.ptr(), self.pick(&[0, 8, 55, 56, 64, u64::MAX]));
+                self.raw(nr, [b, l, 0, 0, 0, 0, 0, 0]);
+                if self.chance(20) {
+                    self.check_invariants();
+                }
+            }
+            _ => {
+                let mut a = [0u64; 8];
+                for x in a.iter_mut() {
+                    *x = match self.below(3) {
+                        0 => self.handle(),
+                        1 => self.ptr(),
+                        _ => self.len(),
+                    };
+                }
+                self.raw(nr, a);
+            }
+        }
+    }
+
+    /// Rare deliberate deaths: exit, thread exit, killing itself.
+    fn self_harm(&mut self, nr: u32) {
+        if !self.chance(200) {
+            return;
+        }
+        self.report();
+        let code = self.next();
+        match nr {
+            ZX_SYS_PROCESS_EXIT => self.raw(nr, [code, 0, 0, 0, 0, 0, 0, 0]),
+            ZX_SYS_THREAD_EXIT => self.raw(nr, [0; 8]),
+            _ => self.raw(nr, [self.own_process as u64, 0, 0, 0, 0, 0, 0, 0]),
+        };
+    }
+
+    /// Writes the call count to the parent's counter VMO.
+    fn report(&mut self) {
+        let n = self.calls + 1;
+        let bytes = n.to_ne_bytes();
+        // SAFETY: the kernel reads 8 bytes from `bytes`.
+        unsafe {
+            syscall8(
+                ZX_SYS_VMO_WRITE,
+                self.counter as usize,
+                bytes.as_ptr() as usize,
+                0,
+                8,
+                0,
+                0,
+                0,
+                0,
+            );
+        }
+    }
+
+    /// Asks the kernel to check every address space; a failure ends the child with code 2.
+    fn check_invariants(&mut self) {
+        if let Ok(s) = zx::debug_kernel_stats() {
+            if s[kstats::INVARIANT_FAILURES] != 0 {
+                zx::println!(
+                    "fuzz: child: address-space invariants broken after {} calls",
+                    self.calls
+                );
+                self.report();
+                zx::Process::exit(2);
+            }
+        }
+    }
+}
+
+/// The child: `arg2 = seed << 20 | calls`, `arg1` = the counter VMO.
+pub fn run_child(startup: Startup) -> i64 {
+    let calls = startup.arg2 & ((1 << 20) - 1);
+    let seed = startup.arg2 >> 20;
+    let root = &startup.root_vmar;
+    let all =
+        ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE | ZX_VM_CAN_MAP_EXECUTE | ZX_VM_CAN_MAP_SPECIFIC;
+    let Ok((playground, pg_base)) = root.allocate(all, 0, PLAYGROUND_SIZE as usize) else {
+        return 3;
+    };
+    let rw = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE;
+    let Ok((scratch, sc_base)) = root.allocate(
+        ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE | ZX_VM_CAN_MAP_SPECIFIC,
+        0,
+        SCRATCH_VMAR_SIZE as usize,
+    ) else {
+        return 3;
+    };
+    let (Ok(sv), Ok(ro)) = (Vmo::create(SCRATCH_SIZE, 0), Vmo::create(PAGE, 0)) else {
+        return 3;
+    };
+    if scratch
+        .map(rw | ZX_VM_SPECIFIC, 0, &sv, 0, SCRATCH_SIZE as usize)
+        .is_err()
+        || scratch
+            .map(
+                ZX_VM_PERM_READ | ZX_VM_SPECIFIC,
+                RO_AT as usize,
+                &ro,
+                0,
+                PAGE as usize,
+            )
+            .is_err()
+    {
+        return 3;
+    }
+    let mut f = Fuzz {
+        rng: mix(seed),
+        pool: Vec::with_capacity(MAX_POOL + 1),
+        closed: Vec::with_capacity(17),
+        processes: Vec::with_capacity(MAX_PROCESSES + 1),
+        playground: pg_base as u64,
+        scratch: sc_base as u64,
+        own_process: startup.process.handle().raw(),
+        own_root: root.raw_handle(),
+        own_thread: startup.thread.handle().raw(),
+        counter: startup.arg1.raw(),
+        calls: 0,
+    };
+    // The playground and a couple of objects to start from.
+    f.pool.push(Handle::from(playground).into_raw());
+    let _ = (sv, ro);
+    while f.calls < calls {
+        f.step();
+        if f.calls % 16 == 0 {
+            f.report();
+        }
+    }
+    // Kill every process created, so none outlives this child.
+    for p in core::mem::take(&mut f.processes) {
+        f.raw(ZX_SYS_TASK_KILL, [p as u64, 0, 0, 0, 0, 0, 0, 0]);
+    }
+    f.check_invariants();
+    f.calls = f.calls.min(calls);
+    f.calls -= 1; // `report` adds the call it is about to make.
+    f.report();
+    core::mem::forget(scratch);
+    0
+}

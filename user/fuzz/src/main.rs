@@ -1,0 +1,223 @@
+//! `fuzz`: a seeded system-call fuzzer whose job is to find ways user space can panic, hang or
+//! leak the kernel.
+//!
+//! Arguments (the ramdisk command line's `args=`): `[SEED [CALLS [verbose]]]` (decimal or `0x` hex; the
+//! seed defaults to the tick counter, the call count to [`DEFAULT_CALLS`]; `verbose` prints every
+//! child's non-zero return code).
+//!
+//! The first process (the parent) never fuzzes itself. It takes the kernel's counters
+//! (`zx_debug_kernel_stats`) after a warm-up child, then runs children from the ramdisk, each with
+//! `arg2 = child seed << 20 | calls` and a counter VMO as `arg1`; a child issues typed-but-random
+//! calls of every syscall number (handles from earlier results, closed, invalid and random
+//! values; every option bit, every alignment, unknown bits; offsets and lengths at page, region
+//! and 2^64 boundaries; null, kernel-half, unmapped, read-only and valid pointers) and reports
+//! progress in the counter VMO. A child may legitimately die (it may kill or exit itself); the
+//! parent counts those deaths and starts the next child. A child that does not end in time is a
+//! hang. After the last child, the counters must be back at the baseline (free frames, page-table
+//! pages, kernel stacks, handles, processes) and every live address space must pass the VM's
+//! invariant check. Output: `fuzz: calls N seconds S seed X`, then `fuzz: ok` or
+//! `fuzz: FAIL ... (seed X)`; the return code is 0 on success.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod gen;
+
+use abi::kstats;
+use abi::signals::ZX_PROCESS_TERMINATED;
+use zx::bootfs::Ramdisk;
+use zx::rt::Startup;
+use zx::{println, Handle, Status, Vmo};
+
+zx::entry!(main);
+
+/// Calls when the command line does not say.
+pub const DEFAULT_CALLS: u64 = 20_000;
+/// Calls per child process (below 2^20: it travels in the low bits of arg2).
+pub const CALLS_PER_CHILD: u64 = 2_000;
+/// Report each child's death (`verbose` argument).
+static VERBOSE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// How long a child may run before it counts as a hang (TCG is slow).
+const CHILD_DEADLINE_NS: i64 = 120_000_000_000;
+
+fn main(startup: Startup) -> i64 {
+    if startup.arg2 != 0 {
+        return gen::run_child(startup);
+    }
+    parent(startup)
+}
+
+fn parse(word: Option<&str>) -> Option<u64> {
+    let w = word?;
+    match w.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => w.parse().ok(),
+    }
+}
+
+fn sleep_ms(thread: &Handle, ms: i64) {
+    let deadline = zx::clock_get_monotonic().saturating_add(ms * 1_000_000);
+    // The thread's TERMINATED signal cannot assert while it waits: this is a sleep.
+    let _ = thread.wait_one(abi::signals::ZX_THREAD_TERMINATED, deadline);
+}
+
+/// The counters once they stop moving (dead threads' stacks are reaped by the idle thread).
+fn settled_stats(thread: &Handle) -> Result<[u64; kstats::COUNT], Status> {
+    let mut last = zx::debug_kernel_stats()?;
+    for _ in 0..20 {
+        sleep_ms(thread, 20);
+        let now = zx::debug_kernel_stats()?;
+        if now[..kstats::ASPACES_CHECKED] == last[..kstats::ASPACES_CHECKED] {
+            return Ok(now);
+        }
+        last = now;
+    }
+    Ok(last)
+}
+
+/// Runs one child; returns `(calls made, died)`, or an error message for a hang or spawn failure.
+fn run_one(
+    ramdisk: &Ramdisk,
+    counter: &Vmo,
+    seed: u64,
+    calls: u64,
+) -> Result<(u64, bool), &'static str> {
+    counter
+        .write(&0u64.to_ne_bytes(), 0)
+        .map_err(|_| "counter reset")?;
+    let arg1 = counter
+        .duplicate(abi::rights::ZX_RIGHT_SAME_RIGHTS)
+        .map_err(|_| "duplicate")?;
+    let arg2 = (seed << 20) | calls;
+    let child = zx::process::spawn(ramdisk, "fuzz", Handle::from(arg1), arg2)
+        .map_err(|_| "spawn failed")?;
+    let deadline = zx::clock_get_monotonic().saturating_add(CHILD_DEADLINE_NS);
+    match child
+        .process
+        .handle()
+        .wait_one(ZX_PROCESS_TERMINATED, deadline)
+    {
+        Ok(_) => {}
+        Err(_) => {
+            let _ = child.process.kill();
+            return Err("child did not finish in time (kernel hang?)");
+        }
+    }
+    let code = child
+        .process
+        .info()
+        .map_err(|_| "process info")?
+        .return_code;
+    if code != 0 && VERBOSE.load(core::sync::atomic::Ordering::Relaxed) {
+        println!("fuzz: child seed {seed:#x} ended with {code}");
+    }
+    let mut made = [0u8; 8];
+    counter.read(&mut made, 0).map_err(|_| "counter read")?;
+    Ok((u64::from_ne_bytes(made), code != 0))
+}
+
+fn parent(startup: Startup) -> i64 {
+    let vmo = Vmo::from(startup.arg1);
+    let ramdisk = match Ramdisk::map(&vmo, &startup.root_vmar) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("fuzz: FAIL no ramdisk (arg1): {e:?}");
+            return 1;
+        }
+    };
+    let mut words = ramdisk.args().split_whitespace();
+    let seed = parse(words.next()).unwrap_or(zx::ticks_get() as u64) & ((1 << 44) - 1);
+    let calls = parse(words.next()).unwrap_or(DEFAULT_CALLS);
+    if words.next() == Some("verbose") {
+        VERBOSE.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
+    println!("fuzz: seed {seed:#x} calls {calls} ({CALLS_PER_CHILD} per child)");
+    let thread = startup.thread.handle();
+    let counter = match Vmo::create(4096, 0) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("fuzz: FAIL counter VMO: {e:?} (seed {seed:#x})");
+            return 1;
+        }
+    };
+    let fail = |what: &str| {
+        println!("fuzz: FAIL {what} (seed {seed:#x})");
+        1
+    };
+    // Warm-up (first-use allocations in this process and the kernel), then the baseline.
+    if let Err(e) = run_one(&ramdisk, &counter, gen::mix(seed ^ 0x5eed), 50) {
+        return fail(e);
+    }
+    let before = match settled_stats(thread) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("fuzz: FAIL zx_debug_kernel_stats: {e:?} (seed {seed:#x})");
+            return 1;
+        }
+    };
+    let start = zx::clock_get_monotonic();
+    let (mut done, mut children, mut deaths) = (0u64, 0u64, 0u64);
+    while done < calls {
+        let n = (calls - done).min(CALLS_PER_CHILD);
+        let child_seed = gen::mix(seed.wrapping_add(children)) & ((1 << 44) - 1);
+        match run_one(&ramdisk, &counter, child_seed, n) {
+            Ok((made, died)) => {
+                // A child that died early still counts what it made (at least one call: the one
+                // that killed it).
+                done += made.clamp(1, n);
+                deaths += u64::from(died);
+            }
+            Err(e) => {
+                println!("fuzz: child {children} seed {child_seed:#x}: {e}");
+                return fail(e);
+            }
+        }
+        children += 1;
+    }
+    let ns = zx::clock_get_monotonic() - start;
+    let after = match settled_stats(thread) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("fuzz: FAIL zx_debug_kernel_stats: {e:?} (seed {seed:#x})");
+            return 1;
+        }
+    };
+    let secs = ns / 1_000_000_000;
+    let rate = if ns > 0 {
+        done as i64 * 1_000_000_000 / ns
+    } else {
+        0
+    };
+    println!(
+        "fuzz: calls {done} seconds {secs} seed {seed:#x} ({children} children, {deaths} died, {rate} calls/s)"
+    );
+    const NAMES: [&str; 5] = [
+        "free frames",
+        "table pages",
+        "kernel stacks",
+        "handles",
+        "processes",
+    ];
+    let mut ok = true;
+    for (i, name) in NAMES.iter().enumerate() {
+        if before[i] != after[i] {
+            println!("fuzz: leak: {name}: {} -> {}", before[i], after[i]);
+            ok = false;
+        }
+    }
+    if after[kstats::INVARIANT_FAILURES] != 0 {
+        println!(
+            "fuzz: {} of {} address spaces fail their invariants",
+            after[kstats::INVARIANT_FAILURES],
+            after[kstats::ASPACES_CHECKED]
+        );
+        ok = false;
+    }
+    if !ok {
+        return fail("kernel state not back at baseline");
+    }
+    println!("fuzz: ok");
+    0
+}
