@@ -41,15 +41,27 @@ const MAX_PROCESSES: usize = 6;
 struct Fuzz {
     rng: u64,
     pool: Vec<u32>,
+    /// VMARs known by type: (handle, base, size); may be stale.
+    vmars: Vec<(u32, u64, u64)>,
+    /// VMOs known by type (may be stale).
+    vmos: Vec<u32>,
+    /// Threads of created processes (may be stale).
+    threads: Vec<u32>,
+    /// Mappings made: (vmar, address, length); may be gone.
+    maps: Vec<(u32, u64, u64)>,
     closed: Vec<u32>,
     processes: Vec<u32>,
     playground: u64,
+    /// The playground's own handle: never in the pool (so never closed), only in sane calls.
+    pg_handle: u32,
     scratch: u64,
     own_process: u32,
     own_root: u32,
     own_thread: u32,
     counter: u32,
     calls: u64,
+    /// Successful calls per syscall number (for `verbose`).
+    ok: [u32; 40],
 }
 
 impl Fuzz {
@@ -236,6 +248,10 @@ impl Fuzz {
 
     fn forget(&mut self, h: u32) {
         self.pool.retain(|&x| x != h);
+        self.vmars.retain(|&(x, _, _)| x != h);
+        self.maps.retain(|&(x, _, _)| x != h);
+        self.vmos.retain(|&x| x != h);
+        self.threads.retain(|&x| x != h);
         if self.closed.len() >= 16 {
             self.closed.remove(0);
         }
@@ -260,11 +276,281 @@ impl Fuzz {
                 a[7] as usize,
             )
         };
+        if r == 0 {
+            if let Some(n) = self.ok.get_mut(nr as usize) {
+                *n += 1;
+            }
+        }
         r as i64
+    }
+
+    fn remember<T>(list: &mut Vec<T>, v: T) {
+        if list.len() >= 32 {
+            list.remove(0);
+        }
+        list.push(v);
+    }
+
+    /// A known VMAR (handle, base, size), if any.
+    fn some_vmar(&mut self) -> Option<(u32, u64, u64)> {
+        if self.vmars.is_empty() || self.chance(3) {
+            if self.pg_handle != 0 {
+                return Some((self.pg_handle, self.playground, PLAYGROUND_SIZE));
+            }
+            return None;
+        }
+        let i = self.below(self.vmars.len() as u64) as usize;
+        Some(self.vmars[i])
+    }
+
+    fn some_of(&mut self, which: u8) -> u64 {
+        let list = if which == 0 {
+            &self.vmos
+        } else {
+            &self.threads
+        };
+        if list.is_empty() {
+            return self.handle();
+        }
+        let i = self.below(list.len() as u64) as usize;
+        let list = if which == 0 {
+            &self.vmos
+        } else {
+            &self.threads
+        };
+        list[i] as u64
+    }
+
+    /// Plausible permissions (and sometimes one more known flag).
+    fn perms(&mut self) -> u64 {
+        let p = self.pick(&[
+            ZX_VM_PERM_READ,
+            ZX_VM_PERM_READ | ZX_VM_PERM_WRITE,
+            ZX_VM_PERM_READ | ZX_VM_PERM_EXECUTE,
+            ZX_VM_PERM_READ | ZX_VM_PERM_WRITE | ZX_VM_PERM_EXECUTE,
+            0,
+        ]);
+        let extra = if self.chance(3) {
+            1 << self.below(15)
+        } else {
+            0
+        };
+        (p | extra) as u64
+    }
+
+    /// A well-formed call of the VM syscalls (most of them should succeed), so the fuzzer gets
+    /// deep into the VMAR trees instead of bouncing off argument checks. Returns false if there
+    /// was nothing to work on.
+    fn sane_step(&mut self) -> bool {
+        let Some((v, base, size)) = self.some_vmar() else {
+            return false;
+        };
+        let pages = (size / PAGE).max(1);
+        let mut at = PAGE * self.below(pages);
+        let mut len = (PAGE * (1 + self.below(16))).min(size.saturating_sub(at).max(PAGE));
+        let (mut v, mut base) = (v, base);
+        if !self.maps.is_empty() && self.chance(2) {
+            // A part (or all, or a bit more) of a mapping made earlier.
+            let i = self.below(self.maps.len() as u64) as usize;
+            let (mv, ma, ml) = self.maps[i];
+            let mp = ml / PAGE;
+            let first = self.below(mp);
+            (v, base, at) = (mv, ma, PAGE * first);
+            len = PAGE * (1 + self.below(mp - first + 1));
+            if self.chance(4) {
+                // Across other mappings or past the end of the VMAR.
+                len += PAGE * self.below(32);
+            }
+        }
+        if self.chance(16) {
+            // A fresh VMO that every map fits in.
+            let out = self.scratch + 536;
+            let o = self.pick(&[0u64, 2]);
+            if self.raw(ZX_SYS_VMO_CREATE, [PAGE * 64, o, out, 0, 0, 0, 0, 0]) == 0 {
+                let h = self.read_slot(out) as u32;
+                self.add(h);
+                Self::remember(&mut self.vmos, h);
+            }
+        }
+        if v == self.pg_handle && self.chance(8) {
+            // Cheap check: a destroyed playground answers BAD_STATE; replace it.
+            let r = self.raw(
+                ZX_SYS_VMAR_UNMAP,
+                [v as u64, self.playground, 0, 0, 0, 0, 0, 0],
+            );
+            if r == abi::Status::ERR_BAD_STATE.into_raw() as i64 {
+                self.new_playground();
+                return true;
+            }
+        }
+        match self.below(9) {
+            0 => {
+                let o = ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE | ZX_VM_CAN_MAP_EXECUTE;
+                let o = o as u64
+                    | self.pick(&[
+                        0,
+                        0,
+                        ZX_VM_SPECIFIC,
+                        ZX_VM_COMPACT,
+                        ZX_VM_CAN_MAP_SPECIFIC,
+                        ZX_VM_OFFSET_IS_UPPER_LIMIT,
+                    ]) as u64;
+                let off = if o & (ZX_VM_SPECIFIC | ZX_VM_OFFSET_IS_UPPER_LIMIT) as u64 != 0 {
+                    at
+                } else {
+                    0
+                };
+                let l = PAGE * (1 + self.below(64));
+                let (oh, oa) = (self.out_slot(), self.out_slot() + 8);
+                let oa = if oa == oh { oh + 8 } else { oa };
+                let r = self.raw(ZX_SYS_VMAR_ALLOCATE, [v as u64, o, off, l, oh, oa, 0, 0]);
+                if r == abi::Status::ERR_BAD_STATE.into_raw() as i64 && v == self.pg_handle {
+                    self.new_playground();
+                }
+                if r == 0 {
+                    let (h, a) = (self.read_slot(oh) as u32, self.read_slot(oa));
+                    self.add(h);
+                    Self::remember(&mut self.vmars, (h, a, l));
+                }
+            }
+            1 | 2 => {
+                let vmo = self.some_of(0);
+                let mut o = self.perms();
+                if self.chance(2) {
+                    o |= (ZX_VM_SPECIFIC
+                        | if self.chance(3) {
+                            ZX_VM_SPECIFIC_OVERWRITE
+                        } else {
+                            0
+                        }) as u64;
+                }
+                if self.chance(6) {
+                    o |= ZX_VM_MAP_RANGE as u64;
+                }
+                let off = if o & ZX_VM_SPECIFIC as u64 != 0 {
+                    at
+                } else {
+                    0
+                };
+                let out = self.out_slot();
+                let vo = PAGE * self.below(8);
+                let r = self.raw(ZX_SYS_VMAR_MAP, [v as u64, o, off, vmo, vo, len, out, 0]);
+                if r == 0 {
+                    let a = self.read_slot(out);
+                    Self::remember(&mut self.maps, (v, a, len));
+                }
+            }
+            3 => {
+                self.raw(ZX_SYS_VMAR_UNMAP, [v as u64, base + at, len, 0, 0, 0, 0, 0]);
+            }
+            4 | 5 => {
+                let o = self.perms();
+                self.raw(
+                    ZX_SYS_VMAR_PROTECT,
+                    [v as u64, o, base + at, len, 0, 0, 0, 0],
+                );
+            }
+            6 => {
+                let op = self.pick(&[1u64, 2, 3, 4, 10, 12, 13]);
+                self.raw(
+                    ZX_SYS_VMAR_OP_RANGE,
+                    [v as u64, op, base + at, len, 0, 0, 0, 0],
+                );
+            }
+            7 => {
+                let p = if self.processes.is_empty() {
+                    self.own_process
+                } else {
+                    let ps = self.processes.clone();
+                    self.pick(&ps)
+                };
+                let (out, l) = (self.scratch + 256, self.below(SCRATCH_SIZE - 256));
+                let nr = if p == self.own_process {
+                    ZX_SYS_PROCESS_READ_MEMORY
+                } else {
+                    self.pick(&[ZX_SYS_PROCESS_READ_MEMORY, ZX_SYS_PROCESS_WRITE_MEMORY])
+                };
+                let act = self.out_slot();
+                self.raw(nr, [p as u64, base + at, out, l, act, 0, 0, 0]);
+            }
+            _ => {
+                if self.chance(8) {
+                    self.raw(ZX_SYS_VMAR_DESTROY, [v as u64, 0, 0, 0, 0, 0, 0, 0]);
+                } else {
+                    let vmo = self.some_of(0);
+                    let op = self.pick(&[1u64, 2, 10, 12]);
+                    let (off, l) = (PAGE * self.below(16), PAGE * self.below(16));
+                    self.raw(ZX_SYS_VMO_OP_RANGE, [vmo, op, off, l, 0, 0, 0, 0]);
+                    if self.chance(3) {
+                        let size = PAGE * self.below(24);
+                        self.raw(ZX_SYS_VMO_SET_SIZE, [vmo, size, 0, 0, 0, 0, 0, 0]);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// A new playground after the old one was destroyed (through a duplicate in the pool).
+    fn new_playground(&mut self) {
+        let o = ZX_VM_CAN_MAP_READ
+            | ZX_VM_CAN_MAP_WRITE
+            | ZX_VM_CAN_MAP_EXECUTE
+            | ZX_VM_CAN_MAP_SPECIFIC;
+        let (oh, oa) = (self.scratch + 512, self.scratch + 520);
+        let r = self.raw(
+            ZX_SYS_VMAR_ALLOCATE,
+            [
+                self.own_root as u64,
+                o as u64,
+                0,
+                PLAYGROUND_SIZE,
+                oh,
+                oa,
+                0,
+                0,
+            ],
+        );
+        self.raw(
+            ZX_SYS_HANDLE_CLOSE,
+            [self.pg_handle as u64, 0, 0, 0, 0, 0, 0, 0],
+        );
+        self.pg_handle = 0;
+        if r == 0 {
+            self.pg_handle = self.read_slot(oh) as u32;
+            self.playground = self.read_slot(oa);
+            self.duplicate_playground();
+        }
+    }
+
+    /// Puts a duplicate of the playground handle into the pool (for the destructive calls).
+    fn duplicate_playground(&mut self) {
+        let out = self.scratch + 528;
+        if self.raw(
+            ZX_SYS_HANDLE_DUPLICATE,
+            [
+                self.pg_handle as u64,
+                ZX_RIGHT_SAME_RIGHTS as u64,
+                out,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
+        ) == 0
+        {
+            let d = self.read_slot(out) as u32;
+            self.add(d);
+            Self::remember(&mut self.vmars, (d, self.playground, PLAYGROUND_SIZE));
+        }
     }
 
     /// Runs one random call.
     fn step(&mut self) {
+        if self.chance(2) && self.sane_step() {
+            return;
+        }
         let nr = match self.below(50) {
             n @ 0..=37 => n as u32,
             38 => ZX_SYS_COUNT + self.below(4) as u32,
@@ -290,6 +576,8 @@ impl Fuzz {
                 if self.raw(nr, [h, o, off, size, oh, oa, 0, 0]) == 0 {
                     let child = self.read_slot(oh) as u32;
                     self.add(child);
+                    let a = self.read_slot(oa);
+                    Self::remember(&mut self.vmars, (child, a, size));
                 }
             }
             ZX_SYS_VMAR_MAP => {
@@ -353,6 +641,7 @@ impl Fuzz {
                 if self.raw(nr, [size, o, out, 0, 0, 0, 0, 0]) == 0 {
                     let h = self.read_slot(out) as u32;
                     self.add(h);
+                    Self::remember(&mut self.vmos, h);
                 }
             }
             ZX_SYS_VMO_READ | ZX_SYS_VMO_WRITE => {
@@ -466,6 +755,11 @@ impl Fuzz {
                     self.out(),
                 );
                 let nl = if self.chance(8) { self.len() } else { nl };
+                let (job, name, o) = if self.chance(2) {
+                    (0, self.scratch, 0)
+                } else {
+                    (job, name, o)
+                };
                 if live >= MAX_PROCESSES {
                     let p = self.processes.remove(0);
                     self.raw(ZX_SYS_TASK_KILL, [p as u64, 0, 0, 0, 0, 0, 0, 0]);
@@ -475,6 +769,10 @@ impl Fuzz {
                     self.processes.push(p);
                     self.add(p);
                     self.add(v);
+                    Self::remember(
+                        &mut self.vmars,
+                        (v, 0x100_0000, (1 << 47) - 0x100_0000 - PAGE),
+                    );
                 }
             }
             ZX_SYS_PROCESS_START => {
@@ -505,6 +803,7 @@ impl Fuzz {
                 if self.raw(nr, [p, name, nl, o, out, 0, 0, 0]) == 0 {
                     let t = self.read_slot(out) as u32;
                     self.add(t);
+                    Self::remember(&mut self.threads, t);
                 }
             }
             ZX_SYS_THREAD_START => {
@@ -627,9 +926,10 @@ impl Fuzz {
     }
 }
 
-/// The child: `arg2 = seed << 20 | calls`, `arg1` = the counter VMO.
+/// The child: `arg2 = seed << 20 | verbose << 19 | calls`, `arg1` = the counter VMO.
 pub fn run_child(startup: Startup) -> i64 {
-    let calls = startup.arg2 & ((1 << 20) - 1);
+    let calls = startup.arg2 & ((1 << 19) - 1);
+    let verbose = startup.arg2 & (1 << 19) != 0;
     let seed = startup.arg2 >> 20;
     let root = &startup.root_vmar;
     let all =
@@ -666,18 +966,25 @@ pub fn run_child(startup: Startup) -> i64 {
     let mut f = Fuzz {
         rng: mix(seed),
         pool: Vec::with_capacity(MAX_POOL + 1),
+        vmars: Vec::new(),
+        vmos: Vec::new(),
+        threads: Vec::new(),
+        maps: Vec::new(),
         closed: Vec::with_capacity(17),
         processes: Vec::with_capacity(MAX_PROCESSES + 1),
         playground: pg_base as u64,
+        pg_handle: 0,
         scratch: sc_base as u64,
         own_process: startup.process.handle().raw(),
         own_root: root.raw_handle(),
         own_thread: startup.thread.handle().raw(),
         counter: startup.arg1.raw(),
         calls: 0,
+        ok: [0; 40],
     };
     // The playground and a couple of objects to start from.
-    f.pool.push(Handle::from(playground).into_raw());
+    f.pg_handle = Handle::from(playground).into_raw();
+    f.duplicate_playground();
     let _ = (sv, ro);
     while f.calls < calls {
         f.step();
@@ -690,6 +997,12 @@ pub fn run_child(startup: Startup) -> i64 {
         f.raw(ZX_SYS_TASK_KILL, [p as u64, 0, 0, 0, 0, 0, 0, 0]);
     }
     f.check_invariants();
+    if verbose {
+        zx::println!(
+            "fuzz: child: successes per syscall number: {:?}",
+            &f.ok[..ZX_SYS_COUNT as usize]
+        );
+    }
     f.calls = f.calls.min(calls);
     f.calls -= 1; // `report` adds the call it is about to make.
     f.report();

@@ -34,7 +34,7 @@ zx::entry!(main);
 
 /// Calls when the command line does not say.
 pub const DEFAULT_CALLS: u64 = 20_000;
-/// Calls per child process (below 2^20: it travels in the low bits of arg2).
+/// Calls per child process (below 2^19: it travels in the low bits of arg2).
 pub const CALLS_PER_CHILD: u64 = 2_000;
 /// Report each child's death (`verbose` argument).
 static VERBOSE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
@@ -90,7 +90,8 @@ fn run_one(
     let arg1 = counter
         .duplicate(abi::rights::ZX_RIGHT_SAME_RIGHTS)
         .map_err(|_| "duplicate")?;
-    let arg2 = (seed << 20) | calls;
+    let verbose = u64::from(VERBOSE.load(core::sync::atomic::Ordering::Relaxed));
+    let arg2 = (seed << 20) | (verbose << 19) | calls;
     let child = zx::process::spawn(ramdisk, "fuzz", Handle::from(arg1), arg2)
         .map_err(|_| "spawn failed")?;
     let deadline = zx::clock_get_monotonic().saturating_add(CHILD_DEADLINE_NS);
