@@ -224,7 +224,7 @@ impl Fuzz {
     }
 
     fn read_slot(&self, at: u64) -> u64 {
-        if at >= self.scratch && at + 8 <= self.scratch + SCRATCH_SIZE && at % 8 == 0 {
+        if at >= self.scratch && at + 8 <= self.scratch + SCRATCH_SIZE && at.is_multiple_of(8) {
             // SAFETY: `at` is an aligned u64 inside the read-write scratch mapping, which only
             // the kernel writes (never concurrently: this process has one thread).
             unsafe { (at as *const u64).read_volatile() }
@@ -988,7 +988,7 @@ pub fn run_child(startup: Startup) -> i64 {
     let _ = (sv, ro);
     while f.calls < calls {
         f.step();
-        if f.calls % 16 == 0 {
+        if f.calls.is_multiple_of(16) {
             f.report();
         }
     }
