@@ -362,6 +362,18 @@ impl Fuzz {
                 len += PAGE * self.below(32);
             }
         }
+        if self.chance(300) {
+            // Memory pressure: a VMO that commits (nearly) all free memory, kept in the pool, so
+            // later calls meet NO_MEMORY in page-table, VMO and kernel-object allocations.
+            let out = self.scratch + 544;
+            let size = self.pick(&[32u64 << 20, 96 << 20, 128 << 20]);
+            if self.raw(ZX_SYS_VMO_CREATE, [size, 0, out, 0, 0, 0, 0, 0]) == 0 {
+                let h = self.read_slot(out) as u32;
+                self.raw(ZX_SYS_VMO_OP_RANGE, [h as u64, 1, 0, size, 0, 0, 0, 0]);
+                self.add(h);
+                Self::remember(&mut self.vmos, h);
+            }
+        }
         if self.chance(16) {
             // A fresh VMO that every map fits in.
             let out = self.scratch + 536;
@@ -886,7 +898,11 @@ impl Fuzz {
         let code = self.next();
         match nr {
             ZX_SYS_PROCESS_EXIT => self.raw(nr, [code, 0, 0, 0, 0, 0, 0, 0]),
-            ZX_SYS_THREAD_EXIT => self.raw(nr, [0; 8]),
+            ZX_SYS_THREAD_EXIT => {
+                // The racer must end too, or the process lives on without its main thread.
+                STOP.store(true, core::sync::atomic::Ordering::Relaxed);
+                self.raw(nr, [0; 8])
+            }
             _ => self.raw(nr, [self.own_process as u64, 0, 0, 0, 0, 0, 0, 0]),
         };
     }
@@ -924,6 +940,124 @@ impl Fuzz {
             }
         }
     }
+}
+
+/// Tells the racer thread to stop.
+static STOP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Size of the racer thread's stack.
+const RACER_STACK: u64 = 16 * PAGE;
+
+/// A second thread of the child: VM calls on the playground (`arg1` = its handle, `arg2` = its
+/// base) that race with the main thread's (preemption can switch between them anywhere). Uses no
+/// heap and nothing of the main thread's state.
+extern "C" fn racer(pg: u64, base: u64) -> ! {
+    let mut rng = mix(base ^ pg);
+    let mut buf = [0u64; 64];
+    let vmo = {
+        let mut out = 0u32;
+        // SAFETY: `out` is a valid u32 the kernel writes.
+        unsafe {
+            syscall8(
+                ZX_SYS_VMO_CREATE,
+                16 * PAGE as usize,
+                0,
+                &mut out as *mut u32 as usize,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
+        };
+        out as u64
+    };
+    while !STOP.load(core::sync::atomic::Ordering::Relaxed) {
+        rng = mix(rng);
+        let at = base + PAGE * (rng % 64);
+        let len = PAGE * (1 + (rng >> 8) % 16);
+        let p = buf.as_mut_ptr() as usize;
+        let out = &mut buf[63] as *mut u64 as usize;
+        let (nr, a): (u32, [u64; 7]) = match (rng >> 16) % 8 {
+            0 => (
+                ZX_SYS_VMAR_MAP,
+                [
+                    pg,
+                    (ZX_VM_PERM_READ | ZX_VM_PERM_WRITE | ZX_VM_SPECIFIC_OVERWRITE) as u64,
+                    at - base,
+                    vmo,
+                    0,
+                    len,
+                    out as u64,
+                ],
+            ),
+            1 => (ZX_SYS_VMAR_UNMAP, [pg, at, len, 0, 0, 0, 0]),
+            2 => (
+                ZX_SYS_VMAR_PROTECT,
+                [pg, ZX_VM_PERM_READ as u64, at, len, 0, 0, 0],
+            ),
+            3 => (
+                ZX_SYS_VMAR_OP_RANGE,
+                [pg, 1 + (rng >> 24) % 2, at, len, 0, 0, 0],
+            ),
+            4 => (
+                ZX_SYS_VMO_OP_RANGE,
+                [vmo, 1 + (rng >> 24) % 2, 0, 16 * PAGE, 0, 0, 0],
+            ),
+            5 => (
+                ZX_SYS_VMO_WRITE,
+                [vmo, p as u64, (rng >> 24) % (20 * PAGE), 256, 0, 0, 0],
+            ),
+            6 => (
+                ZX_SYS_VMAR_MAP,
+                [
+                    pg,
+                    (ZX_VM_PERM_READ | ZX_VM_MAP_RANGE) as u64,
+                    0,
+                    vmo,
+                    0,
+                    len,
+                    out as u64,
+                ],
+            ),
+            _ => (
+                ZX_SYS_VMO_SET_SIZE,
+                [vmo, PAGE * ((rng >> 24) % 20), 0, 0, 0, 0, 0],
+            ),
+        };
+        // SAFETY: every pointer is into `buf` (on this thread's stack, 512 bytes, writes of at
+        // most 8 bytes at `out` or reads of 256 bytes); the VMAR calls reach only the
+        // playground, which no Rust code uses.
+        unsafe {
+            syscall8(
+                nr,
+                a[0] as usize,
+                a[1] as usize,
+                a[2] as usize,
+                a[3] as usize,
+                a[4] as usize,
+                a[5] as usize,
+                a[6] as usize,
+                0,
+            );
+        }
+    }
+    zx::Thread::exit()
+}
+
+/// Starts [`racer`] on a stack of its own (mapped in the root VMAR, outside the playground).
+fn start_racer(startup: &Startup, pg: u32, base: u64) -> Option<zx::Thread> {
+    let stack = Vmo::create(RACER_STACK, 0).ok()?;
+    let rw = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE;
+    let bottom = startup
+        .root_vmar
+        .map(rw, 0, &stack, 0, RACER_STACK as usize)
+        .ok()?;
+    let t = zx::Thread::create(&startup.process, b"racer", 0).ok()?;
+    let top = bottom + RACER_STACK as usize - 8;
+    // SAFETY: `racer` shares only `STOP` (atomic) with this thread; its stack is a fresh mapping
+    // nothing else uses.
+    unsafe { t.start(racer as usize, top, pg as usize, base as usize) }.ok()?;
+    Some(t)
 }
 
 /// The child: `arg2 = seed << 20 | verbose << 19 | calls`, `arg1` = the counter VMO.
@@ -985,12 +1119,25 @@ pub fn run_child(startup: Startup) -> i64 {
     // The playground and a couple of objects to start from.
     f.pg_handle = Handle::from(playground).into_raw();
     f.duplicate_playground();
+    // Every other child also races a second thread against the main one.
+    let racer = if seed % 2 == 1 {
+        start_racer(&startup, f.pg_handle, f.playground)
+    } else {
+        None
+    };
     let _ = (sv, ro);
     while f.calls < calls {
         f.step();
         if f.calls.is_multiple_of(16) {
             f.report();
         }
+    }
+    STOP.store(true, core::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = racer {
+        let _ = t.handle().wait_one(
+            abi::signals::ZX_THREAD_TERMINATED,
+            zx::clock_get_monotonic() + 5_000_000_000,
+        );
     }
     // Kill every process created, so none outlives this child.
     for p in core::mem::take(&mut f.processes) {
