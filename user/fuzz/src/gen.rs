@@ -1054,9 +1054,10 @@ fn start_racer(startup: &Startup, pg: u32, base: u64) -> Option<zx::Thread> {
         .ok()?;
     let t = zx::Thread::create(&startup.process, b"racer", 0).ok()?;
     let top = bottom + RACER_STACK as usize - 8;
+    let entry = racer as extern "C" fn(u64, u64) -> ! as usize;
     // SAFETY: `racer` shares only `STOP` (atomic) with this thread; its stack is a fresh mapping
     // nothing else uses.
-    unsafe { t.start(racer as usize, top, pg as usize, base as usize) }.ok()?;
+    unsafe { t.start(entry, top, pg as usize, base as usize) }.ok()?;
     Some(t)
 }
 
