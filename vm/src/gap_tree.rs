@@ -398,6 +398,23 @@ impl Internal {
         count_le(&self.min_base, key).saturating_sub(1)
     }
 
+    /// The end of whatever precedes child `i` and the base of whatever follows it: its siblings'
+    /// summaries inside this node, the caller's `prev_end` / `next_base` at the node's edges.
+    /// Together they bound the gaps at the two outer ends of child `i`'s subtree.
+    fn child_neighbours(&self, i: usize, prev_end: usize, next_base: usize) -> (usize, usize) {
+        let pe = if i == 0 {
+            prev_end
+        } else {
+            self.max_end[i - 1]
+        };
+        let nb = if i + 1 < self.len {
+            self.min_base[i + 1]
+        } else {
+            next_base
+        };
+        (pe, nb)
+    }
+
     fn child_summary(&self, i: usize) -> Summary {
         Summary {
             min_base: self.min_base[i],
@@ -1211,16 +1228,7 @@ impl<V> GapTree<V> {
         }
         let node = self.inner(n);
         for i in 0..node.len {
-            let pe = if i == 0 {
-                prev_end
-            } else {
-                node.max_end[i - 1]
-            };
-            let nb = if i + 1 < node.len {
-                node.min_base[i + 1]
-            } else {
-                next_base
-            };
+            let (pe, nb) = node.child_neighbours(i, prev_end, next_base);
             if q.worth_visiting(node.child_summary(i), pe, nb) {
                 if let Some(b) = self.first_fit_in(node.child[i], levels - 1, pe, nb, q) {
                     return Some(b);
@@ -1252,16 +1260,7 @@ impl<V> GapTree<V> {
         }
         let node = self.inner(n);
         for i in (0..node.len).rev() {
-            let pe = if i == 0 {
-                prev_end
-            } else {
-                node.max_end[i - 1]
-            };
-            let nb = if i + 1 < node.len {
-                node.min_base[i + 1]
-            } else {
-                next_base
-            };
+            let (pe, nb) = node.child_neighbours(i, prev_end, next_base);
             if q.worth_visiting(node.child_summary(i), pe, nb) {
                 if let Some(b) = self.last_fit_in(node.child[i], levels - 1, pe, nb, q) {
                     return Some(b);
