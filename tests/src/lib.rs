@@ -74,6 +74,8 @@ pub struct Options {
     pub filter: Option<String>,
     /// QEMU settings (firmware, KVM...).
     pub qemu: qemu::Config,
+    /// Seed of utest's `concurrency` tests (`CONC_SEED`; the program's default when unset).
+    pub conc_seed: Option<u64>,
 }
 
 impl Options {
@@ -84,6 +86,9 @@ impl Options {
             suite: Suite::Utest,
             demo_failures: false,
             per_test_timeout: qemu::env_secs("UTEST_TIMEOUT", 60),
+            conc_seed: std::env::var("CONC_SEED")
+                .ok()
+                .map(|s| s.trim().parse().expect("CONC_SEED: a decimal u64")),
             ..Self::from_env()
         }
     }
@@ -102,6 +107,7 @@ impl Options {
             boot_timeout: qemu::env_secs("KTEST_BOOT_TIMEOUT", 120),
             filter: None,
             qemu: q,
+            conc_seed: None,
         }
     }
 
@@ -122,6 +128,9 @@ impl Options {
         }
         if let Some(s) = skip_through {
             c.push_str(&format!(" skip_through={s}"));
+        }
+        if let (Suite::Utest, Some(seed)) = (self.suite, self.conc_seed) {
+            c.push_str(&format!(" conc_seed={seed}"));
         }
         c
     }
@@ -506,7 +515,8 @@ mod tests {
             Suite::Utest.message("[pid 5] utest: running a::b"),
             Some("running a::b")
         );
-        let o = Options::utest_from_env();
+        let mut o = Options::utest_from_env();
+        o.conc_seed = None;
         assert_eq!(
             o.cmdline(false, Some("vmar::x")),
             "mode=run prog=utest args= skip_through=vmar::x"

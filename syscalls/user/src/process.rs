@@ -154,6 +154,29 @@ pub fn spawn(ramdisk: &Ramdisk, name: &str, arg1: Handle, arg2: u64) -> Result<C
 
 /// Spawns the ELF `image` as a process named `name`.
 pub fn spawn_image(name: &str, image: &[u8], arg1: Handle, arg2: u64) -> Result<Child, SpawnError> {
+    spawn_image_with(name, image, arg1, |_| Ok(arg2)).map(|(child, _root)| child)
+}
+
+/// Spawns the ramdisk program `name` as [`spawn_image_with`] does.
+pub fn spawn_with(
+    ramdisk: &Ramdisk,
+    name: &str,
+    arg1: Handle,
+    setup: impl FnOnce(&Vmar) -> ZxResult<u64>,
+) -> Result<(Child, Vmar), SpawnError> {
+    let image = ramdisk.get(name).ok_or(SpawnError::NotFound)?;
+    spawn_image_with(name, image, arg1, setup)
+}
+
+/// Spawns the ELF `image` as a process named `name`; before its first thread starts, `setup`
+/// gets the child's root VMAR (to place regions or mappings in it) and returns the child's
+/// `arg2`. Returns the child and its root VMAR handle.
+pub fn spawn_image_with(
+    name: &str,
+    image: &[u8],
+    arg1: Handle,
+    setup: impl FnOnce(&Vmar) -> ZxResult<u64>,
+) -> Result<(Child, Vmar), SpawnError> {
     let plan = LoadPlan::parse(image).map_err(SpawnError::BadImage)?;
     // There are no jobs: children are created with an invalid job handle.
     let job = Handle::invalid();
@@ -181,6 +204,7 @@ pub fn spawn_image(name: &str, image: &[u8], arg1: Handle, arg2: u64) -> Result<
     // As right after a `call`: 16-byte aligned minus 8.
     let stack_pointer = stack_base as u64 + STACK_GUARD_SIZE + stack_size - 8;
 
+    let arg2 = setup(&root)?;
     let thread = Thread::create(&process, name.as_bytes(), 0)?;
     process.start(
         &thread,
@@ -189,11 +213,14 @@ pub fn spawn_image(name: &str, image: &[u8], arg1: Handle, arg2: u64) -> Result<
         arg1,
         arg2 as usize,
     )?;
-    Ok(Child {
-        process,
-        loaded,
-        stack_pointer,
-    })
+    Ok((
+        Child {
+            process,
+            loaded,
+            stack_pointer,
+        },
+        root,
+    ))
 }
 
 /// `zx_object_get_info` for a topic returning an array: all records, growing the buffer until

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Arguments (the ramdisk command line's `args=`): `list_only=1`, `filter=SUBSTRING`,
-//! `skip_through=NAME` (run only the tests after NAME: the host restarts past a crash this way).
+//! `skip_through=NAME` (run only the tests after NAME: the host restarts past a crash this way),
+//! `conc_seed=N` (the seed of the `concurrency` tests).
 //! The exit code is 0 when every test passed, 1 otherwise. A test that panics ends the process
 //! (exit code 101) after the runtime printed `panic: MESSAGE at FILE:LINE`.
 #![no_std]
@@ -48,6 +49,9 @@ fn main(startup: Startup) -> i64 {
     let args = ramdisk::Cmdline::new(args);
     let filter = args.get("filter").unwrap_or("");
     let skip_through = args.get("skip_through");
+    if let Some(seed) = args.get("conc_seed").and_then(|s| s.parse().ok()) {
+        tests::concurrency::set_seed(seed);
+    }
     let Some(ramdisk) = ramdisk else {
         println!("utest: no ramdisk (arg1): cannot spawn children");
         return 1;

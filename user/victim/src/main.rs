@@ -11,6 +11,8 @@ use abi::vmo_options::ZX_VMO_RESIZABLE;
 use zx::rt::Startup;
 use zx::{println, Status, Thread, Vmo};
 
+mod race;
+
 zx::entry!(main);
 
 /// Return code when a deliberate fault did not kill the process.
@@ -40,6 +42,9 @@ mod case {
 
 fn main(startup: Startup) -> i64 {
     let root = &startup.root_vmar;
+    if startup.arg2 & 0xfff == race::CASE && startup.arg2 > 0xfff {
+        return race::run(&startup);
+    }
     match startup.arg2 {
         case::EXIT_ZERO => {
             println!("victim: exit 0");

@@ -2,6 +2,7 @@
 
 use crate::harness::TestFn;
 
+pub mod concurrency;
 mod fault;
 mod handle;
 mod info;
@@ -34,6 +35,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("user_ptr", user_ptr::TESTS),
     ("misc", misc::TESTS),
     ("fault", fault::TESTS),
+    ("concurrency", concurrency::TESTS),
 ];
 
 /// Page size.
