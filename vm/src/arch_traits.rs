@@ -214,6 +214,16 @@ pub trait Mmu: Send {
     /// The translation of the page containing `vaddr`, if mapped.
     fn query(&self, vaddr: usize) -> Option<(PhysAddr, MmuFlags)>;
 
+    /// Calls `visit(vaddr, paddr, flags)` for every mapped page in
+    /// `[vaddr, vaddr + page_count * PAGE_SIZE)`, in address order (for invariant checks: the
+    /// cost is proportional to the page tables that exist in the range, not to its size).
+    fn for_each_mapped(
+        &self,
+        vaddr: usize,
+        page_count: usize,
+        visit: &mut dyn FnMut(usize, PhysAddr, MmuFlags),
+    );
+
     /// Invalidates what `flush` names. The only consumer of [`TlbFlush`] tokens.
     fn flush(&mut self, flush: TlbFlush);
 }

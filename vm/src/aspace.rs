@@ -763,10 +763,12 @@ impl AddressSpace {
     /// Checks the whole structure (for tests and property tests): every gap tree's invariants;
     /// children inside their parent and pointing back to it; mappings with `perms <= max_perms`
     /// and an in-range VMO window; one VMO back-reference per mapping with the right window; and
-    /// every present page-table entry of a committed page pointing at that page's frame with the
-    /// mapping's protection; every live arena node reachable from the root; mapping uids unique;
-    /// ceilings within the parent's CAN_MAP; no stale back-references. O(n log n + committed
-    /// pages + back-references of the mapped VMOs).
+    /// page tables equal to what the mappings say: every present entry lies inside a mapping,
+    /// points at the frame its VMO has committed for that page and carries exactly the
+    /// mapping's protection (which is not empty), and no entry exists outside the mappings;
+    /// every live arena node reachable from the root; mapping uids unique; ceilings within the
+    /// parent's CAN_MAP; no stale back-references. O(n log n + present page-table entries +
+    /// page-table pages + back-references of the mapped VMOs).
     pub fn check_invariants(&self) -> Result<(), String> {
         let tree = self.tree.lock();
         let mut stack = alloc::vec![tree.root];
@@ -776,6 +778,8 @@ impl AddressSpace {
         // Mappings per VMO (by address), to compare with each VMO's back-references.
         let mut per_vmo: alloc::collections::BTreeMap<usize, (Arc<Vmo>, usize)> =
             alloc::collections::BTreeMap::new();
+        // Present page-table entries found inside mappings.
+        let mut inside = 0usize;
         while let Some(id) = stack.pop() {
             vmar_count += 1;
             let node = tree
@@ -809,9 +813,27 @@ impl AddressSpace {
                             .entry(Arc::as_ptr(&m.vmo) as *const u8 as usize)
                             .or_insert_with(|| (m.vmo.clone(), 0))
                             .1 += 1;
-                        self.check_mapping(base, len, m)?;
+                        inside += self.check_mapping(base, len, m)?;
                     }
                 }
+            }
+        }
+        // No entry outside the mappings: every present entry was met inside one.
+        {
+            let mmu = self.mmu.lock();
+            let mut total = 0usize;
+            let mut stray = None;
+            let pages = self.config.len_bytes / PAGE_SIZE;
+            mmu.for_each_mapped(self.config.base, pages, &mut |va, _, _| {
+                total += 1;
+                if stray.is_none() && tree.find_mapping(tree.root, va).is_none() {
+                    stray = Some(va);
+                }
+            });
+            if total != inside {
+                return Err(format!(
+                    "{total} present page-table entries, {inside} inside mappings (first outside: {stray:#x?})"
+                ));
             }
         }
         let live = tree.slots.iter().filter(|s| s.node.is_some()).count();
@@ -842,15 +864,16 @@ impl AddressSpace {
         Ok(())
     }
 
-    fn check_mapping(&self, base: usize, len: usize, m: &VmMapping) -> Result<(), String> {
+    /// Checks one mapping and its page-table entries; returns how many entries are present in
+    /// its range.
+    fn check_mapping(&self, base: usize, len: usize, m: &VmMapping) -> Result<usize, String> {
         if !m.max_perms.contains(m.perms) {
             return Err(format!("mapping {base:#x}: perms above max"));
         }
         if !len.is_multiple_of(PAGE_SIZE) || !m.vmo_offset.is_multiple_of(PAGE_SIZE as u64) {
             return Err(format!("mapping {base:#x}: unaligned"));
         }
-        let end_off = m
-            .vmo_offset
+        m.vmo_offset
             .checked_add(len as u64)
             .ok_or_else(|| format!("mapping {base:#x}: vmo window overflows"))?;
         let inner = m.vmo.lock();
@@ -864,15 +887,23 @@ impl AddressSpace {
         }
         let page = PAGE_SIZE as u64;
         let mmu = self.mmu.lock();
-        for (&index, &frame) in inner.pages.range(m.vmo_offset / page..end_off / page) {
-            let vaddr = base + (index * page - m.vmo_offset) as usize;
-            if let Some((paddr, flags)) = mmu.query(vaddr) {
-                if paddr != frame || flags != self.pte_flags(m.perms) || m.perms.is_empty() {
-                    return Err(format!("pte {vaddr:#x}: {paddr:?} {flags:?} disagrees"));
-                }
+        let want = self.pte_flags(m.perms);
+        let mut present = 0usize;
+        let mut bad = None;
+        mmu.for_each_mapped(base, len / PAGE_SIZE, &mut |vaddr, paddr, flags| {
+            present += 1;
+            let index = (m.vmo_offset + (vaddr - base) as u64) / page;
+            let frame = inner.pages.get(&index).copied();
+            if bad.is_none() && (frame != Some(paddr) || flags != want || m.perms.is_empty()) {
+                bad = Some(format!(
+                    "pte {vaddr:#x}: {paddr:?} {flags:?}, but the mapping says {frame:?} {want:?}"
+                ));
             }
+        });
+        match bad {
+            Some(e) => Err(e),
+            None => Ok(present),
         }
-        Ok(())
     }
 }
 

@@ -110,6 +110,25 @@ impl Mmu for SoftMmu {
         self.state.lock().entries.get(&page).copied()
     }
 
+    fn for_each_mapped(
+        &self,
+        vaddr: usize,
+        page_count: usize,
+        visit: &mut dyn FnMut(usize, PhysAddr, MmuFlags),
+    ) {
+        let end = vaddr.saturating_add(page_count.saturating_mul(PAGE_SIZE));
+        let entries: Vec<(usize, (PhysAddr, MmuFlags))> = self
+            .state
+            .lock()
+            .entries
+            .range(vaddr..end)
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (va, (pa, flags)) in entries {
+            visit(va, pa, flags);
+        }
+    }
+
     fn flush(&mut self, flush: TlbFlush) {
         let mut s = self.state.lock();
         let (scope, count) = flush.into_scope();
@@ -167,6 +186,17 @@ impl SoftMmuProbe {
     pub fn outstanding_flushes(&self) -> u64 {
         let s = self.state.lock();
         s.issued - s.flushed
+    }
+
+    /// Sets (or with `None` removes) the entry of the page at `vaddr` behind the VM's back, as a
+    /// buggy MMU implementation or a missed unmap would: for tests of the invariant check.
+    pub fn corrupt(&self, vaddr: usize, entry: Option<(PhysAddr, MmuFlags)>) {
+        let page = vaddr - vaddr % PAGE_SIZE;
+        let mut s = self.state.lock();
+        match entry {
+            Some(e) => s.entries.insert(page, e),
+            None => s.entries.remove(&page),
+        };
     }
 
     /// After this, only `maps` more `map` calls succeed; the rest fail with ERR_NO_MEMORY (as if

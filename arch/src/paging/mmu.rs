@@ -93,8 +93,9 @@ fn visit(
     mut prune: Option<&mut Vec<u64>>,
     f: &mut dyn FnMut(u64, &AtomicU64),
 ) {
-    // SAFETY: `table_phys` is the root or a table linked below it, owned by the X86Mmu whose
-    // `&mut self` our caller holds, so it stays allocated during the walk.
+    // SAFETY: `table_phys` is the root or a table linked below it, owned by the X86Mmu our
+    // caller borrows (`&mut self` to change entries, `&self` only to read them), so it stays
+    // allocated during the walk.
     let entries = unsafe { table(offset, table_phys) };
     let shift = 12 + 9 * level;
     let mut va = start;
@@ -130,6 +131,18 @@ fn visit(
         }
         va = slot_end;
     }
+}
+
+/// [`visit`] without pruning, for readers holding `&X86Mmu`.
+fn walk(
+    offset: u64,
+    table_phys: u64,
+    level: u32,
+    start: u64,
+    end: u64,
+    f: &mut dyn FnMut(u64, &AtomicU64),
+) {
+    visit(offset, table_phys, level, start, end, None, f);
 }
 
 /// Returns the table `table_phys` of `level` and every table below it to `phys`.
@@ -330,6 +343,24 @@ impl Mmu for X86Mmu {
             t = e & pte::ADDR_MASK;
         }
         None
+    }
+
+    fn for_each_mapped(
+        &self,
+        vaddr: usize,
+        page_count: usize,
+        visit: &mut dyn FnMut(usize, PhysAddr, MmuFlags),
+    ) {
+        let Some((start, end)) = user_range(vaddr, page_count) else {
+            return;
+        };
+        // `&self` keeps every table alive: only `&mut self` calls change or free them.
+        walk(self.offset, self.root, 3, start, end, &mut |va, entry| {
+            let e = entry.load(Ordering::Relaxed);
+            if e & pte::PRESENT != 0 {
+                visit(va as usize, PhysAddr(e & pte::ADDR_MASK), flags_of(e));
+            }
+        });
     }
 
     fn flush(&mut self, flush: TlbFlush) {

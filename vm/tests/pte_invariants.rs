@@ -1,0 +1,65 @@
+//! `AddressSpace::check_invariants` compares the page tables with the mappings: every present
+//! entry inside a mapping, pointing at the frame its VMO committed for that page, with exactly
+//! the mapping's protection; no entry outside the mappings. Each corruption below (what a missed
+//! unmap, a stale frame after decommit or a missed protect would leave) is caught.
+mod common;
+use common::*;
+use vm::{MmuFlags, PhysAddr};
+
+/// A sub-VMAR with a 4-page RW mapping whose first two pages are faulted in.
+fn setup() -> (Fixture, usize) {
+    let f = Fixture::new();
+    let (sub, b) = f.sub(8);
+    let vmo = f.vmo(4);
+    f.map_at(&sub, 0, &vmo, 4);
+    f.touch(b, MmuFlags::WRITE).unwrap();
+    f.touch(b + PAGE, MmuFlags::READ).unwrap();
+    f.aspace.check_invariants().unwrap();
+    drop(sub);
+    (f, b)
+}
+
+#[test]
+fn entry_outside_every_mapping_is_caught() {
+    let (f, b) = setup();
+    let frame = f.mmu.query(b).unwrap().0;
+    // Past the mapping's end, inside the sub-VMAR: what a missed unmap would leave.
+    f.mmu.corrupt(b + 5 * PAGE, Some((frame, RWU)));
+    let e = f.aspace.check_invariants().unwrap_err();
+    assert!(e.contains("inside mappings"), "{e}");
+    f.mmu.corrupt(b + 5 * PAGE, None);
+    f.aspace.check_invariants().unwrap();
+}
+
+#[test]
+fn entry_for_an_uncommitted_page_is_caught() {
+    let (f, b) = setup();
+    let frame = f.mmu.query(b).unwrap().0;
+    // Page 3 was never committed: an entry there points at someone else's frame.
+    f.mmu.corrupt(b + 3 * PAGE, Some((frame, RWU)));
+    let e = f.aspace.check_invariants().unwrap_err();
+    assert!(e.contains("the mapping says None"), "{e}");
+}
+
+#[test]
+fn entry_with_the_wrong_frame_or_protection_is_caught() {
+    let (f, b) = setup();
+    let (frame0, _) = f.mmu.query(b).unwrap();
+    let (frame1, _) = f.mmu.query(b + PAGE).unwrap();
+    f.mmu.corrupt(b + PAGE, Some((frame0, RWU)));
+    assert!(f.aspace.check_invariants().is_err(), "wrong frame");
+    f.mmu
+        .corrupt(b + PAGE, Some((frame1, RWU | MmuFlags::EXECUTE)));
+    assert!(
+        f.aspace.check_invariants().is_err(),
+        "more than the mapping allows"
+    );
+    f.mmu.corrupt(b + PAGE, Some((frame1, RU)));
+    assert!(
+        f.aspace.check_invariants().is_err(),
+        "less than the mapping says"
+    );
+    f.mmu.corrupt(b + PAGE, Some((PhysAddr(frame1.0), RWU)));
+    // Restored: consistent again.
+    f.aspace.check_invariants().unwrap();
+}
