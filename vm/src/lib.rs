@@ -26,5 +26,5 @@ pub use arch_traits::{FlushScope, Mmu, MmuFlags, PhysAddr, PhysMem, TlbFlush};
 pub use aspace::{AddressSpace, AspaceConfig, RegionId, RegionInfo};
 pub use mapping::MappingWindow;
 pub use rng::{RandomSource, SplitMix64};
-pub use vmar::{Vmar, VmarFlags, ALL_RIGHTS};
+pub use vmar::{Vmar, VmarFlags, ALL_RIGHTS, ARCH_VM_FEATURES};
 pub use vmo::Vmo;

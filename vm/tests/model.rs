@@ -670,7 +670,7 @@ impl World {
                     n,
                     align_log2,
                     cm,
-                    Status::ERR_NO_MEMORY,
+                    Status::ERR_NO_RESOURCES,
                 );
                 let actual =
                     self.vmars[v]
@@ -776,9 +776,9 @@ impl World {
                     Err(Status::ERR_ACCESS_DENIED)
                 } else if !allow_faults && m.resizable {
                     Err(Status::ERR_NOT_SUPPORTED)
-                } else if !allow_faults && vmo_off + n as u64 > m.pages {
-                    Err(Status::ERR_BUFFER_TOO_SMALL)
                 } else {
+                    // The spec's BUFFER_TOO_SMALL comes after every placement check.
+                    let past_end = !allow_faults && vmo_off + n as u64 > m.pages;
                     self.predict_place(
                         v,
                         mode,
@@ -788,6 +788,13 @@ impl World {
                         p,
                         Status::ERR_NO_RESOURCES,
                     )
+                    .and_then(|place| {
+                        if past_end {
+                            Err(Status::ERR_BUFFER_TOO_SMALL)
+                        } else {
+                            Ok(place)
+                        }
+                    })
                 };
                 let handle = self.vmos[o].handle.clone().unwrap();
                 let actual = self.vmars[v].h.map(
@@ -871,15 +878,12 @@ impl World {
                             c.alive && c.parent == Some(v) && c.base < end && start < c.end()
                         })
                         .collect();
-                    let direct =
-                        (start..end).any(|p| self.pages.get(&p).is_some_and(|m| m.vmar == v));
                     if kids.iter().any(|&c| {
                         !op_children || self.vmars[c].base < start || self.vmars[c].end() > end
                     }) {
                         Err(Status::ERR_INVALID_ARGS)
-                    } else if kids.is_empty() && !direct {
-                        Err(Status::ERR_NOT_FOUND)
                     } else {
+                        // ZIRCON: a range holding nothing is OK (the spec text says NOT_FOUND).
                         Ok(kids)
                     }
                 };
@@ -927,6 +931,14 @@ impl World {
                 } else if !vm.alive {
                     Err(Status::ERR_BAD_STATE)
                 } else if start < vm.base || end > vm.end() {
+                    Err(Status::ERR_INVALID_ARGS)
+                } else if rights & ZX_RIGHT_OP_CHILDREN == 0
+                    && self
+                        .vmars
+                        .iter()
+                        .any(|c| c.alive && c.parent == Some(v) && c.base < end && start < c.end())
+                {
+                    // SPEC: a sub-region in the range (even an empty one) without OP_CHILDREN.
                     Err(Status::ERR_INVALID_ARGS)
                 } else {
                     let mut r = Ok(());

@@ -205,6 +205,39 @@ fn protect_over_subregion_mappings_without_op_children_is_invalid_args() {
 }
 
 #[test]
+fn protect_over_an_empty_subregion_is_invalid_args_without_op_children_else_not_found() {
+    // The shape of Zircon's Vmar.ProtectMultipleTest: mapping, empty sub-region, mapping.
+    let f = Fixture::new();
+    let (sub, b) = f.sub(12);
+    let vmo = f.vmo(4);
+    f.map_at(&sub, 0, &vmo, 4);
+    sub.allocate(
+        ALL_CAN_MAP | ZX_VM_SPECIFIC,
+        4 * PAGE,
+        4 * PAGE,
+        VMAR_RIGHTS,
+    )
+    .unwrap();
+    f.map_at(&sub, 8 * PAGE, &vmo, 4);
+    let before = f.mappings();
+    // SPEC: a sub-region in the range without OP_CHILDREN is INVALID_ARGS, even an empty one.
+    assert_eq!(
+        sub.protect(PR, b + PAGE, 10 * PAGE, VMAR_RIGHTS & !ZX_RIGHT_OP_CHILDREN)
+            .unwrap_err(),
+        Status::ERR_INVALID_ARGS
+    );
+    // With OP_CHILDREN the walk recurses and finds the empty sub-region unmapped (Zircon's
+    // MappingsOnly enumerator): NOT_FOUND.
+    assert_eq!(
+        sub.protect(PR, b + PAGE, 10 * PAGE, VMAR_RIGHTS)
+            .unwrap_err(),
+        Status::ERR_NOT_FOUND
+    );
+    assert_eq!(f.mappings(), before);
+    f.check();
+}
+
+#[test]
 fn protect_increasing_a_subregion_mapping_through_the_parent_is_access_denied() {
     let f = Fixture::new();
     let (sub, b) = f.sub(8);

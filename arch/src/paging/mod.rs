@@ -41,9 +41,10 @@ use x86_64::registers::model_specific::{Efer, EferFlags};
 /// Size of a page and of a page-table page.
 pub const PAGE_SIZE: u64 = 4096;
 
-/// First byte of a user address space (Zircon's `USER_ASPACE_BASE`: 16 MiB, so null-pointer
-/// offsets never land in a mapping).
-pub const USER_ASPACE_BASE: u64 = 0x0000_0000_0100_0000;
+/// First byte of a user address space: 2 MiB, so null-pointer offsets below it never land in a
+/// mapping. Zircon's x86_64 value: its core test `Vmar.AllocateAtLowAddressTest` (vmar.cc)
+/// requires a new process's root VMAR to start at or below 0x200000 and maps a page there.
+pub const USER_ASPACE_BASE: u64 = 0x0000_0000_0020_0000;
 
 /// One past the last byte of a user address space: the end of the lower canonical half minus
 /// one page (Zircon's choice: keeps user RIP away from the canonical boundary, where SYSRET to a

@@ -192,7 +192,8 @@ pub fn wait_one(thread: &Thread, object: &Object, want: u32, deadline: i64) -> (
 /// `vaddr` (so the mapping's protection does not matter, a read commits nothing, a write commits
 /// what it touches), truncated at the end of that mapping and of its VMO.
 ///
-/// No mapping at `vaddr`: `ZX_ERR_NOT_FOUND`; `vaddr` in a mapping but past its VMO's end
+/// No mapping at `vaddr`: `ZX_ERR_NO_MEMORY` (Zircon's `sys_process_read_memory`; its core tests
+/// `Vmar.PartialUnmapAndRead` / `check_pages_mapped` rely on it); `vaddr` in a mapping but past its VMO's end
 /// (an ALLOW_FAULTS mapping): `ZX_ERR_OUT_OF_RANGE`; a torn-down process: `ZX_ERR_BAD_STATE`.
 fn access_memory(
     process: &Arc<Process>,
@@ -201,7 +202,7 @@ fn access_memory(
     write: Option<&[u8]>,
 ) -> Result<usize, Status> {
     let aspace = process.aspace().ok_or(Status::ERR_BAD_STATE)?;
-    let window = aspace.mapping_at(vaddr).ok_or(Status::ERR_NOT_FOUND)?;
+    let window = aspace.mapping_at(vaddr).ok_or(Status::ERR_NO_MEMORY)?;
     let into_mapping = vaddr - window.base;
     let offset = window
         .vmo_offset

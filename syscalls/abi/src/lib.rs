@@ -41,6 +41,22 @@ pub mod kstats {
     pub const COUNT: usize = 7;
 }
 
+/// `zx_system_get_features` kinds and feature bits (`zircon/features.h`).
+pub mod features {
+    /// CPU feature bits (architecture-specific; not offered on x86_64 here: NOT_SUPPORTED).
+    pub const ZX_FEATURE_KIND_CPU: u32 = 0;
+    /// Number of hardware breakpoints (NOT_SUPPORTED here).
+    pub const ZX_FEATURE_KIND_HW_BREAKPOINT_COUNT: u32 = 1;
+    /// Number of hardware watchpoints (NOT_SUPPORTED here).
+    pub const ZX_FEATURE_KIND_HW_WATCHPOINT_COUNT: u32 = 2;
+    /// Address-tagging features (none on x86_64: 0).
+    pub const ZX_FEATURE_KIND_ADDRESS_TAGGING: u32 = 3;
+    /// Virtual-memory features: a set of `ZX_VM_FEATURE_*` bits.
+    pub const ZX_FEATURE_KIND_VM: u32 = 4;
+    /// The system can map pages execute-only (never on x86_64: clear).
+    pub const ZX_VM_FEATURE_CAN_MAP_XOM: u32 = 1 << 0;
+}
+
 pub use status::Status;
 
 /// Result alias used end to end: `Err` always carries a non-OK [`Status`].

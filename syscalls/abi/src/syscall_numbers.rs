@@ -126,6 +126,19 @@ syscalls! {
     /// `zx_debug_kernel_stats(*buffer, buffer_size)`: writes [`crate::kstats::COUNT`] `u64`
     /// counters (indices in [`crate::kstats`]) and checks every live address space's invariants.
     ZX_SYS_DEBUG_KERNEL_STATS = 37, 2;
+    // Object properties and exception objects (reserved for the exceptions work; they return
+    // ZX_ERR_NOT_SUPPORTED until implemented).
+    /// `zx_object_get_property(handle, property, *value, value_size)`.
+    ZX_SYS_OBJECT_GET_PROPERTY = 38, 4;
+    /// `zx_object_set_property(handle, property, *value, value_size)`.
+    ZX_SYS_OBJECT_SET_PROPERTY = 39, 4;
+    /// `zx_exception_get_thread(exception, *out)`.
+    ZX_SYS_EXCEPTION_GET_THREAD = 40, 2;
+    /// `zx_exception_get_process(exception, *out)`.
+    ZX_SYS_EXCEPTION_GET_PROCESS = 41, 2;
+    // System.
+    /// `zx_system_get_features(kind, *features)`.
+    ZX_SYS_SYSTEM_GET_FEATURES = 42, 2;
 }
 
 /// Number of syscalls; valid numbers are `0..ZX_SYS_COUNT`.
@@ -155,7 +168,7 @@ mod tests {
             assert!(nargs as usize <= MAX_ARGS);
             assert!(name.starts_with("ZX_SYS_"));
         }
-        assert_eq!(ZX_SYS_COUNT, 38);
+        assert_eq!(ZX_SYS_COUNT, 43);
     }
 
     #[test]

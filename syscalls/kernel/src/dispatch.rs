@@ -137,6 +137,9 @@ pub fn dispatch(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> i
         ZX_SYS_TICKS_PER_SECOND => return ctx.ticks_per_second(),
         ZX_SYS_CLOCK_GET_MONOTONIC => return ctx.clock_get_monotonic(),
         ZX_SYS_DEBUG_KERNEL_STATS => sys::misc::debug_kernel_stats(ctx, u(a0), u(a1)),
+        ZX_SYS_SYSTEM_GET_FEATURES => {
+            sys::misc::system_get_features(ctx, u32_arg(a0), UserOut::new(u(a1)))
+        }
         n if n < ZX_SYS_COUNT => Err(Status::ERR_NOT_SUPPORTED),
         _ => Err(Status::ERR_BAD_SYSCALL),
     };

@@ -33,6 +33,62 @@ fn known_numbers_without_objects_are_not_supported() {
 }
 
 #[test]
+fn reserved_numbers_are_not_supported() {
+    let mut m = Mock::new();
+    for nr in ZX_SYS_OBJECT_GET_PROPERTY..=ZX_SYS_EXCEPTION_GET_PROCESS {
+        assert_eq!(m.sys(nr, &[]), Err(Status::ERR_NOT_SUPPORTED), "{nr}");
+    }
+}
+
+#[test]
+fn system_get_features_vm_has_no_xom_and_other_kinds_are_not_supported() {
+    use abi::features::*;
+    let mut m = Mock::new();
+    m.poke(BUF, &[0xff; 4]);
+    assert_eq!(
+        m.sys(
+            ZX_SYS_SYSTEM_GET_FEATURES,
+            &[ZX_FEATURE_KIND_VM as u64, BUF as u64]
+        ),
+        Ok(())
+    );
+    assert_eq!(m.peek::<u32>(BUF) & ZX_VM_FEATURE_CAN_MAP_XOM, 0);
+    assert_eq!(m.peek::<u32>(BUF), vm::ARCH_VM_FEATURES);
+    m.poke(BUF, &[0xff; 4]);
+    assert_eq!(
+        m.sys(
+            ZX_SYS_SYSTEM_GET_FEATURES,
+            &[ZX_FEATURE_KIND_ADDRESS_TAGGING as u64, BUF as u64]
+        ),
+        Ok(())
+    );
+    assert_eq!(m.peek::<u32>(BUF), 0);
+    for kind in [
+        ZX_FEATURE_KIND_CPU,
+        ZX_FEATURE_KIND_HW_BREAKPOINT_COUNT,
+        ZX_FEATURE_KIND_HW_WATCHPOINT_COUNT,
+        5,
+        u32::MAX,
+    ] {
+        assert_eq!(
+            m.sys(ZX_SYS_SYSTEM_GET_FEATURES, &[kind as u64, BUF as u64]),
+            Err(Status::ERR_NOT_SUPPORTED),
+            "{kind}"
+        );
+    }
+    for (ptr, what) in BAD_OUT {
+        assert_eq!(
+            m.sys(
+                ZX_SYS_SYSTEM_GET_FEATURES,
+                &[ZX_FEATURE_KIND_VM as u64, ptr as u64]
+            ),
+            Err(Status::ERR_INVALID_ARGS),
+            "{what}"
+        );
+    }
+}
+
+#[test]
 fn kernel_stats_validates_the_buffer_then_asks_the_context() {
     let mut m = Mock::new();
     // A null or kernel-half buffer is INVALID_ARGS before anything else.

@@ -27,7 +27,10 @@ mod vmo;
 
 pub use abi::{Status, ZxResult};
 pub use handle::{get_info, Handle};
-pub use misc::{clock_get_monotonic, debug_kernel_stats, debug_write, ticks_get, ticks_per_second};
+pub use misc::{
+    clock_get_monotonic, debug_kernel_stats, debug_write, system_get_features, ticks_get,
+    ticks_per_second,
+};
 pub use task::{Process, Thread};
 pub use vmar::Vmar;
 pub use vmo::Vmo;

@@ -45,3 +45,18 @@ pub fn debug_kernel_stats() -> ZxResult<[u64; abi::kstats::COUNT]> {
     })?;
     Ok(stats)
 }
+
+/// `zx_system_get_features(kind, *features)`: the feature bits of `kind`
+/// (`abi::features::ZX_FEATURE_KIND_*`).
+pub fn system_get_features(kind: u32) -> ZxResult<u32> {
+    let mut features = 0u32;
+    // SAFETY: the kernel writes one `u32` into `features`.
+    ok(unsafe {
+        syscall2(
+            nr::ZX_SYS_SYSTEM_GET_FEATURES,
+            kind as usize,
+            &mut features as *mut u32 as usize,
+        )
+    })?;
+    Ok(features)
+}

@@ -783,7 +783,7 @@ impl Fuzz {
                     self.add(v);
                     Self::remember(
                         &mut self.vmars,
-                        (v, 0x100_0000, (1 << 47) - 0x100_0000 - PAGE),
+                        (v, 0x20_0000, (1 << 47) - 0x20_0000 - PAGE),
                     );
                 }
             }

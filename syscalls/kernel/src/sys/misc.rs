@@ -1,13 +1,13 @@
-//! `zx_debug_write` (`zircon/kernel/lib/syscalls/debug.cc`) and this kernel's
-//! `zx_debug_kernel_stats`. The clock calls need no decoding and
-//! are answered by [`crate::dispatch`] straight from the context.
+//! `zx_debug_write` (`zircon/kernel/lib/syscalls/debug.cc`), `zx_system_get_features`
+//! (`zircon/kernel/lib/syscalls/system.cc`) and this kernel's `zx_debug_kernel_stats`. The clock
+//! calls need no decoding and are answered by [`crate::dispatch`] straight from the context.
 
 use alloc::vec;
 
 use abi::ZxResult;
 
 use crate::context::SyscallContext;
-use crate::user_ptr::{UserInBuffer, UserOutBuffer};
+use crate::user_ptr::{UserInBuffer, UserOut, UserOutBuffer};
 
 /// Most bytes one `zx_debug_write` writes; longer buffers are truncated, as in Zircon (whose
 /// limit is 256; ours fits a long line of output).
@@ -39,4 +39,23 @@ pub fn debug_kernel_stats(ctx: &mut dyn SyscallContext, buffer: usize, len: usiz
         chunk.copy_from_slice(&v.to_ne_bytes());
     }
     out.write_at(ctx.user_memory(), 0, &bytes)
+}
+
+/// `zx_system_get_features(kind, *features)`: `ZX_FEATURE_KIND_VM` is `vm::ARCH_VM_FEATURES`
+/// (no `ZX_VM_FEATURE_CAN_MAP_XOM`: x86_64 cannot map execute-only pages), and
+/// `ZX_FEATURE_KIND_ADDRESS_TAGGING` is 0 (x86_64 has no top-byte-ignore); every other kind is
+/// `ZX_ERR_NOT_SUPPORTED`, as Zircon answers a kind the platform does not offer. A bad
+/// `features` pointer is `ZX_ERR_INVALID_ARGS`.
+pub fn system_get_features(
+    ctx: &mut dyn SyscallContext,
+    kind: u32,
+    features: UserOut<u32>,
+) -> ZxResult {
+    use abi::features::*;
+    let value = match kind {
+        ZX_FEATURE_KIND_VM => vm::ARCH_VM_FEATURES,
+        ZX_FEATURE_KIND_ADDRESS_TAGGING => 0,
+        _ => return Err(abi::Status::ERR_NOT_SUPPORTED),
+    };
+    features.write(ctx.user_memory(), &value)
 }

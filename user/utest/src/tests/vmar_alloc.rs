@@ -111,7 +111,7 @@ fn upper_limit_places_below(ctx: &Ctx) -> TestResult {
     // Now nothing fits below the limit, although the region has 32 free pages above it.
     ensure_err!(
         r2.allocate(CAN_RW | ZX_VM_OFFSET_IS_UPPER_LIMIT, 32 * PAGE, PAGE),
-        Status::ERR_NO_MEMORY
+        Status::ERR_NO_RESOURCES
     );
     // SAFETY: nothing is mapped in the region.
     check!(unsafe { r2.destroy() });
