@@ -18,6 +18,7 @@ mod vmar_edit;
 mod vmar_map;
 mod vmar_op;
 mod vmo;
+mod zircon_vmar;
 
 /// Every module's tests: (module name, tests).
 pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
@@ -36,6 +37,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("misc", misc::TESTS),
     ("fault", fault::TESTS),
     ("concurrency", concurrency::TESTS),
+    ("zircon_vmar", zircon_vmar::TESTS),
 ];
 
 /// Page size.

@@ -9,6 +9,7 @@ use abi::vmo_options::ZX_VMO_RESIZABLE;
 use abi::Status;
 use zx::{Vmar, Vmo};
 
+use super::util::{contents, is_mapped};
 use super::PAGE;
 use crate::harness::{Ctx, TestResult};
 
