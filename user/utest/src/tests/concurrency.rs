@@ -37,8 +37,8 @@ tests!(
     map_unmap_destroy_against_faulting_child,
 );
 
-/// What `zx_process_read_memory` returns for an address no mapping covers.
-pub const UNMAPPED_READ: Status = Status::ERR_NOT_FOUND;
+/// What `zx_process_read_memory` returns for an address no mapping covers (Zircon's status).
+pub const UNMAPPED_READ: Status = Status::ERR_NO_MEMORY;
 /// Seed when the command line gives none.
 pub const DEFAULT_SEED: u64 = 1;
 
