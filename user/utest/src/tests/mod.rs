@@ -2,6 +2,7 @@
 
 use crate::harness::TestFn;
 
+mod adversarial;
 pub mod concurrency;
 mod fault;
 mod handle;
@@ -38,6 +39,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("fault", fault::TESTS),
     ("concurrency", concurrency::TESTS),
     ("zircon_vmar", zircon_vmar::TESTS),
+    ("adversarial", adversarial::TESTS),
 ];
 
 /// Page size.
