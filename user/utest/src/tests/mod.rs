@@ -20,6 +20,7 @@ mod vmar_map;
 mod vmar_op;
 mod vmo;
 mod zircon_vmar;
+mod zircon_vmo_map;
 
 /// Every module's tests: (module name, tests).
 pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
@@ -39,6 +40,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("fault", fault::TESTS),
     ("concurrency", concurrency::TESTS),
     ("zircon_vmar", zircon_vmar::TESTS),
+    ("zircon_vmo_map", zircon_vmo_map::TESTS),
     ("adversarial", adversarial::TESTS),
 ];
 

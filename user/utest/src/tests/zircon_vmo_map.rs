@@ -1,0 +1,211 @@
+//! The mapping scenarios of Zircon's VMO core tests (`zircon/system/utest/core/vmo/vmo.cc`),
+//! written anew: which VMO handle rights allow which mapping permissions (`Rights`), decommit
+//! seen through aliasing mappings (`Commit`), the shared zero page (`ZeroPage`), mappings without
+//! permissions and protect to none (`NoPermMap`, `NoPermProtect`), and REQUIRE_NON_RESIZABLE
+//! (`Resize`, `NoResize`).
+//!
+//! Two scenarios differ from Zircon's by the spec's ALLOW_FAULTS rules (docs/conformance.md):
+//! a mapping past the end of a non-resizable VMO is BUFFER_TOO_SMALL without ALLOW_FAULTS, so
+//! `Commit`'s third mapping uses a VMO large enough; a resizable VMO needs ALLOW_FAULTS.
+
+use abi::ops::*;
+use abi::rights::*;
+use abi::vm_options::*;
+use abi::vmo_options::ZX_VMO_RESIZABLE;
+use abi::Status;
+use zx::Vmo;
+
+use super::util::*;
+use super::PAGE;
+use crate::harness::{Ctx, TestResult};
+
+tests!(
+    vmo_rights_map_matrix,
+    decommit_through_aliased_mappings,
+    zero_page_shared_by_mappings,
+    no_permission_mappings,
+    resizable_and_require_non_resizable,
+);
+
+const RWX: u32 = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE | ZX_VM_PERM_EXECUTE;
+
+/// `Rights`: for VMO handles with various rights, map with no permission, R, W, RW, RWX, RX:
+/// OK exactly when the handle has MAP and every permission's right; W alone is INVALID_ARGS
+/// (checked before rights), except that a handle without MAP is ACCESS_DENIED first.
+fn vmo_rights_map_matrix(ctx: &Ctx) -> TestResult {
+    let len = 4 * PAGE;
+    let v = exec_vmo(4)?;
+    let ok = Ok(());
+    let denied = Err(Status::ERR_ACCESS_DENIED);
+    let invalid = Err(Status::ERR_INVALID_ARGS);
+    let perms = [
+        0,
+        ZX_VM_PERM_READ,
+        ZX_VM_PERM_WRITE,
+        RW,
+        RWX,
+        ZX_VM_PERM_READ | ZX_VM_PERM_EXECUTE,
+    ];
+    let rows: [(u32, [Result<(), Status>; 6]); 6] = [
+        (
+            ZX_RIGHT_READ | ZX_RIGHT_WRITE | ZX_RIGHT_EXECUTE | ZX_RIGHT_DUPLICATE,
+            [denied, denied, denied, denied, denied, denied],
+        ),
+        (
+            ZX_RIGHT_READ | ZX_RIGHT_MAP,
+            [ok, ok, invalid, denied, denied, denied],
+        ),
+        (
+            ZX_RIGHT_WRITE | ZX_RIGHT_MAP,
+            [ok, denied, invalid, denied, denied, denied],
+        ),
+        (
+            ZX_RIGHT_READ | ZX_RIGHT_WRITE | ZX_RIGHT_MAP,
+            [ok, ok, invalid, ok, denied, denied],
+        ),
+        (
+            ZX_RIGHT_READ | ZX_RIGHT_EXECUTE | ZX_RIGHT_MAP,
+            [ok, ok, invalid, denied, denied, ok],
+        ),
+        (
+            ZX_RIGHT_READ | ZX_RIGHT_WRITE | ZX_RIGHT_EXECUTE | ZX_RIGHT_MAP,
+            [ok, ok, invalid, ok, ok, ok],
+        ),
+    ];
+    for (rights, expected) in rows {
+        let h = check!(v.duplicate(rights));
+        for (perm, want) in perms.into_iter().zip(expected) {
+            let got = ctx.root.map(perm, 0, &h, 0, len);
+            if let Ok(a) = got {
+                // SAFETY: nothing refers to the new mapping.
+                check!(unsafe { ctx.root.unmap(a, len) });
+            }
+            ensure!(
+                got.map(|_| ()) == want,
+                "rights {rights:#x}, perms {perm:#x}: {got:?}, expected {want:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `Commit`: three mappings of one VMO (offsets 0, one page, past the first window); decommitting
+/// page 0 leaves what page 1 shows; decommitting page 1 zeroes it in both aliasing mappings.
+fn decommit_through_aliased_mappings(ctx: &Ctx) -> TestResult {
+    let size = 4 * PAGE;
+    let v = vmo(12)?;
+    check!(v.op_range(ZX_VMO_OP_COMMIT, 0, size as u64));
+    check!(v.op_range(ZX_VMO_OP_DECOMMIT, 0, size as u64));
+    check!(v.op_range(ZX_VMO_OP_COMMIT, 0, size as u64));
+    let p1 = check!(ctx.root.map(RW, 0, &v, 0, size));
+    let p2 = check!(ctx.root.map(RW, 0, &v, PAGE as u64, size));
+    let p3 = check!(ctx.root.map(RW, 0, &v, 2 * size as u64, size));
+    poke(p1 + PAGE, 99);
+    ensure_eq!(peek(p1 + PAGE), 99);
+    ensure_eq!(peek(p2), 99);
+    check!(v.op_range(ZX_VMO_OP_DECOMMIT, 0, PAGE as u64));
+    ensure_eq!((peek(p1 + PAGE), peek(p2)), (99, 99));
+    check!(v.op_range(ZX_VMO_OP_DECOMMIT, PAGE as u64, PAGE as u64));
+    ensure_eq!((peek(p1 + PAGE), peek(p2)), (0, 0));
+    // SAFETY: (whole block) nothing refers to the mappings any more.
+    unsafe {
+        for p in [p1, p2, p3] {
+            check!(ctx.root.unmap(p, size));
+        }
+    }
+    Ok(())
+}
+
+/// `ZeroPage`: three mappings of one VMO; a read fault, then a write through another mapping,
+/// is seen by all; `zx_vmo_write` and COMMIT after a read fault are seen through the mapping.
+fn zero_page_shared_by_mappings(ctx: &Ctx) -> TestResult {
+    let size = 4 * PAGE;
+    let v = vmo(4)?;
+    let mut p = [0usize; 3];
+    for a in p.iter_mut() {
+        *a = check!(ctx.root.map(RW, 0, &v, 0, size));
+    }
+    ensure_eq!(peek(p[0]), 0);
+    poke(p[1], 99);
+    ensure_eq!(peek(p[1]), 99);
+    ensure_eq!(peek(p[2]), 99);
+    ensure_eq!(peek(p[0]), 99);
+    ensure_eq!(peek(p[0] + PAGE), 0);
+    check!(v.write(&100u64.to_le_bytes(), PAGE as u64));
+    ensure_eq!(peek(p[0] + PAGE), 100);
+    ensure_eq!(peek(p[0] + 2 * PAGE), 0);
+    check!(v.op_range(ZX_VMO_OP_COMMIT, 2 * PAGE as u64, PAGE as u64));
+    check!(v.write(&100u64.to_le_bytes(), 2 * PAGE as u64));
+    ensure_eq!(peek(p[0] + 2 * PAGE), 100);
+    // SAFETY: (whole block) nothing refers to the mappings any more.
+    unsafe {
+        for a in p {
+            check!(ctx.root.unmap(a, size));
+        }
+    }
+    Ok(())
+}
+
+/// `NoPermMap` / `NoPermProtect`: a read-only mapping protected to no permission, and a mapping
+/// made without permissions, are inaccessible (no permission bits in `ZX_INFO_VMAR_MAPS`; still
+/// mapped for the debugger calls); protect to READ makes the latter readable.
+fn no_permission_mappings(ctx: &Ctx) -> TestResult {
+    let v = vmo(1)?;
+    check!(v.write(&[0x42], 0));
+    let a = check!(ctx.root.map(ZX_VM_PERM_READ, 0, &v, 0, PAGE));
+    // SAFETY: (whole block) nothing accesses a mapping its protection forbids.
+    unsafe {
+        check!(ctx.root.protect(0, a, PAGE));
+        ensure!(check!(contents(&ctx.root)).0.contains(&(a, PAGE, 0)));
+        ensure!(check!(is_mapped(ctx, a)));
+        check!(ctx.root.unmap(a, PAGE));
+        let b = check!(ctx.root.map(0, 0, &v, 0, PAGE));
+        ensure!(check!(contents(&ctx.root)).0.contains(&(b, PAGE, 0)));
+        check!(ctx.root.protect(ZX_VM_PERM_READ, b, PAGE));
+        ensure!(check!(contents(&ctx.root))
+            .0
+            .contains(&(b, PAGE, ZX_VM_PERM_READ)));
+        ensure_eq!((b as *const u8).read_volatile(), 0x42);
+        ensure_err!(
+            ctx.root.protect(ZX_VM_PERM_WRITE, b, PAGE),
+            Status::ERR_INVALID_ARGS
+        );
+        check!(ctx.root.unmap(b, PAGE));
+    }
+    Ok(())
+}
+
+/// `Resize` / `NoResize`: a resizable VMO maps with ALLOW_FAULTS (the spec requires it; Zircon's
+/// test maps without), never with REQUIRE_NON_RESIZABLE (NOT_SUPPORTED), and can be resized while
+/// mapped; a non-resizable VMO maps with REQUIRE_NON_RESIZABLE and cannot be resized.
+fn resizable_and_require_non_resizable(ctx: &Ctx) -> TestResult {
+    let len = 5 * PAGE;
+    let r = check!(Vmo::create(len as u64, ZX_VMO_RESIZABLE));
+    ensure_err!(
+        ctx.root.map(ZX_VM_PERM_READ, 0, &r, 0, len),
+        Status::ERR_NOT_SUPPORTED
+    );
+    let a = check!(ctx
+        .root
+        .map(ZX_VM_PERM_READ | ZX_VM_ALLOW_FAULTS, 0, &r, 0, len));
+    for opts in [
+        ZX_VM_PERM_READ | ZX_VM_REQUIRE_NON_RESIZABLE,
+        ZX_VM_PERM_READ | ZX_VM_REQUIRE_NON_RESIZABLE | ZX_VM_ALLOW_FAULTS,
+    ] {
+        ensure_err!(ctx.root.map(opts, 0, &r, 0, len), Status::ERR_NOT_SUPPORTED);
+    }
+    check!(r.set_size(len as u64));
+    // SAFETY: nothing refers to the mapping.
+    check!(unsafe { ctx.root.unmap(a, len) });
+    let n = vmo(4)?;
+    // Zircon's older test expects UNAVAILABLE; since ZX_RIGHT_RESIZE exists, a non-resizable
+    // VMO's handles lack it and Zircon's handle lookup refuses first: ACCESS_DENIED.
+    ensure_err!(n.set_size(5 * PAGE as u64), Status::ERR_ACCESS_DENIED);
+    ensure_err!(n.set_size(3 * PAGE as u64), Status::ERR_ACCESS_DENIED);
+    let b = check!(ctx
+        .root
+        .map(RW | ZX_VM_REQUIRE_NON_RESIZABLE, 0, &n, 0, 4 * PAGE));
+    // SAFETY: nothing refers to the mapping.
+    check!(unsafe { ctx.root.unmap(b, 4 * PAGE) });
+    Ok(())
+}
