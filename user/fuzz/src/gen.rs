@@ -59,6 +59,8 @@ struct Fuzz {
     own_root: u32,
     own_thread: u32,
     counter: u32,
+    /// Which u64 of the counter VMO this fuzzer reports in (one per fuzzing thread).
+    slot: u64,
     calls: u64,
     /// Successful calls per syscall number (for `verbose`).
     ok: [u32; 40],
@@ -917,7 +919,7 @@ impl Fuzz {
                 ZX_SYS_VMO_WRITE,
                 self.counter as usize,
                 bytes.as_ptr() as usize,
-                0,
+                8 * self.slot as usize,
                 8,
                 0,
                 0,
@@ -1061,45 +1063,57 @@ fn start_racer(startup: &Startup, pg: u32, base: u64) -> Option<zx::Thread> {
     Some(t)
 }
 
-/// The child: `arg2 = seed << 20 | verbose << 19 | calls`, `arg1` = the counter VMO.
-pub fn run_child(startup: Startup) -> i64 {
-    let calls = startup.arg2 & ((1 << 19) - 1);
-    let verbose = startup.arg2 & (1 << 19) != 0;
-    let seed = startup.arg2 >> 20;
-    let root = &startup.root_vmar;
+/// Most fuzzing threads per child (the main thread included); each reports its calls in its own
+/// u64 of the counter VMO.
+pub const MAX_FUZZ_THREADS: usize = 3;
+/// Stack of an extra fuzzing thread.
+const FUZZ_STACK: u64 = 32 * PAGE;
+
+/// What a fuzzing thread starts from: handles of its process, its own thread and the counter.
+#[derive(Clone, Copy)]
+struct Env {
+    process: u32,
+    root: u32,
+    thread: u32,
+    counter: u32,
+    seed: u64,
+    calls: u64,
+    slot: u64,
+    verbose: bool,
+}
+
+/// A fuzzer with its own playground and scratch region (`None`: setup failed).
+fn setup(env: &Env) -> Option<Fuzz> {
+    let root = core::mem::ManuallyDrop::new(zx::Vmar::from(Handle::from_raw(env.root)));
     let all =
         ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE | ZX_VM_CAN_MAP_EXECUTE | ZX_VM_CAN_MAP_SPECIFIC;
-    let Ok((playground, pg_base)) = root.allocate(all, 0, PLAYGROUND_SIZE as usize) else {
-        return 3;
-    };
+    let (playground, pg_base) = root.allocate(all, 0, PLAYGROUND_SIZE as usize).ok()?;
     let rw = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE;
-    let Ok((scratch, sc_base)) = root.allocate(
-        ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE | ZX_VM_CAN_MAP_SPECIFIC,
-        0,
-        SCRATCH_VMAR_SIZE as usize,
-    ) else {
-        return 3;
-    };
-    let (Ok(sv), Ok(ro)) = (Vmo::create(SCRATCH_SIZE, 0), Vmo::create(PAGE, 0)) else {
-        return 3;
-    };
-    if scratch
+    let (scratch, sc_base) = root
+        .allocate(
+            ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE | ZX_VM_CAN_MAP_SPECIFIC,
+            0,
+            SCRATCH_VMAR_SIZE as usize,
+        )
+        .ok()?;
+    let sv = Vmo::create(SCRATCH_SIZE, 0).ok()?;
+    let ro = Vmo::create(PAGE, 0).ok()?;
+    scratch
         .map(rw | ZX_VM_SPECIFIC, 0, &sv, 0, SCRATCH_SIZE as usize)
-        .is_err()
-        || scratch
-            .map(
-                ZX_VM_PERM_READ | ZX_VM_SPECIFIC,
-                RO_AT as usize,
-                &ro,
-                0,
-                PAGE as usize,
-            )
-            .is_err()
-    {
-        return 3;
-    }
+        .ok()?;
+    scratch
+        .map(
+            ZX_VM_PERM_READ | ZX_VM_SPECIFIC,
+            RO_AT as usize,
+            &ro,
+            0,
+            PAGE as usize,
+        )
+        .ok()?;
+    // The scratch region's handle is never closed: the kernel writes through it until the end.
+    core::mem::forget(scratch);
     let mut f = Fuzz {
-        rng: mix(seed),
+        rng: mix(env.seed),
         pool: Vec::with_capacity(MAX_POOL + 1),
         vmars: Vec::new(),
         vmos: Vec::new(),
@@ -1110,50 +1124,140 @@ pub fn run_child(startup: Startup) -> i64 {
         playground: pg_base as u64,
         pg_handle: 0,
         scratch: sc_base as u64,
-        own_process: startup.process.handle().raw(),
-        own_root: root.raw_handle(),
-        own_thread: startup.thread.handle().raw(),
-        counter: startup.arg1.raw(),
+        own_process: env.process,
+        own_root: env.root,
+        own_thread: env.thread,
+        counter: env.counter,
+        slot: env.slot,
         calls: 0,
         ok: [0; 40],
     };
     // The playground and a couple of objects to start from.
     f.pg_handle = Handle::from(playground).into_raw();
     f.duplicate_playground();
-    // Every other child also races a second thread against the main one.
-    let racer = if seed % 2 == 1 {
-        start_racer(&startup, f.pg_handle, f.playground)
-    } else {
-        None
-    };
-    let _ = (sv, ro);
-    while f.calls < calls {
+    Some(f)
+}
+
+/// Runs `env.calls` calls on `f`, then kills the processes it created and checks the kernel's
+/// invariants.
+fn fuzz(f: &mut Fuzz, env: &Env) {
+    while f.calls < env.calls {
         f.step();
         if f.calls.is_multiple_of(16) {
             f.report();
         }
-    }
-    STOP.store(true, core::sync::atomic::Ordering::Relaxed);
-    if let Some(t) = racer {
-        let _ = t.handle().wait_one(
-            abi::signals::ZX_THREAD_TERMINATED,
-            zx::clock_get_monotonic() + 5_000_000_000,
-        );
     }
     // Kill every process created, so none outlives this child.
     for p in core::mem::take(&mut f.processes) {
         f.raw(ZX_SYS_TASK_KILL, [p as u64, 0, 0, 0, 0, 0, 0, 0]);
     }
     f.check_invariants();
-    if verbose {
+    if env.verbose {
         zx::println!(
-            "fuzz: child: successes per syscall number: {:?}",
+            "fuzz: child thread {}: successes per syscall number: {:?}",
+            env.slot,
             &f.ok[..ZX_SYS_COUNT as usize]
         );
     }
-    f.calls = f.calls.min(calls);
+    f.calls = f.calls.min(env.calls);
     f.calls -= 1; // `report` adds the call it is about to make.
     f.report();
-    core::mem::forget(scratch);
+}
+
+/// Entry of an extra fuzzing thread: `arg1` points at its [`Env`] (copied at once).
+extern "C" fn fuzz_thread(env: usize, _: usize) -> ! {
+    // SAFETY: `env` points at an `Env` the main thread keeps alive until every extra thread has
+    // reported that it copied it (`STARTED`).
+    let env = unsafe { *(env as *const Env) };
+    STARTED.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+    if let Some(mut f) = setup(&env) {
+        fuzz(&mut f, &env);
+    }
+    zx::Thread::exit()
+}
+
+/// Extra fuzzing threads that copied their [`Env`].
+static STARTED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Starts an extra fuzzing thread on its own stack; returns its handle.
+fn start_fuzz_thread(startup: &Startup, env: &mut Env) -> Option<zx::Thread> {
+    let stack = Vmo::create(FUZZ_STACK, 0).ok()?;
+    let rw = ZX_VM_PERM_READ | ZX_VM_PERM_WRITE;
+    let bottom = startup
+        .root_vmar
+        .map(rw, 0, &stack, 0, FUZZ_STACK as usize)
+        .ok()?;
+    let t = zx::Thread::create(&startup.process, b"fuzz", 0).ok()?;
+    env.thread = t.handle().raw();
+    let before = STARTED.load(core::sync::atomic::Ordering::SeqCst);
+    let top = bottom + FUZZ_STACK as usize - 8;
+    let entry = fuzz_thread as extern "C" fn(usize, usize) -> ! as usize;
+    // SAFETY: the thread copies `*env` first (we wait below until it did) and then uses only its
+    // own fuzzer (own playground, scratch and pool), the counter VMO word of its slot and
+    // `STOP`/`STARTED` (atomics); its stack is a fresh mapping nothing else uses.
+    unsafe { t.start(entry, top, env as *const Env as usize, 0) }.ok()?;
+    let deadline = zx::clock_get_monotonic() + 10_000_000_000;
+    while STARTED.load(core::sync::atomic::Ordering::SeqCst) == before {
+        if zx::clock_get_monotonic() > deadline {
+            // It never ran (killed or out of memory): do not let it read `env` later.
+            let _ = t.kill();
+            break;
+        }
+        let _ = startup.thread.handle().wait_one(
+            abi::signals::ZX_THREAD_TERMINATED,
+            zx::clock_get_monotonic() + 1_000_000,
+        );
+    }
+    Some(t)
+}
+
+/// The child: `arg2 = seed << 20 | verbose << 19 | calls`, `arg1` = the counter VMO. Runs 1 to
+/// [`MAX_FUZZ_THREADS`] fuzzing threads (each its own playground and pool, the calls split
+/// between them), and in every other child a racer thread on the main fuzzer's playground.
+pub fn run_child(startup: Startup) -> i64 {
+    let calls = startup.arg2 & ((1 << 19) - 1);
+    let verbose = startup.arg2 & (1 << 19) != 0;
+    let seed = startup.arg2 >> 20;
+    let threads = 1 + (mix(seed ^ 0x7472) % MAX_FUZZ_THREADS as u64);
+    let mut env = Env {
+        process: startup.process.handle().raw(),
+        root: startup.root_vmar.raw_handle(),
+        thread: startup.thread.handle().raw(),
+        counter: startup.arg1.raw(),
+        seed,
+        calls: (calls / threads).max(1),
+        slot: 0,
+        verbose,
+    };
+    let Some(mut f) = setup(&env) else {
+        return 3;
+    };
+    let mut extra = Vec::new();
+    for slot in 1..threads {
+        let mut e = Env {
+            seed: mix(seed.wrapping_add(slot)),
+            slot,
+            ..env
+        };
+        if let Some(t) = start_fuzz_thread(&startup, &mut e) {
+            extra.push(t);
+        }
+    }
+    env.calls = calls - env.calls * (threads - 1).min(extra.len() as u64);
+    // Every other child also races a second thread against the main one.
+    let racer = if seed % 2 == 1 {
+        start_racer(&startup, f.pg_handle, f.playground)
+    } else {
+        None
+    };
+    fuzz(&mut f, &env);
+    STOP.store(true, core::sync::atomic::Ordering::Relaxed);
+    let deadline = zx::clock_get_monotonic() + 60_000_000_000;
+    for t in racer.iter().chain(extra.iter()) {
+        let _ = t
+            .handle()
+            .wait_one(abi::signals::ZX_THREAD_TERMINATED, deadline);
+    }
+    f.check_invariants();
     0
 }

@@ -22,6 +22,8 @@
 
 extern crate alloc;
 
+use alloc::vec::Vec;
+
 mod gen;
 
 use abi::kstats;
@@ -119,6 +121,106 @@ fn run_one(
     Ok((u64::from_ne_bytes(made), code != 0))
 }
 
+/// Children running at once.
+pub const PARALLEL: usize = 3;
+
+/// One child slot of the parent: its counter VMO (one u64 per fuzzing thread) and the child.
+struct Slot {
+    counter: Vmo,
+    live: Option<Live>,
+}
+
+/// A running child.
+struct Live {
+    child: zx::process::Child,
+    seed: u64,
+    calls: u64,
+    started: i64,
+    /// When the parent kills it (`zx_task_kill`), if it does.
+    kill_at: Option<i64>,
+    killed: bool,
+}
+
+/// Totals of a run.
+#[derive(Default)]
+struct Tally {
+    /// Calls made by ended children.
+    done: u64,
+    /// Calls given to running children.
+    inflight: u64,
+    children: u64,
+    /// Children that died by their own doing (exit with a non-zero code, fault, self-kill).
+    deaths: u64,
+    /// Children the parent killed.
+    kills: u64,
+    spawn_retries: u64,
+}
+
+fn slots_busy(t: &Tally) -> bool {
+    t.inflight > 0
+}
+
+enum SpawnFail {
+    NoMemory,
+    Other(&'static str),
+}
+
+/// Starts a child with `calls` calls and the counter VMO reset.
+fn spawn_child(
+    ramdisk: &Ramdisk,
+    counter: &Vmo,
+    seed: u64,
+    calls: u64,
+) -> Result<zx::process::Child, SpawnFail> {
+    let nomem = |e: Status| {
+        if e == Status::ERR_NO_MEMORY || e == Status::ERR_NO_RESOURCES {
+            SpawnFail::NoMemory
+        } else {
+            SpawnFail::Other("counter VMO")
+        }
+    };
+    counter
+        .write(&[0u8; 8 * gen::MAX_FUZZ_THREADS], 0)
+        .map_err(nomem)?;
+    let arg1 = counter
+        .duplicate(abi::rights::ZX_RIGHT_SAME_RIGHTS)
+        .map_err(nomem)?;
+    let verbose = u64::from(VERBOSE.load(core::sync::atomic::Ordering::Relaxed));
+    let arg2 = (seed << 20) | (verbose << 19) | calls;
+    zx::process::spawn(ramdisk, "fuzz", Handle::from(arg1), arg2).map_err(|e| match e {
+        zx::process::SpawnError::Status(s)
+            if s == Status::ERR_NO_MEMORY || s == Status::ERR_NO_RESOURCES =>
+        {
+            SpawnFail::NoMemory
+        }
+        _ => SpawnFail::Other("spawn failed"),
+    })
+}
+
+/// An ended child's calls (the sum over its fuzzing threads) and return code.
+fn finish(counter: &Vmo, live: &Live) -> Result<(u64, i64), &'static str> {
+    let code = live
+        .child
+        .process
+        .info()
+        .map_err(|_| "process info")?
+        .return_code;
+    if code != 0 && VERBOSE.load(core::sync::atomic::Ordering::Relaxed) {
+        println!(
+            "fuzz: child seed {:#x} ended with {code}{}",
+            live.seed,
+            if live.killed { " (killed)" } else { "" }
+        );
+    }
+    let mut words = [0u8; 8 * gen::MAX_FUZZ_THREADS];
+    counter.read(&mut words, 0).map_err(|_| "counter read")?;
+    let made = words
+        .chunks_exact(8)
+        .map(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes")))
+        .sum();
+    Ok((made, code))
+}
+
 fn parent(startup: Startup) -> i64 {
     let vmo = Vmo::from(startup.arg1);
     let ramdisk = match Ramdisk::map(&vmo, &startup.root_vmar) {
@@ -147,6 +249,21 @@ fn parent(startup: Startup) -> i64 {
         println!("fuzz: FAIL {what} (seed {seed:#x})");
         1
     };
+    // The slots' counter VMOs exist before the baseline (they live until the end).
+    let mut slots: Vec<Slot> = Vec::with_capacity(PARALLEL);
+    for _ in 0..PARALLEL {
+        // Committed now (written), so its page is in the baseline.
+        match Vmo::create(4096, 0).and_then(|v| v.write(&[0; 8], 0).map(|()| v)) {
+            Ok(counter) => slots.push(Slot {
+                counter,
+                live: None,
+            }),
+            Err(e) => {
+                println!("fuzz: FAIL counter VMO: {e:?} (seed {seed:#x})");
+                return 1;
+            }
+        }
+    }
     // Warm-up (first-use allocations in this process and the kernel), then the baseline.
     if let Err(e) = run_one(&ramdisk, &counter, gen::mix(seed ^ 0x5eed), 50) {
         return fail(e);
@@ -159,24 +276,81 @@ fn parent(startup: Startup) -> i64 {
         }
     };
     let start = zx::clock_get_monotonic();
-    let (mut done, mut children, mut deaths) = (0u64, 0u64, 0u64);
-    while done < calls {
-        let n = (calls - done).min(CALLS_PER_CHILD);
-        let child_seed = gen::mix(seed.wrapping_add(children)) & ((1 << 44) - 1);
-        match run_one(&ramdisk, &counter, child_seed, n) {
-            Ok((made, died)) => {
-                // A child that died early still counts what it made (at least one call: the one
-                // that killed it).
-                done += made.clamp(1, n);
-                deaths += u64::from(died);
-            }
-            Err(e) => {
-                println!("fuzz: child {children} seed {child_seed:#x}: {e}");
-                return fail(e);
+    let mut rng = gen::mix(seed ^ 0x6b11);
+    let mut t = Tally::default();
+    loop {
+        let now = zx::clock_get_monotonic();
+        // Reap the children that ended; kill those whose time came; catch hangs.
+        for slot in slots.iter_mut() {
+            let Some(live) = &slot.live else { continue };
+            let ended = live
+                .child
+                .process
+                .handle()
+                .wait_one(ZX_PROCESS_TERMINATED, 0)
+                .is_ok();
+            if ended {
+                let live = slot.live.take().expect("live");
+                match finish(&slot.counter, &live) {
+                    Ok((made, code)) => {
+                        t.done += made.clamp(1, live.calls);
+                        t.inflight -= live.calls;
+                        if live.killed {
+                            t.kills += 1;
+                        } else if code != 0 {
+                            t.deaths += 1;
+                        }
+                    }
+                    Err(e) => return fail(e),
+                }
+            } else if live.kill_at.is_some_and(|k| now >= k) && !live.killed {
+                let _ = live.child.process.kill();
+                slot.live.as_mut().expect("live").killed = true;
+            } else if now - live.started > CHILD_DEADLINE_NS {
+                let _ = live.child.process.kill();
+                println!("fuzz: child seed {:#x} did not finish in time", live.seed);
+                return fail("child did not finish in time (kernel hang?)");
             }
         }
-        children += 1;
+        // Start children while calls remain (killed children's unmade calls are made again).
+        for slot in slots.iter_mut().filter(|s| s.live.is_none()) {
+            if t.done + t.inflight >= calls {
+                break;
+            }
+            let n = (calls - t.done - t.inflight).min(CALLS_PER_CHILD);
+            let child_seed = gen::mix(seed.wrapping_add(t.children)) & ((1 << 44) - 1);
+            rng = gen::mix(rng);
+            // One child in four is killed at a random point of its first ~1.5 s.
+            let kill_at = rng
+                .is_multiple_of(4)
+                .then(|| now + ((rng >> 8) % 1_500_000_000) as i64);
+            match spawn_child(&ramdisk, &slot.counter, child_seed, n) {
+                Ok(child) => {
+                    slot.live = Some(Live {
+                        child,
+                        seed: child_seed,
+                        calls: n,
+                        started: now,
+                        kill_at,
+                        killed: false,
+                    });
+                    t.inflight += n;
+                    t.children += 1;
+                }
+                // Memory pressure from a live child: try again once it is gone.
+                Err(SpawnFail::NoMemory) if slots_busy(&t) => t.spawn_retries += 1,
+                Err(SpawnFail::NoMemory) => {
+                    return fail("spawn: out of memory with no child alive")
+                }
+                Err(SpawnFail::Other(e)) => return fail(e),
+            }
+        }
+        if t.inflight == 0 && t.done >= calls {
+            break;
+        }
+        sleep_ms(thread, 5);
     }
+    let (done, children, deaths) = (t.done, t.children, t.deaths);
     let ns = zx::clock_get_monotonic() - start;
     let after = match settled_stats(thread) {
         Ok(s) => s,
@@ -192,7 +366,8 @@ fn parent(startup: Startup) -> i64 {
         0
     };
     println!(
-        "fuzz: calls {done} seconds {secs} seed {seed:#x} ({children} children, {deaths} died, {rate} calls/s)"
+        "fuzz: calls {done} seconds {secs} seed {seed:#x} ({children} children, {deaths} died, {} killed, {rate} calls/s)",
+        t.kills
     );
     const NAMES: [&str; 5] = [
         "free frames",
