@@ -33,6 +33,48 @@ const SCRATCH_SIZE: u64 = 4 * PAGE;
 /// Scratch VMAR: `[0, SCRATCH_SIZE)` read-write, one read-only page at `RO_AT`, the rest unmapped.
 const SCRATCH_VMAR_SIZE: u64 = 16 * PAGE;
 const RO_AT: u64 = 8 * PAGE;
+/// Scratch offsets of the byte buffer and the handle list of channel and state calls (page 1
+/// and page 2 of the read-write scratch; page 0 holds the out-parameter slots).
+const BYTES_AT: u64 = PAGE;
+const HANDLES_AT: u64 = 2 * PAGE;
+/// Properties and exceptions (syscalls 38-41, engineer A's; numbers from the reservation).
+const ZX_SYS_OBJECT_GET_PROPERTY: u32 = 38;
+const ZX_SYS_OBJECT_SET_PROPERTY: u32 = 39;
+const ZX_SYS_EXCEPTION_GET_THREAD: u32 = 40;
+const ZX_SYS_EXCEPTION_GET_PROCESS: u32 = 41;
+
+/// Thread handles of this process's fuzzing threads and racer (never given exception channels
+/// or new register state).
+struct OwnThreads([core::sync::atomic::AtomicU32; 8]);
+
+impl OwnThreads {
+    fn insert(&self, h: u32) {
+        for slot in &self.0 {
+            if slot
+                .compare_exchange(
+                    0,
+                    h,
+                    core::sync::atomic::Ordering::SeqCst,
+                    core::sync::atomic::Ordering::SeqCst,
+                )
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    fn contains(&self, h: u32) -> bool {
+        h != 0
+            && self
+                .0
+                .iter()
+                .any(|s| s.load(core::sync::atomic::Ordering::SeqCst) == h)
+    }
+}
+
+static OWN_THREADS: OwnThreads = OwnThreads([const { core::sync::atomic::AtomicU32::new(0) }; 8]);
+
 /// Most handles kept in the pool; beyond, a random one is closed.
 const MAX_POOL: usize = 64;
 /// Most processes created (not counting those already killed).
@@ -47,6 +89,10 @@ struct Fuzz {
     vmos: Vec<u32>,
     /// Threads of created processes (may be stale).
     threads: Vec<u32>,
+    /// Channel endpoints (may be stale or closed).
+    channels: Vec<u32>,
+    /// Exception handles read from exception channels (may be stale).
+    exceptions: Vec<u32>,
     /// Mappings made: (vmar, address, length); may be gone.
     maps: Vec<(u32, u64, u64)>,
     closed: Vec<u32>,
@@ -63,7 +109,7 @@ struct Fuzz {
     slot: u64,
     calls: u64,
     /// Successful calls per syscall number (for `verbose`).
-    ok: [u32; 40],
+    ok: [u32; 64],
 }
 
 impl Fuzz {
@@ -235,6 +281,43 @@ impl Fuzz {
         }
     }
 
+    /// A channel handle (or sometimes anything).
+    fn some_channel(&mut self) -> u64 {
+        if self.channels.is_empty() || self.chance(6) {
+            return self.handle();
+        }
+        let c = self.channels.clone();
+        self.pick(&c) as u64
+    }
+
+    /// Whether `h` names this process, its root VMAR or one of its threads.
+    fn is_own(&self, h: u64) -> bool {
+        let h = h as u32;
+        h == self.own_process
+            || h == self.own_root
+            || h == self.own_thread
+            || OWN_THREADS.contains(h)
+    }
+
+    /// Writes a u32 into the scratch region (a handle list for the kernel to read).
+    fn write_slot32(&self, at: u64, v: u32) {
+        if at >= self.scratch && at + 4 <= self.scratch + SCRATCH_SIZE && at.is_multiple_of(4) {
+            // SAFETY: `at` is an aligned u32 inside this fuzzer's read-write scratch mapping, which
+            // only this thread and the kernel (during this thread's calls) touch.
+            unsafe { (at as *mut u32).write_volatile(v) }
+        }
+    }
+
+    /// Reads a u32 the kernel wrote into the scratch region.
+    fn read_slot32(&self, at: u64) -> u32 {
+        if at >= self.scratch && at + 4 <= self.scratch + SCRATCH_SIZE && at.is_multiple_of(4) {
+            // SAFETY: as in `write_slot32`.
+            unsafe { (at as *const u32).read_volatile() }
+        } else {
+            0
+        }
+    }
+
     fn add(&mut self, h: u32) {
         if h == 0 || self.pool.contains(&h) {
             return;
@@ -254,6 +337,8 @@ impl Fuzz {
         self.maps.retain(|&(x, _, _)| x != h);
         self.vmos.retain(|&x| x != h);
         self.threads.retain(|&x| x != h);
+        self.channels.retain(|&x| x != h);
+        self.exceptions.retain(|&x| x != h);
         if self.closed.len() >= 16 {
             self.closed.remove(0);
         }
@@ -565,8 +650,13 @@ impl Fuzz {
         if self.chance(2) && self.sane_step() {
             return;
         }
-        let nr = match self.below(50) {
-            n @ 0..=37 => n as u32,
+        let nr = match self.below(54) {
+            0..=37 => self.below(ZX_SYS_COUNT as u64) as u32,
+            // Channels and exceptions need a few objects around to get anywhere.
+            50 => ZX_SYS_CHANNEL_CREATE,
+            51 => ZX_SYS_CHANNEL_READ,
+            52 => ZX_SYS_CHANNEL_WRITE,
+            53 => ZX_SYS_TASK_CREATE_EXCEPTION_CHANNEL,
             38 => ZX_SYS_COUNT + self.below(4) as u32,
             39 => u32::MAX - self.below(2) as u32,
             // Weight the object-creating calls up so there is something to work on.
@@ -863,6 +953,179 @@ impl Fuzz {
                 );
                 self.raw(nr, [p, a, b, l, out, 0, 0, 0]);
             }
+            ZX_SYS_CHANNEL_CREATE => {
+                let (o, a, b) = (self.options(0), self.out(), self.out());
+                let o = if self.chance(4) { o } else { 0 };
+                if self.raw(nr, [o, a, b, 0, 0, 0, 0, 0]) == 0 {
+                    for at in [a, b] {
+                        let h = self.read_slot(at) as u32;
+                        self.add(h);
+                        Self::remember(&mut self.channels, h);
+                    }
+                }
+            }
+            ZX_SYS_CHANNEL_WRITE => {
+                let ch = self.some_channel();
+                let o = if self.chance(4) { self.options(0) } else { 0 };
+                // Bytes from anywhere (the kernel copies them in); sizes around Zircon's limits.
+                let (b, nb) = (
+                    self.ptr(),
+                    self.pick(&[0u64, 1, 8, 100, 4096, 65536, 65537, 1 << 32]),
+                );
+                // Handles: pool values written into the scratch handle buffer (the transfer
+                // consumes them, whatever the outcome), or a bad pointer.
+                let nh = self.pick(&[0u64, 1, 2, 3, 64, 65, 1 << 31]);
+                let hp = if self.chance(6) {
+                    self.ptr()
+                } else {
+                    HANDLES_AT
+                };
+                let hp = if hp == HANDLES_AT {
+                    self.scratch + HANDLES_AT
+                } else {
+                    hp
+                };
+                let mut sent = Vec::new();
+                if hp == self.scratch + HANDLES_AT {
+                    for i in 0..nh.min(64) {
+                        let h = match self.below(8) {
+                            0 => self.next() as u32,
+                            1 => ch as u32,
+                            _ if !self.pool.is_empty() => {
+                                let p = self.pool.clone();
+                                self.pick(&p)
+                            }
+                            _ => 0,
+                        };
+                        self.write_slot32(hp + 4 * i, h);
+                        sent.push(h);
+                    }
+                }
+                self.raw(nr, [ch, o, b, nb, hp, nh, 0, 0]);
+                for h in sent {
+                    if self.pool.contains(&h) {
+                        self.forget(h);
+                    }
+                }
+            }
+            ZX_SYS_CHANNEL_READ => {
+                let ch = self.some_channel();
+                let o = if self.chance(4) { self.options(0) } else { 0 };
+                let (b, nb) = if self.chance(5) {
+                    (self.ptr(), self.len())
+                } else {
+                    (self.scratch + BYTES_AT, self.pick(&[0u64, 8, 64, 1024]))
+                };
+                let (hp, nh) = if self.chance(5) {
+                    (self.ptr(), self.len())
+                } else {
+                    (self.scratch + HANDLES_AT, self.pick(&[0u64, 1, 4, 64]))
+                };
+                let (ab, ah) = (self.out(), self.out());
+                if self.raw(nr, [ch, o, b, hp, nb, nh, ab, ah]) == 0
+                    && hp == self.scratch + HANDLES_AT
+                {
+                    let got = (self.read_slot(ah) as u32 as u64).min(nh).min(64);
+                    for i in 0..got {
+                        let h = self.read_slot32(hp + 4 * i);
+                        self.add(h);
+                        // Exception channels carry one exception handle per message.
+                        if got == 1 && nb >= 8 {
+                            Self::remember(&mut self.exceptions, h);
+                        }
+                    }
+                }
+            }
+            ZX_SYS_TASK_CREATE_EXCEPTION_CHANNEL => {
+                // Never on this process or its threads: a fuzzing thread that faulted would wait
+                // for an answer nobody gives. Created processes and threads (which fault at once
+                // when started at random entries) and random values only.
+                let t = match self.below(4) {
+                    0 if !self.processes.is_empty() => {
+                        let p = self.processes.clone();
+                        self.pick(&p) as u64
+                    }
+                    1 if !self.threads.is_empty() => {
+                        let t = self.threads.clone();
+                        self.pick(&t) as u64
+                    }
+                    _ => self.handle(),
+                };
+                let t = if self.is_own(t) { 0 } else { t };
+                let (o, out) = (if self.chance(4) { self.options(0) } else { 0 }, self.out());
+                if self.raw(nr, [t, o, out, 0, 0, 0, 0, 0]) == 0 {
+                    let h = self.read_slot(out) as u32;
+                    self.add(h);
+                    Self::remember(&mut self.channels, h);
+                }
+            }
+            ZX_SYS_THREAD_READ_STATE | ZX_SYS_THREAD_WRITE_STATE => {
+                let t = if self.threads.is_empty() || self.chance(3) {
+                    self.handle()
+                } else {
+                    self.some_of(1)
+                };
+                // Writes never reach this process's own threads.
+                let t = if nr == ZX_SYS_THREAD_WRITE_STATE && self.is_own(t) {
+                    0
+                } else {
+                    t
+                };
+                let kind = if self.chance(4) {
+                    self.next() as u32 as u64
+                } else {
+                    self.below(3)
+                };
+                let (b, l) = if self.chance(4) {
+                    (self.ptr(), self.len())
+                } else {
+                    (
+                        self.scratch + BYTES_AT,
+                        self.pick(&[0u64, 8, 160, 168, 176, 1024]),
+                    )
+                };
+                self.raw(nr, [t, kind, b, l, 0, 0, 0, 0]);
+            }
+            ZX_SYS_OBJECT_GET_PROPERTY | ZX_SYS_OBJECT_SET_PROPERTY => {
+                let h = if nr == ZX_SYS_OBJECT_GET_PROPERTY {
+                    self.safe_handle()
+                } else if !self.exceptions.is_empty() && self.chance(2) {
+                    let e = self.exceptions.clone();
+                    self.pick(&e) as u64
+                } else {
+                    self.handle()
+                };
+                let prop = if self.chance(5) {
+                    self.next() as u32 as u64
+                } else {
+                    self.pick(&[2u64, 3, 4, 5, 6, 7, 16, 17, 18, 0])
+                };
+                let (b, l) = if self.chance(4) {
+                    (self.ptr(), self.len())
+                } else {
+                    (
+                        self.scratch + BYTES_AT,
+                        self.pick(&[0u64, 4, 8, 31, 32, 64]),
+                    )
+                };
+                self.raw(nr, [h, prop, b, l, 0, 0, 0, 0]);
+            }
+            ZX_SYS_EXCEPTION_GET_THREAD | ZX_SYS_EXCEPTION_GET_PROCESS => {
+                let e = if self.exceptions.is_empty() || self.chance(3) {
+                    self.handle()
+                } else {
+                    let e = self.exceptions.clone();
+                    self.pick(&e) as u64
+                };
+                let out = self.out();
+                if self.raw(nr, [e, out, 0, 0, 0, 0, 0, 0]) == 0 {
+                    let h = self.read_slot(out) as u32;
+                    self.add(h);
+                    if nr == ZX_SYS_EXCEPTION_GET_THREAD {
+                        Self::remember(&mut self.threads, h);
+                    }
+                }
+            }
             ZX_SYS_DEBUG_WRITE => {
                 // Only invalid buffers or empty writes: random bytes would garble the log.
                 let b = self.ptr();
@@ -1055,6 +1318,7 @@ fn start_racer(startup: &Startup, pg: u32, base: u64) -> Option<zx::Thread> {
         .map(rw, 0, &stack, 0, RACER_STACK as usize)
         .ok()?;
     let t = zx::Thread::create(&startup.process, b"racer", 0).ok()?;
+    OWN_THREADS.insert(t.handle().raw());
     let top = bottom + RACER_STACK as usize - 8;
     let entry = racer as extern "C" fn(u64, u64) -> ! as usize;
     // SAFETY: `racer` shares only `STOP` (atomic) with this thread; its stack is a fresh mapping
@@ -1118,6 +1382,8 @@ fn setup(env: &Env) -> Option<Fuzz> {
         vmars: Vec::new(),
         vmos: Vec::new(),
         threads: Vec::new(),
+        channels: Vec::new(),
+        exceptions: Vec::new(),
         maps: Vec::new(),
         closed: Vec::with_capacity(17),
         processes: Vec::with_capacity(MAX_PROCESSES + 1),
@@ -1130,7 +1396,7 @@ fn setup(env: &Env) -> Option<Fuzz> {
         counter: env.counter,
         slot: env.slot,
         calls: 0,
-        ok: [0; 40],
+        ok: [0; 64],
     };
     // The playground and a couple of objects to start from.
     f.pg_handle = Handle::from(playground).into_raw();
@@ -1189,6 +1455,7 @@ fn start_fuzz_thread(startup: &Startup, env: &mut Env) -> Option<zx::Thread> {
         .ok()?;
     let t = zx::Thread::create(&startup.process, b"fuzz", 0).ok()?;
     env.thread = t.handle().raw();
+    OWN_THREADS.insert(env.thread);
     let before = STARTED.load(core::sync::atomic::Ordering::SeqCst);
     let top = bottom + FUZZ_STACK as usize - 8;
     let entry = fuzz_thread as extern "C" fn(usize, usize) -> ! as usize;
