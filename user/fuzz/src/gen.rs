@@ -461,6 +461,9 @@ impl Fuzz {
                 Self::remember(&mut self.vmos, h);
             }
         }
+        if self.chance(40) {
+            self.exception_drill();
+        }
         if self.chance(16) {
             // A fresh VMO that every map fits in.
             let out = self.scratch + 536;
@@ -588,6 +591,109 @@ impl Fuzz {
             }
         }
         true
+    }
+
+    /// A well-formed exception round trip: a new process with an exception channel (ours),
+    /// started at an address its empty address space does not map, so its thread faults at
+    /// once; the exception message is read when it comes (its handle joins the pool and the
+    /// exception list, for property, get_thread/process, state and close calls later). A
+    /// channel pair with a small message carrying a handle goes along.
+    fn exception_drill(&mut self) {
+        let (po, vo, co, to) = (
+            self.scratch + 560,
+            self.scratch + 568,
+            self.scratch + 576,
+            self.scratch + 584,
+        );
+        if self.processes.len() >= MAX_PROCESSES {
+            let p = self.processes.remove(0);
+            self.raw(ZX_SYS_TASK_KILL, [p as u64, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        let name = self.scratch + BYTES_AT;
+        if self.raw(ZX_SYS_PROCESS_CREATE, [0, name, 4, 0, po, vo, 0, 0]) != 0 {
+            return;
+        }
+        let (p, v) = (self.read_slot(po) as u32, self.read_slot(vo) as u32);
+        self.processes.push(p);
+        self.add(p);
+        self.add(v);
+        let on_thread = self.chance(2);
+        if !on_thread
+            && self.raw(
+                ZX_SYS_TASK_CREATE_EXCEPTION_CHANNEL,
+                [p as u64, 0, co, 0, 0, 0, 0, 0],
+            ) != 0
+        {
+            return;
+        }
+        if self.raw(ZX_SYS_THREAD_CREATE, [p as u64, name, 4, 0, to, 0, 0, 0]) != 0 {
+            return;
+        }
+        let t = self.read_slot(to) as u32;
+        self.add(t);
+        Self::remember(&mut self.threads, t);
+        if on_thread
+            && self.raw(
+                ZX_SYS_TASK_CREATE_EXCEPTION_CHANNEL,
+                [t as u64, 0, co, 0, 0, 0, 0, 0],
+            ) != 0
+        {
+            return;
+        }
+        let ch = self.read_slot(co) as u32;
+        self.add(ch);
+        Self::remember(&mut self.channels, ch);
+        // Entry and stack in user space, but nothing is mapped there in the new process.
+        let (entry, stack) = (self.playground, self.playground + PAGE);
+        if self.raw(
+            ZX_SYS_PROCESS_START,
+            [p as u64, t as u64, entry, stack, 0, 0, 0, 0],
+        ) != 0
+        {
+            return;
+        }
+        let deadline = zx::clock_get_monotonic() + 20_000_000;
+        let observed = self.scratch + 592;
+        self.raw(
+            ZX_SYS_OBJECT_WAIT_ONE,
+            [
+                ch as u64,
+                abi::signals::ZX_CHANNEL_READABLE as u64,
+                deadline as u64,
+                observed,
+                0,
+                0,
+                0,
+                0,
+            ],
+        );
+        let (ab, ah) = (self.scratch + 600, self.scratch + 608);
+        let (b, hp) = (self.scratch + BYTES_AT, self.scratch + HANDLES_AT);
+        if self.raw(ZX_SYS_CHANNEL_READ, [ch as u64, 0, b, hp, 1024, 4, ab, ah]) == 0
+            && self.read_slot(ah) == 1
+        {
+            let e = self.read_slot32(hp);
+            self.add(e);
+            Self::remember(&mut self.exceptions, e);
+        }
+        // A plain channel with one small message and a duplicate of the process handle.
+        let (c0, c1) = (self.scratch + 616, self.scratch + 624);
+        if self.raw(ZX_SYS_CHANNEL_CREATE, [0, c0, c1, 0, 0, 0, 0, 0]) == 0 {
+            let (a, b2) = (self.read_slot(c0) as u32, self.read_slot(c1) as u32);
+            for h in [a, b2] {
+                self.add(h);
+                Self::remember(&mut self.channels, h);
+            }
+            let d = self.scratch + 632;
+            if self.raw(
+                ZX_SYS_HANDLE_DUPLICATE,
+                [p as u64, ZX_RIGHT_SAME_RIGHTS as u64, d, 0, 0, 0, 0, 0],
+            ) == 0
+            {
+                self.write_slot32(hp, self.read_slot(d) as u32);
+                self.raw(ZX_SYS_CHANNEL_WRITE, [a as u64, 0, b, 16, hp, 1, 0, 0]);
+            }
+        }
     }
 
     /// A new playground after the old one was destroyed (through a duplicate in the pool).
