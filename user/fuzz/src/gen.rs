@@ -1074,22 +1074,26 @@ impl Fuzz {
                 let ch = self.some_channel();
                 let o = if self.chance(4) { self.options(0) } else { 0 };
                 // Bytes from anywhere (the kernel copies them in); sizes around Zircon's limits.
-                let (b, nb) = (
-                    self.ptr(),
-                    self.pick(&[0u64, 1, 8, 100, 4096, 65536, 65537, 1 << 32]),
-                );
+                let sane = self.chance(2);
+                let (b, nb) = if sane {
+                    (self.scratch + BYTES_AT, self.pick(&[0u64, 8, 64]))
+                } else {
+                    (
+                        self.ptr(),
+                        self.pick(&[0u64, 1, 8, 100, 4096, 65536, 65537, 1 << 32]),
+                    )
+                };
                 // Handles: pool values written into the scratch handle buffer (the transfer
                 // consumes them, whatever the outcome), or a bad pointer.
-                let nh = self.pick(&[0u64, 1, 2, 3, 64, 65, 1 << 31]);
-                let hp = if self.chance(6) {
+                let nh = if sane {
+                    self.below(3)
+                } else {
+                    self.pick(&[0u64, 1, 2, 3, 64, 65, 1 << 31])
+                };
+                let hp = if !sane && self.chance(6) {
                     self.ptr()
                 } else {
-                    HANDLES_AT
-                };
-                let hp = if hp == HANDLES_AT {
                     self.scratch + HANDLES_AT
-                } else {
-                    hp
                 };
                 let mut sent = Vec::new();
                 if hp == self.scratch + HANDLES_AT {
