@@ -37,11 +37,6 @@ const RO_AT: u64 = 8 * PAGE;
 /// and page 2 of the read-write scratch; page 0 holds the out-parameter slots).
 const BYTES_AT: u64 = PAGE;
 const HANDLES_AT: u64 = 2 * PAGE;
-/// Properties and exceptions (syscalls 38-41, engineer A's; numbers from the reservation).
-const ZX_SYS_OBJECT_GET_PROPERTY: u32 = 38;
-const ZX_SYS_OBJECT_SET_PROPERTY: u32 = 39;
-const ZX_SYS_EXCEPTION_GET_THREAD: u32 = 40;
-const ZX_SYS_EXCEPTION_GET_PROCESS: u32 = 41;
 
 /// Thread handles of this process's fuzzing threads and racer (never given exception channels
 /// or new register state).
@@ -1235,6 +1230,15 @@ impl Fuzz {
                         Self::remember(&mut self.threads, h);
                     }
                 }
+            }
+            ZX_SYS_SYSTEM_GET_FEATURES => {
+                let kind = if self.chance(4) {
+                    self.next() as u32 as u64
+                } else {
+                    self.below(6)
+                };
+                let out = self.out();
+                self.raw(nr, [kind, out, 0, 0, 0, 0, 0, 0]);
             }
             ZX_SYS_DEBUG_WRITE => {
                 // Only invalid buffers or empty writes: random bytes would garble the log.
