@@ -6,17 +6,22 @@
 //! child's non-zero return code).
 //!
 //! The first process (the parent) never fuzzes itself. It takes the kernel's counters
-//! (`zx_debug_kernel_stats`) after a warm-up child, then runs children from the ramdisk, each with
-//! `arg2 = child seed << 20 | calls` and a counter VMO as `arg1`; a child issues typed-but-random
-//! calls of every syscall number (handles from earlier results, closed, invalid and random
-//! values; every option bit, every alignment, unknown bits; offsets and lengths at page, region
-//! and 2^64 boundaries; null, kernel-half, unmapped, read-only and valid pointers) and reports
-//! progress in the counter VMO. A child may legitimately die (it may kill or exit itself); the
-//! parent counts those deaths and starts the next child. A child that does not end in time is a
-//! hang. After the last child, the counters must be back at the baseline (free frames, page-table
-//! pages, kernel stacks, handles, processes) and every live address space must pass the VM's
-//! invariant check. Output: `fuzz: calls N seconds S seed X`, then `fuzz: ok` or
-//! `fuzz: FAIL ... (seed X)`; the return code is 0 on success.
+//! (`zx_debug_kernel_stats`) after a warm-up child, then keeps [`PARALLEL`] children from the
+//! ramdisk alive at once, each with `arg2 = child seed << 20 | calls` and its slot's counter VMO
+//! as `arg1` (one u64 per fuzzing thread). A child runs one to three fuzzing threads (and in every
+//! other child a racer thread) issuing typed-but-random calls of every syscall number (handles
+//! from earlier results, closed, invalid and random values; every option bit, every alignment,
+//! unknown bits; offsets and lengths at page, region and 2^64 boundaries; null, kernel-half,
+//! unmapped, read-only and valid pointers; channels with handle transfer, exception channels on
+//! the processes it created) and reports progress in the counter VMO. The parent kills one child
+//! in four at a random point (`zx_task_kill`) and hands its unmade calls to new children; a child
+//! may also die by itself (it may kill or exit itself, or lose a demand fault to memory
+//! pressure); the parent counts both. A child that does not end in time is a hang. After the
+//! last child, the counters must be back at the baseline (free frames, page-table pages, kernel
+//! stacks, handles, processes) and every live address space must pass the VM's invariant check
+//! (trees, back-references, page tables equal to the mappings). Output: `fuzz: calls N seconds S
+//! seed X (C children, D died, K killed, R calls/s)`, then `fuzz: ok` or `fuzz: FAIL ... (seed
+//! X)`; the return code is 0 on success.
 #![no_std]
 #![no_main]
 

@@ -727,6 +727,8 @@ extern "C" fn child_racer(arg: usize, seed: usize) -> ! {
                     Ok(a) => s.bad.set(1, a as u64),
                     // SPECIFIC over something already there.
                     Err(Status::ERR_ALREADY_EXISTS) if o == ZX_VM_SPECIFIC => {}
+                    // Overwriting across a sub-VMAR.
+                    Err(Status::ERR_INVALID_ARGS) if o == ZX_VM_SPECIFIC_OVERWRITE => {}
                     Err(e) if dead(e) => {}
                     Err(e) => s.bad.set(1, raw_status(e)),
                 }
