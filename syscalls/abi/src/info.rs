@@ -30,8 +30,12 @@ pub mod topic {
     pub const ZX_INFO_PROCESS_THREADS: u32 = 4;
     /// [`super::InfoVmar`]`[1]`.
     pub const ZX_INFO_VMAR: u32 = 7;
-    /// `zx_info_thread_t[1]`.
+    /// `zx_info_thread_t[1]` ([`crate::exception::InfoThread`]).
     pub const ZX_INFO_THREAD: u32 = 10;
+    /// Version 0 of the exception report topic (32 bytes, no `synth_code` / `synth_data`).
+    pub const ZX_INFO_THREAD_EXCEPTION_REPORT_V1: u32 = t(11, 0);
+    /// [`crate::exception::ExceptionReport`]`[1]` of a thread stopped in an exception.
+    pub const ZX_INFO_THREAD_EXCEPTION_REPORT: u32 = t(11, 1);
     /// `zx_info_task_stats_t[1]`.
     pub const ZX_INFO_TASK_STATS: u32 = 12;
     /// Version 0 of the maps topic (`zx_info_maps_v1_t`, without `populated_pages`).

@@ -11,6 +11,7 @@ mod status;
 
 pub mod clock;
 pub mod default_rights;
+pub mod exception;
 pub mod handle;
 pub mod info;
 pub mod props;

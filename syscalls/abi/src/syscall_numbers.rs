@@ -126,8 +126,7 @@ syscalls! {
     /// `zx_debug_kernel_stats(*buffer, buffer_size)`: writes [`crate::kstats::COUNT`] `u64`
     /// counters (indices in [`crate::kstats`]) and checks every live address space's invariants.
     ZX_SYS_DEBUG_KERNEL_STATS = 37, 2;
-    // Object properties and exception objects (reserved for the exceptions work; they return
-    // ZX_ERR_NOT_SUPPORTED until implemented).
+    // Properties and exceptions.
     /// `zx_object_get_property(handle, property, *value, value_size)`.
     ZX_SYS_OBJECT_GET_PROPERTY = 38, 4;
     /// `zx_object_set_property(handle, property, *value, value_size)`.
