@@ -46,7 +46,7 @@ pub fn dispatch(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> i
     let Ok(number) = u32::try_from(number) else {
         return status(Err(Status::ERR_BAD_SYSCALL));
     };
-    let [a0, a1, a2, a3, a4, a5, a6, _a7] = *args;
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = *args;
     let h = u32_arg;
     let u = usize_arg;
     let r = match number {
@@ -139,6 +139,50 @@ pub fn dispatch(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> i
         ZX_SYS_DEBUG_KERNEL_STATS => sys::misc::debug_kernel_stats(ctx, u(a0), u(a1)),
         ZX_SYS_SYSTEM_GET_FEATURES => {
             sys::misc::system_get_features(ctx, u32_arg(a0), UserOut::new(u(a1)))
+        }
+        ZX_SYS_CHANNEL_CREATE => {
+            sys::channel::create(ctx, u32_arg(a0), UserOut::new(u(a1)), UserOut::new(u(a2)))
+        }
+        ZX_SYS_CHANNEL_READ => sys::channel::read(
+            ctx,
+            h(a0),
+            u32_arg(a1),
+            u(a2),
+            u(a3),
+            u32_arg(a4),
+            u32_arg(a5),
+            UserOut::new(u(a6)),
+            UserOut::new(u(a7)),
+        ),
+        ZX_SYS_CHANNEL_WRITE => sys::channel::write(
+            ctx,
+            h(a0),
+            u32_arg(a1),
+            u(a2),
+            u32_arg(a3),
+            u(a4),
+            u32_arg(a5),
+        ),
+        ZX_SYS_TASK_CREATE_EXCEPTION_CHANNEL => {
+            sys::exception::create_exception_channel(ctx, h(a0), u32_arg(a1), UserOut::new(u(a2)))
+        }
+        ZX_SYS_THREAD_READ_STATE => {
+            sys::exception::read_state(ctx, h(a0), u32_arg(a1), u(a2), u(a3))
+        }
+        ZX_SYS_THREAD_WRITE_STATE => {
+            sys::exception::write_state(ctx, h(a0), u32_arg(a1), u(a2), u(a3))
+        }
+        ZX_SYS_OBJECT_GET_PROPERTY => {
+            sys::exception::get_property(ctx, h(a0), u32_arg(a1), u(a2), u(a3))
+        }
+        ZX_SYS_OBJECT_SET_PROPERTY => {
+            sys::exception::set_property(ctx, h(a0), u32_arg(a1), u(a2), u(a3))
+        }
+        ZX_SYS_EXCEPTION_GET_THREAD => {
+            sys::exception::exception_get_task(ctx, h(a0), false, UserOut::new(u(a1)))
+        }
+        ZX_SYS_EXCEPTION_GET_PROCESS => {
+            sys::exception::exception_get_task(ctx, h(a0), true, UserOut::new(u(a1)))
         }
         n if n < ZX_SYS_COUNT => Err(Status::ERR_NOT_SUPPORTED),
         _ => Err(Status::ERR_BAD_SYSCALL),

@@ -19,8 +19,10 @@
 
 extern crate alloc;
 
+pub mod channel;
 pub mod context;
 pub mod dispatch;
+pub mod exception;
 pub mod handle;
 pub mod object;
 pub mod sys;

@@ -21,17 +21,22 @@ use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::default_rights::{
-    ZX_DEFAULT_PROCESS_RIGHTS, ZX_DEFAULT_THREAD_RIGHTS, ZX_DEFAULT_VMAR_RIGHTS,
-    ZX_DEFAULT_VMO_RIGHTS,
+    ZX_DEFAULT_CHANNEL_RIGHTS, ZX_DEFAULT_EXCEPTION_RIGHTS, ZX_DEFAULT_PROCESS_RIGHTS,
+    ZX_DEFAULT_THREAD_RIGHTS, ZX_DEFAULT_VMAR_RIGHTS, ZX_DEFAULT_VMO_RIGHTS,
 };
 use abi::handle::ZX_KOID_FIRST;
 use abi::info::{InfoHandleBasic, InfoProcess, ZX_MAX_NAME_LEN};
-use abi::obj_type::{ZX_OBJ_TYPE_PROCESS, ZX_OBJ_TYPE_THREAD, ZX_OBJ_TYPE_VMAR, ZX_OBJ_TYPE_VMO};
+use abi::obj_type::{
+    ZX_OBJ_TYPE_CHANNEL, ZX_OBJ_TYPE_EXCEPTION, ZX_OBJ_TYPE_PROCESS, ZX_OBJ_TYPE_THREAD,
+    ZX_OBJ_TYPE_VMAR, ZX_OBJ_TYPE_VMO,
+};
 use abi::rights::ZX_RIGHT_RESIZE;
 use abi::signals::ZX_VMO_ZERO_CHILDREN;
 use abi::Status;
 use vm::{Vmar, Vmo};
 
+use crate::channel::ChannelEndpoint;
+use crate::exception::{ExceptionObject, ExceptionPort, ThreadExceptionState};
 use crate::handle::{Handle, HandleTable};
 
 /// A handle to an [`Object`].
@@ -132,6 +137,9 @@ pub trait ProcessObject: Any + Send + Sync {
     /// blocks nor touches user memory. Used by `zx_process_start` to install the startup handles.
     fn with_handle_table(&self, f: &mut dyn FnMut(&mut ObjectTable));
 
+    /// The process's exception port (`zx_task_create_exception_channel` on the process).
+    fn exception_port(&self) -> &ExceptionPort;
+
     /// `self` as `Any`, so the kernel can downcast an `Arc<dyn ProcessObject>` to its own type.
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
@@ -150,6 +158,15 @@ pub trait ThreadObject: Any + Send + Sync {
     /// The asserted signals (`ZX_THREAD_RUNNING`, `ZX_THREAD_TERMINATED`, ...).
     fn signals(&self) -> u32;
 
+    /// `ZX_THREAD_STATE_*` for `ZX_INFO_THREAD`.
+    fn state(&self) -> u32;
+
+    /// The thread's exception port.
+    fn exception_port(&self) -> &ExceptionPort;
+
+    /// The thread's in-flight exception (report and registers while it is stopped in one).
+    fn exception_state(&self) -> &ThreadExceptionState;
+
     /// `self` as `Any`, for downcasting to the kernel's type.
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
@@ -165,6 +182,10 @@ pub enum Object {
     Process(Arc<dyn ProcessObject>),
     /// A thread.
     Thread(Arc<dyn ThreadObject>),
+    /// One endpoint of a channel.
+    Channel(Arc<ChannelEndpoint>),
+    /// A thread's exception (in an exception channel message, or a handler's table).
+    Exception(Arc<ExceptionObject>),
 }
 
 impl fmt::Debug for Object {
@@ -174,6 +195,8 @@ impl fmt::Debug for Object {
             Object::Vmo(v) => write!(f, "Vmo(koid {}, {:?})", vmo_koid(v), v),
             Object::Process(p) => write!(f, "Process(koid {})", p.koid()),
             Object::Thread(t) => write!(f, "Thread(koid {})", t.koid()),
+            Object::Channel(c) => write!(f, "{c:?}"),
+            Object::Exception(e) => write!(f, "{e:?}"),
         }
     }
 }
@@ -186,6 +209,8 @@ impl Object {
             Object::Vmo(v) => vmo_koid(v),
             Object::Process(p) => p.koid(),
             Object::Thread(t) => t.koid(),
+            Object::Channel(c) => c.koid(),
+            Object::Exception(e) => e.koid(),
         }
     }
 
@@ -196,14 +221,17 @@ impl Object {
             Object::Vmo(_) => ZX_OBJ_TYPE_VMO,
             Object::Process(_) => ZX_OBJ_TYPE_PROCESS,
             Object::Thread(_) => ZX_OBJ_TYPE_THREAD,
+            Object::Channel(_) => ZX_OBJ_TYPE_CHANNEL,
+            Object::Exception(_) => ZX_OBJ_TYPE_EXCEPTION,
         }
     }
 
-    /// `related_koid` of `zx_info_handle_basic_t`: a thread's process; 0 otherwise (no jobs, so
-    /// a process has no parent job koid to show).
+    /// `related_koid` of `zx_info_handle_basic_t`: a thread's process, a channel's peer; 0
+    /// otherwise (no jobs, so a process has no parent job koid to show).
     pub fn related_koid(&self) -> u64 {
         match self {
             Object::Thread(t) => t.process_koid(),
+            Object::Channel(c) => c.peer_koid(),
             _ => 0,
         }
     }
@@ -216,6 +244,8 @@ impl Object {
             Object::Vmo(_) => ZX_VMO_ZERO_CHILDREN,
             Object::Process(p) => p.signals(),
             Object::Thread(t) => t.signals(),
+            Object::Channel(c) => c.signals(),
+            Object::Exception(_) => 0,
         }
     }
 
@@ -226,6 +256,8 @@ impl Object {
             Object::Vmo(v) => vmo_default_rights(v),
             Object::Process(_) => ZX_DEFAULT_PROCESS_RIGHTS,
             Object::Thread(_) => ZX_DEFAULT_THREAD_RIGHTS,
+            Object::Channel(_) => ZX_DEFAULT_CHANNEL_RIGHTS,
+            Object::Exception(_) => ZX_DEFAULT_EXCEPTION_RIGHTS,
         }
     }
 
@@ -280,6 +312,22 @@ impl Object {
     pub fn as_thread(&self) -> Option<Arc<dyn ThreadObject>> {
         match self {
             Object::Thread(t) => Some(t.clone()),
+            _ => None,
+        }
+    }
+
+    /// The channel endpoint, if this is one.
+    pub fn as_channel(&self) -> Option<Arc<ChannelEndpoint>> {
+        match self {
+            Object::Channel(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// The exception, if this is one.
+    pub fn as_exception(&self) -> Option<Arc<ExceptionObject>> {
+        match self {
+            Object::Exception(e) => Some(e.clone()),
             _ => None,
         }
     }

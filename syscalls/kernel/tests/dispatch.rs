@@ -25,22 +25,6 @@ fn unknown_numbers_are_bad_syscall() {
 }
 
 #[test]
-fn known_numbers_without_objects_are_not_supported() {
-    let mut m = Mock::new();
-    for nr in ZX_SYS_CHANNEL_CREATE..=ZX_SYS_THREAD_WRITE_STATE {
-        assert_eq!(m.sys(nr, &[]), Err(Status::ERR_NOT_SUPPORTED), "{nr}");
-    }
-}
-
-#[test]
-fn reserved_numbers_are_not_supported() {
-    let mut m = Mock::new();
-    for nr in ZX_SYS_OBJECT_GET_PROPERTY..=ZX_SYS_EXCEPTION_GET_PROCESS {
-        assert_eq!(m.sys(nr, &[]), Err(Status::ERR_NOT_SUPPORTED), "{nr}");
-    }
-}
-
-#[test]
 fn system_get_features_vm_has_no_xom_and_other_kinds_are_not_supported() {
     use abi::features::*;
     let mut m = Mock::new();

@@ -1,7 +1,8 @@
 //! `zx_object_get_info` (`zircon/kernel/lib/syscalls/object.cc`).
 //!
-//! Topics: `ZX_INFO_HANDLE_VALID`, `HANDLE_BASIC`, `PROCESS`, `VMAR`, `VMO`, `PROCESS_MAPS`,
-//! `VMAR_MAPS`; any other is `ZX_ERR_NOT_SUPPORTED` (before the handle is looked at, as Zircon's
+//! Topics: `ZX_INFO_HANDLE_VALID`, `HANDLE_BASIC`, `PROCESS`, `THREAD`,
+//! `THREAD_EXCEPTION_REPORT` (and its V1; `ZX_ERR_BAD_STATE` unless the thread is stopped in an
+//! exception), `VMAR`, `VMO`, `PROCESS_MAPS`, `VMAR_MAPS`; any other is `ZX_ERR_NOT_SUPPORTED` (before the handle is looked at, as Zircon's
 //! `switch` does).
 //!
 //! Single-record topics follow Zircon's `single_record_result`: a buffer of at least one record
@@ -13,6 +14,7 @@
 
 use alloc::vec::Vec;
 
+use abi::exception::{ExceptionReportV1, InfoThread};
 use abi::info::maps_type::{
     ZX_INFO_MAPS_TYPE_ASPACE, ZX_INFO_MAPS_TYPE_MAPPING, ZX_INFO_MAPS_TYPE_VMAR,
 };
@@ -59,6 +61,25 @@ pub fn get_info(
         ZX_INFO_PROCESS => {
             let (process, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_process)?;
             out.single(ctx, &process.info())
+        }
+        ZX_INFO_THREAD => {
+            let (thread, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_thread)?;
+            let channel_type = thread.exception_state().get().map_or(0, |f| f.channel_type);
+            let info = InfoThread {
+                state: thread.state(),
+                wait_exception_channel_type: channel_type,
+                cpu_affinity_mask: [1, 0, 0, 0, 0, 0, 0, 0],
+            };
+            out.single(ctx, &info)
+        }
+        ZX_INFO_THREAD_EXCEPTION_REPORT | ZX_INFO_THREAD_EXCEPTION_REPORT_V1 => {
+            let (thread, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_thread)?;
+            let report = thread.exception_state().get()?.report;
+            if topic == ZX_INFO_THREAD_EXCEPTION_REPORT {
+                out.single(ctx, &report)
+            } else {
+                out.single(ctx, &ExceptionReportV1(report))
+            }
         }
         ZX_INFO_VMAR => {
             let (vmar, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_vmar)?;

@@ -7,6 +7,8 @@
 //! A result that cannot be copied out is undone (a created handle is removed again, a new VMAR
 //! destroyed, a new mapping unmapped) and the copy's status (`ZX_ERR_INVALID_ARGS`) returned.
 
+pub mod channel;
+pub mod exception;
 pub mod handle;
 pub mod info;
 pub mod misc;

@@ -4,6 +4,7 @@
 
 use std::any::Any;
 use std::sync::{Arc, Mutex, MutexGuard};
+use syscalls::exception::{ExceptionPort, ThreadExceptionState};
 
 use abi::info::{process_flags, InfoProcess, ZX_MAX_NAME_LEN};
 use abi::signals::{ZX_PROCESS_TERMINATED, ZX_THREAD_RUNNING};
@@ -81,6 +82,8 @@ pub struct MockProcess {
     pub table: Mutex<ObjectTable>,
     /// The state.
     pub state: Mutex<ProcState>,
+    /// The exception port.
+    pub port: ExceptionPort,
 }
 
 impl MockProcess {
@@ -100,6 +103,7 @@ impl MockProcess {
             root_koid: new_koid(),
             table: Mutex::new(HandleTable::new(&mut SplitMix64::new(seed))),
             state: Mutex::new(ProcState::default()),
+            port: ExceptionPort::new(),
         })
     }
 
@@ -117,6 +121,7 @@ impl MockProcess {
         }
         state.exited = Some(retcode);
         drop(state);
+        self.port.shutdown();
         let handles = self.table.lock().unwrap().clear();
         drop(handles);
         let aspace = self.aspace.lock().unwrap().take();
@@ -168,6 +173,10 @@ impl ProcessObject for MockProcess {
         f(&mut self.table.lock().unwrap())
     }
 
+    fn exception_port(&self) -> &ExceptionPort {
+        &self.port
+    }
+
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
     }
@@ -179,6 +188,10 @@ pub struct MockThread {
     process_koid: u64,
     /// `(entry, stack, arg1, arg2)` once started.
     pub started: Mutex<Option<(usize, usize, u64, u64)>>,
+    /// The exception port.
+    pub port: ExceptionPort,
+    /// The in-flight exception (tests put the thread "in an exception" with `begin`).
+    pub exception: ThreadExceptionState,
 }
 
 impl ThreadObject for MockThread {
@@ -200,6 +213,24 @@ impl ThreadObject for MockThread {
         } else {
             0
         }
+    }
+
+    fn state(&self) -> u32 {
+        if self.exception.active() {
+            abi::exception::thread_state::ZX_THREAD_STATE_BLOCKED_EXCEPTION
+        } else if self.started.lock().unwrap().is_some() {
+            abi::exception::thread_state::ZX_THREAD_STATE_RUNNING
+        } else {
+            abi::exception::thread_state::ZX_THREAD_STATE_NEW
+        }
+    }
+
+    fn exception_port(&self) -> &ExceptionPort {
+        &self.port
+    }
+
+    fn exception_state(&self) -> &ThreadExceptionState {
+        &self.exception
     }
 
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
@@ -446,6 +477,8 @@ impl SyscallContext for Mock {
             koid: new_koid(),
             process_koid: p.koid,
             started: Mutex::new(None),
+            port: ExceptionPort::new(),
+            exception: ThreadExceptionState::new(),
         }))
     }
 
@@ -568,3 +601,6 @@ fn mapping_end(process: &Arc<dyn ProcessObject>, vaddr: usize) -> Result<usize, 
         })
         .ok_or(Status::ERR_NO_MEMORY)
 }
+
+/// A handle value that names nothing in any mock table.
+pub const BOGUS_HANDLE: u32 = 0x7777_7773;

@@ -1,0 +1,277 @@
+//! Channels: a pair of endpoints, each with a bounded queue of messages (bytes + handles) written
+//! by its peer, and the waiter hook that wakes blocked threads when a channel's signals change.
+//!
+//! [`ChannelEndpoint::create_pair`] makes the two endpoints (their koids point at each other).
+//! A message written on one endpoint is queued at the other; reading pops from the endpoint's own
+//! queue. When the last reference to an endpoint goes (its handle closed, or the message holding
+//! it dropped) the messages queued *to* it are dropped with their handles, and the peer sees
+//! `ZX_CHANNEL_PEER_CLOSED` (and loses `ZX_CHANNEL_WRITABLE`), as in Zircon's `ChannelDispatcher`.
+//!
+//! # Bounds (ours; Zircon has none, it raises a policy exception past 3500 queued messages)
+//! - per endpoint queue: at most [`MAX_QUEUED_MESSAGES`] messages and [`MAX_QUEUED_BYTES`]
+//!   bytes; a write past either is `ZX_ERR_SHOULD_WAIT` and the message (with its handles) is
+//!   dropped, like every failed `zx_channel_write`;
+//! - kernel-wide: at most [`MAX_TOTAL_QUEUED_BYTES`] bytes in all queues; past it
+//!   `ZX_ERR_NO_MEMORY`.
+//!
+//! Handles inside messages count as live handles (`handle::live_handle_count`), so the
+//! kernel-wide handle bound covers them too.
+//!
+//! # Waking waiters
+//! Blocked `zx_object_wait_one` callers re-check their object's signals when the kernel's waiter
+//! hook runs ([`set_wake_hook`]); every change of a channel's signals (and the closing of an
+//! exception handle, see [`crate::exception`]) calls it.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use abi::signals::{ZX_CHANNEL_PEER_CLOSED, ZX_CHANNEL_READABLE, ZX_CHANNEL_WRITABLE};
+use abi::Status;
+use spin::{Mutex, Once};
+
+use crate::object::{new_koid, ObjectHandle};
+
+/// Most messages queued at one endpoint.
+pub const MAX_QUEUED_MESSAGES: usize = 64;
+/// Most message bytes queued at one endpoint (four maximal messages).
+pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
+/// Most message bytes queued in all channels together.
+pub const MAX_TOTAL_QUEUED_BYTES: usize = 8 * 1024 * 1024;
+
+static TOTAL_QUEUED_BYTES: AtomicUsize = AtomicUsize::new(0);
+static WAKE_HOOK: Once<fn()> = Once::new();
+
+/// Registers the function that wakes every blocked thread so it re-checks what it waits for
+/// (the kernel's `sched::wake_all`). Set once at boot; without it nothing is woken (host tests).
+pub fn set_wake_hook(hook: fn()) {
+    WAKE_HOOK.call_once(|| hook);
+}
+
+/// Runs the wake hook, if any. Must not be called with a channel lock held.
+pub(crate) fn wake_waiters() {
+    if let Some(hook) = WAKE_HOOK.get() {
+        hook();
+    }
+}
+
+/// Bytes queued in all channels (for tests and diagnostics).
+pub fn total_queued_bytes() -> usize {
+    TOTAL_QUEUED_BYTES.load(Ordering::SeqCst)
+}
+
+/// One channel message.
+#[derive(Debug, Default)]
+pub struct Message {
+    /// The payload.
+    pub bytes: Vec<u8>,
+    /// The handles it carries (each keeps its rights).
+    pub handles: Vec<ObjectHandle>,
+}
+
+#[derive(Default)]
+struct Queue {
+    messages: VecDeque<Message>,
+    bytes: usize,
+    /// The endpoint reading this queue is gone.
+    closed: bool,
+}
+
+/// What two endpoints share: the queue of each (index = the reading endpoint's side).
+struct Shared {
+    queues: Mutex<[Queue; 2]>,
+}
+
+/// One end of a channel.
+pub struct ChannelEndpoint {
+    shared: Arc<Shared>,
+    side: usize,
+    koid: u64,
+    peer_koid: u64,
+}
+
+impl core::fmt::Debug for ChannelEndpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "ChannelEndpoint(koid {}, peer {})",
+            self.koid, self.peer_koid
+        )
+    }
+}
+
+/// Why a read returned no message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// `ZX_ERR_SHOULD_WAIT` or `ZX_ERR_PEER_CLOSED`.
+    Status(Status),
+    /// The next message needs `(bytes, handles)`; it was left queued unless discarding.
+    TooSmall(u32, u32),
+}
+
+impl ChannelEndpoint {
+    /// A new channel: two endpoints with fresh koids, each other's peer.
+    pub fn create_pair() -> (Arc<ChannelEndpoint>, Arc<ChannelEndpoint>) {
+        let shared = Arc::new(Shared {
+            queues: Mutex::new([Queue::default(), Queue::default()]),
+        });
+        let (k0, k1) = (new_koid(), new_koid());
+        (
+            Arc::new(ChannelEndpoint {
+                shared: shared.clone(),
+                side: 0,
+                koid: k0,
+                peer_koid: k1,
+            }),
+            Arc::new(ChannelEndpoint {
+                shared,
+                side: 1,
+                koid: k1,
+                peer_koid: k0,
+            }),
+        )
+    }
+
+    /// The koid.
+    pub fn koid(&self) -> u64 {
+        self.koid
+    }
+
+    /// The peer's koid (`related_koid`).
+    pub fn peer_koid(&self) -> u64 {
+        self.peer_koid
+    }
+
+    /// Whether `other` is this endpoint's peer.
+    pub fn is_peer_of(&self, other: &ChannelEndpoint) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared) && self.side != other.side
+    }
+
+    /// Whether the peer endpoint is gone.
+    pub fn peer_closed(&self) -> bool {
+        self.shared.queues.lock()[1 - self.side].closed
+    }
+
+    /// `ZX_CHANNEL_READABLE` while a message is queued here; `ZX_CHANNEL_WRITABLE` while the peer
+    /// lives, `ZX_CHANNEL_PEER_CLOSED` after.
+    pub fn signals(&self) -> u32 {
+        let queues = self.shared.queues.lock();
+        let mut s = 0;
+        if !queues[self.side].messages.is_empty() {
+            s |= ZX_CHANNEL_READABLE;
+        }
+        if queues[1 - self.side].closed {
+            s |= ZX_CHANNEL_PEER_CLOSED;
+        } else {
+            s |= ZX_CHANNEL_WRITABLE;
+        }
+        s
+    }
+
+    /// Messages queued at this endpoint.
+    pub fn queued_messages(&self) -> usize {
+        self.shared.queues.lock()[self.side].messages.len()
+    }
+
+    /// Queues `msg` at the peer. Errors (the message and its handles are dropped, after the
+    /// lock): `ZX_ERR_PEER_CLOSED`, `ZX_ERR_SHOULD_WAIT` (the peer's queue is full),
+    /// `ZX_ERR_NO_MEMORY` (the kernel-wide byte bound).
+    pub fn write(&self, msg: Message) -> Result<(), Status> {
+        let len = msg.bytes.len();
+        let result = {
+            let mut queues = self.shared.queues.lock();
+            let peer = &mut queues[1 - self.side];
+            if peer.closed {
+                Err((Status::ERR_PEER_CLOSED, msg))
+            } else if peer.messages.len() >= MAX_QUEUED_MESSAGES
+                || peer.bytes + len > MAX_QUEUED_BYTES
+            {
+                Err((Status::ERR_SHOULD_WAIT, msg))
+            } else if TOTAL_QUEUED_BYTES.fetch_add(len, Ordering::SeqCst) + len
+                > MAX_TOTAL_QUEUED_BYTES
+            {
+                TOTAL_QUEUED_BYTES.fetch_sub(len, Ordering::SeqCst);
+                Err((Status::ERR_NO_MEMORY, msg))
+            } else {
+                peer.bytes += len;
+                peer.messages.push_back(msg);
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) => {
+                wake_waiters();
+                Ok(())
+            }
+            Err((status, msg)) => {
+                drop(msg);
+                Err(status)
+            }
+        }
+    }
+
+    /// Pops the next message queued here if it fits in `max_bytes` / `max_handles` (Zircon's
+    /// `ChannelDispatcher::Read`). Empty queue: `ZX_ERR_PEER_CLOSED` if the peer is gone, else
+    /// `ZX_ERR_SHOULD_WAIT`. Too large: [`ReadError::TooSmall`] with its sizes; with
+    /// `may_discard` the message is dropped (handles closed), else it stays queued.
+    pub fn read(
+        &self,
+        max_bytes: u32,
+        max_handles: u32,
+        may_discard: bool,
+    ) -> Result<Message, ReadError> {
+        let (result, discarded) = {
+            let mut queues = self.shared.queues.lock();
+            let peer_closed = queues[1 - self.side].closed;
+            let own = &mut queues[self.side];
+            match own.messages.front() {
+                None => {
+                    let status = if peer_closed {
+                        Status::ERR_PEER_CLOSED
+                    } else {
+                        Status::ERR_SHOULD_WAIT
+                    };
+                    (Err(ReadError::Status(status)), None)
+                }
+                Some(front) => {
+                    let nb = front.bytes.len() as u32;
+                    let nh = front.handles.len() as u32;
+                    let fits = nb <= max_bytes && nh <= max_handles;
+                    if !fits && !may_discard {
+                        (Err(ReadError::TooSmall(nb, nh)), None)
+                    } else {
+                        let msg = own.messages.pop_front();
+                        if let Some(m) = &msg {
+                            own.bytes -= m.bytes.len();
+                            TOTAL_QUEUED_BYTES.fetch_sub(m.bytes.len(), Ordering::SeqCst);
+                        }
+                        match (fits, msg) {
+                            (true, Some(m)) => (Ok(m), None),
+                            (_, m) => (Err(ReadError::TooSmall(nb, nh)), m),
+                        }
+                    }
+                }
+            }
+        };
+        drop(discarded);
+        result
+    }
+}
+
+impl Drop for ChannelEndpoint {
+    fn drop(&mut self) {
+        let orphaned = {
+            let mut queues = self.shared.queues.lock();
+            let own = &mut queues[self.side];
+            own.closed = true;
+            TOTAL_QUEUED_BYTES.fetch_sub(own.bytes, Ordering::SeqCst);
+            own.bytes = 0;
+            core::mem::take(&mut own.messages)
+        };
+        // Handles in the dropped messages may be endpoints of this very channel: dropped here,
+        // after the lock.
+        drop(orphaned);
+        wake_waiters();
+    }
+}
