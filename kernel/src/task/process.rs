@@ -19,6 +19,7 @@ use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
+use syscalls::exception::ExceptionPort;
 use syscalls::handle::{HandleTable, SplitMix64};
 use syscalls::{ObjectTable, ProcessObject, VmarObject};
 use vm::{AddressSpace, ALL_RIGHTS};
@@ -58,6 +59,8 @@ pub struct Process {
     signals: AtomicU32,
     /// Thread objects of this process not yet dropped (the thread quota).
     thread_objects: AtomicU32,
+    /// `zx_task_create_exception_channel` on this process.
+    exception_port: ExceptionPort,
 }
 
 impl core::fmt::Debug for Process {
@@ -98,6 +101,7 @@ impl Process {
             }),
             signals: AtomicU32::new(0),
             thread_objects: AtomicU32::new(0),
+            exception_port: ExceptionPort::new(),
         }))
     }
 
@@ -153,6 +157,11 @@ impl Process {
         current
             .map(|c| crate::mm::switch_aspace(Some(c)))
             .unwrap_or(None)
+    }
+
+    /// The process's exception port.
+    pub fn exception_port(&self) -> &ExceptionPort {
+        &self.exception_port
     }
 
     /// Runs `f` on the handle table.
@@ -221,6 +230,8 @@ impl Process {
             }
             inner.lifecycle = Lifecycle::Dying;
         }
+        // The exception channel's kernel end goes (its user end sees PEER_CLOSED).
+        self.exception_port.shutdown();
         // Handles: removed under the lock, dropped outside it.
         let handles = self.handles.lock().clear();
         drop(handles);
@@ -299,6 +310,10 @@ impl ProcessObject for Process {
 
     fn with_handle_table(&self, f: &mut dyn FnMut(&mut ObjectTable)) {
         f(&mut self.handles.lock())
+    }
+
+    fn exception_port(&self) -> &ExceptionPort {
+        &self.exception_port
     }
 
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {

@@ -273,6 +273,8 @@ pub fn exit_current() -> ! {
     interrupts::disable();
     {
         let cur = current();
+        // Its exception channel's kernel end goes (the user end sees PEER_CLOSED).
+        cur.exception_port().shutdown();
         cur.set_state(State::Dead);
         if let Some(p) = cur.process() {
             p.thread_exited(&cur);

@@ -18,6 +18,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use spin::Mutex;
 
 use super::process::Process;
+use syscalls::exception::{ExceptionPort, ThreadExceptionState};
 
 /// Scheduling state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +80,10 @@ pub struct Thread {
     pub(super) deadline: AtomicU64,
     /// The x87/SSE registers while the thread is not on the CPU (switched by the scheduler).
     pub(super) fpu: Mutex<Box<FpuState>>,
+    /// `zx_task_create_exception_channel` on this thread.
+    exception_port: ExceptionPort,
+    /// The exception the thread is stopped in, if any.
+    exception_state: ThreadExceptionState,
 }
 
 impl core::fmt::Debug for Thread {
@@ -139,6 +144,8 @@ impl Thread {
             signals: AtomicU32::new(0),
             deadline: AtomicU64::new(u64::MAX),
             fpu: Mutex::new(FpuState::new()),
+            exception_port: ExceptionPort::new(),
+            exception_state: ThreadExceptionState::new(),
         }))
     }
 
@@ -158,6 +165,8 @@ impl Thread {
             signals: AtomicU32::new(SIGNAL_RUNNING),
             deadline: AtomicU64::new(u64::MAX),
             fpu: Mutex::new(FpuState::new()),
+            exception_port: ExceptionPort::new(),
+            exception_state: ThreadExceptionState::new(),
         })
     }
 
@@ -212,6 +221,16 @@ impl Thread {
     /// True once [`Thread::request_kill`] was called.
     pub fn kill_requested(&self) -> bool {
         self.kill_pending.load(Ordering::SeqCst)
+    }
+
+    /// The thread's exception port.
+    pub fn exception_port(&self) -> &ExceptionPort {
+        &self.exception_port
+    }
+
+    /// The exception the thread is stopped in (report, registers).
+    pub fn exception_state(&self) -> &ThreadExceptionState {
+        &self.exception_state
     }
 
     /// Frees the kernel stack (the scheduler calls this once the CPU left a dead thread).
@@ -278,6 +297,26 @@ impl syscalls::ThreadObject for Thread {
 
     fn signals(&self) -> u32 {
         Thread::signals(self)
+    }
+
+    fn state(&self) -> u32 {
+        use abi::exception::thread_state::*;
+        match self.state() {
+            State::New => ZX_THREAD_STATE_NEW,
+            State::Dead => ZX_THREAD_STATE_DEAD,
+            _ if self.kill_requested() => ZX_THREAD_STATE_DYING,
+            _ if self.exception_state.active() => ZX_THREAD_STATE_BLOCKED_EXCEPTION,
+            State::Blocked => ZX_THREAD_STATE_BLOCKED,
+            State::Ready | State::Running => ZX_THREAD_STATE_RUNNING,
+        }
+    }
+
+    fn exception_port(&self) -> &ExceptionPort {
+        &self.exception_port
+    }
+
+    fn exception_state(&self) -> &ThreadExceptionState {
+        &self.exception_state
     }
 
     fn as_any(self: Arc<Self>) -> Arc<dyn core::any::Any + Send + Sync> {
