@@ -15,10 +15,13 @@ extern crate alloc;
 
 pub mod bootfs;
 pub mod print;
+pub mod probe;
 pub mod process;
 pub mod raw;
 pub mod rt;
 
+mod channel;
+pub mod exception;
 mod handle;
 mod misc;
 mod task;
@@ -26,6 +29,8 @@ mod vmar;
 mod vmo;
 
 pub use abi::{Status, ZxResult};
+pub use channel::{Channel, ReadResult};
+pub use exception::Exception;
 pub use handle::{get_info, Handle};
 pub use misc::{
     clock_get_monotonic, debug_kernel_stats, debug_write, system_get_features, ticks_get,

@@ -14,6 +14,9 @@
 //! A panic prints `panic: MESSAGE at FILE:LINE` through `zx_debug_write` and exits with
 //! [`PANIC_RETCODE`].
 
+use core::mem::ManuallyDrop;
+use core::sync::atomic::{AtomicU32, Ordering};
+
 use crate::{Handle, Process, Thread, Vmar};
 
 /// Return code of a process that panicked (Rust's own exit code for a panic).
@@ -21,6 +24,19 @@ pub const PANIC_RETCODE: i64 = 101;
 
 /// Size of the heap the runtime gives `alloc` (in `.bss`, so only touched pages are committed).
 pub const HEAP_SIZE: usize = 2 << 20;
+
+/// A duplicate of this process's handle, made by the runtime before main (0 without the runtime).
+static PROCESS_SELF: AtomicU32 = AtomicU32::new(0);
+
+/// This process, for library code that needs it (the probes): a borrowed view of a handle the
+/// runtime duplicated before main and keeps for the whole run (`None` without the runtime).
+/// Dropping the returned value does not close it.
+pub fn process_self() -> Option<ManuallyDrop<Process>> {
+    match PROCESS_SELF.load(Ordering::SeqCst) {
+        0 => None,
+        raw => Some(ManuallyDrop::new(Process::from(Handle::from_raw(raw)))),
+    }
+}
 
 /// What a process receives at startup.
 #[derive(Debug)]
@@ -107,6 +123,13 @@ mod imp {
                 .init(HEAP_MEMORY.0.get().cast::<u8>(), HEAP_SIZE);
         }
         let startup = Startup::from_raw(arg1, arg2, process, vmar, thread);
+        if let Ok(dup) = startup
+            .process
+            .handle()
+            .duplicate(abi::rights::ZX_RIGHT_SAME_RIGHTS)
+        {
+            PROCESS_SELF.store(dup.into_raw(), Ordering::SeqCst);
+        }
         // SAFETY: `__zx_main` is the Rust function `entry!` defines with exactly this signature;
         // a program that links without it fails to link rather than calling something else.
         let code = unsafe { __zx_main(startup) };

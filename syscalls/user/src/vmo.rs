@@ -29,6 +29,11 @@ impl Vmo {
         &self.0
     }
 
+    /// Gives the handle back (to transfer it).
+    pub fn into_handle(self) -> Handle {
+        self.0
+    }
+
     /// The raw handle value.
     pub fn raw_handle(&self) -> u32 {
         self.0.raw()
