@@ -38,6 +38,7 @@ mod case {
     pub const READ_NO_ACCESS: u64 = 15;
     pub const TOUCH_PAST_VMO_END: u64 = 16;
     pub const TOUCH_AFTER_SHRINK: u64 = 17;
+    pub const FAULT_LATER: u64 = 18;
 }
 
 fn main(startup: Startup) -> i64 {
@@ -100,6 +101,17 @@ fn main(startup: Startup) -> i64 {
             }
             let _ = alloc::vec![0u8; 100_000].leak();
             3
+        }
+        case::FAULT_LATER => {
+            println!("victim: wait 300 ms, then read address 0");
+            let until = zx::clock_get_monotonic() + 300_000_000;
+            while zx::clock_get_monotonic() < until {
+                core::hint::spin_loop();
+            }
+            // SAFETY: deliberately faults: page 0 is never mapped.
+            let v = unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
+            println!("victim: read {v:#x} at 0");
+            SURVIVED
         }
         case::SPIN => {
             println!("victim: spin until killed");

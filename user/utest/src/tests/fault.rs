@@ -27,6 +27,8 @@ pub mod case {
     pub const READ_NO_ACCESS: u64 = 15;
     pub const TOUCH_PAST_VMO_END: u64 = 16;
     pub const TOUCH_AFTER_SHRINK: u64 = 17;
+    /// Waits 300 ms, then reads address 0 (time to attach an exception channel).
+    pub const FAULT_LATER: u64 = 18;
 }
 
 tests!(

@@ -3,12 +3,15 @@
 use crate::harness::TestFn;
 
 mod adversarial;
+mod channel;
 pub mod concurrency;
+mod exception;
 mod fault;
 mod handle;
 mod info;
 mod misc;
 mod nested;
+mod probe;
 mod spawn;
 mod task;
 mod user_ptr;
@@ -42,6 +45,9 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("zircon_vmar", zircon_vmar::TESTS),
     ("zircon_vmo_map", zircon_vmo_map::TESTS),
     ("adversarial", adversarial::TESTS),
+    ("channel", channel::TESTS),
+    ("exception", exception::TESTS),
+    ("probe", probe::TESTS),
 ];
 
 /// Page size.
