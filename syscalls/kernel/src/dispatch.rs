@@ -39,9 +39,7 @@ fn usize_arg(raw: u64) -> usize {
 /// a `zx_status_t` (sign-extended), or the value of `zx_ticks_get` / `zx_ticks_per_second` /
 /// `zx_clock_get_monotonic`, or [`NO_RETURN`].
 ///
-/// An unknown number is `ZX_ERR_BAD_SYSCALL`; a known number whose object type does not exist
-/// in this kernel yet (channels, exceptions, thread state) is `ZX_ERR_NOT_SUPPORTED`. No
-/// argument value can make this function panic.
+/// An unknown number is `ZX_ERR_BAD_SYSCALL`. No argument value can make this function panic.
 pub fn dispatch(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> i64 {
     let Ok(number) = u32::try_from(number) else {
         return status(Err(Status::ERR_BAD_SYSCALL));
