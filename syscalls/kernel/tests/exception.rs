@@ -334,7 +334,11 @@ fn exception_properties() {
     );
     // Names: thread name; too small; set NOT_SUPPORTED.
     prop(&mut m, get, t, ZX_PROP_NAME, 32).unwrap();
-    assert_eq!(m.mem.peek(OUT, 7), b"thread\0", "the mock names every thread so");
+    assert_eq!(
+        m.mem.peek(OUT, 7),
+        b"thread\0",
+        "the mock names every thread so"
+    );
     assert_eq!(
         prop(&mut m, get, t, ZX_PROP_NAME, 31),
         Err(Status::ERR_BUFFER_TOO_SMALL)
