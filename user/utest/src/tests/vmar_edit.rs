@@ -7,6 +7,7 @@
 use abi::rights::*;
 use abi::vm_options::*;
 use abi::Status;
+use zx::probe::{probe_for_read, probe_for_write};
 
 use super::util::*;
 use super::PAGE;
@@ -48,6 +49,7 @@ fn unmap_destroys_subregions(ctx: &Ctx) -> TestResult {
     );
     ensure!(!check!(is_mapped(ctx, base)));
     ensure!(!check!(is_mapped(ctx, m)));
+    ensure_err!(probe_for_read(m), Status::ERR_NOT_FOUND);
     // As if destroyed: the handles stay valid, the regions are dead.
     check!(inner.handle().basic_info());
     ensure_err!(inner.map(RW, 0, &v, 0, PAGE), Status::ERR_BAD_STATE);
@@ -203,6 +205,8 @@ fn protect_through_parent_only_reduces(ctx: &Ctx) -> TestResult {
     unsafe {
         // Reducing through the parent is allowed...
         check!(r.protect(ZX_VM_PERM_READ, a, PAGE));
+        check!(probe_for_read(a));
+        ensure_err!(probe_for_write(a), Status::ERR_ACCESS_DENIED);
         ensure!(check!(contents(&inner))
             .0
             .iter()
@@ -216,6 +220,8 @@ fn protect_through_parent_only_reduces(ctx: &Ctx) -> TestResult {
         check!(inner.protect(RW, a, PAGE));
         let (m, _) = check!(contents(&inner));
         ensure!(m.contains(&(a, PAGE, RW)), "{m:?}");
+        check!(probe_for_write(a));
+        ensure_err!(probe_for_write(b), Status::ERR_ACCESS_DENIED);
         check!(r.destroy());
     }
     Ok(())
@@ -284,8 +290,11 @@ fn protect_errors_change_nothing(ctx: &Ctx) -> TestResult {
         );
     }
     ensure_eq!(check!(contents(&r)), before);
-    poke(base + PAGE, 1); // still writable
-                          // SAFETY: nothing refers to the region's memory.
+    // Still writable, both pages.
+    check!(probe_for_write(base));
+    check!(probe_for_write(base + PAGE));
+    poke(base + PAGE, 1);
+    // SAFETY: nothing refers to the region's memory.
     check!(unsafe { r.destroy() });
     // SAFETY: the call fails.
     let dead = unsafe { r.protect(ZX_VM_PERM_READ, base, PAGE) };
@@ -307,6 +316,10 @@ fn protect_rounds_len_up(ctx: &Ctx) -> TestResult {
             (base + 2 * PAGE, PAGE, RW)
         ]
     );
+    // The hardware agrees: the second page lost WRITE too, the third kept it.
+    ensure_err!(probe_for_write(base + PAGE), Status::ERR_ACCESS_DENIED);
+    check!(probe_for_read(base + PAGE));
+    check!(probe_for_write(base + 2 * PAGE));
     // SAFETY: nothing refers to the region's memory.
     check!(unsafe { r.destroy() });
     Ok(())
