@@ -37,6 +37,8 @@ tests!(
     closing_channel_falls_through_to_kill,
     kill_process_in_exception,
     dead_thread_channel_peer_closed,
+    unread_exception_dropped_with_channel,
+    process_channel_of_child_resumes_it,
 );
 
 // The helper threads: `utest_fault_store` stores a byte at rdi (a 3-byte instruction,
@@ -552,4 +554,62 @@ fn dead_thread_channel_peer_closed(ctx: &Ctx) -> TestResult {
     drop(ch);
     ensure_err!(t.create_exception_channel(0), Status::ERR_BAD_STATE);
     Ok(())
+}
+
+fn unread_exception_dropped_with_channel(ctx: &Ctx) -> TestResult {
+    let child = ctx.spawn("victim", case::FAULT_LATER)?;
+    let ch = check!(child.process.create_exception_channel(0));
+    let observed = check!(ch.handle().wait_one(ZX_CHANNEL_READABLE, i64::MAX));
+    ensure!(observed & ZX_CHANNEL_READABLE != 0);
+    // Closing the user end drops the queued message and its exception: TRY_NEXT, nobody left,
+    // the process is killed.
+    drop(ch);
+    ensure_eq!(check!(child.wait()), ZX_TASK_RETCODE_EXCEPTION_KILL);
+    Ok(())
+}
+
+fn process_channel_of_child_resumes_it(ctx: &Ctx) -> TestResult {
+    // The child reads address 0 (a `u64` read_volatile); the handler maps nothing but skips
+    // the load by moving RIP past it (its length decoded from the child's code), so the child
+    // goes on, prints "read 0x..." and exits with victim's SURVIVED (77).
+    let child = ctx.spawn("victim", case::FAULT_LATER)?;
+    let ch = check!(child.process.create_exception_channel(0));
+    let (info, exc) = next_exception(&ch)?;
+    ensure_eq!(info.r#type, ZX_EXCP_FATAL_PAGE_FAULT);
+    let t = check!(exc.thread());
+    let regs = check!(t.read_regs());
+    // Decode the faulting load's length from the child's code (read through the process).
+    let mut code = [0u8; 16];
+    check!(child.process.read_memory(regs.rip as usize, &mut code));
+    let len = match insn_len_of_load(&code) {
+        Some(n) => n,
+        None => fail!("unexpected faulting instruction {code:02x?}"),
+    };
+    check!(t.write_regs(&GeneralRegs {
+        rip: regs.rip + len,
+        ..regs
+    }));
+    check!(exc.resume());
+    ensure_eq!(check!(child.wait()), 77);
+    Ok(())
+}
+
+/// Length of a `mov r64, [r64]` / `mov r64, [r64 + disp8]` load (REX.W 8B /r), the shape of a
+/// `read_volatile` of a `u64` through a register; `None` for anything else.
+fn insn_len_of_load(code: &[u8]) -> Option<u64> {
+    let (rex, op, modrm) = (code[0], code[1], code[2]);
+    if rex & 0xf8 != 0x48 || op != 0x8b {
+        return None;
+    }
+    let rm = modrm & 7;
+    let sib = u64::from(rm == 4);
+    match modrm >> 6 {
+        0 if rm == 5 => Some(3 + 4),
+        // SIB without a base register: a 32-bit displacement follows.
+        0 if rm == 4 && code[3] & 7 == 5 => Some(3 + 1 + 4),
+        0 => Some(3 + sib),
+        1 => Some(3 + sib + 1),
+        2 => Some(3 + sib + 4),
+        _ => None,
+    }
 }
