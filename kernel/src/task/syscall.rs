@@ -360,8 +360,9 @@ pub fn wait_one(thread: &Thread, object: &Object, want: u32, deadline: i64) -> (
 /// what it touches), truncated at the end of that mapping and of its VMO.
 ///
 /// No mapping at `vaddr`: `ZX_ERR_NO_MEMORY` (Zircon's `sys_process_read_memory`; its core tests
-/// `Vmar.PartialUnmapAndRead` / `check_pages_mapped` rely on it); `vaddr` in a mapping but past its VMO's end
-/// (an ALLOW_FAULTS mapping): `ZX_ERR_OUT_OF_RANGE`; a torn-down process: `ZX_ERR_BAD_STATE`.
+/// `Vmar.PartialUnmapAndRead` / `check_pages_mapped` rely on it); `vaddr` in a mapping but past
+/// its VMO's end (an ALLOW_FAULTS mapping): `ZX_ERR_OUT_OF_RANGE`; a torn-down process:
+/// `ZX_ERR_BAD_STATE`.
 fn access_memory(
     process: &Arc<Process>,
     vaddr: usize,

@@ -1056,8 +1056,8 @@ fn protect_demand_paged(ctx: &Ctx) -> TestResult {
 }
 
 /// Maps a 1 GiB VMO, touches its first, middle and last byte, and returns (address, size, the
-/// first address past the next 2 MiB boundary plus a page): Zircon's large-mapping setup, misaligned
-/// against the page-directory level on purpose.
+/// first address past the next 2 MiB boundary plus a page): Zircon's large-mapping setup,
+/// misaligned against the page-directory level on purpose.
 fn large_touched(ctx: &Ctx) -> Result<(usize, usize, usize), Failure> {
     let size = 1usize << 30;
     let v = check!(Vmo::create(size as u64, 0));
