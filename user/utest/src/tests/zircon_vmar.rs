@@ -3,7 +3,9 @@
 //! same arguments, same expected statuses and outcomes. Most run in a fresh, never-started process
 //! created with `zx_process_create` (as Zircon's do) and tell mapped from unmapped pages with
 //! `zx_process_read_memory` (`ZX_OK` vs `ZX_ERR_NO_MEMORY`, Zircon's `check_pages_mapped`); the
-//! ones that touch memory use this process's root VMAR.
+//! ones that touch memory use this process's root VMAR and check access the way Zircon's do, with
+//! `zx::probe::{probe_for_read, probe_for_write}` (a faulting probe reports ACCESS_DENIED or
+//! NOT_FOUND).
 //!
 //! Where a status differs from the spec text (rounded lengths, NO_RESOURCES, unmap of nothing,
 //! NO_MEMORY from the debugger calls) the test follows Zircon and docs/conformance.md lists the
@@ -19,6 +21,7 @@ use abi::syscall_numbers as nr;
 use abi::vm_options::*;
 use abi::vmo_options::ZX_VMO_RESIZABLE;
 use abi::Status;
+use zx::probe::{probe_for_read, probe_for_write};
 use zx::raw::{syscall6, syscall7};
 use zx::{Handle, Process, Vmar, Vmo};
 
@@ -604,48 +607,68 @@ fn unaligned_len_map(_ctx: &Ctx) -> TestResult {
 
 /// RightsDropTest: a VMAR handle duplicated with READ, READ|WRITE, READ|EXECUTE cannot map RWX,
 /// protect to RWX, or allocate a CAN_MAP_RWX child; it can map what it has.
-fn vmar_rights_drop(_ctx: &Ctx) -> TestResult {
-    let (_p, root) = new_process()?;
+fn vmar_rights_drop(ctx: &Ctx) -> TestResult {
+    let (_p, other) = new_process()?;
     let v = exec_vmo(1)?;
-    for (rights, perm) in [
-        (ZX_RIGHT_READ, ZX_VM_PERM_READ),
-        (ZX_RIGHT_READ | ZX_RIGHT_WRITE, RW),
-        (ZX_RIGHT_READ | ZX_RIGHT_EXECUTE, RX),
-    ] {
-        let h = vmar_dup(&root, rights)?;
-        ensure_err!(h.map(RWX, 0, &v, 0, PAGE), Status::ERR_ACCESS_DENIED);
-        let a = check!(h.map(perm, 0, &v, 0, PAGE));
-        // SAFETY: (whole block) the mapping is in another process.
-        unsafe {
-            ensure_err!(h.protect(RWX, a, PAGE), Status::ERR_ACCESS_DENIED);
-            ensure_eq!(check!(contents(&root)).0, [(a, PAGE, perm)]);
-            check!(h.unmap(a, PAGE));
+    // Zircon's scenario in a new process, then the same in this process's root VMAR, where the
+    // resulting access is also probed.
+    for (root, own) in [(&other, false), (&ctx.root, true)] {
+        for (rights, perm) in [
+            (ZX_RIGHT_READ, ZX_VM_PERM_READ),
+            (ZX_RIGHT_READ | ZX_RIGHT_WRITE, RW),
+            (ZX_RIGHT_READ | ZX_RIGHT_EXECUTE, RX),
+        ] {
+            let h = vmar_dup(root, rights)?;
+            ensure_err!(h.map(RWX, 0, &v, 0, PAGE), Status::ERR_ACCESS_DENIED);
+            let a = check!(h.map(perm, 0, &v, 0, PAGE));
+            // SAFETY: (whole block) nothing refers to the mapping; the probes fault in helper
+            // threads.
+            unsafe {
+                ensure_err!(h.protect(RWX, a, PAGE), Status::ERR_ACCESS_DENIED);
+                ensure!(check!(contents(root)).0.contains(&(a, PAGE, perm)));
+                if own {
+                    check!(probe_for_read(a));
+                    let write = probe_for_write(a);
+                    if perm & ZX_VM_PERM_WRITE != 0 {
+                        check!(write);
+                    } else {
+                        ensure_err!(write, Status::ERR_ACCESS_DENIED);
+                    }
+                }
+                check!(h.unmap(a, PAGE));
+            }
+            ensure_err!(h.allocate(CAN_RWX, 0, 10 * PAGE), Status::ERR_ACCESS_DENIED);
         }
-        ensure_err!(h.allocate(CAN_RWX, 0, 10 * PAGE), Status::ERR_ACCESS_DENIED);
     }
     Ok(())
 }
 
 /// ProtectTest: protect cannot raise a mapping above the rights of the VMO handle it was made
 /// with, before or after that handle is closed.
-fn protect_escalation_after_vmo_close(_ctx: &Ctx) -> TestResult {
-    let (_p, root) = new_process()?;
+fn protect_escalation_after_vmo_close(ctx: &Ctx) -> TestResult {
+    let (_p, other) = new_process()?;
     let v = exec_vmo(1)?;
-    for (rights, perm) in [
-        (ZX_RIGHT_READ, ZX_VM_PERM_READ),
-        (ZX_RIGHT_READ | ZX_RIGHT_WRITE, RW),
-        (ZX_RIGHT_READ | ZX_RIGHT_EXECUTE, RX),
-    ] {
-        let h = check!(v.duplicate(rights | ZX_RIGHT_MAP));
-        ensure_err!(root.map(RWX, 0, &h, 0, PAGE), Status::ERR_ACCESS_DENIED);
-        let a = check!(root.map(perm, 0, &h, 0, PAGE));
-        // SAFETY: (whole block) the mapping is in another process.
-        unsafe {
-            ensure_err!(root.protect(RWX, a, PAGE), Status::ERR_ACCESS_DENIED);
-            check!(Handle::from(h).close());
-            ensure_err!(root.protect(RWX, a, PAGE), Status::ERR_ACCESS_DENIED);
-            ensure_eq!(check!(contents(&root)).0, [(a, PAGE, perm)]);
-            check!(root.unmap(a, PAGE));
+    for (root, own) in [(&other, false), (&ctx.root, true)] {
+        for (rights, perm) in [
+            (ZX_RIGHT_READ, ZX_VM_PERM_READ),
+            (ZX_RIGHT_READ | ZX_RIGHT_WRITE, RW),
+            (ZX_RIGHT_READ | ZX_RIGHT_EXECUTE, RX),
+        ] {
+            let h = check!(v.duplicate(rights | ZX_RIGHT_MAP));
+            ensure_err!(root.map(RWX, 0, &h, 0, PAGE), Status::ERR_ACCESS_DENIED);
+            let a = check!(root.map(perm, 0, &h, 0, PAGE));
+            // SAFETY: (whole block) nothing refers to the mapping; the probes fault in helper
+            // threads.
+            unsafe {
+                ensure_err!(root.protect(RWX, a, PAGE), Status::ERR_ACCESS_DENIED);
+                check!(Handle::from(h).close());
+                ensure_err!(root.protect(RWX, a, PAGE), Status::ERR_ACCESS_DENIED);
+                ensure!(check!(contents(root)).0.contains(&(a, PAGE, perm)));
+                if own && perm & ZX_VM_PERM_WRITE == 0 {
+                    ensure_err!(probe_for_write(a), Status::ERR_ACCESS_DENIED);
+                }
+                check!(root.unmap(a, PAGE));
+            }
         }
     }
     Ok(())
@@ -1037,6 +1060,10 @@ fn protect_demand_paged(ctx: &Ctx) -> TestResult {
             .0
             .contains(&(a, size, ZX_VM_PERM_READ)));
         for off in [0, size / 4, size / 2, size - 1] {
+            ensure_err!(probe_for_write(a + off), Status::ERR_ACCESS_DENIED);
+            check!(probe_for_read(a + off));
+        }
+        for off in [0, size / 4, size / 2, size - 1] {
             ensure_eq!(
                 ((a + off) as *const u8).read_volatile(),
                 match off {
@@ -1048,6 +1075,7 @@ fn protect_demand_paged(ctx: &Ctx) -> TestResult {
             );
         }
         check!(ctx.root.protect(RW, a, size));
+        check!(probe_for_write(a + size / 4));
         ((a + size / 4) as *mut u8).write_volatile(9);
         ensure_eq!(((a + size / 4) as *const u8).read_volatile(), 9);
         check!(ctx.root.unmap(a, size));
@@ -1083,6 +1111,10 @@ fn protect_large_uncommitted(ctx: &Ctx) -> TestResult {
             maps.contains(&(from, end - from, ZX_VM_PERM_READ)),
             "{maps:x?}"
         );
+        check!(probe_for_write(a));
+        for off in [size / 4, size / 2, size - 1] {
+            ensure_err!(probe_for_write(a + off), Status::ERR_ACCESS_DENIED);
+        }
         ensure_eq!(((a + size / 2) as *const u8).read_volatile(), 6);
         ensure_eq!(((a + size - 1) as *const u8).read_volatile(), 7);
         (a as *mut u8).write_volatile(8);
@@ -1099,8 +1131,10 @@ fn unmap_large_uncommitted(ctx: &Ctx) -> TestResult {
     unsafe {
         check!(ctx.root.unmap(from, a + size - from));
         ensure!(check!(is_mapped(ctx, a)));
+        check!(probe_for_write(a));
         for off in [size / 4, size / 2, size - 1] {
             ensure!(!check!(is_mapped(ctx, a + off)), "{off:#x}");
+            ensure_err!(probe_for_write(a + off), Status::ERR_NOT_FOUND);
         }
         (a as *mut u8).write_volatile(8);
         check!(ctx.root.unmap(a, size));
@@ -1377,7 +1411,10 @@ fn read_if_xom_map(ctx: &Ctx) -> TestResult {
     ensure!(check!(contents(&ctx.root))
         .0
         .contains(&(a, PAGE, ZX_VM_PERM_READ)));
-    // SAFETY: the mapping is readable (checked above); nothing else refers to it.
+    // Zircon's check: readable exactly when XOM is unsupported.
+    check!(probe_for_read(a));
+    ensure_err!(probe_for_write(a), Status::ERR_ACCESS_DENIED);
+    // SAFETY: the mapping is readable (probed above); nothing else refers to it.
     unsafe {
         ensure_eq!((a as *const u8).read_volatile(), 0x5a);
         check!(ctx.root.unmap(a, PAGE));
@@ -1391,12 +1428,14 @@ fn read_if_xom_protect(ctx: &Ctx) -> TestResult {
     let v = vmo(1)?;
     check!(v.write(&[0x6b], 0));
     let a = check!(ctx.root.map(ZX_VM_PERM_READ, 0, &v, 0, PAGE));
-    // SAFETY: (whole block) the mapping stays readable; nothing else refers to it.
+    check!(probe_for_read(a));
+    // SAFETY: (whole block) the mapping stays readable (probed); nothing else refers to it.
     unsafe {
         ensure_eq!((a as *const u8).read_volatile(), 0x6b);
         check!(ctx
             .root
             .protect(ZX_VM_PERM_READ_IF_XOM_UNSUPPORTED, a, PAGE));
+        check!(probe_for_read(a));
         ensure!(check!(contents(&ctx.root))
             .0
             .contains(&(a, PAGE, ZX_VM_PERM_READ)));

@@ -13,6 +13,7 @@ use abi::rights::*;
 use abi::vm_options::*;
 use abi::vmo_options::ZX_VMO_RESIZABLE;
 use abi::Status;
+use zx::probe::{probe_for_read, probe_for_write};
 use zx::Vmo;
 
 use super::util::*;
@@ -153,15 +154,23 @@ fn no_permission_mappings(ctx: &Ctx) -> TestResult {
     let v = vmo(1)?;
     check!(v.write(&[0x42], 0));
     let a = check!(ctx.root.map(ZX_VM_PERM_READ, 0, &v, 0, PAGE));
-    // SAFETY: (whole block) nothing accesses a mapping its protection forbids.
+    ensure_err!(probe_for_write(a), Status::ERR_ACCESS_DENIED);
+    // SAFETY: (whole block) nothing accesses a mapping its protection forbids (the probes fault
+    // in helper threads).
     unsafe {
         check!(ctx.root.protect(0, a, PAGE));
         ensure!(check!(contents(&ctx.root)).0.contains(&(a, PAGE, 0)));
         ensure!(check!(is_mapped(ctx, a)));
+        ensure_err!(probe_for_read(a), Status::ERR_ACCESS_DENIED);
+        ensure_err!(probe_for_write(a), Status::ERR_ACCESS_DENIED);
         check!(ctx.root.unmap(a, PAGE));
         let b = check!(ctx.root.map(0, 0, &v, 0, PAGE));
         ensure!(check!(contents(&ctx.root)).0.contains(&(b, PAGE, 0)));
+        ensure_err!(probe_for_write(b), Status::ERR_ACCESS_DENIED);
+        ensure_err!(probe_for_read(b), Status::ERR_ACCESS_DENIED);
         check!(ctx.root.protect(ZX_VM_PERM_READ, b, PAGE));
+        ensure_err!(probe_for_write(b), Status::ERR_ACCESS_DENIED);
+        check!(probe_for_read(b));
         ensure!(check!(contents(&ctx.root))
             .0
             .contains(&(b, PAGE, ZX_VM_PERM_READ)));
