@@ -148,6 +148,50 @@ impl ChannelEndpoint {
         Arc::ptr_eq(&self.shared, &other.shared) && self.side != other.side
     }
 
+    /// Whether a message carrying `self` and queued at `writer`'s peer would make an ownership
+    /// cycle: the peer is `self`, or is held (through any chain of endpoints queued in
+    /// endpoints) in a message queued at `self`. Such a message would keep the endpoints alive
+    /// with nobody able to read them, so `zx_channel_write` refuses it (ours; Zircon accepts and
+    /// leaks them). Walks only queued endpoints, each once.
+    pub fn would_cycle(&self, writer: &ChannelEndpoint) -> bool {
+        let is_target =
+            |e: &ChannelEndpoint| Arc::ptr_eq(&e.shared, &writer.shared) && e.side != writer.side;
+        let mut seen: Vec<(*const Shared, usize)> = Vec::new();
+        let mut todo: Vec<Arc<ChannelEndpoint>> = Vec::new();
+        if is_target(self) {
+            return true;
+        }
+        seen.push((Arc::as_ptr(&self.shared), self.side));
+        let mut next = self.queued_endpoints();
+        loop {
+            for e in next.drain(..) {
+                let key = (Arc::as_ptr(&e.shared), e.side);
+                if !seen.contains(&key) {
+                    seen.push(key);
+                    todo.push(e);
+                }
+            }
+            let Some(e) = todo.pop() else {
+                return false;
+            };
+            if is_target(&e) {
+                return true;
+            }
+            next = e.queued_endpoints();
+        }
+    }
+
+    /// The channel endpoints carried by the messages queued here.
+    fn queued_endpoints(&self) -> Vec<Arc<ChannelEndpoint>> {
+        let queues = self.shared.queues.lock();
+        queues[self.side]
+            .messages
+            .iter()
+            .flat_map(|m| m.handles.iter())
+            .filter_map(|h| h.object().as_channel())
+            .collect()
+    }
+
     /// Whether the peer endpoint is gone.
     pub fn peer_closed(&self) -> bool {
         self.shared.queues.lock()[1 - self.side].closed

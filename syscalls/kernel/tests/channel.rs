@@ -355,3 +355,42 @@ fn wait_one_sees_channel_signals() {
     assert!(matches!(obj, Object::Channel(_)));
     assert_eq!(obj.signals(), ZX_CHANNEL_READABLE | ZX_CHANNEL_WRITABLE);
 }
+
+#[test]
+fn writes_closing_an_ownership_cycle_are_refused() {
+    let _g = serial();
+    let mut m = Mock::new();
+    let base = live_handle_count();
+    let (w, x) = create(&mut m);
+    let (c, t) = create(&mut m);
+    // x travels to t's queue: fine.
+    write(&mut m, c, b"x", &[x]).unwrap();
+    // t into x's queue would make x and t hold each other: refused, t consumed.
+    assert_eq!(write(&mut m, w, b"t", &[t]), Err(Status::ERR_NOT_SUPPORTED));
+    assert!(!m.is_valid(t));
+    // A longer chain: e1 -> e2 -> e3 queued, then e3's peer writing e1's owner back.
+    let (a1, e1) = create(&mut m);
+    let (a2, e2) = create(&mut m);
+    let (a3, e3) = create(&mut m);
+    write(&mut m, a2, b"", &[e1]).unwrap(); // e1 queued at e2
+    write(&mut m, a3, b"", &[e2]).unwrap(); // e2 queued at e3
+                                            // e3 queued at e1 would close e1 -> e3 -> e2 -> e1.
+    assert_eq!(
+        write(&mut m, a1, b"", &[e3]),
+        Err(Status::ERR_NOT_SUPPORTED)
+    );
+    // Without a cycle the same shapes are fine.
+    let (a4, e4) = create(&mut m);
+    let (_a5, e5) = create(&mut m);
+    write(&mut m, a4, b"", &[e5]).unwrap();
+    for h in [w, c, a1, a2, a3, a4, _a5] {
+        let _ = m.close(h);
+    }
+    let _ = e4;
+    m.close(e4).unwrap();
+    assert_eq!(
+        live_handle_count(),
+        base,
+        "nothing is kept alive by a cycle"
+    );
+}

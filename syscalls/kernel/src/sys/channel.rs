@@ -14,7 +14,10 @@
 //!
 //! Our addition: writing the channel's *peer* endpoint is `ZX_ERR_NOT_SUPPORTED` like the
 //! channel itself (the peer would keep itself alive from its own queue; Zircon accepts it and
-//! leaks that endpoint).
+//! leaks that endpoint), and so is writing any endpoint whose queued messages hold, through any
+//! chain of queued endpoints, the endpoint the message would be queued at: each such write would
+//! close an ownership cycle of unreadable endpoints (checked after the per-handle checks; the
+//! handles are consumed as for every failed write).
 //!
 //! Read: the channel with `ZX_RIGHT_READ`, options other than `ZX_CHANNEL_READ_MAY_DISCARD`
 //! `ZX_ERR_NOT_SUPPORTED`, empty queue `ZX_ERR_SHOULD_WAIT` / `ZX_ERR_PEER_CLOSED`; the actual
@@ -157,6 +160,14 @@ pub fn write(
             }
         }
         (taken, first_error)
+    });
+    // Ours: an endpoint whose queued messages (transitively) hold the receiving endpoint would
+    // close an ownership cycle nobody could break (see `ChannelEndpoint::would_cycle`).
+    let status = status.or_else(|| {
+        taken.iter().find_map(|h| match h.object() {
+            Object::Channel(c) if c.would_cycle(&channel) => Some(Status::ERR_NOT_SUPPORTED),
+            _ => None,
+        })
     });
     if let Some(status) = status {
         drop(taken);

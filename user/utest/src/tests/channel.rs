@@ -33,6 +33,7 @@ tests!(
     wait_readable_from_other_thread,
     queue_full_should_wait,
     no_leak_when_channel_dies,
+    ownership_cycles_refused,
 );
 
 fn pair() -> Result<(Channel, Channel), crate::harness::Failure> {
@@ -405,6 +406,33 @@ fn no_leak_when_channel_dies(_ctx: &Ctx) -> TestResult {
         drop(b);
         drop(a);
         drop(c);
+    }
+    let after = check!(zx::debug_kernel_stats())[abi::kstats::HANDLES];
+    ensure_eq!(after, before);
+    Ok(())
+}
+
+fn ownership_cycles_refused(_ctx: &Ctx) -> TestResult {
+    let before = check!(zx::debug_kernel_stats())[abi::kstats::HANDLES];
+    {
+        let (w, x) = pair()?;
+        let (c, t) = pair()?;
+        // x goes into t's queue; then t into x's queue would leave both unreachable.
+        check!(c.write(b"x", vec![x.into_handle()]));
+        let traw = t.into_handle().into_raw();
+        ensure_err!(w.write_raw(0, b"t", &[traw]), Status::ERR_NOT_SUPPORTED);
+        ensure_err!(Handle::from_raw(traw).close(), Status::ERR_BAD_HANDLE);
+        // A three-channel ring is refused at the write that would close it.
+        let (a1, e1) = pair()?;
+        let (a2, e2) = pair()?;
+        let (a3, e3) = pair()?;
+        check!(a2.write(b"", vec![e1.into_handle()]));
+        check!(a3.write(b"", vec![e2.into_handle()]));
+        ensure_err!(
+            a1.write(b"", vec![e3.into_handle()]),
+            Status::ERR_NOT_SUPPORTED
+        );
+        drop((w, c, a1, a2, a3));
     }
     let after = check!(zx::debug_kernel_stats())[abi::kstats::HANDLES];
     ensure_eq!(after, before);
