@@ -457,7 +457,11 @@ impl SyscallContext for Ctx {
     }
 
     fn object_wait_one(&mut self, object: &Object, signals: u32, deadline: i64) -> (ZxResult, u32) {
-        wait_one(&self.thread, object, signals, deadline)
+        use core::sync::atomic::Ordering;
+        self.thread.in_wait_one.store(true, Ordering::SeqCst);
+        let r = wait_one(&self.thread, object, signals, deadline);
+        self.thread.in_wait_one.store(false, Ordering::SeqCst);
+        r
     }
 
     fn process_read_memory(

@@ -80,6 +80,8 @@ pub struct Thread {
     pub(super) deadline: AtomicU64,
     /// The x87/SSE registers while the thread is not on the CPU (switched by the scheduler).
     pub(super) fpu: Mutex<Box<FpuState>>,
+    /// Set while the thread is in `zx_object_wait_one` (`ZX_THREAD_STATE_BLOCKED_WAIT_ONE`).
+    pub(super) in_wait_one: AtomicBool,
     /// `zx_task_create_exception_channel` on this thread.
     exception_port: ExceptionPort,
     /// The exception the thread is stopped in, if any.
@@ -144,6 +146,7 @@ impl Thread {
             signals: AtomicU32::new(0),
             deadline: AtomicU64::new(u64::MAX),
             fpu: Mutex::new(FpuState::new()),
+            in_wait_one: AtomicBool::new(false),
             exception_port: ExceptionPort::new(),
             exception_state: ThreadExceptionState::new(),
         }))
@@ -165,6 +168,7 @@ impl Thread {
             signals: AtomicU32::new(SIGNAL_RUNNING),
             deadline: AtomicU64::new(u64::MAX),
             fpu: Mutex::new(FpuState::new()),
+            in_wait_one: AtomicBool::new(false),
             exception_port: ExceptionPort::new(),
             exception_state: ThreadExceptionState::new(),
         })
@@ -306,6 +310,10 @@ impl syscalls::ThreadObject for Thread {
             State::Dead => ZX_THREAD_STATE_DEAD,
             _ if self.kill_requested() => ZX_THREAD_STATE_DYING,
             _ if self.exception_state.active() => ZX_THREAD_STATE_BLOCKED_EXCEPTION,
+            // Woken to re-check its condition is still blocked in the wait, as user space sees it.
+            State::Blocked | State::Ready if self.in_wait_one.load(Ordering::SeqCst) => {
+                ZX_THREAD_STATE_BLOCKED_WAIT_ONE
+            }
             State::Blocked => ZX_THREAD_STATE_BLOCKED,
             State::Ready | State::Running => ZX_THREAD_STATE_RUNNING,
         }

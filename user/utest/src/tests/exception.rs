@@ -39,6 +39,7 @@ tests!(
     dead_thread_channel_peer_closed,
     unread_exception_dropped_with_channel,
     process_channel_of_child_resumes_it,
+    thread_info_states,
 );
 
 // The helper threads: `utest_fault_store` stores a byte at rdi (a 3-byte instruction,
@@ -612,4 +613,50 @@ fn insn_len_of_load(code: &[u8]) -> Option<u64> {
         2 => Some(3 + sib + 4),
         _ => None,
     }
+}
+
+/// Second thread: waits (forever) for the channel whose raw handle is `arg1` to be readable,
+/// then exits.
+extern "C" fn waiting_thread(arg1: usize, _arg2: usize) -> ! {
+    let ch = core::mem::ManuallyDrop::new(Channel::from(Handle::from_raw(arg1 as u32)));
+    let _ = ch.handle().wait_one(ZX_CHANNEL_READABLE, i64::MAX);
+    Thread::exit()
+}
+
+fn thread_info_states(ctx: &Ctx) -> TestResult {
+    let (a, b) = check!(Channel::create(0));
+    let stack = vmo(4)?;
+    let base = check!(ctx.root.map(super::util::RW, 0, &stack, 0, 4 * super::PAGE));
+    let t = check!(Thread::create(&ctx.process, b"waiter", 0));
+    let i = check!(t.info());
+    ensure_eq!(i.state, ZX_THREAD_STATE_NEW);
+    ensure_eq!(
+        i.wait_exception_channel_type,
+        ZX_EXCEPTION_CHANNEL_TYPE_NONE
+    );
+    ensure_eq!(i.cpu_affinity_mask[0], 1);
+    // SAFETY: the entry only waits on `b` (open until the thread ended) on its own stack.
+    check!(unsafe {
+        t.start(
+            waiting_thread as *const () as usize,
+            base + 4 * super::PAGE - 8,
+            b.handle().raw() as usize,
+            0,
+        )
+    });
+    let mut state = 0;
+    for _ in 0..200 {
+        state = check!(t.info()).state;
+        if state == ZX_THREAD_STATE_BLOCKED_WAIT_ONE {
+            break;
+        }
+        sleep_ms(5);
+    }
+    ensure_eq!(state, ZX_THREAD_STATE_BLOCKED_WAIT_ONE);
+    check!(a.write(b"go", alloc::vec![]));
+    wait_dead(&t)?;
+    ensure_eq!(check!(t.info()).state, ZX_THREAD_STATE_DEAD);
+    // SAFETY: the thread is gone; nothing uses its stack.
+    check!(unsafe { ctx.root.unmap(base, 4 * super::PAGE) });
+    Ok(())
 }
