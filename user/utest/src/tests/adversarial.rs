@@ -1,11 +1,14 @@
 //! Adversarial arguments at the exact edges: `offset + len` reaching exactly 2^64 (it wraps to 0)
 //! and one page below it, for every VMAR call that takes an address range; lengths rounding to 0
-//! and rounding up by one byte (op_range); the last page of a region. Exact statuses, and nothing
-//! changes on error.
+//! and rounding up by one byte (op_range); the last page of a region; faults past the end of a VMO
+//! that shrank under its mapping. Exact statuses, and nothing changes on error.
 
 use abi::ops::*;
 use abi::vm_options::*;
+use abi::vmo_options::ZX_VMO_RESIZABLE;
 use abi::Status;
+use zx::probe::{probe_for_read, probe_for_write};
+use zx::Vmo;
 
 use super::util::*;
 use super::PAGE;
@@ -16,6 +19,7 @@ tests!(
     map_vmar_offset_at_the_region_end,
     range_reaching_two_to_the_64,
     op_range_len_rounds_up,
+    faults_past_a_shrunk_vmo,
 );
 
 /// `vmo_offset + len` = 2^64 exactly is OUT_OF_RANGE (it overflows); one page below it does not
@@ -114,5 +118,33 @@ fn op_range_len_rounds_up(ctx: &Ctx) -> TestResult {
         ensure_eq!(check!(v.info()).committed_bytes, 2 * PAGE as u64);
         check!(r.destroy());
     }
+    Ok(())
+}
+
+/// A resizable VMO mapped with ALLOW_FAULTS shrinks under its mapping: the pages past the new
+/// end fault with OUT_OF_RANGE (probes), `zx_process_read_memory` there is OUT_OF_RANGE, the pages
+/// below stay; grown back, the pages read as zeros again (their old contents are gone).
+fn faults_past_a_shrunk_vmo(ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(4 * PAGE as u64, ZX_VMO_RESIZABLE));
+    let a = check!(ctx.root.map(RW | ZX_VM_ALLOW_FAULTS, 0, &v, 0, 4 * PAGE));
+    poke(a + 3 * PAGE, 33);
+    poke(a + PAGE, 11);
+    check!(v.set_size(2 * PAGE as u64));
+    for off in [2 * PAGE, 3 * PAGE, 4 * PAGE - 1] {
+        ensure_err!(probe_for_read(a + off), Status::ERR_OUT_OF_RANGE);
+        ensure_err!(probe_for_write(a + off), Status::ERR_OUT_OF_RANGE);
+    }
+    let mut b = [0u8; 8];
+    ensure_err!(
+        ctx.process.read_memory(a + 3 * PAGE, &mut b),
+        Status::ERR_OUT_OF_RANGE
+    );
+    check!(probe_for_write(a + PAGE));
+    ensure_eq!(peek(a + PAGE), 11);
+    check!(v.set_size(4 * PAGE as u64));
+    check!(probe_for_read(a + 3 * PAGE));
+    ensure_eq!(peek(a + 3 * PAGE), 0);
+    // SAFETY: nothing refers to the mapping.
+    check!(unsafe { ctx.root.unmap(a, 4 * PAGE) });
     Ok(())
 }
