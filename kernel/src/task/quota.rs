@@ -9,8 +9,12 @@
 //! | mappings + VMARs of one address space | [`MAX_REGIONS`] for map/allocate, plus [`REGION_SLACK`] for protect/unmap (which may split a mapping) | `ZX_ERR_NO_MEMORY` |
 //! | frames for user space (VMO pages, user page tables, thread stacks) | all but the kernel reserve (`frame_alloc::reserve`) | `ZX_ERR_NO_MEMORY` |
 //! | new kernel objects while the heap eats into the reserve (`frame_alloc::low_memory`) | refused | `ZX_ERR_NO_MEMORY` |
+//! | channel messages queued at one endpoint | `syscalls::channel::MAX_QUEUED_MESSAGES` (64) and `MAX_QUEUED_BYTES` (256 KiB) | `ZX_ERR_SHOULD_WAIT` |
+//! | channel message bytes kernel-wide | `syscalls::channel::MAX_TOTAL_QUEUED_BYTES` (8 MiB) | `ZX_ERR_NO_MEMORY` |
 //!
-//! VMOs need no count of their own: each is kept alive by a handle or a mapping, both bounded
+//! Channel endpoints, like VMOs, live through handles (in tables or in queued messages, both
+//! counted), and a write can never make endpoints keep each other alive (`zx_channel_write`
+//! refuses ownership cycles). VMOs need no count of their own: each is kept alive by a handle or a mapping, both bounded
 //! above, and a VMO's size costs nothing until pages are committed (a sparse page list), which
 //! the frame reserve bounds. Processes likewise live through handles or their threads.
 //!
@@ -45,6 +49,9 @@ fn creates_objects(number: u32) -> bool {
             | ZX_SYS_PROCESS_CREATE
             | ZX_SYS_THREAD_CREATE
             | ZX_SYS_VMO_REPLACE_AS_EXECUTABLE
+            | ZX_SYS_CHANNEL_CREATE
+            | ZX_SYS_CHANNEL_WRITE
+            | ZX_SYS_TASK_CREATE_EXCEPTION_CHANNEL
     )
 }
 
