@@ -50,7 +50,8 @@ struct Inner {
 /// A process.
 pub struct Process {
     koid: u64,
-    name: [u8; ZX_MAX_NAME_LEN],
+    /// NUL-padded; `ZX_PROP_NAME` may change it.
+    name: Mutex<[u8; ZX_MAX_NAME_LEN]>,
     /// The address space and its page-table root; `None` once torn down.
     aspace: Mutex<Option<(Arc<AddressSpace>, u64)>>,
     root_vmar_koid: u64,
@@ -89,7 +90,7 @@ impl Process {
         LIVE.fetch_add(1, Ordering::SeqCst);
         Ok(Arc::new(Process {
             koid: syscalls::new_koid(),
-            name: n,
+            name: Mutex::new(n),
             aspace: Mutex::new(Some((aspace, root))),
             root_vmar_koid: syscalls::new_koid(),
             handles: Mutex::new(HandleTable::new(&mut rng)),
@@ -125,13 +126,10 @@ impl Process {
     }
 
     /// The name as text (up to the first NUL; lossy).
-    pub fn name_str(&self) -> &str {
-        let end = self
-            .name
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(self.name.len());
-        core::str::from_utf8(&self.name[..end]).unwrap_or("?")
+    pub fn name_str(&self) -> alloc::string::String {
+        let name = *self.name.lock();
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        alloc::string::String::from(core::str::from_utf8(&name[..end]).unwrap_or("?"))
     }
 
     /// Asserted signals.
@@ -272,7 +270,12 @@ impl ProcessObject for Process {
     }
 
     fn name(&self) -> [u8; ZX_MAX_NAME_LEN] {
-        self.name
+        *self.name.lock()
+    }
+
+    fn set_name(&self, name: &[u8]) -> Result<(), Status> {
+        *self.name.lock() = syscalls::object::name_array(name);
+        Ok(())
     }
 
     fn root_vmar(&self) -> Result<VmarObject, Status> {

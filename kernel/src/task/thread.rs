@@ -63,7 +63,8 @@ pub type KernelEntry = Box<dyn FnOnce() + Send>;
 pub struct Thread {
     tid: u64,
     koid: u64,
-    name: String,
+    /// `ZX_PROP_NAME` may change it.
+    name: Mutex<String>,
     process: Option<Arc<Process>>,
     state: AtomicU8,
     /// The saved RSP while suspended (written by the context switch).
@@ -90,7 +91,13 @@ pub struct Thread {
 
 impl core::fmt::Debug for Thread {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Thread({} {:?} {:?})", self.tid, self.name, self.state())
+        write!(
+            f,
+            "Thread({} {:?} {:?})",
+            self.tid,
+            self.name(),
+            self.state()
+        )
     }
 }
 
@@ -135,7 +142,7 @@ impl Thread {
         Some(Arc::new(Thread {
             tid: NEXT_TID.fetch_add(1, Ordering::Relaxed),
             koid,
-            name: String::from(name),
+            name: Mutex::new(String::from(name)),
             process,
             state: AtomicU8::new(State::New as u8),
             saved_rsp: AtomicU64::new(0),
@@ -157,7 +164,7 @@ impl Thread {
         Arc::new(Thread {
             tid: 0,
             koid: 0,
-            name: String::from("boot"),
+            name: Mutex::new(String::from("boot")),
             process: None,
             state: AtomicU8::new(State::Running as u8),
             saved_rsp: AtomicU64::new(0),
@@ -180,8 +187,8 @@ impl Thread {
     }
 
     /// The name.
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn name(&self) -> String {
+        self.name.lock().clone()
     }
 
     /// The owning process (`None` for kernel threads).
@@ -288,11 +295,14 @@ impl syscalls::ThreadObject for Thread {
     }
 
     fn name(&self) -> [u8; abi::info::ZX_MAX_NAME_LEN] {
-        let mut n = [0u8; abi::info::ZX_MAX_NAME_LEN];
-        let b = self.name.as_bytes();
-        let len = b.len().min(n.len() - 1);
-        n[..len].copy_from_slice(&b[..len]);
-        n
+        syscalls::object::name_array(self.name.lock().as_bytes())
+    }
+
+    fn set_name(&self, name: &[u8]) -> Result<(), abi::Status> {
+        let n = syscalls::object::name_array(name);
+        let end = n.iter().position(|&b| b == 0).unwrap_or(n.len());
+        *self.name.lock() = String::from(core::str::from_utf8(&n[..end]).unwrap_or("?"));
+        Ok(())
     }
 
     fn process_koid(&self) -> u64 {

@@ -73,6 +73,15 @@ pub fn vmo_default_rights(vmo: &Vmo) -> u32 {
         }
 }
 
+/// A NUL-padded `ZX_MAX_NAME_LEN` name from `name` (truncated to 31 bytes, as Zircon's
+/// `set_name`).
+pub fn name_array(name: &[u8]) -> [u8; ZX_MAX_NAME_LEN] {
+    let mut n = [0u8; ZX_MAX_NAME_LEN];
+    let len = name.len().min(ZX_MAX_NAME_LEN - 1);
+    n[..len].copy_from_slice(&name[..len]);
+    n
+}
+
 /// A VMAR as a kernel object: the `vm` handle object plus its koid. Clones (duplicated handles)
 /// share the koid.
 #[derive(Clone, Debug)]
@@ -140,6 +149,13 @@ pub trait ProcessObject: Any + Send + Sync {
     /// The process's exception port (`zx_task_create_exception_channel` on the process).
     fn exception_port(&self) -> &ExceptionPort;
 
+    /// `ZX_PROP_NAME` set: the new name (at most 31 bytes, already truncated).
+    /// `ZX_ERR_NOT_SUPPORTED` by default.
+    fn set_name(&self, name: &[u8]) -> Result<(), Status> {
+        let _ = name;
+        Err(Status::ERR_NOT_SUPPORTED)
+    }
+
     /// `self` as `Any`, so the kernel can downcast an `Arc<dyn ProcessObject>` to its own type.
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
@@ -160,6 +176,13 @@ pub trait ThreadObject: Any + Send + Sync {
 
     /// `ZX_THREAD_STATE_*` for `ZX_INFO_THREAD`.
     fn state(&self) -> u32;
+
+    /// `ZX_PROP_NAME` set (at most 31 bytes, already truncated). `ZX_ERR_NOT_SUPPORTED` by
+    /// default.
+    fn set_name(&self, name: &[u8]) -> Result<(), Status> {
+        let _ = name;
+        Err(Status::ERR_NOT_SUPPORTED)
+    }
 
     /// The thread's exception port.
     fn exception_port(&self) -> &ExceptionPort;

@@ -332,7 +332,8 @@ fn exception_properties() {
         prop(&mut m, set, bare, ZX_PROP_EXCEPTION_STATE, 4),
         Err(Status::ERR_ACCESS_DENIED)
     );
-    // Names: thread name; too small; set NOT_SUPPORTED.
+    // Names: thread name; too small; the mock's threads have fixed names (NOT_SUPPORTED, the
+    // trait's default; the kernel's threads and processes take new names, see utest).
     prop(&mut m, get, t, ZX_PROP_NAME, 32).unwrap();
     assert_eq!(
         m.mem.peek(OUT, 7),

@@ -14,7 +14,8 @@
 //!   `GetDispatcher`); `ZX_ERR_ACCESS_DENIED` when the channel gave no such rights.
 //! - properties: a null value `INVALID_ARGS`, then the handle with GET/SET_PROPERTY (untyped),
 //!   then per property: `ZX_PROP_NAME` (get: at least 32 bytes else `BUFFER_TOO_SMALL`; set:
-//!   `NOT_SUPPORTED`, names are fixed here), `ZX_PROP_EXCEPTION_STATE` /
+//!   the first `min(size, 31)` bytes become the name of a process or thread, other objects
+//!   `NOT_SUPPORTED`), `ZX_PROP_EXCEPTION_STATE` /
 //!   `ZX_PROP_EXCEPTION_STRATEGY` (4 bytes else `BUFFER_TOO_SMALL`, not an exception
 //!   `WRONG_TYPE`, bad value `INVALID_ARGS`; setting the strategy is `BAD_STATE` since no
 //!   debugger holds the exception); everything else `NOT_SUPPORTED`.
@@ -158,6 +159,17 @@ pub fn set_property(
     }
     let (object, _) = lookup_any(ctx, handle, ZX_RIGHT_SET_PROPERTY)?;
     match property {
+        ZX_PROP_NAME => {
+            // Zircon: at most 31 bytes are taken; a bad buffer is INVALID_ARGS.
+            let len = size.min(ZX_MAX_NAME_LEN - 1);
+            let mut name = [0u8; ZX_MAX_NAME_LEN - 1];
+            UserInBuffer::new(value, len).read_at(ctx.user_memory(), 0, &mut name[..len])?;
+            match &object {
+                Object::Process(p) => p.set_name(&name[..len]),
+                Object::Thread(t) => t.set_name(&name[..len]),
+                _ => Err(Status::ERR_NOT_SUPPORTED),
+            }
+        }
         ZX_PROP_EXCEPTION_STATE | ZX_PROP_EXCEPTION_STRATEGY => {
             if size < 4 {
                 return Err(Status::ERR_BUFFER_TOO_SMALL);

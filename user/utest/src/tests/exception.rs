@@ -40,6 +40,7 @@ tests!(
     unread_exception_dropped_with_channel,
     process_channel_of_child_resumes_it,
     thread_info_states,
+    names_of_threads_and_processes,
 );
 
 // The helper threads: `utest_fault_store` stores a byte at rdi (a 3-byte instruction,
@@ -658,5 +659,46 @@ fn thread_info_states(ctx: &Ctx) -> TestResult {
     ensure_eq!(check!(t.info()).state, ZX_THREAD_STATE_DEAD);
     // SAFETY: the thread is gone; nothing uses its stack.
     check!(unsafe { ctx.root.unmap(base, 4 * super::PAGE) });
+    Ok(())
+}
+
+fn names_of_threads_and_processes(ctx: &Ctx) -> TestResult {
+    let t = new_thread(ctx)?;
+    let (p, _vmar) = check!(zx::Process::create(&Handle::invalid(), b"before", 0));
+    for h in [t.handle(), p.handle()] {
+        check!(h.set_property(ZX_PROP_NAME, b"renamed"));
+        let mut name = [0xffu8; 32];
+        check!(h.get_property(ZX_PROP_NAME, &mut name));
+        ensure_eq!(&name[..8], b"renamed\0");
+        ensure!(name[8..].iter().all(|&b| b == 0));
+        // Longer than 31 bytes: truncated.
+        check!(h.set_property(ZX_PROP_NAME, &[b'x'; 40]));
+        check!(h.get_property(ZX_PROP_NAME, &mut name));
+        ensure_eq!(&name[..31], &[b'x'; 31]);
+        ensure_eq!(name[31], 0);
+        // A bad buffer: INVALID_ARGS; no SET_PROPERTY: ACCESS_DENIED.
+        // SAFETY: the kernel must refuse the kernel-half buffer.
+        let r = unsafe {
+            zx::raw::syscall4(
+                nr::ZX_SYS_OBJECT_SET_PROPERTY,
+                h.raw() as usize,
+                ZX_PROP_NAME as usize,
+                0xffff_8000_0000_0000,
+                8,
+            )
+        };
+        ensure_eq!(st(r), Status::ERR_INVALID_ARGS);
+        let ro = check!(h.duplicate(ZX_RIGHT_GET_PROPERTY | ZX_RIGHT_INSPECT));
+        ensure_err!(
+            ro.set_property(ZX_PROP_NAME, b"no"),
+            Status::ERR_ACCESS_DENIED
+        );
+    }
+    // Objects without names here.
+    let v = vmo(1)?;
+    ensure_err!(
+        v.handle().set_property(ZX_PROP_NAME, b"vmo"),
+        Status::ERR_NOT_SUPPORTED
+    );
     Ok(())
 }
