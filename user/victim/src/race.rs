@@ -10,7 +10,9 @@
 //! `[ARG]` an address, `[MASK]` a page mask, `[VALUES + i]` the first u64 of page `i`.
 //! Commands: [`cmd::RUN`] (touch in a loop, the initial state), then [`cmd::STOP`] (both threads
 //! stop; STATE = `STOP | DONE`), [`cmd::READ`] (read the first u64 of every page in MASK into
-//! VALUES; STATE = `READ | DONE`), [`cmd::READ_FAULT`] / [`cmd::WRITE_FAULT`] (read / write
+//! VALUES; STATE = `READ | DONE`), [`cmd::PROBE`] (probe every page in MASK for reads and
+//! writes from a helper thread under an exception channel, statuses into VALUES),
+//! [`cmd::READ_FAULT`] / [`cmd::WRITE_FAULT`] (read / write
 //! ARG, which must kill us; if it does not, STATE = [`SURVIVED_STATE`] and we exit with 77),
 //! [`cmd::EXIT`] (exit 0). Kept in sync with `user/utest/src/tests/concurrency.rs`.
 
@@ -56,6 +58,9 @@ pub mod cmd {
     pub const WRITE_FAULT: u64 = 4;
     /// Exit with 0.
     pub const EXIT: u64 = 5;
+    /// Probe every page in MASK (`probe_for_read` and `probe_for_write`): VALUES[i] = read
+    /// status | write status << 32 (raw `zx_status_t`s, 0 for OK).
+    pub const PROBE: u64 = 6;
 }
 
 const PAGE: usize = 4096;
@@ -186,6 +191,22 @@ pub fn run(startup: &Startup) -> i64 {
                     }
                 }
                 s.word(STATE).store(cmd::READ | DONE, SeqCst);
+            }
+            cmd::PROBE => {
+                let mask = s.word(MASK).load(SeqCst);
+                let raw = |r: Result<(), zx::Status>| match r {
+                    Ok(()) => 0u64,
+                    Err(e) => e.into_raw() as u32 as u64,
+                };
+                for i in 0..PAGES {
+                    if mask & (1 << i) != 0 {
+                        let addr = base + i * PAGE;
+                        let r = raw(zx::probe::probe_for_read(addr));
+                        let w = raw(zx::probe::probe_for_write(addr));
+                        s.word(VALUES + i).store(r | w << 32, SeqCst);
+                    }
+                }
+                s.word(STATE).store(cmd::PROBE | DONE, SeqCst);
             }
             cmd::READ_FAULT | cmd::WRITE_FAULT => {
                 let addr = s.word(ARG).load(SeqCst) as usize;

@@ -34,6 +34,7 @@ use crate::harness::{Ctx, Failure, TestResult};
 tests!(
     unmap_read_memory,
     overwrite_protect_decommit_against_touches,
+    map_unmap_protect_destroy_against_probes,
     map_unmap_destroy_against_faulting_child,
 );
 
@@ -640,6 +641,235 @@ fn own_inner(ctx: &Ctx) -> TestResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// map_unmap_protect_destroy_against_probes: same process, with exception-catching probes.
+
+/// Pages of the region of the probe test.
+const PROBE_PAGES: usize = 16;
+/// VMOs in its pool.
+const PROBE_VMOS: usize = 2;
+
+struct ProbeRace {
+    running: AtomicU64,
+    region: u32,
+    base: usize,
+    vmos: [u32; PROBE_VMOS],
+    ops: u64,
+    probes: AtomicU64,
+    bad: Bad,
+}
+
+const PROBE_BAD: [&str; 4] = [
+    "an unexpected map/allocate status",
+    "an unexpected unmap/protect/op_range/destroy status",
+    "an unexpected probe_for_read result",
+    "an unexpected probe_for_write result",
+];
+
+/// Racer on this process's region: maps (SPECIFIC and SPECIFIC_OVERWRITE, R or RW), unmaps,
+/// protects, commits and decommits, and allocates sub-VMARs with a mapping inside that it
+/// destroys after a seeded spin.
+extern "C" fn probe_racer(arg: usize, seed: usize) -> ! {
+    // SAFETY: see `start_worker`.
+    let s = unsafe { &*(arg as *const ProbeRace) };
+    let region = borrowed_vmar(s.region);
+    let mut rng = Rng(seed as u64);
+    for _ in 0..s.ops {
+        let first = rng.below(PROBE_PAGES as u64) as usize;
+        let pages = 1 + rng.below(6.min(PROBE_PAGES - first) as u64) as usize;
+        let (at, len) = (s.base + first * PAGE, pages * PAGE);
+        let perms = if rng.below(2) == 0 {
+            ZX_VM_PERM_READ
+        } else {
+            RW
+        };
+        let v = s.vmos[rng.below(PROBE_VMOS as u64) as usize];
+        let vmo = core::mem::ManuallyDrop::new(Vmo::from(Handle::from_raw(v)));
+        let off = rng.below((PROBE_PAGES - pages + 1) as u64) * PAGE as u64;
+        match rng.below(9) {
+            0..=2 => {
+                let o = if rng.below(2) == 0 {
+                    ZX_VM_SPECIFIC_OVERWRITE
+                } else {
+                    ZX_VM_SPECIFIC
+                };
+                // SAFETY: no Rust reference covers the region; only probes and the kernel
+                // touch it.
+                match unsafe { region.map_unchecked(o | perms, first * PAGE, &vmo, off, len) } {
+                    Ok(a) if a == at => {}
+                    Ok(a) => s.bad.set(1, a as u64),
+                    Err(Status::ERR_ALREADY_EXISTS) if o == ZX_VM_SPECIFIC => {}
+                    // Overwriting across a sub-VMAR.
+                    Err(Status::ERR_INVALID_ARGS) if o == ZX_VM_SPECIFIC_OVERWRITE => {}
+                    Err(e) => s.bad.set(1, raw_status(e)),
+                }
+            }
+            3 | 4 => {
+                // SAFETY: as above.
+                match unsafe { region.unmap(at, len) } {
+                    Ok(()) | Err(Status::ERR_INVALID_ARGS) => {}
+                    Err(e) => s.bad.set(2, raw_status(e)),
+                }
+            }
+            5 => {
+                // SAFETY: as above.
+                match unsafe { region.protect(perms, at, len) } {
+                    Ok(()) | Err(Status::ERR_NOT_FOUND) | Err(Status::ERR_INVALID_ARGS) => {}
+                    Err(e) => s.bad.set(2, raw_status(e)),
+                }
+            }
+            6 => {
+                // SAFETY: as above; decommitted pages read as zero.
+                match unsafe { region.op_range(commit_or_decommit(&mut rng), at, len) } {
+                    Ok(())
+                    | Err(Status::ERR_BAD_STATE)
+                    | Err(Status::ERR_ACCESS_DENIED)
+                    | Err(Status::ERR_INVALID_ARGS)
+                    | Err(Status::ERR_NOT_FOUND) => {}
+                    Err(e) => s.bad.set(2, raw_status(e)),
+                }
+            }
+            _ => {
+                let o = ZX_VM_SPECIFIC | ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_SPECIFIC;
+                match region.allocate(o, first * PAGE, len) {
+                    Ok((sub, _)) => {
+                        let _ = sub.map(ZX_VM_SPECIFIC | ZX_VM_PERM_READ, 0, &vmo, off, len);
+                        rng.spin(3000);
+                        // SAFETY: as above.
+                        if let Err(e) = unsafe { sub.destroy() } {
+                            s.bad.set(2, raw_status(e));
+                        }
+                    }
+                    Err(Status::ERR_ALREADY_EXISTS)
+                    | Err(Status::ERR_NO_RESOURCES)
+                    | Err(Status::ERR_NO_MEMORY) => {}
+                    Err(e) => s.bad.set(1, raw_status(e)),
+                }
+            }
+        }
+        rng.spin(3000);
+    }
+    Thread::exit()
+}
+
+/// Prober: `probe_for_read` / `probe_for_write` (a helper thread of this process touches the
+/// page under an exception channel) on random pages while the racers change them. A read finds
+/// the page or NOT_FOUND; a write finds it, NOT_FOUND or ACCESS_DENIED.
+extern "C" fn prober(arg: usize, seed: usize) -> ! {
+    // SAFETY: see `start_worker`.
+    let s = unsafe { &*(arg as *const ProbeRace) };
+    let mut rng = Rng(seed as u64);
+    while s.running.load(SeqCst) != 0 {
+        let addr =
+            s.base + PAGE * rng.below(PROBE_PAGES as u64) as usize + 8 * rng.below(8) as usize;
+        if rng.below(2) == 0 {
+            match zx::probe::probe_for_read(addr) {
+                Ok(()) | Err(Status::ERR_NOT_FOUND) => {}
+                Err(e) => s.bad.set(3, raw_status(e)),
+            }
+        } else {
+            match zx::probe::probe_for_write(addr) {
+                Ok(()) | Err(Status::ERR_NOT_FOUND) | Err(Status::ERR_ACCESS_DENIED) => {}
+                Err(e) => s.bad.set(4, raw_status(e)),
+            }
+        }
+        s.probes.fetch_add(1, SeqCst);
+        rng.spin(500);
+    }
+    Thread::exit()
+}
+
+/// Two racers map, unmap, protect, commit/decommit and destroy sub-VMARs in one region of this
+/// process while two probers touch its pages through `probe_for_read` / `probe_for_write`
+/// (threads of this process, so they share its TLB). Afterwards, no access goes through a stale
+/// translation: every unmapped page probes as NOT_FOUND for reads and writes and reads as
+/// [`UNMAPPED_READ`] through the kernel; every read-only page reads its VMO's word and refuses
+/// writes (ACCESS_DENIED); every read-write page takes both; and the kernel's invariants and
+/// counters are as before.
+fn map_unmap_protect_destroy_against_probes(ctx: &Ctx) -> TestResult {
+    with_seed(probe_inner(ctx))
+}
+
+fn probe_inner(ctx: &Ctx) -> TestResult {
+    let mut rng = Rng(seed(4));
+    // A probe before the baseline: its first use of the runtime and the kernel's objects.
+    let _ = zx::probe::probe_for_read(0);
+    let before = settled_stats(ctx)?;
+    let vmos = pool(PROBE_VMOS, PROBE_PAGES)?;
+    let (region, base) = check!(ctx.root.allocate(
+        ZX_VM_CAN_MAP_SPECIFIC | ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE,
+        0,
+        PROBE_PAGES * PAGE
+    ));
+    check!(region.map(ZX_VM_SPECIFIC | RW, 0, &vmos[0].0, 0, PROBE_PAGES * PAGE));
+    let mut handles = [0u32; PROBE_VMOS];
+    for (h, (v, _)) in handles.iter_mut().zip(vmos.iter()) {
+        *h = v.raw_handle();
+    }
+    let shared = ProbeRace {
+        running: AtomicU64::new(1),
+        region: region.raw_handle(),
+        base,
+        vmos: handles,
+        ops: 120,
+        probes: AtomicU64::new(0),
+        bad: Bad::new(),
+    };
+    let arg = &shared as *const ProbeRace as usize;
+    let probers = [
+        start_worker(ctx, prober, arg, rng.next() as usize)?,
+        start_worker(ctx, prober, arg, rng.next() as usize)?,
+    ];
+    let racers = [
+        start_worker(ctx, probe_racer, arg, rng.next() as usize)?,
+        start_worker(ctx, probe_racer, arg, rng.next() as usize)?,
+    ];
+    for w in racers {
+        join(ctx, w)?;
+    }
+    shared.running.store(0, SeqCst);
+    for w in probers {
+        join(ctx, w)?;
+    }
+    shared.bad.check(&PROBE_BAD)?;
+    ensure!(shared.probes.load(SeqCst) > 0, "no probe ran");
+    invariants_hold()?;
+    let map = page_map(&region, base, PROBE_PAGES)?;
+    let mut b = [0u8; 8];
+    for (i, m) in map.iter().enumerate() {
+        let addr = base + i * PAGE;
+        match *m {
+            None => {
+                ensure_err!(zx::probe::probe_for_read(addr), Status::ERR_NOT_FOUND);
+                ensure_err!(zx::probe::probe_for_write(addr), Status::ERR_NOT_FOUND);
+                ensure_err!(ctx.process.read_memory(addr, &mut b), UNMAPPED_READ);
+            }
+            Some((flags, koid, offset)) => {
+                ensure!(flags & ZX_VM_PERM_READ != 0, "page {i}: flags {flags:#x}");
+                check!(zx::probe::probe_for_read(addr));
+                let want = vmo_word(&vmos, koid, offset)?;
+                let direct = super::util::peek(addr);
+                ensure!(
+                    direct == want,
+                    "page {i}: direct read {direct:#x}, its VMO holds {want:#x} (stale translation)"
+                );
+                if flags & ZX_VM_PERM_WRITE != 0 {
+                    check!(zx::probe::probe_for_write(addr));
+                } else {
+                    ensure_err!(zx::probe::probe_for_write(addr), Status::ERR_ACCESS_DENIED);
+                }
+                ensure_eq!(check!(ctx.process.read_memory(addr, &mut b)), 8);
+                ensure_eq!(u64::from_ne_bytes(b), want);
+            }
+        }
+    }
+    // SAFETY: nothing uses the region any more.
+    check!(unsafe { region.destroy() });
+    drop(region);
+    drop(vmos);
+    back_at_baseline(ctx, &before)
+}
+
+// ---------------------------------------------------------------------------------------------
 // map_unmap_destroy_against_faulting_child.
 
 /// The victim case and mailbox layout (kept in sync with `user/victim/src/race.rs`).
@@ -659,6 +889,7 @@ mod mb {
     pub const READ_FAULT: u64 = 3;
     pub const WRITE_FAULT: u64 = 4;
     pub const EXIT: u64 = 5;
+    pub const PROBE: u64 = 6;
 }
 
 /// VMOs in the child test's pool (each `mb::PAGES` pages).
@@ -1000,6 +1231,33 @@ fn child_round(ctx: &Ctx, rng: &mut Rng, vmos: &[(Vmo, u64)], rounds: &mut Round
         ensure!(
             got == want,
             "page {i}: the child read {got:#x}, its VMO holds {want:#x} (stale translation)"
+        );
+    }
+    // Every page probed from inside the child (a helper thread of the child under an exception
+    // channel): unmapped pages fault NOT_FOUND for reads and writes, read-only pages refuse
+    // writes with ACCESS_DENIED, read-write pages take both.
+    word(mailbox, mb::MASK).store((1u64 << mb::PAGES) - 1, SeqCst);
+    word(mailbox, mb::CMD).store(mb::PROBE, SeqCst);
+    ensure!(
+        await_state(ctx, &child.process, mailbox, mb::PROBE | mb::DONE)?,
+        "the child died probing its pages: {:?}",
+        child.process.info().map(|i| i.return_code)
+    );
+    let status = |raw: u64| Status::from_raw(raw as u32 as i32);
+    for (i, m) in map.iter().enumerate() {
+        let v = word(mailbox, mb::VALUES + i).load(SeqCst);
+        let (r, w) = (status(v & 0xffff_ffff), status(v >> 32));
+        let want = match *m {
+            None => (Status::ERR_NOT_FOUND, Status::ERR_NOT_FOUND),
+            Some((flags, _, _)) if flags & ZX_VM_PERM_WRITE == 0 => {
+                (Status::OK, Status::ERR_ACCESS_DENIED)
+            }
+            Some(_) => (Status::OK, Status::OK),
+        };
+        ensure!(
+            (r, w) == want,
+            "page {i} ({:?}): the child probes read {r:?} write {w:?}, expected {want:?}",
+            m
         );
     }
     invariants_hold()?;
