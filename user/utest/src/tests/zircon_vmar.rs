@@ -58,12 +58,16 @@ tests!(
     protect_multiple,
     protect_demand_paged,
     protect_large_uncommitted,
+    protect_subregion_only_reduces,
     unmap_large_uncommitted,
     op_range_decommit_pages,
     op_range_decommit_second_mapping,
     op_range_nested_commit,
     op_range_commit_counts,
     op_range_map_range,
+    op_range_subregions_need_op_children,
+    op_range_next_to_a_child_region,
+    map_range_resizable,
     partial_unmap_read,
     partial_unmap_write,
     partial_unmap_vmo_offset,
@@ -147,12 +151,15 @@ fn allocate_raw_outs(v: &Vmar, options: u32, size: usize, child: usize, addr: us
     })
 }
 
-/// DestroyTest.
+/// DestroyTest: destroy needs ZX_RIGHT_OP_CHILDREN; a destroyed region refuses allocate.
 fn destroy_then_allocate_is_bad_state(_ctx: &Ctx) -> TestResult {
     let (_p, root) = new_process()?;
     let (sub, _) = check!(root.allocate(CAN_RW, 0, 1024 * PAGE));
+    let rights = check!(sub.handle().basic_info()).rights;
+    let weak = vmar_dup(&sub, rights & !ZX_RIGHT_OP_CHILDREN)?;
     // SAFETY: (whole block) the region is in another process and maps nothing.
     unsafe {
+        ensure_err!(weak.destroy(), Status::ERR_ACCESS_DENIED);
         check!(sub.destroy());
     }
     ensure_err!(sub.allocate(CAN_RW, 0, 10 * PAGE), Status::ERR_BAD_STATE);
@@ -1452,5 +1459,111 @@ fn system_features(_ctx: &Ctx) -> TestResult {
         0
     );
     ensure_err!(zx::system_get_features(1000), Status::ERR_NOT_SUPPORTED);
+    Ok(())
+}
+
+/// A region of `pages` pages in our root VMAR with a child filling it, both CAN_MAP_READ|WRITE,
+/// and a read-write one-page mapping of a fresh VMO in the child: (parent, child, address).
+fn region_child_mapping(ctx: &Ctx) -> Result<(Vmar, Vmar, usize), Failure> {
+    let (parent, a) = region(ctx, CAN_RW, 1)?;
+    let (child, ca) = check!(parent.allocate(CAN_RW, 0, PAGE));
+    let v = vmo(1)?;
+    let m = check!(child.map(RW, 0, &v, 0, PAGE));
+    ensure!(a == ca && a == m, "{a:#x} {ca:#x} {m:#x}");
+    Ok((parent, child, m))
+}
+
+/// ProtectSubregionTest (Zircon's newer suite): through the parent a sub-region's mapping can lose
+/// WRITE but not get it back; the child's own handle can; without OP_CHILDREN the parent cannot
+/// even reduce (INVALID_ARGS).
+fn protect_subregion_only_reduces(ctx: &Ctx) -> TestResult {
+    let (parent, child, a) = region_child_mapping(ctx)?;
+    let rights = check!(parent.handle().basic_info()).rights;
+    let weak = vmar_dup(&parent, rights & !ZX_RIGHT_OP_CHILDREN)?;
+    // SAFETY: (whole block) nothing refers to the region's memory; probes fault in helper threads.
+    unsafe {
+        check!(parent.protect(ZX_VM_PERM_READ, a, PAGE));
+        ensure_err!(probe_for_write(a), Status::ERR_ACCESS_DENIED);
+        ensure_err!(parent.protect(RW, a, PAGE), Status::ERR_ACCESS_DENIED);
+        check!(child.protect(RW, a, PAGE));
+        check!(probe_for_write(a));
+        ensure_err!(
+            weak.protect(ZX_VM_PERM_READ, a, PAGE),
+            Status::ERR_INVALID_ARGS
+        );
+        check!(probe_for_write(a));
+        check!(parent.destroy());
+    }
+    Ok(())
+}
+
+/// RangeOpSubRegions (Zircon's newer suite): through a parent, MAP_RANGE / DONT_NEED /
+/// ALWAYS_NEED over a child region's mapping need OP_CHILDREN (else INVALID_ARGS); COMMIT and
+/// DECOMMIT are INVALID_ARGS with or without it.
+fn op_range_subregions_need_op_children(ctx: &Ctx) -> TestResult {
+    let (parent, _child, a) = region_child_mapping(ctx)?;
+    let rights = check!(parent.handle().basic_info()).rights;
+    let weak = vmar_dup(&parent, rights & !ZX_RIGHT_OP_CHILDREN)?;
+    // SAFETY: (whole block) the ops keep the contents (or fail); nothing refers to the region.
+    unsafe {
+        for op in [
+            ZX_VMAR_OP_MAP_RANGE,
+            ZX_VMAR_OP_DONT_NEED,
+            ZX_VMAR_OP_ALWAYS_NEED,
+        ] {
+            check!(parent.op_range(op, a, PAGE));
+            ensure_err!(weak.op_range(op, a, PAGE), Status::ERR_INVALID_ARGS);
+        }
+        for op in [ZX_VMAR_OP_COMMIT, ZX_VMAR_OP_DECOMMIT] {
+            ensure_err!(parent.op_range(op, a, PAGE), Status::ERR_INVALID_ARGS);
+            ensure_err!(weak.op_range(op, a, PAGE), Status::ERR_INVALID_ARGS);
+        }
+        check!(parent.destroy());
+    }
+    Ok(())
+}
+
+/// OpOnRangeWithChildVmarNextToIt (Zircon's newer suite): MAP_RANGE through the grandparent over
+/// a mapping that has a sibling sub-region right after it succeeds.
+fn op_range_next_to_a_child_region(ctx: &Ctx) -> TestResult {
+    let (parent, _) = region(ctx, CAN_RWS, 2)?;
+    let (a, _) = check!(parent.allocate(CAN_RWS, 0, 2 * PAGE));
+    let (_b, bb) = check!(a.allocate(CAN_RWS | ZX_VM_SPECIFIC, PAGE, PAGE));
+    let v = vmo(1)?;
+    let m = check!(a.map(RW | ZX_VM_SPECIFIC, 0, &v, 0, PAGE));
+    ensure_eq!(m + PAGE, bb);
+    // SAFETY: (whole block) MAP_RANGE keeps the contents; nothing refers to the region.
+    unsafe {
+        check!(parent.op_range(ZX_VMAR_OP_MAP_RANGE, m, PAGE));
+        check!(parent.destroy());
+    }
+    Ok(())
+}
+
+/// MapRangeResizable (Zircon's newer suite; ALLOW_FAULTS added, which the spec requires for a
+/// resizable VMO): MAP_RANGE of a resizable VMO in range, extending past its end (the page past
+/// the end faults with OUT_OF_RANGE), wholly past its end; then grown, mapped, and shrunk under
+/// the mapping: the first page stays readable, the second faults with OUT_OF_RANGE.
+fn map_range_resizable(ctx: &Ctx) -> TestResult {
+    let v = check!(Vmo::create(PAGE as u64, ZX_VMO_RESIZABLE));
+    let mr = ZX_VM_MAP_RANGE | ZX_VM_ALLOW_FAULTS;
+    let root = &ctx.root;
+    // SAFETY: (whole block) nothing refers to these mappings; probes fault in helper threads.
+    unsafe {
+        let a = check!(root.map(mr, 0, &v, 0, PAGE));
+        check!(root.unmap(a, PAGE));
+        let a = check!(root.map(mr | ZX_VM_PERM_READ, 0, &v, 0, 2 * PAGE));
+        check!(probe_for_read(a));
+        ensure_err!(probe_for_read(a + PAGE), Status::ERR_OUT_OF_RANGE);
+        check!(root.unmap(a, 2 * PAGE));
+        let a = check!(root.map(mr, 0, &v, 2 * PAGE as u64, 2 * PAGE));
+        check!(root.unmap(a, 2 * PAGE));
+        check!(v.set_size(2 * PAGE as u64));
+        let a = check!(root.map(mr | ZX_VM_PERM_READ, 0, &v, 0, 2 * PAGE));
+        check!(v.set_size(PAGE as u64));
+        check!(probe_for_read(a));
+        ensure_err!(probe_for_read(a + PAGE), Status::ERR_OUT_OF_RANGE);
+        check!(root.unmap(a, 2 * PAGE));
+    }
     Ok(())
 }
