@@ -1,6 +1,9 @@
 //! `zx::probe`: probe_for_read / probe_for_write against every kind of mapping and address,
 //! values preserved, and nothing left behind (threads, handles, stacks).
 
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use abi::signals::ZX_THREAD_TERMINATED;
 use abi::vm_options::*;
 use abi::Status;
 use zx::probe::{can_read, can_write, probe_for_read, probe_for_write};
@@ -18,6 +21,7 @@ tests!(
     probe_after_protect_and_unmap,
     probe_write_keeps_value,
     probes_leak_nothing,
+    concurrent_probes,
 );
 
 fn probe_read_write_mapping(ctx: &Ctx) -> TestResult {
@@ -125,5 +129,68 @@ fn probes_leak_nothing(ctx: &Ctx) -> TestResult {
     );
     // SAFETY: nothing refers to the mapping.
     check!(unsafe { ctx.root.unmap(addr, PAGE) });
+    Ok(())
+}
+
+/// What a prober thread checks: (read-only page, read-write page, results: +1 per correct
+/// outcome).
+struct ProbeJob {
+    ro: usize,
+    rw: usize,
+    good: AtomicU32,
+}
+
+/// Prober thread: 5 rounds of a denied write, an allowed read and an allowed write.
+extern "C" fn prober(arg1: usize, _arg2: usize) -> ! {
+    // SAFETY: arg1 is a `ProbeJob` the test keeps alive until every prober ended.
+    let job = unsafe { &*(arg1 as *const ProbeJob) };
+    for _ in 0..5 {
+        if probe_for_write(job.ro) == Err(Status::ERR_ACCESS_DENIED)
+            && probe_for_read(job.ro).is_ok()
+            && probe_for_write(job.rw).is_ok()
+        {
+            job.good.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    zx::Thread::exit()
+}
+
+fn concurrent_probes(ctx: &Ctx) -> TestResult {
+    const THREADS: usize = 4;
+    let v = vmo(2)?;
+    let ro = check!(ctx.root.map(ZX_VM_PERM_READ, 0, &v, 0, PAGE));
+    let rw = check!(ctx.root.map(RW, 0, &v, PAGE as u64, PAGE));
+    let stacks = vmo(4 * THREADS)?;
+    let sbase = check!(ctx.root.map(RW, 0, &stacks, 0, 4 * THREADS * PAGE));
+    let job = ProbeJob {
+        ro,
+        rw,
+        good: AtomicU32::new(0),
+    };
+    let mut threads = alloc::vec::Vec::new();
+    for i in 0..THREADS {
+        let t = check!(zx::Thread::create(&ctx.process, b"prober", 0));
+        // SAFETY: the entry only reads `job` (alive until every thread ended) and probes, on
+        // its own 16 KiB stack.
+        check!(unsafe {
+            t.start(
+                prober as *const () as usize,
+                sbase + (i + 1) * 4 * PAGE - 8,
+                &job as *const ProbeJob as usize,
+                0,
+            )
+        });
+        threads.push(t);
+    }
+    for t in &threads {
+        check!(t.handle().wait_one(ZX_THREAD_TERMINATED, i64::MAX));
+    }
+    ensure_eq!(job.good.load(Ordering::SeqCst), (5 * THREADS) as u32);
+    // SAFETY: the threads are gone; nothing uses these mappings.
+    unsafe {
+        check!(ctx.root.unmap(sbase, 4 * THREADS * PAGE));
+        check!(ctx.root.unmap(ro, PAGE));
+        check!(ctx.root.unmap(rw, PAGE));
+    }
     Ok(())
 }
