@@ -306,14 +306,18 @@ impl ThreadExceptionState {
     /// `zx_thread_write_state(GENERAL_REGS)`: `ZX_ERR_BAD_STATE` when not in an exception;
     /// `ZX_ERR_INVALID_ARGS` for a `rip` outside the user half (a non-canonical or kernel RIP
     /// would fault in ring 0 on the way back; Zircon's `arch_set_general_regs` likewise refuses
-    /// non-canonical values) or a non-canonical `fs_base` / `gs_base`; non-zero `fs_base` /
+    /// non-canonical values), an `rsp` above the user half (ours, as for `zx_thread_start`: the
+    /// return is an `iretq`) or a non-canonical `fs_base` / `gs_base`; non-zero `fs_base` /
     /// `gs_base` are `ZX_ERR_NOT_SUPPORTED` (threads here have no FS/GS base). Only
     /// [`X86_FLAGS_USER`] bits of `rflags` are taken.
     pub fn set_regs(&self, new: &GeneralRegs) -> ZxResult {
         let mut inner = self.inner.lock();
         let f = inner.as_mut().ok_or(Status::ERR_BAD_STATE)?;
         let canonical = |v: u64| v < X86_64_USER_LIMIT as u64 || v >= 0xffff_8000_0000_0000;
-        if new.rip >= X86_64_USER_LIMIT as u64 || !canonical(new.fs_base) || !canonical(new.gs_base)
+        if new.rip >= X86_64_USER_LIMIT as u64
+            || new.rsp > X86_64_USER_LIMIT as u64
+            || !canonical(new.fs_base)
+            || !canonical(new.gs_base)
         {
             return Err(Status::ERR_INVALID_ARGS);
         }

@@ -445,6 +445,16 @@ fn thread_info_report_and_state() {
         put(
             &mut m,
             GeneralRegs {
+                rsp: 0x0000_8000_0000_0008,
+                ..regs
+            }
+        ),
+        Err(Status::ERR_INVALID_ARGS)
+    );
+    assert_eq!(
+        put(
+            &mut m,
+            GeneralRegs {
                 gs_base: 1 << 60,
                 ..regs
             }

@@ -389,6 +389,14 @@ fn write_state_rejects_bad_registers(ctx: &Ctx) -> TestResult {
         }),
         Status::ERR_INVALID_ARGS
     );
+    // A stack pointer above the user half: refused (the return to ring 3 is an iretq).
+    ensure_err!(
+        t.write_regs(&GeneralRegs {
+            rsp: 0x0000_8000_0000_1000,
+            ..regs
+        }),
+        Status::ERR_INVALID_ARGS
+    );
     // Only the user RFLAGS bits change: IF (0x200) and IOPL stay as they were.
     check!(t.write_regs(&GeneralRegs {
         rflags: 0,
