@@ -42,8 +42,9 @@ use x86_64::registers::model_specific::{Efer, EferFlags};
 pub const PAGE_SIZE: u64 = 4096;
 
 /// First byte of a user address space: 2 MiB, so null-pointer offsets below it never land in a
-/// mapping. Zircon's x86_64 value: its core test `Vmar.AllocateAtLowAddressTest` (vmar.cc)
-/// requires a new process's root VMAR to start at or below 0x200000 and maps a page there.
+/// mapping. Zircon's core test `Vmar.AllocateAtLowAddressTest` (vmar.cc) requires a new
+/// process's root VMAR to start at or below 0x200000 and maps a page there (Zircon lowered its
+/// `USER_ASPACE_BASE` from the 16 MiB of older trees to 2 MiB, the value its riscv64 port uses).
 pub const USER_ASPACE_BASE: u64 = 0x0000_0000_0020_0000;
 
 /// One past the last byte of a user address space: the end of the lower canonical half minus
