@@ -359,8 +359,9 @@ pub fn wait_one(thread: &Thread, object: &Object, want: u32, deadline: i64) -> (
 /// `vaddr` (so the mapping's protection does not matter, a read commits nothing, a write commits
 /// what it touches), truncated at the end of that mapping and of its VMO.
 ///
-/// No mapping at `vaddr`: `ZX_ERR_NO_MEMORY` (Zircon's `sys_process_read_memory`; its core tests
-/// `Vmar.PartialUnmapAndRead` / `check_pages_mapped` rely on it); `vaddr` in a mapping but past
+/// No mapping at `vaddr`: `ZX_ERR_NOT_FOUND` (current Zircon; its core tests
+/// `Vmar.PartialUnmapAndRead` / `check_pages_mapped` assert it; older Zircon trees returned
+/// `ZX_ERR_NO_MEMORY`, see docs/conformance.md); `vaddr` in a mapping but past
 /// its VMO's end (an ALLOW_FAULTS mapping): `ZX_ERR_OUT_OF_RANGE`; a torn-down process:
 /// `ZX_ERR_BAD_STATE`.
 fn access_memory(
@@ -370,7 +371,7 @@ fn access_memory(
     write: Option<&[u8]>,
 ) -> Result<usize, Status> {
     let aspace = process.aspace().ok_or(Status::ERR_BAD_STATE)?;
-    let window = aspace.mapping_at(vaddr).ok_or(Status::ERR_NO_MEMORY)?;
+    let window = aspace.mapping_at(vaddr).ok_or(Status::ERR_NOT_FOUND)?;
     let into_mapping = vaddr - window.base;
     let offset = window
         .vmo_offset

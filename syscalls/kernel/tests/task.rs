@@ -424,7 +424,7 @@ fn process_memory_access() {
         assert_eq!(f(&mut m, p, a, BUF, 8, 0), E_ARGS, "actual is required");
         assert_eq!(
             f(&mut m, p, ASPACE_BASE, BUF, 8, OUT),
-            Err(Status::ERR_NO_MEMORY)
+            Err(Status::ERR_NOT_FOUND)
         );
         let root = m.root;
         assert_eq!(f(&mut m, root, a, BUF, 8, OUT), Err(Status::ERR_WRONG_TYPE));

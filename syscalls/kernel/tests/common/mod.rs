@@ -587,7 +587,7 @@ impl SyscallContext for Mock {
     }
 }
 
-/// End of the mapping containing `vaddr` in `process`: NO_MEMORY / BAD_STATE as the kernel would.
+/// End of the mapping containing `vaddr` in `process`: NOT_FOUND / BAD_STATE as the kernel would.
 fn mapping_end(process: &Arc<dyn ProcessObject>, vaddr: usize) -> Result<usize, Status> {
     let root = process.root_vmar()?;
     root.vmar()
@@ -599,7 +599,7 @@ fn mapping_end(process: &Arc<dyn ProcessObject>, vaddr: usize) -> Result<usize, 
             } if vaddr >= base && vaddr - base < len_bytes => Some(base + len_bytes),
             _ => None,
         })
-        .ok_or(Status::ERR_NO_MEMORY)
+        .ok_or(Status::ERR_NOT_FOUND)
 }
 
 /// A handle value that names nothing in any mock table.

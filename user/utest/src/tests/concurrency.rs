@@ -39,7 +39,7 @@ tests!(
 );
 
 /// What `zx_process_read_memory` returns for an address no mapping covers (Zircon's status).
-pub const UNMAPPED_READ: Status = Status::ERR_NO_MEMORY;
+pub const UNMAPPED_READ: Status = Status::ERR_NOT_FOUND;
 /// Seed when the command line gives none.
 pub const DEFAULT_SEED: u64 = 1;
 

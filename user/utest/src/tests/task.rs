@@ -273,9 +273,9 @@ fn read_write_memory_of_other_process(_ctx: &Ctx) -> TestResult {
     let mut b = [0u8; 8];
     ensure_err!(
         p.read_memory(addr + 2 * PAGE, &mut b),
-        Status::ERR_NO_MEMORY
+        Status::ERR_NOT_FOUND
     );
-    ensure_err!(p.write_memory(addr - PAGE, &b), Status::ERR_NO_MEMORY);
+    ensure_err!(p.write_memory(addr - PAGE, &b), Status::ERR_NOT_FOUND);
     Ok(())
 }
 
@@ -290,7 +290,7 @@ fn read_memory_of_self(ctx: &Ctx) -> TestResult {
     check!(unsafe { ctx.root.unmap(addr, PAGE) });
     ensure_err!(
         ctx.process.read_memory(addr + 8, &mut b),
-        Status::ERR_NO_MEMORY
+        Status::ERR_NOT_FOUND
     );
     Ok(())
 }
@@ -358,11 +358,11 @@ fn memory_access_errors(ctx: &Ctx) -> TestResult {
     ] {
         for target in [&p, &ctx.process] {
             match target.read_memory(addr, &mut b) {
-                Err(Status::ERR_NO_MEMORY) | Err(Status::ERR_OUT_OF_RANGE) => {}
+                Err(Status::ERR_NOT_FOUND) | Err(Status::ERR_OUT_OF_RANGE) => {}
                 other => fail!("read_memory({addr:#x}): {other:?}"),
             }
             match target.write_memory(addr, &b) {
-                Err(Status::ERR_NO_MEMORY) | Err(Status::ERR_OUT_OF_RANGE) => {}
+                Err(Status::ERR_NOT_FOUND) | Err(Status::ERR_OUT_OF_RANGE) => {}
                 other => fail!("write_memory({addr:#x}): {other:?}"),
             }
         }

@@ -98,13 +98,13 @@ pub fn raw_vmo(raw: u32) -> Borrowed<Vmo> {
 }
 
 /// Whether `addr` is mapped in this process, asked through `zx_process_read_memory` on our own
-/// process (it reads the mapping's VMO and commits nothing; nothing mapped is NO_MEMORY, as in
-/// Zircon, whose core tests' `check_pages_mapped` asks the same way).
+/// process (it reads the mapping's VMO and commits nothing; nothing mapped is NOT_FOUND, as in
+/// current Zircon, whose core tests' `check_pages_mapped` asks the same way).
 pub fn is_mapped(ctx: &Ctx, addr: usize) -> Result<bool, Failure> {
     let mut b = [0u8; 1];
     match ctx.process.read_memory(addr, &mut b) {
         Ok(_) => Ok(true),
-        Err(Status::ERR_NO_MEMORY) => Ok(false),
+        Err(Status::ERR_NOT_FOUND) => Ok(false),
         // Mapped with no access permission.
         Err(Status::ERR_ACCESS_DENIED) => Ok(true),
         Err(e) => Err(failure(alloc::format!("read_memory({addr:#x}): {e:?}"))),

@@ -325,7 +325,7 @@ fn no_permissions(ctx: &Ctx) -> TestResult {
     ensure_eq!(check!(ctx.process.read_memory(addr, &mut b)), 1);
     // SAFETY: nothing refers to the mapping.
     check!(unsafe { ctx.root.unmap(addr, PAGE) });
-    ensure_err!(ctx.process.read_memory(addr, &mut b), Status::ERR_NO_MEMORY);
+    ensure_err!(ctx.process.read_memory(addr, &mut b), Status::ERR_NOT_FOUND);
     Ok(())
 }
 

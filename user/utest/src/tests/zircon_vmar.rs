@@ -2,13 +2,13 @@
 //! here per test there (named in each doc comment), written anew for this kernel: same calls,
 //! same arguments, same expected statuses and outcomes. Most run in a fresh, never-started process
 //! created with `zx_process_create` (as Zircon's do) and tell mapped from unmapped pages with
-//! `zx_process_read_memory` (`ZX_OK` vs `ZX_ERR_NO_MEMORY`, Zircon's `check_pages_mapped`); the
+//! `zx_process_read_memory` (`ZX_OK` vs `ZX_ERR_NOT_FOUND`, Zircon's `check_pages_mapped`); the
 //! ones that touch memory use this process's root VMAR and check access the way Zircon's do, with
 //! `zx::probe::{probe_for_read, probe_for_write}` (a faulting probe reports ACCESS_DENIED or
 //! NOT_FOUND).
 //!
 //! Where a status differs from the spec text (rounded lengths, NO_RESOURCES, unmap of nothing,
-//! NO_MEMORY from the debugger calls) the test follows Zircon and docs/conformance.md lists the
+//! NOT_FOUND from the debugger calls) the test follows Zircon and docs/conformance.md lists the
 //! deviation; where the spec is kept against an old Zircon test (BUFFER_TOO_SMALL, protect across
 //! sub-regions after RFC-0199) the test asserts the spec and says why.
 
@@ -96,14 +96,14 @@ fn base_of(v: &Vmar) -> Result<usize, Failure> {
 }
 
 /// Zircon's `check_pages_mapped`: page `i` of `count` from `base` must read (1 byte through
-/// `zx_process_read_memory`) as `ZX_OK` when bit `i` of `bits` is set, else `ZX_ERR_NO_MEMORY`.
+/// `zx_process_read_memory`) as `ZX_OK` when bit `i` of `bits` is set, else `ZX_ERR_NOT_FOUND`.
 fn pages_mapped(p: &Process, base: usize, bits: u64, count: usize) -> TestResult {
     for i in 0..count {
         let mut b = [0u8; 1];
         let got = p.read_memory(base + i * PAGE, &mut b);
         let want_mapped = bits & (1 << i) != 0;
         match (want_mapped, got) {
-            (true, Ok(1)) | (false, Err(Status::ERR_NO_MEMORY)) => {}
+            (true, Ok(1)) | (false, Err(Status::ERR_NOT_FOUND)) => {}
             (_, got) => {
                 fail!("page {i} of {base:#x} (expected bits {bits:#b}): read_memory gave {got:?}")
             }
@@ -285,7 +285,7 @@ fn destroyed_region_and_child(_ctx: &Ctx) -> TestResult {
         check!(r0.destroy());
         for (r, m) in [(&r0, m0), (&r1, m1)] {
             check!(r.handle().check_valid());
-            ensure_err!(read_byte(&p, m), Status::ERR_NO_MEMORY);
+            ensure_err!(read_byte(&p, m), Status::ERR_NOT_FOUND);
             ensure_err!(r.destroy(), Status::ERR_BAD_STATE);
             ensure_err!(r.allocate(CAN_RW, 0, PAGE), Status::ERR_BAD_STATE);
             ensure_err!(r.unmap(m, PAGE), Status::ERR_BAD_STATE);
@@ -312,7 +312,7 @@ fn map_over_destroyed_region(_ctx: &Ctx) -> TestResult {
     ensure_eq!(read_byte(&p, m), Ok(5));
     // SAFETY: the region is in another process.
     check!(unsafe { r1.destroy() });
-    ensure_err!(read_byte(&p, m), Status::ERR_NO_MEMORY);
+    ensure_err!(read_byte(&p, m), Status::ERR_NOT_FOUND);
     ensure_eq!(check!(r0.map(RW | ZX_VM_SPECIFIC, m - a0, &v2, 0, PAGE)), m);
     ensure_eq!(read_byte(&p, m), Ok(0));
     Ok(())
@@ -592,7 +592,7 @@ fn unaligned_len_unmap_protect(_ctx: &Ctx) -> TestResult {
         ensure_eq!(check!(contents(&root)).0, [(a, 4 * PAGE, RW)]);
         check!(root.unmap(a, 4 * PAGE - 1));
     }
-    ensure_err!(read_byte(&p, a + 3 * PAGE), Status::ERR_NO_MEMORY);
+    ensure_err!(read_byte(&p, a + 3 * PAGE), Status::ERR_NOT_FOUND);
     ensure!(check!(contents(&root)).0.is_empty());
     Ok(())
 }
@@ -607,7 +607,7 @@ fn unaligned_len_map(_ctx: &Ctx) -> TestResult {
         ensure_eq!(check!(contents(&root)).0, [(a, 4 * PAGE, ZX_VM_PERM_READ)]);
         // SAFETY: the mapping is in another process.
         check!(unsafe { root.unmap(a, 4 * PAGE - 1) });
-        ensure_err!(read_byte(&p, a + 3 * PAGE), Status::ERR_NO_MEMORY);
+        ensure_err!(read_byte(&p, a + 3 * PAGE), Status::ERR_NOT_FOUND);
     }
     Ok(())
 }
@@ -1326,7 +1326,7 @@ fn op_range_map_range(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// PartialUnmapAndRead: reads stop at the first unmapped page; nothing mapped is NO_MEMORY.
+/// PartialUnmapAndRead: reads stop at the first unmapped page; nothing mapped is NOT_FOUND.
 fn partial_unmap_read(ctx: &Ctx) -> TestResult {
     let v = vmo(2)?;
     let a = check!(ctx.root.map(RW, 0, &v, 0, 2 * PAGE));
@@ -1337,7 +1337,7 @@ fn partial_unmap_read(ctx: &Ctx) -> TestResult {
     ensure_eq!(check!(p.read_memory(a, &mut buf[..PAGE])), PAGE);
     ensure_err!(
         p.read_memory(a + PAGE, &mut buf[..PAGE]),
-        Status::ERR_NO_MEMORY
+        Status::ERR_NOT_FOUND
     );
     ensure_eq!(check!(p.read_memory(a, &mut buf)), PAGE);
     ensure_eq!(check!(p.read_memory(a + PAGE - 1, &mut buf[..2])), 1);
@@ -1357,7 +1357,7 @@ fn partial_unmap_write(ctx: &Ctx) -> TestResult {
     ensure_eq!(check!(p.write_memory(a, &buf[..PAGE])), PAGE);
     ensure_err!(
         p.write_memory(a + PAGE, &buf[..PAGE]),
-        Status::ERR_NO_MEMORY
+        Status::ERR_NOT_FOUND
     );
     ensure_eq!(check!(p.write_memory(a, &buf)), PAGE);
     ensure_eq!(check!(p.write_memory(a + PAGE - 1, &buf[..2])), 1);
@@ -1380,8 +1380,8 @@ fn partial_unmap_vmo_offset(ctx: &Ctx) -> TestResult {
     ensure_eq!(check!(p.read_memory(a, &mut buf)), len);
     ensure_eq!(check!(p.write_memory(a + len - 1, &buf[..1])), 1);
     ensure_eq!(check!(p.read_memory(a + len - 1, &mut buf[..1])), 1);
-    ensure_err!(p.write_memory(a + len, &buf[..1]), Status::ERR_NO_MEMORY);
-    ensure_err!(p.read_memory(a + len, &mut buf[..1]), Status::ERR_NO_MEMORY);
+    ensure_err!(p.write_memory(a + len, &buf[..1]), Status::ERR_NOT_FOUND);
+    ensure_err!(p.read_memory(a + len, &mut buf[..1]), Status::ERR_NOT_FOUND);
     ensure_eq!(check!(p.write_memory(a + len - 1, &buf[..2])), 1);
     ensure_eq!(check!(p.read_memory(a + len - 1, &mut buf[..2])), 1);
     // SAFETY: nothing refers to the mapping.
