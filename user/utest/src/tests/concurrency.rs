@@ -21,7 +21,7 @@ use abi::info::maps_type::ZX_INFO_MAPS_TYPE_MAPPING;
 use abi::kstats;
 use abi::ops::{ZX_VMAR_OP_COMMIT, ZX_VMAR_OP_DECOMMIT, ZX_VMO_OP_DECOMMIT};
 use abi::signals::{ZX_PROCESS_TERMINATED, ZX_THREAD_TERMINATED};
-use abi::task::{ZX_TASK_RETCODE_EXCEPTION_KILL, ZX_TASK_RETCODE_SYSCALL_KILL};
+use abi::task::ZX_TASK_RETCODE_EXCEPTION_KILL;
 use abi::vm_options::*;
 use abi::Status;
 use alloc::vec::Vec;
@@ -711,9 +711,13 @@ extern "C" fn probe_racer(arg: usize, seed: usize) -> ! {
                 }
             }
             5 => {
-                // SAFETY: as above.
+                // SAFETY: as above. Protect fails over a gap (NOT_FOUND), a sub-VMAR partly in
+                // the range (INVALID_ARGS) or a sub-VMAR's read-only mapping (ACCESS_DENIED).
                 match unsafe { region.protect(perms, at, len) } {
-                    Ok(()) | Err(Status::ERR_NOT_FOUND) | Err(Status::ERR_INVALID_ARGS) => {}
+                    Ok(())
+                    | Err(Status::ERR_NOT_FOUND)
+                    | Err(Status::ERR_INVALID_ARGS)
+                    | Err(Status::ERR_ACCESS_DENIED) => {}
                     Err(e) => s.bad.set(2, raw_status(e)),
                 }
             }
@@ -976,9 +980,13 @@ extern "C" fn child_racer(arg: usize, seed: usize) -> ! {
                 }
             }
             5 => {
-                // SAFETY: as above. Protect fails over a gap (NOT_FOUND) or a sub-VMAR.
+                // SAFETY: as above. Protect fails over a gap (NOT_FOUND), a sub-VMAR partly in
+                // the range (INVALID_ARGS) or a sub-VMAR's read-only mapping (ACCESS_DENIED).
                 match unsafe { region.protect(perms, at, len) } {
-                    Ok(()) | Err(Status::ERR_NOT_FOUND) | Err(Status::ERR_INVALID_ARGS) => {}
+                    Ok(())
+                    | Err(Status::ERR_NOT_FOUND)
+                    | Err(Status::ERR_INVALID_ARGS)
+                    | Err(Status::ERR_ACCESS_DENIED) => {}
                     Err(e) if dead(e) => {}
                     Err(e) => s.bad.set(2, raw_status(e)),
                 }
@@ -1073,7 +1081,7 @@ fn word(mailbox: usize, i: usize) -> &'static AtomicU64 {
 }
 
 /// Waits until the child's STATE is `want`; `Ok(false)` if the child died first.
-fn await_state(ctx: &Ctx, child: &Process, mailbox: usize, want: u64) -> Result<bool, Failure> {
+fn await_state(child: &Process, mailbox: usize, want: u64) -> Result<bool, Failure> {
     let deadline = zx::clock_get_monotonic() + 60_000_000_000;
     loop {
         if word(mailbox, mb::STATE).load(SeqCst) == want {
@@ -1087,7 +1095,6 @@ fn await_state(ctx: &Ctx, child: &Process, mailbox: usize, want: u64) -> Result<
             zx::clock_get_monotonic() < deadline,
             "the child did not reach state {want:#x}"
         );
-        let _ = ctx;
     }
 }
 
@@ -1164,11 +1171,11 @@ fn child_round(ctx: &Ctx, rng: &mut Rng, vmos: &[(Vmo, u64)], rounds: &mut Round
         bad: Bad::new(),
     };
     // Let the child start touching first (or die trying).
-    let _ = await_state(ctx, &child.process, mailbox, 0)?;
+    let _ = await_state(&child.process, mailbox, 0)?;
     // Phase 1: racers against the touchers (the full mix, or a gentle one the touchers survive).
     race_child_region(ctx, rng, &shared)?;
     word(mailbox, mb::CMD).store(mb::STOP, SeqCst);
-    let stopped = await_state(ctx, &child.process, mailbox, mb::STOP | mb::DONE)?;
+    let stopped = await_state(&child.process, mailbox, mb::STOP | mb::DONE)?;
     rounds.touches += word(mailbox, mb::TOUCHES).load(SeqCst);
     if stopped {
         // Phase 2: the full mix on the pages the touchers left in the child's page tables.
@@ -1216,7 +1223,7 @@ fn child_round(ctx: &Ctx, rng: &mut Rng, vmos: &[(Vmo, u64)], rounds: &mut Round
     word(mailbox, mb::MASK).store(mask, SeqCst);
     word(mailbox, mb::CMD).store(mb::READ, SeqCst);
     ensure!(
-        await_state(ctx, &child.process, mailbox, mb::READ | mb::DONE)?,
+        await_state(&child.process, mailbox, mb::READ | mb::DONE)?,
         "the child died reading mapped pages: {:?}",
         child.process.info().map(|i| i.return_code)
     );
@@ -1240,7 +1247,7 @@ fn child_round(ctx: &Ctx, rng: &mut Rng, vmos: &[(Vmo, u64)], rounds: &mut Round
     word(mailbox, mb::MASK).store((1u64 << mb::PAGES) - 1, SeqCst);
     word(mailbox, mb::CMD).store(mb::PROBE, SeqCst);
     ensure!(
-        await_state(ctx, &child.process, mailbox, mb::PROBE | mb::DONE)?,
+        await_state(&child.process, mailbox, mb::PROBE | mb::DONE)?,
         "the child died probing its pages: {:?}",
         child.process.info().map(|i| i.return_code)
     );
@@ -1293,7 +1300,6 @@ fn child_round(ctx: &Ctx, rng: &mut Rng, vmos: &[(Vmo, u64)], rounds: &mut Round
     rounds.checked += 1;
     // SAFETY: nothing in this process uses the mailbox any more.
     check!(unsafe { ctx.root.unmap(mailbox, PAGE) });
-    let _ = ZX_TASK_RETCODE_SYSCALL_KILL;
     Ok(())
 }
 
