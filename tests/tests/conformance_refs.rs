@@ -91,7 +91,8 @@ fn utest_modules(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
     modules
 }
 
-/// The shorthands of the doc's intro: "`alloc` = `utest::vmar_alloc`".
+/// The doc's module shorthands: "`alloc` = `utest::vmar_alloc`" (the intro's list) and
+/// "`utest::zircon_vmo_map` (`zvmo`)".
 fn shorthands(doc: &str) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     let spans: Vec<&str> = doc.split('`').collect();
@@ -99,6 +100,14 @@ fn shorthands(doc: &str) -> BTreeMap<String, String> {
         if spans[i + 1].trim() == "=" {
             if let Some(module) = spans[i + 2].strip_prefix("utest::") {
                 map.insert(spans[i].to_string(), module.to_string());
+            }
+        }
+    }
+    // The other form: "`utest::zircon_vmo_map` (`zvmo`)".
+    for i in (1..spans.len().saturating_sub(2)).step_by(2) {
+        if let Some(module) = spans[i].strip_prefix("utest::") {
+            if spans[i + 1].trim() == "(" && spans[i + 2].chars().all(|c| c.is_ascii_lowercase()) {
+                map.insert(spans[i + 2].to_string(), module.to_string());
             }
         }
     }

@@ -34,6 +34,7 @@ tests!(
     bad_and_closed_handles,
     failed_map_maps_nothing,
     overflowing_offsets,
+    placement_is_random,
 );
 
 fn closing_vmo_handle_keeps_mapping(ctx: &Ctx) -> TestResult {
@@ -513,6 +514,41 @@ fn overflowing_offsets(ctx: &Ctx) -> TestResult {
     }
     ensure!(check!(contents(&r)).0.is_empty());
     // SAFETY: nothing is mapped.
+    check!(unsafe { r.destroy() });
+    Ok(())
+}
+
+/// Without SPECIFIC the kernel picks the offset at random, and OFFSET_IS_UPPER_LIMIT only narrows
+/// the range it picks from: 16 map / unmap rounds of one page land page-aligned inside the region
+/// (below the limit) and not all at one address (1 in 128^15 for a uniform choice).
+fn placement_is_random(ctx: &Ctx) -> TestResult {
+    let v = vmo(1)?;
+    let (r, base) = region(ctx, CAN_RWS, 256)?;
+    for (options, limit) in [(RW, 256), (ZX_VM_OFFSET_IS_UPPER_LIMIT | RW, 128)] {
+        let offset = if options & ZX_VM_OFFSET_IS_UPPER_LIMIT != 0 {
+            limit * PAGE
+        } else {
+            0
+        };
+        let mut addrs = [0usize; 16];
+        for a in addrs.iter_mut() {
+            *a = check!(r.map(options, offset, &v, 0, PAGE));
+            ensure!(
+                *a % PAGE == 0 && *a >= base && *a + PAGE <= base + limit * PAGE,
+                "{a:#x} outside [{base:#x}, {:#x}) (options {options:#x})",
+                base + limit * PAGE
+            );
+            // SAFETY: nothing refers to the mapping.
+            check!(unsafe { r.unmap(*a, PAGE) });
+        }
+        ensure!(
+            addrs.iter().any(|&a| a != addrs[0]),
+            "16 placements all at {:#x} (options {options:#x})",
+            addrs[0]
+        );
+    }
+    ensure!(check!(contents(&r)).0.is_empty());
+    // SAFETY: nothing refers to the region's memory.
     check!(unsafe { r.destroy() });
     Ok(())
 }
