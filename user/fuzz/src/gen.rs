@@ -235,6 +235,16 @@ impl Fuzz {
         }
     }
 
+    /// An out-buffer: one time in four a wild pointer and length, otherwise the scratch bytes
+    /// with one of `sizes`.
+    fn buffer_or_wild(&mut self, sizes: &[u64]) -> (u64, u64) {
+        if self.chance(4) {
+            (self.ptr(), self.len())
+        } else {
+            (self.scratch + BYTES_AT, self.pick(sizes))
+        }
+    }
+
     /// A pointer the kernel may read or write `len` bytes through.
     fn ptr(&mut self) -> u64 {
         match self.below(14) {
@@ -1181,14 +1191,7 @@ impl Fuzz {
                 } else {
                     self.below(3)
                 };
-                let (b, l) = if self.chance(4) {
-                    (self.ptr(), self.len())
-                } else {
-                    (
-                        self.scratch + BYTES_AT,
-                        self.pick(&[0u64, 8, 160, 168, 176, 1024]),
-                    )
-                };
+                let (b, l) = self.buffer_or_wild(&[0, 8, 160, 168, 176, 1024]);
                 self.raw(nr, [t, kind, b, l, 0, 0, 0, 0]);
             }
             ZX_SYS_OBJECT_GET_PROPERTY | ZX_SYS_OBJECT_SET_PROPERTY => {
@@ -1205,14 +1208,7 @@ impl Fuzz {
                 } else {
                     self.pick(&[2u64, 3, 4, 5, 6, 7, 16, 17, 18, 0])
                 };
-                let (b, l) = if self.chance(4) {
-                    (self.ptr(), self.len())
-                } else {
-                    (
-                        self.scratch + BYTES_AT,
-                        self.pick(&[0u64, 4, 8, 31, 32, 64]),
-                    )
-                };
+                let (b, l) = self.buffer_or_wild(&[0, 4, 8, 31, 32, 64]);
                 self.raw(nr, [h, prop, b, l, 0, 0, 0, 0]);
             }
             ZX_SYS_EXCEPTION_GET_THREAD | ZX_SYS_EXCEPTION_GET_PROCESS => {
