@@ -15,8 +15,11 @@
 //! Environment (for profiling runs): `VM_BENCH_ROUNDS` (default 15), `VM_BENCH_ITERS` (default
 //! 2 000), `VM_BENCH_SIZES` (comma-separated, default `100,1000,10000,100000`).
 //!
-//! Output: the method, a table, the ratio cost(largest n) / cost(smallest n) per operation, and
-//! one line per figure: `BENCH op=<op> n=<n> ns=<median ns per call>`.
+//! Output: the method, a table, the ratio cost(largest n) / cost(smallest n) per operation, one
+//! line per figure: `BENCH op=<op> n=<n> ns=<median ns per call>`, and last the price of one
+//! dependent cache miss on this machine (a pointer chase) with the ratio each operation would
+//! have if its lookup at the largest n took exactly one such miss more than at the smallest
+//! (`BENCH op=<op> one_miss_floor=<r>`): the yardstick for how many misses a ratio stands for.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -173,6 +176,37 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Nanoseconds per load of a pointer chase through `bytes` of memory: one 64-byte line per step,
+/// the lines shuffled and linked into one cycle, so every load depends on the previous one and
+/// (above the cache size) misses. This is the machine's price of ONE dependent
+/// cache miss on a working set of that size, 4 KiB pages, TLB misses included — the unit in
+/// which a lookup among 100 000 entries pays for what a lookup among 100 gets from L1.
+fn dependent_load_ns(bytes: usize, rng: &mut SplitMix64) -> f64 {
+    const LINE_WORDS: usize = 16; // 64 bytes of u32
+    let lines = (bytes / 64).max(2);
+    let mut order: Vec<u32> = (0..lines as u32).collect();
+    for i in (1..lines).rev() {
+        let j = pick(rng, i + 1);
+        order.swap(i, j);
+    }
+    let mut next = vec![0u32; lines * LINE_WORDS];
+    for k in 0..lines {
+        next[order[k] as usize * LINE_WORDS] = order[(k + 1) % lines];
+    }
+    let steps = 1_000_000;
+    let mut at = 0u32;
+    for _ in 0..lines.min(steps) {
+        at = next[at as usize * LINE_WORDS]; // warm-up: bring in what fits
+    }
+    let t = Instant::now();
+    for _ in 0..steps {
+        at = next[at as usize * LINE_WORDS];
+    }
+    let ns = t.elapsed().as_nanos() as f64 / steps as f64;
+    black_box(at);
+    ns
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -282,4 +316,23 @@ fn main() {
     for (op, r) in OPS.iter().zip(&ratios) {
         println!("BENCH op={op} ratio={r:.2}");
     }
+    // The memory hierarchy's share of the ratios: what one dependent miss costs here.
+    let mut rng = SplitMix64::new(7);
+    let near = dependent_load_ns(256 << 10, &mut rng);
+    let far = dependent_load_ns(16 << 20, &mut rng);
+    println!();
+    println!(
+        "memory: a dependent load costs {near:.1} ns in a 256 KiB working set and {far:.1} ns in \
+         a 16 MiB one (random lines, 4 KiB pages). At n = {} the structures are several MiB, so \
+         an op whose lookup takes k dependent misses there, and none at n = {}, has a ratio of \
+         at least 1 + k x {far:.0} / cost({}); with k = 1 that floor is:",
+        sizes[last], sizes[0], sizes[0]
+    );
+    for (i, op) in OPS.iter().enumerate() {
+        println!(
+            "BENCH op={op} one_miss_floor={:.2}",
+            1.0 + far / table[0][i]
+        );
+    }
+    println!("BENCH dependent_load_ns_256k={near:.1} dependent_load_ns_16m={far:.1}");
 }

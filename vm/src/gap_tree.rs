@@ -12,10 +12,11 @@
 //!
 //! # The structure: a B+tree laid out for the cache
 //!
-//! It is a B+tree of order [`CAP`] (16): every entry sits in a *leaf* (up to 16 entries, sorted),
-//! internal nodes only route (up to 16 children), all leaves are at the same depth, and every
-//! node but the root is at least half full ([`MIN`] = 8). The height is therefore at most
-//! `1 + log8(n)`: 5 levels for 100 000 entries, where a binary tree has ~17-20.
+//! It is a B+tree of order 16 ([`LEAF_CAP`], [`INNER_CAP`]): every entry sits in a *leaf* (up
+//! to 16 entries, sorted), internal nodes only route (up to 16 children), all leaves are at the
+//! same depth, and every node but the root is at least half full ([`LEAF_MIN`], [`INNER_MIN`] =
+//! 8). The height is therefore at most `1 + log8(n)`: 5 levels for 100 000 entries, where a
+//! binary tree has ~17-20.
 //!
 //! Why not a binary tree (this module was an AVL tree before): with 100 000 mappings the AVL
 //! nodes (~100 bytes each, value inline) filled ~10 MB, every one of the ~18 levels of a descent
@@ -58,7 +59,7 @@
 //! ```
 //!
 //! (for a leaf: the largest `base[i] - end[i - 1]`). So an update recomputes the summaries on its
-//! root-to-leaf path only, O(CAP) per level, and stops as soon as one comes out unchanged. The root's
+//! root-to-leaf path only, O(B) per level, and stops as soon as one comes out unchanged. The root's
 //! summary is computed on demand from the root node; the two gaps at the outer ends of the span
 //! belong to no pair of entries and are added using `range_base` and `range_end` (see
 //! [`GapTree::max_gap`]). Zircon keeps the same three values on the WAVL tree of a VMAR's children
@@ -70,7 +71,7 @@
 //! free, the end of the entry just before the leaf it reaches and the base of the entry just after
 //! it: so `is_free` and `insert` (which checks for overlap itself) are each ONE root-to-leaf walk.
 //!
-//! # Cost of each operation (n entries, B = [`CAP`])
+//! # Cost of each operation (n entries, B = the node order, 16)
 //!
 //! * `get`, `find`, `prev_entry`, `next_entry`, `is_free`: one root-to-leaf walk, O(B log_B n)
 //!   comparisons, O(log_B n) cache lines: O(log n). `find` and `is_free` use the fact that,
@@ -119,19 +120,30 @@ use core::iter::FusedIterator;
 /// "No node": the null index of both arenas.
 const NIL: u32 = u32::MAX;
 
-/// Order of the B+tree: the most entries a leaf holds and the most children an internal node has.
+/// The most entries a leaf holds.
 ///
-/// 16 keeps a node's key array at two cache lines (scanned without branches) while cutting the
-/// height to a quarter of a binary tree's.
-pub const CAP: usize = 16;
+/// 16 keeps a leaf's key array at two cache lines (scanned without branches). The leaf and
+/// internal orders are separate constants so the node sizes can be tuned apart: the sweep in
+/// docs/vm.md ("Round 5") measured leaves of 8 to 64 entries against internal nodes of 16 to 64
+/// children, and kept 16 / 16. At most 256 (`Leaf::slot` holds `u8` positions).
+pub const LEAF_CAP: usize = 16;
 
-/// The fewest entries (leaf) or children (internal node) of any node but the root.
-pub const MIN: usize = CAP / 2;
+/// The most children an internal node has; at least 16, so that [`INNER_MIN`] >= 8, which the
+/// bound of [`MAX_HEIGHT`] relies on.
+pub const INNER_CAP: usize = 16;
+
+/// The fewest entries of any leaf but the root.
+pub const LEAF_MIN: usize = LEAF_CAP / 2;
+
+/// The fewest children of any internal node but the root.
+pub const INNER_MIN: usize = INNER_CAP / 2;
+
+const _: () = assert!(LEAF_CAP >= 4 && LEAF_CAP <= 256 && INNER_CAP >= 16);
 
 /// Upper bound on the number of levels of any tree this module can build.
 ///
 /// A tree of `h >= 2` levels has a root with at least 2 children and every other internal node at
-/// least [`MIN`] = 8, so at least `2 * 8^(h - 2)` leaves. Leaves are indexed by `u32` (with
+/// least [`INNER_MIN`] = 8, so at least `2 * 8^(h - 2)` leaves. Leaves are indexed by `u32` (with
 /// `u32::MAX` reserved for "no node"), so `2 * 8^(h - 2) < 2^32`, i.e. `h <= 12`. The path
 /// buffers and the depth guard of [`GapTree::check_invariants`] rely on this bound (16, with
 /// margin); `insert` refuses to grow past it rather than overflow a buffer.
@@ -139,18 +151,18 @@ pub const MAX_HEIGHT: usize = 16;
 
 /// "No entry" in the key arrays beyond a node's `len`. No real base is `usize::MAX` (a base is
 /// below its end, which is at most `usize::MAX`), and searches clamp their key to
-/// `usize::MAX - 1`, so a branch-free count over ALL [`CAP`] keys never counts a filler: the
-/// search does not even read `len`.
+/// `usize::MAX - 1`, so a branch-free count over ALL the keys of a node never counts a filler:
+/// the search does not even read `len`.
 const FILLER: usize = usize::MAX;
 
-/// A leaf: up to [`CAP`] entries in increasing base order. Entries `0..len` are live; beyond
+/// A leaf: up to [`LEAF_CAP`] entries in increasing base order. Entries `0..len` are live; beyond
 /// `len`, `bases` and `ends` hold [`FILLER`].
 ///
 /// Values never move while their entry lives: entry `i`'s value is `vals[slot[i]]`, where `slot`
-/// is a permutation of `0..CAP` whose tail `slot[len..]` lists the empty value slots. Inserting
-/// or removing an entry shifts 16-byte `slot` and the keys, never the (much larger) values: an
-/// insert used to rotate up to 16 values, i.e. ~10 cache lines of a leaf the placement search
-/// had not even read (`vals` is cold there), and profiling (callgrind, 2 MiB last-level cache)
+/// is a permutation of `0..LEAF_CAP` whose tail `slot[len..]` lists the empty value slots.
+/// Inserting or removing an entry shifts 16-byte `slot` and the keys, never the (much larger)
+/// values: an insert used to rotate up to 16 values, i.e. ~10 cache lines of a leaf the
+/// placement search had not even read (`vals` is cold there), and profiling (callgrind, 2 MiB last-level cache)
 /// showed that rotation as ~3 of the ~10 last-level misses of a map or allocate at 100 000
 /// mappings. Now an insert writes one value line.
 ///
@@ -164,33 +176,33 @@ const FILLER: usize = usize::MAX;
 #[repr(C, align(64))]
 struct Leaf<V> {
     /// First byte of each entry (the key): the only array a search reads.
-    bases: [usize; CAP],
+    bases: [usize; LEAF_CAP],
     /// One past the last byte of each entry; `base < end <= range_end`.
-    ends: [usize; CAP],
+    ends: [usize; LEAF_CAP],
     /// Number of entries.
     len: usize,
     /// The next leaf in key order, or [`NIL`] for the last one.
     next: u32,
-    /// Where each entry's value is in `vals`; a permutation of `0..CAP`, `slot[len..]` the
+    /// Where each entry's value is in `vals`; a permutation of `0..LEAF_CAP`, `slot[len..]` the
     /// empty value slots.
-    slot: [u8; CAP],
+    slot: [u8; LEAF_CAP],
     /// The caller's data, in no particular order (`Some` exactly at `slot[..len]`).
-    vals: [Option<V>; CAP],
+    vals: [Option<V>; LEAF_CAP],
 }
 
 /// The identity permutation: a fresh leaf's value slots.
-const IDENTITY: [u8; CAP] = {
-    let mut p = [0u8; CAP];
+const IDENTITY: [u8; LEAF_CAP] = {
+    let mut p = [0u8; LEAF_CAP];
     let mut i = 0;
-    while i < CAP {
+    while i < LEAF_CAP {
         p[i] = i as u8;
         i += 1;
     }
     p
 };
 
-/// An internal node: up to [`CAP`] children in key order, with a summary of each child's subtree.
-/// Children are leaves on the last internal level, internal nodes above it. Beyond `len`,
+/// An internal node: up to [`INNER_CAP`] children in key order, with a summary of each child's
+/// subtree. Children are leaves on the last internal level, internal nodes above it. Beyond `len`,
 /// `min_base` holds [`FILLER`].
 ///
 /// `repr(C, align(64))`: a descent reads `min_base` (an aligned pair of lines), one line of
@@ -198,13 +210,13 @@ const IDENTITY: [u8; CAP] = {
 #[repr(C, align(64))]
 struct Internal {
     /// Smallest base in each child's subtree; also the routing key.
-    min_base: [usize; CAP],
+    min_base: [usize; INNER_CAP],
     /// Largest end in each child's subtree.
-    max_end: [usize; CAP],
+    max_end: [usize; INNER_CAP],
     /// Arena index of each child.
-    child: [u32; CAP],
+    child: [u32; INNER_CAP],
     /// Largest gap strictly between two entries of each child's subtree (0 if it has one entry).
-    max_gap: [usize; CAP],
+    max_gap: [usize; INNER_CAP],
     /// Number of children (at least 2 once built).
     len: usize,
 }
@@ -258,8 +270,8 @@ struct Summary {
 impl<V> Leaf<V> {
     fn new() -> Self {
         Leaf {
-            bases: [FILLER; CAP],
-            ends: [FILLER; CAP],
+            bases: [FILLER; LEAF_CAP],
+            ends: [FILLER; LEAF_CAP],
             len: 0,
             next: NIL,
             slot: IDENTITY,
@@ -304,7 +316,7 @@ impl<V> Leaf<V> {
         }
     }
 
-    /// Inserts at position `i` (requires `len < CAP`).
+    /// Inserts at position `i` (requires `len < LEAF_CAP`).
     fn insert(&mut self, i: usize, base: usize, end: usize, value: V) {
         let n = self.len;
         let s = self.slot[n]; // an empty value slot
@@ -385,10 +397,10 @@ impl<V> Leaf<V> {
 impl Internal {
     fn new() -> Self {
         Internal {
-            min_base: [FILLER; CAP],
-            max_end: [0; CAP],
-            child: [NIL; CAP],
-            max_gap: [0; CAP],
+            min_base: [FILLER; INNER_CAP],
+            max_end: [0; INNER_CAP],
+            child: [NIL; INNER_CAP],
+            max_gap: [0; INNER_CAP],
             len: 0,
         }
     }
@@ -443,7 +455,7 @@ impl Internal {
         }
     }
 
-    /// Inserts child `c` with summary `s` at position `i` (requires `len < CAP`).
+    /// Inserts child `c` with summary `s` at position `i` (requires `len < INNER_CAP`).
     fn insert(&mut self, i: usize, s: Summary, c: u32) {
         let n = self.len;
         self.min_base.copy_within(i..n, i + 1);
@@ -622,15 +634,15 @@ impl<V> GapTree<V> {
             return Err(value);
         }
         let l = self.leaf_mut(loc.leaf);
-        let carry = if l.len < CAP {
+        let carry = if l.len < LEAF_CAP {
             l.insert(loc.pos, base, end, value);
             None
         } else {
-            let mut right = l.split_off(MIN);
-            if loc.pos <= MIN {
+            let mut right = l.split_off(LEAF_MIN);
+            if loc.pos <= LEAF_MIN {
                 l.insert(loc.pos, base, end, value);
             } else {
-                right.insert(loc.pos - MIN, base, end, value);
+                right.insert(loc.pos - LEAF_MIN, base, end, value);
             }
             let r = self.alloc_leaf(right);
             self.leaf_mut(loc.leaf).next = r;
@@ -1064,14 +1076,14 @@ impl<V> GapTree<V> {
             node.set_summary(c, s);
             carry = None;
             if let Some((rs, r)) = carried {
-                if node.len < CAP {
+                if node.len < INNER_CAP {
                     node.insert(c + 1, rs, r);
                 } else {
-                    let mut right = node.split_off(MIN);
-                    if c < MIN {
+                    let mut right = node.split_off(INNER_MIN);
+                    if c < INNER_MIN {
                         node.insert(c + 1, rs, r);
                     } else {
-                        right.insert(c + 1 - MIN, rs, r);
+                        right.insert(c + 1 - INNER_MIN, rs, r);
                     }
                     carry = Some(self.alloc_internal(right));
                 }
@@ -1094,16 +1106,16 @@ impl<V> GapTree<V> {
     }
 
     /// After an entry left leaf `leaf` at the bottom of `path`: refreshes the summaries on the path
-    /// and repairs every node that fell below [`MIN`] by merging it with a sibling (when both fit
-    /// in one node) or moving entries over from the sibling; shrinks the root when it is left with
-    /// a single child (or frees it when the tree became empty).
+    /// and repairs every node that fell below [`LEAF_MIN`] / [`INNER_MIN`] by merging it with a
+    /// sibling (when both fit in one node) or moving entries over from the sibling; shrinks the
+    /// root when it is left with a single child (or frees it when the tree became empty).
     fn rebalance_up(&mut self, path: &Path, leaf: u32) {
         let mut child_len = self.leaf(leaf).len;
         let mut child = leaf;
         for d in (0..path.depth).rev() {
             let child_is_leaf = d + 1 == path.depth;
             let (parent, c) = (path.nodes[d], path.slots[d] as usize);
-            if child_len >= MIN {
+            if child_len >= if child_is_leaf { LEAF_MIN } else { INNER_MIN } {
                 let s = self.node_summary(child, child_is_leaf);
                 let node = self.inner_mut(parent);
                 if node.child_summary(c) == s {
@@ -1152,11 +1164,12 @@ impl<V> GapTree<V> {
         }
     }
 
-    /// Adjacent leaves `l`, `r`, one of which is below [`MIN`]: merges `r` into `l` if they fit in
-    /// one leaf (returns true; `r` is freed) or else evens out their entries (returns false).
+    /// Adjacent leaves `l`, `r`, one of which is below [`LEAF_MIN`]: merges `r` into `l` if they
+    /// fit in one leaf (returns true; `r` is freed) or else evens out their entries (returns
+    /// false).
     fn fix_leaf_pair(&mut self, l: u32, r: u32) -> bool {
         let (ln, rn) = (self.leaf(l).len, self.leaf(r).len);
-        if ln + rn <= CAP {
+        if ln + rn <= LEAF_CAP {
             let mut right = self.free_leaf(r);
             let left = self.leaf_mut(l);
             left.append(&mut right);
@@ -1180,7 +1193,7 @@ impl<V> GapTree<V> {
     /// [`fix_leaf_pair`](Self::fix_leaf_pair) for internal nodes.
     fn fix_internal_pair(&mut self, l: u32, r: u32) -> bool {
         let (ln, rn) = (self.inner(l).len, self.inner(r).len);
-        if ln + rn <= CAP {
+        if ln + rn <= INNER_CAP {
             let right = self.free_internal(r);
             self.inner_mut(l).append(&right);
             return true;
@@ -1295,11 +1308,11 @@ impl<V> GapTree<V> {
             if core::mem::replace(&mut seen_leaf[n as usize], true) {
                 return Err(format!("leaf {n} reachable twice"));
             }
-            let lowest = if is_root { 1 } else { MIN };
-            if leaf.len < lowest || leaf.len > CAP {
+            let lowest = if is_root { 1 } else { LEAF_MIN };
+            if leaf.len < lowest || leaf.len > LEAF_CAP {
                 return Err(format!("leaf {n} holds {} entries", leaf.len));
             }
-            let mut is_slot = [false; CAP];
+            let mut is_slot = [false; LEAF_CAP];
             for &s in &leaf.slot {
                 match is_slot.get_mut(usize::from(s)) {
                     Some(seen) if !*seen => *seen = true,
@@ -1361,8 +1374,8 @@ impl<V> GapTree<V> {
         if core::mem::replace(&mut seen_internal[n as usize], true) {
             return Err(format!("internal node {n} reachable twice"));
         }
-        let lowest = if is_root { 2 } else { MIN };
-        if node.len < lowest || node.len > CAP {
+        let lowest = if is_root { 2 } else { INNER_MIN };
+        if node.len < lowest || node.len > INNER_CAP {
             return Err(format!("internal node {n} has {} children", node.len));
         }
         if node.min_base[node.len..].iter().any(|&b| b != FILLER) {
@@ -1416,10 +1429,10 @@ impl Summary {
     };
 }
 
-/// Number of keys `<= key` among all [`CAP`] of a node's sorted keys (fillers included, never
+/// Number of keys `<= key` among all `N` of a node's sorted keys (fillers included, never
 /// counted): a fixed-length, branch-free loop the compiler vectorizes, which beats a binary search
 /// over 16 keys (no mispredicted branches, and the two cache lines are fetched together).
-fn count_le(keys: &[usize; CAP], key: usize) -> usize {
+fn count_le<const N: usize>(keys: &[usize; N], key: usize) -> usize {
     let key = min(key, FILLER - 1);
     keys.iter().map(|&b| usize::from(b <= key)).sum()
 }
@@ -2135,9 +2148,12 @@ mod tests {
             assert_eq!(t.insert(i * PAGE, PAGE, ()), Ok(()));
         }
         t.check_invariants().unwrap();
-        // At least MIN entries per leaf and MIN children per internal node (the root: 2).
+        // At least LEAF_MIN entries per leaf and INNER_MIN children per internal node (root: 2).
         let h = t.height as f64;
-        assert!(h <= 2.0 + (n as f64 / 2.0).log(MIN as f64), "height {h}");
+        assert!(
+            h <= 2.0 + (n as f64 / 2.0).log(LEAF_MIN.min(INNER_MIN) as f64),
+            "height {h}"
+        );
         assert_eq!(t.first_fit(PAGE, PAGE, 0, usize::MAX), Some(n * PAGE));
         assert_eq!(t.max_gap(), usize::MAX - n * PAGE);
         for i in (0..n).rev() {
