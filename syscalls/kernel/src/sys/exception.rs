@@ -105,6 +105,20 @@ pub fn exception_get_task(
     add_and_copy_out(ctx, object.into_handle(rights), out).map(drop)
 }
 
+/// The checks both property calls make first, in Zircon's order: a null `value` is
+/// INVALID_ARGS, then the handle must carry `right` (GET_PROPERTY or SET_PROPERTY).
+fn property_target(
+    ctx: &mut dyn SyscallContext,
+    handle: u32,
+    value: usize,
+    right: u32,
+) -> ZxResult<Object> {
+    if value == 0 {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
+    lookup_any(ctx, handle, right).map(|(object, _)| object)
+}
+
 /// `zx_object_get_property(handle, property, *value, value_size)`.
 pub fn get_property(
     ctx: &mut dyn SyscallContext,
@@ -113,10 +127,7 @@ pub fn get_property(
     value: usize,
     size: usize,
 ) -> ZxResult {
-    if value == 0 {
-        return Err(Status::ERR_INVALID_ARGS);
-    }
-    let (object, _) = lookup_any(ctx, handle, ZX_RIGHT_GET_PROPERTY)?;
+    let object = property_target(ctx, handle, value, ZX_RIGHT_GET_PROPERTY)?;
     let out = UserOutBuffer::new(value, size);
     match property {
         ZX_PROP_NAME => {
@@ -154,10 +165,7 @@ pub fn set_property(
     value: usize,
     size: usize,
 ) -> ZxResult {
-    if value == 0 {
-        return Err(Status::ERR_INVALID_ARGS);
-    }
-    let (object, _) = lookup_any(ctx, handle, ZX_RIGHT_SET_PROPERTY)?;
+    let object = property_target(ctx, handle, value, ZX_RIGHT_SET_PROPERTY)?;
     match property {
         ZX_PROP_NAME => {
             // Zircon: at most 31 bytes are taken; a bad buffer is INVALID_ARGS.
