@@ -104,7 +104,12 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     match cmdline.get("mode").unwrap_or("run") {
         "ktest" => ktest_runner::run(&cmdline),
         "crash" => selftest::run(&cmdline),
-        _ => run_init(ramdisk, cmdline.get("prog").unwrap_or("demo")),
+        _ => {
+            if cmdline.flag("demo_failures") {
+                demo::arm_panic_on_request();
+            }
+            run_init(ramdisk, cmdline.get("prog").unwrap_or("demo"))
+        }
     }
 }
 

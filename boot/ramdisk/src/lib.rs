@@ -148,6 +148,26 @@ impl<'a> Archive<'a> {
         self.entries().find(|e| e.name == name).map(|e| e.data)
     }
 
+    /// Where in the archive's bytes each command-line word with key `key` (`key=...` or bare
+    /// `key`) lies: the kernel blanks such words (`nonce=`) in the copy it shares with user
+    /// space.
+    pub fn cmdline_word_ranges(&self, key: &str) -> Vec<core::ops::Range<usize>> {
+        let Some(data) = self.get(CMDLINE) else {
+            return Vec::new();
+        };
+        let Ok(text) = core::str::from_utf8(data) else {
+            return Vec::new();
+        };
+        let base = data.as_ptr() as usize - self.bytes.as_ptr() as usize;
+        text.split_ascii_whitespace()
+            .filter(|w| w.split_once('=').map_or(*w, |(k, _)| k) == key)
+            .map(|w| {
+                let at = base + (w.as_ptr() as usize - text.as_ptr() as usize);
+                at..at + w.len()
+            })
+            .collect()
+    }
+
     /// The command line (empty when absent or not UTF-8).
     pub fn cmdline(&self) -> Cmdline<'a> {
         let text = self
@@ -240,6 +260,29 @@ impl<'a> Cmdline<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cmdline_word_ranges_find_every_word_with_the_key() {
+        let img = Builder::new()
+            .file("first", b"nonce=1")
+            .cmdline("mode=run nonce=00ab xnonce=1 nonce args=nonce=2")
+            .build();
+        let ar = Archive::parse(&img).unwrap();
+        let words: Vec<_> = ar
+            .cmdline_word_ranges("nonce")
+            .into_iter()
+            .map(|r| core::str::from_utf8(&img[r]).unwrap())
+            .collect();
+        assert_eq!(words, ["nonce=00ab", "nonce"]);
+        let mut blanked = img.clone();
+        for r in ar.cmdline_word_ranges("nonce") {
+            blanked[r].fill(b' ');
+        }
+        let ar = Archive::parse(&blanked).unwrap();
+        assert_eq!(ar.cmdline().get("nonce"), None);
+        assert_eq!(ar.get("first"), Some(&b"nonce=1"[..]));
+        assert_eq!(ar.cmdline().get("xnonce"), Some("1"));
+    }
 
     #[test]
     fn roundtrip() {

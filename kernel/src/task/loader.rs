@@ -209,12 +209,30 @@ pub fn wait_for_exit(process: &Process) -> i64 {
     process.return_code()
 }
 
-/// The first program: `prog=NAME` from the ramdisk, with the archive as arg1. Returns its
-/// return code.
+/// The first program: `prog=NAME` from the ramdisk, with the archive as arg1 and the command
+/// line's `nonce=HEX` (0 without one) as arg2. The nonce lets the host tell the first process's
+/// lines from any other's: it goes to this process only, and every `nonce` word is blanked in
+/// the archive copy user space gets (which it may hand on). Returns its return code.
 pub fn run_init(ramdisk: &[u8], name: &str) -> Result<i64, LoadFailure> {
     let archive = ramdisk::Archive::parse(ramdisk).map_err(|_| LoadFailure::NotFound)?;
     let image = archive.get(name).ok_or(LoadFailure::NotFound)?;
+    let nonce = archive
+        .cmdline()
+        .get("nonce")
+        .and_then(|n| u64::from_str_radix(n, 16).ok())
+        .unwrap_or(0);
     let (vmo, rights) = readonly_vmo(ramdisk)?;
-    let process = spawn(name, image, Some(vmo), rights, 0)?;
+    if let Object::Vmo(v) = &vmo {
+        const BLANK: [u8; 64] = [b' '; 64];
+        for word in archive.cmdline_word_ranges("nonce") {
+            let mut at = word.start;
+            while at < word.end {
+                let n = (word.end - at).min(BLANK.len());
+                v.write(at as u64, &BLANK[..n])?;
+                at += n;
+            }
+        }
+    }
+    let process = spawn(name, image, Some(vmo), rights, nonce)?;
     Ok(wait_for_exit(&process))
 }

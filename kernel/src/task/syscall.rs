@@ -484,6 +484,7 @@ impl SyscallContext for Ctx {
     }
 
     fn debug_write(&mut self, bytes: &[u8]) {
+        crate::demo::panic_if_requested(bytes);
         arch::serial::write_bytes(bytes);
     }
 

@@ -3,17 +3,24 @@
 //! through a `victim` child) and reports over the debug log, one line per event:
 //!
 //! ```text
-//! utest: count N
-//! utest: list NAME                     (every selected test, before any runs)
-//! utest: running NAME
-//! utest: result NAME ok
-//! utest: result NAME FAILED at FILE:LINE: MESSAGE    (newlines in MESSAGE as \n)
-//! utest: done passed=P failed=F
+//! PREFIX count N
+//! PREFIX list NAME                     (every selected test, before any runs)
+//! PREFIX running NAME
+//! PREFIX result NAME ok
+//! PREFIX result NAME FAILED at FILE:LINE: MESSAGE    (newlines in MESSAGE as \n)
+//! PREFIX done passed=P failed=F
 //! ```
+//!
+//! PREFIX is `utest[NONCE]: ` with arg2 as 16 hex digits: the kernel gives the first process the
+//! `nonce=` of its command line as arg2 and blanks it in the ramdisk, so no other process can
+//! write a line the host takes for this one's (the host makes a new nonce for every boot and
+//! counts only lines that carry it). Without a nonce (arg2 = 0, a run by hand) it is `utest: `.
 //!
 //! Arguments (the ramdisk command line's `args=`): `list_only=1`, `filter=SUBSTRING`,
 //! `skip_through=NAME` (run only the tests after NAME: the host restarts past a crash this way),
-//! `conc_seed=N` (the seed of the `concurrency` tests).
+//! `conc_seed=N` (the seed of the `concurrency` tests). With the kernel word `demo_failures=1`
+//! the `demo` tests (which fail, hang, spoof a result and crash the kernel on purpose) are added
+//! and the kernel is asked to panic after `done`: the host's meta-test of this protocol.
 //! The exit code is 0 when every test passed, 1 otherwise. A test that panics ends the process
 //! (exit code 101) after the runtime printed `panic: MESSAGE at FILE:LINE`.
 #![no_std]
@@ -26,19 +33,30 @@ mod harness;
 mod tests;
 
 use alloc::string::String;
+use core::fmt;
 use zx::bootfs::Ramdisk;
 use zx::rt::Startup;
 use zx::{println, Vmo};
 
 zx::entry!(main);
 
+/// Prints one protocol line, `PREFIX` first.
+fn report(prefix: &str, msg: fmt::Arguments<'_>) {
+    println!("{prefix}{msg}");
+}
+
 fn main(startup: Startup) -> i64 {
+    let prefix = match startup.arg2 {
+        0 => String::from("utest: "),
+        nonce => alloc::format!("utest[{nonce:016x}]: "),
+    };
+    let prefix = prefix.as_str();
     let ramdisk = if startup.arg1.is_valid() {
         let vmo = Vmo::from(startup.arg1);
         match Ramdisk::map(&vmo, &startup.root_vmar) {
             Ok(r) => Some(r),
             Err(e) => {
-                println!("utest: cannot read the ramdisk: {e:?}");
+                report(prefix, format_args!("cannot read the ramdisk: {e:?}"));
                 None
             }
         }
@@ -53,7 +71,7 @@ fn main(startup: Startup) -> i64 {
         tests::concurrency::set_seed(seed);
     }
     let Some(ramdisk) = ramdisk else {
-        println!("utest: no ramdisk (arg1): cannot spawn children");
+        report(prefix, format_args!("no ramdisk (arg1): cannot spawn children"));
         return 1;
     };
     let ctx = harness::Ctx {
@@ -63,9 +81,11 @@ fn main(startup: Startup) -> i64 {
         thread: startup.thread,
     };
 
+    let demo = ctx.ramdisk.cmdline().flag("demo_failures");
     let mut selected = alloc::vec::Vec::new();
     let mut skipping = skip_through.is_some();
-    for (module, tests) in tests::ALL {
+    let modules = tests::ALL.iter().chain(demo.then_some(&tests::DEMO));
+    for (module, tests) in modules {
         for &(name, f) in tests.iter() {
             let mut full = String::from(*module);
             full.push_str("::");
@@ -81,35 +101,41 @@ fn main(startup: Startup) -> i64 {
             }
         }
     }
-    println!("utest: count {}", selected.len());
+    report(prefix, format_args!("count {}", selected.len()));
     // Every selected test is listed before anything runs (as the kernel's ktest runner does):
     // the host turns the list of its first boot into one libtest line per test.
     for (name, _) in &selected {
-        println!("utest: list {name}");
+        report(prefix, format_args!("list {name}"));
     }
     if args.flag("list_only") {
-        println!("utest: done passed=0 failed=0");
+        report(prefix, format_args!("done passed=0 failed=0"));
         return 0;
     }
     let (mut passed, mut failed) = (0, 0);
     for (name, f) in &selected {
-        println!("utest: running {name}");
+        report(prefix, format_args!("running {name}"));
         match f(&ctx) {
             Ok(()) => {
                 passed += 1;
-                println!("utest: result {name} ok");
+                report(prefix, format_args!("result {name} ok"));
             }
             Err(e) => {
                 failed += 1;
-                println!(
-                    "utest: result {name} FAILED at {}:{}: {}",
-                    e.file,
-                    e.line,
-                    e.msg.replace('\n', "\\n")
+                report(
+                    prefix,
+                    format_args!(
+                        "result {name} FAILED at {}:{}: {}",
+                        e.file,
+                        e.line,
+                        e.msg.replace('\n', "\\n")
+                    ),
                 );
             }
         }
     }
-    println!("utest: done passed={passed} failed={failed}");
+    report(prefix, format_args!("done passed={passed} failed={failed}"));
+    if demo {
+        tests::demo::panic_the_kernel();
+    }
     i64::from(failed != 0)
 }

@@ -39,6 +39,8 @@ mod case {
     pub const TOUCH_PAST_VMO_END: u64 = 16;
     pub const TOUCH_AFTER_SHRINK: u64 = 17;
     pub const FAULT_LATER: u64 = 18;
+    /// Prints utest protocol lines claiming a pass for `demo::spoofs_a_pass` (utest's `demo`).
+    pub const SPOOF_UTEST: u64 = 1000;
 }
 
 fn main(startup: Startup) -> i64 {
@@ -248,6 +250,14 @@ fn main(startup: Startup) -> i64 {
             // SAFETY: deliberately faults: the page is gone from the VMO and the page tables.
             unsafe { ((addr + 4096) as *mut u64).write_volatile(2) };
             SURVIVED
+        }
+        case::SPOOF_UTEST => {
+            // Every form this process can make: it has no nonce (arg2 is the case, the
+            // ramdisk is not given), so it tries the old prefix and a guessed one.
+            for prefix in ["utest: ", "utest[0000000000000000]: ", "utest[00000000000003e8]: "] {
+                println!("{prefix}result demo::spoofs_a_pass ok");
+            }
+            0
         }
         other => {
             println!("victim: unknown case {other}");

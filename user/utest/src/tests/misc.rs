@@ -9,6 +9,7 @@ use crate::harness::{Ctx, TestResult};
 tests!(
     ticks_advance,
     clock_monotonic_advances,
+    ramdisk_command_line_has_no_nonce,
     debug_write,
     debug_write_bad_pointer,
     unknown_syscall,
@@ -27,15 +28,35 @@ fn ticks_advance(_ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+/// The clock moves with the ticks: over 10 ms of ticks (a bounded spin), at least 5 ms pass.
 fn clock_monotonic_advances(_ctx: &Ctx) -> TestResult {
     let a = zx::clock_get_monotonic();
+    let t0 = zx::ticks_get();
+    let span = zx::ticks_per_second() / 100;
+    let mut spins = 0u64;
+    while zx::ticks_get() - t0 < span {
+        spins += 1;
+        ensure!(spins < 1 << 32, "ticks did not advance by {span}");
+    }
     let b = zx::clock_get_monotonic();
-    ensure!(a >= 0 && b >= a, "monotonic {a} then {b}");
+    ensure!(a >= 0 && b - a >= 5_000_000, "monotonic {a} then {b}");
+    Ok(())
+}
+
+/// The host's per-boot `nonce=` reaches only the first process (as arg2): the kernel blanks it
+/// in the ramdisk it shares, so a process given the ramdisk cannot forge the suite's lines.
+fn ramdisk_command_line_has_no_nonce(ctx: &Ctx) -> TestResult {
+    let cmdline = ctx.ramdisk.cmdline();
+    ensure!(
+        cmdline.pairs().all(|(k, _)| k != "nonce"),
+        "{:?}",
+        cmdline.as_str()
+    );
     Ok(())
 }
 
 fn debug_write(_ctx: &Ctx) -> TestResult {
-    check!(zx::debug_write(b"utest: (debug_write works)\n"));
+    check!(zx::debug_write(b"misc: (debug_write works)\n"));
     check!(zx::debug_write(b""));
     Ok(())
 }

@@ -5,6 +5,7 @@ use crate::harness::TestFn;
 mod adversarial;
 mod channel;
 pub mod concurrency;
+pub mod demo;
 mod exception;
 mod fault;
 mod handle;
@@ -49,6 +50,9 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("exception", exception::TESTS),
     ("probe", probe::TESTS),
 ];
+
+/// The tests that misbehave on purpose (only with `demo_failures=1`).
+pub const DEMO: (&str, &[(&str, TestFn)]) = ("demo", demo::TESTS);
 
 /// Page size.
 pub const PAGE: usize = 4096;
