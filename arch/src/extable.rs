@@ -49,6 +49,18 @@ pub fn len() -> usize {
     entries().len()
 }
 
+/// Every registered `(faulting instruction, fixup)` pair, and the copy routine's address range
+/// `[start, end)` (for the ktest that checks the table holds exactly the routine's pair).
+pub(crate) fn pairs_and_copy_routine() -> (alloc::vec::Vec<(u64, u64)>, (u64, u64)) {
+    let pairs = entries()
+        .iter()
+        .map(|e| (e.insn_addr(), e.fixup_addr()))
+        .collect();
+    let start = arch_copy_fallible as *const () as u64;
+    let end = (&raw const arch_copy_fallible_end) as u64;
+    (pairs, (start, end))
+}
+
 /// The fixup address for a fault at `rip`, if `rip` is a registered faulting instruction.
 pub fn fixup_for(rip: u64) -> Option<u64> {
     entries()
@@ -82,6 +94,8 @@ core::arch::global_asm!(
     "clac",
     "4:",
     "ret",
+    ".global arch_copy_fallible_end",
+    "arch_copy_fallible_end:",
     ".popsection",
     // "R" = SHF_GNU_RETAIN: the linker keeps the entry although nothing references it by name.
     ".pushsection extable, \"aR\"",
@@ -94,6 +108,8 @@ core::arch::global_asm!(
 
 extern "C" {
     fn arch_copy_fallible(dst: *mut u8, src: *const u8, len: usize) -> usize;
+    /// The label right after the routine's last instruction (an address only, never read).
+    static arch_copy_fallible_end: u8;
 }
 
 /// Exclusive upper end of user virtual addresses (the lower canonical half).

@@ -18,7 +18,18 @@ ktest! {
 
 ktest! {
     fn extable_is_linked() {
-        ensure!(extable::len() >= 1, "no exception-table entries were linked");
+        // The table holds exactly the copy routine's pair: its `rep movsb` (F3 A4) and a fixup
+        // after it, both inside `arch_copy_fallible`.
+        let (pairs, (start, end)) = extable::pairs_and_copy_routine();
+        ensure_eq!(pairs.len(), 1);
+        ensure_eq!(extable::len(), 1);
+        let (insn, fixup) = pairs[0];
+        ensure!(start <= insn && insn < fixup && fixup < end, "{insn:#x} -> {fixup:#x} in [{start:#x}, {end:#x})");
+        // SAFETY: `insn` lies inside the routine's code (checked above), which is mapped
+        // readable for the kernel's lifetime.
+        let bytes = unsafe { core::ptr::read_unaligned(insn as *const [u8; 2]) };
+        ensure_eq!(bytes, [0xf3, 0xa4]);
+        ensure_eq!(extable::fixup_for(insn), Some(fixup));
         Ok(())
     }
 }

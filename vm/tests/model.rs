@@ -192,6 +192,10 @@ struct MPage {
     idx: u64,
     perms: MmuFlags,
     max: MmuFlags,
+    /// Which mapping the page belongs to: a mapping is a maximal run of consecutive pages with
+    /// the same `seg`. A map gives its pages a fresh one; protect gives the changed piece and the
+    /// piece after it fresh ones (a split) and relabels neighbours it merges.
+    seg: u64,
 }
 
 struct MVmar {
@@ -228,6 +232,7 @@ struct World {
     vmos: Vec<MVmo>,
     pages: BTreeMap<usize, MPage>,
     last_status: Option<Status>,
+    next_seg: u64,
 }
 
 static STATS: std::sync::Mutex<BTreeMap<String, usize>> = std::sync::Mutex::new(BTreeMap::new());
@@ -352,6 +357,7 @@ impl World {
             vmos: Vec::new(),
             pages: BTreeMap::new(),
             last_status: None,
+            next_seg: 0,
         };
         // Start with three VMOs (one resizable) so maps have something to map.
         world
@@ -391,6 +397,90 @@ impl World {
             .filter(|&i| self.vmos[i].handle.is_some())
             .collect();
         (!with.is_empty()).then(|| with[sel as usize % with.len()])
+    }
+
+    fn fresh_seg(&mut self) -> u64 {
+        self.next_seg += 1;
+        self.next_seg
+    }
+
+    /// The model's mappings, in address order: `(first page, end page)` of each maximal run of
+    /// consecutive pages with one `seg`.
+    fn mappings(&self) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize, u64)> = Vec::new();
+        for (&p, m) in &self.pages {
+            match out.last_mut() {
+                Some((_, e, seg)) if *e == p && *seg == m.seg => *e += 1,
+                _ => out.push((p, p + 1, m.seg)),
+            }
+        }
+        out.into_iter().map(|(s, e, _)| (s, e)).collect()
+    }
+
+    /// The model mapping holding `page`.
+    fn mapping_at(&self, page: usize) -> Option<(usize, usize)> {
+        self.mappings()
+            .into_iter()
+            .find(|&(s, e)| s <= page && page < e)
+    }
+
+    /// Protect of `[start, end)` to `p` (already checked): each mapping the range touches whose
+    /// protection changes is cut at the range's edges, then every changed piece is merged with
+    /// its neighbours (next, then previous) where they are compatible: same VMAR and VMO,
+    /// consecutive VMO pages, same protection and ceiling.
+    fn protect_pages(&mut self, start: usize, end: usize, p: MmuFlags) {
+        let touched: Vec<(usize, usize)> = self
+            .mappings()
+            .into_iter()
+            .filter(|&(s, e)| s < end && start < e)
+            .collect();
+        let mut changed = Vec::new();
+        for (s, e) in touched {
+            if self.pages[&s].perms == p {
+                continue;
+            }
+            let (ps, pe) = (s.max(start), e.min(end));
+            let inside = self.fresh_seg();
+            for page in ps..pe {
+                let m = self.pages.get_mut(&page).unwrap();
+                m.perms = p;
+                m.seg = inside;
+            }
+            let right = self.fresh_seg();
+            for page in pe..e {
+                self.pages.get_mut(&page).unwrap().seg = right;
+            }
+            changed.push(ps);
+        }
+        for ps in changed {
+            let Some((s, _)) = self.mapping_at(ps) else {
+                continue;
+            };
+            self.merge_with_next(s);
+            if let Some((left, _)) = s.checked_sub(1).and_then(|l| self.mapping_at(l)) {
+                self.merge_with_next(left);
+            }
+        }
+    }
+
+    fn merge_with_next(&mut self, start: usize) {
+        let Some((_, e)) = self.mapping_at(start) else {
+            return;
+        };
+        let Some((ns, ne)) = self.mapping_at(e) else {
+            return;
+        };
+        let (a, b) = (self.pages[&(e - 1)], self.pages[&ns]);
+        if a.vmar == b.vmar
+            && a.vmo == b.vmo
+            && a.idx + 1 == b.idx
+            && a.perms == b.perms
+            && a.max == b.max
+        {
+            for page in ns..ne {
+                self.pages.get_mut(&page).unwrap().seg = a.seg;
+            }
+        }
     }
 
     fn free_frames(&self) -> usize {
@@ -812,6 +902,7 @@ impl World {
                         self.check_place(v, &place, n, addr)?;
                         let base = addr / PAGE;
                         let max = allowed.intersection(self.vmars[v].can_map);
+                        let seg = self.fresh_seg();
                         for i in 0..n {
                             // SPECIFIC_OVERWRITE replaces whatever the VMAR mapped there.
                             self.pages.insert(
@@ -822,6 +913,7 @@ impl World {
                                     idx: vmo_off + i as u64,
                                     perms: p,
                                     max,
+                                    seg,
                                 },
                             );
                         }
@@ -967,9 +1059,7 @@ impl World {
                 let actual = vm.h.protect(perm_bits, start * PAGE, n * PAGE, rights);
                 match (predicted, actual) {
                     (Ok(()), Ok(())) => {
-                        for page in start..end {
-                            self.pages.get_mut(&page).unwrap().perms = p;
-                        }
+                        self.protect_pages(start, end, p);
                         Ok(())
                     }
                     (Err(e), Err(a)) if e == a => {
@@ -1163,8 +1253,8 @@ impl World {
     }
 
     /// zx_vmar_op_range, page by page. Mapping boundaries matter for COMMIT / DECOMMIT (each
-    /// mapping's piece is one VMO call, which checks its whole range before touching a page), so
-    /// they come from the walk — which `check` has already compared page by page with the model.
+    /// mapping's piece is one VMO call, which checks its whole range before touching a page):
+    /// they are the model's own (`mappings`, which `check` compares with the walk).
     fn predict_op_range(
         &mut self,
         v: usize,
@@ -1200,18 +1290,10 @@ impl World {
             return Err(Status::ERR_BAD_STATE);
         }
         let segments: Vec<(usize, usize)> = self
-            .aspace
-            .walk()
+            .mappings()
             .into_iter()
-            .filter_map(|i| match i {
-                RegionInfo::Mapping {
-                    base, len_bytes, ..
-                } => {
-                    let (b, e) = (base / PAGE, (base + len_bytes) / PAGE);
-                    (b < end && start < e).then(|| (b.max(start), e.min(end)))
-                }
-                _ => None,
-            })
+            .filter(|&(b, e)| b < end && start < e)
+            .map(|(b, e)| (b.max(start), e.min(end)))
             .collect();
         let mut expected = start;
         for (s, e) in segments {
@@ -1257,6 +1339,7 @@ impl World {
         let mut seen_vmars = 0usize;
         let mut seen_pages = 0usize;
         let mut mappings_per_vmo: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut walked_mappings: Vec<(usize, usize)> = Vec::new();
         for info in self.aspace.walk() {
             match info {
                 RegionInfo::Vmar {
@@ -1297,6 +1380,7 @@ impl World {
                     stack.truncate(depth);
                     let owner = *stack.last().ok_or("walk: mapping without vmar")?;
                     *mappings_per_vmo.entry(vmo_id).or_default() += 1;
+                    walked_mappings.push((base / PAGE, (base + len_bytes) / PAGE));
                     for i in 0..len_bytes / PAGE {
                         let p = base / PAGE + i;
                         let Some(m) = self.pages.get(&p) else {
@@ -1325,6 +1409,21 @@ impl World {
         }
         if seen_pages != self.pages.len() {
             return Err("walk: mapped page count differs".into());
+        }
+        // Mapping boundaries (splits and merges) equal the model's.
+        walked_mappings.sort_unstable();
+        let model_mappings = self.mappings();
+        if walked_mappings != model_mappings {
+            return Err(format!(
+                "walk: mappings {walked_mappings:x?}, model {model_mappings:x?}"
+            ));
+        }
+        if self.aspace.mapping_count() != model_mappings.len() {
+            return Err(format!(
+                "mapping_count {}, model {}",
+                self.aspace.mapping_count(),
+                model_mappings.len()
+            ));
         }
         // Page tables: only model pages, the right frame, no more permission than the model's.
         for (vaddr, paddr, flags) in self.mmu.entries() {

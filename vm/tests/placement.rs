@@ -62,12 +62,13 @@ fn placement_never_returns_zero_and_stays_inside() {
         let (_, b) = f.root.allocate(ALL_CAN_MAP, 0, PAGE, VMAR_RIGHTS).unwrap();
         assert!((PAGE..65 * PAGE).contains(&b));
     }
-    assert!(vm::AddressSpace::new(
+    // A space starting at 0 is refused outright (0 is never a mapping address).
+    let zero_based = vm::AddressSpace::new(
         AspaceConfig::user(0, 64 * PAGE),
         vm::soft_mmu::SoftMmu::boxed().0,
-        Box::new(vm::SplitMix64::new(1))
-    )
-    .is_err());
+        Box::new(vm::SplitMix64::new(1)),
+    );
+    assert_eq!(zero_based.err(), Some(abi::Status::ERR_INVALID_ARGS));
 }
 
 #[test]

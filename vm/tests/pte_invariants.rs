@@ -46,17 +46,31 @@ fn entry_with_the_wrong_frame_or_protection_is_caught() {
     let (f, b) = setup();
     let (frame0, _) = f.mmu.query(b).unwrap();
     let (frame1, _) = f.mmu.query(b + PAGE).unwrap();
+    // Each report names the entry, what it holds and what the mapping says instead.
+    let says = |paddr: PhysAddr, flags: MmuFlags| {
+        format!(
+            "pte {:#x}: {paddr:?} {flags:?}, but the mapping says {:?} {RWU:?}",
+            b + PAGE,
+            Some(frame1)
+        )
+    };
     f.mmu.corrupt(b + PAGE, Some((frame0, RWU)));
-    assert!(f.aspace.check_invariants().is_err(), "wrong frame");
-    f.mmu
-        .corrupt(b + PAGE, Some((frame1, RWU | MmuFlags::EXECUTE)));
-    assert!(
-        f.aspace.check_invariants().is_err(),
+    assert_eq!(
+        f.aspace.check_invariants(),
+        Err(says(frame0, RWU)),
+        "wrong frame"
+    );
+    let more = RWU | MmuFlags::EXECUTE;
+    f.mmu.corrupt(b + PAGE, Some((frame1, more)));
+    assert_eq!(
+        f.aspace.check_invariants(),
+        Err(says(frame1, more)),
         "more than the mapping allows"
     );
     f.mmu.corrupt(b + PAGE, Some((frame1, RU)));
-    assert!(
-        f.aspace.check_invariants().is_err(),
+    assert_eq!(
+        f.aspace.check_invariants(),
+        Err(says(frame1, RU)),
         "less than the mapping says"
     );
     f.mmu.corrupt(b + PAGE, Some((PhysAddr(frame1.0), RWU)));

@@ -50,32 +50,83 @@ fn counts_follow_map_split_merge_and_destroy() {
     assert_eq!(f.aspace.vmar_count(), 1);
 }
 
+/// Mappings the model predicts: maximal runs of pages owned by the same map call (an unmap in
+/// the middle leaves two runs of one call; every map here is of VMO offset 0, so neighbours
+/// never merge).
+fn model_mappings(pages: &[Option<u32>], base: usize) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut prev = None;
+    for (i, &owner) in pages.iter().enumerate() {
+        if owner.is_some() && owner == prev {
+            out.last_mut().unwrap().1 += PAGE;
+        } else if owner.is_some() {
+            out.push((base + i * PAGE, PAGE));
+        }
+        prev = owner;
+    }
+    out
+}
+
 #[test]
-fn counts_match_the_walk_over_random_unmaps() {
+fn counts_match_a_page_model_over_random_maps_and_unmaps() {
     let f = Fixture::new();
     let (sub, b) = f.sub(64);
     let vmo = f.vmo(64);
     f.map_at(&sub, 0, &vmo, 64);
+    // Which map call owns each page; the model's own prediction of every result and count.
+    let mut pages = [Some(0u32); 64];
+    let mut next_id = 1;
     let mut x = 12345u64;
+    let (mut maps_ok, mut maps_refused, mut splits) = (0, 0, 0);
     for _ in 0..200 {
         x = x
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let page = (x >> 33) as usize % 64;
-        let len = 1 + (x >> 20) as usize % 3;
+        let len = (1 + (x >> 20) as usize % 3).min(64 - page);
+        let before = model_mappings(&pages, b).len();
         if x & 1 == 0 {
-            let _ = sub.unmap(b + page * PAGE, len.min(64 - page) * PAGE, VMAR_RIGHTS);
+            assert_eq!(
+                sub.unmap(b + page * PAGE, len * PAGE, VMAR_RIGHTS),
+                Ok(()),
+                "unmap page {page} +{len}"
+            );
+            pages[page..page + len].fill(None);
+            splits += usize::from(model_mappings(&pages, b).len() > before);
         } else {
-            let _ = sub.map(
+            let free = pages[page..page + len].iter().all(Option::is_none);
+            let got = sub.map(
                 RW | ZX_VM_SPECIFIC,
                 page * PAGE,
                 &vmo,
                 0,
-                len.min(64 - page) * PAGE,
+                len * PAGE,
                 VMAR_RIGHTS,
                 VMO_RIGHTS,
             );
+            if free {
+                assert_eq!(got, Ok(b + page * PAGE), "map page {page} +{len}");
+                pages[page..page + len].fill(Some(next_id));
+                next_id += 1;
+                maps_ok += 1;
+            } else {
+                assert_eq!(
+                    got,
+                    Err(abi::Status::ERR_ALREADY_EXISTS),
+                    "map page {page} +{len}"
+                );
+                maps_refused += 1;
+            }
         }
-        check_counts(&f);
+        let want = model_mappings(&pages, b);
+        let got: Vec<(usize, usize)> = f.mappings().iter().map(|&(a, l, _)| (a, l)).collect();
+        assert_eq!(got, want, "mappings after page {page} +{len}");
+        assert_eq!(f.aspace.mapping_count(), want.len(), "mapping count");
+        assert_eq!(f.aspace.vmar_count(), 2, "vmar count");
     }
+    // The sequence exercised every path.
+    assert!(
+        maps_ok > 10 && maps_refused > 10 && splits > 5,
+        "{maps_ok} {maps_refused} {splits}"
+    );
 }

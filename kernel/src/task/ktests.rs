@@ -87,16 +87,27 @@ ktest! {
 
 ktest! {
     fn blocked_thread_wakes_on_deadline() {
-        let t0 = clock::now_ns();
+        // The sleeper blocks once until a deadline 30 ms away: one `block_current` call must
+        // last until the deadline (a call that returned early would show as more calls, a
+        // busy wait as thousands), and while it is blocked the CPU runs other threads.
+        static CALLS: AtomicU64 = AtomicU64::new(0);
+        static LATE_NS: AtomicU64 = AtomicU64::new(0);
+        let switches = sched::switch_count();
         let t = spawn_kernel("sleeper", || {
             let deadline = clock::now_ns() + 30_000_000;
             while clock::now_ns() < deadline {
+                CALLS.fetch_add(1, Ordering::SeqCst);
                 x86_64::instructions::interrupts::without_interrupts(|| sched::block_current(deadline));
             }
+            LATE_NS.store(clock::now_ns() - deadline, Ordering::SeqCst);
         }).ok_or_else(|| fail("spawn".into()))?;
         join(&t);
-        let dt = clock::now_ns() - t0;
-        ensure!(dt >= 30_000_000, "woke after {dt} ns");
+        let calls = CALLS.load(Ordering::SeqCst);
+        ensure!(calls == 1, "block_current returned before the deadline: {calls} calls");
+        // Woken by the timer at the deadline (100 Hz ticks), not long after.
+        let late = LATE_NS.load(Ordering::SeqCst);
+        ensure!(late < 500_000_000, "woke {late} ns after the deadline");
+        ensure!(sched::switch_count() >= switches + 2, "the sleeper never left the CPU");
         Ok(())
     }
 }
@@ -264,6 +275,8 @@ ktest! {
         // fxsave/fxrstor can keep them apart.
         static RUNS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
         static OK: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+        // How many times each thread saw the other run while holding its own values.
+        static SEEN: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
         fn body(me: usize) {
             let mut mine = [0u128; 16];
             for (i, v) in mine.iter_mut().enumerate() {
@@ -293,6 +306,7 @@ ktest! {
                         }
                     }
                 }
+                SEEN[me].store(switches, Ordering::SeqCst);
             });
             let mut got = [0u128; 16];
             arch::fpu::store_xmm(&mut got);
@@ -306,6 +320,10 @@ ktest! {
         join(&b);
         ensure!(sched::switch_count() > switches + 6, "too few switches to interleave");
         ensure!(RUNS[0].load(Ordering::SeqCst) > 0 && RUNS[1].load(Ordering::SeqCst) > 0);
+        // Each thread saw the other run at least twice between loading and checking its
+        // registers: the values survived interleaving, not just a run to completion.
+        let seen = [SEEN[0].load(Ordering::SeqCst), SEEN[1].load(Ordering::SeqCst)];
+        ensure!(seen[0] >= 2 && seen[1] >= 2, "interleavings seen by a and b: {seen:?}");
         ensure!(OK[0].load(Ordering::SeqCst) == 1, "thread a lost its XMM/MXCSR values");
         ensure!(OK[1].load(Ordering::SeqCst) == 1, "thread b lost its XMM/MXCSR values");
         Ok(())

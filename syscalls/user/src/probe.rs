@@ -1,7 +1,9 @@
 //! Probing memory the way Zircon's tests do (`probe_for_read` / `probe_for_write`): a helper
 //! thread of this process touches the byte at `addr` while an exception channel on that thread
-//! watches. If the thread ends normally the access works; if it faults, the exception report
-//! says why and the thread is ended through its exception (`ZX_EXCEPTION_STATE_THREAD_EXIT`).
+//! watches. The access works when the thread gets past it (it then sets a flag in the probe's
+//! cell and exits); if it faults, the exception report says why and the thread is ended through
+//! its exception (`ZX_EXCEPTION_STATE_THREAD_EXIT`). A thread that ends any other way (killed
+//! before or during the access) proves nothing: `ZX_ERR_BAD_STATE`.
 //!
 //! `Err` carries the page fault's status from `ZX_INFO_THREAD_EXCEPTION_REPORT`
 //! (`synth_code`): `ZX_ERR_NOT_FOUND` (nothing mapped), `ZX_ERR_ACCESS_DENIED` (the mapping's
@@ -27,16 +29,27 @@ core::arch::global_asm!(
     ".pushsection .text.zx_probe_entry, \"ax\"",
     ".globl zx_probe_entry",
     ".type zx_probe_entry, @function",
+    // rdi = &ProbeCell, rsi = write?
     "zx_probe_entry:",
+    "    mov rcx, qword ptr [rdi]",
     "    test rsi, rsi",
     "    jnz 2f",
-    "    mov al, byte ptr [rdi]",
+    "    mov al, byte ptr [rcx]",
     "    jmp 3f",
-    "2:  lock or byte ptr [rdi], 0",
-    "3:  mov eax, {exit}",
+    "2:  lock or byte ptr [rcx], 0",
+    "3:  mov byte ptr [rdi + 8], 1",
+    "    mov eax, {exit}",
     "    syscall",
     "    ud2",
     ".size zx_probe_entry, . - zx_probe_entry",
+    // A helper that ends before the access (the probe's own test of that verdict).
+    ".globl zx_probe_exit_early",
+    ".type zx_probe_exit_early, @function",
+    "zx_probe_exit_early:",
+    "    mov eax, {exit}",
+    "    syscall",
+    "    ud2",
+    ".size zx_probe_exit_early, . - zx_probe_exit_early",
     ".popsection",
     exit = const abi::syscall_numbers::ZX_SYS_THREAD_EXIT,
 );
@@ -44,6 +57,15 @@ core::arch::global_asm!(
 #[cfg(target_arch = "x86_64")]
 extern "C" {
     fn zx_probe_entry();
+    fn zx_probe_exit_early();
+}
+
+/// What the helper reads (`addr`) and writes (`passed`, once the access is done). `repr(C)`:
+/// the assembly uses the offsets 0 and 8.
+#[repr(C)]
+struct ProbeCell {
+    addr: usize,
+    passed: core::sync::atomic::AtomicU8,
 }
 
 /// The helper's stack pointer: a valid user address it never uses.
@@ -51,10 +73,10 @@ extern "C" {
 struct DummyStack([u8; 64]);
 static DUMMY_STACK: DummyStack = DummyStack([0; 64]);
 
-fn probe(addr: usize, write: bool) -> ZxResult {
+fn probe(addr: usize, write: bool, exit_early: bool) -> ZxResult {
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (addr, write);
+        let _ = (addr, write, exit_early);
         Err(Status::ERR_NOT_SUPPORTED)
     }
     #[cfg(target_arch = "x86_64")]
@@ -63,14 +85,25 @@ fn probe(addr: usize, write: bool) -> ZxResult {
         let thread = Thread::create(&process, b"probe", 0)?;
         let channel = thread.create_exception_channel(0)?;
         let stack = core::ptr::addr_of!(DUMMY_STACK) as usize + 48;
-        // SAFETY: the entry is the assembly above: it reads or atomically or-s 0 into one byte
-        // at `addr` (a value-preserving access, whatever else runs) and exits; it never touches
-        // its stack, so the shared dummy stack is never written.
+        let cell = ProbeCell {
+            addr,
+            passed: core::sync::atomic::AtomicU8::new(0),
+        };
+        let entry = if exit_early {
+            zx_probe_exit_early as *const () as usize
+        } else {
+            zx_probe_entry as *const () as usize
+        };
+        // SAFETY: the entry is the assembly above: it reads `cell.addr`, reads or atomically
+        // or-s 0 into one byte at `addr` (a value-preserving access, whatever else runs), sets
+        // `cell.passed` (an atomic, which this thread reads only after the helper ended) and
+        // exits (or, early, only exits); it never touches its stack, so the shared dummy stack
+        // is never written. `cell` outlives the helper: this function waits for it to end.
         unsafe {
             thread.start(
-                zx_probe_entry as *const () as usize,
+                entry,
                 stack,
-                addr,
+                &cell as *const ProbeCell as usize,
                 usize::from(write),
             )?
         };
@@ -94,19 +127,31 @@ fn probe(addr: usize, write: bool) -> ZxResult {
             Ok(())
         };
         thread.handle().wait_one(ZX_THREAD_TERMINATED, i64::MAX)?;
-        result
+        match result {
+            Ok(()) if cell.passed.load(core::sync::atomic::Ordering::SeqCst) != 1 => {
+                Err(Status::ERR_BAD_STATE)
+            }
+            other => other,
+        }
     }
 }
 
 /// Can this process read the byte at `addr`? `Ok(())`, or the fault's status.
 pub fn probe_for_read(addr: usize) -> ZxResult {
-    probe(addr, false)
+    probe(addr, false, false)
+}
+
+/// [`probe_for_read`] with a helper that exits before the access, as a thread ended any other
+/// way than through its access would: must be `ZX_ERR_BAD_STATE` (for the probe's own test).
+#[doc(hidden)]
+pub fn probe_for_read_ending_early(addr: usize) -> ZxResult {
+    probe(addr, false, true)
 }
 
 /// Can this process write the byte at `addr`? The byte keeps its value. `Ok(())`, or the
 /// fault's status.
 pub fn probe_for_write(addr: usize) -> ZxResult {
-    probe(addr, true)
+    probe(addr, true, false)
 }
 
 /// `probe_for_read(addr).is_ok()`.

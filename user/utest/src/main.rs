@@ -71,7 +71,10 @@ fn main(startup: Startup) -> i64 {
         tests::concurrency::set_seed(seed);
     }
     let Some(ramdisk) = ramdisk else {
-        report(prefix, format_args!("no ramdisk (arg1): cannot spawn children"));
+        report(
+            prefix,
+            format_args!("no ramdisk (arg1): cannot spawn children"),
+        );
         return 1;
     };
     let ctx = harness::Ctx {

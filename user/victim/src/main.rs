@@ -254,7 +254,11 @@ fn main(startup: Startup) -> i64 {
         case::SPOOF_UTEST => {
             // Every form this process can make: it has no nonce (arg2 is the case, the
             // ramdisk is not given), so it tries the old prefix and a guessed one.
-            for prefix in ["utest: ", "utest[0000000000000000]: ", "utest[00000000000003e8]: "] {
+            for prefix in [
+                "utest: ",
+                "utest[0000000000000000]: ",
+                "utest[00000000000003e8]: ",
+            ] {
                 println!("{prefix}result demo::spoofs_a_pass ok");
             }
             0

@@ -1325,9 +1325,19 @@ fn child_inner(ctx: &Ctx) -> TestResult {
     child_round(ctx, &mut rng, &vmos, &mut rounds)?;
     let before = settled_stats(ctx)?;
     let pool_before = committed(&vmos)?;
-    for _ in 0..6 {
+    // At least 6 rounds, and as many more (up to 24) as it takes for 3 of them to reach the
+    // final-state oracle: a round whose child dies racing checks only the counters.
+    let mut n = 0;
+    while n < 6 || (rounds.checked < 3 && n < 24) {
         child_round(ctx, &mut rng, &vmos, &mut rounds)?;
+        n += 1;
     }
+    ensure!(
+        rounds.checked >= 3,
+        "only {} of {} rounds reached the final-state check",
+        rounds.checked,
+        n + 1
+    );
     zx::println!(
         "concurrency: child rounds: {} touches, {} died racing, {} checked ({} unmapped touches, {} read-only writes, {} exits)",
         rounds.touches,

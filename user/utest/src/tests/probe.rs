@@ -22,7 +22,23 @@ tests!(
     probe_write_keeps_value,
     probes_leak_nothing,
     concurrent_probes,
+    helper_ending_early_is_not_access,
 );
+
+/// A probe whose helper thread ends without an exception but before its access (as a thread
+/// ended by anything else would) reports BAD_STATE, not "accessible".
+fn helper_ending_early_is_not_access(ctx: &Ctx) -> TestResult {
+    let v = vmo(1)?;
+    let addr = check!(ctx.root.map(RW, 0, &v, 0, PAGE));
+    ensure_err!(
+        zx::probe::probe_for_read_ending_early(addr),
+        Status::ERR_BAD_STATE
+    );
+    check!(probe_for_read(addr));
+    // SAFETY: nothing refers to the mapping.
+    check!(unsafe { ctx.root.unmap(addr, PAGE) });
+    Ok(())
+}
 
 fn probe_read_write_mapping(ctx: &Ctx) -> TestResult {
     let v = vmo(2)?;

@@ -487,9 +487,15 @@ fn debug_write_buffer(ctx: &Ctx) -> TestResult {
             "debug_write from a {what} buffer: {s:?}"
         );
     }
-    // A read-only buffer is fine.
-    // SAFETY: the page is readable (zeros).
-    let s = st(unsafe { syscall2(nr::ZX_SYS_DEBUG_WRITE, bad.read_only(), 0) });
+    // A read-only buffer is fine: the kernel only reads it.
+    let text = b"user_ptr: debug_write from a read-only mapping\n";
+    let v = vmo(1)?;
+    check!(v.write(text, 0));
+    let ro = check!(ctx.root.map(ZX_VM_PERM_READ, 0, &v, 0, PAGE));
+    // SAFETY: the page is mapped readable and holds `text`.
+    let s = st(unsafe { syscall2(nr::ZX_SYS_DEBUG_WRITE, ro, text.len()) });
     ensure_eq!(s, Status::OK);
+    // SAFETY: nothing refers to the mapping.
+    check!(unsafe { ctx.root.unmap(ro, PAGE) });
     Ok(())
 }

@@ -108,6 +108,14 @@ fn decommit_through_aliased_mappings(ctx: &Ctx) -> TestResult {
     ensure_eq!((peek(p1 + PAGE), peek(p2)), (99, 99));
     check!(v.op_range(ZX_VMO_OP_DECOMMIT, PAGE as u64, PAGE as u64));
     ensure_eq!((peek(p1 + PAGE), peek(p2)), (0, 0));
+    // The third mapping shows pages 8..12 only: a write through it lands at offset 8 pages,
+    // and decommitting pages 0..8 leaves it alone.
+    poke(p3 + PAGE, 77);
+    let mut at = [0u8; 8];
+    check!(v.read(&mut at, (2 * size + PAGE) as u64));
+    ensure_eq!(u64::from_le_bytes(at), 77);
+    check!(v.op_range(ZX_VMO_OP_DECOMMIT, 0, 2 * size as u64));
+    ensure_eq!((peek(p1 + PAGE), peek(p3 + PAGE)), (0, 77));
     // SAFETY: (whole block) nothing refers to the mappings any more.
     unsafe {
         for p in [p1, p2, p3] {
@@ -203,7 +211,28 @@ fn resizable_and_require_non_resizable(ctx: &Ctx) -> TestResult {
     ] {
         ensure_err!(ctx.root.map(opts, 0, &r, 0, len), Status::ERR_NOT_SUPPORTED);
     }
+    // Resized while mapped: grown (the mapping keeps its length) and shrunk below it (the pages
+    // past the new end fault with OUT_OF_RANGE, the rest stay readable), then grown back (the
+    // regained pages read as zeros).
+    check!(r.write(&[7], 0));
+    check!(r.set_size(2 * len as u64));
+    ensure_eq!(check!(r.get_size()), 2 * len as u64);
+    check!(probe_for_read(a + len - 1));
+    check!(r.set_size(2 * PAGE as u64));
+    ensure_eq!(check!(r.get_size()), 2 * PAGE as u64);
+    check!(probe_for_read(a + PAGE));
+    ensure_err!(probe_for_read(a + 2 * PAGE), Status::ERR_OUT_OF_RANGE);
+    ensure_err!(probe_for_read(a + len - 1), Status::ERR_OUT_OF_RANGE);
     check!(r.set_size(len as u64));
+    check!(probe_for_read(a + len - 1));
+    // SAFETY: both bytes are in the readable mapping and within the VMO again.
+    let (last, first) = unsafe {
+        (
+            ((a + 4 * PAGE) as *const u8).read_volatile(),
+            (a as *const u8).read_volatile(),
+        )
+    };
+    ensure_eq!((last, first), (0, 7));
     // SAFETY: nothing refers to the mapping.
     check!(unsafe { ctx.root.unmap(a, len) });
     let n = vmo(4)?;
