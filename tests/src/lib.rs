@@ -76,6 +76,9 @@ pub struct Options {
     pub qemu: qemu::Config,
     /// Seed of utest's `concurrency` tests (`CONC_SEED`; the program's default when unset).
     pub conc_seed: Option<u64>,
+    /// Tests with a timeout of their own instead of `per_test_timeout` (a deliberate hang is
+    /// caught in seconds without shortening every other test's limit).
+    pub timeouts: Vec<(String, Duration)>,
 }
 
 impl Options {
@@ -108,7 +111,16 @@ impl Options {
             filter: None,
             qemu: q,
             conc_seed: None,
+            timeouts: Vec::new(),
         }
+    }
+
+    /// The result timeout of test `name`.
+    pub fn timeout_of(&self, name: &str) -> Duration {
+        self.timeouts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(self.per_test_timeout, |&(_, t)| t)
     }
 
     fn cmdline(&self, list_only: bool, skip_through: Option<&str>) -> String {
@@ -291,8 +303,9 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
                         }
                     } else if let Some(name) = msg.strip_prefix("running ") {
                         panic = None;
-                        current = Some(name.trim().to_string());
-                        deadline = Instant::now() + opts.per_test_timeout;
+                        let name = name.trim().to_string();
+                        deadline = Instant::now() + opts.timeout_of(&name);
+                        current = Some(name);
                     } else if let Some(rest) = msg.strip_prefix("result ") {
                         let (name, verdict) = rest.split_once(' ').unwrap_or((rest, ""));
                         let outcome = if verdict == "ok" {
@@ -326,11 +339,11 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
             (None, Some(name)) => {
                 log.push(format!(
                     "[host] TIMEOUT: {name} gave no result within {} s; QEMU killed",
-                    opts.per_test_timeout.as_secs()
+                    opts.timeout_of(name).as_secs_f64()
                 ));
                 report.results.push(TestResult {
                     name: name.clone(),
-                    outcome: Outcome::TimedOut(opts.per_test_timeout),
+                    outcome: Outcome::TimedOut(opts.timeout_of(name)),
                     log: Vec::new(),
                 });
                 Some(name.clone())
