@@ -2,12 +2,14 @@
 //! run through the exception handler and never returns.
 
 /// Executes `ud2`: an unexpected `#UD`.
+#[inline(never)]
 pub fn invalid_opcode() -> ! {
     // SAFETY: `ud2` only raises #UD; the handler reports it as fatal and exits QEMU.
     unsafe { core::arch::asm!("ud2", options(noreturn)) }
 }
 
 /// Reads an unmapped kernel address: an unexpected `#PF` (not covered by the exception table).
+#[inline(never)]
 pub fn page_fault() -> ! {
     let addr = 0xffff_ff00_dead_b000u64 as *const u64;
     // SAFETY: the upper-half address above is never mapped (the bootloader's dynamic mappings and
@@ -19,16 +21,24 @@ pub fn page_fault() -> ! {
 
 /// Reads the mapped user address `addr` directly instead of through a fault-safe copy: with SMAP
 /// on this is a fatal `#PF` (protection violation, supervisor read) although the page is mapped.
+#[inline(never)]
 pub fn read_user_directly(addr: u64) -> ! {
     assert!(addr < crate::extable::USER_END, "not a user address");
+    let v: u64;
     // SAFETY: the caller mapped `addr` (a VMO page: plain memory, any bit pattern is a valid u64,
     // no Rust reference points into it); with SMAP the read faults and the handler ends the run.
-    let v = unsafe { (addr as *const u64).read_volatile() };
+    // The load is written as one instruction here (not core's out-of-line `read_volatile`, which
+    // the prebuilt core compiles without a frame pointer), so the faulting RIP is in this function.
+    unsafe {
+        core::arch::asm!("mov {v}, qword ptr [{a}]", a = in(reg) addr, v = out(reg) v,
+                         options(nostack, readonly, preserves_flags));
+    }
     panic!("SMAP did not stop a kernel read of user address {addr:#x} (read {v:#x})");
 }
 
 /// Calls the mapped, executable user address `addr` from ring 0: with SMEP on this is a fatal
 /// `#PF` (instruction fetch). The page must hold a `ret` (0xC3) in case SMEP is off.
+#[inline(never)]
 pub fn execute_user(addr: u64) -> ! {
     assert!(addr < crate::extable::USER_END, "not a user address");
     // SAFETY: with SMEP the fetch faults and the handler ends the run; without it the page's

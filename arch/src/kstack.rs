@@ -2,7 +2,7 @@
 //! unmapped guard pages below it.
 //!
 //! The region is one PML4 slot ([`REGION_BASE`], 512 GiB reserved, 64 MiB used) whose page
-//! tables (a PDPT, one PD, [`PT_COUNT`] PTs) are all allocated by [`init`], before any user
+//! tables (a PDPT, one PD, `PT_COUNT` PTs) are all allocated by [`init`], before any user
 //! address space copies the kernel half of the PML4: every address space sees every stack, and
 //! allocating or freeing a stack never allocates or frees a page-table page (so free-frame counts
 //! return exactly to their baseline). Slot `i` covers `SLOT_PAGES` pages: `GUARD_PAGES` unmapped,

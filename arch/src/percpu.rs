@@ -12,9 +12,9 @@
 use x86_64::registers::model_specific::{GsBase, KernelGsBase};
 use x86_64::VirtAddr;
 
-/// Offset of [`PerCpu::kernel_rsp`] (used by the SYSCALL entry stub).
+/// Offset of `PerCpu::kernel_rsp` (used by the SYSCALL entry stub).
 pub const KERNEL_RSP_OFFSET: usize = 8;
-/// Offset of [`PerCpu::user_rsp`] (used by the SYSCALL entry stub).
+/// Offset of `PerCpu::user_rsp` (used by the SYSCALL entry stub).
 pub const USER_RSP_OFFSET: usize = 16;
 
 /// This CPU's data. `repr(C)`: the assembly uses fixed offsets.

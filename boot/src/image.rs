@@ -134,8 +134,12 @@ pub struct TempImage {
 }
 
 impl TempImage {
-    /// Builds a uniquely named image under [`crate::OUT_DIR`].
+    /// Builds a uniquely named image under [`crate::OUT_DIR`] (`run-PID-N-FIRMWARE.img`), first
+    /// removing the images of processes that no longer run (a `boot` killed by a signal cannot
+    /// delete its own).
     pub fn build(kernel: &Path, ramdisk: &Ramdisk, firmware: Firmware) -> Result<Self> {
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(remove_stale_images);
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let fw = match firmware {
@@ -151,6 +155,31 @@ impl TempImage {
     /// The image file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Deletes `run-PID-*.img` files of [`crate::OUT_DIR`] whose process is gone (Linux: no
+/// `/proc/PID`; elsewhere nothing is removed).
+fn remove_stale_images() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir(crate::OUT_DIR) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("run-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 //! is an argument (`args=ARGS`, the rest of the command line), even one starting with `-`. So
 //! options go before the program name: `cargo run -- --timeout 300 utest vmar::`.
 
-use boot::image::{self, Firmware, Ramdisk};
+use boot::image::{self, Firmware, Ramdisk, TempImage};
 use boot::qemu::{self, Event, Exit, Session};
 use boot::symbolize::Symbolizer;
 use std::path::PathBuf;
@@ -134,32 +134,40 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> boot::Result<i32> {
-    let out = PathBuf::from(boot::OUT_DIR);
     let cmdline = kernel_cmdline(&args);
     let ramdisk = Ramdisk::with_programs(cmdline.clone())?;
-    let bios = out.join("zxkernel-bios.img");
-    let uefi = out.join("zxkernel-uefi.img");
     let t = Instant::now();
-    image::build(&args.kernel, &ramdisk, Firmware::Bios, &bios)?;
-    image::build(&args.kernel, &ramdisk, Firmware::Uefi, &uefi)?;
+    if args.command == "image" {
+        // `image`: both firmware images at fixed paths, for QEMU runs by hand.
+        let out = PathBuf::from(boot::OUT_DIR);
+        let bios = out.join("zxkernel-bios.img");
+        let uefi = out.join("zxkernel-uefi.img");
+        image::build(&args.kernel, &ramdisk, Firmware::Bios, &bios)?;
+        image::build(&args.kernel, &ramdisk, Firmware::Uefi, &uefi)?;
+        eprintln!(
+            "boot: images built in {} ms: {} (BIOS), {} (UEFI); ramdisk cmdline {:?}, programs: {}",
+            t.elapsed().as_millis(),
+            bios.display(),
+            uefi.display(),
+            cmdline,
+            program_names()
+        );
+        return Ok(0);
+    }
+    // Each run boots its own copy, deleted afterwards: runs from one checkout never collide.
+    let temp = TempImage::build(&args.kernel, &ramdisk, args.config.firmware)?;
     eprintln!(
-        "boot: images built in {} ms: {} (BIOS), {} (UEFI); ramdisk cmdline {:?}, programs: {}",
+        "boot: image built in {} ms: {} ({:?}); ramdisk cmdline {:?}, programs: {}",
         t.elapsed().as_millis(),
-        bios.display(),
-        uefi.display(),
+        temp.path().display(),
+        args.config.firmware,
         cmdline,
         program_names()
     );
-    if args.command == "image" {
-        return Ok(0);
-    }
-    let image = match args.config.firmware {
-        Firmware::Bios => bios,
-        Firmware::Uefi => uefi,
-    };
-    let cmd = qemu::command(&args.config, &image);
+    let image = temp.path();
+    let cmd = qemu::command(&args.config, image);
     eprintln!("boot: {cmd:?}");
-    let mut session = Session::spawn(&args.config, &image)?;
+    let mut session = Session::spawn(&args.config, image)?;
     if args.config.gdb {
         eprintln!(
             "boot: QEMU waits for gdb on localhost:1234; attach with symbols:\n  \

@@ -101,6 +101,23 @@ pub fn env_flag(name: &str) -> bool {
     matches!(std::env::var(name), Ok(v) if !v.is_empty() && v != "0")
 }
 
+/// `setpriv` (util-linux) starts QEMU with a parent-death signal, so a `boot` (or test harness)
+/// that is killed by any signal, SIGKILL included, takes its QEMU with it.
+const SETPRIV: &str = "setpriv";
+
+/// Whether [`SETPRIV`] can be run here (checked once per process).
+fn have_setpriv() -> bool {
+    static HAVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAVE.get_or_init(|| {
+        Command::new(SETPRIV)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
 /// Checks that QEMU is installed, with one actionable line when it is not.
 pub fn check_installed() -> Result<()> {
     match Command::new(QEMU)
@@ -119,10 +136,24 @@ pub fn check_installed() -> Result<()> {
 }
 
 /// The full QEMU command line for `image`.
+///
+/// The machine is `q35`: its AHCI controller moves the disk by DMA, where the default `pc`
+/// machine's IDE disk moves every word through an emulated port read. The BIOS loader reads the
+/// kernel and the ramdisk through real-mode disk calls, so under TCG the same image boots in
+/// about half the time (whole `cargo run` ~2.0 s vs ~4.5 s, see README "Measured figures").
+/// The drive is `snapshot=on`: the guest never writes the image, and runs never contend for it.
+/// QEMU runs under `setpriv --pdeathsig KILL` where util-linux is present.
 pub fn command(config: &Config, image: &Path) -> Command {
-    let mut c = Command::new(QEMU);
-    c.arg("-drive")
-        .arg(format!("format=raw,file={}", image.display()))
+    let mut c = if have_setpriv() {
+        let mut c = Command::new(SETPRIV);
+        c.args(["--pdeathsig", "KILL", "--", QEMU]);
+        c
+    } else {
+        Command::new(QEMU)
+    };
+    c.args(["-machine", "q35", "-nic", "none"])
+        .arg("-drive")
+        .arg(format!("format=raw,snapshot=on,file={}", image.display()))
         .args(["-serial", "stdio", "-display", "none", "-no-reboot"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(["-m", &format!("{}M", config.memory_mib)]);

@@ -11,7 +11,7 @@
 //! [`alloc_user`], which every allocation on behalf of user space goes through (VMO pages, user
 //! page tables, thread kernel stacks), fails while no more than that many frames are free, so
 //! user space running memory dry leaves the kernel's own allocations (heap growth, through
-//! [`alloc`]) room to succeed. [`low_memory`] (free frames below half the reserve: the heap has
+//! [`alloc()`]) room to succeed. [`low_memory`] (free frames below half the reserve: the heap has
 //! eaten into it) is the signal to refuse new kernel objects to user space (`ZX_ERR_NO_MEMORY`).
 
 use bootloader_api::info::{MemoryRegionKind, MemoryRegions};

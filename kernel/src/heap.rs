@@ -118,7 +118,7 @@ mod tests {
     ktest! {
         fn alloc_and_free() {
             let (used_before, _) = usage();
-            let b = Box::new(0x1234_5678u64);
+            let b = core::hint::black_box(Box::new(0x1234_5678u64));
             ensure_eq!(*b, 0x1234_5678);
             ensure!(usage().0 > used_before);
             drop(b);

@@ -66,6 +66,9 @@ pub struct Options {
     pub qemu: qemu::Config,
     /// Seed of utest's `concurrency` tests (`CONC_SEED`; the program's default when unset).
     pub conc_seed: Option<u64>,
+    /// Tests with a timeout of their own instead of `per_test_timeout` (a deliberate hang is
+    /// caught in seconds without shortening every other test's limit).
+    pub timeouts: Vec<(String, Duration)>,
 }
 
 impl Options {
@@ -98,7 +101,16 @@ impl Options {
             filter: None,
             qemu: q,
             conc_seed: None,
+            timeouts: Vec::new(),
         }
+    }
+
+    /// The result timeout of test `name`.
+    pub fn timeout_of(&self, name: &str) -> Duration {
+        self.timeouts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(self.per_test_timeout, |&(_, t)| t)
     }
 
     fn cmdline(&self, list_only: bool, skip_through: Option<&str>, nonce: u64) -> String {
@@ -546,12 +558,17 @@ impl BootParse {
     /// How the boot ended (`None`: killed after the deadline): the test to restart after, or
     /// `None` when the suite is over. Records a timeout or crash of the running test in
     /// `results`, and anything else that is wrong in `errors`.
-    fn finish(&mut self, end: Option<Exit>, per_test_timeout: Duration) -> Option<String> {
+    fn finish(
+        &mut self,
+        end: Option<Exit>,
+        timeout_of: impl Fn(&str) -> Duration,
+        per_test_timeout: Duration,
+    ) -> Option<String> {
         let restart_after = match (end, self.current.take()) {
             (None, Some(name)) => {
                 self.results.push(TestResult {
+                    outcome: Outcome::TimedOut(timeout_of(&name)),
                     name: name.clone(),
-                    outcome: Outcome::TimedOut(per_test_timeout),
                     log: Vec::new(),
                 });
                 Some(name)
@@ -635,7 +652,12 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
                 Event::Line(raw) => {
                     log.push(sym.annotate(&raw));
                     if boot.line(&raw) == Step::Progress {
-                        deadline = Instant::now() + opts.per_test_timeout;
+                        // A running test's own limit; the default until the next one starts.
+                        let limit = boot
+                            .current
+                            .as_deref()
+                            .map_or(opts.per_test_timeout, |n| opts.timeout_of(n));
+                        deadline = Instant::now() + limit;
                     }
                 }
                 Event::Exited(e) => break Some(e),
@@ -649,10 +671,10 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
         if let (None, Some(name)) = (end, &boot.current) {
             log.push(format!(
                 "[host] TIMEOUT: {name} gave no result within {} s; QEMU killed",
-                opts.per_test_timeout.as_secs()
+                opts.timeout_of(name).as_secs_f64()
             ));
         }
-        let restart_after = boot.finish(end, opts.per_test_timeout);
+        let restart_after = boot.finish(end, |name| opts.timeout_of(name), opts.per_test_timeout);
         report.absorb(boot, skip_through.as_deref(), opts.filter.as_deref(), &log);
         match restart_after {
             Some(name) => skip_through = Some(name),
@@ -808,7 +830,7 @@ mod tests {
                 None => boot.line(&format!("{}{l}", Suite::Utest.prefix_with(NONCE))),
             };
         }
-        let restart = boot.finish(end, TIMEOUT);
+        let restart = boot.finish(end, |_| TIMEOUT, TIMEOUT);
         (boot, restart)
     }
 

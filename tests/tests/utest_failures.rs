@@ -12,9 +12,11 @@ fn failing_spoofed_hanging_and_crashing_utests_are_reported_as_such() {
     let mut opts = Options::utest_from_env();
     opts.demo_failures = true;
     opts.filter = Some("demo::".into());
-    // The demo tests are instant (one spawns a child that prints three lines), so the hang
-    // costs little; the margin is for a loaded machine.
-    opts.per_test_timeout = Duration::from_secs(15);
+    // The deliberate hang gets a short limit of its own (it hangs at once); the rest keep the
+    // default.
+    let hang_timeout = Duration::from_secs(3);
+    opts.timeouts
+        .push(("demo::hangs_on_purpose".into(), hang_timeout));
     let report = tests::run(&opts).expect("suite ran");
     let names = [
         "demo::fails_on_purpose",
@@ -53,7 +55,7 @@ fn failing_spoofed_hanging_and_crashing_utests_are_reported_as_such() {
     }
     assert_eq!(
         outcome("demo::hangs_on_purpose"),
-        Outcome::TimedOut(opts.per_test_timeout)
+        Outcome::TimedOut(hang_timeout)
     );
     assert_eq!(
         outcome("demo::crashes_the_kernel"),

@@ -11,7 +11,7 @@
 //! - [`random`]: seeds for ASLR and handle values.
 //!
 //! Entry from arch: the timer IRQ ([`on_irq`]), every exception from user mode
-//! ([`on_user_exception`]) and every system call ([`on_syscall`]) run on the current thread's
+//! ([`syscall::on_user_fault`]) and every system call ([`syscall::on_syscall`]) run on the current thread's
 //! kernel stack; before any of them returns to ring 3 the thread checks whether it must die
 //! ([`before_user_return`]).
 

@@ -1,8 +1,8 @@
 //! Threads: a kernel stack with guard pages, the saved stack pointer of a suspended thread, a
 //! run state, and (for user threads) the process they belong to.
 //!
-//! A thread is created `New`; [`Thread::start_kernel`] / [`Thread::start_user`] lay out its first
-//! switch frame and make it `Ready`. The scheduler moves it between `Ready`, `Running` and
+//! A thread is created `New`; `Thread::prepare` lays out its first
+//! switch frame and makes it `Ready`. The scheduler moves it between `Ready`, `Running` and
 //! `Blocked`; [`super::sched::exit_current`] makes it `Dead`, and the scheduler frees its kernel
 //! stack right after switching away from it (never while it runs on it). The `Thread` value
 //! itself may live on (a handle to it), without a stack.

@@ -88,7 +88,7 @@ pub trait SyscallContext {
     ) -> ZxResult;
 
     /// `zx_process_exit`: the calling process ends with `retcode`. The kernel marks it (and every
-    /// thread) dying; after [`crate::dispatch`] returns it must not resume the calling thread.
+    /// thread) dying; after [`crate::dispatch()`] returns it must not resume the calling thread.
     fn process_exit(&mut self, retcode: i64);
 
     /// `zx_thread_exit`: the calling thread ends (the last one ends its process with return code

@@ -1,6 +1,6 @@
 //! `zx_debug_write` (`zircon/kernel/lib/syscalls/debug.cc`), `zx_system_get_features`
 //! (`zircon/kernel/lib/syscalls/system.cc`) and this kernel's `zx_debug_kernel_stats`. The clock
-//! calls need no decoding and are answered by [`crate::dispatch`] straight from the context.
+//! calls need no decoding and are answered by [`crate::dispatch()`] straight from the context.
 
 use alloc::vec;
 
