@@ -268,3 +268,62 @@ fn glob_matches() {
     assert!(!glob_match("unmap_*", "partial_unmap_x"));
     assert!(!glob_match("abc", "abcd"));
 }
+
+/// The Zircon table of docs/conformance.md lists exactly the vmar.cc test names kept in
+/// `tests/upstream/vmar_cc_tests.txt` (with the same trees), each with a status: `ported`,
+/// `adapted` or `not applicable`.
+#[test]
+fn zircon_vmar_table_lists_every_upstream_test() {
+    let root = root();
+    let upstream: BTreeMap<String, String> = read(&root.join("tests/upstream/vmar_cc_tests.txt"))
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (name, trees) = l.split_once(' ').expect("NAME TREES");
+            (name.to_string(), trees.trim().to_string())
+        })
+        .collect();
+    assert!(upstream.len() >= 58, "{} names", upstream.len());
+    let doc = read(&root.join("docs/conformance.md"));
+    let section = doc
+        .split("## Zircon's VMAR core tests → our tests")
+        .nth(1)
+        .expect("the Zircon table section");
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let mut rows: BTreeMap<String, String> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let name = cells[0]
+            .trim_start_matches("| ")
+            .trim_matches('`')
+            .to_string();
+        let trees = cells.get(1).copied().unwrap_or("").to_string();
+        let status = cells.get(2).copied().unwrap_or("");
+        let why = cells
+            .get(3)
+            .copied()
+            .unwrap_or("")
+            .trim_end_matches(" |")
+            .trim();
+        if !matches!(status, "ported" | "adapted" | "not applicable") || why.is_empty() {
+            problems.push(format!("{name}: status {status:?}, text {why:?}"));
+        }
+        if rows.insert(name.clone(), trees).is_some() {
+            problems.push(format!("{name}: listed twice"));
+        }
+    }
+    for (name, trees) in &upstream {
+        match rows.get(name) {
+            None => problems.push(format!("{name}: in vmar.cc ({trees}) but not in the table")),
+            Some(t) if t != trees => {
+                problems.push(format!("{name}: trees {t} in the table, {trees} upstream"))
+            }
+            Some(_) => {}
+        }
+    }
+    for name in rows.keys().filter(|n| !upstream.contains_key(*n)) {
+        problems.push(format!("{name}: in the table but not a vmar.cc test"));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

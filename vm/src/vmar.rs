@@ -835,6 +835,11 @@ impl Vmar {
         if (is_commit || is_decommit) && vmar_rights & ZX_RIGHT_WRITE == 0 {
             return Err(Status::ERR_ACCESS_DENIED);
         }
+        // ZIRCON: the spec names no right for MAP_RANGE; current Zircon needs READ
+        // (vmar.cc `OpRangeRights`).
+        if op == ZX_VMAR_OP_MAP_RANGE && vmar_rights & ZX_RIGHT_READ == 0 {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
         if buffer_len != 0 {
             return Err(Status::ERR_INVALID_ARGS);
         }

@@ -1279,6 +1279,10 @@ impl World {
         if (is_commit || is_decommit) && rights & ZX_RIGHT_WRITE == 0 {
             return Err(Status::ERR_ACCESS_DENIED);
         }
+        // ZIRCON: MAP_RANGE needs READ.
+        if op == ZX_VMAR_OP_MAP_RANGE && rights & ZX_RIGHT_READ == 0 {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
         if start == end {
             return Err(Status::ERR_INVALID_ARGS);
         }
