@@ -4,8 +4,8 @@
 //! the suite is booted again past it.
 //!
 //! Environment: `UTEST_TIMEOUT=SECS` the per-test timeout (default 60), `KTEST_BOOT_TIMEOUT`,
-//! `ZXVM_KVM=1`, `ZXVM_UEFI=1`. While the kernel cannot run user programs, the suite is one
-//! ignored line (`utest::suite`).
+//! `ZXVM_KVM=1`, `ZXVM_UEFI=1`. Protocol errors (spoofed lines, counts that disagree, a kernel
+//! that does not end with its success exit after `done`) fail the line `utest::suite`.
 
 fn main() {
     tests::libtest_main(tests::Options::utest_from_env())
