@@ -136,7 +136,7 @@ ktest! {
     }
 }
 
-/// Free frames (with those the heap grew by: not a leak), page-table pages, kernel stacks,
+/// Free frames (with those the heap holds: not a leak), page-table pages, kernel stacks,
 /// handles and processes.
 fn counts() -> [u64; 5] {
     [

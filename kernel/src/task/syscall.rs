@@ -503,7 +503,8 @@ impl SyscallContext for Ctx {
         use abi::kstats as k;
         let (checked, failed) = crate::mm::check_live_aspaces();
         let mut s = [0; k::COUNT];
-        s[k::FREE_FRAMES] = crate::frame_alloc::stats().free + crate::heap::frames();
+        s[k::FREE_FRAMES] = crate::frame_alloc::stats().free;
+        s[k::HEAP_FRAMES] = crate::heap::frames();
         s[k::TABLE_PAGES] = arch::paging::live_table_pages() as u64;
         s[k::KERNEL_STACKS] = super::thread::live_stacks();
         s[k::HANDLES] = syscalls::handle::live_handle_count() as u64;

@@ -186,10 +186,10 @@ fn warm_heap() {
 /// thread a moment after they exit).
 fn settled_stats(ctx: &Ctx) -> Result<[u64; kstats::COUNT], Failure> {
     warm_heap();
-    let mut last = check!(zx::debug_kernel_stats());
+    let mut last = check!(zx::leak_check_stats());
     for _ in 0..25 {
         sleep_ms(ctx, 20);
-        let now = check!(zx::debug_kernel_stats());
+        let now = check!(zx::leak_check_stats());
         if now[..kstats::ASPACES_CHECKED] == last[..kstats::ASPACES_CHECKED] {
             return Ok(now);
         }
@@ -223,7 +223,7 @@ fn back_at_baseline_but(ctx: &Ctx, before: &[u64; kstats::COUNT], kept_frames: i
             break;
         }
         sleep_ms(ctx, 20);
-        after = check!(zx::debug_kernel_stats());
+        after = check!(zx::leak_check_stats());
     }
     for (i, name) in NAMES.iter().enumerate() {
         ensure!(
