@@ -39,6 +39,15 @@ mod case {
     pub const TOUCH_PAST_VMO_END: u64 = 16;
     pub const TOUCH_AFTER_SHRINK: u64 = 17;
     pub const FAULT_LATER: u64 = 18;
+    pub const DEBUG_MEMORY: u64 = 50;
+}
+
+/// `case::DEBUG_MEMORY` return codes: both calls worked / both were ACCESS_DENIED.
+pub mod debug_memory {
+    /// Both calls succeeded and the bytes read back are the ones written.
+    pub const WORKED: i64 = 0;
+    /// Both calls were `ZX_ERR_ACCESS_DENIED` (the debugging syscalls are off).
+    pub const DENIED: i64 = 1;
 }
 
 fn main(startup: Startup) -> i64 {
@@ -248,6 +257,26 @@ fn main(startup: Startup) -> i64 {
             // SAFETY: deliberately faults: the page is gone from the VMO and the page tables.
             unsafe { ((addr + 4096) as *mut u64).write_volatile(2) };
             SURVIVED
+        }
+        case::DEBUG_MEMORY => {
+            println!("victim: zx_process_write_memory / read_memory on itself");
+            let vmo = Vmo::create(4096, 0).expect("vmo");
+            let addr = root
+                .map(ZX_VM_PERM_READ | ZX_VM_PERM_WRITE, 0, &vmo, 0, 4096)
+                .expect("map");
+            let wrote = startup.process.write_memory(addr, b"debug");
+            let mut back = [0u8; 5];
+            let read = startup.process.read_memory(addr, &mut back);
+            match (wrote, read) {
+                (Ok(5), Ok(5)) if &back == b"debug" => debug_memory::WORKED,
+                (Err(Status::ERR_ACCESS_DENIED), Err(Status::ERR_ACCESS_DENIED)) => {
+                    debug_memory::DENIED
+                }
+                other => {
+                    println!("victim: unexpected results {other:?}");
+                    -3
+                }
+            }
         }
         other => {
             println!("victim: unknown case {other}");

@@ -5,6 +5,7 @@ use crate::harness::TestFn;
 mod adversarial;
 mod channel;
 pub mod concurrency;
+mod debug_memory;
 mod exception;
 mod fault;
 mod handle;
@@ -39,6 +40,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("handle", handle::TESTS),
     ("info", info::TESTS),
     ("task", task::TESTS),
+    ("debug_memory", debug_memory::TESTS),
     ("user_ptr", user_ptr::TESTS),
     ("misc", misc::TESTS),
     ("fault", fault::TESTS),
