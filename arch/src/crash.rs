@@ -19,11 +19,19 @@ pub fn page_fault() -> ! {
 
 /// Reads the mapped user address `addr` directly instead of through a fault-safe copy: with SMAP
 /// on this is a fatal `#PF` (protection violation, supervisor read) although the page is mapped.
+#[inline(never)]
 pub fn read_user_directly(addr: u64) -> ! {
     assert!(addr < crate::extable::USER_END, "not a user address");
+    let v: u64;
     // SAFETY: the caller mapped `addr` (a VMO page: plain memory, any bit pattern is a valid u64,
     // no Rust reference points into it); with SMAP the read faults and the handler ends the run.
-    let v = unsafe { (addr as *const u64).read_volatile() };
+    // The load is written out here (not `read_volatile`, which an optimized build may leave as
+    // an out-of-line leaf without a frame) so the faulting RIP lies in this function, which the
+    // crash report must name.
+    unsafe {
+        core::arch::asm!("mov {v}, qword ptr [{a}]", a = in(reg) addr, v = out(reg) v,
+            options(nostack, readonly, preserves_flags))
+    };
     panic!("SMAP did not stop a kernel read of user address {addr:#x} (read {v:#x})");
 }
 
