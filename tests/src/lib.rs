@@ -126,8 +126,9 @@ impl Options {
     fn cmdline(&self, list_only: bool, skip_through: Option<&str>) -> String {
         let mut c = String::from(match self.suite {
             Suite::Ktest => "mode=ktest",
-            // `args=` must come last: the program takes the rest of the line.
-            Suite::Utest => "mode=run prog=utest args=",
+            // `args=` must come last: the program takes the rest of the line. The suite tests
+            // `zx_process_read_memory` / `write_memory`: the debugging syscalls are on.
+            Suite::Utest => "mode=run debug_syscalls=1 prog=utest args=",
         });
         if self.demo_failures {
             c.push_str(" demo_failures=1");
@@ -532,7 +533,7 @@ mod tests {
         o.conc_seed = None;
         assert_eq!(
             o.cmdline(false, Some("vmar::x")),
-            "mode=run prog=utest args= skip_through=vmar::x"
+            "mode=run debug_syscalls=1 prog=utest args= skip_through=vmar::x"
         );
     }
 

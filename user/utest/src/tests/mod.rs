@@ -5,10 +5,12 @@ use crate::harness::TestFn;
 mod adversarial;
 mod channel;
 pub mod concurrency;
+mod debug_memory;
 mod exception;
 mod fault;
 mod handle;
 mod info;
+mod kheap;
 mod misc;
 mod nested;
 mod probe;
@@ -38,6 +40,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("handle", handle::TESTS),
     ("info", info::TESTS),
     ("task", task::TESTS),
+    ("debug_memory", debug_memory::TESTS),
     ("user_ptr", user_ptr::TESTS),
     ("misc", misc::TESTS),
     ("fault", fault::TESTS),
@@ -48,6 +51,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("channel", channel::TESTS),
     ("exception", exception::TESTS),
     ("probe", probe::TESTS),
+    ("kheap", kheap::TESTS),
 ];
 
 /// Page size.
