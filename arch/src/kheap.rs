@@ -1,16 +1,23 @@
 //! The kernel heap's virtual region: one PML4 slot of the kernel half ([`REGION_BASE`], 512 GiB
-//! reserved) into which frames are mapped on demand, so the heap can grow page by page without
-//! needing physically contiguous memory.
+//! reserved) in which the heap maps page runs for its large allocations and unmaps them again
+//! when they are freed, so their frames go back to the frame allocator.
 //!
 //! [`init`] installs the region's PDPT in the boot PML4 before any user address space copies the
 //! kernel half (like [`crate::kstack`]); page directories and page tables below it are allocated
-//! as the mapped part grows ([`grow`]), and since the PDPT is shared by pointer, every address
-//! space sees every heap page at once. Pages are mapped read/write, no-execute, in address order
-//! from the region base; nothing is ever unmapped (the heap does not shrink).
+//! on first use ([`map`]) and kept (they are reused by later runs at the same addresses; their
+//! number is bounded by the highest address ever used, see [`stats`]). Since the PDPT is shared by
+//! pointer, every address space sees every heap page at once. Pages are mapped read/write,
+//! no-execute.
 //!
-//! A page that was never mapped is not cached by the TLB, so growing needs no flush. [`grow`]
-//! takes its frames through a callback and never allocates from the heap itself: it runs under
-//! the heap's lock.
+//! [`unmap`] clears each entry and invalidates its TLB entry (`invlpg`, single CPU: on SMP it
+//! would need a shootdown) before handing the frame back, so no stale translation can reach a
+//! frame after it was reused. A page that was never mapped is not cached by the TLB, so mapping
+//! needs no flush. A non-present entry of a table that exists can hold a word of the caller's
+//! ([`set_link`] / [`link`]): the heap threads its lists of free virtual runs through them, so
+//! they cost no memory.
+//!
+//! Nothing here allocates from the heap: its functions run under the heap's lock and take frames
+//! through callbacks.
 
 use spin::Mutex;
 
@@ -33,7 +40,7 @@ pub type FrameAlloc<'a> = &'a mut dyn FnMut() -> Option<u64>;
 struct Region {
     phys_offset: u64,
     pdpt: u64,
-    /// Bytes mapped from `REGION_BASE`.
+    /// Pages mapped now.
     mapped: u64,
     /// Page-directory and page-table frames taken so far (the PDPT included when fresh).
     table_frames: u64,
@@ -108,47 +115,110 @@ fn child(region: &mut Region, parent: u64, index: usize, alloc: FrameAlloc<'_>) 
     Some(frame)
 }
 
-/// Maps up to `bytes` (rounded up to pages) more at the end of the mapped part. Returns the
-/// start of the newly mapped range and its length, which is shorter (possibly 0) when frames or
-/// the region run out; what was mapped stays mapped.
-pub fn grow(bytes: u64, alloc: FrameAlloc<'_>) -> (u64, u64) {
-    let mut guard = REGION.lock();
-    let Some(region) = guard.as_mut() else {
-        return (REGION_BASE, 0);
-    };
-    let start = region.mapped;
-    let want = bytes
-        .div_ceil(PAGE)
-        .saturating_mul(PAGE)
-        .min(REGION_LEN - start);
-    while region.mapped < start + want {
-        let off = region.mapped;
-        let pd_index = ((off >> 30) & 511) as usize;
-        let pt_index = ((off >> 21) & 511) as usize;
-        let pte_index = ((off >> 12) & 511) as usize;
-        let pdpt = region.pdpt;
-        let Some(pd) = child(region, pdpt, pd_index, alloc) else {
-            break;
-        };
-        let Some(pt) = child(region, pd, pt_index, alloc) else {
-            break;
-        };
-        let Some(frame) = alloc() else { break };
-        let nx = region.nx;
-        // SAFETY: `pt` is a page table of the region (mapped at phys_offset), its entry
-        // `pte_index` is beyond the mapped part and so empty; the frame is ours. The page was
-        // never mapped, so no TLB entry for it exists.
-        unsafe {
-            table(region.phys_offset, pt)
-                .add(pte_index)
-                .write(frame | PRESENT | WRITABLE | nx)
-        };
-        region.mapped += PAGE;
+/// The page-table entry of `va` (in the region), creating the tables on the way with `alloc`
+/// (pass `&mut || None` to create nothing). `None` when `va` is outside the region, or a table
+/// is missing and could not be created.
+fn pte(region: &mut Region, va: u64, alloc: FrameAlloc<'_>) -> Option<*mut u64> {
+    if !(REGION_BASE..REGION_BASE + REGION_LEN).contains(&va) {
+        return None;
     }
-    (REGION_BASE + start, region.mapped - start)
+    let off = va - REGION_BASE;
+    let pdpt = region.pdpt;
+    let pd = child(region, pdpt, ((off >> 30) & 511) as usize, &mut *alloc)?;
+    let pt = child(region, pd, ((off >> 21) & 511) as usize, alloc)?;
+    // SAFETY: pointer arithmetic only, inside the page table `pt` (index < 512).
+    Some(unsafe { table(region.phys_offset, pt).add(((off >> 12) & 511) as usize) })
 }
 
-/// `(mapped bytes, page-table frames)` of the region: the frames the heap holds.
+/// Maps `pages` fresh frames from `alloc` at `[va, va + pages * 4 KiB)`, which must lie in the
+/// region and be unmapped (page aligned). Returns how many pages were mapped: fewer than `pages`
+/// when frames ran out (the caller then [`unmap`]s that many).
+pub fn map(va: u64, pages: u64, alloc: FrameAlloc<'_>) -> u64 {
+    let mut guard = REGION.lock();
+    let Some(region) = guard.as_mut() else {
+        return 0;
+    };
+    for i in 0..pages {
+        let Some(page_va) = i.checked_mul(PAGE).and_then(|o| va.checked_add(o)) else {
+            return i;
+        };
+        let Some(entry) = pte(region, page_va, &mut *alloc) else {
+            return i;
+        };
+        // SAFETY: `entry` is a PTE of the region's own tables.
+        if unsafe { entry.read() } & PRESENT != 0 {
+            panic!("kheap: mapping over the mapped heap page {page_va:#x}");
+        }
+        let Some(frame) = alloc() else { return i };
+        let nx = region.nx;
+        // SAFETY: the entry is non-present (checked: no TLB entry caches it, so no flush), the
+        // frame is ours.
+        unsafe { entry.write(frame | PRESENT | WRITABLE | nx) };
+        region.mapped += 1;
+    }
+    pages
+}
+
+/// Unmaps `[va, va + pages * 4 KiB)` (every page mapped by [`map`]), invalidating each TLB entry
+/// before its frame goes to `free`. The entries are left zero.
+///
+/// # Panics
+/// When one of the pages is not mapped (a heap bookkeeping error).
+pub fn unmap(va: u64, pages: u64, free: &mut dyn FnMut(u64)) {
+    let mut guard = REGION.lock();
+    let Some(region) = guard.as_mut() else { return };
+    for i in 0..pages {
+        let page_va = va + i * PAGE;
+        let entry = pte(region, page_va, &mut || None);
+        // SAFETY: `entry` is a PTE of the region's own tables.
+        let old = entry.map_or(0, |e| unsafe { e.read() });
+        if old & PRESENT == 0 {
+            panic!("kheap: unmapping the unmapped heap page {page_va:#x}");
+        }
+        if let Some(e) = entry {
+            // SAFETY: as above; the caller no longer uses the page.
+            unsafe { e.write(0) };
+        }
+        crate::paging::invlpg(page_va);
+        region.mapped -= 1;
+        free(old & ADDR_MASK);
+    }
+}
+
+/// Stores `value` (its lowest bit must be clear, so the entry stays non-present) in the unmapped
+/// page entry of `va`. False when the entry's table does not exist (nothing stored).
+///
+/// # Panics
+/// When `va` is mapped or `value` has its lowest bit set.
+pub fn set_link(va: u64, value: u64) -> bool {
+    assert_eq!(
+        value & PRESENT,
+        0,
+        "kheap: a link must keep the entry non-present"
+    );
+    let mut guard = REGION.lock();
+    let Some(entry) = guard.as_mut().and_then(|r| pte(r, va, &mut || None)) else {
+        return false;
+    };
+    // SAFETY: a PTE of the region's own tables; checked non-present, and stays non-present.
+    unsafe {
+        assert_eq!(entry.read() & PRESENT, 0, "kheap: a link in a mapped page");
+        entry.write(value);
+    }
+    true
+}
+
+/// The word [`set_link`] stored for `va` (0 when its table does not exist).
+pub fn link(va: u64) -> u64 {
+    let mut guard = REGION.lock();
+    guard
+        .as_mut()
+        .and_then(|r| pte(r, va, &mut || None))
+        // SAFETY: a PTE of the region's own tables.
+        .map_or(0, |e| unsafe { e.read() })
+}
+
+/// `(mapped pages, page-table frames)` of the region: the frames it holds.
 pub fn stats() -> (u64, u64) {
     REGION
         .lock()

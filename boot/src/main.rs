@@ -43,13 +43,19 @@ fn program_names() -> String {
         .join(", ")
 }
 
-/// The kernel command line: `--cmdline` (default `mode=run`) plus `prog=NAME args=ARGS` for a
-/// program named on the command line (`prog=demo` when neither is given). `args=` comes last:
-/// user space takes the rest of the line as the arguments.
+/// The kernel command line: `--cmdline` (default `mode=run`, plus `debug_syscalls=1` for `utest`
+/// and `fuzz`) plus `prog=NAME args=ARGS` for a program named on the command line (`prog=demo`
+/// when neither is given). `args=` comes last: user space takes the rest of the line as the
+/// arguments.
 fn kernel_cmdline(a: &Args) -> String {
     let mut c = a.cmdline.clone();
     match &a.program {
         Some((name, args)) => {
+            // The user-mode suite and the fuzzer exercise the debugging syscalls: on, as in their
+            // `cargo test` harnesses (unless the line was given).
+            if matches!(name.as_str(), "utest" | "fuzz") && !a.cmdline_given {
+                c.push_str(" debug_syscalls=1");
+            }
             c.push_str(&format!(" prog={name}"));
             if !args.is_empty() {
                 c.push_str(&format!(" args={}", args.join(" ")));

@@ -1,5 +1,6 @@
 //! The `boot` command as a user runs it: two runs from one checkout at once both succeed (each
-//! boots its own image copy), and a `boot` ended by a signal leaves no QEMU behind.
+//! boots its own image copy), a `boot` ended by a signal leaves no QEMU behind, and the UEFI path
+//! boots as well as the default BIOS one (which every other QEMU test uses).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -107,8 +108,13 @@ fn two_runs_from_one_checkout_both_succeed() {
 
 #[test]
 fn killing_boot_ends_its_qemu() {
-    for signal in ["TERM", "INT", "KILL"] {
-        let mut child = hanging_boot();
+    // The three boots start together: each waits for its kernel to reach the hang.
+    let boots: Vec<_> = ["TERM", "INT", "KILL"]
+        .into_iter()
+        .map(|signal| (signal, std::thread::spawn(hanging_boot)))
+        .collect();
+    for (signal, boot) in boots {
+        let mut child = boot.join().expect("boot starter");
         let pid = child.id();
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &pid.to_string()])
@@ -118,4 +124,17 @@ fn killing_boot_ends_its_qemu() {
         let _ = child.wait();
         assert_no_qemu_left(pid, &format!("SIG{signal}"));
     }
+}
+
+#[test]
+fn uefi_boot_runs_the_demo() {
+    let out = boot().arg("--uefi").output().expect("run boot");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}:\n{stdout}\n{stderr}", out.status);
+    assert!(stderr.contains("(Uefi)"), "{stderr}");
+    assert!(
+        stdout.contains("demo: all steps done; exiting with 0"),
+        "{stdout}"
+    );
 }

@@ -117,9 +117,10 @@ impl Options {
         let mut c = match self.suite {
             Suite::Ktest => String::from("mode=ktest"),
             // `args=` must come last: the program takes the rest of the line. `demo_failures`
-            // is a kernel word too (it arms the kernel's panic on request).
+            // is a kernel word too (it arms the kernel's panic on request). The suite tests
+            // `zx_process_read_memory` / `write_memory`: the debugging syscalls are on.
             Suite::Utest => format!(
-                "mode=run prog=utest{} nonce={nonce:016x} args=",
+                "mode=run debug_syscalls=1 prog=utest{} nonce={nonce:016x} args=",
                 if self.demo_failures {
                     " demo_failures=1"
                 } else {
@@ -807,12 +808,12 @@ mod tests {
         o.conc_seed = None;
         assert_eq!(
             o.cmdline(false, Some("vmar::x"), 0xab),
-            "mode=run prog=utest nonce=00000000000000ab args= skip_through=vmar::x"
+            "mode=run debug_syscalls=1 prog=utest nonce=00000000000000ab args= skip_through=vmar::x"
         );
         o.demo_failures = true;
         assert_eq!(
             o.cmdline(true, None, 1),
-            "mode=run prog=utest demo_failures=1 nonce=0000000000000001 args= list_only=1"
+            "mode=run debug_syscalls=1 prog=utest demo_failures=1 nonce=0000000000000001 args= list_only=1"
         );
         assert_ne!(new_nonce(), new_nonce());
     }

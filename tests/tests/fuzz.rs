@@ -1,7 +1,8 @@
 //! The syscall fuzzer (`user/fuzz`) as a `cargo test`: boots `prog=fuzz` with a fixed seed and a
 //! bounded number of calls, and expects `fuzz: ok` (no kernel panic or hang, counters back at
-//! their baseline, every address space consistent) and QEMU success. A long run:
-//! `cargo run -- fuzz SEED CALLS`. `ZXVM_FUZZ_SEED` / `ZXVM_FUZZ_CALLS` override the defaults.
+//! their baseline, every address space consistent) and QEMU success. The debugging syscalls
+//! (`zx_process_read_memory` / `write_memory`) are switched on so they are fuzzed past their gate.
+//! A long run: `cargo run -- fuzz SEED CALLS`. `ZXVM_FUZZ_SEED` / `ZXVM_FUZZ_CALLS` override the defaults.
 
 use boot::qemu::Exit;
 use std::time::Duration;
@@ -14,7 +15,7 @@ fn fuzzer_finds_no_panic_hang_or_leak() {
     let opts = Options::from_env();
     let (exit, lines) = tests::boot_once(
         &opts.qemu,
-        &format!("mode=run prog=fuzz args={seed} {calls}"),
+        &format!("mode=run debug_syscalls=1 prog=fuzz args={seed} {calls}"),
         Duration::from_secs(240),
     )
     .expect("boot");

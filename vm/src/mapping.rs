@@ -72,6 +72,9 @@ pub struct MappingWindow {
     pub vmo_offset: u64,
     /// Current protection.
     pub perms: MmuFlags,
+    /// The most `perms` may become (the rights ceiling recorded at map time: the VMO and VMAR
+    /// handles' rights and the region's `CAN_MAP_*`).
+    pub max_perms: MmuFlags,
 }
 
 impl core::fmt::Debug for MappingWindow {
@@ -81,6 +84,7 @@ impl core::fmt::Debug for MappingWindow {
             .field("len", &format_args!("{:#x}", self.len))
             .field("vmo_offset", &format_args!("{:#x}", self.vmo_offset))
             .field("perms", &self.perms)
+            .field("max_perms", &self.max_perms)
             .finish()
     }
 }
@@ -99,6 +103,7 @@ impl AddressSpace {
             vmo: m.vmo.clone(),
             vmo_offset: m.vmo_offset,
             perms: m.perms,
+            max_perms: m.max_perms,
         })
     }
 }

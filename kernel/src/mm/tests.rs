@@ -125,7 +125,7 @@ struct Counts {
 fn counts() -> Counts {
     let phys = arch::paging::direct_phys_mem();
     Counts {
-        // Frames the heap grew by in between are not a leak: count them as free.
+        // Frames the heap holds in between are not a leak: count them with the free ones.
         free_frames: phys.free_frames() + crate::heap::frames() as usize,
         table_pages: live_table_pages(),
         data_frames: phys.count(arch::paging::FrameKind::Data),

@@ -35,6 +35,24 @@ mod victim {
     pub const SPIN: u64 = 6;
     pub const READ_KERNEL: u64 = 9;
     pub const EXHAUST: u64 = 11;
+    pub const DEBUG_MEMORY: u64 = 50;
+}
+
+ktest! {
+    fn process_memory_calls_need_the_debugging_switch() {
+        // `victim` writes and reads its own mapping through zx_process_write_memory /
+        // read_memory: with the command line's `debug_syscalls` off (the default) both are
+        // ACCESS_DENIED (it returns 1), with it on both work (it returns 0).
+        let was = super::syscall::debugging_syscalls();
+        super::syscall::set_debugging_syscalls(false);
+        let off = run("victim", victim::DEBUG_MEMORY);
+        super::syscall::set_debugging_syscalls(true);
+        let on = run("victim", victim::DEBUG_MEMORY);
+        super::syscall::set_debugging_syscalls(was);
+        ensure_eq!(off?, 1);
+        ensure_eq!(on?, 0);
+        Ok(())
+    }
 }
 
 ktest! {
@@ -147,7 +165,7 @@ ktest! {
     }
 }
 
-/// Free frames (with those the heap grew by: not a leak), page-table pages, kernel stacks,
+/// Free frames (with those the heap holds: not a leak), page-table pages, kernel stacks,
 /// handles and processes.
 fn counts() -> [u64; 5] {
     [

@@ -23,9 +23,10 @@ use abi::task::{ZX_TASK_RETCODE_EXCEPTION_KILL, ZX_TASK_RETCODE_SYSCALL_KILL};
 use abi::{Status, ZxResult};
 use alloc::sync::Arc;
 use arch::trap::{TrapFrame, UserFault};
+use core::sync::atomic::{AtomicBool, Ordering};
 use syscalls::user_ptr::UserMemory;
 use syscalls::{Object, ObjectTable, ProcessObject, ProcessStart, SyscallContext, ThreadObject};
-use vm::PhysMem;
+use vm::{MmuFlags, PhysMem};
 use x86_64::instructions::interrupts;
 
 /// The SYSCALL handler (see `arch::syscall`): number in `rax`, arguments in `rdi, rsi, rdx, r10,
@@ -354,10 +355,31 @@ pub fn wait_one(thread: &Thread, object: &Object, want: u32, deadline: i64) -> (
     })
 }
 
+/// Whether `zx_process_read_memory` / `write_memory` are enabled: the kernel command line's
+/// `debug_syscalls` flag (Zircon's `kernel.enable-debugging-syscalls`), set once at boot.
+static DEBUGGING_SYSCALLS: AtomicBool = AtomicBool::new(false);
+
+/// Sets the debugging-syscalls switch (at boot, from the command line; ktests flip it).
+pub fn set_debugging_syscalls(on: bool) {
+    DEBUGGING_SYSCALLS.store(on, Ordering::Relaxed);
+}
+
+/// The debugging-syscalls switch.
+pub fn debugging_syscalls() -> bool {
+    DEBUGGING_SYSCALLS.load(Ordering::Relaxed)
+}
+
 /// Reads (`write = None`) or writes another process's memory the way Zircon's
 /// `zx_process_read_memory` / `write_memory` do: through the VMO of the one mapping containing
-/// `vaddr` (so the mapping's protection does not matter, a read commits nothing, a write commits
-/// what it touches), truncated at the end of that mapping and of its VMO.
+/// `vaddr` (so the mapping's current protection does not matter, a read commits nothing, a write
+/// commits what it touches), truncated at the end of that mapping and of its VMO.
+///
+/// Rights: the mapping's maximum protection (the rights ceiling recorded at map time, from the
+/// VMO handle's and VMAR handle's rights and the region's `CAN_MAP_*`) must include READ for a
+/// read and WRITE for a write, else `ZX_ERR_ACCESS_DENIED`: the call never reaches bytes the
+/// target process could not have reached through that mapping itself (e.g. a read-only VMO such
+/// as the ramdisk, whose handle lacks WRITE, cannot be written; a MAP-only VMO cannot be read).
+/// Zircon writes into a private copy instead (`ForceWritable`); this kernel has no VMO clones yet.
 ///
 /// No mapping at `vaddr`: `ZX_ERR_NOT_FOUND` (current Zircon; its core tests
 /// `Vmar.PartialUnmapAndRead` / `check_pages_mapped` assert it; older Zircon trees returned
@@ -377,6 +399,14 @@ fn access_memory(
         .vmo_offset
         .checked_add(into_mapping as u64)
         .ok_or(Status::ERR_OUT_OF_RANGE)?;
+    let needed = if write.is_some() {
+        MmuFlags::WRITE
+    } else {
+        MmuFlags::READ
+    };
+    if !window.max_perms.contains(needed) {
+        return Err(Status::ERR_ACCESS_DENIED);
+    }
     let in_vmo = window.vmo.len_bytes().saturating_sub(offset);
     if in_vmo == 0 {
         return Err(Status::ERR_OUT_OF_RANGE);
@@ -458,11 +488,14 @@ impl SyscallContext for Ctx {
     }
 
     fn object_wait_one(&mut self, object: &Object, signals: u32, deadline: i64) -> (ZxResult, u32) {
-        use core::sync::atomic::Ordering;
         self.thread.in_wait_one.store(true, Ordering::SeqCst);
         let r = wait_one(&self.thread, object, signals, deadline);
         self.thread.in_wait_one.store(false, Ordering::SeqCst);
         r
+    }
+
+    fn debugging_syscalls_enabled(&self) -> bool {
+        debugging_syscalls()
     }
 
     fn process_read_memory(
@@ -504,7 +537,8 @@ impl SyscallContext for Ctx {
         use abi::kstats as k;
         let (checked, failed) = crate::mm::check_live_aspaces();
         let mut s = [0; k::COUNT];
-        s[k::FREE_FRAMES] = crate::frame_alloc::stats().free + crate::heap::frames();
+        s[k::FREE_FRAMES] = crate::frame_alloc::stats().free;
+        s[k::HEAP_FRAMES] = crate::heap::frames();
         s[k::TABLE_PAGES] = arch::paging::live_table_pages() as u64;
         s[k::KERNEL_STACKS] = super::thread::live_stacks();
         s[k::HANDLES] = syscalls::handle::live_handle_count() as u64;

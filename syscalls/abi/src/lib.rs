@@ -24,7 +24,9 @@ pub mod wire;
 /// [`COUNT`](kstats::COUNT) `u64`, indexed by these constants. Read-only diagnostics for leak
 /// checks from user space (the fuzzer compares them with a baseline after its children are gone).
 pub mod kstats {
-    /// Free physical frames plus the frames the kernel heap grew by (heap growth is not a leak).
+    /// Free physical frames (what the frame allocator holds; the kernel heap's frames are in
+    /// [`HEAP_FRAMES`]). Leak checks compare `FREE_FRAMES + HEAP_FRAMES` with a baseline: the
+    /// heap keeps a few partly used or cached pages, and returns the rest.
     pub const FREE_FRAMES: usize = 0;
     /// Live user page-table pages.
     pub const TABLE_PAGES: usize = 1;
@@ -38,8 +40,11 @@ pub mod kstats {
     pub const ASPACES_CHECKED: usize = 5;
     /// How many of them failed `vm::AddressSpace::check_invariants` (the kernel logs each).
     pub const INVARIANT_FAILURES: usize = 6;
+    /// Frames the kernel heap holds (slab pages, page-sized blocks, mapped run pages and the
+    /// heap region's page tables); it gives whole free pages back to the frame allocator.
+    pub const HEAP_FRAMES: usize = 7;
     /// Number of counters; the buffer must hold at least this many `u64`.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
 }
 
 /// `zx_system_get_features` kinds and feature bits (`zircon/features.h`).

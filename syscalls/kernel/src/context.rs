@@ -104,6 +104,13 @@ pub trait SyscallContext {
     /// signals observed at the end.
     fn object_wait_one(&mut self, object: &Object, signals: u32, deadline: i64) -> (ZxResult, u32);
 
+    /// Whether the debugging syscalls (`zx_process_read_memory` / `write_memory`) are enabled:
+    /// the kernel command line's switch (Zircon's `kernel.enable-debugging-syscalls`). Off by
+    /// default.
+    fn debugging_syscalls_enabled(&self) -> bool {
+        false
+    }
+
     /// Reads `buf.len()` bytes of `process`'s memory at `vaddr`, from the one mapping that
     /// contains `vaddr` (truncated at its end, as in Zircon). Returns the bytes read.
     /// Errors: `ZX_ERR_BAD_STATE` (no address space), `ZX_ERR_NO_MEMORY` (no mapping at `vaddr`,
@@ -115,8 +122,10 @@ pub trait SyscallContext {
         buf: &mut [u8],
     ) -> Result<usize, Status>;
 
-    /// Writes `buf` to `process`'s memory at `vaddr`, ignoring the mapping's protection (a
-    /// debugger write), same rules as [`SyscallContext::process_read_memory`].
+    /// Writes `buf` to `process`'s memory at `vaddr`, ignoring the mapping's current protection
+    /// (a debugger write) but not its maximum: `ZX_ERR_ACCESS_DENIED` unless it includes WRITE
+    /// (reads likewise need READ in it); otherwise the same rules as
+    /// [`SyscallContext::process_read_memory`].
     fn process_write_memory(
         &mut self,
         process: &Arc<dyn ProcessObject>,

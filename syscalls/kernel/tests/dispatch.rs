@@ -77,20 +77,25 @@ fn kernel_stats_validates_the_buffer_then_asks_the_context() {
     let mut m = Mock::new();
     // A null or kernel-half buffer is INVALID_ARGS before anything else.
     assert_eq!(
-        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0, 56]),
+        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0, 64]),
         Err(Status::ERR_INVALID_ARGS)
     );
     assert_eq!(
-        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0xffff_8000_0000_0000, 56]),
+        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0xffff_8000_0000_0000, 64]),
         Err(Status::ERR_INVALID_ARGS)
     );
     assert_eq!(
         m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0x1000, u64::MAX]),
         Err(Status::ERR_INVALID_ARGS)
     );
-    // The mock has no kernel counters: NOT_SUPPORTED (the trait's default).
+    // One counter short (the eighth, HEAP_FRAMES, is needed too).
     assert_eq!(
         m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0x1000, 56]),
+        Err(Status::ERR_BUFFER_TOO_SMALL)
+    );
+    // The mock has no kernel counters: NOT_SUPPORTED (the trait's default).
+    assert_eq!(
+        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0x1000, 64]),
         Err(Status::ERR_NOT_SUPPORTED)
     );
 }

@@ -445,6 +445,21 @@ fn process_memory_access() {
         wr(&mut m, read_only, a, BUF, 8, OUT),
         Err(Status::ERR_ACCESS_DENIED)
     );
+    // With the kernel's debugging switch off, both calls are ACCESS_DENIED before anything is
+    // looked at (even a null buffer or a wrong handle), and the context is never asked.
+    m.debug_syscalls = false;
+    let calls = m.memory_calls.len();
+    let root = m.root;
+    for f in [rd, wr] {
+        assert_eq!(f(&mut m, p, a, BUF, 8, OUT), Err(Status::ERR_ACCESS_DENIED));
+        assert_eq!(f(&mut m, p, a, 0, 0, OUT), Err(Status::ERR_ACCESS_DENIED));
+        assert_eq!(
+            f(&mut m, root, a, BUF, 8, OUT),
+            Err(Status::ERR_ACCESS_DENIED)
+        );
+    }
+    assert_eq!(m.memory_calls.len(), calls);
+    m.debug_syscalls = true;
     // Dead process: no address space.
     m.sys(ZX_SYS_TASK_KILL, &[p as u64]).unwrap();
     assert_eq!(rd(&mut m, p, a, BUF, 8, OUT), Err(Status::ERR_BAD_STATE));

@@ -46,6 +46,15 @@ pub fn debug_kernel_stats() -> ZxResult<[u64; abi::kstats::COUNT]> {
     Ok(stats)
 }
 
+/// [`debug_kernel_stats`] for comparisons with a baseline: the kernel heap's frames
+/// (`HEAP_FRAMES`) counted with the free ones in `FREE_FRAMES`, since the heap may keep a few
+/// partly used pages after the objects that grew it are gone (not a leak).
+pub fn leak_check_stats() -> ZxResult<[u64; abi::kstats::COUNT]> {
+    let mut stats = debug_kernel_stats()?;
+    stats[abi::kstats::FREE_FRAMES] += stats[abi::kstats::HEAP_FRAMES];
+    Ok(stats)
+}
+
 /// `zx_system_get_features(kind, *features)`: the feature bits of `kind`
 /// (`abi::features::ZX_FEATURE_KIND_*`).
 pub fn system_get_features(kind: u32) -> ZxResult<u32> {

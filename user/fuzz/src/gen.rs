@@ -702,6 +702,245 @@ impl Fuzz {
     }
 
     /// A new playground after the old one was destroyed (through a duplicate in the pool).
+    /// Structures random arguments rarely build, each of which once crashed or froze the kernel:
+    /// long chains and trees of channels freed at once, thousands of mappings of a large
+    /// committed VMO reported by `ZX_INFO_*_MAPS` and destroyed together, splits under memory
+    /// pressure, and unstarted children whose address spaces are filled through their handles.
+    fn structure_step(&mut self) {
+        match self.below(4) {
+            0 => self.channel_tree(),
+            1 => self.many_mappings(),
+            2 => self.split_under_pressure(),
+            _ => self.unstarted_children(),
+        }
+    }
+
+    /// Creates a channel pair, hangs a chain (or a tree) of up to 2 000 endpoints below one
+    /// end through queued messages, then usually closes that end (freeing the whole structure
+    /// at once) or keeps it in the pool.
+    fn channel_tree(&mut self) {
+        let (o0, o1) = (self.scratch + 592, self.scratch + 600);
+        if self.raw(ZX_SYS_CHANNEL_CREATE, [0, o0, o1, 0, 0, 0, 0, 0]) != 0 {
+            return;
+        }
+        let (head, mut tail) = (self.read_slot32(o0), self.read_slot32(o1));
+        let depth = self.pick(&[8u64, 80, 500, 2000]);
+        let fan = if self.chance(3) { 2 } else { 1 };
+        for _ in 0..depth {
+            // `fan` new pairs: their first ends go in one message on `tail`; the walk goes on
+            // below the last pair's second end.
+            let mut next = 0;
+            for k in 0..fan {
+                if self.raw(ZX_SYS_CHANNEL_CREATE, [0, o0, o1, 0, 0, 0, 0, 0]) != 0 {
+                    break;
+                }
+                self.write_slot32(self.scratch + HANDLES_AT + 4 * k, self.read_slot32(o0));
+                if next != 0 {
+                    self.raw(ZX_SYS_HANDLE_CLOSE, [next as u64, 0, 0, 0, 0, 0, 0, 0]);
+                }
+                next = self.read_slot32(o1);
+            }
+            if next == 0 {
+                break;
+            }
+            let r = self.raw(
+                ZX_SYS_CHANNEL_WRITE,
+                [
+                    tail as u64,
+                    0,
+                    self.scratch + BYTES_AT,
+                    8,
+                    self.scratch + HANDLES_AT,
+                    fan,
+                    0,
+                    0,
+                ],
+            );
+            self.raw(ZX_SYS_HANDLE_CLOSE, [tail as u64, 0, 0, 0, 0, 0, 0, 0]);
+            tail = next;
+            if r != 0 {
+                break;
+            }
+        }
+        self.raw(ZX_SYS_HANDLE_CLOSE, [tail as u64, 0, 0, 0, 0, 0, 0, 0]);
+        if self.chance(4) {
+            self.add(head);
+            Self::remember(&mut self.channels, head);
+        } else {
+            self.raw(ZX_SYS_HANDLE_CLOSE, [head as u64, 0, 0, 0, 0, 0, 0, 0]);
+        }
+    }
+
+    /// Maps one committed VMO (up to 2 048 pages) up to 2 000 times into a fresh region of this
+    /// process's root, asks for `ZX_INFO_VMAR_MAPS` and `ZX_INFO_PROCESS_MAPS` (whose
+    /// committed-page counts once cost mappings x pages), then destroys the region at once.
+    fn many_mappings(&mut self) {
+        let (ov, oh, oa) = (self.scratch + 592, self.scratch + 600, self.scratch + 608);
+        let pages = self.pick(&[16u64, 256, 2048]);
+        let count = self.pick(&[100u64, 1000, 2000]);
+        let region = pages * PAGE * count;
+        if self.raw(ZX_SYS_VMO_CREATE, [pages * PAGE, 0, ov, 0, 0, 0, 0, 0]) != 0 {
+            return;
+        }
+        let vmo = self.read_slot(ov);
+        self.raw(ZX_SYS_VMO_OP_RANGE, [vmo, 1, 0, pages * PAGE, 0, 0, 0, 0]);
+        let o = (ZX_VM_CAN_MAP_READ | ZX_VM_CAN_MAP_WRITE | ZX_VM_CAN_MAP_SPECIFIC) as u64;
+        let r = self.raw(
+            ZX_SYS_VMAR_ALLOCATE,
+            [self.own_root as u64, o, 0, region, oh, oa, 0, 0],
+        );
+        if r == 0 {
+            let vmar = self.read_slot(oh);
+            let out = self.out_slot();
+            let perms = (ZX_VM_PERM_READ | ZX_VM_PERM_WRITE) as u64;
+            for _ in 0..count {
+                if self.raw(
+                    ZX_SYS_VMAR_MAP,
+                    [vmar, perms, 0, vmo, 0, pages * PAGE, out, 0],
+                ) != 0
+                {
+                    break;
+                }
+            }
+            let (buf, size) = (self.scratch + BYTES_AT, PAGE);
+            let (act, avail) = (self.scratch + 616, self.scratch + 624);
+            self.raw(
+                ZX_SYS_OBJECT_GET_INFO,
+                [
+                    vmar,
+                    abi::info::topic::ZX_INFO_VMAR_MAPS as u64,
+                    buf,
+                    size,
+                    act,
+                    avail,
+                    0,
+                    0,
+                ],
+            );
+            self.raw(
+                ZX_SYS_OBJECT_GET_INFO,
+                [
+                    self.own_process as u64,
+                    abi::info::topic::ZX_INFO_PROCESS_MAPS as u64,
+                    buf,
+                    size,
+                    act,
+                    avail,
+                    0,
+                    0,
+                ],
+            );
+            if self.chance(2) {
+                self.raw(
+                    ZX_SYS_VMAR_UNMAP,
+                    [vmar, self.read_slot(oa), region, 0, 0, 0, 0, 0],
+                );
+            }
+            self.raw(ZX_SYS_VMAR_DESTROY, [vmar, 0, 0, 0, 0, 0, 0, 0]);
+            self.raw(ZX_SYS_HANDLE_CLOSE, [vmar, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        self.raw(ZX_SYS_HANDLE_CLOSE, [vmo, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    /// Commits (nearly) all free memory, then protects and unmaps every other page of a
+    /// 256-page mapping in the playground: each split needs kernel memory while none is left
+    /// (the answer is `NO_MEMORY` with nothing changed, or success); then frees the memory.
+    fn split_under_pressure(&mut self) {
+        if self.pg_handle == 0 {
+            return;
+        }
+        let (ob, ov, om) = (self.scratch + 592, self.scratch + 600, self.scratch + 608);
+        let size = self.pick(&[96u64 << 20, 128 << 20]);
+        let big = if self.raw(ZX_SYS_VMO_CREATE, [size, 0, ob, 0, 0, 0, 0, 0]) == 0 {
+            let h = self.read_slot(ob);
+            self.raw(ZX_SYS_VMO_OP_RANGE, [h, 1, 0, size, 0, 0, 0, 0]);
+            h
+        } else {
+            0
+        };
+        let pages = 256;
+        if self.raw(ZX_SYS_VMO_CREATE, [pages * PAGE, 0, ov, 0, 0, 0, 0, 0]) == 0 {
+            let vmo = self.read_slot(ov);
+            let perms = (ZX_VM_PERM_READ | ZX_VM_PERM_WRITE) as u64;
+            let pg = self.pg_handle as u64;
+            if self.raw(ZX_SYS_VMAR_MAP, [pg, perms, 0, vmo, 0, pages * PAGE, om, 0]) == 0 {
+                let at = self.read_slot(om);
+                for i in (0..pages).step_by(2) {
+                    let ro = ZX_VM_PERM_READ as u64;
+                    self.raw(
+                        ZX_SYS_VMAR_PROTECT,
+                        [pg, ro, at + i * PAGE, PAGE, 0, 0, 0, 0],
+                    );
+                }
+                for i in (1..pages).step_by(2) {
+                    self.raw(ZX_SYS_VMAR_UNMAP, [pg, at + i * PAGE, PAGE, 0, 0, 0, 0, 0]);
+                }
+                // Whatever the splits did, the whole range can be unmapped.
+                self.raw(ZX_SYS_VMAR_UNMAP, [pg, at, pages * PAGE, 0, 0, 0, 0, 0]);
+            }
+            self.raw(ZX_SYS_HANDLE_CLOSE, [vmo, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        if big != 0 {
+            self.raw(ZX_SYS_HANDLE_CLOSE, [big, 0, 0, 0, 0, 0, 0, 0]);
+        }
+    }
+
+    /// Creates up to four processes with a few threads each, never started, and maps a one-page
+    /// VMO into each of their root VMARs up to 2 000 times through our handles; usually kills
+    /// and closes them again (each counts against `MAX_PROCESSES` while kept).
+    fn unstarted_children(&mut self) {
+        let (op, ov, ot, om, oo) = (
+            self.scratch + 592,
+            self.scratch + 600,
+            self.scratch + 608,
+            self.scratch + 616,
+            self.scratch + 624,
+        );
+        if self.raw(ZX_SYS_VMO_CREATE, [PAGE, 0, oo, 0, 0, 0, 0, 0]) != 0 {
+            return;
+        }
+        let vmo = self.read_slot(oo);
+        let n = 1 + self.below(4);
+        for _ in 0..n {
+            if self.processes.len() >= MAX_PROCESSES {
+                let p = self.processes.remove(0);
+                self.raw(ZX_SYS_TASK_KILL, [p as u64, 0, 0, 0, 0, 0, 0, 0]);
+            }
+            let r = self.raw(
+                ZX_SYS_PROCESS_CREATE,
+                [0, self.scratch + BYTES_AT, 4, 0, op, ov, 0, 0],
+            );
+            if r != 0 {
+                break;
+            }
+            let (p, v) = (self.read_slot(op), self.read_slot(ov));
+            for _ in 0..self.below(8) {
+                if self.raw(
+                    ZX_SYS_THREAD_CREATE,
+                    [p, self.scratch + BYTES_AT, 4, 0, ot, 0, 0, 0],
+                ) == 0
+                {
+                    let t = self.read_slot(ot);
+                    self.raw(ZX_SYS_HANDLE_CLOSE, [t, 0, 0, 0, 0, 0, 0, 0]);
+                }
+            }
+            let perms = ZX_VM_PERM_READ as u64;
+            for _ in 0..self.pick(&[10u64, 500, 2000]) {
+                if self.raw(ZX_SYS_VMAR_MAP, [v, perms, 0, vmo, 0, PAGE, om, 0]) != 0 {
+                    break;
+                }
+            }
+            self.raw(ZX_SYS_HANDLE_CLOSE, [v, 0, 0, 0, 0, 0, 0, 0]);
+            if self.chance(3) {
+                self.processes.push(p as u32);
+            } else {
+                self.raw(ZX_SYS_TASK_KILL, [p, 0, 0, 0, 0, 0, 0, 0]);
+                self.raw(ZX_SYS_HANDLE_CLOSE, [p, 0, 0, 0, 0, 0, 0, 0]);
+            }
+        }
+        self.raw(ZX_SYS_HANDLE_CLOSE, [vmo, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
     fn new_playground(&mut self) {
         let o = ZX_VM_CAN_MAP_READ
             | ZX_VM_CAN_MAP_WRITE
@@ -758,6 +997,10 @@ impl Fuzz {
 
     /// Runs one random call.
     fn step(&mut self) {
+        if self.chance(200) {
+            self.structure_step();
+            return;
+        }
         if self.chance(2) && self.sane_step() {
             return;
         }

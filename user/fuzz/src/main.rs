@@ -72,10 +72,10 @@ fn sleep_ms(thread: &Handle, ms: i64) {
 
 /// The counters once they stop moving (dead threads' stacks are reaped by the idle thread).
 fn settled_stats(thread: &Handle) -> Result<[u64; kstats::COUNT], Status> {
-    let mut last = zx::debug_kernel_stats()?;
+    let mut last = zx::leak_check_stats()?;
     for _ in 0..20 {
         sleep_ms(thread, 20);
-        let now = zx::debug_kernel_stats()?;
+        let now = zx::leak_check_stats()?;
         if now[..kstats::ASPACES_CHECKED] == last[..kstats::ASPACES_CHECKED] {
             return Ok(now);
         }

@@ -41,6 +41,23 @@ mod case {
     pub const FAULT_LATER: u64 = 18;
     /// Prints utest protocol lines claiming a pass for `demo::spoofs_a_pass` (utest's `demo`).
     pub const SPOOF_UTEST: u64 = 1000;
+    pub const DEBUG_MEMORY: u64 = 50;
+    pub const MAP_MANY: u64 = 51;
+}
+
+/// `case::MAP_MANY`: maps one page of a fresh VMO up to this many times into its own root VMAR
+/// (until NO_MEMORY: the region quota or low memory), stores the count with [`MAP_MANY_DONE`]
+/// set in word 0 of the mailbox VMO it got as arg1, then waits to be killed.
+pub const MAP_MANY_LIMIT: u64 = 8190;
+/// The flag of the mailbox word once `case::MAP_MANY` is done mapping.
+pub const MAP_MANY_DONE: u64 = 1 << 32;
+
+/// `case::DEBUG_MEMORY` return codes: both calls worked / both were ACCESS_DENIED.
+pub mod debug_memory {
+    /// Both calls succeeded and the bytes read back are the ones written.
+    pub const WORKED: i64 = 0;
+    /// Both calls were `ZX_ERR_ACCESS_DENIED` (the debugging syscalls are off).
+    pub const DENIED: i64 = 1;
 }
 
 fn main(startup: Startup) -> i64 {
@@ -262,6 +279,47 @@ fn main(startup: Startup) -> i64 {
                 println!("{prefix}result demo::spoofs_a_pass ok");
             }
             0
+        }
+        case::MAP_MANY => {
+            let mailbox = Vmo::from(startup.arg1);
+            let mb = root
+                .map(ZX_VM_PERM_READ | ZX_VM_PERM_WRITE, 0, &mailbox, 0, 4096)
+                .expect("map the mailbox");
+            let vmo = Vmo::create(4096, 0).expect("vmo");
+            let mut n = 0;
+            while n < MAP_MANY_LIMIT && root.map(ZX_VM_PERM_READ, 0, &vmo, 0, 4096).is_ok() {
+                n += 1;
+            }
+            // SAFETY: the mailbox is mapped read-write, page-aligned, and stays mapped; the
+            // parent reads the word atomically.
+            let word = unsafe { &*(mb as *const core::sync::atomic::AtomicU64) };
+            word.store(n | MAP_MANY_DONE, core::sync::atomic::Ordering::SeqCst);
+            // Until killed (a kill wakes the wait and ends the thread).
+            let _ = startup
+                .thread
+                .handle()
+                .wait_one(abi::signals::ZX_THREAD_TERMINATED, i64::MAX);
+            SURVIVED
+        }
+        case::DEBUG_MEMORY => {
+            println!("victim: zx_process_write_memory / read_memory on itself");
+            let vmo = Vmo::create(4096, 0).expect("vmo");
+            let addr = root
+                .map(ZX_VM_PERM_READ | ZX_VM_PERM_WRITE, 0, &vmo, 0, 4096)
+                .expect("map");
+            let wrote = startup.process.write_memory(addr, b"debug");
+            let mut back = [0u8; 5];
+            let read = startup.process.read_memory(addr, &mut back);
+            match (wrote, read) {
+                (Ok(5), Ok(5)) if &back == b"debug" => debug_memory::WORKED,
+                (Err(Status::ERR_ACCESS_DENIED), Err(Status::ERR_ACCESS_DENIED)) => {
+                    debug_memory::DENIED
+                }
+                other => {
+                    println!("victim: unexpected results {other:?}");
+                    -3
+                }
+            }
         }
         other => {
             println!("victim: unknown case {other}");

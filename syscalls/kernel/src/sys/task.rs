@@ -272,7 +272,19 @@ fn process_for_debug(
     lookup(ctx, process, rights, Object::as_process).map(|(p, _)| p)
 }
 
-/// `zx_process_read_memory(process, vaddr, *buffer, len, *actual)`: null buffer, `len` 0 or
+/// `ZX_ERR_ACCESS_DENIED` unless the kernel command line enabled the debugging syscalls (checked
+/// before anything else, as Zircon's switch is; Zircon answers NOT_SUPPORTED for a disabled
+/// `write_memory` and does not gate `read_memory`, see docs/conformance.md).
+fn debugging_enabled(ctx: &dyn SyscallContext) -> ZxResult {
+    if ctx.debugging_syscalls_enabled() {
+        Ok(())
+    } else {
+        Err(Status::ERR_ACCESS_DENIED)
+    }
+}
+
+/// `zx_process_read_memory(process, vaddr, *buffer, len, *actual)`: the debugging switch
+/// ([`debugging_enabled`]); null buffer, `len` 0 or
 /// above [`MAX_DEBUG_BLOCK`]: `ZX_ERR_INVALID_ARGS`; the handle needs READ and WRITE; reads from
 /// the one mapping at `vaddr` (at most [`DEBUG_COPY_CHUNK`] bytes), then copies out; `actual`
 /// is required.
@@ -284,6 +296,7 @@ pub fn read_memory(
     len: usize,
     actual: UserOut<usize>,
 ) -> ZxResult {
+    debugging_enabled(ctx)?;
     check_debug_buffer(buffer, len)?;
     let process = process_for_debug(ctx, process, ZX_RIGHT_READ | ZX_RIGHT_WRITE)?;
     let mut chunk = vec![0u8; len.min(DEBUG_COPY_CHUNK)];
@@ -293,8 +306,8 @@ pub fn read_memory(
     actual.write(ctx.user_memory(), &got)
 }
 
-/// `zx_process_write_memory(process, vaddr, *buffer, len, *actual)`: like [`read_memory`], the
-/// handle needing only WRITE; the source bytes are copied in before the target is touched.
+/// `zx_process_write_memory(process, vaddr, *buffer, len, *actual)`: like [`read_memory`] (the
+/// debugging switch first), the handle needing only WRITE; the source bytes are copied in before the target is touched.
 pub fn write_memory(
     ctx: &mut dyn SyscallContext,
     process: u32,
@@ -303,6 +316,7 @@ pub fn write_memory(
     len: usize,
     actual: UserOut<usize>,
 ) -> ZxResult {
+    debugging_enabled(ctx)?;
     check_debug_buffer(buffer, len)?;
     let process = process_for_debug(ctx, process, ZX_RIGHT_WRITE)?;
     let mut chunk = vec![0u8; len.min(DEBUG_COPY_CHUNK)];

@@ -272,6 +272,8 @@ pub struct Mock {
     pub root: u32,
     /// Calls of `process_read_memory` / `process_write_memory`: `(vaddr, len)`.
     pub memory_calls: Vec<(usize, usize)>,
+    /// The kernel command line's debugging-syscalls switch (on unless a test turns it off).
+    pub debug_syscalls: bool,
 }
 
 impl Mock {
@@ -301,6 +303,7 @@ impl Mock {
             thread_exited: false,
             root,
             memory_calls: Vec::new(),
+            debug_syscalls: true,
         }
     }
 
@@ -544,6 +547,10 @@ impl SyscallContext for Mock {
         } else {
             (Err(Status::ERR_TIMED_OUT), seen)
         }
+    }
+
+    fn debugging_syscalls_enabled(&self) -> bool {
+        self.debug_syscalls
     }
 
     fn process_read_memory(

@@ -186,10 +186,10 @@ fn warm_heap() {
 /// thread a moment after they exit).
 fn settled_stats(ctx: &Ctx) -> Result<[u64; kstats::COUNT], Failure> {
     warm_heap();
-    let mut last = check!(zx::debug_kernel_stats());
+    let mut last = check!(zx::leak_check_stats());
     for _ in 0..25 {
         sleep_ms(ctx, 20);
-        let now = check!(zx::debug_kernel_stats());
+        let now = check!(zx::leak_check_stats());
         if now[..kstats::ASPACES_CHECKED] == last[..kstats::ASPACES_CHECKED] {
             return Ok(now);
         }
@@ -223,7 +223,7 @@ fn back_at_baseline_but(ctx: &Ctx, before: &[u64; kstats::COUNT], kept_frames: i
             break;
         }
         sleep_ms(ctx, 20);
-        after = check!(zx::debug_kernel_stats());
+        after = check!(zx::leak_check_stats());
     }
     for (i, name) in NAMES.iter().enumerate() {
         ensure!(
@@ -1042,7 +1042,8 @@ extern "C" fn child_racer(arg: usize, seed: usize) -> ! {
 
 /// Reads and writes the child's region with `zx_process_read_memory` / `write_memory` while the
 /// racers change it: a read gives a plausible value or [`UNMAPPED_READ`] (or BAD_STATE once the
-/// child is dead); writes put back a pool tag, so values stay plausible.
+/// child is dead); writes put back a pool tag, so values stay plausible, or are ACCESS_DENIED
+/// where the page lies in a read-only sub-VMAR (its mapping's maximum protection lacks WRITE).
 extern "C" fn child_reader(arg: usize, seed: usize) -> ! {
     // SAFETY: see `start_worker`.
     let s = unsafe { &*(arg as *const ChildRace) };
@@ -1057,7 +1058,10 @@ extern "C" fn child_reader(arg: usize, seed: usize) -> ! {
             match p.write_memory(addr, &t.to_ne_bytes()) {
                 Ok(8) => {}
                 Ok(n) => s.bad.set(4, n as u64),
-                Err(e) if e == UNMAPPED_READ || e == Status::ERR_BAD_STATE => {}
+                Err(e)
+                    if e == UNMAPPED_READ
+                        || e == Status::ERR_BAD_STATE
+                        || e == Status::ERR_ACCESS_DENIED => {}
                 Err(e) => s.bad.set(4, raw_status(e)),
             }
         } else {

@@ -5,11 +5,13 @@ use crate::harness::TestFn;
 mod adversarial;
 mod channel;
 pub mod concurrency;
+mod debug_memory;
 pub mod demo;
 mod exception;
 mod fault;
 mod handle;
 mod info;
+mod kheap;
 mod misc;
 mod nested;
 mod probe;
@@ -39,6 +41,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("handle", handle::TESTS),
     ("info", info::TESTS),
     ("task", task::TESTS),
+    ("debug_memory", debug_memory::TESTS),
     ("user_ptr", user_ptr::TESTS),
     ("misc", misc::TESTS),
     ("fault", fault::TESTS),
@@ -49,6 +52,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("channel", channel::TESTS),
     ("exception", exception::TESTS),
     ("probe", probe::TESTS),
+    ("kheap", kheap::TESTS),
 ];
 
 /// The tests that misbehave on purpose (only with `demo_failures=1`).
