@@ -69,6 +69,11 @@ pub struct Options {
     /// Tests with a timeout of their own instead of `per_test_timeout` (a deliberate hang is
     /// caught in seconds without shortening every other test's limit).
     pub timeouts: Vec<(String, Duration)>,
+    /// utest only: run the suite as this many shards in parallel guests (`UTEST_SHARDS`,
+    /// default 2: one per core of our machines); each shard's guest runs every Nth test.
+    pub shards: usize,
+    /// utest only: the shard this run is (`shard=K/N` on the command line), set by [`run`].
+    shard: Option<(usize, usize)>,
 }
 
 impl Options {
@@ -82,6 +87,10 @@ impl Options {
             conc_seed: std::env::var("CONC_SEED")
                 .ok()
                 .map(|s| s.trim().parse().expect("CONC_SEED: a decimal u64")),
+            shards: std::env::var("UTEST_SHARDS")
+                .ok()
+                .map_or(2, |s| s.trim().parse().expect("UTEST_SHARDS: a count"))
+                .max(1),
             ..Self::from_env()
         }
     }
@@ -102,6 +111,8 @@ impl Options {
             qemu: q,
             conc_seed: None,
             timeouts: Vec::new(),
+            shards: 1,
+            shard: None,
         }
     }
 
@@ -142,6 +153,9 @@ impl Options {
         }
         if let (Suite::Utest, Some(seed)) = (self.suite, self.conc_seed) {
             c.push_str(&format!(" conc_seed={seed}"));
+        }
+        if let (Suite::Utest, Some((k, n))) = (self.suite, self.shard) {
+            c.push_str(&format!(" shard={k}/{n}"));
         }
         c
     }
@@ -630,8 +644,47 @@ impl BootParse {
     }
 }
 
-/// Runs the whole suite, rebooting past tests that panic, crash or hang.
+/// Runs the whole suite, rebooting past tests that panic, crash or hang; a utest suite with
+/// `shards > 1` runs as that many shards in parallel guests, their reports joined in the suite's
+/// order.
 pub fn run(opts: &Options) -> Result<Report, Error> {
+    if opts.suite != Suite::Utest || opts.shards <= 1 || opts.shard.is_some() {
+        return run_one(opts);
+    }
+    let n = opts.shards;
+    let shards: Vec<_> = (0..n)
+        .map(|k| {
+            let mut o = opts.clone();
+            o.shard = Some((k, n));
+            std::thread::spawn(move || run_one(&o))
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for s in shards {
+        parts.push(s.join().map_err(|_| "a shard's runner panicked")??);
+    }
+    // Shard k listed the tests whose place is k modulo n: interleave them back.
+    let mut report = Report::default();
+    let longest = parts.iter().map(|p| p.tests.len()).max().unwrap_or(0);
+    for i in 0..longest {
+        for p in &parts {
+            if let Some(t) = p.tests.get(i) {
+                report.tests.push(t.clone());
+            }
+        }
+    }
+    for (k, p) in parts.into_iter().enumerate() {
+        report.results.extend(p.results);
+        report.boots += p.boots;
+        report
+            .errors
+            .extend(p.errors.into_iter().map(|e| format!("shard {k}/{n}: {e}")));
+    }
+    Ok(report)
+}
+
+/// [`run`] for one guest (one shard).
+fn run_one(opts: &Options) -> Result<Report, Error> {
     let mut report = Report::default();
     let mut skip_through: Option<String> = None;
     let mut sym = Symbolizer::new(kernel());

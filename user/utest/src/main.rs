@@ -18,6 +18,7 @@
 //!
 //! Arguments (the ramdisk command line's `args=`): `list_only=1`, `filter=SUBSTRING`,
 //! `skip_through=NAME` (run only the tests after NAME: the host restarts past a crash this way),
+//! `shard=K/N` (only every Nth test, from the Kth: the host runs the suite in N guests at once),
 //! `conc_seed=N` (the seed of the `concurrency` tests). With the kernel word `demo_failures=1`
 //! the `demo` tests (which fail, hang, spoof a result and crash the kernel on purpose) are added
 //! and the kernel is asked to panic after `done`: the host's meta-test of this protocol.
@@ -85,11 +86,25 @@ fn main(startup: Startup) -> i64 {
     };
 
     let demo = ctx.ramdisk.cmdline().flag("demo_failures");
+    // `shard=K/N`: only the tests whose place in the whole list is K modulo N (the host runs N
+    // shards in parallel guests). The place counts every test, so it does not move when the
+    // host restarts a shard with `skip_through`.
+    let (shard, shards) = args
+        .get("shard")
+        .and_then(|s| s.split_once('/'))
+        .and_then(|(k, n)| Some((k.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
+        .filter(|&(k, n)| k < n)
+        .unwrap_or((0, 1));
     let mut selected = alloc::vec::Vec::new();
     let mut skipping = skip_through.is_some();
     let modules = tests::ALL.iter().chain(demo.then_some(&tests::DEMO));
+    let mut place = 0;
     for (module, tests) in modules {
         for &(name, f) in tests.iter() {
+            place += 1;
+            if (place - 1) % shards != shard {
+                continue;
+            }
             let mut full = String::from(*module);
             full.push_str("::");
             full.push_str(name);
