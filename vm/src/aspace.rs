@@ -171,25 +171,25 @@ impl Tree {
     }
 
     /// Puts `node` in the arena; never allocates after a successful [`Tree::reserve_node`]
-    /// (`Err` gives the node back when there was no such reservation).
-    pub(crate) fn alloc_node(&mut self, node: VmarNode) -> Result<RegionId, VmarNode> {
+    /// (`None` when there was no such reservation).
+    pub(crate) fn alloc_node(&mut self, node: VmarNode) -> Option<RegionId> {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.node = Some(node);
-            return Ok(RegionId {
+            return Some(RegionId {
                 index,
                 generation: slot.generation,
             });
         }
         let index = self.slots.len();
         if index >= self.slots.capacity() || index >= self.free.capacity() {
-            return Err(node);
+            return None;
         }
         self.slots.push(Slot {
             generation: 0,
             node: Some(node),
         });
-        Ok(RegionId {
+        Some(RegionId {
             index: index as u32,
             generation: 0,
         })
@@ -1069,10 +1069,7 @@ impl Drop for AddressSpace {
         let mut batch = Batch::new();
         let tree = self.tree.get_mut();
         let mut cur = tree.root;
-        loop {
-            let Some(node) = tree.node_mut(cur) else {
-                break;
-            };
+        while let Some(node) = tree.node_mut(cur) {
             let first = node.children.iter().next().map(|(b, _, _)| b);
             match first.and_then(|b| node.children.remove(b)) {
                 Some((_, Child::Vmar(child))) => cur = child,

@@ -454,7 +454,7 @@ impl Vmar {
             return Err(Status::ERR_NO_MEMORY);
         }
         // Apply phase: cannot fail.
-        let Ok(id) = tree.alloc_node(VmarNode {
+        let Some(id) = tree.alloc_node(VmarNode {
             base,
             len: size,
             flags,

@@ -11,6 +11,7 @@ mod handle;
 mod info;
 mod misc;
 mod nested;
+mod oom;
 mod probe;
 mod spawn;
 mod task;
@@ -48,6 +49,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("channel", channel::TESTS),
     ("exception", exception::TESTS),
     ("probe", probe::TESTS),
+    ("oom", oom::TESTS),
 ];
 
 /// Page size.
