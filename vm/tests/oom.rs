@@ -186,7 +186,13 @@ fn protect_every_other_page_then_back_at_every_failure_point() {
         .unwrap();
     vmo.commit(0, (pages * PAGE) as u64).unwrap();
     f.root
-        .op_range(abi::ops::ZX_VMAR_OP_MAP_RANGE, base, pages * PAGE, VMAR_RIGHTS, 0)
+        .op_range(
+            abi::ops::ZX_VMAR_OP_MAP_RANGE,
+            base,
+            pages * PAGE,
+            VMAR_RIGHTS,
+            0,
+        )
         .unwrap();
     let mut points = 0;
     for i in (1..pages).step_by(2) {
@@ -227,7 +233,13 @@ fn unmap_cuts_at_every_failure_point() {
     let base = f.map_at(&f.root, 0, &vmo, pages);
     vmo.commit(0, (pages * PAGE) as u64).unwrap();
     f.root
-        .op_range(abi::ops::ZX_VMAR_OP_MAP_RANGE, base, pages * PAGE, VMAR_RIGHTS, 0)
+        .op_range(
+            abi::ops::ZX_VMAR_OP_MAP_RANGE,
+            base,
+            pages * PAGE,
+            VMAR_RIGHTS,
+            0,
+        )
         .unwrap();
     // Middle cuts: every other page.
     for i in (1..pages - 1).step_by(2) {
@@ -241,8 +253,15 @@ fn unmap_cuts_at_every_failure_point() {
     for i in (1..pages - 1).step_by(2) {
         let off = i * PAGE;
         ok_at_every_failure(&f, &vmos, || {
-            f.root
-                .map(RW | ZX_VM_SPECIFIC, off, &other, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+            f.root.map(
+                RW | ZX_VM_SPECIFIC,
+                off,
+                &other,
+                0,
+                PAGE,
+                VMAR_RIGHTS,
+                VMO_RIGHTS,
+            )
         });
     }
     // Unmaps that start and end inside pages' neighbours are whole-page here, so make wider
@@ -282,8 +301,7 @@ fn unmap_cuts_at_every_failure_point() {
         )
     });
     ok_at_every_failure(&f, &vmos, || {
-        f.root
-            .unmap(base + 50 * PAGE, 200 * PAGE, VMAR_RIGHTS)
+        f.root.unmap(base + 50 * PAGE, 200 * PAGE, VMAR_RIGHTS)
     });
     // Everything (whole mappings only): allocates nothing, so it succeeds at once.
     let (r, n) = at_every_failure(&f, &vmos, || {
@@ -303,7 +321,12 @@ fn allocate_destroy_and_decommit_at_every_failure_point() {
     let mut subs: Vec<Vmar> = Vec::new();
     for _ in 0..300 {
         let (s, _) = ok_at_every_failure(&f, &vmos, || {
-            f.root.allocate(ALL_CAN_MAP | ZX_VM_CAN_MAP_SPECIFIC, 0, 4 * PAGE, VMAR_RIGHTS)
+            f.root.allocate(
+                ALL_CAN_MAP | ZX_VM_CAN_MAP_SPECIFIC,
+                0,
+                4 * PAGE,
+                VMAR_RIGHTS,
+            )
         });
         subs.push(s);
     }
@@ -311,7 +334,9 @@ fn allocate_destroy_and_decommit_at_every_failure_point() {
     let top = &subs[0];
     let (mid, _) = top.allocate(ALL_CAN_MAP, 0, 2 * PAGE, VMAR_RIGHTS).unwrap();
     f.map_at(top, 2 * PAGE, &vmo, 2);
-    let m = mid.map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS).unwrap();
+    let m = mid
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
     f.touch(m, MmuFlags::WRITE).unwrap();
     let (r, n) = at_every_failure(&f, &vmos, || top.destroy(VMAR_RIGHTS));
     r.unwrap();
@@ -432,7 +457,12 @@ fn random_sequences_at_every_failure_point_and_at_the_region_quota() {
             if step % 25 == 0 {
                 let make = |f: &Fixture| {
                     f.root
-                        .allocate(ALL_CAN_MAP | ZX_VM_CAN_MAP_SPECIFIC, 0, 64 * PAGE, VMAR_RIGHTS)
+                        .allocate(
+                            ALL_CAN_MAP | ZX_VM_CAN_MAP_SPECIFIC,
+                            0,
+                            64 * PAGE,
+                            VMAR_RIGHTS,
+                        )
                         .map(|(v, _)| v)
                 };
                 if let (Ok(a), Ok(b)) = (make(&free), make(&held)) {
@@ -442,13 +472,13 @@ fn random_sequences_at_every_failure_point_and_at_the_region_quota() {
             }
             let count = |f: &Fixture| f.aspace.mapping_count() + f.aspace.vmar_count();
             let before = count(&free);
-            let (rf, _) = at_every_failure(&free, &[vf.clone()], || {
+            let (rf, _) = at_every_failure(&free, std::slice::from_ref(&vf), || {
                 random_op(&free, &vf, &subs_f, x)
             });
             let added = count(&free) as isize - before as isize;
             // The twin at its quota: refused (nothing changed) exactly when regions are added.
             held.aspace.set_region_limit(count(&held), || true);
-            let snap = snapshot(&held, &[vh.clone()]);
+            let snap = snapshot(&held, std::slice::from_ref(&vh));
             let rh = random_op(&held, &vh, &subs_h, x);
             held.check();
             if added > 0 {
@@ -457,7 +487,7 @@ fn random_sequences_at_every_failure_point_and_at_the_region_quota() {
                     Err(Status::ERR_NO_MEMORY),
                     "seed {seed} step {step}: adds {added} at the quota"
                 );
-                assert_eq!(snapshot(&held, &[vh.clone()]), snap);
+                assert_eq!(snapshot(&held, std::slice::from_ref(&vh)), snap);
                 // The same call with room for exactly what it adds.
                 held.aspace
                     .set_region_limit(count(&held) + added as usize, || true);

@@ -94,7 +94,10 @@ fn the_region_limit_charges_only_what_an_operation_adds() {
     // Every other page read-only: two regions per call until the limit refuses one.
     let mut refused = 0;
     for i in (1..63).step_by(2) {
-        match f.root.protect(ZX_VM_PERM_READ, base + i * PAGE, PAGE, VMAR_RIGHTS) {
+        match f
+            .root
+            .protect(ZX_VM_PERM_READ, base + i * PAGE, PAGE, VMAR_RIGHTS)
+        {
             Ok(()) => {}
             Err(e) => {
                 assert_eq!(e, Status::ERR_NO_MEMORY);
@@ -124,9 +127,7 @@ fn the_region_limit_charges_only_what_an_operation_adds() {
     );
     assert_eq!(f.mappings(), before);
     // A protect that merges three pieces into one goes through at the limit, and frees two.
-    f.root
-        .protect(RW, base + PAGE, PAGE, VMAR_RIGHTS)
-        .unwrap();
+    f.root.protect(RW, base + PAGE, PAGE, VMAR_RIGHTS).unwrap();
     assert_eq!(f.aspace.mapping_count() + f.aspace.vmar_count(), limit - 2);
     // A protect that splits one and merges one: net 0, admitted at any count.
     f.root
@@ -141,16 +142,18 @@ fn the_region_limit_charges_only_what_an_operation_adds() {
     );
     f.aspace.set_region_limit(limit, || true);
     // Room for exactly the two regions the merge freed.
-    f.root.map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS).unwrap();
-    f.root.map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS).unwrap();
+    f.root
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    f.root
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
     assert_eq!(
         f.root.map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS),
         Err(Status::ERR_NO_MEMORY)
     );
     f.aspace.set_region_limit(limit, || false);
-    f.root
-        .unmap(ASPACE_BASE, ASPACE_LEN, VMAR_RIGHTS)
-        .unwrap();
+    f.root.unmap(ASPACE_BASE, ASPACE_LEN, VMAR_RIGHTS).unwrap();
     f.check();
     assert_eq!(f.aspace.mapping_count(), 0);
 }

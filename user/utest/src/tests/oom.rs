@@ -161,7 +161,10 @@ fn protect_splits_under_memory_pressure(ctx: &Ctx) -> TestResult {
     // be merged back while memory is low), CHILDREN unstarted processes with large mappings.
     let m1 = check!(own.map(RW, 0, &shared, 0, BIG_PAGES * PAGE));
     let m2 = check!(own.map(RW, 0, &shared, 0, BIG_PAGES * PAGE));
-    ensure_eq!(split_every_other(&own, m1, BIG_PAGES), Ok((BIG_PAGES / 2, 0)));
+    ensure_eq!(
+        split_every_other(&own, m1, BIG_PAGES),
+        Ok((BIG_PAGES / 2, 0))
+    );
     for _ in 0..CHILDREN {
         let (p, root) = check!(Process::create(&Handle::invalid(), b"oom-child", 0));
         let mut maps = [0usize; MAPS_PER_CHILD];
