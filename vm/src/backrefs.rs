@@ -533,3 +533,87 @@ impl<'a> Iterator for Overlapping<'a> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(offset: u64, uid: u64) -> BackRefKey {
+        BackRefKey {
+            vmo_offset: offset,
+            aspace: 1,
+            uid,
+        }
+    }
+
+    fn r(len: usize) -> MappingRef {
+        MappingRef {
+            aspace: Weak::new(),
+            base: 0,
+            len_bytes: len,
+        }
+    }
+
+    #[test]
+    fn a_new_key_needs_a_promised_slot_and_updates_need_none() {
+        let mut refs = BackRefs::default();
+        assert!(
+            refs.insert(key(0, 1), r(4096)).is_err(),
+            "no slot, no insert"
+        );
+        assert!(refs.reserve(2));
+        let cap = refs.nodes.capacity();
+        refs.insert(key(0, 1), r(4096)).ok().unwrap();
+        refs.insert(key(0, 1), r(8192)).ok().unwrap(); // update in place
+        refs.insert(key(4096, 2), r(4096)).ok().unwrap();
+        assert_eq!(refs.nodes.capacity(), cap, "inserts grew the arena");
+        assert_eq!((refs.len(), refs.reserved()), (2, 0));
+        refs.check().unwrap();
+        // A freed slot serves the next new key; an unused promise can be withdrawn.
+        refs.remove(key(0, 1));
+        assert!(refs.reserve(1));
+        refs.insert(key(100, 3), r(4096)).ok().unwrap();
+        assert!(refs.reserve(3));
+        refs.unreserve(3);
+        refs.check().unwrap();
+        assert_eq!(refs.reserved(), 0);
+    }
+
+    #[test]
+    fn random_updates_keep_the_tree_and_the_window_queries_exact() {
+        let mut refs = BackRefs::default();
+        let mut model: alloc::collections::BTreeMap<BackRefKey, usize> = Default::default();
+        let mut x = 7u64;
+        for step in 0..4000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let k = key((x >> 40) % 128 * 4096, (x >> 20) % 64);
+            if (x >> 8) % 3 == 0 {
+                refs.remove(k);
+                model.remove(&k);
+            } else {
+                let len = ((x >> 30) % 9 + 1) as usize * 4096;
+                if !model.contains_key(&k) {
+                    assert!(refs.reserve(1));
+                }
+                refs.insert(k, r(len)).ok().unwrap();
+                model.insert(k, len);
+            }
+            if step % 97 == 0 {
+                refs.check().unwrap();
+                let lo = (x >> 12) % 130 * 4096;
+                let hi = lo + 8192;
+                let got: Vec<u64> = refs.overlapping(lo, hi).map(|(s, _)| s).collect();
+                let want: Vec<u64> = model
+                    .iter()
+                    .filter(|(k, l)| k.vmo_offset < hi && k.vmo_offset + **l as u64 > lo)
+                    .map(|(k, _)| k.vmo_offset)
+                    .collect();
+                assert_eq!(got, want, "window [{lo:#x}, {hi:#x})");
+            }
+        }
+        assert_eq!(refs.len(), model.len());
+        assert_eq!(refs.reserved(), 0);
+    }
+}
