@@ -589,7 +589,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let k = key((x >> 40) % 128 * 4096, (x >> 20) % 64);
-            if (x >> 8) % 3 == 0 {
+            if (x >> 8).is_multiple_of(3) {
                 refs.remove(k);
                 model.remove(&k);
             } else {
@@ -600,7 +600,7 @@ mod tests {
                 refs.insert(k, r(len)).ok().unwrap();
                 model.insert(k, len);
             }
-            if step % 97 == 0 {
+            if step.is_multiple_of(97) {
                 refs.check().unwrap();
                 let lo = (x >> 12) % 130 * 4096;
                 let hi = lo + 8192;
