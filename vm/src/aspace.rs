@@ -112,12 +112,24 @@ struct Slot {
 }
 
 /// Everything behind the tree lock.
+///
+/// `free.capacity() >= slots.len()` always holds ([`Tree::reserve_node`] keeps it), so freeing a
+/// node (pushing its index on `free`) never allocates.
 pub(crate) struct Tree {
     slots: Vec<Slot>,
     free: Vec<u32>,
     pub(crate) root: RegionId,
     pub(crate) rng: Box<dyn RandomSource>,
     next_uid: u64,
+    /// Most mappings + VMARs (root included) an operation may leave when it adds some.
+    max_regions: usize,
+    /// Asked before an operation adds regions; false refuses it with `ERR_NO_MEMORY` (the
+    /// kernel's low-memory admission).
+    may_grow: fn() -> bool,
+}
+
+fn always() -> bool {
+    true
 }
 
 impl Tree {
@@ -137,25 +149,50 @@ impl Tree {
         slot.node.as_mut()
     }
 
-    pub(crate) fn alloc_node(&mut self, node: VmarNode) -> RegionId {
+    /// Makes room for one [`Tree::alloc_node`] that cannot fail: a recycled slot, or spare
+    /// capacity in the arena (and in the free list, for when the node is freed again).
+    /// `ERR_NO_MEMORY` when that room cannot be allocated; nothing changes then.
+    pub(crate) fn reserve_node(&mut self) -> ZxResult {
+        if !self.free.is_empty() {
+            return Ok(());
+        }
+        // More than u32::MAX live VMARs cannot fit in memory (each node is far larger than 1 B).
+        let total = self.slots.len() + 1;
+        if total > u32::MAX as usize
+            || self.slots.try_reserve(1).is_err()
+            || self
+                .free
+                .try_reserve(total.saturating_sub(self.free.len()))
+                .is_err()
+        {
+            return Err(Status::ERR_NO_MEMORY);
+        }
+        Ok(())
+    }
+
+    /// Puts `node` in the arena; never allocates after a successful [`Tree::reserve_node`]
+    /// (`None` when there was no such reservation).
+    pub(crate) fn alloc_node(&mut self, node: VmarNode) -> Option<RegionId> {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.node = Some(node);
-            return RegionId {
+            return Some(RegionId {
                 index,
                 generation: slot.generation,
-            };
+            });
         }
-        // More than u32::MAX live VMARs cannot fit in memory (each node is far larger than 1 B).
-        let index = self.slots.len() as u32;
+        let index = self.slots.len();
+        if index >= self.slots.capacity() || index >= self.free.capacity() {
+            return None;
+        }
         self.slots.push(Slot {
             generation: 0,
             node: Some(node),
         });
-        RegionId {
-            index,
+        Some(RegionId {
+            index: index as u32,
             generation: 0,
-        }
+        })
     }
 
     /// Takes the node out of the arena; `id` (and every copy of it) is stale from now on.
@@ -166,8 +203,29 @@ impl Tree {
         }
         let node = slot.node.take()?;
         slot.generation = slot.generation.wrapping_add(1);
+        // Within capacity (see the struct docs): no allocation.
         self.free.push(id.index);
         Some(node)
+    }
+
+    /// Mappings + VMARs (root included) in the whole tree; `mappings` is the address space's
+    /// mapping count.
+    pub(crate) fn regions(&self, mappings: usize) -> usize {
+        mappings + (self.slots.len() - self.free.len())
+    }
+
+    /// Admission of an operation that changes the number of regions by `delta` when `now`
+    /// exist: one that adds none is always admitted (a limit never blocks an operation that
+    /// lowers usage); one that adds some must stay within the limit and find `may_grow` true.
+    /// `ERR_NO_MEMORY` otherwise.
+    pub(crate) fn admit(&self, now: usize, delta: isize) -> ZxResult {
+        if delta <= 0 {
+            return Ok(());
+        }
+        if now.saturating_add(delta.unsigned_abs()) > self.max_regions || !(self.may_grow)() {
+            return Err(Status::ERR_NO_MEMORY);
+        }
+        Ok(())
     }
 
     /// A VMAR's children and the ASLR random source, borrowed together for placement.
@@ -204,81 +262,58 @@ impl Tree {
         }
     }
 
-    /// Every mapping at any depth below `from` that intersects `[start, end)`, in address order:
-    /// `(parent, base, len)`. Explicit stack: no recursion, whatever the nesting depth.
-    pub(crate) fn mappings_in(
+    /// The first mapping at any depth below `from` that intersects `[cursor, end)`, in address
+    /// order: `(parent, base, len)`. Walks down into sub-VMARs and back up through their parent
+    /// links: no recursion and no allocation, whatever the nesting depth. A caller visits every
+    /// mapping of a range by moving `cursor` to the end of the one returned.
+    pub(crate) fn next_mapping(
         &self,
         from: RegionId,
-        start: usize,
+        cursor: usize,
         end: usize,
-    ) -> Vec<(RegionId, usize, usize)> {
-        let mut out = Vec::new();
-        let mut stack: Vec<(RegionId, usize, usize, bool)> = Vec::new();
-        let push_children = |stack: &mut Vec<_>, id: RegionId| {
-            if let Some(node) = self.node(id) {
-                let mut kids: Vec<(RegionId, usize, usize, bool)> = node
-                    .children
-                    .overlapping(start, end)
-                    .map(|(b, l, c)| match c {
-                        Child::Vmar(child) => (*child, b, l, true),
-                        Child::Mapping(_) => (id, b, l, false),
-                    })
-                    .collect();
-                kids.reverse();
-                stack.extend(kids);
-            }
-        };
-        push_children(&mut stack, from);
-        while let Some((id, base, len, is_vmar)) = stack.pop() {
-            if is_vmar {
-                push_children(&mut stack, id);
-            } else {
-                out.push((id, base, len));
+    ) -> Option<(RegionId, usize, usize)> {
+        let mut id = from;
+        let mut cur = cursor;
+        loop {
+            let node = self.node(id)?;
+            match node.children.overlapping(cur, end).next() {
+                Some((base, len, Child::Mapping(_))) => return Some((id, base, len)),
+                Some((_, _, Child::Vmar(child))) => id = *child,
+                None => {
+                    if id == from {
+                        return None;
+                    }
+                    // Nothing more in this sub-VMAR: go on after it in its parent.
+                    cur = node.end();
+                    id = node.parent?;
+                }
             }
         }
-        out
     }
 }
 
-/// Changes to VMO back-references, applied after the TLB flush of the operation. A back-reference
-/// is named by the mapping's (VMO window start, uid), so a mapping whose window start changes
-/// records a `Remove` under the old start before the `Upsert` under the new one.
-pub(crate) enum BackrefOp {
-    Upsert {
-        vmo: Arc<Vmo>,
-        uid: u64,
-        base: usize,
-        len: usize,
-        vmo_offset: u64,
-    },
-    Remove {
-        vmo: Arc<Vmo>,
-        uid: u64,
-        vmo_offset: u64,
-    },
-}
-
-/// What one operation accumulates while it edits the tree: one merged TLB flush, the VMO
-/// back-reference updates, and the mappings it removed (dropped last: that may free VMOs).
+/// What one operation accumulates while it edits the tree: one merged TLB flush for page-table
+/// changes that free nothing (protect), and how many mappings it created and removed.
 ///
-/// Order in [`AddressSpace::finish`]: flush, then back-references, then drops. So a frame is never
-/// returned to the allocator while a stale TLB entry may still reach it, and a VMO back-reference
-/// always covers at least the page-table entries that exist for it.
+/// Removals never wait for the batch: an operation that removes mappings unmaps and flushes their
+/// page-table entries first ([`AddressSpace::unmap_ptes_now`]), then drops each mapping as it
+/// leaves the tree (its back-reference first). So a frame is never returned to the allocator
+/// while a stale TLB entry may still reach it, nothing is collected (removal allocates nothing),
+/// and a VMO back-reference always covers at least the page-table entries that exist for it.
 pub(crate) struct Batch {
     flush: TlbFlush,
-    pub(crate) backrefs: Vec<BackrefOp>,
-    pub(crate) dead: Vec<VmMapping>,
-    /// Mappings this operation created (put in a tree); `dead` are those it removed.
+    /// Mappings this operation put in a tree.
     pub(crate) created: usize,
+    /// Mappings this operation removed.
+    pub(crate) removed: usize,
 }
 
 impl Batch {
     pub(crate) fn new() -> Batch {
         Batch {
             flush: TlbFlush::none(),
-            backrefs: Vec::new(),
-            dead: Vec::new(),
             created: 0,
+            removed: 0,
         }
     }
 
@@ -286,33 +321,63 @@ impl Batch {
         let prev = core::mem::replace(&mut self.flush, TlbFlush::none());
         self.flush = prev.merge(flush);
     }
+}
 
-    /// Records `m` (at its current VMO window start) as mapping `[base, base + len)`.
-    pub(crate) fn upsert(&mut self, m: &VmMapping, base: usize, len: usize) {
-        self.backrefs.push(BackrefOp::Upsert {
-            vmo: m.vmo.clone(),
-            uid: m.uid,
-            base,
-            len,
-            vmo_offset: m.vmo_offset,
-        });
+/// Back-reference slots an operation reserved in its check phase, one per new back-reference key
+/// its apply phase inserts (a mapping split off, a mapping whose window start moves, a new
+/// mapping). Inserting takes one ([`Slots::take`]); whatever is left when it is dropped (an
+/// operation that failed a later check) is given back to its VMO.
+pub(crate) struct Slots {
+    vmos: [Option<Arc<Vmo>>; 3],
+}
+
+impl Slots {
+    pub(crate) fn new() -> Slots {
+        Slots {
+            vmos: [None, None, None],
+        }
     }
 
-    /// Drops the back-reference of `m` at its current VMO window start (call before moving the
-    /// window start; `upsert` afterwards records the new one).
-    pub(crate) fn forget(&mut self, m: &VmMapping) {
-        self.backrefs.push(BackrefOp::Remove {
-            vmo: m.vmo.clone(),
-            uid: m.uid,
-            vmo_offset: m.vmo_offset,
-        });
+    /// Reserves one slot in `vmo`'s back-references; `ERR_NO_MEMORY` when its arena cannot grow.
+    pub(crate) fn reserve(&mut self, vmo: &Arc<Vmo>) -> ZxResult {
+        let free = self
+            .vmos
+            .iter_mut()
+            .find(|v| v.is_none())
+            .ok_or(Status::ERR_INTERNAL)?;
+        if !vmo.lock().mappings.reserve(1) {
+            return Err(Status::ERR_NO_MEMORY);
+        }
+        *free = Some(vmo.clone());
+        Ok(())
     }
 
-    /// `m` left the tree: drops its back-reference, and `m` itself after the flush.
-    pub(crate) fn remove(&mut self, m: VmMapping) {
-        self.forget(&m);
-        self.dead.push(m);
+    /// Marks one slot reserved in `vmo` as used (by the insert about to happen).
+    fn take(&mut self, vmo: &Arc<Vmo>) {
+        if let Some(v) = self
+            .vmos
+            .iter_mut()
+            .find(|v| v.as_ref().is_some_and(|v| Arc::ptr_eq(v, vmo)))
+        {
+            *v = None;
+        }
     }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        for vmo in self.vmos.iter_mut().filter_map(Option::take) {
+            vmo.lock().mappings.unreserve(1);
+        }
+    }
+}
+
+/// The apply phase met a missing reservation: a bug in a check phase. Continuing would leave a
+/// mapping without its back-reference or without its tree entry (page-table entries that outlive
+/// their frames), so this stops, in every build.
+#[cold]
+pub(crate) fn apply_failed(what: &str) -> ! {
+    panic!("vm: {what} in an apply phase without its reservation")
 }
 
 /// One entry of an introspection walk (see [`AddressSpace::walk`]), in address order, parents
@@ -400,10 +465,13 @@ impl AddressSpace {
                 generation: 0,
                 node: Some(root_node)
             }],
-            free: Vec::new(),
+            // Capacity for the root's index: see `Tree` (freeing never allocates).
+            free: Vec::with_capacity(1),
             root,
             rng,
             next_uid: 0,
+            max_regions: usize::MAX,
+            may_grow: always,
         };
         Ok(Arc::new_cyclic(|weak| AddressSpace {
             id: NEXT_ASPACE_ID.fetch_add(1, Ordering::Relaxed),
@@ -420,6 +488,18 @@ impl AddressSpace {
     /// removed when it finishes.
     pub fn mapping_count(&self) -> usize {
         self.mapping_count.load(Ordering::Relaxed)
+    }
+
+    /// Bounds what operations may add: an operation that would leave more than `max_regions`
+    /// mappings + VMARs (root included), or that adds any while `may_grow` returns false, fails
+    /// with `ERR_NO_MEMORY` and changes nothing. Each operation is charged exactly what it adds
+    /// (map and allocate one, a split one or two, a merge minus one); one that adds nothing
+    /// (unmap of whole mappings, destroy, a protect that splits nothing) is never refused.
+    /// Default: no limit.
+    pub fn set_region_limit(&self, max_regions: usize, may_grow: fn() -> bool) {
+        let mut tree = self.tree.lock();
+        tree.max_regions = max_regions;
+        tree.may_grow = may_grow;
     }
 
     /// Live VMARs in the whole address space, the root included (O(1); for per-process quotas).
@@ -464,52 +544,19 @@ impl AddressSpace {
         }
     }
 
-    /// Flushes, applies back-reference changes, then drops the removed mappings.
+    /// Ends an operation: flushes what it batched and updates the mapping count.
     pub(crate) fn finish(&self, batch: Batch) {
         let Batch {
             flush,
-            backrefs,
-            dead,
             created,
+            removed,
         } = batch;
-        // Both sides of the count change together: `created` never lags behind a removal of
-        // the same mapping (a mapping is created and removed in one batch at most).
         self.mapping_count.fetch_add(created, Ordering::Relaxed);
-        self.mapping_count.fetch_sub(dead.len(), Ordering::Relaxed);
+        self.mapping_count.fetch_sub(removed, Ordering::Relaxed);
         self.mmu.lock().flush(flush);
-        for op in backrefs {
-            match op {
-                BackrefOp::Upsert {
-                    vmo,
-                    uid,
-                    base,
-                    len,
-                    vmo_offset,
-                } => {
-                    let r = MappingRef {
-                        aspace: self.self_ref.clone(),
-                        base,
-                        len_bytes: len,
-                    };
-                    vmo.lock()
-                        .mappings
-                        .insert(self.backref_key(vmo_offset, uid), r);
-                }
-                BackrefOp::Remove {
-                    vmo,
-                    uid,
-                    vmo_offset,
-                } => {
-                    vmo.lock()
-                        .mappings
-                        .remove(self.backref_key(vmo_offset, uid));
-                }
-            }
-        }
-        drop(dead);
     }
 
-    fn backref_key(&self, vmo_offset: u64, uid: u64) -> BackRefKey {
+    pub(crate) fn backref_key(&self, vmo_offset: u64, uid: u64) -> BackRefKey {
         BackRefKey {
             vmo_offset,
             aspace: self.id,
@@ -517,11 +564,111 @@ impl AddressSpace {
         }
     }
 
-    /// Removes the page-table entries of `[vaddr, vaddr + len)` (page-aligned), adding the flush
-    /// to `batch`.
-    pub(crate) fn unmap_ptes(&self, batch: &mut Batch, vaddr: usize, len: usize) {
-        let flush = self.mmu.lock().unmap(vaddr, len / PAGE_SIZE);
-        batch.add_flush(flush);
+    fn backref(&self, base: usize, len: usize) -> MappingRef {
+        MappingRef {
+            aspace: self.self_ref.clone(),
+            base,
+            len_bytes: len,
+        }
+    }
+
+    /// Records `m` (a mapping new to the tree, or one whose window start moved) as mapping
+    /// `[base, base + len)`, using the slot reserved for it in `slots`.
+    pub(crate) fn backref_add(&self, slots: &mut Slots, m: &VmMapping, base: usize, len: usize) {
+        slots.take(&m.vmo);
+        let key = self.backref_key(m.vmo_offset, m.uid);
+        if m.vmo
+            .lock()
+            .mappings
+            .insert(key, self.backref(base, len))
+            .is_err()
+        {
+            apply_failed("back-reference insert");
+        }
+    }
+
+    /// Updates the back-reference of `m` (which exists) to `[base, base + len)`.
+    pub(crate) fn backref_update(&self, m: &VmMapping, base: usize, len: usize) {
+        let key = self.backref_key(m.vmo_offset, m.uid);
+        // An existing key is updated in place: no slot is needed, the insert cannot fail.
+        if m.vmo
+            .lock()
+            .mappings
+            .insert(key, self.backref(base, len))
+            .is_err()
+        {
+            apply_failed("back-reference update");
+        }
+    }
+
+    /// Drops the back-reference of `m` at its current VMO window start.
+    pub(crate) fn backref_remove(&self, m: &VmMapping) {
+        let key = self.backref_key(m.vmo_offset, m.uid);
+        m.vmo.lock().mappings.remove(key);
+    }
+
+    /// `left` (at `base`, now `left_len` long) was split, `right` (at `right_base`, `right_len`
+    /// long) is its new right part: one VMO lock for both, the new part recorded before the old
+    /// one shrinks, so the page-table entries are covered at every moment.
+    pub(crate) fn backref_split(
+        &self,
+        slots: &mut Slots,
+        left: (&VmMapping, usize, usize),
+        right: (&VmMapping, usize, usize),
+    ) {
+        slots.take(&right.0.vmo);
+        let mut inner = left.0.vmo.lock();
+        let key = self.backref_key(right.0.vmo_offset, right.0.uid);
+        if inner
+            .mappings
+            .insert(key, self.backref(right.1, right.2))
+            .is_err()
+        {
+            apply_failed("back-reference insert");
+        }
+        let key = self.backref_key(left.0.vmo_offset, left.0.uid);
+        if inner
+            .mappings
+            .insert(key, self.backref(left.1, left.2))
+            .is_err()
+        {
+            apply_failed("back-reference update");
+        }
+    }
+
+    /// `left` (at `base`) grew to `len` by absorbing `right`: one VMO lock, the grown window
+    /// recorded before the absorbed one goes.
+    pub(crate) fn backref_merge(
+        &self,
+        left: &VmMapping,
+        base: usize,
+        len: usize,
+        right: &VmMapping,
+    ) {
+        let mut inner = left.vmo.lock();
+        let key = self.backref_key(left.vmo_offset, left.uid);
+        if inner.mappings.insert(key, self.backref(base, len)).is_err() {
+            apply_failed("back-reference update");
+        }
+        inner
+            .mappings
+            .remove(self.backref_key(right.vmo_offset, right.uid));
+    }
+
+    /// `m` left the tree after its page-table entries were unmapped and flushed: drops its
+    /// back-reference, then `m` itself (which may free its VMO and frames).
+    pub(crate) fn drop_mapping(&self, m: VmMapping, batch: &mut Batch) {
+        self.backref_remove(&m);
+        batch.removed += 1;
+        drop(m);
+    }
+
+    /// Removes the page-table entries of `[vaddr, vaddr + len)` (page-aligned) and flushes them
+    /// now, before anything that mapped them is dropped.
+    pub(crate) fn unmap_ptes_now(&self, vaddr: usize, len: usize) {
+        let mut mmu = self.mmu.lock();
+        let flush = mmu.unmap(vaddr, len / PAGE_SIZE);
+        mmu.flush(flush);
     }
 
     /// Changes the page-table entries of `[vaddr, vaddr + len)` to `perms` (removing them when
@@ -850,6 +997,13 @@ impl AddressSpace {
         for (vmo, count) in per_vmo.values() {
             let inner = vmo.lock();
             inner.mappings.check()?;
+            if inner.mappings.reserved() != 0 {
+                return Err(format!(
+                    "vmo {}: {} back-reference slots still reserved after an operation",
+                    vmo.id(),
+                    inner.mappings.reserved()
+                ));
+            }
             let refs = inner.mappings.count_for(self.id);
             drop(inner);
             if refs != *count {
@@ -909,32 +1063,38 @@ impl AddressSpace {
 
 impl Drop for AddressSpace {
     fn drop(&mut self) {
-        // Remove every mapping: page-table entries first, then the VMO back-references.
+        // Every page-table entry goes (and is flushed) first; then each mapping is dropped as it
+        // leaves the tree. Nothing is collected: teardown allocates nothing.
+        self.unmap_ptes_now(self.config.base, self.config.len_bytes);
         let mut batch = Batch::new();
-        {
-            let tree = self.tree.get_mut();
-            let root = tree.root;
-            let mut stack = alloc::vec![root];
-            while let Some(id) = stack.pop() {
-                let Some(node) = tree.free_node(id) else {
-                    continue;
-                };
-                let mut children = node.children;
-                for base in children.overlapping_bases(node.base, node.base + node.len) {
-                    match children.remove(base) {
-                        Some((_, Child::Vmar(c))) => stack.push(c),
-                        Some((_, Child::Mapping(m))) => batch.remove(m),
-                        None => {}
+        let tree = self.tree.get_mut();
+        let mut cur = tree.root;
+        while let Some(node) = tree.node_mut(cur) {
+            let first = node.children.iter().next().map(|(b, _, _)| b);
+            match first.and_then(|b| node.children.remove(b)) {
+                Some((_, Child::Vmar(child))) => cur = child,
+                Some((_, Child::Mapping(m))) => {
+                    let key = BackRefKey {
+                        vmo_offset: m.vmo_offset,
+                        aspace: self.id,
+                        uid: m.uid,
+                    };
+                    m.vmo.lock().mappings.remove(key);
+                    batch.removed += 1;
+                    drop(m);
+                }
+                None => {
+                    let parent = node.parent;
+                    tree.free_node(cur);
+                    match parent {
+                        Some(p) => cur = p,
+                        None => break,
                     }
                 }
             }
         }
-        let flush = self
-            .mmu
-            .get_mut()
-            .unmap(self.config.base, self.config.len_bytes / PAGE_SIZE);
-        batch.add_flush(flush);
-        self.finish(batch);
+        self.mapping_count
+            .fetch_sub(batch.removed, Ordering::Relaxed);
     }
 }
 

@@ -653,6 +653,23 @@ impl<V> GapTree<V> {
         Ok(())
     }
 
+    /// Makes sure the next `inserts` calls to [`insert`](Self::insert) cannot fail for lack of
+    /// memory, whatever removals and [`set_len`](Self::set_len) calls come in between (they
+    /// allocate nothing): grows the arenas now, fallibly. False (nothing promised) when they
+    /// cannot grow. An insert can still fail for its arguments (overlap, outside the span).
+    pub fn reserve_inserts(&mut self, inserts: usize) -> bool {
+        // One insert may split its leaf and every internal node on its path and add a root: one
+        // leaf and `height` internal nodes, and the height grows by at most one per insert.
+        let Some(top) = self.height.checked_add(inserts) else {
+            return false;
+        };
+        if top > MAX_HEIGHT {
+            return false;
+        }
+        let internals: usize = (0..inserts).map(|k| self.height + k).sum();
+        self.reserve(inserts, internals)
+    }
+
     /// Removes the entry whose base is exactly `base`, returning its `(len, value)`. O(log n).
     pub fn remove(&mut self, base: usize) -> Option<(usize, V)> {
         let mut path = Path::new();

@@ -14,6 +14,7 @@ extern crate alloc;
 
 pub mod arch_traits;
 pub mod aspace;
+mod backrefs;
 pub mod gap_tree;
 mod mapping;
 pub mod placement;

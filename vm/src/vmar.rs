@@ -29,7 +29,9 @@ use abi::vm_options::*;
 use abi::{Status, ZxResult, PAGE_SIZE};
 
 use crate::arch_traits::MmuFlags;
-use crate::aspace::{AddressSpace, Batch, Child, RegionId, RegionInfo, Tree, VmarNode};
+use crate::aspace::{
+    apply_failed, AddressSpace, Batch, Child, RegionId, RegionInfo, Slots, Tree, VmarNode,
+};
 use crate::gap_tree::GapTree;
 use crate::mapping::{LayoutNiche, VmMapping};
 use crate::placement::{pick_spot, Placement};
@@ -443,17 +445,27 @@ impl Vmar {
             // SPECIFIC_OVERWRITE was rejected above, so only a free spot can come back.
             return Err(Status::ERR_INTERNAL);
         };
-        let id = tree.alloc_node(VmarNode {
+        // Check phase: the quota, then everything the apply phase will need.
+        let now = tree.regions(self.aspace.mapping_count());
+        tree.admit(now, 1)?;
+        tree.reserve_node()?;
+        let parent = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        if !parent.children.reserve_inserts(1) {
+            return Err(Status::ERR_NO_MEMORY);
+        }
+        // Apply phase: cannot fail.
+        let Some(id) = tree.alloc_node(VmarNode {
             base,
             len: size,
             flags,
             parent: Some(self.id),
             children: GapTree::new(base, size),
-        });
+        }) else {
+            apply_failed("VMAR arena slot")
+        };
         let parent = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
         if parent.children.insert(base, size, Child::Vmar(id)).is_err() {
-            tree.free_node(id);
-            return Err(Status::ERR_NO_MEMORY);
+            apply_failed("gap-tree insert");
         }
         let child = Vmar::new(self.aspace.clone(), id, base, size, flags, false);
         Ok((child, base))
@@ -564,23 +576,40 @@ impl Vmar {
         if !allow_faults && vmo_offset + len as u64 > vmo.len_bytes() {
             return Err(Status::ERR_BUFFER_TOO_SMALL);
         }
-        let mut batch = Batch::new();
-        let base = match spot {
-            Spot::Free(base) => base,
-            Spot::Overwrite(base) => {
-                unmap_range(
-                    &self.aspace,
-                    &mut tree,
-                    self.id,
-                    base,
-                    base + len,
-                    &mut batch,
-                );
-                base
-            }
+        let (base, overwrite) = match spot {
+            Spot::Free(base) => (base, false),
+            Spot::Overwrite(base) => (base, true),
         };
-        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
-        let max_perms = allowed.intersection(node.flags.can_map);
+        // Check phase: the quota (one mapping, plus what the overwrite splits, minus what it
+        // removes), then everything the apply phase will need.
+        let cut = if overwrite {
+            CutPlan::new(&tree, self.id, base, base + len)
+        } else {
+            CutPlan::default()
+        };
+        let now = tree.regions(self.aspace.mapping_count());
+        tree.admit(now, 1 + cut.delta())?;
+        let mut slots = Slots::new();
+        slots.reserve(vmo)?;
+        cut.reserve(&mut slots)?;
+        let node = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        if !node.children.reserve_inserts(1 + cut.inserts()) {
+            return Err(Status::ERR_NO_MEMORY);
+        }
+        // Apply phase: cannot fail.
+        let mut batch = Batch::new();
+        if overwrite {
+            unmap_range(
+                &self.aspace,
+                &mut tree,
+                self.id,
+                base,
+                base + len,
+                &mut slots,
+                &mut batch,
+            );
+        }
+        let max_perms = allowed.intersection(node_can_map(&tree, self.id));
         let uid = tree.new_uid();
         let mapping = VmMapping {
             vmo: vmo.clone(),
@@ -590,25 +619,27 @@ impl Vmar {
             uid,
             _niche: LayoutNiche::Marker,
         };
-        // Counted now: a failed insert below puts it in `batch.dead`, which uncounts it.
-        batch.created += 1;
-        batch.upsert(&mapping, base, len);
-        let node = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
-        if let Err(m) = node.children.insert(base, len, Child::Mapping(mapping)) {
-            if let Child::Mapping(m) = m {
-                batch.remove(m);
-            }
-            self.aspace.finish(batch);
-            return Err(Status::ERR_NO_MEMORY);
+        // The back-reference exists before any page-table entry does.
+        self.aspace.backref_add(&mut slots, &mapping, base, len);
+        let Some(node) = tree.node_mut(self.id) else {
+            apply_failed("VMAR lookup")
+        };
+        if node
+            .children
+            .insert(base, len, Child::Mapping(mapping))
+            .is_err()
+        {
+            apply_failed("gap-tree insert");
         }
-        // The back-reference must exist before any page-table entry does.
+        batch.created += 1;
         self.aspace.finish(batch);
         if map_range {
             if let Some((_, _, Child::Mapping(m))) =
                 tree.node(self.id).and_then(|n| n.children.find(base))
             {
                 if let Err(status) = self.aspace.map_committed(m, base, base, base + len) {
-                    // Zircon destroys the new mapping when MAP_RANGE fails.
+                    // Zircon destroys the new mapping when MAP_RANGE fails. Removing a whole
+                    // mapping needs no reservation.
                     let mut batch = Batch::new();
                     unmap_range(
                         &self.aspace,
@@ -616,6 +647,7 @@ impl Vmar {
                         self.id,
                         base,
                         base + len,
+                        &mut Slots::new(),
                         &mut batch,
                     );
                     self.aspace.finish(batch);
@@ -661,8 +693,29 @@ impl Vmar {
         // ZIRCON (deviation from the spec text, which lists NOT_FOUND "could not find the requested
         // mapping"): a range holding nothing is OK, as `VmAddressRegion::UnmapInternalLocked`
         // returns; core test `Vmar.UnmapBaseNotMappedTest` unmaps ranges starting in a gap.
+        //
+        // Check phase: an unmap adds a region only when it cuts the middle out of one mapping;
+        // otherwise it adds none and no quota refuses it.
+        let cut = CutPlan::new(&tree, self.id, addr, end);
+        let now = tree.regions(self.aspace.mapping_count());
+        tree.admit(now, cut.delta())?;
+        let mut slots = Slots::new();
+        cut.reserve(&mut slots)?;
+        let node = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        if !node.children.reserve_inserts(cut.inserts()) {
+            return Err(Status::ERR_NO_MEMORY);
+        }
+        // Apply phase: cannot fail.
         let mut batch = Batch::new();
-        unmap_range(&self.aspace, &mut tree, self.id, addr, end, &mut batch);
+        unmap_range(
+            &self.aspace,
+            &mut tree,
+            self.id,
+            addr,
+            end,
+            &mut slots,
+            &mut batch,
+        );
         self.aspace.finish(batch);
         Ok(())
     }
@@ -718,12 +771,17 @@ impl Vmar {
         {
             return Err(Status::ERR_INVALID_ARGS);
         }
-        let targets = tree.mappings_in(self.id, addr, end);
-        // Which targets actually change, found during the checks (one lookup per mapping).
-        let mut unchanged = Vec::with_capacity(targets.len());
-        let mut expected = addr;
-        for &(parent, base, mlen) in &targets {
-            if base > expected {
+        // Check phase, one walk over the mappings in address order: the statuses, which mappings
+        // change, where the range cuts one (at most at both ends), and which changed pieces will
+        // merge with a neighbour (so the quota is charged exactly what the call adds).
+        let mut cursor = addr;
+        let mut prev: Option<Piece> = None;
+        // (parent, base, len, changes) of the first and the last mapping.
+        let mut first: Option<(RegionId, usize, usize, bool)> = None;
+        let mut last: Option<(RegionId, usize, usize, bool)> = None;
+        let mut merges = 0isize;
+        while let Some((parent, base, mlen)) = tree.next_mapping(self.id, cursor, end) {
+            if base > cursor {
                 return Err(Status::ERR_NOT_FOUND);
             }
             let m = mapping_at(&tree, parent, base).ok_or(Status::ERR_INTERNAL)?;
@@ -739,39 +797,105 @@ impl Vmar {
                     return Err(Status::ERR_ACCESS_DENIED);
                 }
             }
-            unchanged.push(m.perms == new_perms);
-            expected = base + mlen;
+            let (ps, pe) = (base.max(addr), (base + mlen).min(end));
+            let piece = Piece {
+                parent,
+                start: ps,
+                end: pe,
+                vmo: Arc::as_ptr(&m.vmo),
+                vmo_offset: m.vmo_offset + (ps - base) as u64,
+                perms: new_perms,
+                max_perms: m.max_perms,
+                changes: m.perms != new_perms,
+            };
+            match &prev {
+                Some(p) => {
+                    if (p.changes || piece.changes) && p.joins(&piece) {
+                        merges += 1;
+                    }
+                }
+                None => {
+                    if piece.changes && ps == base {
+                        if let Some(left) = Piece::ending_at(&tree, parent, ps) {
+                            merges += isize::from(left.joins(&piece));
+                        }
+                    }
+                }
+            }
+            first.get_or_insert((parent, base, mlen, piece.changes));
+            last = Some((parent, base, mlen, piece.changes));
+            cursor = base + mlen;
+            prev = Some(piece);
         }
-        if expected < end {
+        if cursor < end {
             return Err(Status::ERR_NOT_FOUND);
         }
+        let (Some(first), Some(last), Some(prev)) = (first, last, prev) else {
+            return Err(Status::ERR_NOT_FOUND);
+        };
+        if prev.changes && prev.end == last.1 + last.2 {
+            if let Some(right) = Piece::starting_at(&tree, prev.parent, prev.end) {
+                merges += isize::from(prev.joins(&right));
+            }
+        }
+        let split_first = first.3 && addr > first.1;
+        let split_last = last.3 && end < last.1 + last.2;
+        let now = tree.regions(self.aspace.mapping_count());
+        tree.admit(
+            now,
+            isize::from(split_first) + isize::from(split_last) - merges,
+        )?;
+        let mut slots = Slots::new();
+        for (split, (parent, base, _, _)) in [(split_first, first), (split_last, last)] {
+            if !split {
+                continue;
+            }
+            let m = mapping_at(&tree, parent, base).ok_or(Status::ERR_INTERNAL)?;
+            slots.reserve(&m.vmo.clone())?;
+            let node = tree.node_mut(parent).ok_or(Status::ERR_INTERNAL)?;
+            // Two splits in one tree: the second reservation covers both inserts.
+            let inserts = if split_first && split_last && first.0 == last.0 {
+                2
+            } else {
+                1
+            };
+            if !node.children.reserve_inserts(inserts) {
+                return Err(Status::ERR_NO_MEMORY);
+            }
+        }
+        // Apply phase: cannot fail. Each changed piece is cut out, changed, and merged with its
+        // neighbours as soon as they are final (a later piece merges with it from its side).
         let mut batch = Batch::new();
-        let mut changed = Vec::new();
-        for ((parent, base, mlen), unchanged) in targets.into_iter().zip(unchanged) {
-            if unchanged {
+        let mut cursor = addr;
+        while let Some((parent, base, mlen)) = tree.next_mapping(self.id, cursor, end) {
+            let Some(m) = mapping_at(&tree, parent, base) else {
+                apply_failed("mapping lookup")
+            };
+            if m.perms == new_perms {
+                cursor = base + mlen;
                 continue;
             }
             let (ps, pe) = (base.max(addr), (base + mlen).min(end));
-            // Only the first and last mapping can be cut; a range edge on a mapping edge needs
-            // no split (split_mapping would find nothing to cut there).
             if ps > base {
-                split_mapping(&mut tree, parent, ps, &mut batch);
+                split_mapping(&self.aspace, &mut tree, parent, ps, &mut slots, &mut batch);
             }
             if pe < base + mlen {
-                split_mapping(&mut tree, parent, pe, &mut batch);
+                split_mapping(&self.aspace, &mut tree, parent, pe, &mut slots, &mut batch);
             }
-            if let Some(Child::Mapping(m)) = tree
-                .node_mut(parent)
-                .and_then(|n| n.children.get_mut(ps))
-                .map(|(_, c)| c)
-            {
+            let Some(node) = tree.node_mut(parent) else {
+                apply_failed("VMAR lookup")
+            };
+            if let Some((_, Child::Mapping(m))) = node.children.get_mut(ps) {
                 m.perms = new_perms;
             }
             self.aspace.protect_ptes(&mut batch, ps, pe - ps, new_perms);
-            changed.push((parent, ps));
-        }
-        for (parent, addr) in changed {
-            merge_around(&mut tree, parent, addr, &mut batch);
+            merge_with_next(&self.aspace, &mut node.children, ps, &mut batch);
+            if ps > node.base {
+                if let Some((left, _, Child::Mapping(_))) = node.children.find(ps - 1) {
+                    merge_with_next(&self.aspace, &mut node.children, left, &mut batch);
+                }
+            }
+            cursor = pe;
         }
         self.aspace.finish(batch);
         Ok(())
@@ -794,8 +918,10 @@ impl Vmar {
         if tree.node(self.id).is_none() {
             return Err(Status::ERR_BAD_STATE);
         }
+        // Lowers usage: no quota, no reservation, no allocation.
+        self.aspace.unmap_ptes_now(self.base, self.len);
         let mut batch = Batch::new();
-        destroy_vmar(&self.aspace, &mut tree, self.id, &mut batch);
+        destroy_subtree(&self.aspace, &mut tree, self.id, &mut batch);
         self.aspace.finish(batch);
         Ok(())
     }
@@ -854,7 +980,7 @@ impl Vmar {
         let tree = self.aspace.tree.lock();
         tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
         let mut expected = addr;
-        for (parent, base, mlen) in tree.mappings_in(self.id, addr, end) {
+        while let Some((parent, base, mlen)) = tree.next_mapping(self.id, expected, end) {
             if base > expected {
                 return Err(Status::ERR_BAD_STATE);
             }
@@ -895,6 +1021,127 @@ impl Vmar {
     }
 }
 
+/// The CAN_MAP_* permissions of VMAR `id` (none once destroyed).
+fn node_can_map(tree: &Tree, id: RegionId) -> MmuFlags {
+    tree.node(id).map_or(MmuFlags::NONE, |n| n.flags.can_map)
+}
+
+/// A stretch of a mapping as it will be after a protect: enough to tell whether two stretches
+/// will merge ([`VmMapping::can_merge`]).
+struct Piece {
+    parent: RegionId,
+    start: usize,
+    end: usize,
+    vmo: *const Vmo,
+    vmo_offset: u64,
+    perms: MmuFlags,
+    max_perms: MmuFlags,
+    /// The protect changes its permissions.
+    changes: bool,
+}
+
+impl Piece {
+    fn of(parent: RegionId, base: usize, len: usize, m: &VmMapping) -> Piece {
+        Piece {
+            parent,
+            start: base,
+            end: base + len,
+            vmo: Arc::as_ptr(&m.vmo),
+            vmo_offset: m.vmo_offset,
+            perms: m.perms,
+            max_perms: m.max_perms,
+            changes: false,
+        }
+    }
+
+    /// The mapping of `parent` ending exactly at `addr`, as it is.
+    fn ending_at(tree: &Tree, parent: RegionId, addr: usize) -> Option<Piece> {
+        let node = tree.node(parent)?;
+        if addr <= node.base {
+            return None;
+        }
+        match node.children.find(addr - 1)? {
+            (base, len, Child::Mapping(m)) if base + len == addr => {
+                Some(Piece::of(parent, base, len, m))
+            }
+            _ => None,
+        }
+    }
+
+    /// The mapping of `parent` starting exactly at `addr`, as it is.
+    fn starting_at(tree: &Tree, parent: RegionId, addr: usize) -> Option<Piece> {
+        match tree.node(parent)?.children.get(addr)? {
+            (len, Child::Mapping(m)) => Some(Piece::of(parent, addr, len, m)),
+            _ => None,
+        }
+    }
+
+    /// True when `self` and `next` (right after it) will be one mapping.
+    fn joins(&self, next: &Piece) -> bool {
+        self.parent == next.parent
+            && self.end == next.start
+            && core::ptr::eq(self.vmo, next.vmo)
+            && self.vmo_offset.checked_add((self.end - self.start) as u64) == Some(next.vmo_offset)
+            && self.perms == next.perms
+            && self.max_perms == next.max_perms
+    }
+}
+
+/// What cutting `[start, end)` out of a VMAR's direct children does to the number of regions and
+/// which reservations it needs: at most one mapping is cut in its middle (a new region, a new
+/// back-reference key, a tree insert) or has its head cut off (it moves: a new key and a
+/// re-insert); whole children go.
+#[derive(Default)]
+struct CutPlan {
+    /// The VMO of the mapping whose middle is cut out.
+    middle: Option<Arc<Vmo>>,
+    /// The VMO of the mapping whose head is cut off.
+    head: Option<Arc<Vmo>>,
+    /// Direct children removed whole (at least: a sub-VMAR's contents go too).
+    removed: usize,
+}
+
+impl CutPlan {
+    fn new(tree: &Tree, id: RegionId, start: usize, end: usize) -> CutPlan {
+        let mut plan = CutPlan::default();
+        let Some(node) = tree.node(id) else {
+            return plan;
+        };
+        for (base, len, child) in node.children.overlapping(start, end) {
+            let mend = base + len;
+            match child {
+                Child::Mapping(m) if base < start && mend > end => {
+                    plan.middle = Some(m.vmo.clone());
+                }
+                Child::Mapping(m) if base >= start && mend > end => {
+                    plan.head = Some(m.vmo.clone());
+                }
+                Child::Mapping(_) if base < start => {} // the tail is cut: it only shrinks
+                _ => plan.removed += 1,
+            }
+        }
+        plan
+    }
+
+    /// Regions added (negative: removed).
+    fn delta(&self) -> isize {
+        isize::from(self.middle.is_some()) - self.removed as isize
+    }
+
+    /// Tree inserts the cut needs.
+    fn inserts(&self) -> usize {
+        usize::from(self.middle.is_some()) + usize::from(self.head.is_some())
+    }
+
+    /// Reserves the back-reference slots of the new keys.
+    fn reserve(&self, slots: &mut Slots) -> ZxResult {
+        for vmo in [&self.middle, &self.head].into_iter().flatten() {
+            slots.reserve(vmo)?;
+        }
+        Ok(())
+    }
+}
+
 /// The mapping based exactly at `base` in VMAR `parent`.
 fn mapping_at(tree: &Tree, parent: RegionId, base: usize) -> Option<&VmMapping> {
     match tree.node(parent)?.children.get(base)? {
@@ -904,8 +1151,16 @@ fn mapping_at(tree: &Tree, parent: RegionId, base: usize) -> Option<&VmMapping> 
 }
 
 /// Splits the mapping of `parent` that strictly contains `addr` into `[base, addr)` and
-/// `[addr, end)`. No-op when `addr` is a mapping boundary or not inside a mapping.
-fn split_mapping(tree: &mut Tree, parent: RegionId, addr: usize, batch: &mut Batch) {
+/// `[addr, end)`, using the tree insert and the back-reference slot reserved for it. No-op when
+/// `addr` is a mapping boundary or not inside a mapping.
+fn split_mapping(
+    aspace: &AddressSpace,
+    tree: &mut Tree,
+    parent: RegionId,
+    addr: usize,
+    slots: &mut Slots,
+    batch: &mut Batch,
+) {
     let uid = tree.new_uid();
     let Some(node) = tree.node_mut(parent) else {
         return;
@@ -925,32 +1180,28 @@ fn split_mapping(tree: &mut Tree, parent: RegionId, addr: usize, batch: &mut Bat
         _niche: LayoutNiche::Marker,
     };
     let right_len = base + len - addr;
-    batch.upsert(m, base, addr - base);
-    batch.upsert(&right, addr, right_len);
-    let shrunk = node.children.set_len(base, addr - base);
-    let inserted = node.children.insert(addr, right_len, Child::Mapping(right));
-    debug_assert!(shrunk.is_ok() && inserted.is_ok());
-    batch.created += usize::from(inserted.is_ok());
-}
-
-/// Merges the mapping containing `addr` with compatible neighbours (right, then left).
-fn merge_around(tree: &mut Tree, parent: RegionId, addr: usize, batch: &mut Batch) {
-    let Some(node) = tree.node_mut(parent) else {
-        return;
-    };
-    let Some((base, _, _)) = node.children.find(addr) else {
-        return;
-    };
-    merge_with_next(&mut node.children, base, batch);
-    if base > 0 {
-        if let Some((left, _, Child::Mapping(_))) = node.children.find(base - 1) {
-            merge_with_next(&mut node.children, left, batch);
-        }
+    aspace.backref_split(slots, (m, base, addr - base), (&right, addr, right_len));
+    if node.children.set_len(base, addr - base).is_err() {
+        apply_failed("gap-tree shrink");
     }
+    if node
+        .children
+        .insert(addr, right_len, Child::Mapping(right))
+        .is_err()
+    {
+        apply_failed("gap-tree insert");
+    }
+    batch.created += 1;
 }
 
-/// Merges the mapping at `base` with the one starting right at its end, if compatible.
-fn merge_with_next(children: &mut GapTree<Child>, base: usize, batch: &mut Batch) {
+/// Merges the mapping at `base` with the one starting right at its end, if compatible. Allocates
+/// nothing (a removal, then a growth into the space it freed).
+fn merge_with_next(
+    aspace: &AddressSpace,
+    children: &mut GapTree<Child>,
+    base: usize,
+    batch: &mut Batch,
+) {
     let Some((len, Child::Mapping(m))) = children.get(base) else {
         return;
     };
@@ -966,55 +1217,64 @@ fn merge_with_next(children: &mut GapTree<Child>, base: usize, batch: &mut Batch
     let Some((_, Child::Mapping(next))) = children.remove(end) else {
         return;
     };
-    let grown = children.set_len(base, len + next_len);
-    debug_assert!(grown.is_ok());
-    if let Some((_, Child::Mapping(m))) = children.get(base) {
-        batch.upsert(m, base, len + next_len);
+    if children.set_len(base, len + next_len).is_err() {
+        apply_failed("gap-tree growth into a removed entry");
     }
-    batch.remove(next);
+    if let Some((_, Child::Mapping(m))) = children.get(base) {
+        aspace.backref_merge(m, base, len + next_len, &next);
+    }
+    // The merged mapping keeps the same VMO alive: dropping `next` frees no frame.
+    batch.removed += 1;
+    drop(next);
 }
 
 /// Removes everything of VMAR `id` inside `[start, end)`: whole sub-VMARs are destroyed (the
 /// caller checked they lie wholly inside and may be destroyed), mappings are cut to the range.
+/// The page-table entries of the range go first, flushed; the cuts use what the caller reserved
+/// for its [`CutPlan`]. Walks with a cursor: no list is collected.
 fn unmap_range(
     aspace: &AddressSpace,
     tree: &mut Tree,
     id: RegionId,
     start: usize,
     end: usize,
+    slots: &mut Slots,
     batch: &mut Batch,
 ) {
-    let Some(node) = tree.node(id) else { return };
-    let items: Vec<(usize, Option<RegionId>)> = node
-        .children
-        .overlapping(start, end)
-        .map(|(b, _, c)| {
-            (
-                b,
-                if let Child::Vmar(v) = c {
-                    Some(*v)
-                } else {
-                    None
-                },
-            )
-        })
-        .collect();
-    for (base, sub) in items {
+    aspace.unmap_ptes_now(start, end - start);
+    let mut cursor = start;
+    loop {
+        let Some(node) = tree.node(id) else { return };
+        let Some((base, len, sub)) =
+            node.children
+                .overlapping(cursor, end)
+                .next()
+                .map(|(b, l, c)| match c {
+                    Child::Vmar(v) => (b, l, Some(*v)),
+                    Child::Mapping(_) => (b, l, None),
+                })
+        else {
+            return;
+        };
+        cursor = base + len;
         match sub {
-            Some(sub) => destroy_vmar(aspace, tree, sub, batch),
-            None => unmap_mapping_part(aspace, tree, id, base, start, end, batch),
+            Some(sub) => destroy_subtree(aspace, tree, sub, batch),
+            None => cut_mapping(aspace, tree, id, base, start, end, slots, batch),
         }
     }
 }
 
-/// Cuts `[start, end)` out of the mapping at `base` of VMAR `parent`.
-fn unmap_mapping_part(
+/// Cuts `[start, end)` out of the mapping at `base` of VMAR `parent` (its page-table entries
+/// there are already gone).
+#[allow(clippy::too_many_arguments)]
+fn cut_mapping(
     aspace: &AddressSpace,
     tree: &mut Tree,
     parent: RegionId,
     base: usize,
     start: usize,
     end: usize,
+    slots: &mut Slots,
     batch: &mut Batch,
 ) {
     let new_uid = tree.new_uid();
@@ -1029,71 +1289,91 @@ fn unmap_mapping_part(
     if us >= ue {
         return;
     }
-    aspace.unmap_ptes(batch, us, ue - us);
     if us == base && ue == mend {
         if let Some((_, Child::Mapping(m))) = node.children.remove(base) {
-            batch.remove(m);
+            aspace.drop_mapping(m, batch);
         }
     } else if us == base {
-        // Cut the head: the rest moves to a new base.
+        // Cut the head: the rest moves to a new base (and a new back-reference key, recorded
+        // before the old one goes).
         if let Some((_, Child::Mapping(mut m))) = node.children.remove(base) {
-            batch.forget(&m); // the back-reference is named by the old window start
+            let old_offset = m.vmo_offset;
             m.vmo_offset += (ue - base) as u64;
-            batch.upsert(&m, ue, mend - ue);
-            let inserted = node.children.insert(ue, mend - ue, Child::Mapping(m));
-            debug_assert!(inserted.is_ok());
+            aspace.backref_add(slots, &m, ue, mend - ue);
+            let old = aspace.backref_key(old_offset, m.uid);
+            m.vmo.lock().mappings.remove(old);
+            if node
+                .children
+                .insert(ue, mend - ue, Child::Mapping(m))
+                .is_err()
+            {
+                apply_failed("gap-tree insert");
+            }
         }
     } else if ue == mend {
         // Cut the tail.
-        let shrunk = node.children.set_len(base, us - base);
-        debug_assert!(shrunk.is_ok());
+        if node.children.set_len(base, us - base).is_err() {
+            apply_failed("gap-tree shrink");
+        }
         if let Some((_, Child::Mapping(m))) = node.children.get(base) {
-            batch.upsert(m, base, us - base);
+            aspace.backref_update(m, base, us - base);
         }
     } else {
         // Cut the middle: split into two.
-        let right = match node.children.get(base) {
-            Some((_, Child::Mapping(m))) => {
-                batch.upsert(m, base, us - base);
-                VmMapping {
-                    vmo: m.vmo.clone(),
-                    vmo_offset: m.vmo_offset + (ue - base) as u64,
-                    perms: m.perms,
-                    max_perms: m.max_perms,
-                    uid: new_uid,
-                    _niche: LayoutNiche::Marker,
-                }
-            }
-            _ => return,
+        let Some((_, Child::Mapping(m))) = node.children.get(base) else {
+            return;
         };
-        batch.upsert(&right, ue, mend - ue);
-        let shrunk = node.children.set_len(base, us - base);
-        let inserted = node.children.insert(ue, mend - ue, Child::Mapping(right));
-        debug_assert!(shrunk.is_ok() && inserted.is_ok());
-        batch.created += usize::from(inserted.is_ok());
+        let right = VmMapping {
+            vmo: m.vmo.clone(),
+            vmo_offset: m.vmo_offset + (ue - base) as u64,
+            perms: m.perms,
+            max_perms: m.max_perms,
+            uid: new_uid,
+            _niche: LayoutNiche::Marker,
+        };
+        aspace.backref_split(slots, (m, base, us - base), (&right, ue, mend - ue));
+        if node.children.set_len(base, us - base).is_err() {
+            apply_failed("gap-tree shrink");
+        }
+        if node
+            .children
+            .insert(ue, mend - ue, Child::Mapping(right))
+            .is_err()
+        {
+            apply_failed("gap-tree insert");
+        }
+        batch.created += 1;
     }
 }
 
-/// Destroys VMAR `id` and everything below it (explicit stack: no recursion), removing it from
-/// its parent. The page-table entries of its whole range go in one MMU call.
-fn destroy_vmar(aspace: &AddressSpace, tree: &mut Tree, id: RegionId, batch: &mut Batch) {
+/// Destroys VMAR `id` and everything below it, removing it from its parent; the page-table
+/// entries of its range must be gone already. Walks down through the first child and back up
+/// through the parent links: no recursion, no allocation.
+fn destroy_subtree(aspace: &AddressSpace, tree: &mut Tree, id: RegionId, batch: &mut Batch) {
     let Some(node) = tree.node(id) else { return };
-    let (base, len, parent) = (node.base, node.len, node.parent);
+    let (base, parent) = (node.base, node.parent);
     if let Some(p) = parent.and_then(|p| tree.node_mut(p)) {
         p.children.remove(base);
     }
-    aspace.unmap_ptes(batch, base, len);
-    let mut stack = alloc::vec![id];
-    while let Some(v) = stack.pop() {
-        let Some(node) = tree.free_node(v) else {
-            continue;
+    let mut cur = id;
+    loop {
+        let Some(node) = tree.node_mut(cur) else {
+            return;
         };
-        let mut children = node.children;
-        for b in children.overlapping_bases(node.base, node.base + node.len) {
-            match children.remove(b) {
-                Some((_, Child::Vmar(c))) => stack.push(c),
-                Some((_, Child::Mapping(m))) => batch.remove(m),
-                None => {}
+        let first = node.children.iter().next().map(|(b, _, _)| b);
+        match first.and_then(|b| node.children.remove(b)) {
+            Some((_, Child::Vmar(child))) => cur = child,
+            Some((_, Child::Mapping(m))) => aspace.drop_mapping(m, batch),
+            None => {
+                let parent = node.parent;
+                tree.free_node(cur);
+                if cur == id {
+                    return;
+                }
+                match parent {
+                    Some(p) => cur = p,
+                    None => return,
+                }
             }
         }
     }

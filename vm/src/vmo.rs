@@ -3,7 +3,7 @@
 //! This module owns [`Vmo`]: its page list (`BTreeMap` page index -> frame), commit / decommit,
 //! byte reads and writes, resize, and the list of back-references to the mappings that map it.
 //!
-//! The back-references are Zircon's `RangeChangeUpdate`: when pages leave the VMO (decommit,
+//! The back-references ([`crate::backrefs`]) are Zircon's `RangeChangeUpdate`: when pages leave the VMO (decommit,
 //! shrink) every mapping of the affected range gets its page-table entries removed and the TLB
 //! flushed BEFORE the frames go back to the allocator. Each back-reference holds a
 //! `Weak<AddressSpace>` (no `Arc` cycle: address spaces own VMOs through their mappings, VMOs
@@ -13,7 +13,9 @@
 //! Lock order (see docs/vm.md): aspace tree lock -> VMO lock -> aspace MMU lock -> PhysMem.
 
 use alloc::collections::BTreeMap;
-use alloc::sync::{Arc, Weak};
+use alloc::sync::Arc;
+#[cfg(test)]
+use alloc::sync::Weak;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::vmo_options::{ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE};
@@ -21,133 +23,11 @@ use abi::{Status, ZxResult, PAGE_SIZE};
 use spin::{Mutex, MutexGuard};
 
 use crate::arch_traits::{PhysAddr, PhysMem};
-use crate::aspace::AddressSpace;
+pub(crate) use crate::backrefs::{BackRefKey, BackRefs, MappingRef};
 
 const PAGE: u64 = PAGE_SIZE as u64;
 
 static NEXT_VMO_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Where one mapping maps this VMO: enough to remove its page-table entries for a VMO range. The
-/// window's first VMO byte is part of the key ([`BackRefKey`]).
-#[derive(Clone)]
-pub(crate) struct MappingRef {
-    pub(crate) aspace: Weak<AddressSpace>,
-    pub(crate) base: usize,
-    pub(crate) len_bytes: usize,
-}
-
-/// Names one back-reference: the window's first VMO byte, then the mapping's address space and
-/// uid (which make it unique). Ordered by window start, so a VMO range is one range scan.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-pub(crate) struct BackRefKey {
-    pub(crate) vmo_offset: u64,
-    pub(crate) aspace: u64,
-    pub(crate) uid: u64,
-}
-
-/// The back-references of one VMO, in ONE ordered index, so every operation is O(log m) in the
-/// number m of mappings of the VMO and touches one B-tree:
-///
-/// * `by_start`: [`BackRefKey`] (window start, aspace id, uid) -> where it maps. The mapping
-///   knows its own window start, so insert / update / remove need no second index: an update that
-///   moves the window start (an unmap cutting a mapping's head) is a remove of the old key plus an
-///   insert of the new one.
-/// * `lens`: a multiset of window lengths. A window `[s, s + len)` meets `[lo, hi)` iff `s < hi`
-///   and `s + len > lo`, so with `L` the longest window only starts in `(lo - L, hi)` can meet it:
-///   [`BackRefs::overlapping`] is one range scan, O(log m + windows starting in that interval) —
-///   O(log m + k) when windows have similar lengths (the scan never visits the m - k windows that
-///   lie wholly above `hi` or more than `L` below `lo`). Decommit and shrink therefore never walk
-///   every mapping of a widely shared VMO.
-///
-/// (There was a second index by (aspace, uid) before; dropping it halved the B-tree work of every
-/// map / unmap and made a decommit one descent instead of two.)
-#[derive(Default)]
-pub(crate) struct BackRefs {
-    by_start: BTreeMap<BackRefKey, MappingRef>,
-    lens: BTreeMap<u64, usize>,
-}
-
-impl BackRefs {
-    /// Adds the back-reference `key`, or updates it in place. O(log m).
-    pub(crate) fn insert(&mut self, key: BackRefKey, r: MappingRef) {
-        let len = r.len_bytes as u64;
-        if let Some(old) = self.by_start.insert(key, r) {
-            self.forget_len(old.len_bytes as u64);
-        }
-        *self.lens.entry(len).or_default() += 1;
-    }
-
-    /// Removes the back-reference `key`, if any. O(log m).
-    pub(crate) fn remove(&mut self, key: BackRefKey) {
-        if let Some(old) = self.by_start.remove(&key) {
-            self.forget_len(old.len_bytes as u64);
-        }
-    }
-
-    fn forget_len(&mut self, len: u64) {
-        if let Some(count) = self.lens.get_mut(&len) {
-            *count -= 1;
-            if *count == 0 {
-                self.lens.remove(&len);
-            }
-        }
-    }
-
-    /// The back-reference `key`. O(log m).
-    pub(crate) fn get(&self, key: BackRefKey) -> Option<&MappingRef> {
-        self.by_start.get(&key)
-    }
-
-    /// Number of back-references.
-    pub(crate) fn len(&self) -> usize {
-        self.by_start.len()
-    }
-
-    /// Number of back-references from address space `aspace`. O(m): for invariant checks.
-    pub(crate) fn count_for(&self, aspace: u64) -> usize {
-        self.by_start.keys().filter(|k| k.aspace == aspace).count()
-    }
-
-    /// The back-references whose VMO window meets `[lo, hi)` (bytes), in window-start order, as
-    /// (window start, reference).
-    pub(crate) fn overlapping(&self, lo: u64, hi: u64) -> impl Iterator<Item = (u64, &MappingRef)> {
-        let longest = self.lens.keys().next_back().copied().unwrap_or(0);
-        let from = BackRefKey {
-            vmo_offset: lo.saturating_sub(longest),
-            aspace: 0,
-            uid: 0,
-        };
-        let to = BackRefKey {
-            vmo_offset: hi,
-            aspace: 0,
-            uid: 0,
-        };
-        let range = if lo < hi && longest > 0 {
-            self.by_start.range(from..to)
-        } else {
-            self.by_start.range(to..to)
-        };
-        range.filter_map(move |(k, r)| {
-            (k.vmo_offset.saturating_add(r.len_bytes as u64) > lo).then_some((k.vmo_offset, r))
-        })
-    }
-
-    /// Sanity check of the length multiset against the index (for `check_invariants`). O(m).
-    pub(crate) fn check(&self) -> Result<(), alloc::string::String> {
-        let mut lens: BTreeMap<u64, usize> = BTreeMap::new();
-        for r in self.by_start.values() {
-            *lens.entry(r.len_bytes as u64).or_default() += 1;
-        }
-        if lens != self.lens {
-            return Err(alloc::format!(
-                "back-reference length multiset disagrees: {:?} stored, {:?} recomputed",
-                self.lens,
-                lens
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// The state behind a VMO's lock.
 pub(crate) struct VmoInner {
@@ -517,7 +397,8 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let start = (x >> 33) % 64 * PAGE;
             let len = ((x >> 20) % 5 + 1) * PAGE;
-            refs.insert(key(uid, start), r(len));
+            assert!(refs.reserve(1));
+            refs.insert(key(uid, start), r(len)).ok().unwrap();
             all.push((start, len));
         }
         // Update some in place (new length), move others (new start: remove + insert, as an unmap
@@ -525,11 +406,14 @@ mod tests {
         for uid in (0..300u64).step_by(7) {
             let (start, _) = all[uid as usize];
             if uid % 2 == 0 {
-                refs.insert(key(uid, start), r(PAGE));
+                refs.insert(key(uid, start), r(PAGE)).ok().unwrap();
                 all[uid as usize] = (start, PAGE);
             } else {
                 refs.remove(key(uid, start));
-                refs.insert(key(uid, uid % 50 * PAGE), r(PAGE));
+                assert!(refs.reserve(1));
+                refs.insert(key(uid, uid % 50 * PAGE), r(PAGE))
+                    .ok()
+                    .unwrap();
                 all[uid as usize] = (uid % 50 * PAGE, PAGE);
             }
         }

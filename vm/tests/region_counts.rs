@@ -130,3 +130,81 @@ fn counts_match_a_page_model_over_random_maps_and_unmaps() {
         "{maps_ok} {maps_refused} {splits}"
     );
 }
+
+/// Issue 10, item 8: at its region quota an address space can still unmap everything and protect
+/// back (merge); what adds regions (a map, a split, a cut in the middle) is NO_MEMORY with nothing
+/// changed; `may_grow` false refuses additions only.
+#[test]
+fn the_region_limit_charges_only_what_an_operation_adds() {
+    use abi::Status;
+    let f = Fixture::new();
+    let vmo = f.vmo(64);
+    let base = f.map_at(&f.root, 0, &vmo, 64);
+    let limit = 1 + 1 + 20; // root VMAR, the mapping, 20 more regions
+    f.aspace.set_region_limit(limit, || true);
+    // Every other page read-only: two regions per call until the limit refuses one.
+    let mut refused = 0;
+    for i in (1..63).step_by(2) {
+        match f
+            .root
+            .protect(ZX_VM_PERM_READ, base + i * PAGE, PAGE, VMAR_RIGHTS)
+        {
+            Ok(()) => {}
+            Err(e) => {
+                assert_eq!(e, Status::ERR_NO_MEMORY);
+                refused += 1;
+            }
+        }
+        f.check();
+        assert!(f.aspace.mapping_count() + f.aspace.vmar_count() <= limit);
+    }
+    assert!(refused > 0);
+    assert_eq!(f.aspace.mapping_count() + f.aspace.vmar_count(), limit);
+    let before = f.mappings();
+    // Adding is refused, with nothing changed.
+    assert_eq!(
+        f.root.map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS),
+        Err(Status::ERR_NO_MEMORY)
+    );
+    assert_eq!(
+        f.root.unmap(base + 50 * PAGE, PAGE, VMAR_RIGHTS),
+        Err(Status::ERR_NO_MEMORY)
+    );
+    assert_eq!(
+        f.root
+            .allocate(ALL_CAN_MAP, 0, PAGE, VMAR_RIGHTS)
+            .map(|_| ()),
+        Err(Status::ERR_NO_MEMORY)
+    );
+    assert_eq!(f.mappings(), before);
+    // A protect that merges three pieces into one goes through at the limit, and frees two.
+    f.root.protect(RW, base + PAGE, PAGE, VMAR_RIGHTS).unwrap();
+    assert_eq!(f.aspace.mapping_count() + f.aspace.vmar_count(), limit - 2);
+    // A protect that splits one and merges one: net 0, admitted at any count.
+    f.root
+        .protect(ZX_VM_PERM_READ, base + 2 * PAGE, PAGE, VMAR_RIGHTS)
+        .unwrap();
+    f.check();
+    // Low memory: nothing may be added, everything may be removed.
+    f.aspace.set_region_limit(usize::MAX, || false);
+    assert_eq!(
+        f.root.map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS),
+        Err(Status::ERR_NO_MEMORY)
+    );
+    f.aspace.set_region_limit(limit, || true);
+    // Room for exactly the two regions the merge freed.
+    f.root
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    f.root
+        .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+        .unwrap();
+    assert_eq!(
+        f.root.map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS),
+        Err(Status::ERR_NO_MEMORY)
+    );
+    f.aspace.set_region_limit(limit, || false);
+    f.root.unmap(ASPACE_BASE, ASPACE_LEN, VMAR_RIGHTS).unwrap();
+    f.check();
+    assert_eq!(f.aspace.mapping_count(), 0);
+}

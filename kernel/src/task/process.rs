@@ -83,6 +83,7 @@ impl Process {
     /// cannot be allocated. `name` is truncated to 31 bytes.
     pub fn create(name: &[u8]) -> Result<Arc<Process>, Status> {
         let (aspace, root) = crate::mm::new_user_aspace(super::random::aspace_rng())?;
+        super::quota::bound_address_space(&aspace);
         let mut n = [0u8; ZX_MAX_NAME_LEN];
         let len = name.len().min(ZX_MAX_NAME_LEN - 1);
         n[..len].copy_from_slice(&name[..len]);

@@ -6,7 +6,7 @@
 //! | handles kernel-wide | `syscalls::handle::MAX_LIVE_HANDLES` (256 Ki) | `ZX_ERR_NO_MEMORY` |
 //! | thread objects of one process | [`MAX_THREADS_PER_PROCESS`] | `ZX_ERR_NO_RESOURCES` |
 //! | threads kernel-wide | `arch::kstack::SLOTS` kernel stacks | `ZX_ERR_NO_RESOURCES` |
-//! | mappings + VMARs of one address space | [`MAX_REGIONS`] for map/allocate, plus [`REGION_SLACK`] for protect/unmap (which may split a mapping) | `ZX_ERR_NO_MEMORY` |
+//! | mappings + VMARs of one address space | [`MAX_REGIONS`], charged exactly what a call adds (see below) | `ZX_ERR_NO_MEMORY` |
 //! | frames for user space (VMO pages, user page tables, thread stacks) | all but the kernel reserve (`frame_alloc::reserve`) | `ZX_ERR_NO_MEMORY` |
 //! | new kernel objects while the heap eats into the reserve (`frame_alloc::low_memory`) | refused | `ZX_ERR_NO_MEMORY` |
 //! | channel messages queued at one endpoint | `syscalls::channel::MAX_QUEUED_MESSAGES` (64) and `MAX_QUEUED_BYTES` (256 KiB) | `ZX_ERR_SHOULD_WAIT` |
@@ -18,10 +18,17 @@
 //! above, and a VMO's size costs nothing until pages are committed (a sparse page list), which
 //! the frame reserve bounds. Processes likewise live through handles or their threads.
 //!
-//! The region quota is checked on the address space the call's VMAR handle belongs to (a parent
-//! mapping into a child's root VMAR spends the child's quota). Quota checks run before
-//! `syscalls::dispatch`, only when the handle names a VMAR: a bad handle still gets the
-//! dispatcher's exact status.
+//! The region quota is kept by the address space itself ([`bound_address_space`] sets it when a
+//! process is created), so it holds for the address space a call edits (a parent mapping into
+//! a child's root VMAR spends the child's quota) and is checked in each VMAR operation's check
+//! phase, where the exact change is known: map and allocate add one region, a protect or unmap
+//! that cuts a mapping adds one per cut, a protect that merges removes one per merge, an unmap
+//! of whole mappings and a destroy only remove. A call that adds nothing is never refused (so a
+//! process at its quota can always unmap or protect back), one that adds regions is refused
+//! with `ZX_ERR_NO_MEMORY` beyond [`MAX_REGIONS`] or while memory is low, with nothing
+//! changed. (Each split allocates kernel memory; that is why the low-memory admission applies
+//! to it too, although `zx_vmar_protect` / `zx_vmar_unmap` are not in [`creates_objects`]:
+//! those calls that only lower usage must get through.)
 
 use super::process::Process;
 use abi::syscall_numbers::*;
@@ -30,13 +37,19 @@ use alloc::sync::Arc;
 
 /// Most thread objects (started or not, until their last handle closes) one process may have.
 pub const MAX_THREADS_PER_PROCESS: u32 = 128;
-/// Most mappings plus VMARs (root included) in one address space for `zx_vmar_map` and
-/// `zx_vmar_allocate`.
+/// Most mappings plus VMARs (root included) in one address space.
 pub const MAX_REGIONS: usize = 8 * 1024;
-/// Extra regions `zx_vmar_protect` / `zx_vmar_unmap` may still create by splitting mappings
-/// once [`MAX_REGIONS`] is reached (each call adds at most two), so a process at its quota can
-/// still unmap; beyond this they too are refused.
-pub const REGION_SLACK: usize = 1024;
+
+/// Puts a new process's address space under the region quota and the low-memory admission
+/// (see the module docs).
+pub fn bound_address_space(aspace: &vm::AddressSpace) {
+    aspace.set_region_limit(MAX_REGIONS, may_add_regions);
+}
+
+/// May a VMAR operation add regions now? Not while the heap eats into the kernel reserve.
+fn may_add_regions() -> bool {
+    !crate::frame_alloc::low_memory()
+}
 
 /// The system calls that create kernel objects (refused in low memory).
 fn creates_objects(number: u32) -> bool {
@@ -56,27 +69,13 @@ fn creates_objects(number: u32) -> bool {
 }
 
 /// Admission before `syscalls::dispatch` for `process` calling `number` with `args`: the
-/// low-memory check and the region quota (see the module docs).
+/// low-memory check (the region quota is the address space's, see the module docs).
 pub fn admit(process: &Arc<Process>, number: u64, args: &[u64; 8]) -> Result<(), Status> {
+    let _ = (process, args);
     let Ok(number) = u32::try_from(number) else {
         return Ok(());
     };
     if creates_objects(number) && crate::frame_alloc::low_memory() {
-        return Err(Status::ERR_NO_MEMORY);
-    }
-    let limit = match number {
-        ZX_SYS_VMAR_MAP | ZX_SYS_VMAR_ALLOCATE => MAX_REGIONS,
-        ZX_SYS_VMAR_PROTECT | ZX_SYS_VMAR_UNMAP => MAX_REGIONS + REGION_SLACK,
-        _ => return Ok(()),
-    };
-    let vmar = process.with_handles(|t| {
-        t.get(args[0] as u32)
-            .ok()
-            .and_then(|h| h.object().as_vmar())
-    });
-    let Some(vmar) = vmar else { return Ok(()) };
-    let aspace = vmar.vmar().aspace();
-    if aspace.mapping_count() + aspace.vmar_count() >= limit {
         return Err(Status::ERR_NO_MEMORY);
     }
     Ok(())

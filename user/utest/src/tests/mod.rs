@@ -14,6 +14,7 @@ mod info;
 mod kheap;
 mod misc;
 mod nested;
+mod oom;
 mod probe;
 mod spawn;
 mod task;
@@ -53,6 +54,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("exception", exception::TESTS),
     ("probe", probe::TESTS),
     ("kheap", kheap::TESTS),
+    ("oom", oom::TESTS),
 ];
 
 /// The tests that misbehave on purpose (only with `demo_failures=1`).
