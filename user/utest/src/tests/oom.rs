@@ -96,7 +96,7 @@ fn fill_channels(channels: &[(Channel, Channel)], msg: &[u8]) -> usize {
 /// Waits (a few ticks at most) until the dead children are gone, then compares the counters
 /// with `before`.
 fn at_baseline(before: &[u64; kstats::COUNT]) -> TestResult {
-    let mut after = check!(zx::debug_kernel_stats());
+    let mut after = check!(zx::leak_check_stats());
     for _ in 0..100 {
         if after[kstats::PROCESSES] == before[kstats::PROCESSES]
             && after[kstats::FREE_FRAMES] == before[kstats::FREE_FRAMES]
@@ -104,7 +104,7 @@ fn at_baseline(before: &[u64; kstats::COUNT]) -> TestResult {
             break;
         }
         sleep_ms(10);
-        after = check!(zx::debug_kernel_stats());
+        after = check!(zx::leak_check_stats());
     }
     let names = [
         "free frames",
@@ -155,7 +155,7 @@ fn protect_splits_under_memory_pressure(ctx: &Ctx) -> TestResult {
         let one = [check!(Channel::create(0))];
         ensure_eq!(fill_channels(&one, &msg), 64);
     }
-    let before = check!(zx::debug_kernel_stats());
+    let before = check!(zx::leak_check_stats());
     let big = Vmo::create(1 << 32, 0).map_err(|e| failure(alloc::format!("big vmo: {e:?}")))?;
     // Setup while memory is plentiful: two large mappings here, one of them split already (to
     // be merged back while memory is low), CHILDREN unstarted processes with large mappings.
@@ -238,7 +238,7 @@ fn protect_splits_under_memory_pressure(ctx: &Ctx) -> TestResult {
 fn unmap_and_protect_at_the_region_quota(ctx: &Ctx) -> TestResult {
     // Warm up what runs below (a listing grows this process's heap the first time).
     check!(contents(&ctx.root));
-    let before = check!(zx::debug_kernel_stats());
+    let before = check!(zx::leak_check_stats());
     {
         let (_p, root) = check!(Process::create(&Handle::invalid(), b"quota-child", 0));
         let info = check!(root.info());
