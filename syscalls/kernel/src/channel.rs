@@ -6,6 +6,8 @@
 //! queue. When the last reference to an endpoint goes (its handle closed, or the message holding
 //! it dropped) the messages queued *to* it are dropped with their handles, and the peer sees
 //! `ZX_CHANNEL_PEER_CLOSED` (and loses `ZX_CHANNEL_WRITABLE`), as in Zircon's `ChannelDispatcher`.
+//! Those drops run from a work list ([`drain_doomed`]), not by recursion, so freeing a chain or
+//! tree of endpoints of any depth uses constant kernel stack.
 //!
 //! # Bounds (ours; Zircon has none, it raises a policy exception past 3500 queued messages)
 //! - per endpoint queue: at most [`MAX_QUEUED_MESSAGES`] messages and [`MAX_QUEUED_BYTES`]
@@ -25,7 +27,7 @@
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use abi::signals::{ZX_CHANNEL_PEER_CLOSED, ZX_CHANNEL_READABLE, ZX_CHANNEL_WRITABLE};
 use abi::Status;
@@ -81,6 +83,55 @@ struct Queue {
 /// What two endpoints share: the queue of each (index = the reading endpoint's side).
 struct Shared {
     queues: Mutex<[Queue; 2]>,
+    /// The next channel on the [`DOOMED`] stack, while this one is on it (see [`drain_doomed`]).
+    doomed_next: Mutex<Option<Arc<Shared>>>,
+}
+
+/// Channels with a closed side whose messages are still to be dropped: an intrusive stack
+/// through [`Shared::doomed_next`], so putting a channel on it never allocates.
+static DOOMED: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+/// Some call up the stack is draining [`DOOMED`].
+static DRAINING: AtomicBool = AtomicBool::new(false);
+
+/// Drops the messages of every channel on [`DOOMED`], one at a time, until none is left.
+///
+/// Dropping a message drops its handles, which may be the last references to endpoints whose
+/// queues hold more messages, and so on to any depth user space builds (a chain of endpoints,
+/// each queued in the one before). An endpoint that goes while a drain runs only puts its
+/// channel on the stack (see `Drop for ChannelEndpoint`), and the outermost drop drains it here,
+/// so the kernel stack depth stays constant; the work is one step per message.
+fn drain_doomed() {
+    if DRAINING.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    loop {
+        let next = {
+            let mut head = DOOMED.lock();
+            let Some(shared) = head.take() else {
+                break;
+            };
+            *head = shared.doomed_next.lock().take();
+            shared
+        };
+        // Every closed side's messages; none can be added (writes to a closed side fail).
+        let orphaned = {
+            let mut queues = next.queues.lock();
+            queues.each_mut().map(|q| {
+                if q.closed {
+                    core::mem::take(&mut q.messages)
+                } else {
+                    VecDeque::new()
+                }
+            })
+        };
+        for queue in orphaned {
+            for message in queue {
+                drop(message);
+            }
+        }
+        drop(next);
+    }
+    DRAINING.store(false, Ordering::SeqCst);
 }
 
 /// One end of a channel.
@@ -115,6 +166,7 @@ impl ChannelEndpoint {
     pub fn create_pair() -> (Arc<ChannelEndpoint>, Arc<ChannelEndpoint>) {
         let shared = Arc::new(Shared {
             queues: Mutex::new([Queue::default(), Queue::default()]),
+            doomed_next: Mutex::new(None),
         });
         let (k0, k1) = (new_koid(), new_koid());
         (
@@ -304,18 +356,27 @@ impl ChannelEndpoint {
 }
 
 impl Drop for ChannelEndpoint {
+    /// Closes this side; its queued messages are dropped by [`drain_doomed`] (here, unless a
+    /// drain further up the stack is already running), never by a nested call.
     fn drop(&mut self) {
-        let orphaned = {
+        let doomed = {
             let mut queues = self.shared.queues.lock();
             let own = &mut queues[self.side];
             own.closed = true;
             TOTAL_QUEUED_BYTES.fetch_sub(own.bytes, Ordering::SeqCst);
             own.bytes = 0;
-            core::mem::take(&mut own.messages)
+            // On the stack at most once: a channel already there has its other side's
+            // messages taken with this side's.
+            let other_doomed =
+                queues[1 - self.side].closed && !queues[1 - self.side].messages.is_empty();
+            !queues[self.side].messages.is_empty() && !other_doomed
         };
-        // Handles in the dropped messages may be endpoints of this very channel: dropped here,
-        // after the lock.
-        drop(orphaned);
+        if doomed {
+            let mut head = DOOMED.lock();
+            *self.shared.doomed_next.lock() = head.take();
+            *head = Some(self.shared.clone());
+        }
         wake_waiters();
+        drain_doomed();
     }
 }

@@ -394,3 +394,38 @@ fn writes_closing_an_ownership_cycle_are_refused() {
         "nothing is kept alive by a cycle"
     );
 }
+
+/// Issue 10's first crash: a chain of endpoints, each queued in a message at the one before,
+/// freed by closing its head. The drops run from a work list, so the depth costs no stack: with
+/// a recursive drop, 200 000 levels overflow the test thread's 2 MiB stack (on the kernel's
+/// 64 KiB stack, 80 were enough).
+#[test]
+fn freeing_a_deep_chain_of_endpoints_uses_constant_stack() {
+    use syscalls::channel::{ChannelEndpoint, Message};
+    let _g = serial();
+    let base = live_handle_count();
+    let (head, mut tail) = ChannelEndpoint::create_pair();
+    for _ in 0..200_000 {
+        let (a, b) = ChannelEndpoint::create_pair();
+        let msg = Message {
+            bytes: Vec::new(),
+            handles: vec![Object::Channel(a).into_default_handle()],
+        };
+        tail.write(msg).expect("queued");
+        tail = b;
+    }
+    drop(tail);
+    assert!(live_handle_count() > base + 100_000, "the chain is held");
+    // A thread with a small stack, as the kernel's, frees it all.
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || drop(head))
+        .unwrap()
+        .join()
+        .expect("freed without overflowing the stack");
+    assert_eq!(
+        live_handle_count(),
+        base,
+        "every endpoint of the chain is gone"
+    );
+}

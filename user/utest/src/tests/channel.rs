@@ -34,6 +34,7 @@ tests!(
     queue_full_should_wait,
     no_leak_when_channel_dies,
     ownership_cycles_refused,
+    freeing_chains_and_trees_of_endpoints,
 );
 
 fn pair() -> Result<(Channel, Channel), crate::harness::Failure> {
@@ -436,5 +437,47 @@ fn ownership_cycles_refused(_ctx: &Ctx) -> TestResult {
     }
     let after = check!(zx::debug_kernel_stats())[abi::kstats::HANDLES];
     ensure_eq!(after, before);
+    Ok(())
+}
+
+/// Issue 10's kernel stack overflow: a chain of endpoints, each queued in a message at the one
+/// before (80 deep crashed the kernel), and a tree (64 endpoints per message, 3 levels), freed
+/// by closing the head: the kernel survives and every handle is gone.
+fn freeing_chains_and_trees_of_endpoints(_ctx: &Ctx) -> TestResult {
+    let before = check!(zx::leak_check_stats());
+    {
+        let (head, mut tail) = pair()?;
+        for _ in 0..2000 {
+            let (a, b) = pair()?;
+            check!(tail.write(b"", vec![a.into_handle()]));
+            tail = b;
+        }
+        drop(tail);
+        drop(head);
+    }
+    {
+        // `top` holds the tree: 4 messages of 16 endpoints, and each of those 4 x 16 more.
+        let (root, top) = pair()?;
+        let mut writers = vec![root];
+        for _ in 0..2 {
+            let mut next = Vec::new();
+            for w in &writers {
+                for _ in 0..4 {
+                    let mut ends = Vec::new();
+                    for _ in 0..16 {
+                        let (a, b) = pair()?;
+                        ends.push(a.into_handle());
+                        next.push(b);
+                    }
+                    check!(w.write(b"", ends));
+                }
+            }
+            writers = next;
+        }
+        drop(writers);
+        drop(top);
+    }
+    let after = check!(zx::leak_check_stats());
+    ensure_eq!(after[abi::kstats::HANDLES], before[abi::kstats::HANDLES]);
     Ok(())
 }
