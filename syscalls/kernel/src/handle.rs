@@ -35,6 +35,7 @@
 //!   vector (heap allocation failure), `add` is `ZX_ERR_NO_MEMORY` (Zircon's answer when its
 //!   handle arena is exhausted).
 
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -43,8 +44,9 @@ use abi::info::InfoHandleBasic;
 use abi::rights::{ZX_RIGHT_DUPLICATE, ZX_RIGHT_SAME_RIGHTS};
 use abi::Status;
 
-/// Bits of the slot index inside a handle value (Zircon: log2 of its 256 Ki arena).
-pub const INDEX_BITS: u32 = 18;
+/// Bits of the slot index inside a handle value: one table never has more than 16 Ki slots
+/// (Zircon's arena index has 18 bits for its 256 Ki handles), which leaves 16 for the generation.
+pub const INDEX_BITS: u32 = 14;
 /// Most handles one table can ever hold.
 pub const MAX_HANDLES: usize = 1 << INDEX_BITS;
 /// Default limit of a table: the handles one process may hold (a quota; Zircon has no hard
@@ -53,6 +55,15 @@ pub const MAX_HANDLES: usize = 1 << INDEX_BITS;
 pub const DEFAULT_LIMIT: usize = 16 * 1024;
 /// Most handles alive in the whole kernel (Zircon's handle arena: 256 Ki).
 pub const MAX_LIVE_HANDLES: usize = 256 * 1024;
+
+/// A free slot is reused only while at least this many are free (else the table grows, up to
+/// [`MAX_HANDLES`] slots), oldest first.
+///
+/// With a 16-bit generation this bounds how soon a value can recur: a freed slot waits behind at
+/// least `REUSE_AFTER - 1` others, so one value of a table names a new handle only after about
+/// `REUSE_AFTER * 2^16` (4.2 million) handles were put in that table (Zircon's values recur too,
+/// its generation being finite).
+pub const REUSE_AFTER: usize = 64;
 
 const RESERVED_BITS: u32 = 2;
 const BASE_BITS: u32 = 32 - RESERVED_BITS;
@@ -192,7 +203,8 @@ struct Slot<O> {
 /// The handles of one process.
 pub struct HandleTable<O> {
     slots: Vec<Slot<O>>,
-    free: Vec<u32>,
+    /// Free slots, the longest free first.
+    free: VecDeque<u32>,
     mixer: u32,
     len: usize,
     limit: usize,
@@ -208,7 +220,7 @@ impl<O> HandleTable<O> {
     pub fn with_limit(rng: &mut impl HandleRng, limit: usize) -> Self {
         HandleTable {
             slots: Vec::new(),
-            free: Vec::new(),
+            free: VecDeque::new(),
             // Never touch the fixed bits with the mask.
             mixer: rng.next_u32() << RESERVED_BITS,
             len: 0,
@@ -262,9 +274,13 @@ impl<O> HandleTable<O> {
         if live_handle_count() > MAX_LIVE_HANDLES {
             return Err(Status::ERR_NO_MEMORY);
         }
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
+        let reuse = self.free.len() >= REUSE_AFTER || self.slots.len() >= MAX_HANDLES;
+        let index = match self.free.pop_front() {
+            Some(index) if reuse => index,
+            not_reused => {
+                if let Some(index) = not_reused {
+                    self.free.push_front(index);
+                }
                 // Grow both vectors fallibly, so `remove` (which pushes to `free`, never longer
                 // than `slots`) never allocates and a heap failure is a status, not a panic.
                 if self.slots.try_reserve(1).is_err()
@@ -275,7 +291,7 @@ impl<O> HandleTable<O> {
                 {
                     return Err(Status::ERR_NO_MEMORY);
                 }
-                // len < limit <= MAX_HANDLES and no free slot, so slots.len() < MAX_HANDLES.
+                // Not reusing: slots.len() < MAX_HANDLES.
                 self.slots.push(Slot {
                     generation: 0,
                     handle: None,
@@ -335,7 +351,7 @@ impl<O> HandleTable<O> {
     pub fn remove(&mut self, value: u32) -> Result<Handle<O>, Status> {
         let index = self.slot_of(value)?;
         let handle = self.slots[index].handle.take().expect("slot_of checked");
-        self.free.push(index as u32);
+        self.free.push_back(index as u32);
         self.len -= 1;
         Ok(handle)
     }
@@ -356,7 +372,7 @@ impl<O> HandleTable<O> {
         for (index, slot) in self.slots.iter_mut().enumerate() {
             if let Some(handle) = slot.handle.take() {
                 out.push(handle);
-                self.free.push(index as u32);
+                self.free.push_back(index as u32);
             }
         }
         self.len = 0;
@@ -738,25 +754,33 @@ mod tests {
     }
 
     #[test]
-    fn generation_wraps_without_reviving_values() {
+    fn values_recur_only_after_millions_of_handles() {
         let _g = serial();
         let mut t = table(12);
         let first = t.add(vmo(0, ALL)).unwrap();
         t.close(first).unwrap();
+        // One handle at a time, closed again: the table keeps REUSE_AFTER slots free in
+        // rotation, and each slot goes through its 2^16 generations.
+        let period = REUSE_AFTER * (GEN_MASK as usize + 1);
         let mut last = first;
-        // Cycle one slot through a full generation period.
-        for i in 0..=GEN_MASK {
-            let v = t.add(vmo(i, ALL)).unwrap();
+        for i in 1..period {
+            let v = t.add(vmo(i as u32, ALL)).unwrap();
             assert_eq!(v & 3, 3);
-            if i < GEN_MASK {
-                assert_ne!(v, first);
-            }
+            assert_ne!(v, first, "value recurred after {i} handles");
             last = v;
             t.close(v).unwrap();
         }
-        // After 2^12 reuses the value repeats (Zircon's generation is finite too), but a closed
-        // value is never valid while its slot is free.
-        assert_eq!(last, first);
+        assert_ne!(last, first);
+        assert_eq!(
+            t.slots.len(),
+            REUSE_AFTER,
+            "the rotation costs a bounded number of slots"
+        );
+        // The value comes back after the whole period (Zircon's generation is finite too), but
+        // a closed value is never valid while its slot is free.
+        let v = t.add(vmo(0, ALL)).unwrap();
+        assert_eq!(v, first);
+        t.close(v).unwrap();
         assert!(!t.is_valid(first));
     }
 }
