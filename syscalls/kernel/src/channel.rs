@@ -25,7 +25,7 @@
 //! exception handle, see [`crate::exception`]) calls it.
 
 use alloc::collections::VecDeque;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -78,6 +78,10 @@ struct Queue {
     bytes: usize,
     /// The endpoint reading this queue is gone.
     closed: bool,
+    /// The endpoint (channel, side) in whose queue a message carries the endpoint reading this
+    /// queue; `None` while a handle table holds it. A channel handle cannot be duplicated, so an
+    /// endpoint is in one place at a time: these links form a forest (see `would_cycle`).
+    held_in: Option<(Weak<Shared>, usize)>,
 }
 
 /// What two endpoints share: the queue of each (index = the reading endpoint's side).
@@ -204,44 +208,31 @@ impl ChannelEndpoint {
     /// cycle: the peer is `self`, or is held (through any chain of endpoints queued in
     /// endpoints) in a message queued at `self`. Such a message would keep the endpoints alive
     /// with nobody able to read them, so `zx_channel_write` refuses it (ours; Zircon accepts and
-    /// leaks them). Walks only queued endpoints, each once.
+    /// leaks them).
+    ///
+    /// Walks up from the peer through the endpoints holding it (`Queue::held_in`) until a handle
+    /// table holds one: the cost is the peer's nesting depth, whatever `self` carries below it
+    /// (a write of an endpoint with tens of thousands of endpoints beneath is one step).
     pub fn would_cycle(&self, writer: &ChannelEndpoint) -> bool {
-        let is_target =
-            |e: &ChannelEndpoint| Arc::ptr_eq(&e.shared, &writer.shared) && e.side != writer.side;
-        let mut seen: Vec<(*const Shared, usize)> = Vec::new();
-        let mut todo: Vec<Arc<ChannelEndpoint>> = Vec::new();
-        if is_target(self) {
-            return true;
-        }
-        seen.push((Arc::as_ptr(&self.shared), self.side));
-        let mut next = self.queued_endpoints();
+        let mut at = (writer.shared.clone(), 1 - writer.side);
         loop {
-            for e in next.drain(..) {
-                let key = (Arc::as_ptr(&e.shared), e.side);
-                if !seen.contains(&key) {
-                    seen.push(key);
-                    todo.push(e);
-                }
-            }
-            let Some(e) = todo.pop() else {
-                return false;
-            };
-            if is_target(&e) {
+            if Arc::ptr_eq(&at.0, &self.shared) && at.1 == self.side {
                 return true;
             }
-            next = e.queued_endpoints();
+            let holder = at.0.queues.lock()[at.1].held_in.clone();
+            match holder.and_then(|(shared, side)| Some((shared.upgrade()?, side))) {
+                Some(next) => at = next,
+                None => return false,
+            }
         }
     }
 
-    /// The channel endpoints carried by the messages queued here.
-    fn queued_endpoints(&self) -> Vec<Arc<ChannelEndpoint>> {
-        let queues = self.shared.queues.lock();
-        queues[self.side]
-            .messages
-            .iter()
-            .flat_map(|m| m.handles.iter())
-            .filter_map(|h| h.object().as_channel())
-            .collect()
+    /// Records in each endpoint `msg` carries where it now is (`None`: taken out of a queue).
+    fn set_held_in(msg: &Message, place: Option<(&Arc<Shared>, usize)>) {
+        for e in msg.handles.iter().filter_map(|h| h.object().as_channel()) {
+            e.shared.queues.lock()[e.side].held_in =
+                place.map(|(s, side)| (Arc::downgrade(s), side));
+        }
     }
 
     /// Whether the peer endpoint is gone.
@@ -275,6 +266,10 @@ impl ChannelEndpoint {
     /// `ZX_ERR_NO_MEMORY` (the kernel-wide byte bound).
     pub fn write(&self, msg: Message) -> Result<(), Status> {
         let len = msg.bytes.len();
+        // The carried endpoints are in the peer's queue from now on; if the write fails, the
+        // message and they are dropped, so the record never misleads. Set outside this
+        // channel's lock (each endpoint's own lock is taken).
+        Self::set_held_in(&msg, Some((&self.shared, 1 - self.side)));
         let result = {
             let mut queues = self.shared.queues.lock();
             let peer = &mut queues[1 - self.side];
@@ -351,6 +346,10 @@ impl ChannelEndpoint {
             }
         };
         drop(discarded);
+        if let Ok(m) = &result {
+            // Its endpoints go to the reader's handle table.
+            Self::set_held_in(m, None);
+        }
         result
     }
 }
