@@ -1,5 +1,5 @@
 //! `mode=crash what=...`: deliberate crashes that show the fatal reporting paths (used by the host
-//! tests in `tests/tests/crash_reports.rs`).
+//! tests in `tests/tests/qemu/crash_reports.rs`).
 
 use alloc::boxed::Box;
 use ramdisk::Cmdline;

@@ -1,5 +1,5 @@
 //! Tests that misbehave on purpose, for the host's meta-test of the utest protocol
-//! (`tests/tests/utest_failures.rs`). They are registered only with `demo_failures=1` on the
+//! (`tests/tests/qemu/utest_failures.rs`). They are registered only with `demo_failures=1` on the
 //! kernel command line, which also arms the kernel's panic on request.
 
 use crate::harness::{Ctx, TestResult};
