@@ -310,15 +310,17 @@ fn main(startup: Startup) -> i64 {
         }
         case::SPREAD_THREADS => {
             println!("victim: unstarted threads spread over unstarted children until refused");
+            let mailbox = Vmo::from(startup.arg1);
             let (children, threads, status) = spread_threads();
-            report_and_wait(&startup, threads.len() as u64, status);
+            report_and_wait(&mailbox, &startup.thread, threads.len() as u64, status);
             drop((children, threads));
             SURVIVED
         }
         case::PARK_HANDLES => {
             println!("victim: park handles in channel queues until refused");
+            let mailbox = Vmo::from(startup.arg1);
             let (channels, parked, status) = park_handles();
-            report_and_wait(&startup, parked, status);
+            report_and_wait(&mailbox, &startup.thread, parked, status);
             drop(channels);
             SURVIVED
         }
@@ -423,13 +425,11 @@ fn park_handles() -> (alloc::vec::Vec<(zx::Channel, zx::Channel)>, u64, Status) 
 
 /// Stores `count` and `status` in the mailbox VMO (arg1) for the parent (word 1, then word 0
 /// with [`QUOTA_DONE`]), then waits to be killed, keeping everything it made.
-fn report_and_wait(startup: &Startup, count: u64, status: Status) {
-    let mailbox = Vmo::from(startup.arg1);
+fn report_and_wait(mailbox: &Vmo, thread: &Thread, count: u64, status: Status) {
     // Written with `vmo_write`: maps nothing, so it needs no new kernel objects.
     let _ = mailbox.write(&(status.into_raw() as i64).to_le_bytes(), 8);
     let _ = mailbox.write(&(count | QUOTA_DONE).to_le_bytes(), 0);
-    let _ = startup
-        .thread
+    let _ = thread
         .handle()
         .wait_one(abi::signals::ZX_THREAD_TERMINATED, i64::MAX);
 }
