@@ -34,6 +34,35 @@ use super::process::Process;
 use abi::syscall_numbers::*;
 use abi::Status;
 use alloc::sync::Arc;
+use syscalls::account::{Account, Charge, Resource, RESOURCES};
+
+/// The limits of a root account (the first process, and processes the kernel creates for
+/// tests): each kernel-wide pool less a reserve for the kernel, so user processes together can
+/// never reach a kernel-wide limit (see `syscalls::account`).
+pub const ROOT_LIMITS: [usize; RESOURCES] = {
+    let mut l = [0; RESOURCES];
+    l[Resource::Handles as usize] = syscalls::handle::MAX_LIVE_HANDLES - 32 * 1024;
+    l[Resource::Threads as usize] = arch::kstack::SLOTS - 64;
+    l[Resource::ChannelBytes as usize] = syscalls::channel::MAX_TOTAL_QUEUED_BYTES - 1024 * 1024;
+    l[Resource::Processes as usize] = 1024;
+    l
+};
+
+/// The account of a new process: a child of `creator`'s (its limits half of what `creator`
+/// has left), or a root account for a process the kernel creates (`None`).
+pub fn new_account(creator: Option<&Arc<Account>>) -> Arc<Account> {
+    match creator {
+        Some(c) => Account::child(c),
+        None => Account::root(ROOT_LIMITS),
+    }
+}
+
+/// Charges one process to `creator`'s account; `ZX_ERR_NO_RESOURCES` at its limit.
+pub fn charge_process(creator: Option<&Arc<Account>>) -> Result<Option<Charge>, Status> {
+    creator
+        .map(|c| c.charge(Resource::Processes, 1))
+        .transpose()
+}
 
 /// Most thread objects (started or not, until their last handle closes) one process may have.
 pub const MAX_THREADS_PER_PROCESS: u32 = 128;
@@ -81,13 +110,14 @@ pub fn admit(process: &Arc<Process>, number: u64, args: &[u64; 8]) -> Result<(),
     Ok(())
 }
 
-/// May `process` get one more thread object? `ZX_ERR_NO_RESOURCES` at the per-process quota or
-/// when every kernel-stack slot is taken.
-pub fn admit_thread(process: &Process) -> Result<(), Status> {
+/// May `process` get one more thread object, created by the owner of `creator`? Returns the
+/// creator's charge for it. `ZX_ERR_NO_RESOURCES` at the per-process quota of `process`, at the
+/// thread budget of `creator` or an ancestor, or when every kernel-stack slot is taken.
+pub fn admit_thread(process: &Process, creator: &Arc<Account>) -> Result<Charge, Status> {
     if process.thread_objects() >= MAX_THREADS_PER_PROCESS
         || arch::kstack::in_use() >= arch::kstack::SLOTS
     {
         return Err(Status::ERR_NO_RESOURCES);
     }
-    Ok(())
+    creator.charge(Resource::Threads, 1)
 }

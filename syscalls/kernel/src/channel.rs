@@ -17,7 +17,8 @@
 //!   `ZX_ERR_NO_MEMORY`.
 //!
 //! Handles inside messages count as live handles (`handle::live_handle_count`), so the
-//! kernel-wide handle bound covers them too.
+//! kernel-wide handle bound covers them too; they stay charged to the writer's account while
+//! queued, as do the message's bytes (see [`crate::account`]).
 //!
 //! # Waking waiters
 //! Blocked `zx_object_wait_one` callers re-check their object's signals when the kernel's waiter
@@ -33,6 +34,7 @@ use abi::signals::{ZX_CHANNEL_PEER_CLOSED, ZX_CHANNEL_READABLE, ZX_CHANNEL_WRITA
 use abi::Status;
 use spin::{Mutex, Once};
 
+use crate::account::{Account, Charge, Resource};
 use crate::object::{new_koid, ObjectHandle};
 
 /// Most messages queued at one endpoint.
@@ -68,8 +70,11 @@ pub fn total_queued_bytes() -> usize {
 pub struct Message {
     /// The payload.
     pub bytes: Vec<u8>,
-    /// The handles it carries (each keeps its rights).
+    /// The handles it carries (each keeps its rights, and its charge: the writer's account).
     pub handles: Vec<ObjectHandle>,
+    /// The writer's charge for the bytes while the message is queued (set by
+    /// [`ChannelEndpoint::write`], released when the message is read or dropped).
+    pub charge: Option<Charge>,
 }
 
 #[derive(Default)]
@@ -270,11 +275,22 @@ impl ChannelEndpoint {
         self.shared.queues.lock()[self.side].messages.len()
     }
 
-    /// Queues `msg` at the peer. Errors (the message and its handles are dropped, after the
-    /// lock): `ZX_ERR_PEER_CLOSED`, `ZX_ERR_SHOULD_WAIT` (the peer's queue is full),
+    /// Queues `msg` at the peer, its bytes charged to `account` (the writer's; `None` charges
+    /// nobody) until read or dropped. Errors (the message and its handles are dropped, after
+    /// the lock): `ZX_ERR_NO_RESOURCES` (the writer's byte budget, see [`crate::account`]),
+    /// `ZX_ERR_PEER_CLOSED`, `ZX_ERR_SHOULD_WAIT` (the peer's queue is full),
     /// `ZX_ERR_NO_MEMORY` (the kernel-wide byte bound).
-    pub fn write(&self, msg: Message) -> Result<(), Status> {
+    pub fn write(&self, mut msg: Message, account: Option<&Arc<Account>>) -> Result<(), Status> {
         let len = msg.bytes.len();
+        if let Some(account) = account {
+            match account.charge(Resource::ChannelBytes, len) {
+                Ok(charge) => msg.charge = Some(charge),
+                Err(status) => {
+                    drop(msg);
+                    return Err(status);
+                }
+            }
+        }
         let result = {
             let mut queues = self.shared.queues.lock();
             let peer = &mut queues[1 - self.side];

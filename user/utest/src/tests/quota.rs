@@ -62,6 +62,14 @@ fn run_victim(ctx: &Ctx, case: u64) -> Result<(zx::process::Child, u64, Status),
     }
 }
 
+/// Runs `victim` (exit 0) and `child` once before the baseline, so the pages of their images
+/// the ramdisk VMO commits on first use are not counted as a leak.
+fn warm_up(ctx: &Ctx) -> TestResult {
+    ensure_eq!(ctx.run_victim(0)?, 0);
+    ensure_eq!(check!(ctx.spawn("child", 0)?.wait()), 0);
+    Ok(())
+}
+
 /// Kills `child`, waits for it, and checks the counters return to `before` (a dead thread's
 /// kernel stack is reaped a moment later, so it waits a little for them).
 fn kill_and_check(
@@ -109,6 +117,7 @@ fn kill_and_check(
 /// `ZX_ERR_NO_RESOURCES` at its own thread budget, half of what this process had left; this
 /// process can then still spawn a child that runs, and create 100 threads of its own.
 fn threads_spread_over_children_leave_the_parent_its_share(ctx: &Ctx) -> TestResult {
+    warm_up(ctx)?;
     let before = check!(zx::leak_check_stats());
     let (victim, threads, status) = run_victim(ctx, VICTIM_SPREAD_THREADS)?;
     let stacks = check!(zx::debug_kernel_stats())[kstats::KERNEL_STACKS];
@@ -152,12 +161,10 @@ fn threads_spread_over_children_leave_the_parent_its_share(ctx: &Ctx) -> TestRes
 /// duplicate is refused with `ZX_ERR_NO_RESOURCES` at its own handle budget, half of what this
 /// process had left; this process can then still create VMOs, channels and 1000 handles.
 fn handles_parked_in_channels_leave_the_parent_its_share(ctx: &Ctx) -> TestResult {
+    warm_up(ctx)?;
     let before = check!(zx::leak_check_stats());
     let (victim, parked, status) = run_victim(ctx, VICTIM_PARK_HANDLES)?;
     let handles = check!(zx::debug_kernel_stats())[kstats::HANDLES];
-    println!(
-        "quota: the victim parked {parked} handles in channel queues, then {status:?}; live handles {handles}"
-    );
     let mine = (|| -> Result<(), Status> {
         let v = Vmo::create(4096, 0)?;
         let (a, b) = Channel::create(0)?;
@@ -168,6 +175,9 @@ fn handles_parked_in_channels_leave_the_parent_its_share(ctx: &Ctx) -> TestResul
         a.write(b"still works", Vec::new())?;
         b.read().map(drop)
     })();
+    println!(
+        "quota: the victim parked {parked} handles in channel queues, then {status:?}; live handles {handles}; this process's VMO, channel and 1000 duplicates: {mine:?}"
+    );
     kill_and_check(ctx, victim, &before)?;
     ensure_eq!(status, Status::ERR_NO_RESOURCES);
     ensure!(
