@@ -2,21 +2,33 @@
 //!
 //! | resource | bound | status when reached |
 //! | --- | --- | --- |
-//! | handles of one process | `syscalls::handle::DEFAULT_LIMIT` (16 Ki) | `ZX_ERR_NO_RESOURCES` |
+//! | handles of one table | `syscalls::handle::DEFAULT_LIMIT` (16 Ki) | `ZX_ERR_NO_RESOURCES` |
+//! | handles charged to an account (its table, and what it wrote that is still queued) | the account's handle limit | `ZX_ERR_NO_RESOURCES` |
 //! | handles kernel-wide | `syscalls::handle::MAX_LIVE_HANDLES` (256 Ki) | `ZX_ERR_NO_MEMORY` |
-//! | thread objects of one process | [`MAX_THREADS_PER_PROCESS`] | `ZX_ERR_NO_RESOURCES` |
+//! | thread objects in one process | [`MAX_THREADS_PER_PROCESS`] | `ZX_ERR_NO_RESOURCES` |
+//! | thread objects charged to an account (the threads its process created, wherever) | the account's thread limit | `ZX_ERR_NO_RESOURCES` |
 //! | threads kernel-wide | `arch::kstack::SLOTS` kernel stacks | `ZX_ERR_NO_RESOURCES` |
+//! | processes charged to an account (those its process created) | the account's process limit | `ZX_ERR_NO_RESOURCES` |
 //! | mappings + VMARs of one address space | [`MAX_REGIONS`], charged exactly what a call adds (see below) | `ZX_ERR_NO_MEMORY` |
 //! | frames for user space (VMO pages, user page tables, thread stacks) | all but the kernel reserve (`frame_alloc::reserve`) | `ZX_ERR_NO_MEMORY` |
 //! | new kernel objects while the heap eats into the reserve (`frame_alloc::low_memory`) | refused | `ZX_ERR_NO_MEMORY` |
 //! | channel messages queued at one endpoint | `syscalls::channel::MAX_QUEUED_MESSAGES` (64) and `MAX_QUEUED_BYTES` (256 KiB) | `ZX_ERR_SHOULD_WAIT` |
+//! | queued message bytes charged to an account (what its process wrote) | the account's byte limit | `ZX_ERR_NO_RESOURCES` |
 //! | channel message bytes kernel-wide | `syscalls::channel::MAX_TOTAL_QUEUED_BYTES` (8 MiB) | `ZX_ERR_NO_MEMORY` |
+//!
+//! Accounts (`syscalls::account`): a charge counts against the account of the process that
+//! caused it and every ancestor's; a new process's limits are half of what its creator has left
+//! ([`new_account`]); the first process (and every process the kernel creates) gets
+//! [`ROOT_LIMITS`], each kernel-wide pool less a reserve for the kernel. So user processes never
+//! reach a kernel-wide bound, and a child with all its descendants can take at most half of what
+//! its creator had left when it created the child.
 //!
 //! Channel endpoints, like VMOs, live through handles (in tables or in queued messages, both
 //! counted), and a write can never make endpoints keep each other alive (`zx_channel_write`
 //! refuses ownership cycles). VMOs need no count of their own: each is kept alive by a handle or a mapping, both bounded
 //! above, and a VMO's size costs nothing until pages are committed (a sparse page list), which
-//! the frame reserve bounds. Processes likewise live through handles or their threads.
+//! the frame reserve bounds. Processes live through handles or their threads, and each is
+//! charged to its creator's account.
 //!
 //! The region quota is kept by the address space itself ([`bound_address_space`] sets it when a
 //! process is created), so it holds for the address space a call edits (a parent mapping into

@@ -13,6 +13,8 @@
 //! - per endpoint queue: at most [`MAX_QUEUED_MESSAGES`] messages and [`MAX_QUEUED_BYTES`]
 //!   bytes; a write past either is `ZX_ERR_SHOULD_WAIT` and the message (with its handles) is
 //!   dropped, like every failed `zx_channel_write`;
+//! - per writer: the bytes it has queued and not yet read count against its account's byte
+//!   budget ([`crate::account`]); past it `ZX_ERR_NO_RESOURCES`;
 //! - kernel-wide: at most [`MAX_TOTAL_QUEUED_BYTES`] bytes in all queues; past it
 //!   `ZX_ERR_NO_MEMORY`.
 //!
@@ -276,39 +278,43 @@ impl ChannelEndpoint {
     }
 
     /// Queues `msg` at the peer, its bytes charged to `account` (the writer's; `None` charges
-    /// nobody) until read or dropped. Errors (the message and its handles are dropped, after
-    /// the lock): `ZX_ERR_NO_RESOURCES` (the writer's byte budget, see [`crate::account`]),
-    /// `ZX_ERR_PEER_CLOSED`, `ZX_ERR_SHOULD_WAIT` (the peer's queue is full),
+    /// nobody) until read or dropped. Errors, in this order (the message and its handles are
+    /// dropped, after the lock): `ZX_ERR_PEER_CLOSED`, `ZX_ERR_SHOULD_WAIT` (the peer's queue
+    /// is full), `ZX_ERR_NO_RESOURCES` (the writer's byte budget, see [`crate::account`]),
     /// `ZX_ERR_NO_MEMORY` (the kernel-wide byte bound).
     pub fn write(&self, mut msg: Message, account: Option<&Arc<Account>>) -> Result<(), Status> {
         let len = msg.bytes.len();
-        if let Some(account) = account {
-            match account.charge(Resource::ChannelBytes, len) {
-                Ok(charge) => msg.charge = Some(charge),
-                Err(status) => {
-                    drop(msg);
-                    return Err(status);
-                }
-            }
-        }
         let result = {
             let mut queues = self.shared.queues.lock();
             let peer = &mut queues[1 - self.side];
+            let charge = || {
+                account
+                    .map(|a| a.charge(Resource::ChannelBytes, len))
+                    .transpose()
+            };
             if peer.closed {
                 Err((Status::ERR_PEER_CLOSED, msg))
             } else if peer.messages.len() >= MAX_QUEUED_MESSAGES
                 || peer.bytes + len > MAX_QUEUED_BYTES
             {
                 Err((Status::ERR_SHOULD_WAIT, msg))
-            } else if TOTAL_QUEUED_BYTES.fetch_add(len, Ordering::SeqCst) + len
-                > MAX_TOTAL_QUEUED_BYTES
-            {
-                TOTAL_QUEUED_BYTES.fetch_sub(len, Ordering::SeqCst);
-                Err((Status::ERR_NO_MEMORY, msg))
             } else {
-                peer.bytes += len;
-                peer.messages.push_back(msg);
-                Ok(())
+                match charge() {
+                    Err(status) => Err((status, msg)),
+                    Ok(_)
+                        if TOTAL_QUEUED_BYTES.fetch_add(len, Ordering::SeqCst) + len
+                            > MAX_TOTAL_QUEUED_BYTES =>
+                    {
+                        TOTAL_QUEUED_BYTES.fetch_sub(len, Ordering::SeqCst);
+                        Err((Status::ERR_NO_MEMORY, msg))
+                    }
+                    Ok(charge) => {
+                        msg.charge = charge;
+                        peer.bytes += len;
+                        peer.messages.push_back(msg);
+                        Ok(())
+                    }
+                }
             }
         };
         match result {
