@@ -200,8 +200,8 @@ ktest! {
     fn start_rejects_kernel_and_non_canonical_entries() {
         use abi::Status;
         // A non-canonical entry would make the first iretq fault in ring 0: refused up front.
-        let p = Process::create(b"bad-entry").map_err(|e| fail(format!("{e:?}")))?;
-        let t = syscall::new_thread(&p, b"t").map_err(|e| fail(format!("{e:?}")))?;
+        let p = Process::create(b"bad-entry", None).map_err(|e| fail(format!("{e:?}")))?;
+        let t = syscall::new_thread(&p, &p, b"t").map_err(|e| fail(format!("{e:?}")))?;
         for (entry, stack) in [
             (0xdead_beef_0000_0000usize, 0x1000_0000usize),
             (0xffff_ffff_8000_0000, 0x1000_0000),
@@ -258,7 +258,7 @@ ktest! {
     fn low_memory_refuses_new_objects_and_recovers() {
         use abi::syscall_numbers::{ZX_SYS_HANDLE_CLOSE, ZX_SYS_VMO_CREATE, ZX_SYS_THREAD_CREATE};
         use abi::Status;
-        let p = Process::create(b"low-memory").map_err(|e| fail(format!("{e:?}")))?;
+        let p = Process::create(b"low-memory", None).map_err(|e| fail(format!("{e:?}")))?;
         let args = [0u64; 8];
         ensure_eq!(quota::admit(&p, u64::from(ZX_SYS_VMO_CREATE), &args), Ok(()));
         // Take frames the way heap growth would (below the user limit) until memory is low.

@@ -123,7 +123,7 @@ pub fn spawn(
     arg2: u64,
 ) -> Result<Arc<Process>, LoadFailure> {
     let plan = LoadPlan::parse(image).map_err(LoadFailure::Elf)?;
-    let process = Process::create(name.as_bytes())?;
+    let process = Process::create(name.as_bytes(), None)?;
     let aspace = process.aspace().ok_or(Status::ERR_BAD_STATE)?;
     let root = aspace.root_vmar();
     let mut target = KernelTarget {
@@ -153,7 +153,7 @@ pub fn spawn(
     )?;
     let sp = stack_base + STACK_GUARD + STACK_SIZE - 8;
 
-    let thread = new_thread(&process, name.as_bytes())?;
+    let thread = new_thread(&process, &process, name.as_bytes())?;
     let pobj: Arc<dyn ProcessObject> = process.clone();
     let tobj: Arc<dyn ThreadObject> = thread.clone();
     let handles = StartupHandles::new(&pobj, &tobj)?;

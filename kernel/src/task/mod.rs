@@ -67,7 +67,7 @@ pub fn before_user_return() {
 
 /// Spawns a kernel thread running `body`. `None` when out of memory.
 pub fn spawn_kernel(name: &str, body: impl FnOnce() + Send + 'static) -> Option<Arc<Thread>> {
-    let t = Thread::new(name, None, 0)?;
+    let t = Thread::new(name, None, 0, None)?;
     t.prepare(
         sched::kernel_thread_start,
         &TrapFrame::zeroed(),

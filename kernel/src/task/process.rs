@@ -19,6 +19,7 @@ use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
+use syscalls::account::{Account, Charge};
 use syscalls::exception::ExceptionPort;
 use syscalls::handle::{HandleTable, SplitMix64};
 use syscalls::{ObjectTable, ProcessObject, VmarObject};
@@ -62,6 +63,10 @@ pub struct Process {
     thread_objects: AtomicU32,
     /// `zx_task_create_exception_channel` on this process.
     exception_port: ExceptionPort,
+    /// What this process (and its descendants) make the kernel hold (`syscalls::account`).
+    account: Arc<Account>,
+    /// The creator's charge for this process (`None` for a process the kernel creates).
+    _charge: Option<Charge>,
 }
 
 impl core::fmt::Debug for Process {
@@ -79,22 +84,28 @@ pub fn live_processes() -> u32 {
 }
 
 impl Process {
-    /// A new process with an empty user address space. `ERR_NO_MEMORY` when the page table
-    /// cannot be allocated. `name` is truncated to 31 bytes.
-    pub fn create(name: &[u8]) -> Result<Arc<Process>, Status> {
+    /// A new process with an empty user address space, created by the process whose account is
+    /// `creator` (charged one process; the new account is its child), or by the kernel (`None`:
+    /// a root account). `ERR_NO_RESOURCES` at the creator's process budget, `ERR_NO_MEMORY`
+    /// when the page table cannot be allocated. `name` is truncated to 31 bytes.
+    pub fn create(name: &[u8], creator: Option<&Arc<Account>>) -> Result<Arc<Process>, Status> {
+        let charge = super::quota::charge_process(creator)?;
+        let account = super::quota::new_account(creator);
         let (aspace, root) = crate::mm::new_user_aspace(super::random::aspace_rng())?;
         super::quota::bound_address_space(&aspace);
         let mut n = [0u8; ZX_MAX_NAME_LEN];
         let len = name.len().min(ZX_MAX_NAME_LEN - 1);
         n[..len].copy_from_slice(&name[..len]);
         let mut rng = SplitMix64::new(super::random::next_u64());
+        let mut handles = HandleTable::new(&mut rng);
+        handles.set_account(account.clone());
         LIVE.fetch_add(1, Ordering::SeqCst);
         Ok(Arc::new(Process {
             koid: syscalls::new_koid(),
             name: Mutex::new(n),
             aspace: Mutex::new(Some((aspace, root))),
             root_vmar_koid: syscalls::new_koid(),
-            handles: Mutex::new(HandleTable::new(&mut rng)),
+            handles: Mutex::new(handles),
             inner: Mutex::new(Inner {
                 lifecycle: Lifecycle::Initial,
                 return_code: 0,
@@ -104,7 +115,14 @@ impl Process {
             signals: AtomicU32::new(0),
             thread_objects: AtomicU32::new(0),
             exception_port: ExceptionPort::new(),
+            account,
+            _charge: charge,
         }))
+    }
+
+    /// The process's account.
+    pub fn account(&self) -> &Arc<Account> {
+        &self.account
     }
 
     /// Thread objects of this process alive (created and not dropped, started or not).

@@ -58,7 +58,7 @@ fn locked<R>(f: impl FnOnce(&mut Sched) -> R) -> R {
 pub fn init(boot_stack_bottom: u64, boot_stack_top: u64) {
     let boot = Thread::boot(boot_stack_bottom, boot_stack_top);
     arch::percpu::set_kernel_stack(boot_stack_top, boot_stack_top - boot_stack_bottom);
-    let idle = Thread::new("idle", None, 0).expect("no memory for the idle thread");
+    let idle = Thread::new("idle", None, 0, None).expect("no memory for the idle thread");
     let user = arch::trap::TrapFrame::zeroed();
     idle.prepare(
         kernel_thread_start,

@@ -310,13 +310,24 @@ fn start_thread(
 }
 
 /// Creates a thread object in `process`, not started (and not yet counted by the process, as in
-/// Zircon: so creating one in a dead process succeeds and starting it is `ZX_ERR_BAD_STATE`).
-/// `ZX_ERR_NO_RESOURCES` at the thread quota ([`super::quota::admit_thread`]), `ZX_ERR_NO_MEMORY`
-/// when its kernel stack cannot be allocated.
-pub fn new_thread(process: &Arc<Process>, name: &[u8]) -> Result<Arc<Thread>, Status> {
-    super::quota::admit_thread(process)?;
+/// Zircon: so creating one in a dead process succeeds and starting it is `ZX_ERR_BAD_STATE`),
+/// charged to the `creator` process's account. `ZX_ERR_NO_RESOURCES` at the thread quotas
+/// ([`super::quota::admit_thread`]), `ZX_ERR_NO_MEMORY` when its kernel stack cannot be
+/// allocated.
+pub fn new_thread(
+    creator: &Process,
+    process: &Arc<Process>,
+    name: &[u8],
+) -> Result<Arc<Thread>, Status> {
+    let charge = super::quota::admit_thread(process, creator.account())?;
     let name = core::str::from_utf8(name).unwrap_or("?");
-    Thread::new(name, Some(process.clone()), syscalls::new_koid()).ok_or(Status::ERR_NO_MEMORY)
+    Thread::new(
+        name,
+        Some(process.clone()),
+        syscalls::new_koid(),
+        Some(charge),
+    )
+    .ok_or(Status::ERR_NO_MEMORY)
 }
 
 /// Starts `process` on `thread` with the startup registers of `start` (the startup ABI).
@@ -438,7 +449,7 @@ impl SyscallContext for Ctx {
     }
 
     fn process_create(&mut self, name: &[u8]) -> Result<Arc<dyn ProcessObject>, Status> {
-        Ok(Process::create(name)?)
+        Ok(Process::create(name, Some(self.process.account()))?)
     }
 
     fn thread_create(
@@ -447,7 +458,7 @@ impl SyscallContext for Ctx {
         name: &[u8],
     ) -> Result<Arc<dyn ThreadObject>, Status> {
         let p = as_process(process)?;
-        Ok(new_thread(&p, name)?)
+        Ok(new_thread(&self.process, &p, name)?)
     }
 
     fn process_start(

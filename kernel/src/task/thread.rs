@@ -18,6 +18,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use spin::Mutex;
 
 use super::process::Process;
+use syscalls::account::Charge;
 use syscalls::exception::{ExceptionPort, ThreadExceptionState};
 
 /// Scheduling state.
@@ -87,6 +88,8 @@ pub struct Thread {
     exception_port: ExceptionPort,
     /// The exception the thread is stopped in, if any.
     exception_state: ThreadExceptionState,
+    /// The creator's charge for this thread object (`syscalls::account`), released with it.
+    _charge: Option<Charge>,
 }
 
 impl core::fmt::Debug for Thread {
@@ -132,8 +135,14 @@ pub fn live_stacks() -> u64 {
 }
 
 impl Thread {
-    /// A new thread with its own kernel stack; `None` when memory runs out.
-    pub fn new(name: &str, process: Option<Arc<Process>>, koid: u64) -> Option<Arc<Thread>> {
+    /// A new thread with its own kernel stack, holding `charge` (its creator's) until dropped;
+    /// `None` when memory runs out.
+    pub fn new(
+        name: &str,
+        process: Option<Arc<Process>>,
+        koid: u64,
+        charge: Option<Charge>,
+    ) -> Option<Arc<Thread>> {
         let stack = alloc_stack()?;
         let range = (stack.bottom(), stack.top());
         if let Some(p) = &process {
@@ -156,6 +165,7 @@ impl Thread {
             in_wait_one: AtomicBool::new(false),
             exception_port: ExceptionPort::new(),
             exception_state: ThreadExceptionState::new(),
+            _charge: charge,
         }))
     }
 
@@ -178,6 +188,7 @@ impl Thread {
             in_wait_one: AtomicBool::new(false),
             exception_port: ExceptionPort::new(),
             exception_state: ThreadExceptionState::new(),
+            _charge: None,
         })
     }
 

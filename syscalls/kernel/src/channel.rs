@@ -13,11 +13,14 @@
 //! - per endpoint queue: at most [`MAX_QUEUED_MESSAGES`] messages and [`MAX_QUEUED_BYTES`]
 //!   bytes; a write past either is `ZX_ERR_SHOULD_WAIT` and the message (with its handles) is
 //!   dropped, like every failed `zx_channel_write`;
+//! - per writer: the bytes it has queued and not yet read count against its account's byte
+//!   budget ([`crate::account`]); past it `ZX_ERR_NO_RESOURCES`;
 //! - kernel-wide: at most [`MAX_TOTAL_QUEUED_BYTES`] bytes in all queues; past it
 //!   `ZX_ERR_NO_MEMORY`.
 //!
 //! Handles inside messages count as live handles (`handle::live_handle_count`), so the
-//! kernel-wide handle bound covers them too.
+//! kernel-wide handle bound covers them too; they stay charged to the writer's account while
+//! queued, as do the message's bytes (see [`crate::account`]).
 //!
 //! # Waking waiters
 //! Blocked `zx_object_wait_one` callers re-check their object's signals when the kernel's waiter
@@ -33,6 +36,7 @@ use abi::signals::{ZX_CHANNEL_PEER_CLOSED, ZX_CHANNEL_READABLE, ZX_CHANNEL_WRITA
 use abi::Status;
 use spin::{Mutex, Once};
 
+use crate::account::{Account, Charge, Resource};
 use crate::object::{new_koid, ObjectHandle};
 
 /// Most messages queued at one endpoint.
@@ -68,8 +72,11 @@ pub fn total_queued_bytes() -> usize {
 pub struct Message {
     /// The payload.
     pub bytes: Vec<u8>,
-    /// The handles it carries (each keeps its rights).
+    /// The handles it carries (each keeps its rights, and its charge: the writer's account).
     pub handles: Vec<ObjectHandle>,
+    /// The writer's charge for the bytes while the message is queued (set by
+    /// [`ChannelEndpoint::write`], released when the message is read or dropped).
+    pub charge: Option<Charge>,
 }
 
 #[derive(Default)]
@@ -261,10 +268,12 @@ impl ChannelEndpoint {
         self.shared.queues.lock()[self.side].messages.len()
     }
 
-    /// Queues `msg` at the peer. Errors (the message and its handles are dropped, after the
-    /// lock): `ZX_ERR_PEER_CLOSED`, `ZX_ERR_SHOULD_WAIT` (the peer's queue is full),
+    /// Queues `msg` at the peer, its bytes charged to `account` (the writer's; `None` charges
+    /// nobody) until read or dropped. Errors, in this order (the message and its handles are
+    /// dropped, after the lock): `ZX_ERR_PEER_CLOSED`, `ZX_ERR_SHOULD_WAIT` (the peer's queue
+    /// is full), `ZX_ERR_NO_RESOURCES` (the writer's byte budget, see [`crate::account`]),
     /// `ZX_ERR_NO_MEMORY` (the kernel-wide byte bound).
-    pub fn write(&self, msg: Message) -> Result<(), Status> {
+    pub fn write(&self, mut msg: Message, account: Option<&Arc<Account>>) -> Result<(), Status> {
         let len = msg.bytes.len();
         // The carried endpoints are in the peer's queue from now on; if the write fails, the
         // message and they are dropped, so the record never misleads. Set outside this
@@ -273,21 +282,34 @@ impl ChannelEndpoint {
         let result = {
             let mut queues = self.shared.queues.lock();
             let peer = &mut queues[1 - self.side];
+            let charge = || {
+                account
+                    .map(|a| a.charge(Resource::ChannelBytes, len))
+                    .transpose()
+            };
             if peer.closed {
                 Err((Status::ERR_PEER_CLOSED, msg))
             } else if peer.messages.len() >= MAX_QUEUED_MESSAGES
                 || peer.bytes + len > MAX_QUEUED_BYTES
             {
                 Err((Status::ERR_SHOULD_WAIT, msg))
-            } else if TOTAL_QUEUED_BYTES.fetch_add(len, Ordering::SeqCst) + len
-                > MAX_TOTAL_QUEUED_BYTES
-            {
-                TOTAL_QUEUED_BYTES.fetch_sub(len, Ordering::SeqCst);
-                Err((Status::ERR_NO_MEMORY, msg))
             } else {
-                peer.bytes += len;
-                peer.messages.push_back(msg);
-                Ok(())
+                match charge() {
+                    Err(status) => Err((status, msg)),
+                    Ok(_)
+                        if TOTAL_QUEUED_BYTES.fetch_add(len, Ordering::SeqCst) + len
+                            > MAX_TOTAL_QUEUED_BYTES =>
+                    {
+                        TOTAL_QUEUED_BYTES.fetch_sub(len, Ordering::SeqCst);
+                        Err((Status::ERR_NO_MEMORY, msg))
+                    }
+                    Ok(charge) => {
+                        msg.charge = charge;
+                        peer.bytes += len;
+                        peer.messages.push_back(msg);
+                        Ok(())
+                    }
+                }
             }
         };
         match result {

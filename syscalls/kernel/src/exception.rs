@@ -27,12 +27,15 @@ use abi::wire::Wire;
 use abi::{Status, ZxResult};
 use spin::Mutex;
 
+use crate::account::Account;
 use crate::channel::{wake_waiters, ChannelEndpoint, Message};
 use crate::object::{new_koid, Object, ProcessObject, ThreadObject};
 use crate::user_ptr::X86_64_USER_LIMIT;
 
 struct PortState {
     channel: Option<Arc<ChannelEndpoint>>,
+    /// The account of the process that bound the channel: exception messages are charged to it.
+    account: Option<Arc<Account>>,
     thread_rights: u32,
     process_rights: u32,
     shut_down: bool,
@@ -55,6 +58,7 @@ impl ExceptionPort {
         ExceptionPort {
             state: Mutex::new(PortState {
                 channel: None,
+                account: None,
                 thread_rights: 0,
                 process_rights: 0,
                 shut_down: false,
@@ -63,14 +67,16 @@ impl ExceptionPort {
     }
 
     /// Binds `kernel_end`; the handles an exception hands out get `thread_rights` /
-    /// `process_rights` (0: `zx_exception_get_process` is `ZX_ERR_ACCESS_DENIED`).
-    /// `ZX_ERR_BAD_STATE` once the task is dead, `ZX_ERR_ALREADY_BOUND` while a previous channel's
-    /// user endpoint lives.
+    /// `process_rights` (0: `zx_exception_get_process` is `ZX_ERR_ACCESS_DENIED`); exception
+    /// messages (their bytes and exception handle) are charged to `account`, the binding
+    /// process's. `ZX_ERR_BAD_STATE` once the task is dead, `ZX_ERR_ALREADY_BOUND` while a
+    /// previous channel's user endpoint lives.
     pub fn bind(
         &self,
         kernel_end: Arc<ChannelEndpoint>,
         thread_rights: u32,
         process_rights: u32,
+        account: Option<Arc<Account>>,
     ) -> ZxResult {
         let old = {
             let mut s = self.state.lock();
@@ -84,6 +90,7 @@ impl ExceptionPort {
             }
             s.thread_rights = thread_rights;
             s.process_rights = process_rights;
+            s.account = account;
             s.channel.replace(kernel_end)
         };
         drop(old);
@@ -204,17 +211,22 @@ impl Drop for ExceptionObject {
 
 /// Sends an exception message for `thread` (of `process`) through `port`: a
 /// `zx_exception_info_t` with one exception handle (`ZX_DEFAULT_EXCEPTION_RIGHTS`). `None` when
-/// the port has no live user endpoint or the message cannot be queued (then the exception goes
-/// to the next port). On success the caller waits until [`ExceptionShared::is_closed`].
+/// the port has no live user endpoint or the message cannot be queued, e.g. at the binding
+/// process's handle or byte budget (then the exception goes to the next port). On success the caller waits until [`ExceptionShared::is_closed`].
 pub fn deliver(
     port: &ExceptionPort,
     thread: Arc<dyn ThreadObject>,
     process: Arc<dyn ProcessObject>,
     excp_type: u32,
 ) -> Option<Arc<ExceptionShared>> {
-    let (channel, thread_rights, process_rights) = {
+    let (channel, thread_rights, process_rights, account) = {
         let s = port.state.lock();
-        (s.channel.clone()?, s.thread_rights, s.process_rights)
+        (
+            s.channel.clone()?,
+            s.thread_rights,
+            s.process_rights,
+            s.account.clone(),
+        )
     };
     if channel.peer_closed() {
         return None;
@@ -239,11 +251,16 @@ pub fn deliver(
     }));
     let mut bytes = alloc::vec![0u8; ExceptionInfo::SIZE];
     info.encode(&mut bytes);
+    let mut handle = exception.into_default_handle();
+    if let Some(account) = &account {
+        handle.charge_to(account).ok()?;
+    }
     let msg = Message {
         bytes,
-        handles: alloc::vec![exception.into_default_handle()],
+        handles: alloc::vec![handle],
+        charge: None,
     };
-    channel.write(msg).ok().map(|()| shared)
+    channel.write(msg, account.as_ref()).ok().map(|()| shared)
 }
 
 /// A thread's exception while it is blocked in it: the report and the registers (which

@@ -33,9 +33,15 @@
 //! - a full table refuses new handles with `ZX_ERR_NO_RESOURCES`;
 //! - when [`MAX_LIVE_HANDLES`] handles exist kernel-wide, or the table cannot grow its slot
 //!   vector (heap allocation failure), `add` is `ZX_ERR_NO_MEMORY` (Zircon's answer when its
-//!   handle arena is exhausted).
+//!   handle arena is exhausted);
+//! - a table may belong to an [`Account`] ([`HandleTable::set_account`]): a handle put in it is
+//!   charged there (moved from the account it was charged to, if any, with
+//!   [`Account::transfer`]), and `add` is `ZX_ERR_NO_RESOURCES` when the account or an
+//!   ancestor is at its handle limit. A handle keeps its charge when it leaves the table (into a
+//!   channel message) and releases it when dropped.
 
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -43,6 +49,8 @@ use abi::handle::{ZX_HANDLE_FIXED_BITS_MASK, ZX_HANDLE_INVALID};
 use abi::info::InfoHandleBasic;
 use abi::rights::{ZX_RIGHT_DUPLICATE, ZX_RIGHT_SAME_RIGHTS};
 use abi::Status;
+
+use crate::account::{Account, Resource};
 
 /// Bits of the slot index inside a handle value: one table never has more than 16 Ki slots
 /// (Zircon's arena index has 18 bits for its 256 Ki handles), which leaves 16 for the generation.
@@ -126,6 +134,8 @@ pub struct Handle<O> {
     rights: u32,
     koid: u64,
     obj_type: u32,
+    /// The account charged one [`Resource::Handles`] for this handle, if any.
+    charge: Option<Arc<Account>>,
 }
 
 impl<O> Handle<O> {
@@ -137,7 +147,24 @@ impl<O> Handle<O> {
             rights,
             koid,
             obj_type,
+            charge: None,
         }
+    }
+
+    /// The account this handle is charged to, if any.
+    pub fn charged_to(&self) -> Option<&Arc<Account>> {
+        self.charge.as_ref()
+    }
+
+    /// Charges the handle to `to`, moving its charge from the account it was charged to (see
+    /// [`Account::transfer`]); `ZX_ERR_NO_RESOURCES` (nothing changed) at a handle limit.
+    pub fn charge_to(&mut self, to: &Arc<Account>) -> Result<(), Status> {
+        if self.charge.as_ref().is_some_and(|c| Arc::ptr_eq(c, to)) {
+            return Ok(());
+        }
+        Account::transfer(self.charge.as_ref(), to, Resource::Handles, 1)?;
+        self.charge = Some(to.clone());
+        Ok(())
     }
 
     /// The object.
@@ -191,6 +218,9 @@ impl<O: Clone> Handle<O> {
 
 impl<O> Drop for Handle<O> {
     fn drop(&mut self) {
+        if let Some(account) = self.charge.take() {
+            account.release(Resource::Handles, 1);
+        }
         LIVE_HANDLES.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -208,6 +238,8 @@ pub struct HandleTable<O> {
     mixer: u32,
     len: usize,
     limit: usize,
+    /// Where handles put in the table are charged.
+    account: Option<Arc<Account>>,
 }
 
 impl<O> HandleTable<O> {
@@ -225,7 +257,18 @@ impl<O> HandleTable<O> {
             mixer: rng.next_u32() << RESERVED_BITS,
             len: 0,
             limit: limit.min(MAX_HANDLES),
+            account: None,
         }
+    }
+
+    /// Charges every handle put in the table from now on to `account` (the owning process's).
+    pub fn set_account(&mut self, account: Arc<Account>) {
+        self.account = Some(account);
+    }
+
+    /// The account handles in this table are charged to.
+    pub fn account(&self) -> Option<&Arc<Account>> {
+        self.account.as_ref()
     }
 
     /// Number of handles in the table.
@@ -265,14 +308,19 @@ impl<O> HandleTable<O> {
     }
 
     /// Puts `handle` in the table and returns its value; `ZX_ERR_NO_RESOURCES` (and the handle is
-    /// dropped) if the table is full.
-    pub fn add(&mut self, handle: Handle<O>) -> Result<u32, Status> {
+    /// dropped) if the table is full or its account at a handle limit.
+    pub fn add(&mut self, mut handle: Handle<O>) -> Result<u32, Status> {
         if self.len >= self.limit {
             return Err(Status::ERR_NO_RESOURCES);
         }
         // `handle` itself is counted already.
         if live_handle_count() > MAX_LIVE_HANDLES {
             return Err(Status::ERR_NO_MEMORY);
+        }
+        // Charged before a slot is taken: if anything below fails, dropping `handle` releases
+        // the charge wherever it now is.
+        if let Some(account) = &self.account {
+            handle.charge_to(account)?;
         }
         let reuse = self.free.len() >= REUSE_AFTER || self.slots.len() >= MAX_HANDLES;
         let index = match self.free.pop_front() {
@@ -438,9 +486,11 @@ impl<O: Clone> HandleTable<O> {
     pub fn replace(&mut self, value: u32, rights: u32) -> Result<u32, Status> {
         let source = self.get(value)?;
         let resolved = resolve_rights(source.rights, rights);
-        let old = self.remove(value).expect("looked up above");
+        let mut old = self.remove(value).expect("looked up above");
         let rights = resolved.ok_or(Status::ERR_INVALID_ARGS)?;
-        let new = old.dup(rights);
+        let mut new = old.dup(rights);
+        // The new handle takes over the old one's charge, so replace works at a handle limit.
+        new.charge = old.charge.take();
         drop(old);
         self.add(new)
     }

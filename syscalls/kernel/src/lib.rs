@@ -8,6 +8,8 @@
 //! - [`sys`]: the `sys_*` handlers with Zircon's check order and statuses;
 //! - [`handle`]: the per-process handle table (Zircon's value encoding, rights, duplicate /
 //!   replace / close rules);
+//! - [`account`]: what each process makes the kernel hold, charged to it and its ancestors
+//!   (threads, processes, handles, channel bytes);
 //! - [`user_ptr`]: how handlers touch user memory ([`user_ptr::UserMemory`] plus typed, validated
 //!   pointers).
 //!
@@ -19,6 +21,7 @@
 
 extern crate alloc;
 
+pub mod account;
 pub mod channel;
 pub mod context;
 pub mod dispatch;

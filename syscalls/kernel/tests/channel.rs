@@ -410,8 +410,9 @@ fn freeing_a_deep_chain_of_endpoints_uses_constant_stack() {
         let msg = Message {
             bytes: Vec::new(),
             handles: vec![Object::Channel(a).into_default_handle()],
+            charge: None,
         };
-        tail.write(msg).expect("queued");
+        tail.write(msg, None).expect("queued");
         tail = b;
     }
     drop(tail);

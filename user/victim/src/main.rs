@@ -43,7 +43,14 @@ mod case {
     pub const SPOOF_UTEST: u64 = 1000;
     pub const DEBUG_MEMORY: u64 = 50;
     pub const MAP_MANY: u64 = 51;
+    pub const SPREAD_THREADS: u64 = 52;
+    pub const PARK_HANDLES: u64 = 53;
 }
+
+/// Flag of mailbox word 0 once `case::SPREAD_THREADS` / `case::PARK_HANDLES` is done: word 0 is
+/// the count (threads created / handles parked) with this bit set, word 1 the status that
+/// stopped it (`zx_status_t` as `i64`).
+pub const QUOTA_DONE: u64 = 1 << 63;
 
 /// `case::MAP_MANY`: maps one page of a fresh VMO up to this many times into its own root VMAR
 /// (until NO_MEMORY: the region quota or low memory), stores the count with [`MAP_MANY_DONE`]
@@ -301,6 +308,22 @@ fn main(startup: Startup) -> i64 {
                 .wait_one(abi::signals::ZX_THREAD_TERMINATED, i64::MAX);
             SURVIVED
         }
+        case::SPREAD_THREADS => {
+            println!("victim: unstarted threads spread over unstarted children until refused");
+            let mailbox = Vmo::from(startup.arg1);
+            let (children, threads, status) = spread_threads();
+            report_and_wait(&mailbox, &startup.thread, threads.len() as u64, status);
+            drop((children, threads));
+            SURVIVED
+        }
+        case::PARK_HANDLES => {
+            println!("victim: park handles in channel queues until refused");
+            let mailbox = Vmo::from(startup.arg1);
+            let (channels, parked, status) = park_handles();
+            report_and_wait(&mailbox, &startup.thread, parked, status);
+            drop(channels);
+            SURVIVED
+        }
         case::DEBUG_MEMORY => {
             println!("victim: zx_process_write_memory / read_memory on itself");
             let vmo = Vmo::create(4096, 0).expect("vmo");
@@ -326,6 +349,89 @@ fn main(startup: Startup) -> i64 {
             -2
         }
     }
+}
+
+/// `case::SPREAD_THREADS`: new unstarted children, each given unstarted threads (through our
+/// handle to it) until the kernel refuses; stops at the first child that gets none (or 16).
+fn spread_threads() -> (
+    alloc::vec::Vec<zx::Process>,
+    alloc::vec::Vec<Thread>,
+    Status,
+) {
+    let mut children = alloc::vec::Vec::new();
+    let mut threads = alloc::vec::Vec::new();
+    let status = loop {
+        let (p, _root) = match zx::Process::create(&zx::Handle::invalid(), b"spread", 0) {
+            Ok(c) => c,
+            Err(e) => break e,
+        };
+        let mut n = 0;
+        let e = loop {
+            match Thread::create(&p, b"idle", 0) {
+                Ok(t) => {
+                    threads.push(t);
+                    n += 1;
+                }
+                Err(e) => break e,
+            }
+        };
+        children.push(p);
+        if n == 0 || children.len() >= 16 {
+            break e;
+        }
+    };
+    (children, threads, status)
+}
+
+/// `case::PARK_HANDLES`: duplicates of one VMO handle, 64 per message, written into channels
+/// until each queue is full (then a new channel), until a duplicate, a channel or a write is
+/// refused otherwise. Returns the channels, the handles parked and that status.
+fn park_handles() -> (alloc::vec::Vec<(zx::Channel, zx::Channel)>, u64, Status) {
+    let same = abi::rights::ZX_RIGHT_SAME_RIGHTS;
+    let mut channels = alloc::vec::Vec::new();
+    let mut parked = 0u64;
+    let Ok(vmo) = Vmo::create(4096, 0) else {
+        return (channels, 0, Status::ERR_INTERNAL);
+    };
+    let status = 'outer: loop {
+        let (a, b) = match zx::Channel::create(0) {
+            Ok(pair) => pair,
+            Err(e) => break e,
+        };
+        loop {
+            let mut hs = alloc::vec::Vec::with_capacity(64);
+            for _ in 0..64 {
+                match vmo.handle().duplicate(same) {
+                    Ok(h) => hs.push(h),
+                    Err(e) => {
+                        channels.push((a, b));
+                        break 'outer e;
+                    }
+                }
+            }
+            match a.write(b"", hs) {
+                Ok(()) => parked += 64,
+                Err(Status::ERR_SHOULD_WAIT) => break,
+                Err(e) => {
+                    channels.push((a, b));
+                    break 'outer e;
+                }
+            }
+        }
+        channels.push((a, b));
+    };
+    (channels, parked, status)
+}
+
+/// Stores `count` and `status` in the mailbox VMO (arg1) for the parent (word 1, then word 0
+/// with [`QUOTA_DONE`]), then waits to be killed, keeping everything it made.
+fn report_and_wait(mailbox: &Vmo, thread: &Thread, count: u64, status: Status) {
+    // Written with `vmo_write`: maps nothing, so it needs no new kernel objects.
+    let _ = mailbox.write(&(status.into_raw() as i64).to_le_bytes(), 8);
+    let _ = mailbox.write(&(count | QUOTA_DONE).to_le_bytes(), 0);
+    let _ = thread
+        .handle()
+        .wait_one(abi::signals::ZX_THREAD_TERMINATED, i64::MAX);
 }
 
 #[inline(never)]

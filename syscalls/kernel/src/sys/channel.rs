@@ -9,8 +9,11 @@
 //! time), no `ZX_RIGHT_TRANSFER` `ZX_ERR_ACCESS_DENIED`, the channel itself
 //! `ZX_ERR_NOT_SUPPORTED` (the first error wins). Every listed handle is consumed whatever the
 //! outcome (Zircon's `RemoveUserHandles` clean-up on the early errors, the dropped message on the
-//! later ones): on failure they are closed. Last, the queueing: `ZX_ERR_PEER_CLOSED`, or our
-//! queue bounds (`crate::channel`).
+//! later ones): on failure they are closed. Last, the queueing: the writer's byte budget
+//! (`ZX_ERR_NO_RESOURCES`, `crate::account`), `ZX_ERR_PEER_CLOSED`, or our queue bounds
+//! (`crate::channel`). Queued handles and bytes stay charged to the writer; a read moves the
+//! handles' charge to the reader (its table's account: `ZX_ERR_NO_RESOURCES` at its handle
+//! limit, and the message's handles are closed as for a full table).
 //!
 //! Our addition: writing the channel's *peer* endpoint is `ZX_ERR_NOT_SUPPORTED` like the
 //! channel itself (the peer would keep itself alive from its own queue; Zircon accepts it and
@@ -132,7 +135,7 @@ pub fn write(
             return Err(status);
         }
     };
-    let (taken, status) = with_table(ctx, |t| {
+    let (taken, status, account) = with_table(ctx, |t| {
         let mut taken = Vec::with_capacity(values.len());
         let mut first_error = None;
         for &v in &values {
@@ -159,7 +162,7 @@ pub fn write(
                 first_error = Some(e);
             }
         }
-        (taken, first_error)
+        (taken, first_error, t.account().cloned())
     });
     // Ours: an endpoint whose queued messages (transitively) hold the receiving endpoint would
     // close an ownership cycle nobody could break (see `ChannelEndpoint::would_cycle`).
@@ -173,10 +176,14 @@ pub fn write(
         drop(taken);
         return Err(status);
     }
-    channel.write(Message {
-        bytes: payload,
-        handles: taken,
-    })
+    channel.write(
+        Message {
+            bytes: payload,
+            handles: taken,
+            charge: None,
+        },
+        account.as_ref(),
+    )
 }
 
 /// The checks before the handles: options, the channel, the sizes and the bytes.

@@ -42,7 +42,7 @@ use abi::{Status, ZxResult};
 
 use super::{add_and_copy_out, lookup, lookup_any};
 use crate::channel::ChannelEndpoint;
-use crate::context::SyscallContext;
+use crate::context::{with_table, SyscallContext};
 use crate::object::Object;
 use crate::user_ptr::{UserIn, UserInBuffer, UserOut, UserOutBuffer};
 
@@ -63,12 +63,14 @@ pub fn create_exception_channel(
         ZX_RIGHT_INSPECT | ZX_RIGHT_DUPLICATE | ZX_RIGHT_TRANSFER | ZX_RIGHT_MANAGE_THREAD,
     )?;
     let (kernel_end, user_end) = ChannelEndpoint::create_pair();
+    let account = with_table(ctx, |t| t.account().cloned());
     match &object {
         Object::Thread(t) => {
             if debugger {
                 return Err(Status::ERR_INVALID_ARGS);
             }
-            t.exception_port().bind(kernel_end, task_rights, 0)?;
+            t.exception_port()
+                .bind(kernel_end, task_rights, 0, account)?;
         }
         Object::Process(p) => {
             if task_rights & ZX_RIGHT_ENUMERATE == 0 {
@@ -78,7 +80,7 @@ pub fn create_exception_channel(
                 return Err(Status::ERR_NOT_SUPPORTED);
             }
             p.exception_port()
-                .bind(kernel_end, task_rights, task_rights)?;
+                .bind(kernel_end, task_rights, task_rights, account)?;
         }
         _ => return Err(Status::ERR_WRONG_TYPE),
     }

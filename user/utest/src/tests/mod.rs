@@ -16,6 +16,7 @@ mod misc;
 mod nested;
 mod oom;
 mod probe;
+mod quota;
 mod spawn;
 mod task;
 mod user_ptr;
@@ -55,6 +56,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("probe", probe::TESTS),
     ("kheap", kheap::TESTS),
     ("oom", oom::TESTS),
+    ("quota", quota::TESTS),
 ];
 
 /// The tests that misbehave on purpose (only with `demo_failures=1`).
