@@ -238,7 +238,7 @@ fn many_mappings(b: &Bench, root: &Vmar, ms: &[usize]) -> Result<(), abi::Status
     let mut made: Vec<usize> = Vec::new();
     for &m in ms {
         while made.len() < m {
-            let perms = if made.len() % 2 == 0 {
+            let perms = if made.len().is_multiple_of(2) {
                 RW
             } else {
                 ZX_VM_PERM_READ
@@ -279,7 +279,7 @@ fn many_mappings(b: &Bench, root: &Vmar, ms: &[usize]) -> Result<(), abi::Status
         });
         // Keep the toggled one in its original permission pattern.
         let idx = made.len() / 2;
-        if idx % 2 == 1 {
+        if !idx.is_multiple_of(2) {
             // SAFETY: as above.
             unsafe { root.protect(ZX_VM_PERM_READ, a, PAGE)? };
         }
