@@ -2,7 +2,7 @@
 //! x86_64-unknown-none): `KERNEL_ELF`, and `$OUT_DIR/programs.rs` with `USER_PROGRAMS`.
 
 /// User programs packed into the ramdisk: (ramdisk name, artifact dependency name).
-const PROGRAMS: &[&str] = &["demo", "child", "utest", "victim", "fuzz"];
+const PROGRAMS: &[&str] = &["demo", "child", "utest", "victim", "fuzz", "vmbench"];
 
 fn main() {
     let kernel = std::env::var("CARGO_BIN_FILE_KERNEL_kernel")
