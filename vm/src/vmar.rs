@@ -294,6 +294,15 @@ impl Vmar {
         self.aspace.walk_from(self.id).ok_or(Status::ERR_BAD_STATE)
     }
 
+    /// [`Vmar::walk`] with every committed-page count left 0 and each entry's VMO beside it
+    /// (`None` for VMARs): the caller counts with `Vmo::committed_pages_in` outside the tree
+    /// lock (and may be preempted between mappings).
+    pub fn walk_uncounted(&self) -> ZxResult<Vec<(RegionInfo, Option<Arc<Vmo>>)>> {
+        self.aspace
+            .walk_from_uncounted(self.id)
+            .ok_or(Status::ERR_BAD_STATE)
+    }
+
     fn placement(&self, node: &VmarNode) -> Placement {
         let config = self.aspace.config();
         if !config.aslr {
@@ -798,6 +807,35 @@ impl Vmar {
         destroy_vmar(&self.aspace, &mut tree, self.id, &mut batch);
         self.aspace.finish(batch);
         Ok(())
+    }
+
+    /// Unmaps up to `max` of the mappings that are direct children of this VMAR (lowest
+    /// addresses first) and returns how many it unmapped: a step of a destroy split into
+    /// bounded pieces (the syscall layer calls it with preemption points in between, then
+    /// [`Vmar::destroy`] removes what is left). `ERR_BAD_STATE` when destroyed.
+    pub fn unmap_some_mappings(&self, max: usize) -> ZxResult<usize> {
+        let mut tree = self.aspace.tree.lock();
+        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        let ranges: Vec<(usize, usize)> = node
+            .children
+            .iter()
+            .filter(|(_, _, c)| matches!(c, Child::Mapping(_)))
+            .take(max)
+            .map(|(base, len, _)| (base, len))
+            .collect();
+        let mut batch = Batch::new();
+        for &(base, len) in &ranges {
+            unmap_range(
+                &self.aspace,
+                &mut tree,
+                self.id,
+                base,
+                base + len,
+                &mut batch,
+            );
+        }
+        self.aspace.finish(batch);
+        Ok(ranges.len())
     }
 
     /// `zx_vmar_op_range`: COMMIT, DECOMMIT, MAP_RANGE, DONT_NEED or ALWAYS_NEED over the mappings

@@ -34,6 +34,7 @@ pub fn on_syscall(frame: &mut TrapFrame) {
     let args = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9, frame.r12, frame.r13,
     ];
+    super::irqoff::begin(frame.rax.min(abi::irqoff::COUNT as u64) as usize);
     let thread = sched::current();
     let result = match thread.process().cloned() {
         Some(process) => match super::quota::admit(&process, frame.rax, &args) {
@@ -51,7 +52,9 @@ pub fn on_syscall(frame: &mut TrapFrame) {
     };
     drop(thread);
     frame.rax = result as u64;
+    // A thread that exits here (its process dying) counts the teardown for this syscall.
     super::before_user_return();
+    super::irqoff::end();
 }
 
 /// The user-exception hook (arch calls it for every unresolved exception from ring 3).
@@ -501,7 +504,7 @@ impl SyscallContext for Ctx {
 
     fn kernel_stats(&mut self) -> Result<[u64; abi::kstats::COUNT], Status> {
         use abi::kstats as k;
-        let (checked, failed) = crate::mm::check_live_aspaces();
+        let (checked, failed) = crate::mm::check_live_aspaces(sched::preempt_point);
         let mut s = [0; k::COUNT];
         s[k::FREE_FRAMES] = crate::frame_alloc::stats().free + crate::heap::frames();
         s[k::TABLE_PAGES] = arch::paging::live_table_pages() as u64;
@@ -511,5 +514,13 @@ impl SyscallContext for Ctx {
         s[k::ASPACES_CHECKED] = checked;
         s[k::INVARIANT_FAILURES] = failed;
         Ok(s)
+    }
+
+    fn irqoff_stats(&mut self, reset: bool) -> Result<[u64; abi::irqoff::COUNT], Status> {
+        Ok(super::irqoff::stats(reset))
+    }
+
+    fn preempt_point(&mut self) {
+        sched::preempt_point();
     }
 }

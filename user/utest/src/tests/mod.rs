@@ -9,6 +9,7 @@ mod exception;
 mod fault;
 mod handle;
 mod info;
+mod irqoff;
 mod misc;
 mod nested;
 mod probe;
@@ -48,6 +49,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("channel", channel::TESTS),
     ("exception", exception::TESTS),
     ("probe", probe::TESTS),
+    ("irqoff", irqoff::TESTS),
 ];
 
 /// Page size.
