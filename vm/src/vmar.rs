@@ -643,6 +643,21 @@ impl Vmar {
     /// sub-region only partly inside, or any sub-region when `vmar_rights` lacks OP_CHILDREN
     /// (INVALID_ARGS). A range holding nothing is OK (Zircon). Nothing changes on error.
     pub fn unmap(&self, addr: usize, len: usize, vmar_rights: u32) -> ZxResult {
+        self.unmap_step(addr, len, vmar_rights, usize::MAX).map(drop)
+    }
+
+    /// One bounded step of [`Vmar::unmap`]: the same checks over the whole range (so an error
+    /// changes nothing), then only the part of the range up to the end of its `max_children`-th
+    /// child (mapping or sub-region) is unmapped. Returns where the rest starts (`Some(addr)`,
+    /// page-aligned, to call again with the remaining length) or `None` when done. The syscall
+    /// layer puts preemption points between steps; other threads may see the partial unmap.
+    pub fn unmap_step(
+        &self,
+        addr: usize,
+        len: usize,
+        vmar_rights: u32,
+        max_children: usize,
+    ) -> ZxResult<Option<usize>> {
         let op_children = vmar_rights & ZX_RIGHT_OP_CHILDREN != 0;
         if !page_aligned(addr) {
             return Err(Status::ERR_INVALID_ARGS);
@@ -670,10 +685,18 @@ impl Vmar {
         // ZIRCON (deviation from the spec text, which lists NOT_FOUND "could not find the requested
         // mapping"): a range holding nothing is OK, as `VmAddressRegion::UnmapInternalLocked`
         // returns; core test `Vmar.UnmapBaseNotMappedTest` unmaps ranges starting in a gap.
+        let cut = match max_children.checked_sub(1) {
+            Some(n) => node
+                .children
+                .overlapping(addr, end)
+                .nth(n)
+                .map_or(end, |(base, clen, _)| (base + clen).min(end)),
+            None => end,
+        };
         let mut batch = Batch::new();
-        unmap_range(&self.aspace, &mut tree, self.id, addr, end, &mut batch);
+        unmap_range(&self.aspace, &mut tree, self.id, addr, cut, &mut batch);
         self.aspace.finish(batch);
-        Ok(())
+        Ok((cut < end).then_some(cut))
     }
 
     /// `zx_vmar_protect`: sets the protection of every mapping page in `[addr, addr + len)`.

@@ -157,6 +157,9 @@ impl Out {
             array
                 .write(ctx.user_memory(), index, record)
                 .map_err(|_| Status::ERR_INVALID_ARGS)?;
+            if index % RECORDS_PER_STEP == RECORDS_PER_STEP - 1 {
+                ctx.preempt_point();
+            }
         }
         self.actual.write_if_nonnull(ctx.user_memory(), &count)?;
         self.avail
@@ -204,6 +207,9 @@ fn perm_bits(perms: MmuFlags) -> u32 {
     bits
 }
 
+/// Records copied out (or counted) between two preemption points.
+const RECORDS_PER_STEP: usize = 256;
+
 /// The walk of `vmar` for the maps topics: the tree is listed under its lock (O(entries)), then
 /// each mapping's committed pages are counted from its VMO (O(log n + `vm::vmo::COUNT_RUN`) per
 /// run-count step) outside that lock, with a preemption point after each mapping. The counts are
@@ -211,6 +217,7 @@ fn perm_bits(perms: MmuFlags) -> u32 {
 /// meanwhile), which Zircon's counts, taken page by page, do not promise either.
 fn counted_walk(ctx: &mut dyn SyscallContext, vmar: &vm::Vmar) -> ZxResult<Vec<RegionInfo>> {
     let mut regions = vmar.walk_uncounted()?;
+    ctx.preempt_point();
     let page = PAGE_SIZE as u64;
     for (region, vmo) in regions.iter_mut() {
         if let (

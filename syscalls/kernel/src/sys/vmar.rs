@@ -108,8 +108,20 @@ pub fn map(
 /// `zx_vmar_unmap(vmar, addr, len)`.
 pub fn unmap(ctx: &mut dyn SyscallContext, vmar: u32, addr: usize, len: usize) -> ZxResult {
     let (vmar, rights) = lookup(ctx, vmar, 0, Object::as_vmar)?;
-    vmar.vmar().unmap(addr, len, rights)
+    // Steps of UNMAP_STEP_CHILDREN children with preemption points between; each step checks
+    // the whole remaining range first (an error changes nothing of that remainder).
+    let mut at = addr;
+    let mut rest = len;
+    while let Some(next) = vmar.vmar().unmap_step(at, rest, rights, UNMAP_STEP_CHILDREN)? {
+        rest -= next - at;
+        at = next;
+        ctx.preempt_point();
+    }
+    Ok(())
 }
+
+/// Children (mappings or sub-regions) one step of an unmap removes with interrupts off.
+pub const UNMAP_STEP_CHILDREN: usize = 128;
 
 /// `zx_vmar_protect(vmar, options, addr, len)`.
 pub fn protect(
