@@ -643,7 +643,8 @@ impl Vmar {
     /// sub-region only partly inside, or any sub-region when `vmar_rights` lacks OP_CHILDREN
     /// (INVALID_ARGS). A range holding nothing is OK (Zircon). Nothing changes on error.
     pub fn unmap(&self, addr: usize, len: usize, vmar_rights: u32) -> ZxResult {
-        self.unmap_step(addr, len, vmar_rights, usize::MAX).map(drop)
+        self.unmap_step(addr, len, vmar_rights, usize::MAX)
+            .map(drop)
     }
 
     /// One bounded step of [`Vmar::unmap`]: the same checks over the whole range (so an error

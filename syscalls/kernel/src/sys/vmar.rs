@@ -86,15 +86,14 @@ pub fn map(
     )?;
     if populate {
         let rounded = len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        match populate_in_steps(ctx, vmar.vmar(), &vmo, vmo_offset, addr, rounded) {
-            // Zircon destroys the new mapping when MAP_RANGE fails.
-            Err(Status::ERR_NO_MEMORY) => {
-                let _ = vmar.vmar().unmap(addr, rounded, ALL_RIGHTS);
-                return Err(Status::ERR_NO_MEMORY);
-            }
-            // Another thread changed the range between two steps (the mapping exists and was
-            // already visible to it): population is only an optimization.
-            _ => {}
+        // Zircon destroys the new mapping when MAP_RANGE fails. Any other failure means another
+        // thread changed the range between two steps (the mapping was already visible to it):
+        // population is only an optimization, the map stands.
+        if let Err(Status::ERR_NO_MEMORY) =
+            populate_in_steps(ctx, vmar.vmar(), &vmo, vmo_offset, addr, rounded)
+        {
+            let _ = vmar.vmar().unmap(addr, rounded, ALL_RIGHTS);
+            return Err(Status::ERR_NO_MEMORY);
         }
     }
     if let Err(status) = addr_out.write(ctx.user_memory(), &addr) {
@@ -112,7 +111,10 @@ pub fn unmap(ctx: &mut dyn SyscallContext, vmar: u32, addr: usize, len: usize) -
     // the whole remaining range first (an error changes nothing of that remainder).
     let mut at = addr;
     let mut rest = len;
-    while let Some(next) = vmar.vmar().unmap_step(at, rest, rights, UNMAP_STEP_CHILDREN)? {
+    while let Some(next) = vmar
+        .vmar()
+        .unmap_step(at, rest, rights, UNMAP_STEP_CHILDREN)?
+    {
         rest -= next - at;
         at = next;
         ctx.preempt_point();
@@ -204,7 +206,7 @@ fn op_in_steps(
     let end = len
         .checked_next_multiple_of(PAGE_SIZE)
         .and_then(|l| addr.checked_add(l));
-    let steppable = matches!(end, Some(e) if addr % PAGE_SIZE == 0
+    let steppable = matches!(end, Some(e) if addr.is_multiple_of(PAGE_SIZE)
         && len != 0
         && addr >= vmar.base()
         && e <= vmar.base() + vmar.len_bytes());

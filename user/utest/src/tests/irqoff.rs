@@ -255,35 +255,40 @@ fn destroy_vmar_of_8ki_mappings(ctx: &Ctx) -> TestResult {
 fn unmap_8ki_mappings(ctx: &Ctx) -> TestResult {
     let v = committed(MAPS_VMO_PAGES)?;
     let mut next: Option<Vmar> = None;
-    bounded(ctx, "unmap of 8000 mappings", nr::ZX_SYS_VMAR_UNMAP, &mut || {
-        let sub = match next.take() {
-            Some(s) => s,
-            None => many_mappings(ctx, &v, MAPS_VMO_PAGES, MAPPINGS)?,
-        };
-        let info = check!(sub.info());
-        // SAFETY: nothing refers to the mappings.
-        check!(unsafe { sub.unmap(info.base, info.len) });
-        // Every step went: only the VMAR itself is left in its listing.
-        let mut record = [0u8; 256];
-        let (mut actual, mut avail) = (0usize, 0usize);
-        // SAFETY: `record` is valid for its length; `actual` and `avail` are valid usizes.
-        let r = unsafe {
-            syscall6(
-                nr::ZX_SYS_OBJECT_GET_INFO,
-                sub.handle().raw() as usize,
-                ZX_INFO_VMAR_MAPS as usize,
-                record.as_mut_ptr() as usize,
-                record.len(),
-                &mut actual as *mut usize as usize,
-                &mut avail as *mut usize as usize,
-            )
-        };
-        ensure_eq!(st(r), Status::OK);
-        ensure_eq!(avail, 1);
-        // SAFETY: the VMAR is empty.
-        check!(unsafe { sub.destroy() });
-        Ok(())
-    })
+    bounded(
+        ctx,
+        "unmap of 8000 mappings",
+        nr::ZX_SYS_VMAR_UNMAP,
+        &mut || {
+            let sub = match next.take() {
+                Some(s) => s,
+                None => many_mappings(ctx, &v, MAPS_VMO_PAGES, MAPPINGS)?,
+            };
+            let info = check!(sub.info());
+            // SAFETY: nothing refers to the mappings.
+            check!(unsafe { sub.unmap(info.base, info.len) });
+            // Every step went: only the VMAR itself is left in its listing.
+            let mut record = [0u8; 256];
+            let (mut actual, mut avail) = (0usize, 0usize);
+            // SAFETY: `record` is valid for its length; `actual` and `avail` are valid usizes.
+            let r = unsafe {
+                syscall6(
+                    nr::ZX_SYS_OBJECT_GET_INFO,
+                    sub.handle().raw() as usize,
+                    ZX_INFO_VMAR_MAPS as usize,
+                    record.as_mut_ptr() as usize,
+                    record.len(),
+                    &mut actual as *mut usize as usize,
+                    &mut avail as *mut usize as usize,
+                )
+            };
+            ensure_eq!(st(r), Status::OK);
+            ensure_eq!(avail, 1);
+            // SAFETY: the VMAR is empty.
+            check!(unsafe { sub.destroy() });
+            Ok(())
+        },
+    )
 }
 
 /// Pages a fresh VMO can commit now (free frames, less a margin for the kernel's own needs).
