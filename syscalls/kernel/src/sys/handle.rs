@@ -25,6 +25,13 @@ pub fn close(ctx: &mut dyn SyscallContext, handle: u32) -> ZxResult {
             let _ = super::vmo::decommit_in_steps(ctx, &vmo, 0, vmo.page_count());
         }
     }
+    // The last reference to a process that is not running (a running one holds itself through
+    // its threads): its teardown runs here in steps instead of all at once in its drop.
+    if let Some(process) = removed.as_ref().and_then(|h| h.object().as_process()) {
+        if alloc::sync::Arc::strong_count(&process) == 2 {
+            process.teardown_in_steps(&mut || ctx.preempt_point());
+        }
+    }
     drop(removed);
     Ok(())
 }

@@ -14,7 +14,7 @@
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 use abi::info::topic::{ZX_INFO_PROCESS_MAPS, ZX_INFO_VMAR_MAPS};
-use abi::ops::{ZX_VMO_OP_COMMIT, ZX_VMO_OP_DECOMMIT};
+use abi::ops::{ZX_VMAR_OP_MAP_RANGE, ZX_VMO_OP_COMMIT, ZX_VMO_OP_DECOMMIT};
 use abi::signals::ZX_THREAD_TERMINATED;
 use abi::syscall_numbers as nr;
 use abi::vm_options::*;
@@ -35,6 +35,8 @@ tests!(
     map_range_and_unmap_all_memory,
     channel_write_40k_endpoints,
     kernel_stats_many_address_spaces,
+    teardown_of_a_full_address_space,
+    decommit_of_a_page_mapped_8ki_times,
 );
 
 /// The longest gap the watchdog may see (ns).
@@ -452,4 +454,63 @@ fn kernel_stats_many_address_spaces(ctx: &Ctx) -> TestResult {
     )?;
     drop(children);
     Ok(())
+}
+
+fn teardown_of_a_full_address_space(ctx: &Ctx) -> TestResult {
+    // An unstarted child holding 8000 populated mappings and the only reference to a VMO with
+    // half of memory committed and mapped: its teardown frees all of it.
+    let page = committed(1)?;
+    let mut child: Option<Process> = None;
+    bounded(
+        ctx,
+        "teardown of a full address space",
+        nr::ZX_SYS_HANDLE_CLOSE,
+        &mut || {
+            let p = match child.take() {
+                Some(p) => p,
+                None => {
+                    let (p, root) = check!(Process::create(&Handle::invalid(), b"full", 0));
+                    for _ in 0..MAPPINGS {
+                        check!(root.map(RW | ZX_VM_MAP_RANGE, 0, &page, 0, PAGE));
+                    }
+                    let pages = free_pages()? / 2;
+                    let big = committed(pages)?;
+                    check!(root.map(RW | ZX_VM_MAP_RANGE, 0, &big, 0, pages * PAGE));
+                    drop(big);
+                    drop(root);
+                    p
+                }
+            };
+            let before = check!(zx::debug_kernel_stats())[abi::kstats::PROCESSES];
+            drop(p);
+            let after = check!(zx::debug_kernel_stats())[abi::kstats::PROCESSES];
+            ensure_eq!(after + 1, before);
+            Ok(())
+        },
+    )
+}
+
+fn decommit_of_a_page_mapped_8ki_times(ctx: &Ctx) -> TestResult {
+    // One page, populated in 8000 mappings: its decommit removes 8000 page-table entries.
+    let page = committed(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let r = bounded(
+        ctx,
+        "decommit of a page in 8000 mappings",
+        nr::ZX_SYS_VMO_OP_RANGE,
+        &mut || {
+            // (Re)commit and populate every mapping: the decommit removes 8000 entries.
+            check!(page.op_range(ZX_VMO_OP_COMMIT, 0, PAGE as u64));
+            // SAFETY: MAP_RANGE only adds page-table entries for what is mapped.
+            check!(unsafe { sub.op_range(ZX_VMAR_OP_MAP_RANGE, base, MAPPINGS * PAGE) });
+            check!(page.op_range(ZX_VMO_OP_DECOMMIT, 0, PAGE as u64));
+            Ok(())
+        },
+    );
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
 }
