@@ -227,7 +227,7 @@ impl Process {
     /// [`Process::teardown`]; with `preempt`, the address space is emptied in steps of
     /// [`TEARDOWN_STEP_CHILDREN`] top-level children with `preempt` called between two (the
     /// caller holds no lock and the process is not running).
-    pub fn teardown_with(&self, mut preempt: Option<&mut dyn FnMut()>) {
+    pub fn teardown_with(&self, preempt: Option<&mut dyn FnMut()>) {
         {
             let mut inner = self.inner.lock();
             if inner.lifecycle == Lifecycle::Dead {
@@ -246,7 +246,7 @@ impl Process {
         if let Some((aspace, root)) = aspace {
             let root_vmar = aspace.root_vmar();
             let (mut at, mut rest) = (root_vmar.base(), root_vmar.len_bytes());
-            match preempt.as_deref_mut() {
+            match preempt {
                 Some(preempt) => {
                     release_private_vmos(&root_vmar, preempt);
                     while let Ok(Some(next)) =
