@@ -809,9 +809,10 @@ impl AddressSpace {
         self.check_invariants_bounded(usize::MAX)
     }
 
-    /// [`Self::check_invariants`], except that the O(m) back-reference checks of a VMO with
-    /// more than `max_backrefs` mappings (kernel-wide) are skipped, so the cost stays
-    /// O(n log n + present entries + n * max_backrefs) however widely a VMO is shared.
+    /// [`Self::check_invariants`], except that the O(m) back-reference recounts of the mapped
+    /// VMOs (m = a VMO's mappings in every address space) stop once `max_backrefs` back-references
+    /// were examined, so the cost stays O(n log n + present entries + max_backrefs) however
+    /// widely the VMOs are shared.
     pub fn check_invariants_bounded(&self, max_backrefs: usize) -> Result<(), String> {
         let tree = self.tree.lock();
         let mut stack = alloc::vec![tree.root];
@@ -890,12 +891,14 @@ impl AddressSpace {
         }
         // No stale back-references: each VMO names exactly the mappings that map it here.
         let mut total = 0usize;
+        let mut budget = max_backrefs;
         for (vmo, count) in per_vmo.values() {
             let inner = vmo.lock();
-            if inner.mappings.len() > max_backrefs {
+            let Some(left) = budget.checked_sub(inner.mappings.len()) else {
                 total += count;
                 continue;
-            }
+            };
+            budget = left;
             inner.mappings.check()?;
             let refs = inner.mappings.count_for(self.id);
             drop(inner);

@@ -34,7 +34,13 @@ pub fn on_syscall(frame: &mut TrapFrame) {
     let args = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9, frame.r12, frame.r13,
     ];
-    super::irqoff::begin(frame.rax.min(abi::irqoff::COUNT as u64) as usize);
+    // Unknown numbers share the label past the last counter (not recorded).
+    let label = if frame.rax < u64::from(abi::syscall_numbers::ZX_SYS_COUNT) {
+        frame.rax as usize
+    } else {
+        abi::irqoff::COUNT
+    };
+    super::irqoff::begin(label);
     let thread = sched::current();
     let result = match thread.process().cloned() {
         Some(process) => match super::quota::admit(&process, frame.rax, &args) {
