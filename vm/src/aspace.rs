@@ -785,15 +785,41 @@ impl AddressSpace {
     pub(crate) fn walk_from(&self, from: RegionId) -> Option<Vec<RegionInfo>> {
         let tree = self.tree.lock();
         tree.node(from)?;
-        Some(Self::walk_locked(&tree, from, 0))
+        Some(Self::walk_locked(&tree, from, 0, None))
     }
 
-    fn walk_locked(tree: &Tree, from: RegionId, depth0: usize) -> Vec<RegionInfo> {
+    /// [`Self::walk_from`] without the committed-page counts (left 0): beside each entry the
+    /// mapped VMO (`None` for a VMAR), so the caller counts with [`Vmo::committed_pages_in`]
+    /// after the tree lock is released, with preemption points between mappings. O(n) under the
+    /// lock.
+    pub(crate) fn walk_from_uncounted(
+        &self,
+        from: RegionId,
+    ) -> Option<Vec<(RegionInfo, Option<Arc<Vmo>>)>> {
+        let tree = self.tree.lock();
+        tree.node(from)?;
+        let mut vmos = Vec::new();
+        let infos = Self::walk_locked(&tree, from, 0, Some(&mut vmos));
+        drop(tree);
+        Some(infos.into_iter().zip(vmos).collect())
+    }
+
+    /// The pre-order walk; with `vmos`, counts are left 0 and each entry's VMO (or `None`) is
+    /// pushed there instead.
+    fn walk_locked(
+        tree: &Tree,
+        from: RegionId,
+        depth0: usize,
+        mut vmos: Option<&mut Vec<Option<Arc<Vmo>>>>,
+    ) -> Vec<RegionInfo> {
         // Iterative pre-order walk (no recursion, whatever the nesting depth): a stack of
         // (vmar, depth, address to resume its children at) cursors.
         let mut out = Vec::new();
         let mut cursors: Vec<(RegionId, usize, usize)> = Vec::new(); // (vmar, depth, resume addr)
         if let Some(node) = tree.node(from) {
+            if let Some(v) = vmos.as_deref_mut() {
+                v.push(None);
+            }
             out.push(RegionInfo::Vmar {
                 depth: depth0,
                 base: node.base,
@@ -815,6 +841,13 @@ impl AddressSpace {
                         let page = PAGE_SIZE as u64;
                         let first = m.vmo_offset / page;
                         let end = first + (len / PAGE_SIZE) as u64;
+                        let committed_page_count = match vmos.as_deref_mut() {
+                            Some(v) => {
+                                v.push(Some(m.vmo.clone()));
+                                0
+                            }
+                            None => m.vmo.committed_pages_in(first, end),
+                        };
                         out.push(RegionInfo::Mapping {
                             depth: depth + 1,
                             base,
@@ -823,11 +856,14 @@ impl AddressSpace {
                             max_perms: m.max_perms,
                             vmo_id: m.vmo.id(),
                             vmo_offset: m.vmo_offset,
-                            committed_page_count: m.vmo.committed_pages_in(first, end),
+                            committed_page_count,
                         });
                     }
                     Child::Vmar(c) => {
                         let Some(sub) = tree.node(*c) else { continue };
+                        if let Some(v) = vmos.as_deref_mut() {
+                            v.push(None);
+                        }
                         out.push(RegionInfo::Vmar {
                             depth: depth + 1,
                             base: sub.base,
@@ -849,7 +885,7 @@ impl AddressSpace {
     /// Lists the whole tree from the root VMAR (see [`RegionInfo`]).
     pub fn walk(&self) -> Vec<RegionInfo> {
         let tree = self.tree.lock();
-        Self::walk_locked(&tree, tree.root, 0)
+        Self::walk_locked(&tree, tree.root, 0, None)
     }
 
     /// Prints the layout, one line per VMAR or mapping, indented by depth.
@@ -917,6 +953,14 @@ impl AddressSpace {
     /// parent's CAN_MAP; no stale back-references. O(n log n + present page-table entries +
     /// page-table pages + back-references of the mapped VMOs).
     pub fn check_invariants(&self) -> Result<(), String> {
+        self.check_invariants_bounded(usize::MAX)
+    }
+
+    /// [`Self::check_invariants`], except that the O(m) back-reference recounts of the mapped
+    /// VMOs (m = a VMO's mappings in every address space) stop once `max_backrefs` back-references
+    /// were examined, so the cost stays O(n log n + present entries + max_backrefs) however
+    /// widely the VMOs are shared.
+    pub fn check_invariants_bounded(&self, max_backrefs: usize) -> Result<(), String> {
         let tree = self.tree.lock();
         let mut stack = alloc::vec![tree.root];
         let mut mapping_count = 0usize;
@@ -994,8 +1038,14 @@ impl AddressSpace {
         }
         // No stale back-references: each VMO names exactly the mappings that map it here.
         let mut total = 0usize;
+        let mut budget = max_backrefs;
         for (vmo, count) in per_vmo.values() {
             let inner = vmo.lock();
+            let Some(left) = budget.checked_sub(inner.mappings.len()) else {
+                total += count;
+                continue;
+            };
+            budget = left;
             inner.mappings.check()?;
             if inner.mappings.reserved() != 0 {
                 return Err(format!(

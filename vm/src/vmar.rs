@@ -296,6 +296,15 @@ impl Vmar {
         self.aspace.walk_from(self.id).ok_or(Status::ERR_BAD_STATE)
     }
 
+    /// [`Vmar::walk`] with every committed-page count left 0 and each entry's VMO beside it
+    /// (`None` for VMARs): the caller counts with `Vmo::committed_pages_in` outside the tree
+    /// lock (and may be preempted between mappings).
+    pub fn walk_uncounted(&self) -> ZxResult<Vec<(RegionInfo, Option<Arc<Vmo>>)>> {
+        self.aspace
+            .walk_from_uncounted(self.id)
+            .ok_or(Status::ERR_BAD_STATE)
+    }
+
     fn placement(&self, node: &VmarNode) -> Placement {
         let config = self.aspace.config();
         if !config.aslr {
@@ -666,6 +675,22 @@ impl Vmar {
     /// sub-region only partly inside, or any sub-region when `vmar_rights` lacks OP_CHILDREN
     /// (INVALID_ARGS). A range holding nothing is OK (Zircon). Nothing changes on error.
     pub fn unmap(&self, addr: usize, len: usize, vmar_rights: u32) -> ZxResult {
+        self.unmap_step(addr, len, vmar_rights, usize::MAX)
+            .map(drop)
+    }
+
+    /// One bounded step of [`Vmar::unmap`]: the same checks over the whole range (so an error
+    /// changes nothing), then only the part of the range up to the end of its `max_children`-th
+    /// child (mapping or sub-region) is unmapped. Returns where the rest starts (`Some(addr)`,
+    /// page-aligned, to call again with the remaining length) or `None` when done. The syscall
+    /// layer puts preemption points between steps; other threads may see the partial unmap.
+    pub fn unmap_step(
+        &self,
+        addr: usize,
+        len: usize,
+        vmar_rights: u32,
+        max_children: usize,
+    ) -> ZxResult<Option<usize>> {
         let op_children = vmar_rights & ZX_RIGHT_OP_CHILDREN != 0;
         if !page_aligned(addr) {
             return Err(Status::ERR_INVALID_ARGS);
@@ -694,9 +719,18 @@ impl Vmar {
         // mapping"): a range holding nothing is OK, as `VmAddressRegion::UnmapInternalLocked`
         // returns; core test `Vmar.UnmapBaseNotMappedTest` unmaps ranges starting in a gap.
         //
+        // This step covers the range up to the end of its `max_children`-th child.
+        let cut_end = match max_children.checked_sub(1) {
+            Some(n) => node
+                .children
+                .overlapping(addr, end)
+                .nth(n)
+                .map_or(end, |(base, clen, _)| (base + clen).min(end)),
+            None => end,
+        };
         // Check phase: an unmap adds a region only when it cuts the middle out of one mapping;
         // otherwise it adds none and no quota refuses it.
-        let cut = CutPlan::new(&tree, self.id, addr, end);
+        let cut = CutPlan::new(&tree, self.id, addr, cut_end);
         let now = tree.regions(self.aspace.mapping_count());
         tree.admit(now, cut.delta())?;
         let mut slots = Slots::new();
@@ -712,12 +746,12 @@ impl Vmar {
             &mut tree,
             self.id,
             addr,
-            end,
+            cut_end,
             &mut slots,
             &mut batch,
         );
         self.aspace.finish(batch);
-        Ok(())
+        Ok((cut_end < end).then_some(cut_end))
     }
 
     /// `zx_vmar_protect`: sets the protection of every mapping page in `[addr, addr + len)`.
@@ -924,6 +958,38 @@ impl Vmar {
         destroy_subtree(&self.aspace, &mut tree, self.id, &mut batch);
         self.aspace.finish(batch);
         Ok(())
+    }
+
+    /// Unmaps up to `max` of the mappings that are direct children of this VMAR (lowest
+    /// addresses first) and returns how many it unmapped: a step of a destroy split into
+    /// bounded pieces (the syscall layer calls it with preemption points in between, then
+    /// [`Vmar::destroy`] removes what is left). `ERR_BAD_STATE` when destroyed.
+    pub fn unmap_some_mappings(&self, max: usize) -> ZxResult<usize> {
+        let mut tree = self.aspace.tree.lock();
+        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        let ranges: Vec<(usize, usize)> = node
+            .children
+            .iter()
+            .filter(|(_, _, c)| matches!(c, Child::Mapping(_)))
+            .take(max)
+            .map(|(base, len, _)| (base, len))
+            .collect();
+        // Whole mappings only: nothing is split, so nothing needs reserving.
+        let mut slots = Slots::new();
+        let mut batch = Batch::new();
+        for &(base, len) in &ranges {
+            unmap_range(
+                &self.aspace,
+                &mut tree,
+                self.id,
+                base,
+                base + len,
+                &mut slots,
+                &mut batch,
+            );
+        }
+        self.aspace.finish(batch);
+        Ok(ranges.len())
     }
 
     /// `zx_vmar_op_range`: COMMIT, DECOMMIT, MAP_RANGE, DONT_NEED or ALWAYS_NEED over the mappings

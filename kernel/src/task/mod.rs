@@ -16,6 +16,7 @@
 //! ([`before_user_return`]).
 
 pub mod clock;
+pub mod irqoff;
 pub mod loader;
 pub mod process;
 pub mod quota;

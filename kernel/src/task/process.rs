@@ -240,6 +240,13 @@ impl Process {
 
     /// Releases everything the process holds (see the module docs). Idempotent.
     pub fn teardown(&self) {
+        self.teardown_with(None);
+    }
+
+    /// [`Process::teardown`]; with `preempt`, the address space is emptied in steps of
+    /// [`TEARDOWN_STEP_CHILDREN`] top-level children with `preempt` called between two (the
+    /// caller holds no lock and the process is not running).
+    pub fn teardown_with(&self, preempt: Option<&mut dyn FnMut()>) {
         {
             let mut inner = self.inner.lock();
             if inner.lifecycle == Lifecycle::Dead {
@@ -257,7 +264,22 @@ impl Process {
         let aspace = self.aspace.lock().take();
         if let Some((aspace, root)) = aspace {
             let root_vmar = aspace.root_vmar();
-            let _ = root_vmar.unmap(root_vmar.base(), root_vmar.len_bytes(), ALL_RIGHTS);
+            let (mut at, mut rest) = (root_vmar.base(), root_vmar.len_bytes());
+            match preempt {
+                Some(preempt) => {
+                    release_private_vmos(&root_vmar, preempt);
+                    while let Ok(Some(next)) =
+                        root_vmar.unmap_step(at, rest, ALL_RIGHTS, TEARDOWN_STEP_CHILDREN)
+                    {
+                        rest -= next - at;
+                        at = next;
+                        preempt();
+                    }
+                }
+                None => {
+                    let _ = root_vmar.unmap(at, rest, ALL_RIGHTS);
+                }
+            }
             drop(root_vmar);
             let previous = if arch::paging::active_root_phys() == root {
                 crate::mm::switch_aspace(None)
@@ -272,6 +294,50 @@ impl Process {
         sched::wake_all();
     }
 }
+
+/// Decommits, in steps with `preempt` between, every VMO that only the mappings of `root`'s
+/// address space still reference (so its drop at the unmap has no frames left to free). Nobody
+/// else can see these pages: the address space is being emptied.
+fn release_private_vmos(root: &vm::Vmar, preempt: &mut dyn FnMut()) {
+    let Ok(walk) = root.walk_uncounted() else {
+        return;
+    };
+    preempt();
+    // Per VMO (by address): one reference kept here and the number of its mappings.
+    let mut vmos: alloc::collections::BTreeMap<usize, (Arc<vm::Vmo>, usize)> =
+        alloc::collections::BTreeMap::new();
+    for (_, vmo) in walk {
+        if let Some(vmo) = vmo {
+            vmos.entry(Arc::as_ptr(&vmo) as *const u8 as usize)
+                .or_insert_with(|| (vmo, 0))
+                .1 += 1;
+        }
+    }
+    preempt();
+    let page = abi::PAGE_SIZE as u64;
+    for (vmo, mappings) in vmos.values() {
+        // Widely mapped VMOs are left to the unmap steps: a decommit step removes each page
+        // from every mapping at once.
+        if Arc::strong_count(vmo) != mappings + 1 || *mappings > RELEASE_MAX_MAPPINGS {
+            continue;
+        }
+        let end = vmo.page_count();
+        let mut at = 0;
+        while let Some(next) = vmo.next_committed(at, end) {
+            let step = (2048 / (1 + *mappings as u64)).clamp(1, 256);
+            let step_end = end.min(next + step);
+            let _ = vmo.decommit(next * page, (step_end - next) * page);
+            at = step_end;
+            preempt();
+        }
+    }
+}
+
+/// VMOs with more mappings than this are not decommitted ahead by [`release_private_vmos`].
+const RELEASE_MAX_MAPPINGS: usize = 16;
+
+/// Top-level children (mappings or VMARs) one step of a stepped teardown unmaps.
+pub const TEARDOWN_STEP_CHILDREN: usize = 128;
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -290,6 +356,16 @@ impl ProcessObject for Process {
 
     fn name(&self) -> [u8; ZX_MAX_NAME_LEN] {
         *self.name.lock()
+    }
+
+    fn teardown_in_steps(&self, preempt: &mut dyn FnMut()) {
+        let idle = {
+            let inner = self.inner.lock();
+            inner.threads.is_empty() && inner.lifecycle != Lifecycle::Dead
+        };
+        if idle {
+            self.teardown_with(Some(preempt));
+        }
     }
 
     fn set_name(&self, name: &[u8]) -> Result<(), Status> {

@@ -189,6 +189,17 @@ pub fn preemptible<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// A preemption point for long kernel work: if the timer tick is pending, lets it run (and
+/// switch to the next ready thread); returns when the caller runs again. The interrupts-off
+/// stretch is closed here and reopened after. The caller must hold no lock (spin locks are
+/// never held across a switch) and re-validate whatever another thread may have changed.
+pub fn preempt_point() {
+    let stretch = super::irqoff::pause();
+    // `sti` takes effect after the next instruction: the pause gives a pending IRQ its window.
+    preemptible(core::hint::spin_loop);
+    super::irqoff::resume(stretch);
+}
+
 /// Gives up the CPU to the next ready thread, if any (the caller stays ready).
 pub fn yield_now() {
     interrupts::without_interrupts(schedule);
@@ -244,11 +255,13 @@ pub fn schedule() {
         s.current = Some(next);
         (save, load)
     };
+    let stretch = super::irqoff::pause();
     // SAFETY: interrupts are disabled; `save` points into the outgoing thread, kept alive by
     // `prev` (and then by whichever list holds it) while it is suspended; `load` is the RSP the
     // incoming thread saved (or its prepared first frame), and its stack stays mapped while it
     // is `current`. rsp0/per-CPU and CR3 are set for it above.
     unsafe { arch::context::switch(switch.0, switch.1) };
+    super::irqoff::resume(stretch);
     finish_switch();
 }
 
@@ -271,6 +284,7 @@ pub(super) fn finish_switch() {
 /// Ends the running thread: marks it dead, tells its process, and switches away for good.
 pub fn exit_current() -> ! {
     interrupts::disable();
+    super::irqoff::begin_if_idle(abi::irqoff::TEARDOWN);
     {
         let cur = current();
         // Its exception channel's kernel end goes (the user end sees PEER_CLOSED).

@@ -35,6 +35,13 @@ pub fn on_syscall(frame: &mut TrapFrame) {
     let args = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9, frame.r12, frame.r13,
     ];
+    // Unknown numbers share the label past the last counter (not recorded).
+    let label = if frame.rax < u64::from(abi::syscall_numbers::ZX_SYS_COUNT) {
+        frame.rax as usize
+    } else {
+        abi::irqoff::COUNT
+    };
+    super::irqoff::begin(label);
     let thread = sched::current();
     let result = match thread.process().cloned() {
         Some(process) => match super::quota::admit(&process, frame.rax, &args) {
@@ -52,7 +59,9 @@ pub fn on_syscall(frame: &mut TrapFrame) {
     };
     drop(thread);
     frame.rax = result as u64;
+    // A thread that exits here (its process dying) counts the teardown for this syscall.
     super::before_user_return();
+    super::irqoff::end();
 }
 
 /// The user-exception hook (arch calls it for every unresolved exception from ring 3).
@@ -546,7 +555,7 @@ impl SyscallContext for Ctx {
 
     fn kernel_stats(&mut self) -> Result<[u64; abi::kstats::COUNT], Status> {
         use abi::kstats as k;
-        let (checked, failed) = crate::mm::check_live_aspaces();
+        let (checked, failed) = crate::mm::check_live_aspaces(sched::preempt_point);
         let mut s = [0; k::COUNT];
         s[k::FREE_FRAMES] = crate::frame_alloc::stats().free;
         s[k::HEAP_FRAMES] = crate::heap::frames();
@@ -557,5 +566,13 @@ impl SyscallContext for Ctx {
         s[k::ASPACES_CHECKED] = checked;
         s[k::INVARIANT_FAILURES] = failed;
         Ok(s)
+    }
+
+    fn irqoff_stats(&mut self, reset: bool) -> Result<[u64; abi::irqoff::COUNT], Status> {
+        Ok(super::irqoff::stats(reset))
+    }
+
+    fn preempt_point(&mut self) {
+        sched::preempt_point();
     }
 }

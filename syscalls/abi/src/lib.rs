@@ -47,6 +47,21 @@ pub mod kstats {
     pub const COUNT: usize = 8;
 }
 
+/// `zx_debug_irqoff_stats`: the longest stretch (ns) the kernel kept interrupts off, one `u64`
+/// per syscall number (index = number, from entry to return, or to a switch away and from the
+/// switch back) and per other kernel path; reset with [`irqoff::ZX_IRQOFF_RESET`].
+pub mod irqoff {
+    /// Demand paging of a fault from ring 3 (faults inside a syscall count for the syscall).
+    pub const PAGE_FAULT: usize = crate::syscall_numbers::ZX_SYS_COUNT as usize;
+    /// The last thread of a process exiting outside a syscall (a kill at an interrupt or
+    /// fault): the teardown of its handles and address space.
+    pub const TEARDOWN: usize = PAGE_FAULT + 1;
+    /// Number of counters; the buffer must hold at least this many `u64`.
+    pub const COUNT: usize = TEARDOWN + 1;
+    /// Option: zero every counter after reading.
+    pub const ZX_IRQOFF_RESET: u32 = 1;
+}
+
 /// `zx_system_get_features` kinds and feature bits (`zircon/features.h`).
 pub mod features {
     /// CPU feature bits (architecture-specific; not offered on x86_64 here: NOT_SUPPORTED).

@@ -138,6 +138,11 @@ syscalls! {
     // System.
     /// `zx_system_get_features(kind, *features)`.
     ZX_SYS_SYSTEM_GET_FEATURES = 42, 2;
+    // Kernel diagnostics.
+    /// `zx_debug_irqoff_stats(*buffer, buffer_size, options)`: writes [`crate::irqoff::COUNT`]
+    /// `u64`s, the longest interrupts-off stretch (ns) per syscall number and per other kernel
+    /// path (indices in [`crate::irqoff`]); `ZX_IRQOFF_RESET` in options zeroes them after.
+    ZX_SYS_DEBUG_IRQOFF_STATS = 43, 3;
 }
 
 /// Number of syscalls; valid numbers are `0..ZX_SYS_COUNT`.
@@ -167,7 +172,7 @@ mod tests {
             assert!(nargs as usize <= MAX_ARGS);
             assert!(name.starts_with("ZX_SYS_"));
         }
-        assert_eq!(ZX_SYS_COUNT, 43);
+        assert_eq!(ZX_SYS_COUNT, 44);
     }
 
     #[test]

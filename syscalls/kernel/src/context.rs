@@ -151,6 +151,19 @@ pub trait SyscallContext {
     fn kernel_stats(&mut self) -> Result<[u64; abi::kstats::COUNT], Status> {
         Err(Status::ERR_NOT_SUPPORTED)
     }
+
+    /// `zx_debug_irqoff_stats`: the longest interrupts-off stretches (ns), indexed by
+    /// [`abi::irqoff`]; zeroed after the read when `reset`. `ZX_ERR_NOT_SUPPORTED` by default.
+    fn irqoff_stats(&mut self, reset: bool) -> Result<[u64; abi::irqoff::COUNT], Status> {
+        let _ = reset;
+        Err(Status::ERR_NOT_SUPPORTED)
+    }
+
+    /// A preemption point for long syscalls: lets the timer tick that is pending (if any)
+    /// switch to other threads, and returns when the caller runs again. Call only with no lock
+    /// held and no state that another thread could invalidate unchecked; other threads may
+    /// observe the partial progress made so far (as in Zircon). No-op by default.
+    fn preempt_point(&mut self) {}
 }
 
 /// Runs `f` on the calling process's handle table and returns its result.

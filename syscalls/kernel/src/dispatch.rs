@@ -135,6 +135,7 @@ pub fn dispatch(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> i
         ZX_SYS_TICKS_PER_SECOND => return ctx.ticks_per_second(),
         ZX_SYS_CLOCK_GET_MONOTONIC => return ctx.clock_get_monotonic(),
         ZX_SYS_DEBUG_KERNEL_STATS => sys::misc::debug_kernel_stats(ctx, u(a0), u(a1)),
+        ZX_SYS_DEBUG_IRQOFF_STATS => sys::misc::debug_irqoff_stats(ctx, u(a0), u(a1), u32_arg(a2)),
         ZX_SYS_SYSTEM_GET_FEATURES => {
             sys::misc::system_get_features(ctx, u32_arg(a0), UserOut::new(u(a1)))
         }

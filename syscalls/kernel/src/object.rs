@@ -136,6 +136,13 @@ pub trait ProcessObject: Any + Send + Sync {
     /// gone (after the process died and the kernel tore it down).
     fn root_vmar(&self) -> Result<VmarObject, Status>;
 
+    /// Tears the process down now, calling `preempt` (with no lock held) between bounded steps
+    /// of the address-space teardown. Called when the last handle to a process goes (a process
+    /// that never ran or is already dead), so its drop has little left to do. No-op by default.
+    fn teardown_in_steps(&self, preempt: &mut dyn FnMut()) {
+        let _ = preempt;
+    }
+
     /// `zx_info_process_t`: return code, start time, `ZX_INFO_PROCESS_FLAG_*`.
     fn info(&self) -> InfoProcess;
 

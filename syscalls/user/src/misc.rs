@@ -4,7 +4,7 @@ use abi::syscall_numbers as nr;
 use abi::ZxResult;
 
 use crate::ok;
-use crate::raw::{syscall0, syscall2};
+use crate::raw::{syscall0, syscall2, syscall3};
 
 /// `zx_debug_write`: writes `bytes` to the kernel's debug log (serial).
 pub fn debug_write(bytes: &[u8]) -> ZxResult {
@@ -52,6 +52,27 @@ pub fn debug_kernel_stats() -> ZxResult<[u64; abi::kstats::COUNT]> {
 pub fn leak_check_stats() -> ZxResult<[u64; abi::kstats::COUNT]> {
     let mut stats = debug_kernel_stats()?;
     stats[abi::kstats::FREE_FRAMES] += stats[abi::kstats::HEAP_FRAMES];
+    Ok(stats)
+}
+
+/// `zx_debug_irqoff_stats`: the longest interrupts-off stretch (ns) per syscall number and
+/// kernel path (indices in [`abi::irqoff`]); `reset` zeroes them after the read.
+pub fn debug_irqoff_stats(reset: bool) -> ZxResult<[u64; abi::irqoff::COUNT]> {
+    let mut stats = [0u64; abi::irqoff::COUNT];
+    let options = if reset {
+        abi::irqoff::ZX_IRQOFF_RESET
+    } else {
+        0
+    };
+    // SAFETY: the kernel writes at most `size_of_val(&stats)` bytes into `stats`.
+    ok(unsafe {
+        syscall3(
+            nr::ZX_SYS_DEBUG_IRQOFF_STATS,
+            stats.as_mut_ptr() as usize,
+            core::mem::size_of_val(&stats),
+            options as usize,
+        )
+    })?;
     Ok(stats)
 }
 

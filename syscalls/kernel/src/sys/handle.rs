@@ -19,6 +19,19 @@ pub fn close(ctx: &mut dyn SyscallContext, handle: u32) -> ZxResult {
             table.remove(handle).map(Some)
         }
     })?;
+    // The last reference to a VMO: its frames go back in steps (nobody else can see it).
+    if let Some(vmo) = removed.as_ref().and_then(|h| h.object().as_vmo()) {
+        if alloc::sync::Arc::strong_count(&vmo) == 2 {
+            let _ = super::vmo::decommit_in_steps(ctx, &vmo, 0, vmo.page_count());
+        }
+    }
+    // The last reference to a process that is not running (a running one holds itself through
+    // its threads): its teardown runs here in steps instead of all at once in its drop.
+    if let Some(process) = removed.as_ref().and_then(|h| h.object().as_process()) {
+        if alloc::sync::Arc::strong_count(&process) == 2 {
+            process.teardown_in_steps(&mut || ctx.preempt_point());
+        }
+    }
     drop(removed);
     Ok(())
 }

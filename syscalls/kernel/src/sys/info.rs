@@ -97,7 +97,7 @@ pub fn get_info(
         ZX_INFO_PROCESS_MAPS => {
             let (process, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_process)?;
             let root = process.root_vmar()?;
-            let regions = root.vmar().walk()?;
+            let regions = counted_walk(ctx, root.vmar())?;
             let mut maps = Vec::with_capacity(regions.len() + 1);
             maps.push(InfoMaps {
                 name: process.name(),
@@ -113,7 +113,7 @@ pub fn get_info(
         }
         ZX_INFO_VMAR_MAPS => {
             let (vmar, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_vmar)?;
-            let regions = vmar.vmar().walk()?;
+            let regions = counted_walk(ctx, vmar.vmar())?;
             let mut maps: Vec<InfoMaps> = regions.iter().map(|r| maps_entry(r, 0)).collect();
             name_root(&mut maps, vmar.vmar().is_root());
             out.records(ctx, &maps)
@@ -157,6 +157,9 @@ impl Out {
             array
                 .write(ctx.user_memory(), index, record)
                 .map_err(|_| Status::ERR_INVALID_ARGS)?;
+            if index % RECORDS_PER_STEP == RECORDS_PER_STEP - 1 {
+                ctx.preempt_point();
+            }
         }
         self.actual.write_if_nonnull(ctx.user_memory(), &count)?;
         self.avail
@@ -202,6 +205,39 @@ fn perm_bits(perms: MmuFlags) -> u32 {
         bits |= ZX_VM_PERM_EXECUTE;
     }
     bits
+}
+
+/// Records copied out (or counted) between two preemption points.
+const RECORDS_PER_STEP: usize = 256;
+
+/// The walk of `vmar` for the maps topics: the tree is listed under its lock (O(entries)), then
+/// each mapping's committed pages are counted from its VMO (O(log n + `vm::vmo::COUNT_RUN`) per
+/// run-count step) outside that lock, with a preemption point after each mapping. The counts are
+/// therefore each exact at the time it was taken, not one snapshot (other threads may commit
+/// meanwhile), which Zircon's counts, taken page by page, do not promise either.
+fn counted_walk(ctx: &mut dyn SyscallContext, vmar: &vm::Vmar) -> ZxResult<Vec<RegionInfo>> {
+    let mut regions = vmar.walk_uncounted()?;
+    ctx.preempt_point();
+    let page = PAGE_SIZE as u64;
+    for (region, vmo) in regions.iter_mut() {
+        if let (
+            RegionInfo::Mapping {
+                len_bytes,
+                vmo_offset,
+                committed_page_count,
+                ..
+            },
+            Some(vmo),
+        ) = (region, vmo.take())
+        {
+            let first = *vmo_offset / page;
+            let end = first.saturating_add((*len_bytes / PAGE_SIZE) as u64);
+            *committed_page_count = vmo.committed_pages_in(first, end);
+            drop(vmo);
+            ctx.preempt_point();
+        }
+    }
+    Ok(regions.into_iter().map(|(r, _)| r).collect())
 }
 
 /// The first entry of a walk is the walked VMAR: named "root" when it is the root VMAR.

@@ -41,6 +41,34 @@ pub fn debug_kernel_stats(ctx: &mut dyn SyscallContext, buffer: usize, len: usiz
     out.write_at(ctx.user_memory(), 0, &bytes)
 }
 
+/// `zx_debug_irqoff_stats(*buffer, buffer_size, options)`: writes the [`abi::irqoff::COUNT`]
+/// longest interrupts-off stretches (ns) as native-endian `u64`s, then zeroes them when
+/// `options` has `ZX_IRQOFF_RESET`. Buffer checks as [`debug_kernel_stats`]; unknown option
+/// bits are `ZX_ERR_INVALID_ARGS`.
+pub fn debug_irqoff_stats(
+    ctx: &mut dyn SyscallContext,
+    buffer: usize,
+    len: usize,
+    options: u32,
+) -> ZxResult {
+    use abi::irqoff::{COUNT, ZX_IRQOFF_RESET};
+    const BYTES: usize = COUNT * 8;
+    if options & !ZX_IRQOFF_RESET != 0 {
+        return Err(abi::Status::ERR_INVALID_ARGS);
+    }
+    let out = UserOutBuffer::new(buffer, len);
+    out.check(ctx.user_memory())?;
+    if len < BYTES {
+        return Err(abi::Status::ERR_BUFFER_TOO_SMALL);
+    }
+    let stats = ctx.irqoff_stats(options & ZX_IRQOFF_RESET != 0)?;
+    let mut bytes = [0u8; BYTES];
+    for (chunk, v) in bytes.chunks_exact_mut(8).zip(stats) {
+        chunk.copy_from_slice(&v.to_ne_bytes());
+    }
+    out.write_at(ctx.user_memory(), 0, &bytes)
+}
+
 /// `zx_system_get_features(kind, *features)`: `ZX_FEATURE_KIND_VM` is `vm::ARCH_VM_FEATURES`
 /// (no `ZX_VM_FEATURE_CAN_MAP_XOM`: x86_64 cannot map execute-only pages), and
 /// `ZX_FEATURE_KIND_ADDRESS_TAGGING` is 0 (x86_64 has no top-byte-ignore); every other kind is

@@ -7,7 +7,10 @@
 //! `vm::Vmar::{allocate, map, unmap, protect, destroy, op_range}`, which get the raw options and
 //! the rights of the handles, so the status that wins when several apply is Zircon's.
 
-use abi::ZxResult;
+use abi::ops::{ZX_VMAR_OP_COMMIT, ZX_VMAR_OP_MAP_RANGE};
+use abi::rights::ZX_RIGHT_OP_CHILDREN;
+use abi::vm_options::{ZX_VM_MAP_RANGE, ZX_VM_SPECIFIC_OVERWRITE};
+use abi::{Status, ZxResult, PAGE_SIZE};
 use vm::ALL_RIGHTS;
 
 use super::{add_and_copy_out, lookup};
@@ -64,8 +67,16 @@ pub fn map(
 ) -> ZxResult {
     let (vmar, vmar_rights) = lookup(ctx, vmar, 0, Object::as_vmar)?;
     let (vmo, vmo_rights) = lookup(ctx, vmo, 0, Object::as_vmo)?;
+    // MAP_RANGE (not combined with SPECIFIC_OVERWRITE, which `vm` refuses) populates after the
+    // map, in steps with preemption points, as `ZX_VMAR_OP_MAP_RANGE` does.
+    let populate = options & ZX_VM_MAP_RANGE != 0 && options & ZX_VM_SPECIFIC_OVERWRITE == 0;
+    let map_options = if populate {
+        options & !ZX_VM_MAP_RANGE
+    } else {
+        options
+    };
     let addr = vmar.vmar().map(
-        options,
+        map_options,
         vmar_offset,
         &vmo,
         vmo_offset,
@@ -73,6 +84,18 @@ pub fn map(
         vmar_rights,
         vmo_rights,
     )?;
+    if populate {
+        let rounded = len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        // Zircon destroys the new mapping when MAP_RANGE fails. Any other failure means another
+        // thread changed the range between two steps (the mapping was already visible to it):
+        // population is only an optimization, the map stands.
+        if let Err(Status::ERR_NO_MEMORY) =
+            populate_in_steps(ctx, vmar.vmar(), &vmo, vmo_offset, addr, rounded)
+        {
+            let _ = vmar.vmar().unmap(addr, rounded, ALL_RIGHTS);
+            return Err(Status::ERR_NO_MEMORY);
+        }
+    }
     if let Err(status) = addr_out.write(ctx.user_memory(), &addr) {
         // The mapping is a direct child of `vmar` at [addr, addr + len): this cannot fail.
         let _ = vmar.vmar().unmap(addr, len, ALL_RIGHTS);
@@ -84,8 +107,23 @@ pub fn map(
 /// `zx_vmar_unmap(vmar, addr, len)`.
 pub fn unmap(ctx: &mut dyn SyscallContext, vmar: u32, addr: usize, len: usize) -> ZxResult {
     let (vmar, rights) = lookup(ctx, vmar, 0, Object::as_vmar)?;
-    vmar.vmar().unmap(addr, len, rights)
+    // Steps of UNMAP_STEP_CHILDREN children with preemption points between; each step checks
+    // the whole remaining range first (an error changes nothing of that remainder).
+    let mut at = addr;
+    let mut rest = len;
+    while let Some(next) = vmar
+        .vmar()
+        .unmap_step(at, rest, rights, UNMAP_STEP_CHILDREN)?
+    {
+        rest -= next - at;
+        at = next;
+        ctx.preempt_point();
+    }
+    Ok(())
 }
+
+/// Children (mappings or sub-regions) one step of an unmap removes with interrupts off.
+pub const UNMAP_STEP_CHILDREN: usize = 128;
 
 /// `zx_vmar_protect(vmar, options, addr, len)`.
 pub fn protect(
@@ -102,7 +140,90 @@ pub fn protect(
 /// `zx_vmar_destroy(vmar)`.
 pub fn destroy(ctx: &mut dyn SyscallContext, vmar: u32) -> ZxResult {
     let (vmar, rights) = lookup(ctx, vmar, 0, Object::as_vmar)?;
+    // Destroy's own refusals first; then the direct mappings go in steps of
+    // DESTROY_STEP_MAPPINGS with preemption points between (other threads may see the VMAR
+    // partly emptied, as a Zircon destroy in progress), and the destroy removes the rest.
+    if rights & ZX_RIGHT_OP_CHILDREN != 0 && !vmar.vmar().is_root() {
+        while vmar.vmar().unmap_some_mappings(DESTROY_STEP_MAPPINGS)? == DESTROY_STEP_MAPPINGS {
+            ctx.preempt_point();
+        }
+    }
     vmar.vmar().destroy(rights)
+}
+
+/// Mappings one step of a destroy unmaps with interrupts off.
+pub const DESTROY_STEP_MAPPINGS: usize = 128;
+
+/// Pages one step of a stepped `ZX_VMAR_OP_COMMIT` covers (each may be allocated and zeroed).
+pub const OP_STEP_PAGES_COMMIT: usize = 32;
+/// Page-table entries one step of a MAP_RANGE population may write.
+pub const OP_STEP_PAGES_MAP: usize = 1024;
+
+/// Populates the new mapping `[addr, addr + len)` of `vmo` (from `vmo_offset`) with the VMO's
+/// committed pages: steps of [`OP_STEP_PAGES_MAP`] pages, each starting at the next committed
+/// page (so the step count follows what is committed, not the size), with a preemption point
+/// between two.
+fn populate_in_steps(
+    ctx: &mut dyn SyscallContext,
+    vmar: &vm::Vmar,
+    vmo: &vm::Vmo,
+    vmo_offset: u64,
+    addr: usize,
+    len: usize,
+) -> ZxResult {
+    let page = PAGE_SIZE as u64;
+    let first = vmo_offset / page;
+    let end = first.saturating_add((len / PAGE_SIZE) as u64);
+    let mut at = first;
+    while let Some(next) = vmo.next_committed(at, end) {
+        let step_end = end.min(next + OP_STEP_PAGES_MAP as u64);
+        let va = addr + ((next - first) * page) as usize;
+        let n = ((step_end - next) * page) as usize;
+        vmar.op_range(ZX_VMAR_OP_MAP_RANGE, va, n, ALL_RIGHTS, 0)?;
+        at = step_end;
+        ctx.preempt_point();
+    }
+    Ok(())
+}
+
+/// COMMIT over `[addr, addr + len)` in steps of [`OP_STEP_PAGES_COMMIT`] pages with a
+/// preemption point between two (each page may be allocated and zeroed), when the range passes
+/// the cheap checks (page-aligned, inside `vmar`); any other op, or a range that fails them, is
+/// one call (which reports the error). As in Zircon, work done by earlier steps stays when a
+/// later one fails, and other threads may see it before the call returns.
+fn op_in_steps(
+    ctx: &mut dyn SyscallContext,
+    vmar: &vm::Vmar,
+    op: u32,
+    addr: usize,
+    len: usize,
+    rights: u32,
+) -> ZxResult {
+    if op != ZX_VMAR_OP_COMMIT {
+        return vmar.op_range(op, addr, len, rights, 0);
+    }
+    let step = OP_STEP_PAGES_COMMIT * PAGE_SIZE;
+    let end = len
+        .checked_next_multiple_of(PAGE_SIZE)
+        .and_then(|l| addr.checked_add(l));
+    let steppable = matches!(end, Some(e) if addr.is_multiple_of(PAGE_SIZE)
+        && len != 0
+        && addr >= vmar.base()
+        && e <= vmar.base() + vmar.len_bytes());
+    if !steppable {
+        return vmar.op_range(op, addr, len, rights, 0);
+    }
+    let end = end.unwrap_or(addr);
+    let mut at = addr;
+    while at < end {
+        let n = step.min(end - at);
+        vmar.op_range(op, at, n, rights, 0)?;
+        at += n;
+        if at < end {
+            ctx.preempt_point();
+        }
+    }
+    Ok(())
 }
 
 /// `zx_vmar_op_range(vmar, op, addr, len, *buffer, buffer_size)`.
@@ -125,5 +246,8 @@ pub fn op_range(
     } else {
         buffer_size
     };
-    vmar.vmar().op_range(op, addr, len, rights, buffer_len)
+    if buffer_len != 0 {
+        return vmar.vmar().op_range(op, addr, len, rights, buffer_len);
+    }
+    op_in_steps(ctx, vmar.vmar(), op, addr, len, rights)
 }

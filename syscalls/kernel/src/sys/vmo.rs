@@ -71,6 +71,7 @@ pub fn read(
         vmo.read(offset + done as u64, &mut chunk[..n])?;
         user.write_at(ctx.user_memory(), done, &chunk[..n])?;
         done += n;
+        ctx.preempt_point();
     }
     Ok(())
 }
@@ -95,6 +96,7 @@ pub fn write(
         user.read_at(ctx.user_memory(), done, &mut chunk[..n])?;
         vmo.write(offset + done as u64, &chunk[..n])?;
         done += n;
+        ctx.preempt_point();
     }
     Ok(())
 }
@@ -110,6 +112,13 @@ pub fn get_size(ctx: &mut dyn SyscallContext, vmo: u32, out: UserOut<u64>) -> Zx
 /// rights check answers first); size overflow `ZX_ERR_OUT_OF_RANGE`.
 pub fn set_size(ctx: &mut dyn SyscallContext, vmo: u32, size: u64) -> ZxResult {
     let (vmo, _) = lookup(ctx, vmo, ZX_RIGHT_WRITE | ZX_RIGHT_RESIZE, Object::as_vmo)?;
+    // A shrink frees the cut pages in steps first (the resize then has little left to do).
+    let page = PAGE_SIZE as u64;
+    if vmo.is_resizable() {
+        if let Some(new_end) = size.checked_add(page - 1).map(|e| e / page) {
+            decommit_in_steps(ctx, &vmo, new_end, vmo.page_count())?;
+        }
+    }
     vmo.resize(size)
 }
 
@@ -138,16 +147,23 @@ pub fn op_range(
     match op {
         ZX_VMO_OP_COMMIT => {
             need_write()?;
-            vmo.commit(offset, size)
+            commit_in_steps(ctx, &vmo, offset, size)
         }
         ZX_VMO_OP_DECOMMIT => {
             need_write()?;
-            vmo.decommit(offset, size)
+            check_range(&vmo, offset, size)?;
+            let page = PAGE_SIZE as u64;
+            decommit_in_steps(
+                ctx,
+                &vmo,
+                offset / page * page,
+                (offset + size).div_ceil(page),
+            )
         }
         ZX_VMO_OP_ZERO => {
             need_write()?;
             check_range(&vmo, offset, size)?;
-            zero_range(&vmo, offset, size)
+            zero_range(ctx, &vmo, offset, size)
         }
         ZX_VMO_OP_DONT_NEED | ZX_VMO_OP_ALWAYS_NEED => check_range(&vmo, offset, size),
         ZX_VMO_OP_LOCK | ZX_VMO_OP_UNLOCK => Err(Status::ERR_NOT_SUPPORTED),
@@ -155,16 +171,70 @@ pub fn op_range(
     }
 }
 
+/// Pages one step of a commit allocates and zeroes with interrupts off (a preemption point
+/// follows each step).
+pub const COMMIT_STEP_PAGES: u64 = 32;
+
+/// Page-table entries (summed over the VMO's mappings) one step of a decommit may remove; a
+/// step covers `max(1, this / (1 + mappings))` pages, at most [`DECOMMIT_STEP_MAX_PAGES`].
+pub const DECOMMIT_STEP_ENTRIES: u64 = 2048;
+
+/// The most pages one decommit step covers (frames freed per step).
+pub const DECOMMIT_STEP_MAX_PAGES: u64 = 256;
+
+/// COMMIT as steps of [`COMMIT_STEP_PAGES`] with a preemption point between two, so the
+/// largest commit (all of memory, each frame zeroed) never keeps other threads off the CPU for
+/// long. The range is checked first (`ZX_ERR_OUT_OF_RANGE` commits nothing); as in Zircon, other
+/// threads may see the pages committed so far, a failure (`ZX_ERR_NO_MEMORY`, or
+/// `ZX_ERR_OUT_OF_RANGE` when the VMO shrank meanwhile) leaves them committed.
+fn commit_in_steps(ctx: &mut dyn SyscallContext, vmo: &Vmo, offset: u64, size: u64) -> ZxResult {
+    check_range(vmo, offset, size)?;
+    let page = PAGE_SIZE as u64;
+    let end = (offset + size).div_ceil(page);
+    let mut at = offset / page;
+    while at < end {
+        let step_end = end.min(at + COMMIT_STEP_PAGES);
+        vmo.commit(at * page, (step_end - at) * page)?;
+        at = step_end;
+        if at < end {
+            ctx.preempt_point();
+        }
+    }
+    Ok(())
+}
+
+/// Decommits pages `[first, end)` (in range) as steps that start at the next committed page
+/// (so the step count follows what is committed, not the size) and hold the VMO lock for at
+/// most [`DECOMMIT_STEP_ENTRIES`] page-table removals, with a preemption point between two.
+pub(crate) fn decommit_in_steps(
+    ctx: &mut dyn SyscallContext,
+    vmo: &Vmo,
+    first: u64,
+    end: u64,
+) -> ZxResult {
+    let page = PAGE_SIZE as u64;
+    let mut at = first;
+    while let Some(next) = vmo.next_committed(at, end) {
+        let mappings = vmo.mapping_count() as u64;
+        let step = (DECOMMIT_STEP_ENTRIES / (1 + mappings)).clamp(1, DECOMMIT_STEP_MAX_PAGES);
+        let step_end = end.min(next + step);
+        vmo.decommit(next * page, (step_end - next) * page)?;
+        at = step_end;
+        ctx.preempt_point();
+    }
+    Ok(())
+}
+
 /// Zeroes `[offset, offset + size)` (in range): whole pages are decommitted (they read as zeros
 /// and give their frames back); the partial pages at either end are written with zeros when
 /// committed.
-fn zero_range(vmo: &Arc<Vmo>, offset: u64, size: u64) -> ZxResult {
+fn zero_range(ctx: &mut dyn SyscallContext, vmo: &Arc<Vmo>, offset: u64, size: u64) -> ZxResult {
     let page = PAGE_SIZE as u64;
     let end = offset + size;
     let first_full = offset.div_ceil(page) * page;
     let last_full = end / page * page;
     if first_full < last_full {
-        vmo.decommit(first_full, last_full - first_full)?;
+        decommit_in_steps(ctx, vmo, first_full / page, last_full / page)?;
     }
     let zeros = [0u8; PAGE_SIZE];
     let partial = |lo: u64, hi: u64| -> ZxResult {

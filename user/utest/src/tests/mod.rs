@@ -11,6 +11,7 @@ mod exception;
 mod fault;
 mod handle;
 mod info;
+mod irqoff;
 mod kheap;
 mod misc;
 mod nested;
@@ -57,6 +58,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("kheap", kheap::TESTS),
     ("oom", oom::TESTS),
     ("quota", quota::TESTS),
+    ("irqoff", irqoff::TESTS),
 ];
 
 /// The tests that misbehave on purpose (only with `demo_failures=1`).

@@ -1,0 +1,516 @@
+//! The interrupts-off bound: the kernel runs with interrupts off, so a syscall that works long
+//! without a preemption point freezes every other thread. Each test here builds the largest
+//! case the quotas allow for one heavy call, then runs the call while a watchdog thread of this
+//! process loops on `zx_ticks_get` and records the longest gap between two of its iterations
+//! (how long something else kept it off the CPU). The gap and the kernel's own figure
+//! (`zx_debug_irqoff_stats`: the longest interrupts-off stretch of that syscall number) are
+//! printed; the test fails when the gap reaches [`BOUND_NS`].
+//!
+//! The gap includes one whole time slice of the calling thread (10 ms at 100 Hz): the kernel
+//! part is the rest. A host that stalls QEMU itself shows up in the gap too; so a gap over the
+//! bound while the kernel's stretch stayed under it is measured again (at most [`ATTEMPTS`]
+//! times), and a kernel stretch over the bound fails at once.
+
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+use abi::info::topic::{ZX_INFO_PROCESS_MAPS, ZX_INFO_VMAR_MAPS};
+use abi::ops::{ZX_VMAR_OP_MAP_RANGE, ZX_VMO_OP_COMMIT, ZX_VMO_OP_DECOMMIT};
+use abi::signals::ZX_THREAD_TERMINATED;
+use abi::syscall_numbers as nr;
+use abi::vm_options::*;
+use abi::Status;
+use alloc::vec::Vec;
+use zx::raw::syscall6;
+use zx::{Channel, Handle, Process, Thread, Vmar, Vmo};
+
+use super::util::{failure, st, vmo, CAN_RW, CAN_RWS, RW};
+use super::PAGE;
+use crate::harness::{Ctx, Failure, TestResult};
+
+tests!(
+    process_and_vmar_maps_8ki_mappings,
+    destroy_vmar_of_8ki_mappings,
+    unmap_8ki_mappings,
+    commit_and_decommit_all_memory,
+    map_range_and_unmap_all_memory,
+    channel_write_40k_endpoints,
+    kernel_stats_many_address_spaces,
+    teardown_of_a_full_address_space,
+    decommit_of_a_page_mapped_8ki_times,
+);
+
+/// The longest gap the watchdog may see (ns).
+pub const BOUND_NS: u64 = 20_000_000;
+/// Measurements of one call when only the host is to blame for a gap over the bound.
+const ATTEMPTS: usize = 3;
+/// Committed pages of the VMO behind the maps tests (the reproduction: 20000).
+const MAPS_VMO_PAGES: usize = 20_000;
+/// Mappings of it (the region quota is 8 Ki per address space; the suite holds a few already).
+const MAPPINGS: usize = 8_000;
+
+/// What the watchdog shares with the test.
+struct Watch {
+    stop: AtomicU64,
+    iterations: AtomicU64,
+    longest: AtomicU64,
+    done: AtomicU64,
+}
+
+static WATCH: Watch = Watch {
+    stop: AtomicU64::new(0),
+    iterations: AtomicU64::new(0),
+    longest: AtomicU64::new(0),
+    done: AtomicU64::new(0),
+};
+
+extern "C" fn watchdog(_: usize, _: usize) -> ! {
+    let mut last = zx::ticks_get();
+    loop {
+        let now = zx::ticks_get();
+        WATCH.longest.fetch_max((now - last).max(0) as u64, SeqCst);
+        WATCH.iterations.fetch_add(1, SeqCst);
+        last = now;
+        if WATCH.stop.load(SeqCst) != 0 {
+            // The thread may have been switched out anywhere in this iteration: one more
+            // reading closes the gap that ends with the stop request.
+            let now = zx::ticks_get();
+            WATCH.longest.fetch_max((now - last).max(0) as u64, SeqCst);
+            break;
+        }
+    }
+    WATCH.done.store(1, SeqCst);
+    Thread::exit()
+}
+
+const WATCH_STACK: usize = 4 * PAGE;
+
+/// Runs `call` (labelled `name`, syscall number `number`) under the watchdog; returns the
+/// watchdog's longest gap and the kernel's longest stretch for `number`, both in ns.
+fn watched(
+    ctx: &Ctx,
+    number: u32,
+    call: &mut dyn FnMut() -> TestResult,
+) -> Result<(u64, u64), Failure> {
+    let stack_vmo = committed(WATCH_STACK / PAGE)?;
+    let stack = check!(ctx
+        .root
+        .map(RW | ZX_VM_MAP_RANGE, 0, &stack_vmo, 0, WATCH_STACK));
+    WATCH.stop.store(0, SeqCst);
+    WATCH.iterations.store(0, SeqCst);
+    WATCH.done.store(0, SeqCst);
+    let thread = check!(Thread::create(&ctx.process, b"watchdog", 0));
+    // SAFETY: the watchdog touches only the static `WATCH` and its own stack, which stays mapped
+    // until it has terminated (waited for below).
+    check!(unsafe {
+        thread.start(
+            watchdog as *const () as usize,
+            stack + WATCH_STACK - 8,
+            0,
+            0,
+        )
+    });
+    while WATCH.iterations.load(SeqCst) < 1000 {
+        core::hint::spin_loop();
+    }
+    check!(zx::debug_irqoff_stats(true));
+    WATCH.longest.store(0, SeqCst);
+    let result = call();
+    let stretch = check!(zx::debug_irqoff_stats(false))[number as usize];
+    WATCH.stop.store(1, SeqCst);
+    let deadline = zx::clock_get_monotonic() + 60_000_000_000;
+    check!(thread.handle().wait_one(ZX_THREAD_TERMINATED, deadline));
+    let gap_ticks = WATCH.longest.load(SeqCst);
+    // SAFETY: the watchdog is gone; nothing uses its stack.
+    check!(unsafe { ctx.root.unmap(stack, WATCH_STACK) });
+    result?;
+    let rate = zx::ticks_per_second().max(1) as u128;
+    let gap = (u128::from(gap_ticks) * 1_000_000_000 / rate) as u64;
+    Ok((gap, stretch))
+}
+
+/// Measures `call` (see the module docs) and checks the bound; `call` must be repeatable.
+fn bounded(ctx: &Ctx, name: &str, number: u32, call: &mut dyn FnMut() -> TestResult) -> TestResult {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (gap, stretch) = watched(ctx, number, call)?;
+        zx::println!(
+            "irqoff: {name}: watchdog gap {}.{:03} ms, kernel stretch {}.{:03} ms",
+            gap / 1_000_000,
+            gap / 1000 % 1000,
+            stretch / 1_000_000,
+            stretch / 1000 % 1000
+        );
+        ensure!(
+            stretch < BOUND_NS,
+            "{name}: interrupts off for {stretch} ns (bound {BOUND_NS})"
+        );
+        if gap < BOUND_NS {
+            return Ok(());
+        }
+        ensure!(
+            attempt < ATTEMPTS,
+            "{name}: watchdog kept off the CPU for {gap} ns (bound {BOUND_NS})"
+        );
+    }
+}
+
+/// A VMO of `pages` pages, all committed.
+fn committed(pages: usize) -> Result<Vmo, Failure> {
+    let v = vmo(pages)?;
+    check!(v.op_range(ZX_VMO_OP_COMMIT, 0, (pages * PAGE) as u64));
+    Ok(v)
+}
+
+/// A sub-VMAR holding `count` mappings of the whole of `v` (`pages` pages), not populated.
+fn many_mappings(ctx: &Ctx, v: &Vmo, pages: usize, count: usize) -> Result<Vmar, Failure> {
+    let size = pages * PAGE;
+    let (sub, _) = check!(ctx.root.allocate(CAN_RWS, 0, size * count));
+    for i in 0..count {
+        if let Err(e) = sub.map(RW | ZX_VM_SPECIFIC, i * size, v, 0, size) {
+            // SAFETY: nothing refers to the mappings.
+            let _ = unsafe { sub.destroy() };
+            fail!("mapping {i}: {e:?}");
+        }
+    }
+    Ok(sub)
+}
+
+/// `zx_object_get_info(handle, topic)` with a buffer of one record: the kernel does the whole
+/// walk (for `avail`) whatever the buffer.
+fn info_maps(handle: &Handle, topic: u32) -> TestResult {
+    let mut record = [0u8; 256];
+    let (mut actual, mut avail) = (0usize, 0usize);
+    // SAFETY: `record` is valid for its length; `actual` and `avail` are valid usizes.
+    let r = unsafe {
+        syscall6(
+            nr::ZX_SYS_OBJECT_GET_INFO,
+            handle.raw() as usize,
+            topic as usize,
+            record.as_mut_ptr() as usize,
+            record.len(),
+            &mut actual as *mut usize as usize,
+            &mut avail as *mut usize as usize,
+        )
+    };
+    ensure_eq!(st(r), Status::OK);
+    ensure!(avail > MAPPINGS, "avail {avail}");
+    Ok(())
+}
+
+fn process_and_vmar_maps_8ki_mappings(ctx: &Ctx) -> TestResult {
+    let v = committed(MAPS_VMO_PAGES)?;
+    let sub = many_mappings(ctx, &v, MAPS_VMO_PAGES, MAPPINGS)?;
+    let r = bounded(ctx, "PROCESS_MAPS", nr::ZX_SYS_OBJECT_GET_INFO, &mut || {
+        info_maps(ctx.process.handle(), ZX_INFO_PROCESS_MAPS)
+    })
+    .and_then(|()| {
+        bounded(ctx, "VMAR_MAPS", nr::ZX_SYS_OBJECT_GET_INFO, &mut || {
+            info_maps(sub.handle(), ZX_INFO_VMAR_MAPS)
+        })
+    });
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
+}
+
+fn destroy_vmar_of_8ki_mappings(ctx: &Ctx) -> TestResult {
+    let v = committed(MAPS_VMO_PAGES)?;
+    // Each destroy needs a fresh VMAR: built before every measurement, outside it.
+    let mut next: Option<Vmar> = None;
+    bounded(
+        ctx,
+        "destroy of 8000 mappings",
+        nr::ZX_SYS_VMAR_DESTROY,
+        &mut || {
+            let sub = match next.take() {
+                Some(s) => s,
+                None => many_mappings(ctx, &v, MAPS_VMO_PAGES, MAPPINGS)?,
+            };
+            // SAFETY: nothing refers to the mappings.
+            check!(unsafe { sub.destroy() });
+            Ok(())
+        },
+    )?;
+    // And a populated case: one page of each of 8000 mappings faulted in.
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW | ZX_VM_MAP_RANGE, 0, &v, 0, PAGE));
+    }
+    let mut once = Some(sub);
+    bounded(
+        ctx,
+        "destroy of 8000 populated mappings",
+        nr::ZX_SYS_VMAR_DESTROY,
+        &mut || {
+            if let Some(sub) = once.take() {
+                // SAFETY: nothing refers to the mappings.
+                check!(unsafe { sub.destroy() });
+            }
+            Ok(())
+        },
+    )?;
+    let _ = base;
+    Ok(())
+}
+
+fn unmap_8ki_mappings(ctx: &Ctx) -> TestResult {
+    let v = committed(MAPS_VMO_PAGES)?;
+    let mut next: Option<Vmar> = None;
+    bounded(
+        ctx,
+        "unmap of 8000 mappings",
+        nr::ZX_SYS_VMAR_UNMAP,
+        &mut || {
+            let sub = match next.take() {
+                Some(s) => s,
+                None => many_mappings(ctx, &v, MAPS_VMO_PAGES, MAPPINGS)?,
+            };
+            let info = check!(sub.info());
+            // SAFETY: nothing refers to the mappings.
+            check!(unsafe { sub.unmap(info.base, info.len) });
+            // Every step went: only the VMAR itself is left in its listing.
+            let mut record = [0u8; 256];
+            let (mut actual, mut avail) = (0usize, 0usize);
+            // SAFETY: `record` is valid for its length; `actual` and `avail` are valid usizes.
+            let r = unsafe {
+                syscall6(
+                    nr::ZX_SYS_OBJECT_GET_INFO,
+                    sub.handle().raw() as usize,
+                    ZX_INFO_VMAR_MAPS as usize,
+                    record.as_mut_ptr() as usize,
+                    record.len(),
+                    &mut actual as *mut usize as usize,
+                    &mut avail as *mut usize as usize,
+                )
+            };
+            ensure_eq!(st(r), Status::OK);
+            ensure_eq!(avail, 1);
+            // SAFETY: the VMAR is empty.
+            check!(unsafe { sub.destroy() });
+            Ok(())
+        },
+    )
+}
+
+/// Pages a fresh VMO can commit now (free frames, less a margin for the kernel's own needs).
+fn free_pages() -> Result<usize, Failure> {
+    let s = check!(zx::debug_kernel_stats());
+    Ok((s[abi::kstats::FREE_FRAMES] as usize).saturating_sub(1024))
+}
+
+fn commit_and_decommit_all_memory(ctx: &Ctx) -> TestResult {
+    let pages = free_pages()?;
+    let v = vmo(pages)?;
+    let size = (pages * PAGE) as u64;
+    bounded(
+        ctx,
+        "commit of all memory",
+        nr::ZX_SYS_VMO_OP_RANGE,
+        &mut || match v.op_range(ZX_VMO_OP_COMMIT, 0, size) {
+            Ok(()) | Err(Status::ERR_NO_MEMORY) => Ok(()),
+            Err(e) => Err(failure(alloc::format!("commit: {e:?}"))),
+        },
+    )?;
+    bounded(
+        ctx,
+        "decommit of all memory",
+        nr::ZX_SYS_VMO_OP_RANGE,
+        &mut || {
+            check!(v.op_range(ZX_VMO_OP_DECOMMIT, 0, size));
+            Ok(())
+        },
+    )?;
+    // The last handle of a VMO holding all memory: every frame goes back at the close.
+    let mut owned = None;
+    bounded(
+        ctx,
+        "close of a VMO holding all memory",
+        nr::ZX_SYS_HANDLE_CLOSE,
+        &mut || {
+            let v = match owned.take() {
+                Some(v) => v,
+                None => {
+                    let v = vmo(pages)?;
+                    let _ = v.op_range(ZX_VMO_OP_COMMIT, 0, size);
+                    v
+                }
+            };
+            check!(v.into_handle().close());
+            Ok(())
+        },
+    )
+}
+
+fn map_range_and_unmap_all_memory(ctx: &Ctx) -> TestResult {
+    let pages = free_pages()? * 3 / 4;
+    let v = committed(pages)?;
+    let len = pages * PAGE;
+    let mut addr = 0;
+    bounded(
+        ctx,
+        "MAP_RANGE of all memory",
+        nr::ZX_SYS_VMAR_MAP,
+        &mut || {
+            if addr != 0 {
+                // SAFETY: nothing refers to the mapping.
+                check!(unsafe { ctx.root.unmap(addr, len) });
+            }
+            addr = check!(ctx.root.map(RW | ZX_VM_MAP_RANGE, 0, &v, 0, len));
+            Ok(())
+        },
+    )?;
+    bounded(
+        ctx,
+        "unmap of all memory",
+        nr::ZX_SYS_VMAR_UNMAP,
+        &mut || {
+            if addr == 0 {
+                addr = check!(ctx.root.map(RW | ZX_VM_MAP_RANGE, 0, &v, 0, len));
+            }
+            // SAFETY: nothing refers to the mapping.
+            check!(unsafe { ctx.root.unmap(addr, len) });
+            addr = 0;
+            Ok(())
+        },
+    )
+}
+
+/// An endpoint with `fan * 4096` endpoints queued beneath it (the 40 970 for fan 10).
+fn endpoint_tree(fan: usize) -> Result<Channel, Failure> {
+    let max = abi::exception::channel::ZX_CHANNEL_MAX_MSG_HANDLES as usize;
+    let (top, top_peer) = check!(Channel::create(0));
+    let mut middles = Vec::new();
+    for _ in 0..fan {
+        let (mid, mid_peer) = check!(Channel::create(0));
+        for _ in 0..64 {
+            let mut handles = Vec::with_capacity(max);
+            for _ in 0..max {
+                let (leaf, _leaf_peer) = check!(Channel::create(0));
+                handles.push(leaf.into_handle());
+            }
+            check!(mid_peer.write(b"", handles));
+        }
+        middles.push(mid.into_handle());
+    }
+    check!(top_peer.write(b"", middles));
+    Ok(top)
+}
+
+fn channel_write_40k_endpoints(ctx: &Ctx) -> TestResult {
+    {
+        let (carrier, _carrier_peer) = check!(Channel::create(0));
+        let mut top = Some(endpoint_tree(10)?);
+        bounded(
+            ctx,
+            "channel write over 40970 endpoints",
+            nr::ZX_SYS_CHANNEL_WRITE,
+            &mut || {
+                let t = match top.take() {
+                    Some(t) => t,
+                    None => endpoint_tree(10)?,
+                };
+                check!(carrier.write(b"", alloc::vec![t.into_handle()]));
+                Ok(())
+            },
+        )?;
+    }
+    // Closing an endpoint drops everything queued beneath it.
+    bounded(
+        ctx,
+        "close of 40970 queued endpoints",
+        nr::ZX_SYS_HANDLE_CLOSE,
+        &mut || {
+            let (c, p) = check!(Channel::create(0));
+            check!(c.write(b"", alloc::vec![endpoint_tree(10)?.into_handle()]));
+            drop(c);
+            check!(p.into_handle().close());
+            Ok(())
+        },
+    )
+}
+
+fn kernel_stats_many_address_spaces(ctx: &Ctx) -> TestResult {
+    // Unstarted children: a few with many mappings of one widely shared page, one at the quota.
+    let page = vmo(1)?;
+    let mut children: Vec<(Process, Vmar)> = Vec::new();
+    for i in 0..9 {
+        let (p, root) = check!(Process::create(&Handle::invalid(), b"mapped", 0));
+        let count = if i == 0 { MAPPINGS } else { 1000 };
+        for _ in 0..count {
+            check!(root.map(RW | ZX_VM_MAP_RANGE, 0, &page, 0, PAGE));
+        }
+        children.push((p, root));
+    }
+    bounded(
+        ctx,
+        "zx_debug_kernel_stats",
+        nr::ZX_SYS_DEBUG_KERNEL_STATS,
+        &mut || {
+            let s = check!(zx::debug_kernel_stats());
+            ensure_eq!(s[abi::kstats::INVARIANT_FAILURES], 0);
+            Ok(())
+        },
+    )?;
+    drop(children);
+    Ok(())
+}
+
+fn teardown_of_a_full_address_space(ctx: &Ctx) -> TestResult {
+    // An unstarted child holding 8000 populated mappings and the only reference to a VMO with
+    // half of memory committed and mapped: its teardown frees all of it.
+    let page = committed(1)?;
+    let mut child: Option<Process> = None;
+    bounded(
+        ctx,
+        "teardown of a full address space",
+        nr::ZX_SYS_HANDLE_CLOSE,
+        &mut || {
+            let p = match child.take() {
+                Some(p) => p,
+                None => {
+                    let (p, root) = check!(Process::create(&Handle::invalid(), b"full", 0));
+                    for _ in 0..MAPPINGS {
+                        check!(root.map(RW | ZX_VM_MAP_RANGE, 0, &page, 0, PAGE));
+                    }
+                    let pages = free_pages()? / 2;
+                    let big = committed(pages)?;
+                    check!(root.map(RW | ZX_VM_MAP_RANGE, 0, &big, 0, pages * PAGE));
+                    drop(big);
+                    drop(root);
+                    p
+                }
+            };
+            let before = check!(zx::debug_kernel_stats())[abi::kstats::PROCESSES];
+            drop(p);
+            let after = check!(zx::debug_kernel_stats())[abi::kstats::PROCESSES];
+            ensure_eq!(after + 1, before);
+            Ok(())
+        },
+    )
+}
+
+fn decommit_of_a_page_mapped_8ki_times(ctx: &Ctx) -> TestResult {
+    // One page, populated in 8000 mappings: its decommit removes 8000 page-table entries.
+    let page = committed(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let r = bounded(
+        ctx,
+        "decommit of a page in 8000 mappings",
+        nr::ZX_SYS_VMO_OP_RANGE,
+        &mut || {
+            // (Re)commit and populate every mapping: the decommit removes 8000 entries.
+            check!(page.op_range(ZX_VMO_OP_COMMIT, 0, PAGE as u64));
+            // SAFETY: MAP_RANGE only adds page-table entries for what is mapped.
+            check!(unsafe { sub.op_range(ZX_VMAR_OP_MAP_RANGE, base, MAPPINGS * PAGE) });
+            check!(page.op_range(ZX_VMO_OP_DECOMMIT, 0, PAGE as u64));
+            Ok(())
+        },
+    );
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
+}
