@@ -246,12 +246,26 @@ impl BackRefs {
     /// The back-references whose VMO window meets `[lo, hi)` (bytes), in window-start order, as
     /// (window start, reference). Allocates nothing.
     pub(crate) fn overlapping(&self, lo: u64, hi: u64) -> Overlapping<'_> {
+        self.overlapping_after(lo, hi, None)
+    }
+
+    /// [`Self::overlapping`] restricted to keys above `after` (all keys when `None`), so a walk
+    /// can resume where an earlier one stopped (see [`Overlapping::last_key`]) after the index
+    /// changed: O(log m) to resume.
+    pub(crate) fn overlapping_after(
+        &self,
+        lo: u64,
+        hi: u64,
+        after: Option<BackRefKey>,
+    ) -> Overlapping<'_> {
         let mut it = Overlapping {
             refs: self,
             stack: [NIL; MAX_DEPTH],
             depth: 0,
             lo,
             hi,
+            after,
+            last: None,
         };
         if lo < hi {
             it.descend(self.root);
@@ -501,15 +515,36 @@ pub(crate) struct Overlapping<'a> {
     depth: usize,
     lo: u64,
     hi: u64,
+    /// Only keys above this one (see [`BackRefs::overlapping_after`]).
+    after: Option<BackRefKey>,
+    /// The key of the last item returned.
+    last: Option<BackRefKey>,
 }
 
 impl Overlapping<'_> {
+    /// Pushes the path to the leftmost node under `i` whose subtree may hold an answer: subtrees
+    /// whose windows all end at or below `lo` are skipped, and so is every node with a key at or
+    /// below `after` together with its left subtree.
     fn descend(&mut self, mut i: u32) {
-        while i != NIL && self.refs.nodes[i as usize].max_end > self.lo && self.depth < MAX_DEPTH {
+        while i != NIL && self.depth < MAX_DEPTH {
+            let n = &self.refs.nodes[i as usize];
+            if n.max_end <= self.lo {
+                break;
+            }
+            if self.after.is_some_and(|a| n.key <= a) {
+                i = n.right;
+                continue;
+            }
             self.stack[self.depth] = i;
             self.depth += 1;
-            i = self.refs.nodes[i as usize].left;
+            i = n.left;
         }
+    }
+
+    /// The key of the last back-reference returned, to resume from with
+    /// [`BackRefs::overlapping_after`].
+    pub(crate) fn last_key(&self) -> Option<BackRefKey> {
+        self.last
     }
 }
 
@@ -527,6 +562,7 @@ impl<'a> Iterator for Overlapping<'a> {
             }
             self.descend(n.right);
             if n.end() > self.lo {
+                self.last = Some(n.key);
                 return Some((n.key.vmo_offset, &n.r));
             }
         }
@@ -611,6 +647,20 @@ mod tests {
                     .map(|(k, _)| k.vmo_offset)
                     .collect();
                 assert_eq!(got, want, "window [{lo:#x}, {hi:#x})");
+                // Resuming after each answer's key yields exactly the answers after it.
+                let keys: Vec<BackRefKey> = model
+                    .iter()
+                    .filter(|(k, l)| k.vmo_offset < hi && k.vmo_offset + **l as u64 > lo)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for (i, k) in keys.iter().enumerate() {
+                    let mut it = refs.overlapping_after(lo, hi, Some(*k));
+                    let mut rest = Vec::new();
+                    while it.next().is_some() {
+                        rest.push(it.last_key().unwrap());
+                    }
+                    assert_eq!(rest, keys[i + 1..], "after {k:?} in [{lo:#x}, {hi:#x})");
+                }
             }
         }
         assert_eq!(refs.len(), model.len());

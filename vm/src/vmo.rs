@@ -250,6 +250,65 @@ impl Vmo {
         Ok(())
     }
 
+    /// Decommits page `index` (if committed) when it is mapped in more places than one lock hold
+    /// should unmap: the page leaves the VMO first (a fault from now on commits a fresh zero
+    /// page), then its page-table entries are removed from at most `per_step` mappings per hold
+    /// of the VMO lock, with `preempt` called between two holds (with no lock held), and the frame
+    /// is freed once no mapping can reach it. Mappings added or removed between two steps are
+    /// fine: a walk resumes after the last back-reference it handled, a new mapping can only map
+    /// the fresh page, and an entry of that fresh page removed on the way refaults.
+    pub fn decommit_page_in_steps(&self, index: u64, per_step: usize, preempt: &mut dyn FnMut()) {
+        let frame = {
+            let mut inner = self.inner.lock();
+            let Some(frame) = inner.pages.remove(&index) else {
+                return;
+            };
+            Self::uncount_locked(&mut inner, index);
+            frame
+        };
+        let (lo, hi) = (
+            index.saturating_mul(PAGE),
+            index.saturating_add(1).saturating_mul(PAGE),
+        );
+        let mut after = None;
+        loop {
+            let more = {
+                let inner = self.inner.lock();
+                let mut walk = inner.mappings.overlapping_after(lo, hi, after);
+                let mut done = 0;
+                while done < per_step.max(1) {
+                    let Some((vmo_offset, m)) = walk.next() else {
+                        break;
+                    };
+                    done += 1;
+                    if let Some(aspace) = m.aspace.upgrade() {
+                        // Inside the mapping's [base, base + len): the window meets the page.
+                        let vaddr = m.base + (lo - vmo_offset) as usize;
+                        aspace.unmap_pages_for_vmo(vaddr, 1);
+                    }
+                }
+                after = walk.last_key();
+                done == per_step.max(1)
+            };
+            if !more {
+                break;
+            }
+            preempt();
+        }
+        self.phys.free(frame);
+    }
+
+    /// Takes page `index` (just removed from `pages`) out of its run's count.
+    fn uncount_locked(inner: &mut VmoInner, index: u64) {
+        let run = index / COUNT_RUN;
+        if let Some(n) = inner.run_counts.get_mut(&run) {
+            *n -= 1;
+            if *n == 0 {
+                inner.run_counts.remove(&run);
+            }
+        }
+    }
+
     /// Changes the size to `size_bytes` rounded up to pages. Not resizable -> `ERR_UNAVAILABLE`
     /// (Zircon's zx_vmo_set_size). Shrinking unmaps the cut pages from every mapping and frees
     /// their frames; the mappings stay, and later faults there get `ERR_OUT_OF_RANGE`.
@@ -298,13 +357,7 @@ impl Vmo {
         while let Some((&index, _)) = inner.pages.range(from..end).next() {
             if let Some(frame) = inner.pages.remove(&index) {
                 self.phys.free(frame);
-                let run = index / COUNT_RUN;
-                if let Some(n) = inner.run_counts.get_mut(&run) {
-                    *n -= 1;
-                    if *n == 0 {
-                        inner.run_counts.remove(&run);
-                    }
-                }
+                Self::uncount_locked(inner, index);
             }
             from = index + 1;
         }

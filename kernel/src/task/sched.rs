@@ -75,6 +75,8 @@ pub fn init(boot_stack_bottom: u64, boot_stack_top: u64) {
 
 fn idle_loop() {
     loop {
+        // Channel endpoints a thread's exit left to free (see `syscalls::channel::drain_pending`).
+        syscalls::channel::drain_pending(preempt_point);
         interrupts::enable_and_hlt();
         interrupts::disable();
         if locked(|s| !s.run_queue.is_empty()) {

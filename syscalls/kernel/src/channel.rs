@@ -6,8 +6,9 @@
 //! queue. When the last reference to an endpoint goes (its handle closed, or the message holding
 //! it dropped) the messages queued *to* it are dropped with their handles, and the peer sees
 //! `ZX_CHANNEL_PEER_CLOSED` (and loses `ZX_CHANNEL_WRITABLE`), as in Zircon's `ChannelDispatcher`.
-//! Those drops run from a work list ([`drain_doomed`]), not by recursion, so freeing a chain or
-//! tree of endpoints of any depth uses constant kernel stack.
+//! Those drops run from a work list (`drain_step`), not by recursion, so freeing a chain or
+//! tree of endpoints of any depth uses constant kernel stack; past a budget per drop the rest is
+//! left to [`drain_pending`], which the syscall layer runs with preemption points.
 //!
 //! # Bounds (ours; Zircon has none, it raises a policy exception past 3500 queued messages)
 //! - per endpoint queue: at most [`MAX_QUEUED_MESSAGES`] messages and [`MAX_QUEUED_BYTES`]
@@ -94,7 +95,7 @@ struct Queue {
 /// What two endpoints share: the queue of each (index = the reading endpoint's side).
 struct Shared {
     queues: Mutex<[Queue; 2]>,
-    /// The next channel on the [`DOOMED`] stack, while this one is on it (see [`drain_doomed`]).
+    /// The next channel on the [`DOOMED`] stack, while this one is on it (see `drain_step`).
     doomed_next: Mutex<Option<Arc<Shared>>>,
 }
 
@@ -104,46 +105,84 @@ static DOOMED: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 /// Some call up the stack is draining [`DOOMED`].
 static DRAINING: AtomicBool = AtomicBool::new(false);
 
-/// Drops the messages of every channel on [`DOOMED`], one at a time, until none is left.
+/// Work one drain step does before it returns, counted as one per message plus one per handle
+/// it carries; what is left stays on [`DOOMED`] for [`drain_pending`], so no single step keeps
+/// interrupts off for long.
+pub const DRAIN_STEP_BUDGET: usize = 1024;
+
+/// Drops messages of the channels on [`DOOMED`], one at a time, until `budget` is spent (see
+/// [`DRAIN_STEP_BUDGET`]; a message is dropped whole, so a step may end up to one message's
+/// handles over it); returns whether
+/// work is left. Returns `false` at once when a drain further up the stack is running (it goes on
+/// with what this call's caller put on the stack).
 ///
 /// Dropping a message drops its handles, which may be the last references to endpoints whose
 /// queues hold more messages, and so on to any depth user space builds (a chain of endpoints,
 /// each queued in the one before). An endpoint that goes while a drain runs only puts its
-/// channel on the stack (see `Drop for ChannelEndpoint`), and the outermost drop drains it here,
-/// so the kernel stack depth stays constant; the work is one step per message.
-fn drain_doomed() {
+/// channel on the stack (see `Drop for ChannelEndpoint`), and the outermost drain takes it from
+/// there, so the kernel stack depth stays constant; the work is one step per message.
+fn drain_step(budget: usize) -> bool {
     if DRAINING.swap(true, Ordering::SeqCst) {
-        return;
+        return false;
     }
-    loop {
-        let next = {
+    let mut left = budget;
+    let more = 'channels: loop {
+        let shared = {
             let mut head = DOOMED.lock();
             let Some(shared) = head.take() else {
-                break;
+                break false;
             };
             *head = shared.doomed_next.lock().take();
             shared
         };
-        // Every closed side's messages; none can be added (writes to a closed side fail).
-        let orphaned = {
-            let mut queues = next.queues.lock();
-            queues.each_mut().map(|q| {
-                if q.closed {
-                    core::mem::take(&mut q.messages)
-                } else {
-                    VecDeque::new()
-                }
-            })
-        };
-        for queue in orphaned {
-            for message in queue {
-                drop(message);
+        // The closed sides' messages; none can be added (writes to a closed side fail).
+        loop {
+            if left == 0 {
+                // Back on top of the stack (it is on it nowhere else), for the next step.
+                let mut head = DOOMED.lock();
+                *shared.doomed_next.lock() = head.take();
+                *head = Some(shared);
+                break 'channels true;
             }
+            let message = {
+                let mut queues = shared.queues.lock();
+                queues
+                    .iter_mut()
+                    .filter(|q| q.closed)
+                    .find_map(|q| q.messages.pop_front())
+            };
+            let Some(message) = message else {
+                break;
+            };
+            left = left.saturating_sub(1 + message.handles.len());
+            drop(message);
         }
-        drop(next);
-    }
+        drop(shared);
+    };
     DRAINING.store(false, Ordering::SeqCst);
+    more
 }
+
+/// Drops every message still on [`DOOMED`], in steps of [`DRAIN_STEP_BUDGET`] with `preempt`
+/// called between two. The syscall layer runs it when a call returns (holding no lock), so the
+/// endpoints a close or a drop leaves behind are freed by the thread that caused it, with
+/// preemption points, however many there are.
+///
+/// One thread drains at a time: a call while another thread is between two of its steps
+/// returns at once (that thread goes on with everything on the stack), so a thread never
+/// pays for work another one left while it is still at it.
+pub fn drain_pending(mut preempt: impl FnMut()) {
+    if DOOMED.lock().is_none() || DRAINER.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    while drain_step(DRAIN_STEP_BUDGET) {
+        preempt();
+    }
+    DRAINER.store(false, Ordering::SeqCst);
+}
+
+/// A thread is in [`drain_pending`] (possibly preempted between two steps).
+static DRAINER: AtomicBool = AtomicBool::new(false);
 
 /// One end of a channel.
 pub struct ChannelEndpoint {
@@ -377,8 +416,9 @@ impl ChannelEndpoint {
 }
 
 impl Drop for ChannelEndpoint {
-    /// Closes this side; its queued messages are dropped by [`drain_doomed`] (here, unless a
-    /// drain further up the stack is already running), never by a nested call.
+    /// Closes this side; its queued messages are dropped by [`drain_step`] (here, up to a
+    /// budget, unless a drain further up the stack is already running; the rest by
+    /// [`drain_pending`]), never by a nested call.
     fn drop(&mut self) {
         let doomed = {
             let mut queues = self.shared.queues.lock();
@@ -398,6 +438,6 @@ impl Drop for ChannelEndpoint {
             *head = Some(self.shared.clone());
         }
         wake_waiters();
-        drain_doomed();
+        drain_step(DRAIN_STEP_BUDGET);
     }
 }

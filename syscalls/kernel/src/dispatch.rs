@@ -44,6 +44,9 @@ pub fn dispatch(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> i
     let Ok(number) = u32::try_from(number) else {
         return status(Err(Status::ERR_BAD_SYSCALL));
     };
+    // Endpoints left behind outside a syscall (by a thread's exit, which never returns here)
+    // are freed before this call looks at any object.
+    crate::channel::drain_pending(|| ctx.preempt_point());
     let [a0, a1, a2, a3, a4, a5, a6, a7] = *args;
     let h = u32_arg;
     let u = usize_arg;
@@ -186,5 +189,8 @@ pub fn dispatch(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> i
         n if n < ZX_SYS_COUNT => Err(Status::ERR_NOT_SUPPORTED),
         _ => Err(Status::ERR_BAD_SYSCALL),
     };
+    // Endpoints this call closed or dropped beyond one drain step's budget are freed now, with
+    // preemption points (no lock is held here).
+    crate::channel::drain_pending(|| ctx.preempt_point());
     status(r)
 }

@@ -34,8 +34,7 @@ pub use exception::Exception;
 pub use handle::{get_info, Handle};
 pub use misc::{
     clock_get_monotonic, debug_irqoff_stats, debug_kernel_stats, debug_write, leak_check_stats,
-    system_get_features,
-    ticks_get, ticks_per_second,
+    system_get_features, ticks_get, ticks_per_second,
 };
 pub use task::{Process, Thread};
 pub use vmar::Vmar;

@@ -153,12 +153,7 @@ pub fn op_range(
             need_write()?;
             check_range(&vmo, offset, size)?;
             let page = PAGE_SIZE as u64;
-            decommit_in_steps(
-                ctx,
-                &vmo,
-                offset / page * page,
-                (offset + size).div_ceil(page),
-            )
+            decommit_in_steps(ctx, &vmo, offset / page, (offset + size).div_ceil(page))
         }
         ZX_VMO_OP_ZERO => {
             need_write()?;
@@ -205,7 +200,9 @@ fn commit_in_steps(ctx: &mut dyn SyscallContext, vmo: &Vmo, offset: u64, size: u
 
 /// Decommits pages `[first, end)` (in range) as steps that start at the next committed page
 /// (so the step count follows what is committed, not the size) and hold the VMO lock for at
-/// most [`DECOMMIT_STEP_ENTRIES`] page-table removals, with a preemption point between two.
+/// most [`DECOMMIT_STEP_ENTRIES`] page-table removals, with a preemption point between two; a
+/// VMO with more mappings than that goes page by page, each page's mappings over several steps
+/// (`Vmo::decommit_page_in_steps`).
 pub(crate) fn decommit_in_steps(
     ctx: &mut dyn SyscallContext,
     vmo: &Vmo,
@@ -216,6 +213,16 @@ pub(crate) fn decommit_in_steps(
     let mut at = first;
     while let Some(next) = vmo.next_committed(at, end) {
         let mappings = vmo.mapping_count() as u64;
+        if mappings > DECOMMIT_STEP_ENTRIES {
+            // Even one page is more entries than a step may remove: the page's mappings are
+            // unmapped over several steps.
+            vmo.decommit_page_in_steps(next, DECOMMIT_STEP_ENTRIES as usize, &mut || {
+                ctx.preempt_point()
+            });
+            at = next + 1;
+            ctx.preempt_point();
+            continue;
+        }
         let step = (DECOMMIT_STEP_ENTRIES / (1 + mappings)).clamp(1, DECOMMIT_STEP_MAX_PAGES);
         let step_end = end.min(next + step);
         vmo.decommit(next * page, (step_end - next) * page)?;

