@@ -19,9 +19,11 @@
 //! pressure); the parent counts both. A child that does not end in time is a hang. After the
 //! last child, the counters must be back at the baseline (free frames, page-table pages, kernel
 //! stacks, handles, processes) and every live address space must pass the VM's invariant check
-//! (trees, back-references, page tables equal to the mappings). Output: `fuzz: calls N seconds S
-//! seed X (C children, D died, K killed, R calls/s)`, then `fuzz: ok` or `fuzz: FAIL ... (seed
-//! X)`; the return code is 0 on success.
+//! (trees, back-references, page tables equal to the mappings), and no syscall, page fault or
+//! teardown since the baseline may have kept interrupts off for [`IRQOFF_BOUND_NS`] or more
+//! (`zx_debug_irqoff_stats`). Output: `fuzz: calls N seconds S seed X (C children, D died, K
+//! killed, R calls/s)`, the longest interrupts-off stretch, then `fuzz: ok` or `fuzz: FAIL ...
+//! (seed X)`; the return code is 0 on success.
 #![no_std]
 #![no_main]
 
@@ -226,6 +228,19 @@ fn finish(counter: &Vmo, live: &Live) -> Result<(u64, i64), &'static str> {
     Ok((made, code))
 }
 
+/// The interrupts-off bound (the same as utest's `irqoff` tests): no syscall, page fault or
+/// teardown may keep the CPU from other threads this long.
+const IRQOFF_BOUND_NS: u64 = 20_000_000;
+
+/// What an `abi::irqoff` counter index measures.
+fn irqoff_label(label: usize) -> alloc::string::String {
+    match label {
+        abi::irqoff::PAGE_FAULT => "page fault".into(),
+        abi::irqoff::TEARDOWN => "teardown".into(),
+        n => alloc::format!("syscall {n}"),
+    }
+}
+
 fn parent(startup: Startup) -> i64 {
     let vmo = Vmo::from(startup.arg1);
     let ramdisk = match Ramdisk::map(&vmo, &startup.root_vmar) {
@@ -280,6 +295,11 @@ fn parent(startup: Startup) -> i64 {
             return 1;
         }
     };
+    // The longest interrupts-off stretches are measured from here on.
+    if let Err(e) = zx::debug_irqoff_stats(true) {
+        println!("fuzz: FAIL zx_debug_irqoff_stats: {e:?} (seed {seed:#x})");
+        return 1;
+    }
     let start = zx::clock_get_monotonic();
     let mut rng = gen::mix(seed ^ 0x6b11);
     let mut t = Tally::default();
@@ -396,8 +416,32 @@ fn parent(startup: Startup) -> i64 {
         );
         ok = false;
     }
+    match zx::debug_irqoff_stats(false) {
+        Ok(stretches) => {
+            let (label, longest) = stretches
+                .iter()
+                .copied()
+                .enumerate()
+                .max_by_key(|&(_, ns)| ns)
+                .unwrap_or((0, 0));
+            println!(
+                "fuzz: longest interrupts-off stretch {}.{:03} ms ({}, bound {} ms)",
+                longest / 1_000_000,
+                longest / 1000 % 1000,
+                irqoff_label(label),
+                IRQOFF_BOUND_NS / 1_000_000
+            );
+            if longest >= IRQOFF_BOUND_NS {
+                ok = false;
+            }
+        }
+        Err(e) => {
+            println!("fuzz: FAIL zx_debug_irqoff_stats: {e:?} (seed {seed:#x})");
+            return 1;
+        }
+    }
     if !ok {
-        return fail("kernel state not back at baseline");
+        return fail("kernel state not back at baseline, or interrupts off too long");
     }
     println!("fuzz: ok");
     0
