@@ -108,21 +108,25 @@ fn two_runs_from_one_checkout_both_succeed() {
 
 #[test]
 fn killing_boot_ends_its_qemu() {
-    // The three boots start together: each waits for its kernel to reach the hang.
+    // The three boots start together; each is signalled as soon as its kernel reaches the hang.
     let boots: Vec<_> = ["TERM", "INT", "KILL"]
         .into_iter()
-        .map(|signal| (signal, std::thread::spawn(hanging_boot)))
+        .map(|signal| {
+            std::thread::spawn(move || {
+                let mut child = hanging_boot();
+                let pid = child.id();
+                let status = Command::new("kill")
+                    .args([&format!("-{signal}"), &pid.to_string()])
+                    .status()
+                    .expect("kill");
+                assert!(status.success());
+                let _ = child.wait();
+                assert_no_qemu_left(pid, &format!("SIG{signal}"));
+            })
+        })
         .collect();
-    for (signal, boot) in boots {
-        let mut child = boot.join().expect("boot starter");
-        let pid = child.id();
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let _ = child.wait();
-        assert_no_qemu_left(pid, &format!("SIG{signal}"));
+    for boot in boots {
+        boot.join().expect("a signalled boot left its QEMU");
     }
 }
 

@@ -23,6 +23,14 @@ ktest! {
     }
 }
 
+ktest! {
+    #[demo]
+    fn passes_after_the_others() {
+        // Runs after the failure and the hang: the harness must have booted again past them.
+        Ok(())
+    }
+}
+
 /// Set by `demo_failures=1` in `mode=run`: a process may then make the kernel panic (for the
 /// utest harness's meta-test of a kernel crash during, and after, a user test).
 static PANIC_ON_REQUEST: AtomicBool = AtomicBool::new(false);

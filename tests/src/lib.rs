@@ -786,6 +786,53 @@ pub fn libtest_main(mut opts: Options) -> ! {
     libtest_mimic::run(&args, trials).exit();
 }
 
+/// [`libtest_main`] for several suites in one test binary: their guests boot concurrently (one
+/// thread per suite; the utest suite runs its shards as usual), then every result is one
+/// libtest line. A filter that names another suite's prefix (`ktest::...`) skips a suite.
+pub fn libtest_main_suites(suites: Vec<Options>) -> ! {
+    use libtest_mimic::{Arguments, Trial};
+    let args = Arguments::from_args();
+    let names: Vec<&'static str> = suites.iter().map(|o| o.suite.name()).collect();
+    let wanted = |suite: Suite| {
+        let Some(f) = args.filter.as_deref() else {
+            return true;
+        };
+        !names
+            .iter()
+            .any(|&n| n != suite.name() && f.starts_with(&format!("{n}::")))
+    };
+    let runs: Vec<_> = suites
+        .into_iter()
+        .filter(|o| wanted(o.suite))
+        .map(|mut opts| {
+            let listing = args.list;
+            let filter = args.filter.clone();
+            std::thread::spawn(move || {
+                let suite = opts.suite;
+                if listing {
+                    return match list(&opts) {
+                        Ok(names) => names
+                            .into_iter()
+                            .map(|n| Trial::test(format!("{}::{n}", suite.name()), || Ok(())))
+                            .collect(),
+                        Err(e) => vec![suite_error(suite, e)],
+                    };
+                }
+                opts.filter = filter.as_deref().and_then(|f| suite_filter(suite, f));
+                match run(&opts) {
+                    Ok(report) => trials(suite, report),
+                    Err(e) => vec![suite_error(suite, e)],
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for r in runs {
+        all.extend(r.join().expect("a suite's runner panicked"));
+    }
+    libtest_mimic::run(&args, all).exit();
+}
+
 fn suite_error(suite: Suite, e: Error) -> libtest_mimic::Trial {
     let msg = e.to_string();
     libtest_mimic::Trial::test(format!("{}::suite", suite.name()), move || {

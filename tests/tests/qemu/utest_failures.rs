@@ -16,7 +16,7 @@ fn failing_spoofed_hanging_and_crashing_utests_are_reported_as_such() {
     opts.shards = 1;
     // The deliberate hang gets a short limit of its own (it hangs at once); the rest keep the
     // default.
-    let hang_timeout = Duration::from_secs(3);
+    let hang_timeout = Duration::from_secs(1);
     opts.timeouts
         .push(("demo::hangs_on_purpose".into(), hang_timeout));
     let report = tests::run(&opts).expect("suite ran");
