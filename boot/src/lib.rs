@@ -6,8 +6,9 @@
 //! appends `function at file:line` to every kernel address in those lines.
 //!
 //! The user programs (`user/*`, static PIE for x86_64-unknown-none) are artifact dependencies
-//! too: [`USER_PROGRAMS`] lists them and [`image::Ramdisk::with_programs`] packs them, stripped of
-//! DWARF and symbols ([`image::strip_for_image`]), into the ramdisk under their names.
+//! too: [`USER_PROGRAMS`] lists them; [`image::Ramdisk::for_boot`] packs the ones a boot can run
+//! and [`image::Ramdisk::with_programs`] all of them, stripped of DWARF and symbols
+//! ([`image::strip_for_image`]), into the ramdisk under their names.
 #![forbid(unsafe_code)]
 
 pub mod image;

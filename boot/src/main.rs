@@ -8,7 +8,9 @@
 //! with TCG (KVM only with `--kvm` or `ZXVM_KVM=1`), streams the serial console with kernel
 //! addresses symbolized, and exits 0 only when the kernel reported success.
 //!
-//! The ramdisk carries every user program. The first bare word that is not `run`/`image` names
+//! `run` packs into the ramdisk the program it starts and the programs user code spawns
+//! ([`boot::image::Ramdisk::for_boot`]: a smaller image boots faster); `image` packs every user
+//! program, for QEMU runs by hand with any `prog=`. The first bare word that is not `run`/`image` names
 //! the program the kernel starts (`prog=PROGRAM`, default `demo`); every word after it up to `--`
 //! is an argument (`args=ARGS`, the rest of the command line), even one starting with `-`. So
 //! options go before the program name: `cargo run -- --timeout 300 utest vmar::`.
@@ -141,9 +143,9 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> boot::Result<i32> {
     let cmdline = kernel_cmdline(&args);
-    let ramdisk = Ramdisk::with_programs(cmdline.clone())?;
     let t = Instant::now();
     if args.command == "image" {
+        let ramdisk = Ramdisk::with_programs(cmdline.clone())?;
         // `image`: both firmware images at fixed paths, for QEMU runs by hand.
         let out = PathBuf::from(boot::OUT_DIR);
         let bios = out.join("zxkernel-bios.img");
@@ -160,6 +162,7 @@ fn run(args: Args) -> boot::Result<i32> {
         );
         return Ok(0);
     }
+    let ramdisk = Ramdisk::for_boot(cmdline.clone())?;
     // Each run boots its own copy, deleted afterwards: runs from one checkout never collide.
     let temp = TempImage::build(&args.kernel, &ramdisk, args.config.firmware)?;
     eprintln!(
@@ -168,7 +171,7 @@ fn run(args: Args) -> boot::Result<i32> {
         temp.path().display(),
         args.config.firmware,
         cmdline,
-        program_names()
+        ramdisk.file_names()
     );
     let image = temp.path();
     let cmd = qemu::command(&args.config, image);

@@ -314,9 +314,10 @@ pub fn list(opts: &Options) -> Result<Vec<String>, Error> {
     Ok(boot.listed)
 }
 
-/// The ramdisk for a test boot: the command line and every user program.
+/// The ramdisk for a test boot: [`Ramdisk::for_boot`] (the command line, its `prog=` program
+/// and the programs tests spawn).
 fn ramdisk(cmdline: &str) -> Result<Ramdisk, Error> {
-    Ramdisk::with_programs(cmdline)
+    Ok(Ramdisk::for_boot(cmdline)?)
 }
 
 /// Boots once with `cmdline`; returns how QEMU ended (`None`: killed at `timeout`) and the

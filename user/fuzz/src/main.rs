@@ -416,7 +416,7 @@ fn parent(startup: Startup) -> i64 {
         );
         ok = false;
     }
-    match zx::debug_irqoff_stats(false) {
+    let longest = match zx::debug_irqoff_stats(false) {
         Ok(stretches) => {
             let (label, longest) = stretches
                 .iter()
@@ -431,17 +431,19 @@ fn parent(startup: Startup) -> i64 {
                 irqoff_label(label),
                 IRQOFF_BOUND_NS / 1_000_000
             );
-            if longest >= IRQOFF_BOUND_NS {
-                ok = false;
-            }
+            longest
         }
         Err(e) => {
             println!("fuzz: FAIL zx_debug_irqoff_stats: {e:?} (seed {seed:#x})");
             return 1;
         }
-    }
+    };
     if !ok {
-        return fail("kernel state not back at baseline, or interrupts off too long");
+        return fail("kernel state not back at baseline");
+    }
+    if longest >= IRQOFF_BOUND_NS {
+        // Its own message: the harness tells a stretch over the bound from the other failures.
+        return fail("interrupts off too long");
     }
     println!("fuzz: ok");
     0
