@@ -317,7 +317,7 @@ pub fn list(opts: &Options) -> Result<Vec<String>, Error> {
 /// The ramdisk for a test boot: [`Ramdisk::for_boot`] (the command line, its `prog=` program
 /// and the programs tests spawn).
 fn ramdisk(cmdline: &str) -> Result<Ramdisk, Error> {
-    Ok(Ramdisk::for_boot(cmdline)?)
+    Ramdisk::for_boot(cmdline)
 }
 
 /// Boots once with `cmdline`; returns how QEMU ended (`None`: killed at `timeout`) and the

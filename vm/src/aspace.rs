@@ -9,7 +9,7 @@
 //!
 //! * `AddressSpace` holds two locks. The *tree lock* (Zircon's aspace lock) protects the arena of
 //!   VMAR nodes; each node keeps its children in a [`GapTree`] keyed by base whose values are
-//!   either a child VMAR's [`RegionId`] or a [`VmMapping`] stored inline. The *MMU lock* protects
+//!   either a child VMAR's [`RegionId`] or a `VmMapping` stored inline. The *MMU lock* protects
 //!   the page tables. Lock order: tree -> VMO -> MMU (a VMO shrinking under its own lock must be
 //!   able to reach the MMU without the tree lock).
 //! * A [`Vmar`] handle object is `(Arc<AddressSpace>, RegionId)` plus its immutable base / size /
@@ -484,7 +484,7 @@ impl AddressSpace {
     }
 
     /// Live mappings in the whole address space (O(1); for per-process quotas). Exact between
-    /// operations: each operation's [`Batch`] adds the mappings it created and subtracts those it
+    /// operations: each operation's `Batch` adds the mappings it created and subtracts those it
     /// removed when it finishes.
     pub fn mapping_count(&self) -> usize {
         self.mapping_count.load(Ordering::Relaxed)

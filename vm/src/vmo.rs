@@ -3,7 +3,7 @@
 //! This module owns [`Vmo`]: its page list (`BTreeMap` page index -> frame), commit / decommit,
 //! byte reads and writes, resize, and the list of back-references to the mappings that map it.
 //!
-//! The back-references ([`crate::backrefs`]) are Zircon's `RangeChangeUpdate`: when pages leave the VMO (decommit,
+//! The back-references (`backrefs`) are Zircon's `RangeChangeUpdate`: when pages leave the VMO (decommit,
 //! shrink) every mapping of the affected range gets its page-table entries removed and the TLB
 //! flushed BEFORE the frames go back to the allocator. Each back-reference holds a
 //! `Weak<AddressSpace>` (no `Arc` cycle: address spaces own VMOs through their mappings, VMOs
@@ -50,7 +50,7 @@ pub struct Vmo {
     inner: Mutex<VmoInner>,
 }
 
-/// Page indices per entry of [`VmoInner::run_counts`]: a range count walks at most two partial
+/// Page indices per entry of `VmoInner::run_counts`: a range count walks at most two partial
 /// runs page by page (< 2 x 64 steps) plus one entry per whole run.
 pub const COUNT_RUN: u64 = 64;
 

@@ -106,7 +106,7 @@ static DOOMED: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 static DRAINING: AtomicBool = AtomicBool::new(false);
 
 /// Work one drain step does before it returns, counted as one per message plus one per handle
-/// it carries; what is left stays on [`DOOMED`] for [`drain_pending`], so no single step keeps
+/// it carries; what is left stays on `DOOMED` for [`drain_pending`], so no single step keeps
 /// interrupts off for long.
 pub const DRAIN_STEP_BUDGET: usize = 1024;
 
@@ -163,7 +163,7 @@ fn drain_step(budget: usize) -> bool {
     more
 }
 
-/// Drops every message still on [`DOOMED`], in steps of [`DRAIN_STEP_BUDGET`] with `preempt`
+/// Drops every message still on `DOOMED`, in steps of [`DRAIN_STEP_BUDGET`] with `preempt`
 /// called between two. The syscall layer runs it when a call returns (holding no lock), so the
 /// endpoints a close or a drop leaves behind are freed by the thread that caused it, with
 /// preemption points, however many there are.
@@ -416,7 +416,7 @@ impl ChannelEndpoint {
 }
 
 impl Drop for ChannelEndpoint {
-    /// Closes this side; its queued messages are dropped by [`drain_step`] (here, up to a
+    /// Closes this side; its queued messages are dropped by `drain_step` (here, up to a
     /// budget, unless a drain further up the stack is already running; the rest by
     /// [`drain_pending`]), never by a nested call.
     fn drop(&mut self) {

@@ -284,7 +284,7 @@ fn debugging_enabled(ctx: &dyn SyscallContext) -> ZxResult {
 }
 
 /// `zx_process_read_memory(process, vaddr, *buffer, len, *actual)`: the debugging switch
-/// ([`debugging_enabled`]); null buffer, `len` 0 or
+/// (`debugging_enabled`); null buffer, `len` 0 or
 /// above [`MAX_DEBUG_BLOCK`]: `ZX_ERR_INVALID_ARGS`; the handle needs READ and WRITE; reads from
 /// the one mapping at `vaddr` (at most [`DEBUG_COPY_CHUNK`] bytes), then copies out; `actual`
 /// is required.
