@@ -34,6 +34,7 @@ tests!(
     commit_and_decommit_all_memory,
     map_range_and_unmap_all_memory,
     channel_write_40k_endpoints,
+    channel_write_to_a_peer_nested_40k_deep,
     kernel_stats_many_address_spaces,
     teardown_of_a_full_address_space,
     decommit_of_a_page_mapped_8ki_times,
@@ -429,6 +430,35 @@ fn channel_write_40k_endpoints(ctx: &Ctx) -> TestResult {
             Ok(())
         },
     )
+}
+
+/// Depth of the nesting in [`channel_write_to_a_peer_nested_40k_deep`].
+const NESTING: usize = 40_000;
+
+/// The cycle check of a write that carries an endpoint walks up from the writer's peer through
+/// the endpoints holding it: here the peer is queued in an endpoint queued in another, 40 000
+/// deep, the longest walk the handle quota leaves room for many times over.
+fn channel_write_to_a_peer_nested_40k_deep(ctx: &Ctx) -> TestResult {
+    let (writer, peer) = check!(Channel::create(0));
+    let mut top = peer.into_handle();
+    for _ in 0..NESTING {
+        let (x, y) = check!(Channel::create(0));
+        check!(x.write(b"", alloc::vec![top]));
+        top = y.into_handle();
+    }
+    bounded(
+        ctx,
+        "channel write to a peer nested 40000 deep",
+        nr::ZX_SYS_CHANNEL_WRITE,
+        &mut || {
+            let (e, _e_peer) = check!(Channel::create(0));
+            check!(writer.write(b"", alloc::vec![e.into_handle()]));
+            Ok(())
+        },
+    )?;
+    // The whole chain goes with its outermost endpoint (in budgeted steps).
+    check!(top.close());
+    Ok(())
 }
 
 fn kernel_stats_many_address_spaces(ctx: &Ctx) -> TestResult {
