@@ -106,25 +106,37 @@ ktest! {
 ktest! {
     fn blocked_thread_wakes_on_deadline() {
         // The sleeper blocks once until a deadline 30 ms away: one `block_current` call must
-        // last until the deadline (a call that returned early would show as more calls, a
-        // busy wait as thousands), and while it is blocked the CPU runs other threads.
+        // last until the deadline (a call that returned early would show as more calls), and
+        // while it is blocked the CPU runs other threads: this thread counts loop rounds
+        // meanwhile, and the sleeper sees the count move across its call (a `block_current`
+        // that waited on the CPU, with interrupts off, would see it stand still).
         static CALLS: AtomicU64 = AtomicU64::new(0);
         static LATE_NS: AtomicU64 = AtomicU64::new(0);
+        static ROUNDS: AtomicU64 = AtomicU64::new(0);
+        static ROUNDS_WHILE_BLOCKED: AtomicU64 = AtomicU64::new(0);
         let switches = sched::switch_count();
         let t = spawn_kernel("sleeper", || {
             let deadline = clock::now_ns() + 30_000_000;
             while clock::now_ns() < deadline {
                 CALLS.fetch_add(1, Ordering::SeqCst);
+                let before = ROUNDS.load(Ordering::SeqCst);
                 x86_64::instructions::interrupts::without_interrupts(|| sched::block_current(deadline));
+                ROUNDS_WHILE_BLOCKED.fetch_add(ROUNDS.load(Ordering::SeqCst) - before, Ordering::SeqCst);
             }
             LATE_NS.store(clock::now_ns() - deadline, Ordering::SeqCst);
         }).ok_or_else(|| fail("spawn".into()))?;
-        join(&t);
+        while t.state() != thread::State::Dead {
+            ROUNDS.fetch_add(1, Ordering::SeqCst);
+            // Interrupts on for an instant: the tick that wakes the sleeper can come.
+            sched::preempt_point();
+        }
         let calls = CALLS.load(Ordering::SeqCst);
         ensure!(calls == 1, "block_current returned before the deadline: {calls} calls");
         // Woken by the timer at the deadline (100 Hz ticks), not long after.
         let late = LATE_NS.load(Ordering::SeqCst);
         ensure!(late < 500_000_000, "woke {late} ns after the deadline");
+        let rounds = ROUNDS_WHILE_BLOCKED.load(Ordering::SeqCst);
+        ensure!(rounds > 0, "no other thread ran while the sleeper was blocked");
         ensure!(sched::switch_count() >= switches + 2, "the sleeper never left the CPU");
         Ok(())
     }
