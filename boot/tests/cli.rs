@@ -39,7 +39,12 @@ fn qemus_of(pid: u32) -> Vec<u32> {
 
 /// Starts `boot` on a kernel that hangs in a test forever, and waits until QEMU runs the kernel.
 fn hanging_boot() -> Child {
-    let mut child = boot()
+    // Through `env --default-signal`: a shell without job control starts background commands
+    // with SIGINT ignored, and an ignored signal stays ignored across exec, so `boot` would never
+    // see the test's SIGINT. `env` execs `boot` (same PID).
+    let mut child = Command::new("env")
+        .stdin(Stdio::null())
+        .args(["--default-signal=INT,TERM", env!("CARGO_BIN_EXE_boot")])
         .args([
             "--timeout",
             "600",
@@ -120,7 +125,14 @@ fn killing_boot_ends_its_qemu() {
                     .status()
                     .expect("kill");
                 assert!(status.success());
-                let _ = child.wait();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while child.try_wait().expect("wait").is_none() {
+                    assert!(
+                        Instant::now() < deadline,
+                        "boot {pid} still runs 30 s after SIG{signal}"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 assert_no_qemu_left(pid, &format!("SIG{signal}"));
             })
         })
