@@ -46,8 +46,10 @@ fn hanging_boot() -> Child {
         .stdin(Stdio::null())
         .args(["--default-signal=INT,TERM", env!("CARGO_BIN_EXE_boot")])
         .args([
+            // Bounds the wait for the hang below too: reading the next line blocks while the
+            // kernel is silent, and boot's own timeout ends the stream.
             "--timeout",
-            "600",
+            "120",
             "--cmdline",
             "mode=ktest demo_failures=1 filter=demo::hangs_on_purpose",
         ])
