@@ -69,10 +69,10 @@ impl Ramdisk {
     }
 
     /// The ramdisk for one boot: the command line, the program it starts (`prog=NAME`; `demo`
-    /// without one, as the kernel does)
-    /// and the programs user code spawns by name ([`SPAWNED_PROGRAMS`]). The BIOS loader reads
-    /// the image through real-mode disk calls at ~1 ms per KiB under TCG, so a boot packs only
-    /// what it can run (the user-mode suite alone is ~800 KiB).
+    /// without one, as the kernel does) and the programs user code spawns by name
+    /// ([`SPAWNED_PROGRAMS`]). The BIOS loader reads the image through real-mode disk calls at
+    /// ~1 ms per KiB under TCG, so a boot packs only what it can run (the user-mode suite alone
+    /// is ~800 KiB).
     pub fn for_boot(cmdline: impl Into<String>) -> Result<Self> {
         let cmdline = cmdline.into();
         let prog = cmdline

@@ -10,10 +10,10 @@
 //!
 //! `run` packs into the ramdisk the program it starts and the programs user code spawns
 //! ([`boot::image::Ramdisk::for_boot`]: a smaller image boots faster); `image` packs every user
-//! program, for QEMU runs by hand with any `prog=`. The first bare word that is not `run`/`image` names
-//! the program the kernel starts (`prog=PROGRAM`, default `demo`); every word after it up to `--`
-//! is an argument (`args=ARGS`, the rest of the command line), even one starting with `-`. So
-//! options go before the program name: `cargo run -- --timeout 300 utest vmar::`.
+//! program, for QEMU runs by hand with any `prog=`. The first bare word that is not `run`/`image`
+//! names the program the kernel starts (`prog=PROGRAM`, default `demo`); every word after it up
+//! to `--` is an argument (`args=ARGS`, the rest of the command line), even one starting with
+//! `-`. So options go before the program name: `cargo run -- --timeout 300 utest vmar::`.
 
 use boot::image::{self, Firmware, Ramdisk, TempImage};
 use boot::qemu::{self, Event, Exit, Session};
