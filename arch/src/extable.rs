@@ -5,8 +5,10 @@
 //! position-independent kernel). When a kernel-mode page fault hits a listed instruction, the
 //! trap handler resumes at the fixup instead of reporting a crash ([`fixup_for`]).
 //!
-//! [`copy_from_user`] / [`copy_to_user`] build on one such routine: a `rep movsb` whose fixup
-//! returns the number of bytes not copied. Later issues use them for every user pointer.
+//! [`copy_from_user`] / [`copy_to_user`] build on one such routine: 32-byte blocks of 8-byte
+//! moves, then a `rep movsb` for the rest. A fault inside a block resumes at the `rep movsb` from
+//! the block's start, and its fault ends the copy with the exact number of bytes not copied.
+//! Every user pointer goes through them.
 //!
 //! With SMAP on (see [`crate::paging::init`]) the routine brackets the copy with `stac`/`clac`:
 //! it is the only kernel code that may touch user pages. A page fault inside it on a user
@@ -50,7 +52,7 @@ pub fn len() -> usize {
 }
 
 /// Every registered `(faulting instruction, fixup)` pair, and the copy routine's address range
-/// `[start, end)` (for the ktest that checks the table holds exactly the routine's pair).
+/// `[start, end)` (for the ktest that checks the table holds exactly the routine's pairs).
 pub(crate) fn pairs_and_copy_routine() -> (alloc::vec::Vec<(u64, u64)>, (u64, u64)) {
     let pairs = entries()
         .iter()
@@ -75,12 +77,33 @@ core::arch::global_asm!(
     ".balign 16",
     // rdi = dst, rsi = src, rdx = len; returns rax = bytes NOT copied (0 on success).
     "arch_copy_fallible:",
-    "mov rcx, rdx",
     // With SMAP on, open the user-access window (RFLAGS.AC = 1) for the copy only.
     "test byte ptr [rip + {smap}], 1",
     "jz 2f",
     "stac",
     "2:",
+    // 32-byte blocks of 8-byte moves while at least 32 bytes are left (a `rep` runs one
+    // iteration per pass through QEMU's translated block: slow under TCG, see `crate::mem`).
+    // RDX counts the bytes not yet copied, lowered only after a block's stores: a fault inside
+    // a block goes to `.Lblock_fixup`, which copies from the block's start with `rep movsb` and
+    // so stops at the exact faulting byte.
+    "cmp rdx, 32",
+    "jb .Lcopy_tail",
+    ".Lblock_ld0: mov r8, qword ptr [rsi]",
+    ".Lblock_ld1: mov r9, qword ptr [rsi + 8]",
+    ".Lblock_ld2: mov r10, qword ptr [rsi + 16]",
+    ".Lblock_ld3: mov r11, qword ptr [rsi + 24]",
+    ".Lblock_st0: mov qword ptr [rdi], r8",
+    ".Lblock_st1: mov qword ptr [rdi + 8], r9",
+    ".Lblock_st2: mov qword ptr [rdi + 16], r10",
+    ".Lblock_st3: mov qword ptr [rdi + 24], r11",
+    "add rsi, 32",
+    "add rdi, 32",
+    "sub rdx, 32",
+    "jmp 2b",
+    ".Lblock_fixup:",
+    ".Lcopy_tail:",
+    "mov rcx, rdx",
     ".Lcopy_insn:",
     "rep movsb",
     "xor eax, eax",
@@ -102,6 +125,22 @@ core::arch::global_asm!(
     ".balign 4",
     ".long .Lcopy_insn - .",
     ".long .Lcopy_fixup - .",
+    ".long .Lblock_ld0 - .",
+    ".long .Lblock_fixup - .",
+    ".long .Lblock_ld1 - .",
+    ".long .Lblock_fixup - .",
+    ".long .Lblock_ld2 - .",
+    ".long .Lblock_fixup - .",
+    ".long .Lblock_ld3 - .",
+    ".long .Lblock_fixup - .",
+    ".long .Lblock_st0 - .",
+    ".long .Lblock_fixup - .",
+    ".long .Lblock_st1 - .",
+    ".long .Lblock_fixup - .",
+    ".long .Lblock_st2 - .",
+    ".long .Lblock_fixup - .",
+    ".long .Lblock_st3 - .",
+    ".long .Lblock_fixup - .",
     ".popsection",
     smap = sym crate::paging::ARCH_SMAP_ON,
 );

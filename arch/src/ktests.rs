@@ -18,18 +18,29 @@ ktest! {
 
 ktest! {
     fn extable_is_linked() {
-        // The table holds exactly the copy routine's pair: its `rep movsb` (F3 A4) and a fixup
-        // after it, both inside `arch_copy_fallible`.
+        // The table holds exactly the copy routine's pairs, all inside `arch_copy_fallible`: its
+        // `rep movsb` (F3 A4) with its own fixup, and the block loop's four loads and four
+        // stores, which all resume at one fixup: the `rep movsb` path, before that instruction.
         let (pairs, (start, end)) = extable::pairs_and_copy_routine();
-        ensure_eq!(pairs.len(), 1);
-        ensure_eq!(extable::len(), 1);
-        let (insn, fixup) = pairs[0];
-        ensure!(start <= insn && insn < fixup && fixup < end, "{insn:#x} -> {fixup:#x} in [{start:#x}, {end:#x})");
-        // SAFETY: `insn` lies inside the routine's code (checked above), which is mapped
+        ensure_eq!(pairs.len(), 9);
+        ensure_eq!(extable::len(), 9);
+        let inside = |a: u64| start <= a && a < end;
+        ensure!(pairs.iter().all(|&(i, f)| inside(i) && inside(f)), "{pairs:x?} not in [{start:#x}, {end:#x})");
+        // SAFETY: every `insn` lies inside the routine's code (checked above), which is mapped
         // readable for the kernel's lifetime.
-        let bytes = unsafe { core::ptr::read_unaligned(insn as *const [u8; 2]) };
-        ensure_eq!(bytes, [0xf3, 0xa4]);
-        ensure_eq!(extable::fixup_for(insn), Some(fixup));
+        let code = |a: u64| unsafe { core::ptr::read_unaligned(a as *const [u8; 2]) };
+        let reps: alloc::vec::Vec<_> = pairs.iter().filter(|&&(i, _)| code(i) == [0xf3, 0xa4]).collect();
+        ensure_eq!(reps.len(), 1);
+        let &(rep, rep_fixup) = reps[0];
+        ensure!(rep < rep_fixup, "rep movsb at {rep:#x}, fixup {rep_fixup:#x}");
+        let blocks: alloc::vec::Vec<_> = pairs.iter().filter(|&&(i, _)| i != rep).collect();
+        ensure!(
+            blocks.iter().all(|&&(i, f)| i < f && f < rep && f == blocks[0].1),
+            "block pairs {blocks:x?}, rep movsb at {rep:#x}"
+        );
+        for &(insn, fixup) in &pairs {
+            ensure_eq!(extable::fixup_for(insn), Some(fixup));
+        }
         Ok(())
     }
 }
@@ -74,6 +85,72 @@ ktest! {
         let r = unsafe { extable::copy_fallible(dst.as_mut_ptr(), src.as_ptr(), 16) };
         ensure_eq!(r, Ok(()));
         ensure_eq!(dst, src);
+        Ok(())
+    }
+}
+
+extern "C" {
+    fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+    fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+    fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8;
+}
+
+/// The byte at `i` of the test pattern.
+fn pat(i: usize) -> u8 {
+    (i * 7 + 3) as u8
+}
+
+ktest! {
+    fn mem_routines_copy_and_fill_exactly_their_range() {
+        // `crate::mem`'s memcpy, memmove (both directions, overlapping) and memset at every
+        // length up to 100 and a page, at 8 start offsets: the range gets the expected bytes,
+        // the guard bytes around it stay as they were, and each returns `dst`.
+        let mut buf = alloc::vec![0u8; 2 * 4096 + 64];
+        let lens = (0..=100).chain([255, 256, 4095, 4096]);
+        for n in lens {
+            for off in 0..8 {
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = pat(i);
+                }
+                let base = buf.as_mut_ptr();
+                let (src, dst) = (16 + off, 4096 + 32 + (off * 3) % 8);
+                // SAFETY: `[src, src + n)` and `[dst, dst + n)` lie inside `buf` (n <= 4096,
+                // dst + n <= 4096 + 39 + 4096 < buf.len()) and do not overlap.
+                let r = unsafe { memcpy(base.add(dst), base.add(src), n) };
+                ensure_eq!(r, base.wrapping_add(dst));
+                for (i, &b) in buf.iter().enumerate() {
+                    let want = if (dst..dst + n).contains(&i) { pat(src + i - dst) } else { pat(i) };
+                    ensure!(b == want, "memcpy n={n} off={off}: byte {i} is {b:#x}, want {want:#x}");
+                }
+                for shift in [1usize, 7, 8, 33] {
+                    for up in [true, false] {
+                        for (i, b) in buf.iter_mut().enumerate() {
+                            *b = pat(i);
+                        }
+                        let (s, d) = if up { (16 + off, 16 + off + shift) } else { (16 + off + shift, 16 + off) };
+                        // SAFETY: both ranges lie inside `buf` (16 + 7 + 33 + 4096 < buf.len());
+                        // memmove allows them to overlap.
+                        let r = unsafe { memmove(buf.as_mut_ptr().add(d), buf.as_ptr().add(s), n) };
+                        ensure_eq!(r, buf.as_mut_ptr().wrapping_add(d));
+                        for (i, &b) in buf.iter().enumerate() {
+                            let want = if (d..d + n).contains(&i) { pat(s + i - d) } else { pat(i) };
+                            ensure!(b == want, "memmove n={n} off={off} shift={shift} up={up}: byte {i} is {b:#x}, want {want:#x}");
+                        }
+                    }
+                }
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = pat(i);
+                }
+                let d = 16 + off;
+                // SAFETY: `[d, d + n)` lies inside `buf`.
+                let r = unsafe { memset(buf.as_mut_ptr().add(d), 0x1A5, n) };
+                ensure_eq!(r, buf.as_mut_ptr().wrapping_add(d));
+                for (i, &b) in buf.iter().enumerate() {
+                    let want = if (d..d + n).contains(&i) { 0xA5 } else { pat(i) };
+                    ensure!(b == want, "memset n={n} off={off}: byte {i} is {b:#x}, want {want:#x}");
+                }
+            }
+        }
         Ok(())
     }
 }

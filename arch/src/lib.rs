@@ -15,6 +15,7 @@ pub mod gdt;
 pub mod irq;
 pub mod kheap;
 pub mod kstack;
+mod mem;
 pub mod paging;
 pub mod percpu;
 pub mod qemu;

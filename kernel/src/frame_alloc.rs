@@ -2,7 +2,9 @@
 //!
 //! One bit per 4 KiB frame up to the end of the highest usable region; a set bit means free. The
 //! bitmap itself lives in the first usable frames large enough to hold it (those frames count as
-//! used). Allocation is next-fit from a moving hint; running out returns `None`, freeing a frame
+//! used). Allocation takes the most recently freed frame first (a stack of up to [`HOT_FRAMES`]
+//! frame numbers: its memory is likely still in the caches, and under QEMU already backed by
+//! host memory), then next-fit from a moving hint; running out returns `None`, freeing a frame
 //! that is not allocated returns an error. The rest of the kernel sees only [`FrameAllocator`] and
 //! the global functions below, so the implementation can change without touching callers.
 //!
@@ -82,7 +84,16 @@ pub struct BitmapAllocator {
     total: u64,
     free: u64,
     hint: u64,
+    /// Recently freed frame numbers, newest last. A hint only: the bitmap decides, so an entry
+    /// whose frame was allocated since (by the scan, or freed and pushed twice) is dropped
+    /// when popped.
+    hot: [u32; HOT_FRAMES],
+    hot_len: usize,
 }
+
+/// Most recently freed frames [`BitmapAllocator`] hands out again first (Linux keeps per-CPU
+/// lists of hot pages for the same reason).
+pub const HOT_FRAMES: usize = 2048;
 
 impl BitmapAllocator {
     /// Number of bitmap words needed for the usable memory in `regions`.
@@ -110,6 +121,8 @@ impl BitmapAllocator {
             total: 0,
             free: 0,
             hint: 0,
+            hot: [0; HOT_FRAMES],
+            hot_len: 0,
         };
         for (start, end) in usable(regions) {
             for f in start / FRAME_SIZE..end / FRAME_SIZE {
@@ -154,6 +167,15 @@ impl FrameAllocator for BitmapAllocator {
     fn alloc(&mut self) -> Option<Frame> {
         if self.free == 0 {
             return None;
+        }
+        while self.hot_len > 0 {
+            self.hot_len -= 1;
+            let f = u64::from(self.hot[self.hot_len]);
+            if self.is_free(f) {
+                self.set(f, false);
+                self.free -= 1;
+                return Some(Frame(f * FRAME_SIZE));
+            }
         }
         let words = self.bits.len() as u64;
         let start = self.hint / 64;
@@ -204,6 +226,10 @@ impl FrameAllocator for BitmapAllocator {
         }
         self.set(f, true);
         self.free += 1;
+        if let (Some(slot), Ok(n)) = (self.hot.get_mut(self.hot_len), u32::try_from(f)) {
+            *slot = n;
+            self.hot_len += 1;
+        }
         Ok(())
     }
 
@@ -343,6 +369,36 @@ mod tests {
             ensure_eq!(free(a), Ok(()));
             ensure_eq!(free(a), Err(FreeError::NotAllocated));
             ensure_eq!(free(b), Ok(()));
+            ensure_eq!(stats(), before);
+            Ok(())
+        }
+    }
+
+    ktest! {
+        fn recently_freed_frames_come_back_first() {
+            let before = stats();
+            let frames: Vec<Frame> = (0..4).map(|_| alloc()).collect::<Option<_>>().ok_or_else(|| fail("alloc failed"))?;
+            for &f in &frames {
+                ensure_eq!(free(f), Ok(()));
+            }
+            for &f in frames.iter().rev() {
+                ensure_eq!(alloc(), Some(f));
+            }
+            // A hot entry whose frame is in use (taken by `alloc_contiguous`, which ignores the
+            // stack) is skipped, not handed out a second time.
+            let held = frames[0];
+            let pushed = with(|a| {
+                let i = a.hot_len.min(HOT_FRAMES - 1);
+                a.hot[i] = (held.addr() / FRAME_SIZE) as u32;
+                a.hot_len = i + 1;
+                a.hot_len
+            });
+            let next = alloc().ok_or_else(|| fail("alloc failed"))?;
+            ensure!(next != held, "frame {held:?} handed out while in use");
+            ensure!(with(|a| a.hot_len) < pushed, "the stale entry is still on the stack");
+            for f in frames.into_iter().chain([next]) {
+                ensure_eq!(free(f), Ok(()));
+            }
             ensure_eq!(stats(), before);
             Ok(())
         }

@@ -381,6 +381,41 @@ ktest! {
 }
 
 ktest! {
+    fn copies_that_run_into_a_hole_stop_at_its_first_byte() {
+        // Two pages mapped, the second unmapped: a copy of `len` bytes starting `back` bytes
+        // before the hole copies exactly `back` bytes and reports the rest, wherever in the
+        // copy routine's 32-byte blocks (loads or stores) or its byte tail the fault lands.
+        let before = counts();
+        {
+            let cur = Current::new()?;
+            let vmo = check!(Vmo::create(arch::paging::phys_mem(), 2 * PAGE as u64, 0));
+            let addr = check!(cur.vmar().map(RW, 0, &vmo, 0, 2 * PAGE, ALL_RIGHTS, ALL_RIGHTS));
+            check!(cur.vmar().unmap(addr + PAGE, PAGE, ALL_RIGHTS));
+            let hole = (addr + PAGE) as u64;
+            let pattern: Vec<u8> = (0..200u32).map(|i| (i * 7 + 3) as u8).collect();
+            for len in [1usize, 31, 32, 33, 64, 100, 200] {
+                for back in 0..len.min(70) {
+                    let start = hole - back as u64;
+                    ensure_eq!(copy_to_user(addr as u64, &[0u8; PAGE]), Ok(()));
+                    let r = copy_to_user(start, &pattern[..len]);
+                    ensure!(r == Err(CopyError::Fault { remaining: len - back }), "to user: len {len}, {back} before the hole: {r:?}");
+                    let page = read_user(addr, PAGE).map_err(|e| fail!("{e:?}"))?;
+                    ensure!(page[PAGE - back..] == pattern[..back], "to user: len {len}, {back} before the hole: wrong bytes");
+                    ensure!(page[..PAGE - back].iter().all(|&b| b == 0), "to user wrote before its start");
+                    let mut buf = alloc::vec![0xEEu8; len];
+                    let r = copy_from_user(&mut buf, start);
+                    ensure!(r == Err(CopyError::Fault { remaining: len - back }), "from user: len {len}, {back} before the hole: {r:?}");
+                    ensure_eq!(&buf[..back], &pattern[..back]);
+                    ensure!(buf[back..].iter().all(|&b| b == 0xEE), "from user wrote past the hole: len {len}, {back} before it");
+                }
+            }
+        }
+        ensure_eq!(counts(), before);
+        Ok(())
+    }
+}
+
+ktest! {
     fn protect_read_only_invalidates_warm_tlb() {
         let before = counts();
         {
