@@ -420,6 +420,11 @@ pub enum RegionInfo {
     },
 }
 
+/// Pages a fault maps at most: the faulting one and the committed pages after it in its
+/// aligned window of this many pages (see [`AddressSpace::fault`]).
+pub const FAULT_AROUND_PAGES: usize = 16;
+const FAULT_AROUND_SIZE: usize = FAULT_AROUND_PAGES * PAGE_SIZE;
+
 /// A virtual address space: the VMAR tree, its MMU and its ASLR state.
 pub struct AddressSpace {
     id: u64,
@@ -745,13 +750,19 @@ impl AddressSpace {
     /// page-table page was available. On success the page is committed (zero-filled if new) and
     /// mapped with the mapping's protection. Every read fault commits a page: there is no shared
     /// zero page (a simplification; Zircon maps its zero page read-only).
+    ///
+    /// The committed pages that follow the faulting one in its aligned window of
+    /// [`FAULT_AROUND_PAGES`] are mapped too, up to the first that is not committed (nothing is
+    /// committed for them). ZIRCON: `VmMapping::PageFaultLockedObject` maps up to
+    /// `kPageFaultMaxOptimisticPages` (16) pages that already exist, from the faulting page on,
+    /// within its page table; Linux's fault-around maps a 64 KiB window of cached pages.
     pub fn fault(&self, vaddr: usize, access: MmuFlags) -> ZxResult {
         let tree = self.tree.lock();
         if access.contains(MmuFlags::USER) && !self.config.user {
             return Err(Status::ERR_ACCESS_DENIED);
         }
         let page_vaddr = vaddr - vaddr % PAGE_SIZE;
-        let (_, base, _, m) = tree
+        let (_, base, len, m) = tree
             .find_mapping(tree.root, page_vaddr)
             .ok_or(Status::ERR_NOT_FOUND)?;
         let mut need = access.perms();
@@ -773,9 +784,34 @@ impl AddressSpace {
             }
             flush = mmu.unmap(page_vaddr, 1);
         }
-        let result = mmu.map(page_vaddr, frame, self.pte_flags(m.perms));
+        let flags = self.pte_flags(m.perms);
+        let result = mmu.map(page_vaddr, frame, flags);
         let result =
             result.map(|f| flush = core::mem::replace(&mut flush, TlbFlush::none()).merge(f));
+        if result.is_ok() {
+            // Fault-around: the committed pages that follow, up to the end of the aligned
+            // window of FAULT_AROUND_PAGES (so within the faulting page's page table), the
+            // mapping and the VMO, stopping at the first page not committed. Nothing is
+            // committed for them.
+            let window_end = (page_vaddr / FAULT_AROUND_SIZE + 1) * FAULT_AROUND_SIZE;
+            let end = window_end.min(base + len);
+            let last = index + ((end - page_vaddr) / PAGE_SIZE) as u64;
+            let mut next = index + 1;
+            for (&i, &f) in inner.pages.range(index + 1..last.min(inner.page_count)) {
+                if i != next {
+                    break;
+                }
+                next += 1;
+                let vaddr = page_vaddr + (i - index) as usize * PAGE_SIZE;
+                if mmu.query(vaddr).is_some() {
+                    continue;
+                }
+                match mmu.map(vaddr, f, flags) {
+                    Ok(f) => flush = core::mem::replace(&mut flush, TlbFlush::none()).merge(f),
+                    Err(_) => break,
+                }
+            }
+        }
         mmu.flush(flush);
         result
     }

@@ -40,6 +40,70 @@ fn fault_commits_a_zeroed_page_and_maps_it_with_the_mapping_protection() {
 }
 
 #[test]
+fn fault_maps_the_committed_pages_after_it_in_its_window_and_commits_none() {
+    // ZIRCON: VmMapping::PageFaultLockedObject maps up to 16 already-committed pages from the
+    // faulting one on (kPageFaultMaxOptimisticPages); ours stay in the faulting page's aligned
+    // window of FAULT_AROUND_PAGES, stop at the first page not committed, and end with the
+    // mapping.
+    const WINDOW: usize = vm::FAULT_AROUND_PAGES * PAGE;
+    let f = Fixture::new();
+    let (sub, b) = f.sub(64);
+    let vmo = f.vmo(64);
+    f.map_at(&sub, 0, &vmo, 48);
+    vmo.commit(0, 64 * PAGE as u64).unwrap();
+    // The first aligned window that lies wholly inside the mapping; a hole 10 pages into it.
+    let w = b.next_multiple_of(WINDOW);
+    let first = (w - b) / PAGE;
+    vmo.decommit(((first + 10) * PAGE) as u64, PAGE as u64)
+        .unwrap();
+    let committed = vmo.committed_page_count();
+    f.touch(w + 3 * PAGE, MmuFlags::READ).unwrap();
+    let mapped: Vec<usize> = f
+        .mmu
+        .entries()
+        .iter()
+        .map(|&(v, _, _)| (v - w) / PAGE)
+        .collect();
+    assert_eq!(
+        mapped,
+        (3..10).collect::<Vec<_>>(),
+        "pages of the window mapped"
+    );
+    for &(v, p, flags) in &f.mmu.entries() {
+        assert_eq!(
+            (p, flags),
+            (vmo.frame_of(((v - b) / PAGE) as u64).unwrap(), RWU)
+        );
+    }
+    assert_eq!(
+        vmo.committed_page_count(),
+        committed,
+        "fault-around committed a page"
+    );
+    // After the hole: up to the window's end, not into the next window.
+    f.touch(w + 11 * PAGE, MmuFlags::WRITE).unwrap();
+    assert_eq!(f.mmu.entries().len(), 7 + 5);
+    assert!(
+        f.mmu.query(w + WINDOW).is_none(),
+        "fault-around left its window"
+    );
+    // The mapping ends before the window does: nothing past its end (48 pages mapped of 64).
+    let end = b + 48 * PAGE;
+    let last_window = (end - 1) / WINDOW * WINDOW;
+    if last_window >= b && last_window + WINDOW > end {
+        f.touch(last_window.max(w + WINDOW), MmuFlags::READ)
+            .unwrap();
+        assert!(f.mmu.entries().iter().all(|&(v, _, _)| v < end));
+        assert!(
+            f.mmu.query(end - PAGE).is_some(),
+            "the window's pages up to the mapping end"
+        );
+    }
+    assert_eq!(vmo.committed_page_count(), committed);
+    f.check();
+}
+
+#[test]
 fn fault_access_beyond_protection_is_access_denied() {
     let f = Fixture::new();
     let vmo = f.vmo(1);
