@@ -380,6 +380,26 @@ pub(crate) fn apply_failed(what: &str) -> ! {
     panic!("vm: {what} in an apply phase without its reservation")
 }
 
+/// Where a walk of a VMAR's subtree in steps stands (see [`crate::Vmar::walk_step`]): a stack
+/// of (VMAR, depth, address its remaining children start at), as deep as the nesting.
+#[derive(Debug, Default)]
+pub struct WalkCursor {
+    stack: Vec<(RegionId, usize, usize)>,
+    started: bool,
+}
+
+impl WalkCursor {
+    /// A walk not yet started.
+    pub fn new() -> WalkCursor {
+        WalkCursor::default()
+    }
+
+    /// True once a step found nothing left to list.
+    pub fn is_done(&self) -> bool {
+        self.started && self.stack.is_empty()
+    }
+}
+
 /// One entry of an introspection walk (see [`AddressSpace::walk`]), in address order, parents
 /// before their children.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -821,95 +841,114 @@ impl AddressSpace {
     pub(crate) fn walk_from(&self, from: RegionId) -> Option<Vec<RegionInfo>> {
         let tree = self.tree.lock();
         tree.node(from)?;
-        Some(Self::walk_locked(&tree, from, 0, None))
+        let mut cursor = WalkCursor::new();
+        let entries = Self::walk_step_locked(&tree, from, &mut cursor, usize::MAX, false);
+        Some(entries.into_iter().map(|(info, _)| info).collect())
     }
 
-    /// [`Self::walk_from`] without the committed-page counts (left 0): beside each entry the
+    /// The next at most `max` entries of the walk of `from` that `cursor` is at (the first
+    /// step starts it), without the committed-page counts (left 0): beside each entry the
     /// mapped VMO (`None` for a VMAR), so the caller counts with [`Vmo::committed_pages_in`]
-    /// after the tree lock is released, with preemption points between mappings. O(n) under the
-    /// lock.
-    pub(crate) fn walk_from_uncounted(
+    /// after the tree lock is released. `None` when `from` is destroyed before the first step.
+    /// O(log n + max) under the tree lock (times the nesting depth at a resume).
+    ///
+    /// Between two steps the tree may change: each entry is exact when taken, and the walk goes
+    /// on after the last entry it returned (a VMAR destroyed meanwhile is skipped with what is
+    /// below it; a region created behind the cursor is not seen), so a walk is not a snapshot.
+    pub(crate) fn walk_step(
         &self,
         from: RegionId,
+        cursor: &mut WalkCursor,
+        max: usize,
     ) -> Option<Vec<(RegionInfo, Option<Arc<Vmo>>)>> {
         let tree = self.tree.lock();
-        tree.node(from)?;
-        let mut vmos = Vec::new();
-        let infos = Self::walk_locked(&tree, from, 0, Some(&mut vmos));
-        drop(tree);
-        Some(infos.into_iter().zip(vmos).collect())
+        if !cursor.started {
+            tree.node(from)?;
+        }
+        Some(Self::walk_step_locked(&tree, from, cursor, max, true))
     }
 
-    /// The pre-order walk; with `vmos`, counts are left 0 and each entry's VMO (or `None`) is
-    /// pushed there instead.
-    fn walk_locked(
+    /// The pre-order walk, resumed at `cursor`, up to `max` entries; with `uncounted`, counts
+    /// are left 0 and each entry's VMO (or `None`) is returned beside it instead.
+    fn walk_step_locked(
         tree: &Tree,
         from: RegionId,
-        depth0: usize,
-        mut vmos: Option<&mut Vec<Option<Arc<Vmo>>>>,
-    ) -> Vec<RegionInfo> {
-        // Iterative pre-order walk (no recursion, whatever the nesting depth): a stack of
-        // (vmar, depth, address to resume its children at) cursors.
+        cursor: &mut WalkCursor,
+        max: usize,
+        uncounted: bool,
+    ) -> Vec<(RegionInfo, Option<Arc<Vmo>>)> {
+        // Iterative pre-order walk (no recursion, whatever the nesting depth): the cursor is a
+        // stack of (vmar, depth, address to resume its children at).
         let mut out = Vec::new();
-        let mut cursors: Vec<(RegionId, usize, usize)> = Vec::new(); // (vmar, depth, resume addr)
-        if let Some(node) = tree.node(from) {
-            if let Some(v) = vmos.as_deref_mut() {
-                v.push(None);
+        if !cursor.started {
+            cursor.started = true;
+            if let Some(node) = tree.node(from) {
+                out.push((
+                    RegionInfo::Vmar {
+                        depth: 0,
+                        base: node.base,
+                        len_bytes: node.len,
+                        can_map: node.flags.can_map,
+                        can_map_specific: node.flags.can_map_specific,
+                        compact: node.flags.compact,
+                    },
+                    None,
+                ));
+                cursor.stack.push((from, 0, node.base));
             }
-            out.push(RegionInfo::Vmar {
-                depth: depth0,
-                base: node.base,
-                len_bytes: node.len,
-                can_map: node.flags.can_map,
-                can_map_specific: node.flags.can_map_specific,
-                compact: node.flags.compact,
-            });
-            cursors.push((from, depth0, node.base));
         }
-        while let Some((id, depth, resume)) = cursors.pop() {
+        while out.len() < max {
+            let Some((id, depth, resume)) = cursor.stack.pop() else {
+                break;
+            };
             let Some(node) = tree.node(id) else { continue };
             for (base, len, child) in node.children.overlapping(resume, node.end()) {
                 if base < resume {
                     continue;
+                }
+                if out.len() >= max {
+                    cursor.stack.push((id, depth, base));
+                    break;
                 }
                 match child {
                     Child::Mapping(m) => {
                         let page = PAGE_SIZE as u64;
                         let first = m.vmo_offset / page;
                         let end = first + (len / PAGE_SIZE) as u64;
-                        let committed_page_count = match vmos.as_deref_mut() {
-                            Some(v) => {
-                                v.push(Some(m.vmo.clone()));
-                                0
-                            }
-                            None => m.vmo.committed_pages_in(first, end),
+                        let (committed_page_count, vmo) = if uncounted {
+                            (0, Some(m.vmo.clone()))
+                        } else {
+                            (m.vmo.committed_pages_in(first, end), None)
                         };
-                        out.push(RegionInfo::Mapping {
-                            depth: depth + 1,
-                            base,
-                            len_bytes: len,
-                            perms: m.perms,
-                            max_perms: m.max_perms,
-                            vmo_id: m.vmo.id(),
-                            vmo_offset: m.vmo_offset,
-                            committed_page_count,
-                        });
+                        out.push((
+                            RegionInfo::Mapping {
+                                depth: depth + 1,
+                                base,
+                                len_bytes: len,
+                                perms: m.perms,
+                                max_perms: m.max_perms,
+                                vmo_id: m.vmo.id(),
+                                vmo_offset: m.vmo_offset,
+                                committed_page_count,
+                            },
+                            vmo,
+                        ));
                     }
                     Child::Vmar(c) => {
                         let Some(sub) = tree.node(*c) else { continue };
-                        if let Some(v) = vmos.as_deref_mut() {
-                            v.push(None);
-                        }
-                        out.push(RegionInfo::Vmar {
-                            depth: depth + 1,
-                            base: sub.base,
-                            len_bytes: sub.len,
-                            can_map: sub.flags.can_map,
-                            can_map_specific: sub.flags.can_map_specific,
-                            compact: sub.flags.compact,
-                        });
-                        cursors.push((id, depth, base + len));
-                        cursors.push((*c, depth + 1, sub.base));
+                        out.push((
+                            RegionInfo::Vmar {
+                                depth: depth + 1,
+                                base: sub.base,
+                                len_bytes: sub.len,
+                                can_map: sub.flags.can_map,
+                                can_map_specific: sub.flags.can_map_specific,
+                                compact: sub.flags.compact,
+                            },
+                            None,
+                        ));
+                        cursor.stack.push((id, depth, base + len));
+                        cursor.stack.push((*c, depth + 1, sub.base));
                         break;
                     }
                 }
@@ -921,7 +960,11 @@ impl AddressSpace {
     /// Lists the whole tree from the root VMAR (see [`RegionInfo`]).
     pub fn walk(&self) -> Vec<RegionInfo> {
         let tree = self.tree.lock();
-        Self::walk_locked(&tree, tree.root, 0, None)
+        let mut cursor = WalkCursor::new();
+        Self::walk_step_locked(&tree, tree.root, &mut cursor, usize::MAX, false)
+            .into_iter()
+            .map(|(info, _)| info)
+            .collect()
     }
 
     /// Prints the layout, one line per VMAR or mapping, indented by depth.

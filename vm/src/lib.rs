@@ -24,7 +24,9 @@ pub mod vmar;
 pub mod vmo;
 
 pub use arch_traits::{FlushScope, Mmu, MmuFlags, PhysAddr, PhysMem, TlbFlush};
-pub use aspace::{AddressSpace, AspaceConfig, RegionId, RegionInfo, FAULT_AROUND_PAGES};
+pub use aspace::{
+    AddressSpace, AspaceConfig, RegionId, RegionInfo, WalkCursor, FAULT_AROUND_PAGES,
+};
 pub use mapping::MappingWindow;
 pub use rng::{RandomSource, SplitMix64};
 pub use vmar::{Vmar, VmarFlags, ALL_RIGHTS, ARCH_VM_FEATURES};

@@ -31,6 +31,7 @@ use abi::{Status, ZxResult, PAGE_SIZE};
 use crate::arch_traits::MmuFlags;
 use crate::aspace::{
     apply_failed, AddressSpace, Batch, Child, RegionId, RegionInfo, Slots, Tree, VmarNode,
+    WalkCursor,
 };
 use crate::gap_tree::GapTree;
 use crate::mapping::{LayoutNiche, VmMapping};
@@ -296,12 +297,20 @@ impl Vmar {
         self.aspace.walk_from(self.id).ok_or(Status::ERR_BAD_STATE)
     }
 
-    /// [`Vmar::walk`] with every committed-page count left 0 and each entry's VMO beside it
-    /// (`None` for VMARs): the caller counts with `Vmo::committed_pages_in` outside the tree
-    /// lock (and may be preempted between mappings).
-    pub fn walk_uncounted(&self) -> ZxResult<Vec<(RegionInfo, Option<Arc<Vmo>>)>> {
+    /// [`Vmar::walk`] in steps of at most `max` entries, resumed at `cursor` (a new
+    /// [`WalkCursor`] starts the walk; [`WalkCursor::is_done`] says when it ended), so a caller
+    /// can release the tree lock and be preempted between steps. Each committed-page count is
+    /// left 0 and the entry's VMO (`None` for a VMAR) given beside it: the caller counts with
+    /// `Vmo::committed_pages_in` outside the tree lock. `ERR_BAD_STATE` when this VMAR is
+    /// destroyed before the first step; a walk resumed after that ends early. What may change
+    /// between steps: see `AddressSpace::walk_step`.
+    pub fn walk_step(
+        &self,
+        cursor: &mut WalkCursor,
+        max: usize,
+    ) -> ZxResult<Vec<(RegionInfo, Option<Arc<Vmo>>)>> {
         self.aspace
-            .walk_from_uncounted(self.id)
+            .walk_step(self.id, cursor, max)
             .ok_or(Status::ERR_BAD_STATE)
     }
 

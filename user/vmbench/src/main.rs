@@ -235,7 +235,8 @@ fn run(b: &Bench, root: &Vmar, n: usize, ms: &[usize]) -> Result<(), abi::Status
 /// neighbours apart).
 fn many_mappings(b: &Bench, root: &Vmar, ms: &[usize]) -> Result<(), abi::Status> {
     let vmo = Vmo::create(PAGE as u64, 0)?;
-    let mut made: Vec<usize> = Vec::new();
+    let mut made: Vec<usize> = Vec::with_capacity(ms.iter().copied().max().unwrap_or(0));
+    let heap_before = zx::debug_kernel_stats()?[abi::kstats::HEAP_FRAMES];
     for &m in ms {
         while made.len() < m {
             let perms = if made.len().is_multiple_of(2) {
@@ -255,6 +256,12 @@ fn many_mappings(b: &Bench, root: &Vmar, ms: &[usize]) -> Result<(), abi::Status
                 }
             }
         }
+        let heap = zx::debug_kernel_stats()?[abi::kstats::HEAP_FRAMES];
+        println!(
+            "vmbench: kernel heap with M={m} mappings: {} KiB more ({} bytes a mapping)",
+            heap.saturating_sub(heap_before) * 4,
+            heap.saturating_sub(heap_before) * PAGE as u64 / m.max(1) as u64
+        );
         let k = 200;
         b.run(&alloc::format!("map_unmap_1p_m{m}"), k, || {
             let t = now();

@@ -12,8 +12,6 @@
 //! fit, set `actual` to that and `avail` to the total, and return `ZX_OK` even when truncated.
 //! A record that cannot be copied out is `ZX_ERR_INVALID_ARGS`.
 
-use alloc::vec::Vec;
-
 use abi::exception::{ExceptionReportV1, InfoThread};
 use abi::info::maps_type::{
     ZX_INFO_MAPS_TYPE_ASPACE, ZX_INFO_MAPS_TYPE_MAPPING, ZX_INFO_MAPS_TYPE_VMAR,
@@ -97,26 +95,19 @@ pub fn get_info(
         ZX_INFO_PROCESS_MAPS => {
             let (process, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_process)?;
             let root = process.root_vmar()?;
-            let regions = counted_walk(ctx, root.vmar())?;
-            let mut maps = Vec::with_capacity(regions.len() + 1);
-            maps.push(InfoMaps {
+            let aspace = InfoMaps {
                 name: process.name(),
                 base: root.vmar().base(),
                 size: root.vmar().len_bytes(),
                 depth: 0,
                 r#type: ZX_INFO_MAPS_TYPE_ASPACE,
                 ..InfoMaps::default()
-            });
-            maps.extend(regions.iter().map(|r| maps_entry(r, 1)));
-            name_root(&mut maps[1..], root.vmar().is_root());
-            out.records(ctx, &maps)
+            };
+            out.maps(ctx, Some(&aspace), root.vmar(), 1)
         }
         ZX_INFO_VMAR_MAPS => {
             let (vmar, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_vmar)?;
-            let regions = counted_walk(ctx, vmar.vmar())?;
-            let mut maps: Vec<InfoMaps> = regions.iter().map(|r| maps_entry(r, 0)).collect();
-            name_root(&mut maps, vmar.vmar().is_root());
-            out.records(ctx, &maps)
+            out.maps(ctx, None, vmar.vmar(), 0)
         }
         _ => Err(Status::ERR_NOT_SUPPORTED),
     }
@@ -149,21 +140,76 @@ impl Out {
         Ok(())
     }
 
-    /// A multi-record topic: as many whole records as fit.
-    fn records<T: Wire>(&self, ctx: &mut dyn SyscallContext, records: &[T]) -> ZxResult {
-        let array = UserOutArray::<T>::new(self.buffer, self.buffer_size);
-        let count = array.capacity().min(records.len());
-        for (index, record) in records.iter().take(count).enumerate() {
-            array
-                .write(ctx.user_memory(), index, record)
-                .map_err(|_| Status::ERR_INVALID_ARGS)?;
-            if index % RECORDS_PER_STEP == RECORDS_PER_STEP - 1 {
-                ctx.preempt_point();
+    /// The maps topics: `head` (the address-space entry of `ZX_INFO_PROCESS_MAPS`), then the
+    /// walk of `vmar`, `extra_depth` levels deeper, as many whole records as fit; `avail` counts
+    /// them all. The walk goes in steps of [`RECORDS_PER_STEP`] entries listed under the tree
+    /// lock (O(log n + step)), each mapping's committed pages counted from its VMO
+    /// (O(log n + `vm::vmo::COUNT_RUN`) per run-count step) outside that lock, the records
+    /// copied out as they come, with a preemption point after each step and each count. So
+    /// the kernel holds O(step) memory whatever the mapping count, and each record is exact
+    /// when taken (see `vm::Vmar::walk_step` for what may change between steps; Zircon's
+    /// enumeration also drops its lock between batches).
+    fn maps(
+        &self,
+        ctx: &mut dyn SyscallContext,
+        head: Option<&InfoMaps>,
+        vmar: &vm::Vmar,
+        extra_depth: usize,
+    ) -> ZxResult {
+        let array = UserOutArray::<InfoMaps>::new(self.buffer, self.buffer_size);
+        let capacity = array.capacity();
+        let mut avail = 0usize;
+        let mut put = |ctx: &mut dyn SyscallContext, record: &InfoMaps| -> ZxResult {
+            if avail < capacity {
+                array
+                    .write(ctx.user_memory(), avail, record)
+                    .map_err(|_| Status::ERR_INVALID_ARGS)?;
             }
+            avail += 1;
+            Ok(())
+        };
+        let mut cursor = vm::WalkCursor::new();
+        let mut step = vmar.walk_step(&mut cursor, RECORDS_PER_STEP)?;
+        if let Some(head) = head {
+            put(ctx, head)?;
         }
-        self.actual.write_if_nonnull(ctx.user_memory(), &count)?;
-        self.avail
-            .write_if_nonnull(ctx.user_memory(), &records.len())?;
+        let mut first = true;
+        loop {
+            ctx.preempt_point();
+            let page = PAGE_SIZE as u64;
+            for (mut region, vmo) in step {
+                if let (
+                    RegionInfo::Mapping {
+                        len_bytes,
+                        vmo_offset,
+                        committed_page_count,
+                        ..
+                    },
+                    Some(vmo),
+                ) = (&mut region, vmo)
+                {
+                    let start = *vmo_offset / page;
+                    let end = start.saturating_add((*len_bytes / PAGE_SIZE) as u64);
+                    *committed_page_count = vmo.committed_pages_in(start, end);
+                    drop(vmo);
+                    ctx.preempt_point();
+                }
+                let mut record = maps_entry(&region, extra_depth);
+                if first && vmar.is_root() {
+                    // The first entry of a walk is the walked VMAR: "root" for the root VMAR.
+                    record.name = name_field(b"root");
+                }
+                first = false;
+                put(ctx, &record)?;
+            }
+            if cursor.is_done() {
+                break;
+            }
+            step = vmar.walk_step(&mut cursor, RECORDS_PER_STEP)?;
+        }
+        self.actual
+            .write_if_nonnull(ctx.user_memory(), &avail.min(capacity))?;
+        self.avail.write_if_nonnull(ctx.user_memory(), &avail)?;
         Ok(())
     }
 }
@@ -207,45 +253,8 @@ fn perm_bits(perms: MmuFlags) -> u32 {
     bits
 }
 
-/// Records copied out (or counted) between two preemption points.
+/// Records copied out (or listed) between two preemption points.
 const RECORDS_PER_STEP: usize = 256;
-
-/// The walk of `vmar` for the maps topics: the tree is listed under its lock (O(entries)), then
-/// each mapping's committed pages are counted from its VMO (O(log n + `vm::vmo::COUNT_RUN`) per
-/// run-count step) outside that lock, with a preemption point after each mapping. The counts are
-/// therefore each exact at the time it was taken, not one snapshot (other threads may commit
-/// meanwhile), which Zircon's counts, taken page by page, do not promise either.
-fn counted_walk(ctx: &mut dyn SyscallContext, vmar: &vm::Vmar) -> ZxResult<Vec<RegionInfo>> {
-    let mut regions = vmar.walk_uncounted()?;
-    ctx.preempt_point();
-    let page = PAGE_SIZE as u64;
-    for (region, vmo) in regions.iter_mut() {
-        if let (
-            RegionInfo::Mapping {
-                len_bytes,
-                vmo_offset,
-                committed_page_count,
-                ..
-            },
-            Some(vmo),
-        ) = (region, vmo.take())
-        {
-            let first = *vmo_offset / page;
-            let end = first.saturating_add((*len_bytes / PAGE_SIZE) as u64);
-            *committed_page_count = vmo.committed_pages_in(first, end);
-            drop(vmo);
-            ctx.preempt_point();
-        }
-    }
-    Ok(regions.into_iter().map(|(r, _)| r).collect())
-}
-
-/// The first entry of a walk is the walked VMAR: named "root" when it is the root VMAR.
-fn name_root(maps: &mut [InfoMaps], is_root: bool) {
-    if let (Some(first), true) = (maps.first_mut(), is_root) {
-        first.name = name_field(b"root");
-    }
-}
 
 /// One `zx_info_maps_t` from a `vm` walk entry, `extra_depth` levels deeper (1 below the aspace
 /// entry of `ZX_INFO_PROCESS_MAPS`). Names as Zircon's: VMARs made by `zx_vmar_allocate` are
