@@ -132,7 +132,7 @@ pub const CHECK_MAX_BACKREFS: usize = 8 * 1024;
 
 /// Address spaces with more mappings than this are not checked by [`check_live_aspaces`]: one
 /// check is O(mappings log mappings + present entries) with interrupts off (about 20 ms under
-/// TCG at the 8 Ki region quota).
+/// TCG at 8 Ki mappings).
 pub const CHECK_MAX_MAPPINGS: usize = 2048;
 
 /// Runs `vm::AddressSpace::check_invariants_bounded` on every live user address space with at

@@ -126,6 +126,31 @@ pub(crate) struct Tree {
     /// Asked before an operation adds regions; false refuses it with `ERR_NO_MEMORY` (the
     /// kernel's low-memory admission).
     may_grow: fn() -> bool,
+    /// Where the regions are charged (the owning process's account), and how many are.
+    budget: Option<Arc<dyn RegionBudget>>,
+    charged: usize,
+}
+
+/// Where an address space charges its regions (mappings + VMARs, root included): the kernel
+/// charges the account of the process that owns it. The address space charges before an
+/// operation adds regions (the operation is refused with `ERR_NO_MEMORY` when the budget says
+/// no, with nothing changed) and releases what it no longer holds when an operation ends with
+/// fewer (see [`AddressSpace::settle_regions`]) and when it is dropped, so what is charged is
+/// what it holds, plus at most what one operation that failed after its admission meant to add,
+/// until the next operation or settle.
+pub trait RegionBudget: Send + Sync {
+    /// Charges `n` more regions; false when over a limit (nothing charged then).
+    fn charge(&self, n: usize) -> bool;
+    /// Releases `n` regions charged before.
+    fn release(&self, n: usize);
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.release(self.charged);
+        }
+    }
 }
 
 fn always() -> bool {
@@ -218,14 +243,32 @@ impl Tree {
     /// exist: one that adds none is always admitted (a limit never blocks an operation that
     /// lowers usage); one that adds some must stay within the limit and find `may_grow` true.
     /// `ERR_NO_MEMORY` otherwise.
-    pub(crate) fn admit(&self, now: usize, delta: isize) -> ZxResult {
+    pub(crate) fn admit(&mut self, now: usize, delta: isize) -> ZxResult {
         if delta <= 0 {
             return Ok(());
         }
-        if now.saturating_add(delta.unsigned_abs()) > self.max_regions || !(self.may_grow)() {
+        let need = now.saturating_add(delta.unsigned_abs());
+        if need > self.max_regions || !(self.may_grow)() {
             return Err(Status::ERR_NO_MEMORY);
         }
+        self.settle(now);
+        if let Some(budget) = &self.budget {
+            if need > self.charged {
+                if !budget.charge(need - self.charged) {
+                    return Err(Status::ERR_NO_MEMORY);
+                }
+                self.charged = need;
+            }
+        }
         Ok(())
+    }
+
+    /// Releases what is charged beyond the `now` regions held.
+    pub(crate) fn settle(&mut self, now: usize) {
+        if let (Some(budget), true) = (&self.budget, self.charged > now) {
+            budget.release(self.charged - now);
+            self.charged = now;
+        }
     }
 
     /// A VMAR's children and the ASLR random source, borrowed together for placement.
@@ -497,6 +540,8 @@ impl AddressSpace {
             next_uid: 0,
             max_regions: usize::MAX,
             may_grow: always,
+            budget: None,
+            charged: 0,
         };
         Ok(Arc::new_cyclic(|weak| AddressSpace {
             id: NEXT_ASPACE_ID.fetch_add(1, Ordering::Relaxed),
@@ -525,6 +570,32 @@ impl AddressSpace {
         let mut tree = self.tree.lock();
         tree.max_regions = max_regions;
         tree.may_grow = may_grow;
+    }
+
+    /// Charges this space's regions to `budget` from now on (the first operation that adds
+    /// regions charges all it holds then; see [`RegionBudget`]).
+    pub fn set_region_budget(&self, budget: Arc<dyn RegionBudget>) {
+        let mut tree = self.tree.lock();
+        let now = tree.regions(self.mapping_count());
+        tree.settle(now);
+        if let Some(old) = tree.budget.replace(budget) {
+            old.release(tree.charged);
+        }
+        tree.charged = 0;
+    }
+
+    /// Mappings + VMARs (root included) held now, and releases any charge beyond them (after
+    /// an operation that removed regions or failed after its admission). O(1).
+    pub fn settle_regions(&self) -> usize {
+        let mut tree = self.tree.lock();
+        let now = tree.regions(self.mapping_count());
+        tree.settle(now);
+        now
+    }
+
+    /// Regions charged to the budget now (see [`RegionBudget`]).
+    pub fn charged_regions(&self) -> usize {
+        self.tree.lock().charged
     }
 
     /// Live VMARs in the whole address space, the root included (O(1); for per-process quotas).
@@ -569,8 +640,9 @@ impl AddressSpace {
         }
     }
 
-    /// Ends an operation: flushes what it batched and updates the mapping count.
-    pub(crate) fn finish(&self, batch: Batch) {
+    /// Ends an operation (under the tree lock, which `tree` proves): flushes what it batched,
+    /// updates the mapping count and releases the charge for regions it removed.
+    pub(crate) fn finish(&self, tree: &mut Tree, batch: Batch) {
         let Batch {
             flush,
             created,
@@ -579,6 +651,7 @@ impl AddressSpace {
         self.mapping_count.fetch_add(created, Ordering::Relaxed);
         self.mapping_count.fetch_sub(removed, Ordering::Relaxed);
         self.mmu.lock().flush(flush);
+        tree.settle(tree.regions(self.mapping_count()));
     }
 
     pub(crate) fn backref_key(&self, vmo_offset: u64, uid: u64) -> BackRefKey {

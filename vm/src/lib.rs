@@ -25,7 +25,7 @@ pub mod vmo;
 
 pub use arch_traits::{FlushScope, Mmu, MmuFlags, PhysAddr, PhysMem, TlbFlush};
 pub use aspace::{
-    AddressSpace, AspaceConfig, RegionId, RegionInfo, WalkCursor, FAULT_AROUND_PAGES,
+    AddressSpace, AspaceConfig, RegionBudget, RegionId, RegionInfo, WalkCursor, FAULT_AROUND_PAGES,
 };
 pub use mapping::MappingWindow;
 pub use rng::{RandomSource, SplitMix64};

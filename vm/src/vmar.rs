@@ -650,7 +650,7 @@ impl Vmar {
             apply_failed("gap-tree insert");
         }
         batch.created += 1;
-        self.aspace.finish(batch);
+        self.aspace.finish(&mut tree, batch);
         if map_range {
             if let Some((_, _, Child::Mapping(m))) =
                 tree.node(self.id).and_then(|n| n.children.find(base))
@@ -668,7 +668,7 @@ impl Vmar {
                         &mut Slots::new(),
                         &mut batch,
                     );
-                    self.aspace.finish(batch);
+                    self.aspace.finish(&mut tree, batch);
                     return Err(status);
                 }
             }
@@ -690,9 +690,11 @@ impl Vmar {
 
     /// One bounded step of [`Vmar::unmap`]: the same checks over the whole range (so an error
     /// changes nothing), then only the part of the range up to the end of its `max_children`-th
-    /// child (mapping or sub-region) is unmapped. Returns where the rest starts (`Some(addr)`,
-    /// page-aligned, to call again with the remaining length) or `None` when done. The syscall
-    /// layer puts preemption points between steps; other threads may see the partial unmap.
+    /// child (mapping or sub-region) is unmapped; a sub-region among those children that still
+    /// holds regions is emptied first, `max_children` regions a step (see [`Vmar::empty_step`]).
+    /// Returns where the rest starts (`Some(addr)`, page-aligned, to call again with the
+    /// remaining length) or `None` when done. The syscall layer puts preemption points between
+    /// steps; other threads may see the partial unmap.
     pub fn unmap_step(
         &self,
         addr: usize,
@@ -728,6 +730,27 @@ impl Vmar {
         // mapping"): a range holding nothing is OK, as `VmAddressRegion::UnmapInternalLocked`
         // returns; core test `Vmar.UnmapBaseNotMappedTest` unmaps ranges starting in a gap.
         //
+        // A sub-VMAR among this step's children that still holds regions is emptied first, in
+        // steps of `max_children` regions (a bounded step must not destroy a whole subtree).
+        if max_children != usize::MAX {
+            let full = node
+                .children
+                .overlapping(addr, end)
+                .take(max_children)
+                .find_map(|(_, _, child)| match child {
+                    Child::Vmar(v) => tree
+                        .node(*v)
+                        .is_some_and(|n| !n.children.is_empty())
+                        .then_some(*v),
+                    Child::Mapping(_) => None,
+                });
+            if let Some(sub) = full {
+                let mut batch = Batch::new();
+                empty_subtree_step(&self.aspace, &mut tree, sub, max_children, &mut batch);
+                self.aspace.finish(&mut tree, batch);
+                return Ok(Some(addr));
+            }
+        }
         // This step covers the range up to the end of its `max_children`-th child.
         let cut_end = match max_children.checked_sub(1) {
             Some(n) => node
@@ -759,7 +782,7 @@ impl Vmar {
             &mut slots,
             &mut batch,
         );
-        self.aspace.finish(batch);
+        self.aspace.finish(&mut tree, batch);
         Ok((cut_end < end).then_some(cut_end))
     }
 
@@ -940,7 +963,7 @@ impl Vmar {
             }
             cursor = pe;
         }
-        self.aspace.finish(batch);
+        self.aspace.finish(&mut tree, batch);
         Ok(())
     }
 
@@ -965,40 +988,23 @@ impl Vmar {
         self.aspace.unmap_ptes_now(self.base, self.len);
         let mut batch = Batch::new();
         destroy_subtree(&self.aspace, &mut tree, self.id, &mut batch);
-        self.aspace.finish(batch);
+        self.aspace.finish(&mut tree, batch);
         Ok(())
     }
 
-    /// Unmaps up to `max` of the mappings that are direct children of this VMAR (lowest
-    /// addresses first) and returns how many it unmapped: a step of a destroy split into
-    /// bounded pieces (the syscall layer calls it with preemption points in between, then
-    /// [`Vmar::destroy`] removes what is left). `ERR_BAD_STATE` when destroyed.
-    pub fn unmap_some_mappings(&self, max: usize) -> ZxResult<usize> {
+    /// One bounded step of emptying this VMAR: removes up to `max` regions of its subtree
+    /// (whole mappings, and sub-VMARs once empty, deepest first in address order) and returns
+    /// how many; 0 when it is empty. The VMAR itself stays. The steps of a destroy, a process
+    /// teardown, or an unmap over a sub-VMAR (the syscall layer calls it with preemption points
+    /// in between; other threads may see the subtree partly emptied, as a Zircon destroy in
+    /// progress). O(`max` + nesting depth) under the tree lock. `ERR_BAD_STATE` when destroyed.
+    pub fn empty_step(&self, max: usize) -> ZxResult<usize> {
         let mut tree = self.aspace.tree.lock();
-        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
-        let ranges: Vec<(usize, usize)> = node
-            .children
-            .iter()
-            .filter(|(_, _, c)| matches!(c, Child::Mapping(_)))
-            .take(max)
-            .map(|(base, len, _)| (base, len))
-            .collect();
-        // Whole mappings only: nothing is split, so nothing needs reserving.
-        let mut slots = Slots::new();
+        tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
         let mut batch = Batch::new();
-        for &(base, len) in &ranges {
-            unmap_range(
-                &self.aspace,
-                &mut tree,
-                self.id,
-                base,
-                base + len,
-                &mut slots,
-                &mut batch,
-            );
-        }
-        self.aspace.finish(batch);
-        Ok(ranges.len())
+        let removed = empty_subtree_step(&self.aspace, &mut tree, self.id, max, &mut batch);
+        self.aspace.finish(&mut tree, batch);
+        Ok(removed)
     }
 
     /// `zx_vmar_op_range`: COMMIT, DECOMMIT, MAP_RANGE, DONT_NEED or ALWAYS_NEED over the mappings
@@ -1419,6 +1425,52 @@ fn cut_mapping(
         }
         batch.created += 1;
     }
+}
+
+/// Removes up to `max` regions below VMAR `id` (not `id` itself): whole mappings, with their
+/// page-table entries, and sub-VMARs once they are empty, deepest first in address order; the
+/// number removed. Walks down through first children (O(nesting depth)) and back up through
+/// the parent links: no recursion, no allocation.
+fn empty_subtree_step(
+    aspace: &AddressSpace,
+    tree: &mut Tree,
+    id: RegionId,
+    max: usize,
+    batch: &mut Batch,
+) -> usize {
+    let mut removed = 0;
+    let mut cur = id;
+    while removed < max {
+        let Some(node) = tree.node_mut(cur) else {
+            break;
+        };
+        let first = node.children.iter().next().map(|(b, l, c)| match c {
+            Child::Vmar(v) => (b, l, Some(*v)),
+            Child::Mapping(_) => (b, l, None),
+        });
+        match first {
+            Some((_, _, Some(child))) => cur = child,
+            Some((base, len, None)) => {
+                aspace.unmap_ptes_now(base, len);
+                if let Some((_, Child::Mapping(m))) = node.children.remove(base) {
+                    aspace.drop_mapping(m, batch);
+                }
+                removed += 1;
+            }
+            None if cur == id => break,
+            None => {
+                let (base, parent) = (node.base, node.parent);
+                tree.free_node(cur);
+                removed += 1;
+                let Some(p) = parent else { break };
+                if let Some(pn) = tree.node_mut(p) {
+                    pn.children.remove(base);
+                }
+                cur = p;
+            }
+        }
+    }
+    removed
 }
 
 /// Destroys VMAR `id` and everything below it, removing it from its parent; the page-table

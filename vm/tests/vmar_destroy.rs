@@ -139,3 +139,72 @@ fn dropping_everything_returns_every_frame() {
     drop(vmo);
     assert_eq!(phys.used_frames(), 0);
 }
+
+/// A sub-VMAR `a` holding `b` (300 populated one-page mappings, then an empty `c`).
+fn deep(f: &Fixture) -> (vm::Vmar, vm::Vmar, vm::Vmar, usize) {
+    let (a, base) = f.sub(512);
+    let (b, _) = a
+        .allocate(
+            ALL_CAN_MAP | ZX_VM_CAN_MAP_SPECIFIC,
+            0,
+            400 * PAGE,
+            VMAR_RIGHTS,
+        )
+        .unwrap();
+    let vmo = f.vmo(1);
+    for _ in 0..300 {
+        let m = b
+            .map(RW, 0, &vmo, 0, PAGE, VMAR_RIGHTS, VMO_RIGHTS)
+            .unwrap();
+        f.touch(m, MmuFlags::WRITE).unwrap();
+    }
+    let (c, _) = b.allocate(ALL_CAN_MAP, 0, PAGE, VMAR_RIGHTS).unwrap();
+    (a, b, c, base)
+}
+
+#[test]
+fn empty_step_removes_at_most_its_count_deepest_first_and_leaves_the_vmar() {
+    let f = Fixture::new();
+    let (a, b, c, _) = deep(&f);
+    assert_eq!(f.mmu.mapped_pages(), 300);
+    // 300 mappings, then `c` and `b` once empty: 302 regions below `a`.
+    assert_eq!(a.empty_step(128), Ok(128));
+    assert_eq!(f.mappings().len(), 172);
+    assert!(b.is_alive() && c.is_alive());
+    f.check();
+    assert_eq!(a.empty_step(128), Ok(128));
+    assert_eq!(a.empty_step(128), Ok(46));
+    assert!(!b.is_alive() && !c.is_alive());
+    assert!(a.is_alive());
+    assert_eq!(a.empty_step(128), Ok(0));
+    assert_eq!(f.mappings().len(), 0);
+    assert_eq!(f.mmu.mapped_pages(), 0);
+    assert_eq!(f.vmars().len(), 2, "root and a");
+    f.check();
+    a.destroy(VMAR_RIGHTS).unwrap();
+    assert_eq!(a.empty_step(1), Err(Status::ERR_BAD_STATE));
+}
+
+#[test]
+fn unmap_in_steps_empties_a_full_sub_vmar_in_bounded_steps() {
+    let f = Fixture::new();
+    let (a, b, _, base) = deep(&f);
+    let mut at = base;
+    let mut rest = 512 * PAGE;
+    let mut steps = 0;
+    while let Some(next) = f.root.unmap_step(at, rest, VMAR_RIGHTS, 16).unwrap() {
+        rest -= next - at;
+        at = next;
+        steps += 1;
+        assert!(steps < 1000, "no progress");
+        f.check();
+    }
+    // 302 regions below `a`, 16 a step, then `a` itself.
+    assert!(steps >= 302 / 16, "{steps} steps");
+    assert!(!a.is_alive() && !b.is_alive());
+    assert_eq!(
+        (f.mappings().len(), f.vmars().len(), f.mmu.mapped_pages()),
+        (0, 1, 0)
+    );
+    f.check();
+}

@@ -267,6 +267,44 @@ ktest! {
 }
 
 ktest! {
+    fn regions_are_charged_to_the_owners_account_and_ancestors() {
+        use abi::Status;
+        use syscalls::account::{Account, Resource, RESOURCES};
+        // A creator whose account has 20 regions: the new process gets half of that.
+        let creator = Account::root([20; RESOURCES]);
+        let p = Process::create(b"regions", Some(&creator)).map_err(|e| fail(format!("{e:?}")))?;
+        ensure_eq!(p.account().limit(Resource::Regions), 10);
+        let aspace = p.aspace().ok_or_else(|| fail("no address space".into()))?;
+        let root = aspace.root_vmar();
+        let vmo = vm::Vmo::create(arch::paging::phys_mem(), 4096, 0).map_err(|e| fail(format!("{e:?}")))?;
+        let map = || root.map(abi::vm_options::ZX_VM_PERM_READ, 0, &vmo, 0, 4096, vm::ALL_RIGHTS, vm::ALL_RIGHTS);
+        let mut maps = alloc::vec::Vec::new();
+        let refused = loop {
+            match map() {
+                Ok(a) => maps.push(a),
+                Err(e) => break e,
+            }
+        };
+        // The root VMAR and nine mappings: the tenth is over the budget.
+        ensure_eq!(refused, Status::ERR_NO_MEMORY);
+        ensure_eq!(maps.len(), 9);
+        ensure_eq!(p.account().usage(Resource::Regions), 10);
+        ensure_eq!(creator.usage(Resource::Regions), 10);
+        // An unmap gives one back, to both accounts; the map fits again.
+        root.unmap(maps.pop().unwrap_or_default(), 4096, vm::ALL_RIGHTS).map_err(|e| fail(format!("{e:?}")))?;
+        ensure_eq!((p.account().usage(Resource::Regions), creator.usage(Resource::Regions)), (9, 9));
+        ensure!(map().is_ok(), "a map within the budget was refused");
+        // The process's end gives back everything its address space held.
+        drop(root);
+        drop(aspace);
+        p.teardown();
+        drop(p);
+        ensure_eq!(creator.usage(Resource::Regions), 0);
+        Ok(())
+    }
+}
+
+ktest! {
     fn low_memory_refuses_new_objects_and_recovers() {
         use abi::syscall_numbers::{ZX_SYS_HANDLE_CLOSE, ZX_SYS_VMO_CREATE, ZX_SYS_THREAD_CREATE};
         use abi::Status;

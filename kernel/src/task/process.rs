@@ -92,7 +92,7 @@ impl Process {
         let charge = super::quota::charge_process(creator)?;
         let account = super::quota::new_account(creator);
         let (aspace, root) = crate::mm::new_user_aspace(super::random::aspace_rng())?;
-        super::quota::bound_address_space(&aspace);
+        super::quota::bound_address_space(&aspace, &account);
         let mut n = [0u8; ZX_MAX_NAME_LEN];
         let len = name.len().min(ZX_MAX_NAME_LEN - 1);
         n[..len].copy_from_slice(&name[..len]);
@@ -244,7 +244,7 @@ impl Process {
     }
 
     /// [`Process::teardown`]; with `preempt`, the address space is emptied in steps of
-    /// [`TEARDOWN_STEP_CHILDREN`] top-level children with `preempt` called between two (the
+    /// [`TEARDOWN_STEP_REGIONS`] regions with `preempt` called between two (the
     /// caller holds no lock and the process is not running).
     pub fn teardown_with(&self, preempt: Option<&mut dyn FnMut()>) {
         {
@@ -264,15 +264,11 @@ impl Process {
         let aspace = self.aspace.lock().take();
         if let Some((aspace, root)) = aspace {
             let root_vmar = aspace.root_vmar();
-            let (mut at, mut rest) = (root_vmar.base(), root_vmar.len_bytes());
+            let (at, rest) = (root_vmar.base(), root_vmar.len_bytes());
             match preempt {
                 Some(preempt) => {
                     release_private_vmos(&root_vmar, preempt);
-                    while let Ok(Some(next)) =
-                        root_vmar.unmap_step(at, rest, ALL_RIGHTS, TEARDOWN_STEP_CHILDREN)
-                    {
-                        rest -= next - at;
-                        at = next;
+                    while root_vmar.empty_step(TEARDOWN_STEP_REGIONS) == Ok(TEARDOWN_STEP_REGIONS) {
                         preempt();
                     }
                 }
@@ -299,21 +295,23 @@ impl Process {
 /// address space still reference (so its drop at the unmap has no frames left to free). Nobody
 /// else can see these pages: the address space is being emptied.
 fn release_private_vmos(root: &vm::Vmar, preempt: &mut dyn FnMut()) {
-    let Ok(walk) = root.walk_uncounted() else {
-        return;
-    };
-    preempt();
     // Per VMO (by address): one reference kept here and the number of its mappings.
     let mut vmos: alloc::collections::BTreeMap<usize, (Arc<vm::Vmo>, usize)> =
         alloc::collections::BTreeMap::new();
-    for (_, vmo) in walk {
-        if let Some(vmo) = vmo {
-            vmos.entry(Arc::as_ptr(&vmo) as *const u8 as usize)
-                .or_insert_with(|| (vmo, 0))
-                .1 += 1;
+    let mut cursor = vm::WalkCursor::new();
+    while !cursor.is_done() {
+        let Ok(step) = root.walk_step(&mut cursor, RELEASE_WALK_STEP) else {
+            return;
+        };
+        for (_, vmo) in step {
+            if let Some(vmo) = vmo {
+                vmos.entry(Arc::as_ptr(&vmo) as *const u8 as usize)
+                    .or_insert_with(|| (vmo, 0))
+                    .1 += 1;
+            }
         }
+        preempt();
     }
-    preempt();
     let page = abi::PAGE_SIZE as u64;
     for (vmo, mappings) in vmos.values() {
         // Widely mapped VMOs are left to the unmap steps: a decommit step removes each page
@@ -333,11 +331,15 @@ fn release_private_vmos(root: &vm::Vmar, preempt: &mut dyn FnMut()) {
     }
 }
 
+/// Regions [`release_private_vmos`] lists per hold of the tree lock.
+const RELEASE_WALK_STEP: usize = 256;
+
 /// VMOs with more mappings than this are not decommitted ahead by [`release_private_vmos`].
 const RELEASE_MAX_MAPPINGS: usize = 16;
 
-/// Top-level children (mappings or VMARs) one step of a stepped teardown unmaps.
-pub const TEARDOWN_STEP_CHILDREN: usize = 128;
+/// Regions (mappings, or sub-VMARs once empty, at any depth) one step of a stepped teardown
+/// removes.
+pub const TEARDOWN_STEP_REGIONS: usize = 128;
 
 impl Drop for Process {
     fn drop(&mut self) {

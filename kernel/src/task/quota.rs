@@ -10,6 +10,7 @@
 //! | threads kernel-wide | `arch::kstack::SLOTS` kernel stacks | `ZX_ERR_NO_RESOURCES` |
 //! | processes charged to an account (those its process created) | the account's process limit | `ZX_ERR_NO_RESOURCES` |
 //! | mappings + VMARs of one address space | [`MAX_REGIONS`], charged exactly what a call adds (see below) | `ZX_ERR_NO_MEMORY` |
+//! | mappings + VMARs charged to an account (the address spaces of its process and descendants) | the account's region limit | `ZX_ERR_NO_MEMORY` |
 //! | frames for user space (VMO pages, user page tables, thread stacks) | all but the kernel reserve (`frame_alloc::reserve`) | `ZX_ERR_NO_MEMORY` |
 //! | new kernel objects while the heap eats into the reserve (`frame_alloc::low_memory`) | refused | `ZX_ERR_NO_MEMORY` |
 //! | channel messages queued at one endpoint | `syscalls::channel::MAX_QUEUED_MESSAGES` (64) and `MAX_QUEUED_BYTES` (256 KiB) | `ZX_ERR_SHOULD_WAIT` |
@@ -57,8 +58,14 @@ pub const ROOT_LIMITS: [usize; RESOURCES] = {
     l[Resource::Threads as usize] = arch::kstack::SLOTS - 64;
     l[Resource::ChannelBytes as usize] = syscalls::channel::MAX_TOTAL_QUEUED_BYTES - 1024 * 1024;
     l[Resource::Processes as usize] = 1024;
+    l[Resource::Regions as usize] = MAX_REGIONS_CHARGED;
     l
 };
+
+/// The regions (mappings + VMARs) a root account may have charged: four address spaces at
+/// [`MAX_REGIONS`] (each region holds about 200 bytes of kernel heap; the low-memory admission
+/// refuses new ones before the heap runs into the kernel reserve).
+pub const MAX_REGIONS_CHARGED: usize = 4 * MAX_REGIONS;
 
 /// The account of a new process: a child of `creator`'s (its limits half of what `creator`
 /// has left), or a root account for a process the kernel creates (`None`).
@@ -78,13 +85,32 @@ pub fn charge_process(creator: Option<&Arc<Account>>) -> Result<Option<Charge>, 
 
 /// Most thread objects (started or not, until their last handle closes) one process may have.
 pub const MAX_THREADS_PER_PROCESS: u32 = 128;
-/// Most mappings plus VMARs (root included) in one address space.
-pub const MAX_REGIONS: usize = 8 * 1024;
+/// Most mappings plus VMARs (root included) in one address space: Linux's default
+/// `vm.max_map_count` is 65 530.
+pub const MAX_REGIONS: usize = 64 * 1024;
 
-/// Puts a new process's address space under the region quota and the low-memory admission
-/// (see the module docs).
-pub fn bound_address_space(aspace: &vm::AddressSpace) {
+/// Puts a new process's address space under the region quota, its account's region budget
+/// and the low-memory admission (see the module docs).
+pub fn bound_address_space(aspace: &vm::AddressSpace, account: &Arc<Account>) {
     aspace.set_region_limit(MAX_REGIONS, may_add_regions);
+    aspace.set_region_budget(Arc::new(RegionCharge {
+        account: account.clone(),
+    }));
+}
+
+/// An address space's regions, charged to the account of the process that owns it.
+struct RegionCharge {
+    account: Arc<Account>,
+}
+
+impl vm::RegionBudget for RegionCharge {
+    fn charge(&self, n: usize) -> bool {
+        self.account.add(Resource::Regions, n).is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        self.account.release(Resource::Regions, n);
+    }
 }
 
 /// May a VMAR operation add regions now? Not while the heap eats into the kernel reserve.

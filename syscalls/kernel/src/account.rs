@@ -18,7 +18,8 @@
 //! stays charged to the writer while it sits in a channel message, and moves to the reader
 //! with [`Account::transfer`], which only touches the accounts below the two processes'
 //! closest common ancestor), message bytes to the writer until the message is read or dropped,
-//! an exception message to the process that created the exception channel. Every charge is
+//! an exception message to the process that created the exception channel, the regions
+//! (mappings + VMARs) of an address space to the process that owns it, whoever made them. Every charge is
 //! released exactly once, when the object (or message) goes: [`Charge`] and the handle's own
 //! charge release in `Drop`. Releasing never fails and never waits on a limit, so closing,
 //! reading and killing always get through.
@@ -42,10 +43,12 @@ pub enum Resource {
     ChannelBytes = 2,
     /// Processes.
     Processes = 3,
+    /// Mappings and VMARs of the process's address space (each holds kernel heap).
+    Regions = 4,
 }
 
 /// Number of [`Resource`]s.
-pub const RESOURCES: usize = 4;
+pub const RESOURCES: usize = 5;
 
 /// Every resource, in index order.
 pub const ALL_RESOURCES: [Resource; RESOURCES] = [
@@ -53,6 +56,7 @@ pub const ALL_RESOURCES: [Resource; RESOURCES] = [
     Resource::Threads,
     Resource::ChannelBytes,
     Resource::Processes,
+    Resource::Regions,
 ];
 
 /// One process's account (see the module docs).

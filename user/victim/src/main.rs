@@ -487,9 +487,9 @@ fn exhaust(startup: &Startup) -> i64 {
     if Thread::create(&startup.process, b"again", 0).is_err() {
         return 4;
     }
-    // 3. Mappings + VMARs: 8 Ki per address space for map/allocate, then NO_MEMORY.
+    // 3. Mappings + VMARs: 64 Ki per address space for map/allocate, then NO_MEMORY.
     let can_rw = abi::vm_options::ZX_VM_CAN_MAP_READ | abi::vm_options::ZX_VM_CAN_MAP_WRITE;
-    let (sub, _) = root.allocate(can_rw, 0, 64 << 20).expect("sub-vmar");
+    let (sub, _) = root.allocate(can_rw, 0, 512 << 20).expect("sub-vmar");
     let mut maps = 0usize;
     let err = loop {
         match sub.map(ZX_VM_PERM_READ, 0, &vmo, 0, 4096) {
@@ -498,7 +498,7 @@ fn exhaust(startup: &Startup) -> i64 {
         }
     };
     println!("victim: mappings: {maps} mapped, then {err:?}");
-    if err != Status::ERR_NO_MEMORY || maps < 8 * 1024 - 64 {
+    if err != Status::ERR_NO_MEMORY || maps < 64 * 1024 - 64 {
         return 5;
     }
     // SAFETY: nothing refers to the sub-VMAR's mappings.

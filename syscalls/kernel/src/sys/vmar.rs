@@ -140,19 +140,21 @@ pub fn protect(
 /// `zx_vmar_destroy(vmar)`.
 pub fn destroy(ctx: &mut dyn SyscallContext, vmar: u32) -> ZxResult {
     let (vmar, rights) = lookup(ctx, vmar, 0, Object::as_vmar)?;
-    // Destroy's own refusals first; then the direct mappings go in steps of
-    // DESTROY_STEP_MAPPINGS with preemption points between (other threads may see the VMAR
-    // partly emptied, as a Zircon destroy in progress), and the destroy removes the rest.
+    // Destroy's own refusals first; then what is inside goes in steps of DESTROY_STEP_REGIONS
+    // mappings or emptied sub-VMARs, at any depth, with preemption points between (other
+    // threads may see the VMAR partly emptied, as a Zircon destroy in progress), and the
+    // destroy removes the empty VMAR.
     if rights & ZX_RIGHT_OP_CHILDREN != 0 && !vmar.vmar().is_root() {
-        while vmar.vmar().unmap_some_mappings(DESTROY_STEP_MAPPINGS)? == DESTROY_STEP_MAPPINGS {
+        while vmar.vmar().empty_step(DESTROY_STEP_REGIONS)? == DESTROY_STEP_REGIONS {
             ctx.preempt_point();
         }
     }
     vmar.vmar().destroy(rights)
 }
 
-/// Mappings one step of a destroy unmaps with interrupts off.
-pub const DESTROY_STEP_MAPPINGS: usize = 128;
+/// Regions (mappings, or sub-VMARs once empty) one step of a destroy removes with interrupts
+/// off.
+pub const DESTROY_STEP_REGIONS: usize = 128;
 
 /// Pages one step of a stepped `ZX_VMAR_OP_COMMIT` covers (each may be allocated and zeroed).
 pub const OP_STEP_PAGES_COMMIT: usize = 32;
@@ -186,11 +188,14 @@ fn populate_in_steps(
     Ok(())
 }
 
-/// COMMIT over `[addr, addr + len)` in steps of [`OP_STEP_PAGES_COMMIT`] pages with a
-/// preemption point between two (each page may be allocated and zeroed), when the range passes
-/// the cheap checks (page-aligned, inside `vmar`); any other op, or a range that fails them, is
-/// one call (which reports the error). As in Zircon, work done by earlier steps stays when a
-/// later one fails, and other threads may see it before the call returns.
+/// The op over `[addr, addr + len)` in steps with a preemption point between two, when the
+/// range passes the cheap checks (page-aligned, inside `vmar`): [`OP_STEP_PAGES_COMMIT`] pages
+/// for COMMIT (each page may be allocated and zeroed), [`OP_STEP_PAGES_MAP`] for the others
+/// (each step maps or decommits at most that many pages, and walks at most that many
+/// mappings). A range that fails the checks is one call (which reports the error). The `vm`
+/// checks each mapping as it reaches it (a gap is `ZX_ERR_BAD_STATE` there), so steps in
+/// address order give the statuses one call gives; as in Zircon, work done before a failure
+/// stays, and other threads may see it before the call returns.
 fn op_in_steps(
     ctx: &mut dyn SyscallContext,
     vmar: &vm::Vmar,
@@ -199,10 +204,11 @@ fn op_in_steps(
     len: usize,
     rights: u32,
 ) -> ZxResult {
-    if op != ZX_VMAR_OP_COMMIT {
-        return vmar.op_range(op, addr, len, rights, 0);
-    }
-    let step = OP_STEP_PAGES_COMMIT * PAGE_SIZE;
+    let step = if op == ZX_VMAR_OP_COMMIT {
+        OP_STEP_PAGES_COMMIT
+    } else {
+        OP_STEP_PAGES_MAP
+    } * PAGE_SIZE;
     let end = len
         .checked_next_multiple_of(PAGE_SIZE)
         .and_then(|l| addr.checked_add(l));

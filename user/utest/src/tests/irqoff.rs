@@ -28,16 +28,16 @@ use super::PAGE;
 use crate::harness::{Ctx, Failure, TestResult};
 
 tests!(
-    process_and_vmar_maps_8ki_mappings,
-    destroy_vmar_of_8ki_mappings,
-    unmap_8ki_mappings,
+    process_and_vmar_maps_60k_mappings,
+    destroy_vmar_of_60k_mappings,
+    unmap_60k_mappings,
     commit_and_decommit_all_memory,
     map_range_and_unmap_all_memory,
     channel_write_40k_endpoints,
     channel_write_to_a_peer_nested_40k_deep,
     kernel_stats_many_address_spaces,
     teardown_of_a_full_address_space,
-    decommit_of_a_page_mapped_8ki_times,
+    decommit_of_a_page_mapped_60k_times,
 );
 
 /// The longest gap the watchdog may see (ns).
@@ -46,8 +46,8 @@ pub const BOUND_NS: u64 = 20_000_000;
 const ATTEMPTS: usize = 4;
 /// Committed pages of the VMO behind the maps tests (the reproduction: 20000).
 const MAPS_VMO_PAGES: usize = 20_000;
-/// Mappings of it (the region quota is 8 Ki per address space; the suite holds a few already).
-const MAPPINGS: usize = 8_000;
+/// Mappings of it (the region quota is 64 Ki per address space; the suite holds a few already).
+const MAPPINGS: usize = 60_000;
 
 /// What the watchdog shares with the test.
 struct Watch {
@@ -196,7 +196,7 @@ fn info_maps(handle: &Handle, topic: u32) -> TestResult {
     Ok(())
 }
 
-fn process_and_vmar_maps_8ki_mappings(ctx: &Ctx) -> TestResult {
+fn process_and_vmar_maps_60k_mappings(ctx: &Ctx) -> TestResult {
     let v = committed(MAPS_VMO_PAGES)?;
     let sub = many_mappings(ctx, &v, MAPS_VMO_PAGES, MAPPINGS)?;
     let r = bounded(ctx, "PROCESS_MAPS", nr::ZX_SYS_OBJECT_GET_INFO, &mut || {
@@ -212,13 +212,13 @@ fn process_and_vmar_maps_8ki_mappings(ctx: &Ctx) -> TestResult {
     r
 }
 
-fn destroy_vmar_of_8ki_mappings(ctx: &Ctx) -> TestResult {
+fn destroy_vmar_of_60k_mappings(ctx: &Ctx) -> TestResult {
     let v = committed(MAPS_VMO_PAGES)?;
     // Each destroy needs a fresh VMAR: built before every measurement, outside it.
     let mut next: Option<Vmar> = None;
     bounded(
         ctx,
-        "destroy of 8000 mappings",
+        "destroy of 60 000 mappings",
         nr::ZX_SYS_VMAR_DESTROY,
         &mut || {
             let sub = match next.take() {
@@ -230,34 +230,59 @@ fn destroy_vmar_of_8ki_mappings(ctx: &Ctx) -> TestResult {
             Ok(())
         },
     )?;
-    // And a populated case: one page of each of 8000 mappings faulted in.
-    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
-    for _ in 0..MAPPINGS {
-        check!(sub.map(RW | ZX_VM_MAP_RANGE, 0, &v, 0, PAGE));
-    }
-    let mut once = Some(sub);
+    // And a populated, nested case: one page of each of 60 000 mappings faulted in, all in a
+    // sub-VMAR of the one destroyed (a destroy must empty nested VMARs in steps too). Built
+    // anew for each measurement.
     bounded(
         ctx,
-        "destroy of 8000 populated mappings",
+        "destroy of 60 000 populated mappings in a sub-VMAR",
         nr::ZX_SYS_VMAR_DESTROY,
         &mut || {
-            if let Some(sub) = once.take() {
-                // SAFETY: nothing refers to the mappings.
-                check!(unsafe { sub.destroy() });
+            let (sub, _) = check!(ctx.root.allocate(CAN_RWS, 0, 2 * MAPPINGS * PAGE));
+            let (inner, _) = check!(sub.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+            for _ in 0..MAPPINGS {
+                check!(inner.map(RW | ZX_VM_MAP_RANGE, 0, &v, 0, PAGE));
             }
+            // SAFETY: nothing refers to the mappings.
+            check!(unsafe { sub.destroy() });
+            ensure_eq!(
+                inner.map(RW, 0, &v, 0, PAGE).map(|_| ()),
+                Err(Status::ERR_BAD_STATE)
+            );
+            Ok(())
+        },
+    )
+}
+
+fn unmap_60k_mappings(ctx: &Ctx) -> TestResult {
+    let v = committed(MAPS_VMO_PAGES)?;
+    // An unmap over a sub-VMAR holding 60 000 mappings (which it destroys).
+    bounded(
+        ctx,
+        "unmap over a sub-VMAR of 60 000 mappings",
+        nr::ZX_SYS_VMAR_UNMAP,
+        &mut || {
+            let (outer, _) = check!(ctx.root.allocate(CAN_RWS, 0, 2 * MAPPINGS * PAGE));
+            let (inner, _) = check!(outer.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+            for _ in 0..MAPPINGS {
+                check!(inner.map(RW, 0, &v, 0, PAGE));
+            }
+            let info = check!(outer.info());
+            // SAFETY: nothing refers to the mappings.
+            check!(unsafe { outer.unmap(info.base, info.len) });
+            ensure_eq!(
+                inner.map(RW, 0, &v, 0, PAGE).map(|_| ()),
+                Err(Status::ERR_BAD_STATE)
+            );
+            // SAFETY: the VMAR is empty.
+            check!(unsafe { outer.destroy() });
             Ok(())
         },
     )?;
-    let _ = base;
-    Ok(())
-}
-
-fn unmap_8ki_mappings(ctx: &Ctx) -> TestResult {
-    let v = committed(MAPS_VMO_PAGES)?;
     let mut next: Option<Vmar> = None;
     bounded(
         ctx,
-        "unmap of 8000 mappings",
+        "unmap of 60 000 mappings",
         nr::ZX_SYS_VMAR_UNMAP,
         &mut || {
             let sub = match next.take() {
@@ -488,7 +513,7 @@ fn kernel_stats_many_address_spaces(ctx: &Ctx) -> TestResult {
 }
 
 fn teardown_of_a_full_address_space(ctx: &Ctx) -> TestResult {
-    // An unstarted child holding 8000 populated mappings and the only reference to a VMO with
+    // An unstarted child holding 60 000 populated mappings and the only reference to a VMO with
     // half of memory committed and mapped: its teardown frees all of it.
     let page = committed(1)?;
     let mut child: Option<Process> = None;
@@ -501,9 +526,13 @@ fn teardown_of_a_full_address_space(ctx: &Ctx) -> TestResult {
                 Some(p) => p,
                 None => {
                     let (p, root) = check!(Process::create(&Handle::invalid(), b"full", 0));
+                    // In a sub-VMAR of their size: one-page mappings spread over the whole
+                    // address space would need a page table (or three) each.
+                    let (sub, _) = check!(root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
                     for _ in 0..MAPPINGS {
-                        check!(root.map(RW | ZX_VM_MAP_RANGE, 0, &page, 0, PAGE));
+                        check!(sub.map(RW | ZX_VM_MAP_RANGE, 0, &page, 0, PAGE));
                     }
+                    drop(sub);
                     let pages = free_pages()? / 2;
                     let big = committed(pages)?;
                     check!(root.map(RW | ZX_VM_MAP_RANGE, 0, &big, 0, pages * PAGE));
@@ -521,8 +550,8 @@ fn teardown_of_a_full_address_space(ctx: &Ctx) -> TestResult {
     )
 }
 
-fn decommit_of_a_page_mapped_8ki_times(ctx: &Ctx) -> TestResult {
-    // One page, populated in 8000 mappings: its decommit removes 8000 page-table entries.
+fn decommit_of_a_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    // One page, populated in 60 000 mappings: its decommit removes 60 000 page-table entries.
     let page = committed(1)?;
     let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
     for _ in 0..MAPPINGS {
@@ -530,10 +559,10 @@ fn decommit_of_a_page_mapped_8ki_times(ctx: &Ctx) -> TestResult {
     }
     let r = bounded(
         ctx,
-        "decommit of a page in 8000 mappings",
+        "decommit of a page in 60 000 mappings",
         nr::ZX_SYS_VMO_OP_RANGE,
         &mut || {
-            // (Re)commit and populate every mapping: the decommit removes 8000 entries.
+            // (Re)commit and populate every mapping: the decommit removes 60 000 entries.
             check!(page.op_range(ZX_VMO_OP_COMMIT, 0, PAGE as u64));
             // SAFETY: MAP_RANGE only adds page-table entries for what is mapped.
             check!(unsafe { sub.op_range(ZX_VMAR_OP_MAP_RANGE, base, MAPPINGS * PAGE) });

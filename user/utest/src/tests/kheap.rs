@@ -28,9 +28,9 @@ tests!(
 
 /// Children in the reproduction (the figure).
 const CHILDREN: usize = 69;
-/// Mappings per child: the region quota (8 Ki per address space, the root VMAR included) less a
-/// little.
-const MAPPINGS_PER_CHILD: usize = 8190;
+/// Mappings per child: the region quota (64 Ki per address space, the root VMAR included) less a
+/// little (the children's region budgets and memory run out first).
+const MAPPINGS_PER_CHILD: usize = 64 * 1024 - 2;
 
 /// Pages a fresh VMO can commit now: a VMO larger than memory, committed in halving chunks
 /// until even one page is NO_MEMORY; then dropped (its pages go back).
@@ -52,8 +52,8 @@ fn committable_pages() -> Result<u64, Failure> {
     Ok(check!(v.info()).committed_bytes / PAGE as u64)
 }
 
-/// The reproduction: 69 unstarted children, a one-page VMO mapped ~8190 times into
-/// each (until the quota or memory says NO_MEMORY), everything freed; the frames a fresh VMO
+/// The reproduction: 69 unstarted children, a one-page VMO mapped up to ~64 Ki times
+/// into each (until the quota or memory says NO_MEMORY), everything freed; the frames a fresh VMO
 /// can commit come back to within 1% of the baseline.
 fn heap_growth_is_given_back(ctx: &Ctx) -> TestResult {
     let before = committable_pages()?;

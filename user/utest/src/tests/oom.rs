@@ -10,7 +10,7 @@
 //! usage (protect back, which merges; unmap of whole mappings) succeed while memory is low.
 //!
 //! `unmap_and_protect_at_the_region_quota`: an unstarted child's address space split to its
-//! region quota (8 Ki mappings + VMARs): what adds regions is `ZX_ERR_NO_MEMORY` (a map, a cut in
+//! region quota (64 Ki mappings + VMARs): what adds regions is `ZX_ERR_NO_MEMORY` (a map, a cut in
 //! the middle of a mapping, another split), what does not is `ZX_OK` (a protect that merges, the
 //! unmap of everything); the kernel used to refuse even the unmap.
 //!
@@ -41,6 +41,9 @@ const BIG_PAGES: usize = 2048;
 const CHILDREN: usize = 8;
 /// Large mappings per child (together past the child's region quota).
 const MAPS_PER_CHILD: usize = 5;
+/// Large mappings of the quota child: each split every other page adds ~2 Ki regions, so 33
+/// of them are past the 64 Ki region quota.
+const QUOTA_MAPS: usize = 33;
 /// Channel pairs to queue messages on (64 messages of 4 KiB each: 12 MiB in all, more than the
 /// kernel lets queue while memory is low).
 const CHANNELS: usize = 48;
@@ -243,11 +246,11 @@ fn unmap_and_protect_at_the_region_quota(ctx: &Ctx) -> TestResult {
         let (_p, root) = check!(Process::create(&Handle::invalid(), b"quota-child", 0));
         let info = check!(root.info());
         let v = vmo(BIG_PAGES)?;
-        let mut maps = [0usize; 5];
+        let mut maps = [0usize; QUOTA_MAPS];
         for m in &mut maps {
             *m = check!(root.map(RW, 0, &v, 0, BIG_PAGES * PAGE));
         }
-        // Split until the quota refuses (5 x 1 Ki splits adding 2 regions each is past 8 Ki),
+        // Split until the quota refuses (33 x 1 Ki splits adding 2 regions each is past 64 Ki),
         // then fill the last region or two with one-page mappings: exactly at the quota.
         let mut refused = 0;
         for &m in &maps {
@@ -266,7 +269,7 @@ fn unmap_and_protect_at_the_region_quota(ctx: &Ctx) -> TestResult {
         ensure_err!(root.map(RW, 0, &v, 0, PAGE), Status::ERR_NO_MEMORY);
         ensure_err!(
             // SAFETY: the child never ran.
-            unsafe { root.unmap(maps[4] + 8 * PAGE, PAGE) },
+            unsafe { root.unmap(maps[QUOTA_MAPS - 1] + 8 * PAGE, PAGE) },
             Status::ERR_NO_MEMORY
         );
         // What lowers usage is not: a protect that merges three pieces into one ...
