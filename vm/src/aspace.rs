@@ -315,6 +315,9 @@ impl Tree {
         cursor: usize,
         end: usize,
     ) -> Option<(RegionId, usize, usize)> {
+        if cursor >= end {
+            return None; // An empty range: no lookup needed.
+        }
         let mut id = from;
         let mut cur = cursor;
         loop {
