@@ -6,6 +6,8 @@
 #
 #   bench/compare.sh                 # ROUNDS=3, vmbench args "rounds=5"
 #   ROUNDS=5 ARGS="rounds=7 m=100,1000" bench/compare.sh
+#   PROFILE=dev bench/compare.sh     # the kernel `cargo run` boots (debug assertions and
+#                                    # overflow checks on); default: `--release` (both off)
 #
 # Output in $BENCH_DIR (default target/bench): ours-R.log, linux-R.log, summary.txt,
 # table.md, ratios.svg. The Linux kernel comes from apt (`apt-get download` of the package
@@ -17,6 +19,12 @@ ROUNDS=${ROUNDS:-3}
 ARGS=${ARGS:-rounds=5}
 DIR=${BENCH_DIR:-$ROOT/target/bench}
 TIMEOUT=${TIMEOUT:-900}
+PROFILE=${PROFILE:-release}
+case "$PROFILE" in
+  release) CARGO_PROFILE=--release ;;
+  dev) CARGO_PROFILE= ;;
+  *) echo "compare.sh: PROFILE is release or dev"; exit 2 ;;
+esac
 mkdir -p "$DIR"
 
 apt_install() {
@@ -36,7 +44,8 @@ if [ ! -f "$DIR/vmlinuz" ]; then
 fi
 gcc -O2 -static -Wall -o "$DIR/vmbench-linux" bench/linux/vmbench.c
 python3 bench/mkcpio.py "$DIR/vmbench-linux" "$DIR/initrd.cpio"
-cargo build -q -p boot
+# shellcheck disable=SC2086
+cargo build -q $CARGO_PROFILE -p boot
 
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -44,7 +53,7 @@ cargo build -q -p boot
   echo "host: $(nproc) cpus, $(qemu-system-x86_64 --version | head -1)"
   echo "linux: $(cat "$DIR/linux-package.txt")"
   echo "zxkernel: $(git rev-parse --short HEAD)"
-  echo "args: $ARGS; rounds: $ROUNDS"
+  echo "args: $ARGS; rounds: $ROUNDS; kernel profile: $PROFILE"
 } > "$DIR/header.txt"
 cat "$DIR/header.txt"
 
@@ -52,7 +61,7 @@ r=1
 while [ "$r" -le "$ROUNDS" ]; do
   echo "compare.sh: round $r/$ROUNDS: zxkernel"
   # shellcheck disable=SC2086
-  cargo run -q -- --timeout "$TIMEOUT" vmbench $ARGS > "$DIR/ours-$r.log" 2>&1 || echo "compare.sh: zxkernel run failed (see ours-$r.log)"
+  cargo run -q $CARGO_PROFILE -- --timeout "$TIMEOUT" vmbench $ARGS > "$DIR/ours-$r.log" 2>&1 || echo "compare.sh: zxkernel run failed (see ours-$r.log)"
   echo "compare.sh: round $r/$ROUNDS: Linux"
   timeout "$TIMEOUT" qemu-system-x86_64 -machine q35 -m 128M -accel tcg -cpu qemu64,+smep,+smap \
     -nic none -display none -no-reboot -serial stdio \

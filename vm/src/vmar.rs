@@ -826,6 +826,42 @@ impl Vmar {
         if addr < node.base || end > node.end() {
             return Err(Status::ERR_INVALID_ARGS);
         }
+        // Fast path: the range is exactly one mapping, a direct child, that joins neither
+        // neighbour after the change, so nothing is split or merged (nothing to admit or
+        // reserve). The checks below give the same statuses in this case; the general path
+        // handles everything else. Two tree lookups instead of about ten.
+        if let Some((prev, (base, mlen, Child::Mapping(m)), next)) =
+            node.children.find_with_neighbours(addr)
+        {
+            if base == addr && base + mlen == end {
+                if !m.max_perms.contains(new_perms) {
+                    return Err(Status::ERR_ACCESS_DENIED);
+                }
+                if m.perms == new_perms {
+                    return Ok(());
+                }
+                let mut piece = Piece::of(self.id, base, mlen, m);
+                piece.perms = new_perms;
+                let joins_left = match prev {
+                    Some((b, l, Child::Mapping(pm))) => Piece::of(self.id, b, l, pm).joins(&piece),
+                    _ => false,
+                };
+                let joins_right = match next {
+                    Some((b, l, Child::Mapping(nm))) => piece.joins(&Piece::of(self.id, b, l, nm)),
+                    _ => false,
+                };
+                if !joins_left && !joins_right {
+                    let node = tree.node_mut(self.id).ok_or(Status::ERR_INTERNAL)?;
+                    if let Some((_, Child::Mapping(m))) = node.children.get_mut(base) {
+                        m.perms = new_perms;
+                    }
+                    let mut batch = Batch::new();
+                    self.aspace.protect_ptes(&mut batch, base, mlen, new_perms);
+                    self.aspace.finish(&mut tree, batch);
+                    return Ok(());
+                }
+            }
+        }
         // SPEC: "some subrange of the requested range is occupied by a subregion and handle did
         // not have ZX_RIGHT_OP_CHILDREN" is INVALID_ARGS, even for a sub-region holding no mapping
         // (where the walk below would only see a hole).
