@@ -43,24 +43,37 @@ pub fn on_syscall(frame: &mut TrapFrame) {
     };
     super::irqoff::begin(label);
     let thread = sched::current();
-    let result = match thread.process().cloned() {
+    // The calling thread's own reference goes into the context (no second count), and the
+    // exit check of `super::before_user_return` is made on it before everything is dropped.
+    let (result, kill) = match thread.process().cloned() {
         Some(process) => match super::quota::admit(&process, frame.rax, &args) {
-            Err(status) => status.into_raw() as i64,
+            Err(status) => {
+                let kill = thread.kill_requested();
+                drop(thread);
+                (status.into_raw() as i64, kill)
+            }
             Ok(()) => {
                 let mut ctx = Ctx {
-                    thread: thread.clone(),
+                    thread,
                     process,
                     mem: CurrentUserMemory,
                 };
-                syscalls::dispatch(&mut ctx, frame.rax, &args)
+                let result = syscalls::dispatch(&mut ctx, frame.rax, &args);
+                (result, ctx.thread.kill_requested())
             }
         },
-        None => Status::ERR_BAD_STATE.into_raw() as i64,
+        None => {
+            let kill = thread.kill_requested();
+            drop(thread);
+            (Status::ERR_BAD_STATE.into_raw() as i64, kill)
+        }
     };
-    drop(thread);
     frame.rax = result as u64;
     // A thread that exits here (its process dying) counts the teardown for this syscall.
-    super::before_user_return();
+    // Every reference on this stack is gone by now (`exit_current` does not return).
+    if kill {
+        sched::exit_current();
+    }
     super::irqoff::end();
 }
 
