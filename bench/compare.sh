@@ -8,6 +8,7 @@
 #   ROUNDS=5 ARGS="rounds=7 m=100,1000" bench/compare.sh
 #   PROFILE=dev bench/compare.sh     # the kernel `cargo run` boots (debug assertions and
 #                                    # overflow checks on); default: `--release` (both off)
+#   QEMU_ARGS=-mem-prealloc bench/compare.sh   # extra QEMU arguments, for both sides
 #
 # Output in $BENCH_DIR (default target/bench): ours-R.log, linux-R.log, summary.txt,
 # table.md, ratios.svg. The Linux kernel comes from apt (`apt-get download` of the package
@@ -20,6 +21,7 @@ ARGS=${ARGS:-rounds=5}
 DIR=${BENCH_DIR:-$ROOT/target/bench}
 TIMEOUT=${TIMEOUT:-900}
 PROFILE=${PROFILE:-release}
+QEMU_ARGS=${QEMU_ARGS:-}
 case "$PROFILE" in
   release) CARGO_PROFILE=--release ;;
   dev) CARGO_PROFILE= ;;
@@ -53,7 +55,7 @@ cargo build -q $CARGO_PROFILE -p boot
   echo "host: $(nproc) cpus, $(qemu-system-x86_64 --version | head -1)"
   echo "linux: $(cat "$DIR/linux-package.txt")"
   echo "zxkernel: $(git rev-parse --short HEAD)"
-  echo "args: $ARGS; rounds: $ROUNDS; kernel profile: $PROFILE"
+  echo "args: $ARGS; rounds: $ROUNDS; kernel profile: $PROFILE; extra QEMU args: ${QEMU_ARGS:-none}"
 } > "$DIR/header.txt"
 cat "$DIR/header.txt"
 
@@ -61,10 +63,11 @@ r=1
 while [ "$r" -le "$ROUNDS" ]; do
   echo "compare.sh: round $r/$ROUNDS: zxkernel"
   # shellcheck disable=SC2086
-  cargo run -q $CARGO_PROFILE -- --timeout "$TIMEOUT" vmbench $ARGS > "$DIR/ours-$r.log" 2>&1 || echo "compare.sh: zxkernel run failed (see ours-$r.log)"
+  cargo run -q $CARGO_PROFILE -- --timeout "$TIMEOUT" vmbench $ARGS -- $QEMU_ARGS > "$DIR/ours-$r.log" 2>&1 || echo "compare.sh: zxkernel run failed (see ours-$r.log)"
   echo "compare.sh: round $r/$ROUNDS: Linux"
+  # shellcheck disable=SC2086
   timeout "$TIMEOUT" qemu-system-x86_64 -machine q35 -m 128M -accel tcg -cpu qemu64,+smep,+smap \
-    -nic none -display none -no-reboot -serial stdio \
+    -nic none -display none -no-reboot -serial stdio $QEMU_ARGS \
     -kernel "$DIR/vmlinuz" -initrd "$DIR/initrd.cpio" \
     -append "console=ttyS0 quiet panic=-1 $ARGS" > "$DIR/linux-$r.log" 2>&1 </dev/null || true
   r=$((r + 1))
