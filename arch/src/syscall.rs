@@ -18,6 +18,7 @@
 
 use crate::percpu::{KERNEL_RSP_OFFSET, USER_RSP_OFFSET};
 use crate::trap::{TrapFrame, SYSCALL_VECTOR};
+use core::mem::offset_of;
 use spin::Once;
 use x86_64::registers::model_specific::Msr;
 
@@ -75,12 +76,12 @@ core::arch::global_asm!(
     "mov rdi, rsp",
     "call {dispatch}",
     // SYSRET only to a canonical user RIP with the user selectors unchanged.
-    "mov rcx, [rsp + 17*8]",
+    "mov rcx, [rsp + {f_rip}]",
     "shr rcx, 47",
     "jnz 2f",
-    "cmp qword ptr [rsp + 18*8], {user_cs}",
+    "cmp qword ptr [rsp + {f_cs}], {user_cs}",
     "jne 2f",
-    "cmp qword ptr [rsp + 21*8], {user_ss}",
+    "cmp qword ptr [rsp + {f_ss}], {user_ss}",
     "jne 2f",
     "pop r15",
     "pop r14",
@@ -97,12 +98,12 @@ core::arch::global_asm!(
     "pop rcx",
     "pop rbx",
     "pop rax",
-    // [rsp] vector, +8 error, +16 RIP, +24 CS, +32 RFLAGS, +40 RSP, +48 SS.
-    "mov rcx, [rsp + 16]",
-    "mov r11, [rsp + 32]",
+    // [rsp] is the frame's `vector` now.
+    "mov rcx, [rsp + {v_rip}]",
+    "mov r11, [rsp + {v_rflags}]",
     "and r11, {rflags_keep}",
     "or r11, 0x202",
-    "mov rsp, [rsp + 40]",
+    "mov rsp, [rsp + {v_rsp}]",
     "swapgs",
     "sysretq",
     "2:",
@@ -115,7 +116,52 @@ core::arch::global_asm!(
     vector = const SYSCALL_VECTOR,
     rflags_keep = const 0x0024_0cd5u64,
     dispatch = sym syscall_dispatch,
+    f_rip = const offset_of!(TrapFrame, rip),
+    f_cs = const offset_of!(TrapFrame, cs),
+    f_ss = const offset_of!(TrapFrame, ss),
+    v_rip = const offset_of!(TrapFrame, rip) - offset_of!(TrapFrame, vector),
+    v_rflags = const offset_of!(TrapFrame, rflags) - offset_of!(TrapFrame, vector),
+    v_rsp = const offset_of!(TrapFrame, rsp) - offset_of!(TrapFrame, vector),
 );
+
+// The entry stubs (this one and `crate::trap`'s) build a `TrapFrame` with pushes (last pushed,
+// lowest address), and `arch_trap_return` pops it: the frame's fields must sit in exactly that
+// order, one word each, with nothing else in the struct.
+const _: () = {
+    let pushed = [
+        offset_of!(TrapFrame, r15),
+        offset_of!(TrapFrame, r14),
+        offset_of!(TrapFrame, r13),
+        offset_of!(TrapFrame, r12),
+        offset_of!(TrapFrame, r11),
+        offset_of!(TrapFrame, r10),
+        offset_of!(TrapFrame, r9),
+        offset_of!(TrapFrame, r8),
+        offset_of!(TrapFrame, rbp),
+        offset_of!(TrapFrame, rdi),
+        offset_of!(TrapFrame, rsi),
+        offset_of!(TrapFrame, rdx),
+        offset_of!(TrapFrame, rcx),
+        offset_of!(TrapFrame, rbx),
+        offset_of!(TrapFrame, rax),
+        offset_of!(TrapFrame, vector),
+        offset_of!(TrapFrame, error_code),
+        offset_of!(TrapFrame, rip),
+        offset_of!(TrapFrame, cs),
+        offset_of!(TrapFrame, rflags),
+        offset_of!(TrapFrame, rsp),
+        offset_of!(TrapFrame, ss),
+    ];
+    let mut i = 0;
+    while i < pushed.len() {
+        assert!(
+            pushed[i] == i * 8,
+            "TrapFrame field order differs from the entry stub's pushes"
+        );
+        i += 1;
+    }
+    assert!(core::mem::size_of::<TrapFrame>() == 22 * 8);
+};
 
 extern "C" {
     fn arch_syscall_entry();
@@ -128,9 +174,9 @@ extern "C" fn syscall_dispatch(frame: &mut TrapFrame) {
     }
 }
 
-/// `ZX_ERR_BAD_SYSCALL` as the 64-bit return value (arch does not depend on the ABI crate).
+/// `ZX_ERR_BAD_SYSCALL` as the 64-bit return value.
 fn abi_bad_syscall() -> u64 {
-    -10i64 as u64
+    abi::Status::ERR_BAD_SYSCALL.into_raw() as i64 as u64
 }
 
 /// Enables SYSCALL (EFER.SCE) and points it at the entry stub; `handler` serves every call.

@@ -183,7 +183,7 @@ core::arch::global_asm!(
         "arch_trap_common:\n",
         // [rsp] vector, [rsp+8] error code, [rsp+16] RIP, [rsp+24] CS: from ring 3, switch GS to
         // the kernel's per-CPU data (see percpu.rs).
-        "test qword ptr [rsp + 24], 3\n",
+        "test qword ptr [rsp + {v_cs}], 3\n",
         "jz 2f\n",
         "swapgs\n",
         "2:\n",
@@ -232,9 +232,9 @@ core::arch::global_asm!(
         "pop rcx\n",
         "pop rbx\n",
         "pop rax\n",
-        "add rsp, 16\n",
-        // [rsp] RIP, [rsp+8] CS: back to ring 3 -> user GS.
-        "test qword ptr [rsp + 8], 3\n",
+        "add rsp, {v_rip}\n",
+        // [rsp] RIP, then CS: back to ring 3 -> user GS.
+        "test qword ptr [rsp + {r_cs}], 3\n",
         "jz 3f\n",
         "swapgs\n",
         "3:\n",
@@ -243,6 +243,9 @@ core::arch::global_asm!(
     ),
     dispatch = sym trap_dispatch,
     smap = sym crate::paging::ARCH_SMAP_ON,
+    v_cs = const core::mem::offset_of!(TrapFrame, cs) - core::mem::offset_of!(TrapFrame, vector),
+    v_rip = const core::mem::offset_of!(TrapFrame, rip) - core::mem::offset_of!(TrapFrame, vector),
+    r_cs = const core::mem::offset_of!(TrapFrame, cs) - core::mem::offset_of!(TrapFrame, rip),
 );
 
 extern "C" {

@@ -3,16 +3,23 @@
 //! Init order: serial -> GDT/TSS/IDT -> ramdisk command line -> logger -> frame allocator ->
 //! heap -> paging (NXE/SMEP/SMAP, PhysMem, page-fault hook) -> kernel-stack region -> scheduler
 //! (PIC/PIT, TSC calibration) -> the mode the command line asks for (`run`, `ktest`, `crash`).
+//!
+//! Unsafe code is denied in this crate except where it is named: the heap and the MMU glue
+//! (`heap`, `mm`), the thread switch (`task::sched::schedule`) and the two boot-time views of
+//! bootloader memory here (`ramdisk_bytes`, `init_frames`). Everything else goes through `arch`.
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
 mod demo;
 mod frame_alloc;
+#[allow(unsafe_code)]
 mod heap;
 mod ktest_runner;
 mod logger;
+#[allow(unsafe_code)]
 mod mm;
 mod selftest;
 mod task;
@@ -134,6 +141,7 @@ fn run_init(ramdisk: &[u8], prog: &str) -> ! {
 }
 
 /// The ramdisk the host tool packed, or an empty slice.
+#[allow(unsafe_code)]
 fn ramdisk_bytes(boot_info: &BootInfo) -> &'static [u8] {
     match boot_info.ramdisk_addr.into_option() {
         // SAFETY: the bootloader maps the ramdisk read-only-in-practice at `ramdisk_addr` for
@@ -145,6 +153,7 @@ fn ramdisk_bytes(boot_info: &BootInfo) -> &'static [u8] {
     }
 }
 
+#[allow(unsafe_code)]
 fn init_frames(boot_info: &'static BootInfo, phys_offset: u64) {
     let regions = &boot_info.memory_regions;
     let words = frame_alloc::BitmapAllocator::words_needed(regions);

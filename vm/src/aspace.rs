@@ -892,12 +892,11 @@ impl AddressSpace {
             let window_end = (page_vaddr / FAULT_AROUND_SIZE + 1) * FAULT_AROUND_SIZE;
             let end = window_end.min(base + len);
             let last = index + ((end - page_vaddr) / PAGE_SIZE) as u64;
-            let mut next = index + 1;
-            for (&i, &f) in inner.pages.range(index + 1..last.min(inner.page_count)) {
+            let committed = inner.pages.range(index + 1..last.min(inner.page_count));
+            for (next, (&i, &f)) in (index + 1..).zip(committed) {
                 if i != next {
                     break;
                 }
-                next += 1;
                 let vaddr = page_vaddr + (i - index) as usize * PAGE_SIZE;
                 if mmu.query(vaddr).is_some() {
                     continue;

@@ -48,7 +48,7 @@ fn the_charge_follows_what_the_space_holds_and_the_limit_refuses_only_growth() {
     let b = budget(8);
     f.aspace.set_region_budget(b.clone());
     let vmo = f.vmo(4);
-    let (sub, base) = f.sub(16);
+    let (sub, _) = f.sub(16);
     assert_eq!(*b.used.lock().unwrap(), 2, "root + sub");
     let a = f.map_at(&sub, 0, &vmo, 4);
     assert_eq!(*b.used.lock().unwrap(), held(&f));

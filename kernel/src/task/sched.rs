@@ -208,7 +208,9 @@ pub fn yield_now() {
 }
 
 /// Switches to the next thread. Interrupts must be disabled. Returns when the caller runs again
-/// (immediately if it is still `Running` and nothing else is ready).
+/// (immediately if it is still `Running` and nothing else is ready). The thread switch
+/// (`arch::context::switch`) is the one unsafe call of the task module.
+#[allow(unsafe_code)]
 pub fn schedule() {
     debug_assert!(!interrupts::are_enabled());
     let switch = {

@@ -113,8 +113,9 @@ pub trait SyscallContext {
 
     /// Reads `buf.len()` bytes of `process`'s memory at `vaddr`, from the one mapping that
     /// contains `vaddr` (truncated at its end, as in Zircon). Returns the bytes read.
-    /// Errors: `ZX_ERR_BAD_STATE` (no address space), `ZX_ERR_NO_MEMORY` (no mapping at `vaddr`,
-    /// as in Zircon; also out of memory), `ZX_ERR_OUT_OF_RANGE` (past the end of the VMO).
+    /// Errors: `ZX_ERR_BAD_STATE` (no address space), `ZX_ERR_NOT_FOUND` (no mapping at `vaddr`,
+    /// as in current Zircon), `ZX_ERR_NO_MEMORY` (out of memory), `ZX_ERR_OUT_OF_RANGE` (past the
+    /// end of the VMO).
     fn process_read_memory(
         &mut self,
         process: &Arc<dyn ProcessObject>,
