@@ -18,26 +18,33 @@ ktest! {
 
 ktest! {
     fn extable_is_linked() {
-        // The table holds exactly the copy routine's pairs, all inside `arch_copy_fallible`: its
-        // `rep movsb` (F3 A4) with its own fixup, and the block loop's four loads and four
-        // stores, which all resume at one fixup: the `rep movsb` path, before that instruction.
-        let (pairs, (start, end)) = extable::pairs_and_copy_routine();
-        ensure_eq!(pairs.len(), 9);
-        ensure_eq!(extable::len(), 9);
-        let inside = |a: u64| start <= a && a < end;
-        ensure!(pairs.iter().all(|&(i, f)| inside(i) && inside(f)), "{pairs:x?} not in [{start:#x}, {end:#x})");
-        // SAFETY: every `insn` lies inside the routine's code (checked above), which is mapped
+        // The table holds exactly the pairs of the two copy routines (`arch_copy_fallible` and
+        // `arch_copy_nohook`), seventeen each, all inside their routine: its `rep movsb` (F3
+        // A4) with its own fixup, and the block loop's eight loads and eight stores, which all
+        // resume at one fixup: the `rep movsb` path, before that instruction.
+        let (pairs, routines) = extable::pairs_and_copy_routines();
+        ensure_eq!(pairs.len(), 34);
+        ensure_eq!(extable::len(), 34);
+        // SAFETY: every `insn` checked below lies inside a copy routine's code, which is mapped
         // readable for the kernel's lifetime.
         let code = |a: u64| unsafe { core::ptr::read_unaligned(a as *const [u8; 2]) };
-        let reps: alloc::vec::Vec<_> = pairs.iter().filter(|&&(i, _)| code(i) == [0xf3, 0xa4]).collect();
-        ensure_eq!(reps.len(), 1);
-        let &(rep, rep_fixup) = reps[0];
-        ensure!(rep < rep_fixup, "rep movsb at {rep:#x}, fixup {rep_fixup:#x}");
-        let blocks: alloc::vec::Vec<_> = pairs.iter().filter(|&&(i, _)| i != rep).collect();
-        ensure!(
-            blocks.iter().all(|&&(i, f)| i < f && f < rep && f == blocks[0].1),
-            "block pairs {blocks:x?}, rep movsb at {rep:#x}"
-        );
+        for (start, end) in routines {
+            let inside = |a: u64| start <= a && a < end;
+            let mine: alloc::vec::Vec<(u64, u64)> = pairs.iter().copied().filter(|&(i, _)| inside(i)).collect();
+            ensure_eq!(mine.len(), 17);
+            ensure!(mine.iter().all(|&(_, f)| inside(f)), "{mine:x?} not in [{start:#x}, {end:#x})");
+            let reps: alloc::vec::Vec<_> = mine.iter().filter(|&&(i, _)| code(i) == [0xf3, 0xa4]).collect();
+            ensure_eq!(reps.len(), 1);
+            let &(rep, rep_fixup) = reps[0];
+            ensure!(rep < rep_fixup, "rep movsb at {rep:#x}, fixup {rep_fixup:#x}");
+            let blocks: alloc::vec::Vec<_> = mine.iter().filter(|&&(i, _)| i != rep).collect();
+            ensure!(
+                blocks.iter().all(|&&(i, f)| i < f && f < rep && f == blocks[0].1),
+                "block pairs {blocks:x?}, rep movsb at {rep:#x}"
+            );
+            // Only the second routine bypasses the page-fault hook.
+            ensure_eq!(extable::is_nohook(rep), start == routines[1].0);
+        }
         for &(insn, fixup) in &pairs {
             ensure_eq!(extable::fixup_for(insn), Some(fixup));
         }

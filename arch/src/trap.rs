@@ -532,7 +532,11 @@ fn page_fault(frame: &mut TrapFrame) {
         return;
     }
     if let Some(fixup) = crate::extable::fixup_for(frame.rip) {
-        if user_addr && info.access != FaultAccess::Execute && resolve(&info).is_ok() {
+        if user_addr
+            && info.access != FaultAccess::Execute
+            && !crate::extable::is_nohook(frame.rip)
+            && resolve(&info).is_ok()
+        {
             return;
         }
         frame.rip = fixup;

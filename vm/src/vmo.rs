@@ -230,6 +230,61 @@ impl Vmo {
         Ok(())
     }
 
+    /// [`Vmo::read`] with the copying left to `copy`: under the VMO lock, `copy(frame,
+    /// offset_in_page, len)` is called for each page piece of `[offset, offset + len)` in order
+    /// (`None` for a page not committed, which reads as zeros) until one returns `false`.
+    /// Returns the bytes of the pieces whose call returned `true` (where a caller resumes).
+    /// `ERR_OUT_OF_RANGE` when the range passes the end (nothing called). `copy` runs under
+    /// the VMO lock: it must not fault on memory whose fault would need this VMO.
+    pub fn read_pages(
+        &self,
+        offset: u64,
+        len: usize,
+        copy: &mut dyn FnMut(Option<PhysAddr>, usize, usize) -> bool,
+    ) -> ZxResult<usize> {
+        let inner = self.inner.lock();
+        Self::page_range(&inner, offset, len as u64)?;
+        let mut done = 0usize;
+        while done < len {
+            let pos = offset + done as u64;
+            let in_page = (pos % PAGE) as usize;
+            let chunk = (PAGE_SIZE - in_page).min(len - done);
+            if !copy(inner.pages.get(&(pos / PAGE)).copied(), in_page, chunk) {
+                break;
+            }
+            done += chunk;
+        }
+        Ok(done)
+    }
+
+    /// [`Vmo::write`] with the copying left to `copy`: each page of `[offset, offset + len)` is
+    /// committed, then `copy(frame, offset_in_page, len)` fills its piece, until one returns
+    /// `false`; returns the bytes of the pieces whose call returned `true`. `ERR_OUT_OF_RANGE`
+    /// past the end (nothing done); `ERR_NO_MEMORY` when a frame cannot be allocated (the pieces
+    /// before stay committed and written, as in [`Vmo::write`]). A page committed for a call
+    /// that returned `false` stays committed (zeros). `copy` runs under the VMO lock.
+    pub fn write_pages(
+        &self,
+        offset: u64,
+        len: usize,
+        copy: &mut dyn FnMut(PhysAddr, usize, usize) -> bool,
+    ) -> ZxResult<usize> {
+        let mut inner = self.inner.lock();
+        Self::page_range(&inner, offset, len as u64)?;
+        let mut done = 0usize;
+        while done < len {
+            let pos = offset + done as u64;
+            let in_page = (pos % PAGE) as usize;
+            let chunk = (PAGE_SIZE - in_page).min(len - done);
+            let frame = self.commit_page_locked(&mut inner, pos / PAGE)?;
+            if !copy(frame, in_page, chunk) {
+                break;
+            }
+            done += chunk;
+        }
+        Ok(done)
+    }
+
     /// Commits every page touching `[offset, offset + len)`. `ERR_OUT_OF_RANGE` past the end,
     /// `ERR_NO_MEMORY` when frames run out (earlier pages stay committed).
     pub fn commit(&self, offset: u64, len: u64) -> ZxResult {

@@ -164,6 +164,49 @@ impl DirectPhysMem {
     }
 }
 
+impl DirectPhysMem {
+    /// Copies `len` bytes of data frame `frame` from `offset` to user address `user` with the
+    /// page-fault hook bypassed ([`crate::extable::copy_nohook`]): `false` when `user` is not a
+    /// user range or a fault stopped the copy (some bytes may be copied by then). For copies
+    /// made under the frame's VMO lock, which the hook may need.
+    pub fn copy_to_user_nohook(
+        &self,
+        frame: PhysAddr,
+        offset: usize,
+        user: u64,
+        len: usize,
+    ) -> bool {
+        self.check_data(frame, offset, len);
+        if !crate::extable::user_range_ok(user, len) {
+            return false;
+        }
+        let src = (self.virt(frame.0) + offset as u64) as *const u8;
+        // SAFETY: `[src, src + len)` lies inside a live data frame we own (checked), mapped at
+        // the offset; `user` lies in the lower half, which holds no kernel-owned memory (see
+        // `extable::copy_from_user`), so writing it cannot corrupt Rust objects.
+        unsafe { crate::extable::copy_nohook(user as *mut u8, src, len) }.is_ok()
+    }
+
+    /// Copies `len` bytes from user address `user` into data frame `frame` at `offset`, with the
+    /// page-fault hook bypassed: as [`Self::copy_to_user_nohook`], the other way.
+    pub fn copy_from_user_nohook(
+        &self,
+        user: u64,
+        frame: PhysAddr,
+        offset: usize,
+        len: usize,
+    ) -> bool {
+        self.check_data(frame, offset, len);
+        if !crate::extable::user_range_ok(user, len) {
+            return false;
+        }
+        let dst = (self.virt(frame.0) + offset as u64) as *mut u8;
+        // SAFETY: as in `write`: a live data frame we own, no Rust reference points into it;
+        // `user` lies in the lower half (user memory only).
+        unsafe { crate::extable::copy_nohook(dst, user as *const u8, len) }.is_ok()
+    }
+}
+
 impl PhysMem for DirectPhysMem {
     fn alloc_zeroed(&self) -> Result<PhysAddr, Status> {
         self.claim(FrameKind::Data).map(PhysAddr)

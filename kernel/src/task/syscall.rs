@@ -282,6 +282,30 @@ impl UserMemory for CurrentUserMemory {
     fn copy_to_user(&mut self, addr: usize, src: &[u8]) -> Result<(), Status> {
         arch::extable::copy_to_user(addr as u64, src).map_err(|_| Status::ERR_INVALID_ARGS)
     }
+
+    fn frame_to_user_nofault(
+        &mut self,
+        frame: vm::PhysAddr,
+        offset: usize,
+        addr: usize,
+        len: usize,
+    ) -> bool {
+        arch::paging::direct_phys_mem().copy_to_user_nohook(frame, offset, addr as u64, len)
+    }
+
+    fn user_to_frame_nofault(
+        &mut self,
+        addr: usize,
+        frame: vm::PhysAddr,
+        offset: usize,
+        len: usize,
+    ) -> bool {
+        arch::paging::direct_phys_mem().copy_from_user_nohook(addr as u64, frame, offset, len)
+    }
+
+    fn zeros_to_user_nofault(&mut self, addr: usize, len: usize) -> bool {
+        arch::extable::zero_user_nohook(addr as u64, len)
+    }
 }
 
 /// The calling thread, as the syscall layer sees it.

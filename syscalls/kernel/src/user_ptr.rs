@@ -21,6 +21,7 @@ use core::marker::PhantomData;
 
 use abi::wire::Wire;
 use abi::Status;
+use vm::PhysAddr;
 
 /// End of the x86_64 lower canonical half: user addresses are below it.
 pub const X86_64_USER_LIMIT: usize = 0x0000_8000_0000_0000;
@@ -39,6 +40,42 @@ pub trait UserMemory {
     /// Exclusive upper bound of user addresses. Defaults to the x86_64 lower half.
     fn user_limit(&self) -> usize {
         X86_64_USER_LIMIT
+    }
+
+    /// Copies `len` bytes of VMO frame `frame` from `offset` (inside the frame) to user address
+    /// `addr`, without resolving page faults: `false` when the copy faulted (some bytes may be
+    /// copied) or is not supported. Called under the VMO's lock, which resolving a fault may
+    /// need, so the caller redoes the bytes through [`UserMemory::copy_to_user`] after a `false`.
+    /// Default: not supported.
+    fn frame_to_user_nofault(
+        &mut self,
+        frame: PhysAddr,
+        offset: usize,
+        addr: usize,
+        len: usize,
+    ) -> bool {
+        let _ = (frame, offset, addr, len);
+        false
+    }
+
+    /// Copies `len` bytes from user address `addr` into VMO frame `frame` at `offset`, without
+    /// resolving page faults; as [`UserMemory::frame_to_user_nofault`], the other way.
+    fn user_to_frame_nofault(
+        &mut self,
+        addr: usize,
+        frame: PhysAddr,
+        offset: usize,
+        len: usize,
+    ) -> bool {
+        let _ = (addr, frame, offset, len);
+        false
+    }
+
+    /// Writes `len` zero bytes at user address `addr` without resolving page faults (for pages
+    /// a VMO has not committed); as [`UserMemory::frame_to_user_nofault`].
+    fn zeros_to_user_nofault(&mut self, addr: usize, len: usize) -> bool {
+        let _ = (addr, len);
+        false
     }
 }
 
@@ -348,6 +385,8 @@ pub mod mock {
 
     use super::{UserMemory, X86_64_USER_LIMIT};
     use abi::Status;
+    use alloc::sync::Arc;
+    use vm::{PhysAddr, PhysMem};
 
     struct Region {
         base: usize,
@@ -362,6 +401,14 @@ pub mod mock {
         /// Number of successful copies in either direction (to assert that a failed syscall
         /// touched nothing).
         pub copies: usize,
+        /// The frames behind VMO pages: when set, the no-fault copies
+        /// ([`UserMemory::frame_to_user_nofault`] and the others) work, as the kernel's do.
+        pub frames: Option<Arc<dyn PhysMem>>,
+        /// Page addresses the no-fault copies treat as not present yet (they fail there; the
+        /// ordinary copies, which resolve faults, work).
+        pub not_present: Vec<usize>,
+        /// Successful no-fault copies (to tell the fast path from the fallback).
+        pub nofault_copies: usize,
     }
 
     impl Default for FakeUserMemory {
@@ -377,6 +424,9 @@ pub mod mock {
                 regions: Vec::new(),
                 limit: X86_64_USER_LIMIT,
                 copies: 0,
+                frames: None,
+                not_present: Vec::new(),
+                nofault_copies: 0,
             }
         }
 
@@ -439,6 +489,70 @@ pub mod mock {
 
         fn user_limit(&self) -> usize {
             self.limit
+        }
+
+        fn frame_to_user_nofault(
+            &mut self,
+            frame: PhysAddr,
+            offset: usize,
+            addr: usize,
+            len: usize,
+        ) -> bool {
+            let Some(frames) = self.frames.clone() else {
+                return false;
+            };
+            let mut bytes = vec![0; len];
+            frames.read(frame, offset, &mut bytes);
+            self.nofault_to_user(addr, &bytes)
+        }
+
+        fn user_to_frame_nofault(
+            &mut self,
+            addr: usize,
+            frame: PhysAddr,
+            offset: usize,
+            len: usize,
+        ) -> bool {
+            let Some(frames) = self.frames.clone() else {
+                return false;
+            };
+            let Some((i, off)) = self.find(addr, len).filter(|_| self.present(addr, len)) else {
+                return false;
+            };
+            frames.write(frame, offset, &self.regions[i].bytes[off..off + len]);
+            self.nofault_copies += 1;
+            true
+        }
+
+        fn zeros_to_user_nofault(&mut self, addr: usize, len: usize) -> bool {
+            self.frames.is_some() && self.nofault_to_user(addr, &vec![0; len])
+        }
+    }
+
+    impl FakeUserMemory {
+        fn present(&self, addr: usize, len: usize) -> bool {
+            let page = abi::PAGE_SIZE;
+            let (first, last) = (addr / page, (addr + len.max(1) - 1) / page);
+            !self
+                .not_present
+                .iter()
+                .any(|&p| (first..=last).contains(&(p / page)))
+        }
+
+        fn nofault_to_user(&mut self, addr: usize, bytes: &[u8]) -> bool {
+            if !self.present(addr, bytes.len()) {
+                return false;
+            }
+            let Some((i, off)) = self.find(addr, bytes.len()) else {
+                return false;
+            };
+            let region = &mut self.regions[i];
+            if !region.writable {
+                return false;
+            }
+            region.bytes[off..off + bytes.len()].copy_from_slice(bytes);
+            self.nofault_copies += 1;
+            true
         }
     }
 }

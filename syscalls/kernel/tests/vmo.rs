@@ -79,6 +79,56 @@ fn read_write_roundtrip_across_chunks() {
 }
 
 #[test]
+fn read_write_straight_through_frames_or_a_kernel_buffer_give_the_same_bytes() {
+    // The fast path (VMO frames <-> user memory with no fault resolved), the fallback through a
+    // kernel buffer (no-fault copies unsupported), and a mix (two pages of the buffer not
+    // present yet: the fast path stops at the first, the fallback does the rest).
+    let len = 40 * 1024;
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+    for mode in ["fast", "fallback", "mixed"] {
+        let mut m = Mock::new();
+        match mode {
+            "fallback" => m.mem.frames = None,
+            "mixed" => m.mem.not_present = vec![BUF + 3 * PAGE as usize, BUF + 7 * PAGE as usize],
+            _ => {}
+        }
+        let h = m.vmo(64 * 1024, 0);
+        let (fast0, slow0) = (m.mem.nofault_copies, m.mem.copies);
+        m.poke(BUF, &data);
+        let write = m.sys(ZX_SYS_VMO_WRITE, &[h as u64, BUF as u64, 100, len as u64]);
+        assert_eq!(write, Ok(()), "{mode}");
+        m.poke(BUF, &vec![0xEE; len]);
+        let read = m.sys(ZX_SYS_VMO_READ, &[h as u64, BUF as u64, 100, len as u64]);
+        assert_eq!(read, Ok(()), "{mode}");
+        assert_eq!(m.mem.peek(BUF, len), data, "{mode}");
+        // Pages never written read as zeros (the fast path copies zeros for them).
+        m.poke(BUF, &vec![0xEE; 2 * PAGE as usize]);
+        let tail = m.sys(
+            ZX_SYS_VMO_READ,
+            &[h as u64, BUF as u64, 48 * 1024, 2 * PAGE],
+        );
+        assert_eq!(tail, Ok(()), "{mode}");
+        assert_eq!(
+            m.mem.peek(BUF, 2 * PAGE as usize),
+            vec![0; 2 * PAGE as usize],
+            "{mode}"
+        );
+        let (fast, slow) = (m.mem.nofault_copies - fast0, m.mem.copies - slow0);
+        match mode {
+            "fast" => assert!(
+                fast > 0 && slow == 0,
+                "{mode}: {fast} fast, {slow} buffered"
+            ),
+            "fallback" => assert!(
+                fast == 0 && slow > 0,
+                "{mode}: {fast} fast, {slow} buffered"
+            ),
+            _ => assert!(fast > 0 && slow > 0, "{mode}: {fast} fast, {slow} buffered"),
+        }
+    }
+}
+
+#[test]
 fn read_write_errors() {
     let mut m = Mock::new();
     let h = m.vmo(2 * PAGE, 0);

@@ -22,7 +22,8 @@ use crate::context::{with_table, SyscallContext};
 use crate::object::Object;
 use crate::user_ptr::{UserInBuffer, UserOut, UserOutBuffer};
 
-/// Bytes moved per step between a VMO and a user buffer (one kernel heap buffer).
+/// Bytes moved per step between a VMO and a user buffer: one hold of the VMO lock on the direct
+/// path, one kernel heap buffer on the path that resolves faults (see [`read`]).
 pub const COPY_CHUNK: usize = 4 * PAGE_SIZE;
 
 /// `zx_vmo_create(size, options, *out)`: unknown options, or DISCARDABLE with RESIZABLE:
@@ -64,8 +65,34 @@ pub fn read(
     check_range(&vmo, offset, len as u64)?;
     let user = UserOutBuffer::new(buffer, len);
     user.check(ctx.user_memory())?;
-    let mut chunk = vec![0u8; len.min(COPY_CHUNK)];
+    // Fast path: straight from the VMO's frames into the buffer while its pages are present
+    // (no fault is resolved under the VMO lock); the first fault hands the rest to the copy
+    // through a kernel buffer, which resolves faults and reports bad buffers.
     let mut done = 0;
+    while done < len {
+        let n = (len - done).min(COPY_CHUNK);
+        let mem = ctx.user_memory();
+        let mut at = buffer + done;
+        let copied = vmo.read_pages(offset + done as u64, n, &mut |frame, in_page, l| {
+            let ok = match frame {
+                Some(frame) => mem.frame_to_user_nofault(frame, in_page, at, l),
+                None => mem.zeros_to_user_nofault(at, l),
+            };
+            at += l;
+            ok
+        })?;
+        done += copied;
+        if copied < n {
+            break;
+        }
+        if done < len {
+            ctx.preempt_point();
+        }
+    }
+    if done == len {
+        return Ok(());
+    }
+    let mut chunk = vec![0u8; (len - done).min(COPY_CHUNK)];
     while done < len {
         let n = (len - done).min(chunk.len());
         vmo.read(offset + done as u64, &mut chunk[..n])?;
@@ -89,8 +116,30 @@ pub fn write(
     check_range(&vmo, offset, len as u64)?;
     let user = UserInBuffer::new(buffer, len);
     user.check(ctx.user_memory())?;
-    let mut chunk = vec![0u8; len.min(COPY_CHUNK)];
+    // Fast path, as in `read`: straight from the buffer into the VMO's frames while its pages
+    // are present, then the copy through a kernel buffer for the rest.
     let mut done = 0;
+    while done < len {
+        let n = (len - done).min(COPY_CHUNK);
+        let mem = ctx.user_memory();
+        let mut at = buffer + done;
+        let copied = vmo.write_pages(offset + done as u64, n, &mut |frame, in_page, l| {
+            let ok = mem.user_to_frame_nofault(at, frame, in_page, l);
+            at += l;
+            ok
+        })?;
+        done += copied;
+        if copied < n {
+            break;
+        }
+        if done < len {
+            ctx.preempt_point();
+        }
+    }
+    if done == len {
+        return Ok(());
+    }
+    let mut chunk = vec![0u8; (len - done).min(COPY_CHUNK)];
     while done < len {
         let n = (len - done).min(chunk.len());
         user.read_at(ctx.user_memory(), done, &mut chunk[..n])?;

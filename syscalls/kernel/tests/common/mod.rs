@@ -289,15 +289,19 @@ impl Mock {
             root_vmar: 0,
             thread: 0,
         });
+        let phys = SoftPhysMem::new(FRAMES);
         let mut mem = FakeUserMemory::new();
         mem.map(BUF, BUF_LEN, true);
         mem.map(RO, 0x1000, false);
+        // VMO pages reach user memory directly, as in the kernel (the no-fault copies).
+        let frames: Arc<dyn PhysMem> = phys.clone();
+        mem.frames = Some(frames);
         let root = Object::Vmar(process.root_vmar().unwrap()).into_default_handle();
         let root = process.table.lock().unwrap().add(root).unwrap();
         Mock {
             process,
             mem,
-            phys: SoftPhysMem::new(FRAMES),
+            phys,
             log: Vec::new(),
             children: Vec::new(),
             thread_exited: false,

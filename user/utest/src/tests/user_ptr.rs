@@ -22,6 +22,7 @@ tests!(
     vmar_map_overwrite_out,
     vmo_create_out,
     vmo_read_write_buffers,
+    vmo_read_write_with_buffers_not_faulted_in_and_in_the_same_vmo,
     vmo_get_size_out,
     vmo_replace_as_executable_out,
     handle_duplicate_out,
@@ -195,6 +196,74 @@ fn vmo_read_write_buffers(ctx: &Ctx) -> TestResult {
         )
     });
     ensure_eq!(s, Status::ERR_INVALID_ARGS);
+    Ok(())
+}
+
+/// `zx_vmo_read` / `write` copy straight between the VMO's pages and the buffer while the
+/// buffer's pages are present, and through a kernel buffer (resolving faults) from the first
+/// page that is not: buffers never touched yet, and a buffer that maps the very VMO being read
+/// or written (its fault needs that VMO, which the straight copy holds locked), must give the
+/// same bytes.
+fn vmo_read_write_with_buffers_not_faulted_in_and_in_the_same_vmo(ctx: &Ctx) -> TestResult {
+    let pages = 6;
+    let len = pages * PAGE;
+    let pattern = |i: usize| (i * 7 % 251) as u8;
+    let src = vmo(pages)?;
+    let data: alloc::vec::Vec<u8> = (0..len).map(pattern).collect();
+    check!(src.write(&data, 0));
+    // Into a fresh mapping (no page present): every byte arrives.
+    let fresh = vmo(pages)?;
+    let a = check!(ctx.root.map(RW, 0, &fresh, 0, len));
+    // SAFETY: `a` maps `len` bytes of `fresh`, used by nothing else.
+    let r = st(unsafe { syscall4(nr::ZX_SYS_VMO_READ, src.raw_handle() as usize, a, 0, len) });
+    ensure_eq!(r, Status::OK);
+    let mut back = alloc::vec![0u8; len];
+    check!(fresh.read(&mut back, 0));
+    ensure!(back == data, "read into a fresh mapping: bytes differ");
+    // From a fresh mapping: zeros arrive.
+    let zeros = vmo(pages)?;
+    let z = check!(ctx.root.map(RW, 0, &zeros, 0, len));
+    // SAFETY: `z` maps `len` readable bytes.
+    let r = st(unsafe { syscall4(nr::ZX_SYS_VMO_WRITE, src.raw_handle() as usize, z, 0, len) });
+    ensure_eq!(r, Status::OK);
+    check!(src.read(&mut back, 0));
+    ensure!(
+        back.iter().all(|&b| b == 0),
+        "write from a fresh mapping: not zeros"
+    );
+    // The same VMO on both sides: its pages 3.. mapped (not faulted in), pages 0..3 read into
+    // them, then written back from them to pages 0..3 shifted by one page.
+    check!(src.write(&data, 0));
+    let half = 3 * PAGE;
+    let m = check!(ctx.root.map(RW, 0, &src, half as u64, half));
+    // SAFETY: `m` maps pages 3..6 of `src`, used by nothing else.
+    let r = st(unsafe { syscall4(nr::ZX_SYS_VMO_READ, src.raw_handle() as usize, m, 0, half) });
+    ensure_eq!(r, Status::OK);
+    check!(src.read(&mut back, 0));
+    ensure!(
+        back[half..] == data[..half],
+        "read into a mapping of the same VMO"
+    );
+    // SAFETY: as above; `m` is readable.
+    let r = st(unsafe {
+        syscall4(
+            nr::ZX_SYS_VMO_WRITE,
+            src.raw_handle() as usize,
+            m,
+            PAGE,
+            half,
+        )
+    });
+    ensure_eq!(r, Status::OK);
+    check!(src.read(&mut back, 0));
+    ensure!(
+        back[PAGE..PAGE + half] == data[..half],
+        "write from a mapping of the same VMO"
+    );
+    for (addr, size) in [(a, len), (z, len), (m, half)] {
+        // SAFETY: the mappings made above.
+        check!(unsafe { ctx.root.unmap(addr, size) });
+    }
     Ok(())
 }
 
