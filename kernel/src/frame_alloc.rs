@@ -340,7 +340,18 @@ mod tests {
     ktest! {
         fn counters() {
             // The counters agree with the bitmap (free bits) and the memory map (frames in
-            // usable regions), the two things they summarise.
+            // usable regions), the two things they summarise, after frames were taken (some
+            // through the hot stack, some through the scan) and given back.
+            // The list first: its pages come from this allocator too.
+            let mut taken: Vec<Frame> = Vec::with_capacity(HOT_FRAMES + 8);
+            let before = stats();
+            taken.extend((0..HOT_FRAMES + 8).map_while(|_| alloc()));
+            ensure_eq!(stats().free, before.free - taken.len() as u64);
+            for &f in &taken {
+                ensure_eq!(free(f), Ok(()));
+            }
+            ensure_eq!(stats(), before);
+            drop(taken);
             let (s, free_bits, in_regions) = with(|a| {
                 let free_bits: u64 = a.bits.iter().map(|w| u64::from(w.count_ones())).sum();
                 let in_regions = (0..a.frames)

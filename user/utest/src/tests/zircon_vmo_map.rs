@@ -215,6 +215,11 @@ fn resizable_and_require_non_resizable(ctx: &Ctx) -> TestResult {
     // past the new end fault with OUT_OF_RANGE, the rest stay readable), then grown back (the
     // regained pages read as zeros).
     check!(r.write(&[7], 0));
+    // Page 3 holds a marker and is faulted in: a shrink past it must remove its entry and its
+    // contents (a stale entry would keep it readable, a kept frame would keep the marker).
+    check!(r.write(&[9], 3 * PAGE as u64));
+    // SAFETY: the byte is in the readable mapping and within the VMO.
+    ensure_eq!(unsafe { ((a + 3 * PAGE) as *const u8).read_volatile() }, 9);
     check!(r.set_size(2 * len as u64));
     ensure_eq!(check!(r.get_size()), 2 * len as u64);
     check!(probe_for_read(a + len - 1));
@@ -222,6 +227,7 @@ fn resizable_and_require_non_resizable(ctx: &Ctx) -> TestResult {
     ensure_eq!(check!(r.get_size()), 2 * PAGE as u64);
     check!(probe_for_read(a + PAGE));
     ensure_err!(probe_for_read(a + 2 * PAGE), Status::ERR_OUT_OF_RANGE);
+    ensure_err!(probe_for_read(a + 3 * PAGE), Status::ERR_OUT_OF_RANGE);
     ensure_err!(probe_for_read(a + len - 1), Status::ERR_OUT_OF_RANGE);
     check!(r.set_size(len as u64));
     check!(probe_for_read(a + len - 1));
@@ -233,6 +239,8 @@ fn resizable_and_require_non_resizable(ctx: &Ctx) -> TestResult {
         )
     };
     ensure_eq!((last, first), (0, 7));
+    // SAFETY: as above.
+    ensure_eq!(unsafe { ((a + 3 * PAGE) as *const u8).read_volatile() }, 0);
     // SAFETY: nothing refers to the mapping.
     check!(unsafe { ctx.root.unmap(a, len) });
     let n = vmo(4)?;
