@@ -225,10 +225,19 @@ fn get_and_set_size() {
         denied
     );
     let fixed = m.vmo(PAGE, 0);
+    for size in [2 * PAGE, 0, PAGE] {
+        assert_eq!(
+            m.sys(ZX_SYS_VMO_SET_SIZE, &[fixed as u64, size]),
+            Err(Status::ERR_UNAVAILABLE),
+            "ZIRCON NoResize: a non-resizable VMO, grown, shrunk or kept, is UNAVAILABLE"
+        );
+    }
+    assert_eq!(size_of(&mut m, fixed), PAGE);
+    let fixed_ro = m.dup(fixed, ZX_RIGHT_READ);
     assert_eq!(
-        m.sys(ZX_SYS_VMO_SET_SIZE, &[fixed as u64, 2 * PAGE]),
+        m.sys(ZX_SYS_VMO_SET_SIZE, &[fixed_ro as u64, 2 * PAGE]),
         denied,
-        "non-resizable VMOs' handles lack RESIZE, so the rights check answers"
+        "WRITE is checked first"
     );
     assert_eq!(
         m.sys(ZX_SYS_VMO_SET_SIZE, &[r as u64, u64::MAX]),
@@ -248,6 +257,29 @@ fn op_range() {
     assert_eq!(m.phys.free_frames(), free - 3);
     assert_eq!(op(&mut m, h, ZX_VMO_OP_DECOMMIT, 0, PAGE), Ok(()));
     assert_eq!(m.phys.free_frames(), free - 2);
+    // ZIRCON DecommitMisaligned: an unaligned offset or size is INVALID_ARGS (after the range
+    // check), committed or not, and nothing is decommitted.
+    for (off, len) in [
+        (0x10, 0x100),
+        (PAGE, 0x100),
+        (0x10, PAGE),
+        (3 * PAGE + 1, 0),
+    ] {
+        assert_eq!(
+            op(&mut m, h, ZX_VMO_OP_DECOMMIT, off, len),
+            Err(Status::ERR_INVALID_ARGS),
+            "decommit {off:#x}+{len:#x}"
+        );
+    }
+    assert_eq!(
+        op(&mut m, h, ZX_VMO_OP_DECOMMIT, 0x10, 5 * PAGE),
+        Err(Status::ERR_OUT_OF_RANGE)
+    );
+    assert_eq!(
+        m.phys.free_frames(),
+        free - 2,
+        "an unaligned decommit freed a page"
+    );
     // ZERO: whole pages decommitted, partial ones zeroed.
     m.poke(BUF, &[0x5a; 3 * 4096]);
     m.sys(ZX_SYS_VMO_WRITE, &[h as u64, BUF as u64, 0, 3 * PAGE])

@@ -156,11 +156,21 @@ pub fn get_size(ctx: &mut dyn SyscallContext, vmo: u32, out: UserOut<u64>) -> Zx
     out.write(ctx.user_memory(), &vmo.len_bytes())
 }
 
-/// `zx_vmo_set_size(vmo, size)`: needs WRITE and RESIZE (`ZX_ERR_ACCESS_DENIED`); a VMO created
-/// without `ZX_VMO_RESIZABLE` is `ZX_ERR_UNAVAILABLE` (its handles never carry RESIZE, so the
-/// rights check answers first); size overflow `ZX_ERR_OUT_OF_RANGE`.
+/// `zx_vmo_set_size(vmo, size)`: needs WRITE (`ZX_ERR_ACCESS_DENIED`); a VMO created without
+/// `ZX_VMO_RESIZABLE` is then `ZX_ERR_UNAVAILABLE`, and a resizable one through a handle without
+/// RESIZE `ZX_ERR_ACCESS_DENIED`; size overflow `ZX_ERR_OUT_OF_RANGE`.
+///
+/// ZIRCON: `sys_vmo_set_size` looks the handle up with WRITE only and the VMO refuses a resize
+/// when it is not resizable (core test `VmoTestCase.NoResize`: UNAVAILABLE through the default
+/// handle of a non-resizable VMO, which lacks RESIZE); the RESIZE right is checked after that.
 pub fn set_size(ctx: &mut dyn SyscallContext, vmo: u32, size: u64) -> ZxResult {
-    let (vmo, _) = lookup(ctx, vmo, ZX_RIGHT_WRITE | ZX_RIGHT_RESIZE, Object::as_vmo)?;
+    let (vmo, rights) = lookup(ctx, vmo, ZX_RIGHT_WRITE, Object::as_vmo)?;
+    if !vmo.is_resizable() {
+        return Err(Status::ERR_UNAVAILABLE);
+    }
+    if rights & ZX_RIGHT_RESIZE == 0 {
+        return Err(Status::ERR_ACCESS_DENIED);
+    }
     // A shrink frees the cut pages in steps first (the resize then has little left to do).
     let page = PAGE_SIZE as u64;
     if vmo.is_resizable() {
@@ -202,6 +212,12 @@ pub fn op_range(
             need_write()?;
             check_range(&vmo, offset, size)?;
             let page = PAGE_SIZE as u64;
+            // ZIRCON: an unaligned DECOMMIT is INVALID_ARGS after the range check, even with
+            // nothing committed (core test `VmoTestCase.DecommitMisaligned`): whole pages only,
+            // so no byte outside the range is ever zeroed.
+            if !offset.is_multiple_of(page) || !size.is_multiple_of(page) {
+                return Err(Status::ERR_INVALID_ARGS);
+            }
             decommit_in_steps(ctx, &vmo, offset / page, (offset + size).div_ceil(page))
         }
         ZX_VMO_OP_ZERO => {

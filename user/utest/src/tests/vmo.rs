@@ -20,11 +20,33 @@ tests!(
     set_size_resizable,
     set_size_not_resizable,
     commit_decommit,
+    decommit_misaligned,
     op_range_errors,
     bad_handles,
     bad_user_pointers,
     rights_enforced,
 );
+
+/// ZIRCON (core test `VmoTestCase.DecommitMisaligned`): an unaligned DECOMMIT is INVALID_ARGS,
+/// with nothing committed and with the pages committed; the committed bytes stay.
+fn decommit_misaligned(_ctx: &Ctx) -> TestResult {
+    let vmo = check!(Vmo::create(2 * PAGE as u64, 0));
+    ensure_err!(
+        vmo.op_range(abi::ops::ZX_VMO_OP_DECOMMIT, 0x10, 0x100),
+        Status::ERR_INVALID_ARGS
+    );
+    check!(vmo.op_range(abi::ops::ZX_VMO_OP_COMMIT, 0x10, 0x100));
+    check!(vmo.write(b"kept", 0));
+    ensure_err!(
+        vmo.op_range(abi::ops::ZX_VMO_OP_DECOMMIT, 0x10, 0x100),
+        Status::ERR_INVALID_ARGS
+    );
+    let mut b = [0u8; 4];
+    check!(vmo.read(&mut b, 0));
+    ensure_eq!(&b, b"kept");
+    ensure_eq!(check!(vmo.info()).committed_bytes, PAGE as u64);
+    Ok(())
+}
 
 fn create_read_write(_ctx: &Ctx) -> TestResult {
     let vmo = check!(Vmo::create(3 * PAGE as u64, 0));
@@ -93,10 +115,13 @@ fn set_size_resizable(_ctx: &Ctx) -> TestResult {
 }
 
 fn set_size_not_resizable(_ctx: &Ctx) -> TestResult {
-    let vmo = check!(Vmo::create(PAGE as u64, 0));
-    // A non-resizable VMO's handle never has ZX_RIGHT_RESIZE, and zx_vmo_set_size checks the
-    // handle's rights (WRITE | RESIZE) before the VMO's options, as Zircon does.
-    ensure_err!(vmo.set_size(2 * PAGE as u64), Status::ERR_ACCESS_DENIED);
+    // ZIRCON (core test `VmoTestCase.NoResize`): zx_vmo_set_size needs WRITE, then a
+    // non-resizable VMO refuses with UNAVAILABLE, growing or shrinking, and keeps its size.
+    let len = 4 * PAGE as u64;
+    let vmo = check!(Vmo::create(len, 0));
+    ensure_err!(vmo.set_size(len + PAGE as u64), Status::ERR_UNAVAILABLE);
+    ensure_err!(vmo.set_size(len - PAGE as u64), Status::ERR_UNAVAILABLE);
+    ensure_eq!(check!(vmo.get_size()), len);
     Ok(())
 }
 

@@ -246,8 +246,8 @@ fn resizable_and_require_non_resizable(ctx: &Ctx) -> TestResult {
     let n = vmo(4)?;
     // Zircon's older test expects UNAVAILABLE; since ZX_RIGHT_RESIZE exists, a non-resizable
     // VMO's handles lack it and Zircon's handle lookup refuses first: ACCESS_DENIED.
-    ensure_err!(n.set_size(5 * PAGE as u64), Status::ERR_ACCESS_DENIED);
-    ensure_err!(n.set_size(3 * PAGE as u64), Status::ERR_ACCESS_DENIED);
+    ensure_err!(n.set_size(5 * PAGE as u64), Status::ERR_UNAVAILABLE);
+    ensure_err!(n.set_size(3 * PAGE as u64), Status::ERR_UNAVAILABLE);
     let b = check!(ctx
         .root
         .map(RW | ZX_VM_REQUIRE_NON_RESIZABLE, 0, &n, 0, 4 * PAGE));
