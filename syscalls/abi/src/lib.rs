@@ -257,12 +257,14 @@ pub mod ops {
     pub const ZX_VMO_OP_COMMIT: u32 = 1;
     /// Decommit pages (VMO).
     pub const ZX_VMO_OP_DECOMMIT: u32 = 2;
-    /// Pin pages.
+    /// Lock a range of a discardable VMO against discarding.
     pub const ZX_VMO_OP_LOCK: u32 = 3;
-    /// Unpin pages.
+    /// Unlock a range locked by LOCK or TRY_LOCK.
     pub const ZX_VMO_OP_UNLOCK: u32 = 4;
     /// Zero a range.
     pub const ZX_VMO_OP_ZERO: u32 = 10;
+    /// Lock a range of a discardable VMO unless it was discarded.
+    pub const ZX_VMO_OP_TRY_LOCK: u32 = 11;
     /// Hint: pages are not needed.
     pub const ZX_VMO_OP_DONT_NEED: u32 = 12;
     /// Hint: pages are important.

@@ -320,10 +320,15 @@ fn op_range() {
             "op {o}"
         );
     }
-    assert_eq!(
-        op(&mut m, h, ZX_VMO_OP_LOCK, 0, PAGE),
-        Err(Status::ERR_NOT_SUPPORTED)
-    );
+    // LOCK, TRY_LOCK (11) and UNLOCK: no VMO here is discardable (Zircon: NOT_SUPPORTED on a
+    // VMO that is not).
+    for o in [ZX_VMO_OP_LOCK, ZX_VMO_OP_TRY_LOCK, ZX_VMO_OP_UNLOCK] {
+        assert_eq!(
+            op(&mut m, h, o, 0, PAGE),
+            Err(Status::ERR_NOT_SUPPORTED),
+            "op {o}"
+        );
+    }
     assert_eq!(op(&mut m, h, 99, 0, PAGE), E_ARGS, "unknown op");
     // Out of frames: NO_MEMORY.
     let big = m.vmo(2 * FRAMES as u64 * PAGE, 0);

@@ -226,7 +226,9 @@ pub fn op_range(
             zero_range(ctx, &vmo, offset, size)
         }
         ZX_VMO_OP_DONT_NEED | ZX_VMO_OP_ALWAYS_NEED => check_range(&vmo, offset, size),
-        ZX_VMO_OP_LOCK | ZX_VMO_OP_UNLOCK => Err(Status::ERR_NOT_SUPPORTED),
+        // No VMO is ever discarded here, so locking against discarding is not supported
+        // (Zircon's answer for a VMO that is not discardable).
+        ZX_VMO_OP_LOCK | ZX_VMO_OP_TRY_LOCK | ZX_VMO_OP_UNLOCK => Err(Status::ERR_NOT_SUPPORTED),
         _ => Err(Status::ERR_INVALID_ARGS),
     }
 }
