@@ -39,6 +39,9 @@ pub(crate) struct VmoInner {
     pub(crate) run_counts: BTreeMap<u64, u32>,
     /// The mappings of this VMO, ordered by VMO window.
     pub(crate) mappings: BackRefs,
+    /// `ZX_PROP_VMO_CONTENT_SIZE`: the size in bytes the VMO was created or last resized with
+    /// (not rounded to pages), or what was last set.
+    pub(crate) content_size: u64,
 }
 
 /// A virtual memory object: `page_count` pages, each either committed (backed by a frame) or
@@ -77,8 +80,21 @@ impl Vmo {
                 pages: BTreeMap::new(),
                 run_counts: BTreeMap::new(),
                 mappings: BackRefs::default(),
+                content_size: size_bytes,
             }),
         }))
+    }
+
+    /// `ZX_PROP_VMO_CONTENT_SIZE`: the creation or last resize size in bytes (not rounded up),
+    /// or the last value set.
+    pub fn content_size(&self) -> u64 {
+        self.inner.lock().content_size
+    }
+
+    /// Sets `ZX_PROP_VMO_CONTENT_SIZE`. ZIRCON: any value, past the VMO's size too (core test
+    /// `VmoTestCase.ContentSize` sets `size + 15643`); nothing else changes.
+    pub fn set_content_size(&self, content_size: u64) {
+        self.inner.lock().content_size = content_size;
     }
 
     /// A process-unique id (for introspection listings).
@@ -378,6 +394,7 @@ impl Vmo {
             self.remove_pages_locked(&mut inner, new_count, old);
         }
         inner.page_count = new_count;
+        inner.content_size = size_bytes;
         Ok(())
     }
 

@@ -246,6 +246,54 @@ fn get_and_set_size() {
 }
 
 #[test]
+fn content_size_property() {
+    // ZIRCON (core test `VmoTestCase.ContentSize`): the creation size, then whatever is set
+    // (past the end too), then the size of the last resize, unrounded.
+    use abi::props::ZX_PROP_VMO_CONTENT_SIZE;
+    use abi::syscall_numbers::{ZX_SYS_OBJECT_GET_PROPERTY, ZX_SYS_OBJECT_SET_PROPERTY};
+    let mut m = Mock::new();
+    let len = 4 * PAGE;
+    let h = m.vmo(len, ZX_VMO_RESIZABLE);
+    let get = |m: &mut Mock, h: u32, size: u64| {
+        m.poke(BUF, &42u64.to_le_bytes());
+        m.sys(
+            ZX_SYS_OBJECT_GET_PROPERTY,
+            &[h as u64, ZX_PROP_VMO_CONTENT_SIZE as u64, BUF as u64, size],
+        )
+        .map(|()| u64::from_le_bytes(m.mem.peek(BUF, 8).try_into().unwrap()))
+    };
+    let set = |m: &mut Mock, h: u32, v: u64, size: u64| {
+        m.poke(BUF, &v.to_le_bytes());
+        m.sys(
+            ZX_SYS_OBJECT_SET_PROPERTY,
+            &[h as u64, ZX_PROP_VMO_CONTENT_SIZE as u64, BUF as u64, size],
+        )
+    };
+    assert_eq!(get(&mut m, h, 8), Ok(len));
+    assert_eq!(set(&mut m, h, len / 3, 8), Ok(()));
+    assert_eq!(get(&mut m, h, 8), Ok(len / 3));
+    assert_eq!(set(&mut m, h, len + 15643, 8), Ok(()));
+    assert_eq!(get(&mut m, h, 8), Ok(len + 15643));
+    assert_eq!(m.sys(ZX_SYS_VMO_SET_SIZE, &[h as u64, 5461]), Ok(()));
+    assert_eq!(get(&mut m, h, 8), Ok(5461));
+    assert_eq!(
+        size_of(&mut m, h),
+        2 * PAGE,
+        "the VMO's size is whole pages"
+    );
+    // A non-resizable VMO starts at its creation size too, unrounded.
+    let fixed = m.vmo(100, 0);
+    assert_eq!(get(&mut m, fixed, 8), Ok(100));
+    // Small buffers, rights, other objects.
+    assert_eq!(get(&mut m, h, 7), Err(Status::ERR_BUFFER_TOO_SMALL));
+    assert_eq!(set(&mut m, h, 1, 4), Err(Status::ERR_BUFFER_TOO_SMALL));
+    let no_props = m.dup(h, ZX_RIGHT_READ | ZX_RIGHT_WRITE);
+    assert_eq!(get(&mut m, no_props, 8), Err(Status::ERR_ACCESS_DENIED));
+    assert_eq!(set(&mut m, no_props, 1, 8), Err(Status::ERR_ACCESS_DENIED));
+    assert_eq!(get(&mut m, h, 8), Ok(5461), "a refused set changed nothing");
+}
+
+#[test]
 fn op_range() {
     let mut m = Mock::new();
     let h = m.vmo(4 * PAGE, 0);

@@ -18,7 +18,9 @@
 //!   `NOT_SUPPORTED`), `ZX_PROP_EXCEPTION_STATE` /
 //!   `ZX_PROP_EXCEPTION_STRATEGY` (4 bytes else `BUFFER_TOO_SMALL`, not an exception
 //!   `WRONG_TYPE`, bad value `INVALID_ARGS`; setting the strategy is `BAD_STATE` since no
-//!   debugger holds the exception); everything else `NOT_SUPPORTED`.
+//!   debugger holds the exception), `ZX_PROP_VMO_CONTENT_SIZE` (8 bytes else `BUFFER_TOO_SMALL`,
+//!   not a VMO `WRONG_TYPE`; any `u64` may be set, as in Zircon); everything else
+//!   `NOT_SUPPORTED`.
 //! - thread state: the thread with READ (read) / WRITE (write); kinds other than
 //!   `ZX_THREAD_STATE_GENERAL_REGS` `NOT_SUPPORTED` (FP/vector/debug/single-step, known to
 //!   Zircon) or `INVALID_ARGS` (unknown); a buffer under 160 bytes `BUFFER_TOO_SMALL`; then
@@ -35,7 +37,9 @@ use abi::exception::thread_state::{
 };
 use abi::exception::GeneralRegs;
 use abi::info::ZX_MAX_NAME_LEN;
-use abi::props::{ZX_PROP_EXCEPTION_STATE, ZX_PROP_EXCEPTION_STRATEGY, ZX_PROP_NAME};
+use abi::props::{
+    ZX_PROP_EXCEPTION_STATE, ZX_PROP_EXCEPTION_STRATEGY, ZX_PROP_NAME, ZX_PROP_VMO_CONTENT_SIZE,
+};
 use abi::rights::*;
 use abi::wire::Wire;
 use abi::{Status, ZxResult};
@@ -155,6 +159,13 @@ pub fn get_property(
             };
             out.write_at(ctx.user_memory(), 0, &v.to_le_bytes())
         }
+        ZX_PROP_VMO_CONTENT_SIZE => {
+            if size < 8 {
+                return Err(Status::ERR_BUFFER_TOO_SMALL);
+            }
+            let vmo = object.as_vmo().ok_or(Status::ERR_WRONG_TYPE)?;
+            out.write_at(ctx.user_memory(), 0, &vmo.content_size().to_le_bytes())
+        }
         _ => Err(Status::ERR_NOT_SUPPORTED),
     }
 }
@@ -191,6 +202,16 @@ pub fn set_property(
             }
             let v: u32 = UserIn::new(value).read(ctx.user_memory())?;
             exception.set_state(v)
+        }
+        ZX_PROP_VMO_CONTENT_SIZE => {
+            if size < 8 {
+                return Err(Status::ERR_BUFFER_TOO_SMALL);
+            }
+            let vmo = object.as_vmo().ok_or(Status::ERR_WRONG_TYPE)?;
+            let mut bytes = [0u8; 8];
+            UserInBuffer::new(value, 8).read_at(ctx.user_memory(), 0, &mut bytes)?;
+            vmo.set_content_size(u64::from_le_bytes(bytes));
+            Ok(())
         }
         _ => Err(Status::ERR_NOT_SUPPORTED),
     }

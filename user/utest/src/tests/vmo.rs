@@ -21,6 +21,7 @@ tests!(
     set_size_not_resizable,
     commit_decommit,
     decommit_misaligned,
+    content_size,
     op_range_errors,
     bad_handles,
     bad_user_pointers,
@@ -45,6 +46,45 @@ fn decommit_misaligned(_ctx: &Ctx) -> TestResult {
     check!(vmo.read(&mut b, 0));
     ensure_eq!(&b, b"kept");
     ensure_eq!(check!(vmo.info()).committed_bytes, PAGE as u64);
+    Ok(())
+}
+
+/// `ZX_PROP_VMO_CONTENT_SIZE` through `zx_object_get/set_property`.
+fn prop(vmo: &Vmo, set: Option<u64>) -> Result<u64, Status> {
+    let mut v = set.unwrap_or(42).to_le_bytes();
+    let number = if set.is_some() {
+        nr::ZX_SYS_OBJECT_SET_PROPERTY
+    } else {
+        nr::ZX_SYS_OBJECT_GET_PROPERTY
+    };
+    // SAFETY: `v` is valid for its 8 bytes, read or written by the kernel.
+    let r = unsafe {
+        syscall4(
+            number,
+            vmo.raw_handle() as usize,
+            abi::props::ZX_PROP_VMO_CONTENT_SIZE as usize,
+            v.as_mut_ptr() as usize,
+            v.len(),
+        )
+    };
+    match Status::from_raw(r as u32 as i32) {
+        Status::OK => Ok(u64::from_le_bytes(v)),
+        e => Err(e),
+    }
+}
+
+/// ZIRCON (core test `VmoTestCase.ContentSize`): the creation size, what is set (past the end
+/// too), then the size of the last resize, unrounded.
+fn content_size(_ctx: &Ctx) -> TestResult {
+    let len = 4 * PAGE as u64;
+    let vmo = check!(Vmo::create(len, ZX_VMO_RESIZABLE));
+    ensure_eq!(prop(&vmo, None), Ok(len));
+    ensure_eq!(prop(&vmo, Some(len / 3)).map(drop), Ok(()));
+    ensure_eq!(prop(&vmo, None), Ok(len / 3));
+    ensure_eq!(prop(&vmo, Some(len + 15643)).map(drop), Ok(()));
+    ensure_eq!(prop(&vmo, None), Ok(len + 15643));
+    check!(vmo.set_size(5461));
+    ensure_eq!(prop(&vmo, None), Ok(5461));
     Ok(())
 }
 
