@@ -137,9 +137,10 @@ fn add_all(table: &mut ObjectTable, handles: Vec<ObjectHandle>) -> Result<Vec<u3
 ///    that names no handle is treated as `ZX_HANDLE_INVALID`, as Zircon's `RemoveHandle` does;
 /// 3. the thread does not belong to the process: `ZX_ERR_ACCESS_DENIED`;
 /// 4. `arg1` lacks `ZX_RIGHT_TRANSFER`: `ZX_ERR_ACCESS_DENIED`;
-/// 5. `arg1` and the startup handles (process, root VMAR, thread; default rights) go into the
-///    new process's table, then [`SyscallContext::process_start`] (`ZX_ERR_BAD_STATE` when
-///    already started or dead); if that fails they are removed again.
+/// 5. the startup handles (process, root VMAR, thread; default rights) are made
+///    (`ZX_ERR_BAD_STATE` for a dead process: its address space, so its root VMAR, is gone);
+///    they and `arg1` go into the new process's table, then [`SyscallContext::process_start`]
+///    (`ZX_ERR_BAD_STATE` when already started or dying); if that fails they are removed again.
 pub fn process_start(
     ctx: &mut dyn SyscallContext,
     process: u32,
