@@ -563,7 +563,11 @@ fn debug_write_buffer(ctx: &Ctx) -> TestResult {
     let ro = check!(ctx.root.map(ZX_VM_PERM_READ, 0, &v, 0, PAGE));
     // SAFETY: the page is mapped readable and holds `text`.
     let s = st(unsafe { syscall2(nr::ZX_SYS_DEBUG_WRITE, ro, text.len()) });
-    ensure_eq!(s, Status::OK);
+    ensure!(
+        s == Status::OK,
+        "debug_write of {} bytes from a read-only buffer: {s:?}",
+        text.len()
+    );
     // SAFETY: nothing refers to the mapping.
     check!(unsafe { ctx.root.unmap(ro, PAGE) });
     Ok(())

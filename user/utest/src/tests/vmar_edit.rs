@@ -215,7 +215,7 @@ fn protect_through_parent_only_reduces(ctx: &Ctx) -> TestResult {
                 && maps.iter().map(|&(_, len, _)| len).sum::<usize>() == 2 * PAGE
                 && maps.iter().any(|&(at, len, _)| at <= a && a < at + len)
                 && maps.iter().any(|&(at, len, _)| at <= b && b < at + len),
-            "{maps:?}"
+            "the sub-region's mappings {maps:?}: not exactly {a:#x} and {b:#x}, both read-only"
         );
         // ...so is leaving them unchanged...
         check!(r.protect(ZX_VM_PERM_READ, b, PAGE));

@@ -113,9 +113,18 @@ fn decommit_through_aliased_mappings(ctx: &Ctx) -> TestResult {
     poke(p3 + PAGE, 77);
     let mut at = [0u8; 8];
     check!(v.read(&mut at, (2 * size + PAGE) as u64));
-    ensure_eq!(u64::from_le_bytes(at), 77);
+    ensure!(
+        u64::from_le_bytes(at) == 77,
+        "a write through the third mapping left {:#x} at VMO page 9, not 77",
+        u64::from_le_bytes(at)
+    );
     check!(v.op_range(ZX_VMO_OP_DECOMMIT, 0, 2 * size as u64));
-    ensure_eq!((peek(p1 + PAGE), peek(p3 + PAGE)), (0, 77));
+    let (first, third) = (peek(p1 + PAGE), peek(p3 + PAGE));
+    ensure!(
+        (first, third) == (0, 77),
+        "after decommitting pages 0..8: the first mapping reads {first}, the third {third} \
+         (expected 0 and 77)"
+    );
     // SAFETY: (whole block) nothing refers to the mappings any more.
     unsafe {
         for p in [p1, p2, p3] {
