@@ -60,7 +60,11 @@ fn placement_never_returns_zero_and_stays_inside() {
     let f = Fixture::with(AspaceConfig::user(PAGE, 64 * PAGE), 16, 5);
     for _ in 0..64 {
         let (_, b) = f.root.allocate(ALL_CAN_MAP, 0, PAGE, VMAR_RIGHTS).unwrap();
-        assert!((PAGE..65 * PAGE).contains(&b));
+        assert!(
+            (PAGE..65 * PAGE).contains(&b),
+            "placed at {b:#x}, outside [{PAGE:#x}, {:#x})",
+            65 * PAGE
+        );
     }
     // A space starting at 0 is refused outright (0 is never a mapping address).
     let zero_based = vm::AddressSpace::new(
@@ -68,7 +72,11 @@ fn placement_never_returns_zero_and_stays_inside() {
         vm::soft_mmu::SoftMmu::boxed().0,
         Box::new(vm::SplitMix64::new(1)),
     );
-    assert_eq!(zero_based.err(), Some(abi::Status::ERR_INVALID_ARGS));
+    assert_eq!(
+        zero_based.err(),
+        Some(abi::Status::ERR_INVALID_ARGS),
+        "an address space starting at 0"
+    );
 }
 
 #[test]

@@ -51,8 +51,8 @@ fn counts_follow_map_split_merge_and_destroy() {
 }
 
 /// Mappings the model predicts: maximal runs of pages owned by the same map call (an unmap in
-/// the middle leaves two runs of one call; every map here is of VMO offset 0, so neighbours
-/// never merge).
+/// the middle leaves two runs of one call; map and unmap never merge neighbours, only protect
+/// does).
 fn model_mappings(pages: &[Option<u32>], base: usize) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::new();
     let mut prev = None;
