@@ -10,12 +10,14 @@
 //! never own address spaces) plus the mapping's `base`, `len` and `vmo_offset`, which the address
 //! space keeps up to date under both its tree lock and this VMO's lock.
 //!
-//! Lock order (see docs/vm.md): aspace tree lock -> VMO lock -> aspace MMU lock -> PhysMem.
+//! Lock order (see docs/vm.md): aspace tree lock -> VMO lock -> aspace MMU lock -> PhysMem. An
+//! address space upgraded under the VMO lock is dropped after it ([`HeldAspaces`]).
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 #[cfg(test)]
 use alloc::sync::Weak;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::vmo_options::{ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE};
@@ -24,6 +26,7 @@ use spin::{Mutex, MutexGuard};
 
 use crate::arch_traits::{PhysAddr, PhysMem};
 pub(crate) use crate::backrefs::{BackRefKey, BackRefs, MappingRef};
+use crate::AddressSpace;
 
 const PAGE: u64 = PAGE_SIZE as u64;
 
@@ -314,11 +317,17 @@ impl Vmo {
 
     /// Decommits every page touching `[offset, offset + len)`: removes it from every mapping,
     /// flushes, and returns its frame. The pages read as zeros afterwards.
+    /// `ERR_NO_MEMORY`, with nothing changed, only when more address spaces than
+    /// [`HeldAspaces`] keeps inline map the range and the heap cannot hold their list.
     pub fn decommit(&self, offset: u64, len: u64) -> ZxResult {
+        let mut held = HeldAspaces::new();
         let mut inner = self.inner.lock();
         let (first, end) = Self::page_range(&inner, offset, len)?;
-        self.remove_pages_locked(&mut inner, first, end);
-        Ok(())
+        let result = self.remove_pages_locked(&mut inner, first, end, &mut held);
+        drop(inner);
+        // The address-space references go only now, after the VMO lock (see `HeldAspaces`).
+        drop(held);
+        result
     }
 
     /// Decommits page `index` (if committed) when it is mapped in more places than one lock hold
@@ -328,11 +337,21 @@ impl Vmo {
     /// is freed once no mapping can reach it. Mappings added or removed between two steps are
     /// fine: a walk resumes after the last back-reference it handled, a new mapping can only map
     /// the fresh page, and an entry of that fresh page removed on the way refaults.
-    pub fn decommit_page_in_steps(&self, index: u64, per_step: usize, preempt: &mut dyn FnMut()) {
+    ///
+    /// `ERR_NO_MEMORY`, with nothing changed, when the heap cannot hold one step's address-space
+    /// references (released after each step's VMO lock, see [`HeldAspaces`]).
+    pub fn decommit_page_in_steps(
+        &self,
+        index: u64,
+        per_step: usize,
+        preempt: &mut dyn FnMut(),
+    ) -> ZxResult {
+        let per_step = per_step.max(1);
+        let mut held = HeldAspaces::new();
         let frame = {
             let mut inner = self.inner.lock();
             let Some(frame) = inner.pages.remove(&index) else {
-                return;
+                return Ok(());
             };
             Self::uncount_locked(&mut inner, index);
             frame
@@ -347,7 +366,8 @@ impl Vmo {
                 let inner = self.inner.lock();
                 let mut walk = inner.mappings.overlapping_after(lo, hi, after);
                 let mut done = 0;
-                while done < per_step.max(1) {
+                // A step also ends when `held` has no room left without the heap.
+                while done < per_step && !held.is_full() {
                     let Some((vmo_offset, m)) = walk.next() else {
                         break;
                     };
@@ -356,17 +376,21 @@ impl Vmo {
                         // Inside the mapping's [base, base + len): the window meets the page.
                         let vaddr = m.base + (lo - vmo_offset) as usize;
                         aspace.unmap_pages_for_vmo(vaddr, 1);
+                        held.keep_inline(aspace);
                     }
                 }
                 after = walk.last_key();
-                done == per_step.max(1)
+                done == per_step || held.is_full()
             };
+            // The step's VMO lock is released: its address-space references may go now.
+            held.release();
             if !more {
                 break;
             }
             preempt();
         }
         self.phys.free(frame);
+        Ok(())
     }
 
     /// Takes page `index` (just removed from `pages`) out of its run's count.
@@ -388,26 +412,41 @@ impl Vmo {
             return Err(Status::ERR_UNAVAILABLE);
         }
         let new_count = pages_for(size_bytes).ok_or(Status::ERR_OUT_OF_RANGE)?;
+        let mut held = HeldAspaces::new();
         let mut inner = self.inner.lock();
+        let mut result = Ok(());
         if new_count < inner.page_count {
             let old = inner.page_count;
-            self.remove_pages_locked(&mut inner, new_count, old);
+            result = self.remove_pages_locked(&mut inner, new_count, old, &mut held);
         }
-        inner.page_count = new_count;
-        inner.content_size = size_bytes;
-        Ok(())
+        if result.is_ok() {
+            inner.page_count = new_count;
+            inner.content_size = size_bytes;
+        }
+        drop(inner);
+        // The address-space references go only now, after the VMO lock (see `HeldAspaces`).
+        drop(held);
+        result
     }
 
     /// RangeChangeUpdate: unmaps pages `[first, end)` from every mapping (flushing each address
-    /// space), then frees their frames.
-    fn remove_pages_locked(&self, inner: &mut VmoInner, first: u64, end: u64) {
+    /// space), then frees their frames. The address spaces it upgrades go to `held`, for the
+    /// caller to drop after the VMO lock. `ERR_NO_MEMORY` when `held` cannot grow; then no frame
+    /// was freed (some mappings may have lost their entries for pages that stay: they refault).
+    fn remove_pages_locked(
+        &self,
+        inner: &mut VmoInner,
+        first: u64,
+        end: u64,
+        held: &mut HeldAspaces,
+    ) -> ZxResult {
         if first >= end {
-            return;
+            return Ok(());
         }
         // No page committed in the range: nothing can be mapped, nothing to free. (No list of
         // the pages is collected: that would be a heap allocation per decommit.)
         if inner.pages.range(first..end).next().is_none() {
-            return;
+            return Ok(());
         }
         let (start_off, end_off) = (first.saturating_mul(PAGE), end.saturating_mul(PAGE));
         for (vmo_offset, m) in inner.mappings.overlapping(start_off, end_off) {
@@ -422,6 +461,7 @@ impl Vmo {
                 let vaddr = m.base + (lo - vmo_offset) as usize;
                 let page_count = ((hi - lo) / PAGE) as usize;
                 aspace.unmap_pages_for_vmo(vaddr, page_count);
+                held.keep(aspace)?;
             }
         }
         // Every page-table entry is gone: free the frames, one B-tree descent each.
@@ -433,6 +473,83 @@ impl Vmo {
             }
             from = index + 1;
         }
+        Ok(())
+    }
+}
+
+/// Address-space references a walk over a VMO's mappings upgraded while holding the VMO lock,
+/// kept until that lock is released.
+///
+/// A back-reference holds a `Weak<AddressSpace>`; the walk upgrades it to unmap pages. If every
+/// other holder let go of that address space meanwhile (its process died on another CPU), the
+/// walk's reference is the last one, and dropping it runs `AddressSpace::drop`, which locks each
+/// mapped VMO to remove its back-references: under this VMO's lock that would be a self-deadlock.
+/// So the walk keeps one reference per address space here and its caller drops them after
+/// unlocking. The first [`HeldAspaces::INLINE`] address spaces need no heap (a decommit lowers
+/// usage and must not depend on the heap); more than that, which takes that many processes
+/// mapping one VMO range, grow a heap list or, if the heap is exhausted, end the walk with
+/// `ERR_NO_MEMORY` before any frame is freed.
+pub(crate) struct HeldAspaces {
+    inline: [Option<Arc<AddressSpace>>; HeldAspaces::INLINE],
+    more: Vec<Arc<AddressSpace>>,
+}
+
+impl HeldAspaces {
+    /// Address spaces kept without the heap.
+    pub(crate) const INLINE: usize = 8;
+
+    fn new() -> HeldAspaces {
+        HeldAspaces {
+            inline: Default::default(),
+            more: Vec::new(),
+        }
+    }
+
+    fn held(&self) -> impl Iterator<Item = &Arc<AddressSpace>> {
+        self.inline.iter().flatten().chain(self.more.iter())
+    }
+
+    /// Keeps `aspace` until [`HeldAspaces::release`] or drop. A second reference to an address
+    /// space already kept is dropped at once: the kept one outlives it, so it is not the last.
+    fn keep(&mut self, aspace: Arc<AddressSpace>) -> ZxResult {
+        if self.held().any(|a| Arc::ptr_eq(a, &aspace)) {
+            return Ok(());
+        }
+        if let Some(slot) = self.inline.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(aspace);
+            return Ok(());
+        }
+        self.more
+            .try_reserve(1)
+            .map_err(|_| Status::ERR_NO_MEMORY)?;
+        self.more.push(aspace);
+        Ok(())
+    }
+
+    /// [`HeldAspaces::keep`] for a walk that checks [`HeldAspaces::is_full`] first: never uses
+    /// the heap.
+    fn keep_inline(&mut self, aspace: Arc<AddressSpace>) {
+        if self.held().any(|a| Arc::ptr_eq(a, &aspace)) {
+            return;
+        }
+        if let Some(slot) = self.inline.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(aspace);
+        } else {
+            // Unreachable when the caller checked `is_full`; kept rather than dropped under the
+            // lock if it did not (a push that may allocate beats a self-deadlock).
+            self.more.push(aspace);
+        }
+    }
+
+    /// No inline room is left.
+    fn is_full(&self) -> bool {
+        self.inline.iter().all(Option::is_some)
+    }
+
+    /// Drops every kept reference (call with no VMO lock held).
+    fn release(&mut self) {
+        self.inline = Default::default();
+        self.more.clear();
     }
 }
 

@@ -285,7 +285,7 @@ pub(crate) fn decommit_in_steps(
             // unmapped over several steps.
             vmo.decommit_page_in_steps(next, DECOMMIT_STEP_ENTRIES as usize, &mut || {
                 ctx.preempt_point()
-            });
+            })?;
             at = next + 1;
             ctx.preempt_point();
             continue;
