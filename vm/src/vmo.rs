@@ -11,7 +11,7 @@
 //! space keeps up to date under both its tree lock and this VMO's lock.
 //!
 //! Lock order (see docs/vm.md): aspace tree lock -> VMO lock -> aspace MMU lock -> PhysMem. An
-//! address space upgraded under the VMO lock is dropped after it ([`HeldAspaces`]).
+//! address space upgraded under the VMO lock is dropped after it (`HeldAspaces`).
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -318,7 +318,7 @@ impl Vmo {
     /// Decommits every page touching `[offset, offset + len)`: removes it from every mapping,
     /// flushes, and returns its frame. The pages read as zeros afterwards.
     /// `ERR_NO_MEMORY`, with nothing changed, only when more address spaces than
-    /// [`HeldAspaces`] keeps inline map the range and the heap cannot hold their list.
+    /// `HeldAspaces` keeps inline map the range and the heap cannot hold their list.
     pub fn decommit(&self, offset: u64, len: u64) -> ZxResult {
         let mut held = HeldAspaces::new();
         let mut inner = self.inner.lock();
@@ -339,7 +339,7 @@ impl Vmo {
     /// the fresh page, and an entry of that fresh page removed on the way refaults.
     ///
     /// `ERR_NO_MEMORY`, with nothing changed, when the heap cannot hold one step's address-space
-    /// references (released after each step's VMO lock, see [`HeldAspaces`]).
+    /// references (released after each step's VMO lock, see `HeldAspaces`).
     pub fn decommit_page_in_steps(
         &self,
         index: u64,
