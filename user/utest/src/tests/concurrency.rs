@@ -12,7 +12,7 @@
 //! baseline once the racers are gone.
 //!
 //! Seed: `conc_seed=N` on the utest command line (the host harness passes `CONC_SEED`; default
-//! [`DEFAULT_SEED`]). Every failure message names it. The documented loop (README, "Concurrency
+//! [`DEFAULT_SEED`]). Every failure message names it. The documented loop (docs/testing.md, "Concurrency
 //! tests"): `for s in $(seq 1 20); do CONC_SEED=$s cargo test --test utest concurrency:: || break; done`.
 
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
