@@ -652,29 +652,43 @@ fn fatal(frame: &TrapFrame, overflow: Option<(u64, u64)>) -> ! {
         frame.rip, frame.cs, frame.rflags
     );
     if frame.vector == 14 || frame.vector == 8 {
-        let _ = write!(out, "  CR2 {cr2:#018x}");
-        if frame.vector == 14 {
-            let e = frame.error_code;
-            let _ = write!(
-                out,
-                " ({}, {}, {}{})",
-                if e & 1 != 0 {
-                    "protection violation"
-                } else {
-                    "not present"
-                },
-                if e & 2 != 0 { "write" } else { "read" },
-                if e & 4 != 0 { "user" } else { "supervisor" },
-                if e & 16 != 0 {
-                    ", instruction fetch"
-                } else {
-                    ""
-                },
-            );
-        }
-        let _ = writeln!(out);
+        print_cr2(&mut out, frame, cr2);
     }
     let _ = writeln!(out, "  RSP {:#018x}  SS {:#x}", frame.rsp, frame.ss);
+    print_registers(&mut out, frame);
+    let _ = writeln!(out, "  backtrace:");
+    let _ = writeln!(out, "    #0 {:#018x}", frame.rip);
+    crate::backtrace::print_from(&mut out, frame.rbp, 1);
+    qemu::exit(ExitCode::Exception)
+}
+
+/// The CR2 line of a `#PF` or `#DF` report, with the `#PF` error code decoded.
+fn print_cr2(out: &mut impl Write, frame: &TrapFrame, cr2: u64) {
+    let _ = write!(out, "  CR2 {cr2:#018x}");
+    if frame.vector == 14 {
+        let e = frame.error_code;
+        let _ = write!(
+            out,
+            " ({}, {}, {}{})",
+            if e & 1 != 0 {
+                "protection violation"
+            } else {
+                "not present"
+            },
+            if e & 2 != 0 { "write" } else { "read" },
+            if e & 4 != 0 { "user" } else { "supervisor" },
+            if e & 16 != 0 {
+                ", instruction fetch"
+            } else {
+                ""
+            },
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// The 15 general-purpose registers of `frame`, three per line.
+fn print_registers(out: &mut impl Write, frame: &TrapFrame) {
     let regs = [
         ("RAX", frame.rax),
         ("RBX", frame.rbx),
@@ -699,10 +713,6 @@ fn fatal(frame: &TrapFrame, overflow: Option<(u64, u64)>) -> ! {
         }
         let _ = writeln!(out);
     }
-    let _ = writeln!(out, "  backtrace:");
-    let _ = writeln!(out, "    #0 {:#018x}", frame.rip);
-    crate::backtrace::print_from(&mut out, frame.rbp, 1);
-    qemu::exit(ExitCode::Exception)
 }
 
 /// True when `[addr, addr + len)` lies inside a stack we know is mapped (the boot kernel stack or

@@ -306,125 +306,194 @@ fn page_down(x: u64) -> u64 {
 }
 
 impl LoadPlan {
-    /// Validates `image` and computes its load plan.
+    /// Validates `image` and computes its load plan: the header, the program headers, the
+    /// segments, the entry point, then the relocations.
     pub fn parse(image: &[u8]) -> Result<LoadPlan, Error> {
         let file = ElfBytes::<LittleEndian>::minimal_parse(image)?;
-        let eh = &file.ehdr;
-        if eh.class != Class::ELF64 {
-            return Err(Error::Not64Bit);
-        }
-        if eh.e_machine != EM_X86_64 {
-            return Err(Error::NotX86_64(eh.e_machine));
-        }
-        if eh.e_type != ET_DYN {
-            return Err(Error::NotPie(eh.e_type));
-        }
-        let phdrs = file.segments().ok_or(Error::NoProgramHeaders)?;
-        if phdrs.len() > MAX_PROGRAM_HEADERS {
-            return Err(Error::TooManyProgramHeaders(phdrs.len()));
-        }
-
-        // Pass 1: program headers, by index (a truncated entry is an error, not the end).
-        let mut loads: Vec<ProgramHeader> = Vec::new();
-        let mut dynamic: Option<ProgramHeader> = None;
-        let mut stack_size = None;
-        for i in 0..phdrs.len() {
-            let ph = phdrs.get(i)?;
-            match ph.p_type {
-                PT_LOAD => {
-                    if loads.len() == MAX_SEGMENTS {
-                        return Err(Error::TooManySegments);
-                    }
-                    loads.push(ph);
-                }
-                PT_DYNAMIC => {
-                    if dynamic.replace(ph).is_some() {
-                        return Err(Error::MultipleDynamic);
-                    }
-                }
-                PT_INTERP => return Err(Error::HasInterpreter),
-                PT_TLS => return Err(Error::HasTls),
-                PT_GNU_STACK => stack_size = (ph.p_memsz != 0).then_some(ph.p_memsz),
-                _ => {}
-            }
-        }
-        let first = loads.first().ok_or(Error::NoLoadSegments)?;
+        check_header(&file.ehdr)?;
+        let headers = program_headers(&file)?;
+        let first = headers.loads.first().ok_or(Error::NoLoadSegments)?;
         let link_base = page_down(first.p_vaddr);
-
-        // Pass 2: segments.
-        let mut segments = Vec::with_capacity(loads.len());
-        let mut prev_end: Option<u64> = None; // page-rounded end of the previous segment
-        let mut span = 0u64;
-        for (i, ph) in loads.iter().enumerate() {
-            let perms = Perms::from_p_flags(ph.p_flags);
-            if perms.write && perms.execute {
-                return Err(Error::WriteExecSegment(i));
-            }
-            if ph.p_align > 1 && !ph.p_align.is_power_of_two() {
-                return Err(Error::BadAlignment(i));
-            }
-            if ph.p_filesz > ph.p_memsz {
-                return Err(Error::FileSizeExceedsMemSize(i));
-            }
-            let file_end = ph
-                .p_offset
-                .checked_add(ph.p_filesz)
-                .ok_or(Error::SegmentOutsideFile(i))?;
-            if file_end > image.len() as u64 {
-                return Err(Error::SegmentOutsideFile(i));
-            }
-            let end = ph
-                .p_vaddr
-                .checked_add(ph.p_memsz)
-                .and_then(|e| e.checked_add(PAGE_SIZE - 1))
-                .ok_or(Error::SegmentOverflow(i))?;
-            let page_end = page_down(end);
-            let page_start = page_down(ph.p_vaddr);
-            if let Some(prev) = prev_end {
-                if page_start < prev {
-                    return Err(Error::SegmentOverlap(i));
-                }
-            }
-            prev_end = Some(page_end);
-            // page_start >= link_base: the first segment defines link_base and later ones are
-            // at or above the previous end.
-            span = page_end - link_base;
-            if span > MAX_SPAN {
-                return Err(Error::SpanTooLarge(span));
-            }
-            segments.push(Segment {
-                file_offset: ph.p_offset,
-                file_size: ph.p_filesz,
-                offset: ph.p_vaddr - link_base,
-                mem_size: ph.p_memsz,
-                perms,
-            });
-        }
-
-        let entry = eh
-            .e_entry
+        let (segments, span) = segments(image, &headers.loads, link_base)?;
+        let e_entry = file.ehdr.e_entry;
+        let entry = e_entry
             .checked_sub(link_base)
             .filter(|&e| {
                 segments
                     .iter()
                     .any(|s| s.perms.execute && e >= s.offset && e - s.offset < s.mem_size)
             })
-            .ok_or(Error::EntryNotExecutable(eh.e_entry))?;
-
-        let relocations = match dynamic {
-            Some(dynamic) => relocations(image, &loads, &segments, link_base, &dynamic)?,
+            .ok_or(Error::EntryNotExecutable(e_entry))?;
+        let relocations = match headers.dynamic {
+            Some(dynamic) => relocations(image, &headers.loads, &segments, link_base, &dynamic)?,
             None => Vec::new(),
         };
-
         Ok(LoadPlan {
             link_base,
             span,
             segments,
             relocations,
             entry,
-            stack_size,
+            stack_size: headers.stack_size,
         })
     }
+}
+
+/// A 64-bit x86_64 position-independent executable, or the error saying what it is instead.
+fn check_header(eh: &elf::file::FileHeader<LittleEndian>) -> Result<(), Error> {
+    if eh.class != Class::ELF64 {
+        return Err(Error::Not64Bit);
+    }
+    if eh.e_machine != EM_X86_64 {
+        return Err(Error::NotX86_64(eh.e_machine));
+    }
+    if eh.e_type != ET_DYN {
+        return Err(Error::NotPie(eh.e_type));
+    }
+    Ok(())
+}
+
+/// What the program headers say: the `PT_LOAD`s in file order, the one `PT_DYNAMIC`, and the
+/// stack size of `PT_GNU_STACK`.
+struct ProgramHeaders {
+    loads: Vec<ProgramHeader>,
+    dynamic: Option<ProgramHeader>,
+    stack_size: Option<u64>,
+}
+
+/// Reads the program headers by index (a truncated entry is an error, not the end).
+fn program_headers(file: &ElfBytes<'_, LittleEndian>) -> Result<ProgramHeaders, Error> {
+    let phdrs = file.segments().ok_or(Error::NoProgramHeaders)?;
+    if phdrs.len() > MAX_PROGRAM_HEADERS {
+        return Err(Error::TooManyProgramHeaders(phdrs.len()));
+    }
+    let mut out = ProgramHeaders {
+        loads: Vec::new(),
+        dynamic: None,
+        stack_size: None,
+    };
+    for i in 0..phdrs.len() {
+        let ph = phdrs.get(i)?;
+        match ph.p_type {
+            PT_LOAD => {
+                if out.loads.len() == MAX_SEGMENTS {
+                    return Err(Error::TooManySegments);
+                }
+                out.loads.push(ph);
+            }
+            PT_DYNAMIC => {
+                if out.dynamic.replace(ph).is_some() {
+                    return Err(Error::MultipleDynamic);
+                }
+            }
+            PT_INTERP => return Err(Error::HasInterpreter),
+            PT_TLS => return Err(Error::HasTls),
+            PT_GNU_STACK => out.stack_size = (ph.p_memsz != 0).then_some(ph.p_memsz),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Checks each `PT_LOAD` (W^X, alignment, sizes, inside the file, no overlap, span bound) and
+/// returns the segments relative to `link_base` with the span they cover.
+fn segments(
+    image: &[u8],
+    loads: &[ProgramHeader],
+    link_base: u64,
+) -> Result<(Vec<Segment>, u64), Error> {
+    let mut segments = Vec::with_capacity(loads.len());
+    let mut prev_end: Option<u64> = None; // page-rounded end of the previous segment
+    let mut span = 0u64;
+    for (i, ph) in loads.iter().enumerate() {
+        let perms = Perms::from_p_flags(ph.p_flags);
+        if perms.write && perms.execute {
+            return Err(Error::WriteExecSegment(i));
+        }
+        if ph.p_align > 1 && !ph.p_align.is_power_of_two() {
+            return Err(Error::BadAlignment(i));
+        }
+        if ph.p_filesz > ph.p_memsz {
+            return Err(Error::FileSizeExceedsMemSize(i));
+        }
+        let file_end = ph
+            .p_offset
+            .checked_add(ph.p_filesz)
+            .ok_or(Error::SegmentOutsideFile(i))?;
+        if file_end > image.len() as u64 {
+            return Err(Error::SegmentOutsideFile(i));
+        }
+        let end = ph
+            .p_vaddr
+            .checked_add(ph.p_memsz)
+            .and_then(|e| e.checked_add(PAGE_SIZE - 1))
+            .ok_or(Error::SegmentOverflow(i))?;
+        let page_end = page_down(end);
+        let page_start = page_down(ph.p_vaddr);
+        if let Some(prev) = prev_end {
+            if page_start < prev {
+                return Err(Error::SegmentOverlap(i));
+            }
+        }
+        prev_end = Some(page_end);
+        // page_start >= link_base: the first segment defines link_base and later ones are at
+        // or above the previous end.
+        span = page_end - link_base;
+        if span > MAX_SPAN {
+            return Err(Error::SpanTooLarge(span));
+        }
+        segments.push(Segment {
+            file_offset: ph.p_offset,
+            file_size: ph.p_filesz,
+            offset: ph.p_vaddr - link_base,
+            mem_size: ph.p_memsz,
+            perms,
+        });
+    }
+    Ok((segments, span))
+}
+
+/// Where `DT_RELA` points and how large it is (`DT_RELASZ`; 0 without relocations).
+struct RelaTable {
+    addr: Option<u64>,
+    size: u64,
+    entry_size: Option<u64>,
+}
+
+/// Reads the dynamic section named by `PT_DYNAMIC` up to `DT_NULL`; a tag this loader cannot
+/// honour (needed libraries, other relocation formats) is an error.
+fn rela_table(image: &[u8], dynamic: &ProgramHeader) -> Result<RelaTable, Error> {
+    let start = usize::try_from(dynamic.p_offset).map_err(|_| Error::BadDynamic)?;
+    let len = usize::try_from(dynamic.p_filesz).map_err(|_| Error::BadDynamic)?;
+    let end = start.checked_add(len).ok_or(Error::BadDynamic)?;
+    let bytes = image.get(start..end).ok_or(Error::BadDynamic)?;
+    if bytes.len() % 16 != 0 {
+        return Err(Error::BadDynamic);
+    }
+    let table: DynamicTable<'_, LittleEndian> =
+        DynamicTable::new(LittleEndian, Class::ELF64, bytes);
+    let mut out = RelaTable {
+        addr: None,
+        size: 0,
+        entry_size: None,
+    };
+    for i in 0..table.len() {
+        let d = table.get(i)?;
+        match d.d_tag {
+            DT_NULL => return Ok(out),
+            DT_RELA => out.addr = Some(d.d_ptr()),
+            DT_RELASZ => out.size = d.d_val(),
+            DT_RELAENT => out.entry_size = Some(d.d_val()),
+            DT_NEEDED | DT_RELR => return Err(Error::UnsupportedDynamicTag(d.d_tag)),
+            DT_REL | DT_JMPREL => return Err(Error::UnsupportedDynamicTag(d.d_tag)),
+            DT_RELSZ | DT_PLTRELSZ if d.d_val() != 0 => {
+                return Err(Error::UnsupportedDynamicTag(d.d_tag))
+            }
+            _ => {}
+        }
+    }
+    // No DT_NULL: the table is not terminated.
+    Err(Error::BadDynamic)
 }
 
 /// Reads the `DT_RELA` table named by `PT_DYNAMIC`.
@@ -435,43 +504,16 @@ fn relocations(
     link_base: u64,
     dynamic: &ProgramHeader,
 ) -> Result<Vec<Relocation>, Error> {
-    let start = usize::try_from(dynamic.p_offset).map_err(|_| Error::BadDynamic)?;
-    let len = usize::try_from(dynamic.p_filesz).map_err(|_| Error::BadDynamic)?;
-    let end = start.checked_add(len).ok_or(Error::BadDynamic)?;
-    let bytes = image.get(start..end).ok_or(Error::BadDynamic)?;
-    if bytes.len() % 16 != 0 {
-        return Err(Error::BadDynamic);
-    }
-    let table: DynamicTable<'_, LittleEndian> =
-        DynamicTable::new(LittleEndian, Class::ELF64, bytes);
-    let (mut rela, mut relasz, mut relaent) = (None, 0u64, None);
-    let mut terminated = false;
-    for i in 0..table.len() {
-        let d = table.get(i)?;
-        match d.d_tag {
-            DT_NULL => {
-                terminated = true;
-                break;
-            }
-            DT_RELA => rela = Some(d.d_ptr()),
-            DT_RELASZ => relasz = d.d_val(),
-            DT_RELAENT => relaent = Some(d.d_val()),
-            DT_NEEDED | DT_RELR => return Err(Error::UnsupportedDynamicTag(d.d_tag)),
-            DT_REL | DT_JMPREL => return Err(Error::UnsupportedDynamicTag(d.d_tag)),
-            DT_RELSZ | DT_PLTRELSZ if d.d_val() != 0 => {
-                return Err(Error::UnsupportedDynamicTag(d.d_tag))
-            }
-            _ => {}
-        }
-    }
-    if !terminated {
-        return Err(Error::BadDynamic);
-    }
+    let RelaTable {
+        addr,
+        size: relasz,
+        entry_size,
+    } = rela_table(image, dynamic)?;
     if relasz == 0 {
         return Ok(Vec::new());
     }
-    let rela = rela.ok_or(Error::BadRelocationTable)?;
-    if relaent.unwrap_or(RELA_SIZE) != RELA_SIZE || relasz % RELA_SIZE != 0 {
+    let rela = addr.ok_or(Error::BadRelocationTable)?;
+    if entry_size.unwrap_or(RELA_SIZE) != RELA_SIZE || relasz % RELA_SIZE != 0 {
         return Err(Error::BadRelocationTable);
     }
     let count = (relasz / RELA_SIZE) as usize;
