@@ -41,7 +41,8 @@ pub static BOOTLOADER_CONFIG: BootloaderConfig = {
     config.mappings.physical_memory = Some(Mapping::Dynamic);
     config.mappings.kernel_base = Mapping::FixedAddress(KERNEL_BASE);
     // Every bootloader-chosen mapping goes to the upper half: the lower half is user space.
-    config.mappings.dynamic_range_start = Some(0xffff_8000_0000_0000);
+    // (The upper canonical half starts at the sign-extended mirror of the user limit.)
+    config.mappings.dynamic_range_start = Some(!(arch::extable::USER_END - 1));
     // The bootloader leaves the page below the stack unmapped: the guard page.
     config.kernel_stack_size = 256 * 1024;
     config

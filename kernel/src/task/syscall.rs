@@ -275,6 +275,10 @@ fn deliver_exception(
 struct CurrentUserMemory;
 
 impl UserMemory for CurrentUserMemory {
+    fn user_limit(&self) -> usize {
+        arch::extable::USER_END as usize
+    }
+
     fn copy_from_user(&self, addr: usize, dst: &mut [u8]) -> Result<(), Status> {
         arch::extable::copy_from_user(dst, addr as u64).map_err(|_| Status::ERR_INVALID_ARGS)
     }

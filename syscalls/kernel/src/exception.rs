@@ -30,7 +30,6 @@ use spin::Mutex;
 use crate::account::Account;
 use crate::channel::{wake_waiters, ChannelEndpoint, Message};
 use crate::object::{new_koid, Object, ProcessObject, ThreadObject};
-use crate::user_ptr::X86_64_USER_LIMIT;
 
 struct PortState {
     channel: Option<Arc<ChannelEndpoint>>,
@@ -327,12 +326,16 @@ impl ThreadExceptionState {
     /// return is an `iretq`) or a non-canonical `fs_base` / `gs_base`; non-zero `fs_base` /
     /// `gs_base` are `ZX_ERR_NOT_SUPPORTED` (threads here have no FS/GS base). Only
     /// [`X86_FLAGS_USER`] bits of `rflags` are taken.
-    pub fn set_regs(&self, new: &GeneralRegs) -> ZxResult {
+    ///
+    /// `user_limit` is the end of the user half (`UserMemory::user_limit`); the upper canonical
+    /// half is its sign-extended mirror.
+    pub fn set_regs(&self, new: &GeneralRegs, user_limit: u64) -> ZxResult {
         let mut inner = self.inner.lock();
         let f = inner.as_mut().ok_or(Status::ERR_BAD_STATE)?;
-        let canonical = |v: u64| v < X86_64_USER_LIMIT as u64 || v >= 0xffff_8000_0000_0000;
-        if new.rip >= X86_64_USER_LIMIT as u64
-            || new.rsp > X86_64_USER_LIMIT as u64
+        let kernel_half = !(user_limit - 1);
+        let canonical = |v: u64| v < user_limit || v >= kernel_half;
+        if new.rip >= user_limit
+            || new.rsp > user_limit
             || !canonical(new.fs_base)
             || !canonical(new.gs_base)
         {

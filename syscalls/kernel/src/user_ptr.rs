@@ -23,9 +23,6 @@ use abi::wire::Wire;
 use abi::Status;
 use vm::PhysAddr;
 
-/// End of the x86_64 lower canonical half: user addresses are below it.
-pub const X86_64_USER_LIMIT: usize = 0x0000_8000_0000_0000;
-
 /// The current process's user memory, as the kernel sees it.
 ///
 /// Implementations must return `ZX_ERR_INVALID_ARGS` when the copy faults (unmapped, or not
@@ -37,10 +34,9 @@ pub trait UserMemory {
     /// Copies `src` to user address `addr`.
     fn copy_to_user(&mut self, addr: usize, src: &[u8]) -> Result<(), Status>;
 
-    /// Exclusive upper bound of user addresses. Defaults to the x86_64 lower half.
-    fn user_limit(&self) -> usize {
-        X86_64_USER_LIMIT
-    }
+    /// Exclusive upper bound of user addresses: the architecture's (the kernel returns
+    /// `arch::extable::USER_END`, the one place that knows it), or what a test chooses.
+    fn user_limit(&self) -> usize;
 
     /// Copies `len` bytes of VMO frame `frame` from `offset` (inside the frame) to user address
     /// `addr`, without resolving page faults: `false` when the copy faulted (some bytes may be
@@ -383,8 +379,12 @@ pub mod mock {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    use super::{UserMemory, X86_64_USER_LIMIT};
     use abi::Status;
+
+    use super::UserMemory;
+
+    /// The x86_64 lower canonical half: the limit [`FakeUserMemory::new`] gives host tests.
+    pub const X86_64_USER_LIMIT: usize = 0x0000_8000_0000_0000;
     use alloc::sync::Arc;
     use vm::{PhysAddr, PhysMem};
 
@@ -559,7 +559,7 @@ pub mod mock {
 
 #[cfg(test)]
 mod tests {
-    use super::mock::FakeUserMemory;
+    use super::mock::{FakeUserMemory, X86_64_USER_LIMIT};
     use super::*;
     use abi::info::{InfoVmar, InfoVmo};
 

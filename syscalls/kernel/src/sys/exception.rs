@@ -263,7 +263,8 @@ pub fn write_state(
     }
     let mut bytes = [0u8; GeneralRegs::SIZE];
     UserInBuffer::new(buffer, GeneralRegs::SIZE).read_at(ctx.user_memory(), 0, &mut bytes)?;
+    let user_limit = ctx.user_memory().user_limit() as u64;
     thread
         .exception_state()
-        .set_regs(&GeneralRegs::decode(&bytes))
+        .set_regs(&GeneralRegs::decode(&bytes), user_limit)
 }
