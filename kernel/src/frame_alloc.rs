@@ -17,7 +17,7 @@
 //! eaten into it) is the signal to refuse new kernel objects to user space (`ZX_ERR_NO_MEMORY`).
 
 use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
-use spin::Mutex;
+use lock_order::{Class, OrderedMutex as Mutex};
 
 /// Size of a physical frame.
 pub const FRAME_SIZE: u64 = 4096;
@@ -264,7 +264,7 @@ pub fn find_bitmap_home(regions: &MemoryRegions, bytes: u64) -> Option<u64> {
         .map(|(s, _)| s)
 }
 
-static FRAMES: Mutex<Option<BitmapAllocator>> = Mutex::new(None);
+static FRAMES: Mutex<Option<BitmapAllocator>> = Mutex::new(Class::Frames, None);
 
 /// Frames [`alloc_user`] leaves to the kernel (set by [`install`]).
 static RESERVE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);

@@ -35,7 +35,7 @@
 use crate::frame_alloc::{self, Frame, FRAME_SIZE};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::null_mut;
-use spin::Mutex;
+use lock_order::{Class, OrderedMutex as Mutex};
 
 const PAGE: usize = FRAME_SIZE as usize;
 /// Bytes of a slab frame before its header.
@@ -148,19 +148,22 @@ unsafe impl Send for Inner {}
 pub struct KernelHeap(Mutex<Inner>);
 
 #[global_allocator]
-static HEAP: KernelHeap = KernelHeap(Mutex::new(Inner {
-    phys_offset: 0,
-    partial: [null_mut(); CLASSES.len()],
-    empty: null_mut(),
-    empty_count: 0,
-    slab_frames: 0,
-    page_frames: 0,
-    orders: [Order {
-        high_water: 0,
-        free: 0,
-    }; ORDERS],
-    used_bytes: 0,
-}));
+static HEAP: KernelHeap = KernelHeap(Mutex::new(
+    Class::Heap,
+    Inner {
+        phys_offset: 0,
+        partial: [null_mut(); CLASSES.len()],
+        empty: null_mut(),
+        empty_count: 0,
+        slab_frames: 0,
+        page_frames: 0,
+        orders: [Order {
+            high_water: 0,
+            free: 0,
+        }; ORDERS],
+        used_bytes: 0,
+    },
+));
 
 fn with_heap<R>(f: impl FnOnce(&mut Inner) -> R) -> R {
     x86_64::instructions::interrupts::without_interrupts(|| f(&mut HEAP.0.lock()))

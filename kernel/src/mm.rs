@@ -19,6 +19,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use arch::paging::{self, FrameSource, X86Mmu};
 use arch::trap::PageFaultInfo;
+use lock_order::{Class, OrderedMutex};
 use spin::Mutex;
 use vm::{AddressSpace, AspaceConfig, RandomSource};
 
@@ -119,7 +120,8 @@ pub fn new_user_aspace(rng: Box<dyn RandomSource>) -> Result<(Arc<AddressSpace>,
 }
 
 /// Every user address space created by [`new_user_aspace`] (dead ones are pruned lazily).
-static ASPACES: Mutex<Vec<Weak<AddressSpace>>> = Mutex::new(Vec::new());
+static ASPACES: OrderedMutex<Vec<Weak<AddressSpace>>> =
+    OrderedMutex::new(Class::AspaceList, Vec::new());
 
 fn with_registry<R>(f: impl FnOnce(&mut Vec<Weak<AddressSpace>>) -> R) -> R {
     x86_64::instructions::interrupts::without_interrupts(|| f(&mut ASPACES.lock()))

@@ -18,6 +18,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicU32, Ordering};
+use lock_order::{Class, OrderedMutex};
 use spin::Mutex;
 use syscalls::account::{Account, Charge};
 use syscalls::exception::ExceptionPort;
@@ -56,8 +57,8 @@ pub struct Process {
     /// The address space and its page-table root; `None` once torn down.
     aspace: Mutex<Option<(Arc<AddressSpace>, u64)>>,
     root_vmar_koid: u64,
-    handles: Mutex<ObjectTable>,
-    inner: Mutex<Inner>,
+    handles: OrderedMutex<ObjectTable>,
+    inner: OrderedMutex<Inner>,
     signals: AtomicU32,
     /// Thread objects of this process not yet dropped (the thread quota).
     thread_objects: AtomicU32,
@@ -105,13 +106,16 @@ impl Process {
             name: Mutex::new(n),
             aspace: Mutex::new(Some((aspace, root))),
             root_vmar_koid: syscalls::new_koid(),
-            handles: Mutex::new(handles),
-            inner: Mutex::new(Inner {
-                lifecycle: Lifecycle::Initial,
-                return_code: 0,
-                start_time: 0,
-                threads: Vec::new(),
-            }),
+            handles: OrderedMutex::new(Class::ProcessHandles, handles),
+            inner: OrderedMutex::new(
+                Class::ProcessInner,
+                Inner {
+                    lifecycle: Lifecycle::Initial,
+                    return_code: 0,
+                    start_time: 0,
+                    threads: Vec::new(),
+                },
+            ),
             signals: AtomicU32::new(0),
             thread_objects: AtomicU32::new(0),
             exception_port: ExceptionPort::new(),

@@ -22,7 +22,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use spin::Mutex;
+use lock_order::{Class, OrderedMutex as Mutex};
 use x86_64::instructions::interrupts;
 
 struct Sched {
@@ -37,15 +37,18 @@ struct Sched {
     switches: u64,
 }
 
-static SCHED: Mutex<Sched> = Mutex::new(Sched {
-    current: None,
-    run_queue: VecDeque::new(),
-    blocked: Vec::new(),
-    idle: None,
-    prev: None,
-    prev_aspace: None,
-    switches: 0,
-});
+static SCHED: Mutex<Sched> = Mutex::new(
+    Class::Sched,
+    Sched {
+        current: None,
+        run_queue: VecDeque::new(),
+        blocked: Vec::new(),
+        idle: None,
+        prev: None,
+        prev_aspace: None,
+        switches: 0,
+    },
+);
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
 

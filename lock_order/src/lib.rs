@@ -1,0 +1,266 @@
+//! The lock-order table of the kernel and its checker.
+//!
+//! This crate owns [`Class`] (every checked lock class with its rank: the one table of the
+//! lock order) and [`OrderedMutex`], a spin mutex that knows its class. In builds with debug
+//! assertions (`cargo test`, `cargo run`: the kernel's dev profile keeps them on) every
+//! acquisition is checked against the locks the current context already holds: taking a lock
+//! whose rank is not above every held lock's rank panics, naming both locks. Release builds
+//! compile the check out.
+//!
+//! A rank only says "may be taken while holding a lower one": a lock is never taken while a lock
+//! of the same or a higher rank is held (two VMO locks at once are an inversion too). The
+//! held-lock stack belongs to the execution context: one per thread on the host (any target
+//! with an OS), one for the CPU in the kernel (`target_os = "none"`), which runs on one CPU with interrupts off and never
+//! holds a lock across a context switch (per-CPU stacks come with SMP).
+//!
+//! # The table
+//!
+//! | rank | class | what it guards | taken inside it |
+//! | ---: | --- | --- | --- |
+//! | 10 | [`Class::Sched`] | the scheduler's run and blocked queues | process and thread state |
+//! | 20 | [`Class::ProcessHandles`] | a process's handle table | the tree lock of an address space (a handle's VMAR), VMO locks |
+//! | 30 | [`Class::ProcessInner`] | a process's threads, state and exit code | nothing above |
+//! | 40 | [`Class::AspaceTree`] | an address space's region arena, gap trees and RNG | VMO locks, its MMU |
+//! | 50 | [`Class::Vmo`] | a VMO's pages, size and back-references | the MMU of each mapping's address space |
+//! | 60 | [`Class::AspaceMmu`] | an address space's page tables | frames |
+//! | 70 | [`Class::AspaceList`] | the kernel's list of live address spaces | nothing above |
+//! | 80 | [`Class::Heap`] | the kernel heap's slabs and page runs | frames (a slab or a page run takes them), the kernel-heap region (a leaf) |
+//! | 90 | [`Class::Frames`] | the physical frame allocator | nothing (its bitmap and stacks never grow) |
+//!
+//! Locks not in the table (the serial console, the page-fault hook slot, thread names, channel
+//! queues, exception ports) are leaves: nothing is locked while one of them is held.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(not(target_os = "none"))]
+extern crate std;
+
+use core::ops::{Deref, DerefMut};
+
+macro_rules! classes {
+    ($( $(#[$doc:meta])* $name:ident = $rank:literal, )*) => {
+        /// A checked lock class; its discriminant is its rank (see the crate docs' table).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum Class {
+            $( $(#[$doc])* $name = $rank, )*
+        }
+
+        impl Class {
+            /// Every class, in rank order.
+            pub const ALL: &'static [Class] = &[$( Class::$name, )*];
+
+            /// The class's name as a panic message prints it.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( Class::$name => stringify!($name), )*
+                }
+            }
+        }
+    };
+}
+
+classes! {
+    /// The scheduler's queues.
+    Sched = 10,
+    /// A process's handle table.
+    ProcessHandles = 20,
+    /// A process's thread list, state and exit code.
+    ProcessInner = 30,
+    /// An address space's region tree (Zircon's aspace lock).
+    AspaceTree = 40,
+    /// A VMO's pages and back-references.
+    Vmo = 50,
+    /// An address space's page tables.
+    AspaceMmu = 60,
+    /// The kernel's list of live address spaces.
+    AspaceList = 70,
+    /// The kernel heap.
+    Heap = 80,
+    /// The physical frame allocator.
+    Frames = 90,
+}
+
+impl Class {
+    /// The rank: a lock may be taken only while every held lock has a lower one.
+    pub const fn rank(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Most checked locks one context holds at once.
+pub const MAX_HELD: usize = 16;
+
+/// The classes a context holds, in acquisition order.
+#[derive(Clone, Copy)]
+pub struct Held {
+    classes: [Option<Class>; MAX_HELD],
+    len: usize,
+}
+
+impl Held {
+    /// Nothing held.
+    pub const fn new() -> Held {
+        Held {
+            classes: [None; MAX_HELD],
+            len: 0,
+        }
+    }
+
+    /// Records taking `class`; the panic message names both locks on an inversion.
+    pub fn acquire(&mut self, class: Class) {
+        if let Some(top) = self.highest() {
+            if top.rank() >= class.rank() {
+                panic!(
+                    "lock order: taking {} (rank {}) while holding {} (rank {})",
+                    class.name(),
+                    class.rank(),
+                    top.name(),
+                    top.rank()
+                );
+            }
+        }
+        assert!(
+            self.len < MAX_HELD,
+            "lock order: more than {MAX_HELD} locks held"
+        );
+        self.classes[self.len] = Some(class);
+        self.len += 1;
+    }
+
+    /// Records releasing `class` (guards may drop in any order).
+    pub fn release(&mut self, class: Class) {
+        let held = &mut self.classes[..self.len];
+        if let Some(i) = held.iter().rposition(|c| *c == Some(class)) {
+            held.copy_within(i + 1.., i);
+            self.len -= 1;
+            self.classes[self.len] = None;
+        }
+    }
+
+    /// The held lock of the highest rank.
+    pub fn highest(&self) -> Option<Class> {
+        self.classes[..self.len]
+            .iter()
+            .flatten()
+            .copied()
+            .max_by_key(|c| c.rank())
+    }
+
+    /// How many locks are held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Nothing held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Default for Held {
+    fn default() -> Held {
+        Held::new()
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+std::thread_local! {
+    static HELD: core::cell::RefCell<Held> = const { core::cell::RefCell::new(Held::new()) };
+}
+
+#[cfg(target_os = "none")]
+static HELD: spin::Mutex<Held> = spin::Mutex::new(Held::new());
+
+/// Runs `f` on the current context's held-lock stack.
+fn with_held<R>(f: impl FnOnce(&mut Held) -> R) -> R {
+    #[cfg(not(target_os = "none"))]
+    {
+        HELD.with(|h| f(&mut h.borrow_mut()))
+    }
+    #[cfg(target_os = "none")]
+    {
+        f(&mut HELD.lock())
+    }
+}
+
+/// The classes the current context holds (for tests and diagnostics).
+pub fn held() -> Held {
+    with_held(|h| *h)
+}
+
+/// True when the order is checked in this build.
+pub const CHECKED: bool = cfg!(debug_assertions);
+
+/// A spin mutex of a [`Class`]: [`OrderedMutex::lock`] checks the order first (with debug
+/// assertions).
+pub struct OrderedMutex<T: ?Sized> {
+    class: Class,
+    inner: spin::Mutex<T>,
+}
+
+impl<T> OrderedMutex<T> {
+    /// A mutex of `class` holding `value`.
+    pub const fn new(class: Class, value: T) -> OrderedMutex<T> {
+        OrderedMutex {
+            class,
+            inner: spin::Mutex::new(value),
+        }
+    }
+
+    /// The value, when nothing can hold the lock.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+
+impl<T: ?Sized> OrderedMutex<T> {
+    /// Takes the lock, after checking that every lock the context holds ranks below it.
+    pub fn lock(&self) -> OrderedGuard<'_, T> {
+        if CHECKED {
+            with_held(|h| h.acquire(self.class));
+        }
+        OrderedGuard {
+            class: self.class,
+            guard: self.inner.lock(),
+        }
+    }
+
+    /// The value through `&mut self` (no lock: nothing else can reach it).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
+    }
+
+    /// The lock's class.
+    pub fn class(&self) -> Class {
+        self.class
+    }
+}
+
+/// The guard of an [`OrderedMutex`]; dropping it records the release.
+pub struct OrderedGuard<'a, T: ?Sized> {
+    class: Class,
+    guard: spin::MutexGuard<'a, T>,
+}
+
+impl<T: ?Sized> Deref for OrderedGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T: ?Sized> DerefMut for OrderedGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T: ?Sized> Drop for OrderedGuard<'_, T> {
+    fn drop(&mut self) {
+        if CHECKED {
+            with_held(|h| h.release(self.class));
+        }
+    }
+}
