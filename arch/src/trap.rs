@@ -13,7 +13,7 @@
 //! - otherwise a kernel `#PF` at an exception-table instruction resumes at its fixup, and any
 //!   other exception from ring 3 (except `#DF`/NMI/`#MC`: an unresolved `#PF`, `#GP`, `#UD`,
 //!   `#DE`, `int3`, ...) goes to the hook registered with [`set_user_exception_hook`] (kill the
-//!   thread; [`last_user_fault`] says what happened), or, while none is registered, is reported
+//!   thread; its [`UserFault`] argument says what happened), or, while none is registered, is reported
 //!   and ends the run with [`ExitCode::Exception`];
 //! - `#DF` whose CR2 lies in the kernel stack's guard page is reported as "kernel stack overflow";
 //! - anything else prints vector, name, error code, RIP, CR2 (for `#PF`), all registers and a
@@ -345,9 +345,9 @@ fn guard_page_hit(addr: u64) -> Option<(u64, u64)> {
 
 /// Handler of an exception raised in ring 3 that the kernel did not resolve (page faults reach it
 /// only when the page-fault hook failed); it owns the thread's fate (kill the thread and never
-/// return, or rewrite the frame into a context that is safe to resume). [`last_user_fault`]
-/// describes the fault.
-pub type UserExceptionHook = fn(&mut TrapFrame);
+/// return, or rewrite the frame into a context that is safe to resume). The [`UserFault`]
+/// argument describes the fault.
+pub type UserExceptionHook = fn(&mut TrapFrame, &UserFault);
 /// Handler of a hardware interrupt `irq` (0..=15), called after the EOI, with the interrupted
 /// frame; may switch threads.
 pub type IrqHook = fn(irq: u8, &mut TrapFrame);
@@ -465,20 +465,11 @@ pub struct UserFault {
 
 static PAGE_FAULT_HOOK: Mutex<Option<PageFaultHook>> = Mutex::new(None);
 
-/// The user fault being handed to the user-exception hook (single CPU: one slot).
-static LAST_USER_FAULT: Mutex<Option<UserFault>> = Mutex::new(None);
-
 /// Installs the page-fault hook (replacing and returning the previous one; `None` removes it).
 /// It is called for faults on user addresses from ring 3 and from the kernel's fault-safe copies
 /// (never for instruction fetches by the kernel), with interrupts disabled.
 pub fn set_page_fault_hook(hook: Option<PageFaultHook>) -> Option<PageFaultHook> {
     core::mem::replace(&mut *PAGE_FAULT_HOOK.lock(), hook)
-}
-
-/// What the user-exception hook is being called for: the vector, and for a page fault why the
-/// page-fault hook could not resolve it. Valid inside the hook (the next user fault replaces it).
-pub fn last_user_fault() -> Option<UserFault> {
-    *LAST_USER_FAULT.lock()
 }
 
 /// How many times in a row the same fault may be "resolved" before it counts as unresolvable
@@ -546,9 +537,8 @@ fn page_fault(frame: &mut TrapFrame) {
 }
 
 fn user_fault(frame: &mut TrapFrame, fault: UserFault) {
-    *LAST_USER_FAULT.lock() = Some(fault);
     match USER_EXCEPTION_HOOK.get() {
-        Some(hook) => hook(frame),
+        Some(hook) => hook(frame, &fault),
         None => {
             let mut out = crate::serial::emergency();
             let _ = writeln!(out);

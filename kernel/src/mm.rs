@@ -59,8 +59,19 @@ unsafe impl FrameSource for KernelFrames {
 
 static KERNEL_FRAMES: KernelFrames = KernelFrames;
 
-/// The current user address space and its page-table root (`None`: the kernel's table).
-static CURRENT: Mutex<Option<(Arc<AddressSpace>, u64)>> = Mutex::new(None);
+/// A user address space as a CPU loads it: the VM's address space and the physical address of
+/// its page-table root (what CR3 gets). Made by [`new_user_aspace`], made current by
+/// [`switch_aspace`].
+#[derive(Clone)]
+pub struct UserAspace {
+    /// The address space (regions, mappings, page tables).
+    pub aspace: Arc<AddressSpace>,
+    /// Physical address of its PML4.
+    pub root: u64,
+}
+
+/// The current user address space (`None`: the kernel's table).
+static CURRENT: Mutex<Option<UserAspace>> = Mutex::new(None);
 
 /// Brings up paging (NXE, SMEP, SMAP, the shared kernel half, `PhysMem`) and the fault hook.
 /// Call once, after the frame allocator and the heap.
@@ -96,15 +107,14 @@ pub fn page_fault_hook(info: &PageFaultInfo) -> Result<(), Status> {
 fn resolve_fault(info: &PageFaultInfo) -> Result<(), Status> {
     let aspace = {
         let current = CURRENT.try_lock().ok_or(Status::ERR_BAD_STATE)?;
-        current.as_ref().map(|(a, _)| a.clone())
+        current.as_ref().map(|u| u.aspace.clone())
     };
     let aspace = aspace.ok_or(Status::ERR_NOT_FOUND)?;
     aspace.fault(info.vaddr as usize, info.mmu_access())
 }
 
-/// A new user address space `[USER_ASPACE_BASE, USER_ASPACE_END)` with ASLR drawn from `rng`,
-/// and the physical address of its page-table root (for [`switch_aspace`]).
-pub fn new_user_aspace(rng: Box<dyn RandomSource>) -> Result<(Arc<AddressSpace>, u64), Status> {
+/// A new user address space `[USER_ASPACE_BASE, USER_ASPACE_END)` with ASLR drawn from `rng`.
+pub fn new_user_aspace(rng: Box<dyn RandomSource>) -> Result<UserAspace, Status> {
     let mmu = X86Mmu::new_user(paging::phys_mem())?;
     let root = mmu.root_phys();
     let config = AspaceConfig::user(
@@ -116,7 +126,7 @@ pub fn new_user_aspace(rng: Box<dyn RandomSource>) -> Result<(Arc<AddressSpace>,
         r.retain(|w| w.strong_count() > 0);
         r.push(Arc::downgrade(&aspace));
     });
-    Ok((aspace, root))
+    Ok(UserAspace { aspace, root })
 }
 
 /// Every user address space created by [`new_user_aspace`] (dead ones are pruned lazily).
@@ -163,13 +173,11 @@ pub fn check_live_aspaces(preempt: fn()) -> (u64, u64) {
     (checked, failed)
 }
 
-/// Makes `next` (an address space and its root from [`new_user_aspace`]) current: loads its
-/// table into CR3 and points the fault hook at it; `None` returns to the kernel's table. Returns
-/// the previous one, so its last reference is dropped by the caller, outside any lock.
-pub fn switch_aspace(next: Option<(Arc<AddressSpace>, u64)>) -> Option<(Arc<AddressSpace>, u64)> {
-    let root = next
-        .as_ref()
-        .map_or(paging::kernel_root_phys(), |(_, root)| *root);
+/// Makes `next` current: loads its table into CR3 and points the fault hook at it; `None`
+/// returns to the kernel's table. Returns the previous one, so its last reference is dropped by
+/// the caller, outside any lock.
+pub fn switch_aspace(next: Option<UserAspace>) -> Option<UserAspace> {
+    let root = next.as_ref().map_or(paging::kernel_root_phys(), |u| u.root);
     // Interrupts off: a thread preempted while holding the slot would make the fault hook of the
     // next thread fail (it only try-locks).
     x86_64::instructions::interrupts::without_interrupts(|| {

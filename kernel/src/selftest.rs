@@ -19,8 +19,9 @@ fn recurse(depth: u64) -> u64 {
 /// Makes a user address space current with one committed page holding `ret` instructions,
 /// mapped with `perms`; returns its address. Leaks everything: the run ends right after.
 fn map_user_page(perms: u32) -> u64 {
-    let (aspace, root) =
+    let user =
         crate::mm::new_user_aspace(Box::new(vm::SplitMix64::new(1))).expect("user address space");
+    let aspace = user.aspace.clone();
     let vmo = vm::Vmo::create(arch::paging::phys_mem(), 4096, 0).expect("vmo");
     vmo.write(0, &[0xC3; 4096]).expect("vmo write");
     let addr = aspace
@@ -35,7 +36,7 @@ fn map_user_page(perms: u32) -> u64 {
             vm::ALL_RIGHTS,
         )
         .expect("map");
-    core::mem::forget(crate::mm::switch_aspace(Some((aspace, root))));
+    core::mem::forget(crate::mm::switch_aspace(Some(user)));
     addr as u64
 }
 

@@ -48,8 +48,9 @@ struct Current {
 
 impl Current {
     fn new() -> Result<Current, Failure> {
-        let (aspace, root) = check!(new_user_aspace(Box::new(SplitMix64::new(0x5eed))));
-        drop(switch_aspace(Some((aspace.clone(), root))));
+        let user = check!(new_user_aspace(Box::new(SplitMix64::new(0x5eed))));
+        let (aspace, root) = (user.aspace.clone(), user.root);
+        drop(switch_aspace(Some(user)));
         ensure_eq!(arch::paging::active_root_phys(), root);
         Ok(Current { aspace, root })
     }

@@ -11,6 +11,7 @@
 
 use super::sched;
 use super::thread::Thread;
+use crate::mm::UserAspace;
 use abi::info::process_flags::{ZX_INFO_PROCESS_FLAG_EXITED, ZX_INFO_PROCESS_FLAG_STARTED};
 use abi::info::{InfoProcess, ZX_MAX_NAME_LEN};
 use abi::Status;
@@ -55,7 +56,7 @@ pub struct Process {
     /// NUL-padded; `ZX_PROP_NAME` may change it.
     name: Mutex<[u8; ZX_MAX_NAME_LEN]>,
     /// The address space and its page-table root; `None` once torn down.
-    aspace: Mutex<Option<(Arc<AddressSpace>, u64)>>,
+    aspace: Mutex<Option<UserAspace>>,
     root_vmar_koid: u64,
     handles: OrderedMutex<ObjectTable>,
     inner: OrderedMutex<Inner>,
@@ -92,8 +93,8 @@ impl Process {
     pub fn create(name: &[u8], creator: Option<&Arc<Account>>) -> Result<Arc<Process>, Status> {
         let charge = super::quota::charge_process(creator)?;
         let account = super::quota::new_account(creator);
-        let (aspace, root) = crate::mm::new_user_aspace(super::random::aspace_rng())?;
-        super::quota::bound_address_space(&aspace, &account);
+        let user_aspace = crate::mm::new_user_aspace(super::random::aspace_rng())?;
+        super::quota::bound_address_space(&user_aspace.aspace, &account);
         let mut n = [0u8; ZX_MAX_NAME_LEN];
         let len = name.len().min(ZX_MAX_NAME_LEN - 1);
         n[..len].copy_from_slice(&name[..len]);
@@ -104,7 +105,7 @@ impl Process {
         Ok(Arc::new(Process {
             koid: syscalls::new_koid(),
             name: Mutex::new(n),
-            aspace: Mutex::new(Some((aspace, root))),
+            aspace: Mutex::new(Some(user_aspace)),
             root_vmar_koid: syscalls::new_koid(),
             handles: OrderedMutex::new(Class::ProcessHandles, handles),
             inner: OrderedMutex::new(
@@ -167,13 +168,13 @@ impl Process {
 
     /// The address space, unless torn down.
     pub fn aspace(&self) -> Option<Arc<AddressSpace>> {
-        self.aspace.lock().as_ref().map(|(a, _)| a.clone())
+        self.aspace.lock().as_ref().map(|u| u.aspace.clone())
     }
 
     /// Loads this process's page table and makes it the one user faults resolve against (on a
     /// switch to one of its threads). Returns the previously current address space for the
     /// caller to drop outside its locks.
-    pub fn activate(&self) -> Option<(Arc<AddressSpace>, u64)> {
+    pub fn activate(&self) -> Option<UserAspace> {
         let current = self.aspace.lock().clone();
         current
             .map(|c| crate::mm::switch_aspace(Some(c)))
@@ -266,7 +267,7 @@ impl Process {
         // Address space: unmap everything (frames go back to the VMOs, whose last reference may
         // be this), then let go of it. If it is loaded, return to the kernel table first.
         let aspace = self.aspace.lock().take();
-        if let Some((aspace, root)) = aspace {
+        if let Some(UserAspace { aspace, root }) = aspace {
             let root_vmar = aspace.root_vmar();
             let (at, rest) = (root_vmar.base(), root_vmar.len_bytes());
             match preempt {

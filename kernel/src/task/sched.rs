@@ -33,7 +33,7 @@ struct Sched {
     /// The thread the CPU just left; taken by [`finish_switch`] on the incoming thread.
     prev: Option<Arc<Thread>>,
     /// The address space the switch replaced as current; dropped by [`finish_switch`].
-    prev_aspace: Option<(Arc<vm::AddressSpace>, u64)>,
+    prev_aspace: Option<crate::mm::UserAspace>,
     switches: u64,
 }
 

@@ -84,16 +84,10 @@ pub fn on_syscall(frame: &mut TrapFrame) {
 /// rewritten from the registers `zx_thread_write_state` left) or end it. With no handler, or
 /// every handler passing (`ZX_EXCEPTION_STATE_TRY_NEXT`), the fault is reported and the whole
 /// process killed with `ZX_TASK_RETCODE_EXCEPTION_KILL`, and the thread never returns.
-pub fn on_user_fault(frame: &mut TrapFrame) {
+pub fn on_user_fault(frame: &mut TrapFrame, fault: &UserFault) {
     let thread = sched::current();
-    let fault = arch::trap::last_user_fault().unwrap_or(UserFault {
-        vector: frame.vector,
-        error_code: frame.error_code,
-        rip: frame.rip,
-        page_fault: None,
-    });
     let outcome = match thread.process().cloned() {
-        Some(p) => deliver_exception(&thread, &p, frame, &fault),
+        Some(p) => deliver_exception(&thread, &p, frame, fault),
         None => Outcome::Unhandled,
     };
     match outcome {
@@ -106,7 +100,7 @@ pub fn on_user_fault(frame: &mut TrapFrame) {
         Outcome::Unhandled => {}
     }
     let mut line = alloc::string::String::new();
-    let _ = arch::trap::write_user_fault_summary(&mut line, &fault);
+    let _ = arch::trap::write_user_fault_summary(&mut line, fault);
     match thread.process() {
         Some(p) => {
             arch::println!(
