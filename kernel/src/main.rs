@@ -107,7 +107,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         cmdline.get("seed").and_then(|s| s.parse().ok()),
     );
     task::loader::set_ramdisk(ramdisk);
-    task::syscall::set_debugging_syscalls(cmdline.flag("debug_syscalls"));
+    task::context::set_debugging_syscalls(cmdline.flag("debug_syscalls"));
     print_memory_summary(boot_info);
 
     match cmdline.get("mode").unwrap_or("run") {

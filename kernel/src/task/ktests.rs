@@ -43,12 +43,12 @@ ktest! {
         // `victim` writes and reads its own mapping through zx_process_write_memory /
         // read_memory: with the command line's `debug_syscalls` off (the default) both are
         // ACCESS_DENIED (it returns 1), with it on both work (it returns 0).
-        let was = super::syscall::debugging_syscalls();
-        super::syscall::set_debugging_syscalls(false);
+        let was = super::context::debugging_syscalls();
+        super::context::set_debugging_syscalls(false);
         let off = run("victim", victim::DEBUG_MEMORY);
-        super::syscall::set_debugging_syscalls(true);
+        super::context::set_debugging_syscalls(true);
         let on = run("victim", victim::DEBUG_MEMORY);
-        super::syscall::set_debugging_syscalls(was);
+        super::context::set_debugging_syscalls(was);
         ensure_eq!(off?, 1);
         ensure_eq!(on?, 0);
         Ok(())
@@ -213,7 +213,7 @@ ktest! {
         use abi::Status;
         // A non-canonical entry would make the first iretq fault in ring 0: refused up front.
         let p = Process::create(b"bad-entry", None).map_err(|e| fail(format!("{e:?}")))?;
-        let t = syscall::new_thread(&p, &p, b"t").map_err(|e| fail(format!("{e:?}")))?;
+        let t = super::context::new_thread(&p, &p, b"t").map_err(|e| fail(format!("{e:?}")))?;
         for (entry, stack) in [
             (0xdead_beef_0000_0000usize, 0x1000_0000usize),
             (0xffff_ffff_8000_0000, 0x1000_0000),
@@ -228,7 +228,7 @@ ktest! {
                 root_vmar: 0,
                 thread: 0,
             };
-            ensure_eq!(syscall::start_process(&p, &t, &start), Err(Status::ERR_INVALID_ARGS));
+            ensure_eq!(super::context::start_process(&p, &t, &start), Err(Status::ERR_INVALID_ARGS));
         }
         ensure_eq!(t.state(), thread::State::New);
         Ok(())

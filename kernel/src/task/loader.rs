@@ -5,8 +5,8 @@
 //!
 //! Later processes are loaded by user space itself (`zx::process::spawn`), the Zircon way.
 
+use super::context::{new_thread, start_process};
 use super::process::Process;
-use super::syscall::{new_thread, start_process};
 use abi::default_rights::ZX_DEFAULT_VMO_RIGHTS;
 use abi::handle::ZX_HANDLE_INVALID;
 use abi::rights::ZX_RIGHT_WRITE;

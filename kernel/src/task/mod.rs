@@ -4,18 +4,21 @@
 //! - [`process`]: address space, handle table, threads, return code, signals, exact teardown;
 //! - [`sched`]: round-robin preemptive scheduling on one CPU, blocking waits, thread exit;
 //! - [`clock`]: ticks and the monotonic clock;
-//! - [`syscall`]: the SYSCALL handler, `syscalls::SyscallContext` for the calling thread, the
-//!   user-fault kill hook;
+//! - [`syscall`]: the SYSCALL handler;
+//! - [`context`]: `syscalls::SyscallContext` for the calling thread;
+//! - [`exception`]: unresolved user faults: exception channels, then the kill;
 //! - [`quota`]: per-process quotas and low-memory admission of system calls;
 //! - [`loader`]: the first user program from the ramdisk;
 //! - [`random`]: seeds for ASLR and handle values.
 //!
 //! Entry from arch: the timer IRQ ([`on_irq`]), every exception from user mode
-//! ([`syscall::on_user_fault`]) and every system call ([`syscall::on_syscall`]) run on the current thread's
+//! ([`exception::on_user_fault`]) and every system call ([`syscall::on_syscall`]) run on the current thread's
 //! kernel stack; before any of them returns to ring 3 the thread checks whether it must die
 //! ([`before_user_return`]).
 
 pub mod clock;
+pub mod context;
+pub mod exception;
 pub mod irqoff;
 pub mod loader;
 pub mod process;
@@ -37,7 +40,7 @@ pub fn init(boot_stack_bottom: u64, boot_stack_top: u64, seed: Option<u64>) {
     log::info!("random seed {seed:#x} (replay with seed={seed})");
     sched::init(boot_stack_bottom, boot_stack_top);
     arch::trap::set_irq_hook(on_irq);
-    arch::trap::set_user_exception_hook(syscall::on_user_fault);
+    arch::trap::set_user_exception_hook(exception::on_user_fault);
     syscalls::channel::set_wake_hook(sched::wake_all);
     arch::syscall::init(syscall::on_syscall);
     arch::irq::init();
