@@ -1,7 +1,8 @@
 //! Virtual memory objects: sparse, zero-filled-on-demand pages of memory shared through `Arc`.
 //!
 //! This module owns [`Vmo`]: its page list (`BTreeMap` page index -> frame), commit / decommit,
-//! byte reads and writes, resize, and the list of back-references to the mappings that map it.
+//! byte reads and writes, resize, the content size, the lock count of a discardable VMO, and the
+//! list of back-references to the mappings that map it.
 //!
 //! The back-references (`backrefs`) are Zircon's `RangeChangeUpdate`: when pages leave the VMO (decommit,
 //! shrink) every mapping of the affected range gets its page-table entries removed and the TLB
@@ -45,6 +46,8 @@ pub(crate) struct VmoInner {
     /// `ZX_PROP_VMO_CONTENT_SIZE`: the size in bytes the VMO was created or last resized with
     /// (not rounded to pages), or what was last set.
     pub(crate) content_size: u64,
+    /// Outstanding LOCK / TRY_LOCK operations of a discardable VMO (UNLOCK takes one back).
+    pub(crate) lock_count: u64,
 }
 
 /// A virtual memory object: `page_count` pages, each either committed (backed by a frame) or
@@ -84,6 +87,7 @@ impl Vmo {
                 run_counts: BTreeMap::new(),
                 mappings: BackRefs::default(),
                 content_size: size_bytes,
+                lock_count: 0,
             }),
         }))
     }
@@ -98,6 +102,44 @@ impl Vmo {
     /// `VmoTestCase.ContentSize` sets `size + 15643`); nothing else changes.
     pub fn set_content_size(&self, content_size: u64) {
         self.inner.lock().content_size = content_size;
+    }
+
+    /// LOCK / TRY_LOCK of a discardable VMO over `[offset, offset + len)`: not discardable ->
+    /// `ERR_NOT_SUPPORTED`; a range other than the whole VMO -> `ERR_OUT_OF_RANGE`. Pages are
+    /// never discarded here, so a lock always finds them and only counts.
+    pub fn lock_discardable(&self, offset: u64, len: u64) -> ZxResult {
+        let mut inner = self.discardable_whole_range(offset, len)?;
+        inner.lock_count = inner.lock_count.saturating_add(1);
+        Ok(())
+    }
+
+    /// UNLOCK of a discardable VMO: the errors of [`Vmo::lock_discardable`], then
+    /// `ERR_BAD_STATE` when it is not locked.
+    pub fn unlock_discardable(&self, offset: u64, len: u64) -> ZxResult {
+        let mut inner = self.discardable_whole_range(offset, len)?;
+        if inner.lock_count == 0 {
+            return Err(Status::ERR_BAD_STATE);
+        }
+        inner.lock_count -= 1;
+        Ok(())
+    }
+
+    /// True while a discardable VMO has an outstanding lock.
+    pub fn is_locked(&self) -> bool {
+        self.inner.lock().lock_count > 0
+    }
+
+    /// The checks the lock operations share, in Zircon's order (`VmObjectPaged::LockRange`:
+    /// discardable, then the whole VMO); the VMO lock is held on success.
+    fn discardable_whole_range(&self, offset: u64, len: u64) -> ZxResult<MutexGuard<'_, VmoInner>> {
+        if !self.is_discardable() {
+            return Err(Status::ERR_NOT_SUPPORTED);
+        }
+        let inner = self.inner.lock();
+        if offset != 0 || len != inner.page_count.saturating_mul(PAGE) {
+            return Err(Status::ERR_OUT_OF_RANGE);
+        }
+        Ok(inner)
     }
 
     /// A process-unique id (for introspection listings).
@@ -689,6 +731,196 @@ mod tests {
         vmo.read(3 * 4096, &mut buf).unwrap();
         assert_eq!(buf, [0; 4], "regrown pages read as zeros");
         assert_eq!(vmo.resize(u64::MAX), Err(Status::ERR_OUT_OF_RANGE));
+    }
+
+    #[test]
+    fn content_size_follows_create_resize_and_set() {
+        let (_, p) = phys(4);
+        let vmo = Vmo::create(p.clone(), 5000, ZX_VMO_RESIZABLE).unwrap();
+        assert_eq!(vmo.content_size(), 5000, "the unrounded creation size");
+        assert_eq!(vmo.len_bytes(), 8192);
+        vmo.set_content_size(100);
+        assert_eq!(vmo.content_size(), 100);
+        assert_eq!(vmo.len_bytes(), 8192, "the VMO's size stays");
+        vmo.set_content_size(1 << 40);
+        assert_eq!(
+            vmo.content_size(),
+            1 << 40,
+            "beyond the size is kept as given"
+        );
+        vmo.resize(5461).unwrap();
+        assert_eq!(vmo.content_size(), 5461, "resize sets the unrounded size");
+        assert_eq!(vmo.resize(u64::MAX), Err(Status::ERR_OUT_OF_RANGE));
+        assert_eq!(vmo.content_size(), 5461, "a failed resize leaves it");
+        let fixed = Vmo::create(p, 4096, 0).unwrap();
+        assert_eq!(fixed.resize(8192), Err(Status::ERR_UNAVAILABLE));
+        assert_eq!(fixed.content_size(), 4096);
+    }
+
+    #[test]
+    fn discardable_lock_counts_whole_vmo_only() {
+        let (_, p) = phys(4);
+        let plain = Vmo::create(p.clone(), 3 * 4096, 0).unwrap();
+        let ns = Err(Status::ERR_NOT_SUPPORTED);
+        assert_eq!(plain.lock_discardable(0, 3 * 4096), ns);
+        assert_eq!(plain.unlock_discardable(0, 3 * 4096), ns);
+        assert_eq!(plain.lock_discardable(0, 4096), ns, "before the range");
+        let vmo = Vmo::create(p, 3 * 4096, ZX_VMO_DISCARDABLE).unwrap();
+        let oor = Err(Status::ERR_OUT_OF_RANGE);
+        for (off, len) in [(0, 4096), (4096, 2 * 4096), (4096, 4096), (0, 4 * 4096)] {
+            assert_eq!(vmo.lock_discardable(off, len), oor, "{off} {len}");
+            assert_eq!(vmo.unlock_discardable(off, len), oor, "{off} {len}");
+        }
+        assert_eq!(
+            vmo.unlock_discardable(0, 3 * 4096),
+            Err(Status::ERR_BAD_STATE)
+        );
+        vmo.lock_discardable(0, 3 * 4096).unwrap();
+        vmo.lock_discardable(0, 3 * 4096).unwrap();
+        assert!(vmo.is_locked());
+        vmo.unlock_discardable(0, 3 * 4096).unwrap();
+        assert!(vmo.is_locked(), "one lock left");
+        vmo.unlock_discardable(0, 3 * 4096).unwrap();
+        assert!(!vmo.is_locked());
+        assert_eq!(
+            vmo.unlock_discardable(0, 3 * 4096),
+            Err(Status::ERR_BAD_STATE)
+        );
+    }
+
+    /// One piece a page walk hands out: `(frame, offset in page, len)`.
+    type Piece = (Option<PhysAddr>, usize, usize);
+
+    /// The pieces `read_pages` hands out for `[offset, offset + len)`, and their bytes read from
+    /// the frames (zeros for `None`).
+    fn pieces_read(vmo: &Vmo, p: &dyn PhysMem, offset: u64, len: usize) -> (Vec<Piece>, Vec<u8>) {
+        let mut pieces = Vec::new();
+        let mut bytes = Vec::new();
+        let done = vmo
+            .read_pages(offset, len, &mut |frame, in_page, l| {
+                let mut buf = vec![0u8; l];
+                if let Some(frame) = frame {
+                    p.read(frame, in_page, &mut buf);
+                }
+                pieces.push((frame, in_page, l));
+                bytes.extend_from_slice(&buf);
+                true
+            })
+            .unwrap();
+        assert_eq!(done, len, "every piece taken: the whole range is done");
+        (pieces, bytes)
+    }
+
+    #[test]
+    fn read_pages_splits_at_page_boundaries_and_matches_read() {
+        let (sp, p) = phys(8);
+        let vmo = Vmo::create(p.clone(), 4 * PAGE, 0).unwrap();
+        let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
+        vmo.write(PAGE + 100, &data).unwrap(); // pages 1 and 2; 0 and 3 stay uncommitted
+        let used = sp.used_frames();
+        let (pieces, bytes) = pieces_read(&vmo, &*p, 50, 3 * PAGE as usize);
+        let shape: Vec<(bool, usize, usize)> =
+            pieces.iter().map(|q| (q.0.is_some(), q.1, q.2)).collect();
+        assert_eq!(
+            shape,
+            [
+                (false, 50, 4046),
+                (true, 0, 4096),
+                (true, 0, 4096),
+                (false, 0, 50)
+            ],
+            "one piece per page, frames only for committed pages"
+        );
+        assert_eq!(pieces[1].0, vmo.frame_of(1));
+        assert_eq!(pieces[2].0, vmo.frame_of(2));
+        let mut want = vec![0u8; 3 * PAGE as usize];
+        vmo.read(50, &mut want).unwrap();
+        assert!(bytes == want, "the pieces' bytes are what read gives");
+        assert_eq!(sp.used_frames(), used, "reading commits nothing");
+        assert_eq!(
+            pieces_read(&vmo, &*p, 4 * PAGE, 0).0,
+            [],
+            "an empty range at the end hands out nothing"
+        );
+    }
+
+    #[test]
+    fn page_walks_stop_at_the_first_refused_piece() {
+        let (_, p) = phys(8);
+        let vmo = Vmo::create(p, 4 * PAGE, 0).unwrap();
+        let mut seen = Vec::new();
+        let done = vmo.write_pages(100, 3 * PAGE as usize, &mut |_, in_page, l| {
+            seen.push((in_page, l));
+            seen.len() < 2
+        });
+        assert_eq!(done, Ok(3996), "the bytes of the pieces taken");
+        assert_eq!(seen, [(100, 3996), (0, 4096)], "nothing after the refusal");
+        assert_eq!(
+            vmo.committed_page_count(),
+            2,
+            "the refused piece's page was committed before the callback saw it"
+        );
+        let mut calls = 0;
+        let done = vmo.read_pages(0, 2 * PAGE as usize, &mut |_, _, _| {
+            calls += 1;
+            false
+        });
+        assert_eq!((done, calls), (Ok(0), 1));
+    }
+
+    #[test]
+    fn write_pages_commits_as_it_goes() {
+        let (sp, p) = phys(2);
+        let vmo = Vmo::create(p.clone(), 4 * PAGE, 0).unwrap();
+        vmo.commit(PAGE, PAGE).unwrap();
+        // Page 0 takes the last free frame, page 1 is committed, page 2 finds none.
+        let mut seen = Vec::new();
+        let r = vmo.write_pages(10, 3 * PAGE as usize, &mut |frame, in_page, l| {
+            p.write(frame, in_page, &vec![0xab; l]);
+            seen.push((in_page, l));
+            true
+        });
+        assert_eq!(r, Err(Status::ERR_NO_MEMORY));
+        assert_eq!(
+            seen,
+            [(10, 4086), (0, 4096)],
+            "the pieces before the failure"
+        );
+        assert_eq!(
+            vmo.committed_page_count(),
+            2,
+            "earlier pages stay committed"
+        );
+        assert_eq!(sp.free_frames(), 0);
+        let mut back = vec![0u8; 2 * PAGE as usize];
+        vmo.read(0, &mut back).unwrap();
+        assert_eq!(&back[..10], [0; 10]);
+        assert!(
+            back[10..].iter().all(|&b| b == 0xab),
+            "the pieces' bytes landed in the VMO's own frames"
+        );
+    }
+
+    #[test]
+    fn page_walks_check_the_range_first() {
+        let (_, p) = phys(4);
+        let vmo = Vmo::create(p, 2 * PAGE, 0).unwrap();
+        let oor = Err(Status::ERR_OUT_OF_RANGE);
+        for (offset, len) in [(2 * PAGE - 4, 8), (u64::MAX - 2, 8), (0, usize::MAX)] {
+            let mut calls = 0;
+            let r = vmo.read_pages(offset, len, &mut |_, _, _| {
+                calls += 1;
+                true
+            });
+            assert_eq!(r, oor, "read [{offset:#x} + {len:#x})");
+            let r = vmo.write_pages(offset, len, &mut |_, _, _| {
+                calls += 1;
+                true
+            });
+            assert_eq!(r, oor, "write [{offset:#x} + {len:#x})");
+            assert_eq!(calls, 0, "a piece handed out before the range check");
+        }
+        assert_eq!(vmo.committed_page_count(), 0);
     }
 
     #[test]

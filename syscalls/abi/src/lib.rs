@@ -261,14 +261,27 @@ pub mod ops {
     pub const ZX_VMO_OP_LOCK: u32 = 3;
     /// Unlock a range locked by LOCK or TRY_LOCK.
     pub const ZX_VMO_OP_UNLOCK: u32 = 4;
+    /// Cache sync (data cache clean, instruction cache invalidate).
+    pub const ZX_VMO_OP_CACHE_SYNC: u32 = 6;
+    /// Cache invalidate.
+    pub const ZX_VMO_OP_CACHE_INVALIDATE: u32 = 7;
+    /// Cache clean.
+    pub const ZX_VMO_OP_CACHE_CLEAN: u32 = 8;
+    /// Cache clean and invalidate.
+    pub const ZX_VMO_OP_CACHE_CLEAN_INVALIDATE: u32 = 9;
     /// Zero a range.
     pub const ZX_VMO_OP_ZERO: u32 = 10;
     /// Lock a range of a discardable VMO unless it was discarded.
     pub const ZX_VMO_OP_TRY_LOCK: u32 = 11;
+    /// Bytes of `zx_vmo_lock_state_t`, which ZX_VMO_OP_LOCK writes to its buffer: four
+    /// little-endian `u64`s, `offset`, `size`, `discarded_offset`, `discarded_size`.
+    pub const ZX_VMO_LOCK_STATE_SIZE: usize = 32;
     /// Hint: pages are not needed.
     pub const ZX_VMO_OP_DONT_NEED: u32 = 12;
     /// Hint: pages are important.
     pub const ZX_VMO_OP_ALWAYS_NEED: u32 = 13;
+    /// Bring pages into memory (decompress) without committing new ones.
+    pub const ZX_VMO_OP_PREFETCH: u32 = 14;
     /// Commit pages behind a VMAR range.
     pub const ZX_VMAR_OP_COMMIT: u32 = 1;
     /// Decommit pages behind a VMAR range.

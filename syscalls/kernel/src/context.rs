@@ -104,9 +104,9 @@ pub trait SyscallContext {
     /// signals observed at the end.
     fn object_wait_one(&mut self, object: &Object, signals: u32, deadline: i64) -> (ZxResult, u32);
 
-    /// Whether the debugging syscalls (`zx_process_read_memory` / `write_memory`) are enabled:
-    /// the kernel command line's switch (Zircon's `kernel.enable-debugging-syscalls`). Off by
-    /// default.
+    /// Whether the debugging syscalls (`zx_process_read_memory` / `write_memory`, and
+    /// `ZX_VMO_OP_CACHE_INVALIDATE`) are enabled: the kernel command line's switch (Zircon's
+    /// `kernel.enable-debugging-syscalls`). Off by default.
     fn debugging_syscalls_enabled(&self) -> bool {
         false
     }

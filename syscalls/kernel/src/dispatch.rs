@@ -81,7 +81,7 @@ pub fn dispatch(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> i
         ZX_SYS_VMO_WRITE => sys::vmo::write(ctx, h(a0), u(a1), a2, u(a3)),
         ZX_SYS_VMO_GET_SIZE => sys::vmo::get_size(ctx, h(a0), UserOut::new(u(a1))),
         ZX_SYS_VMO_SET_SIZE => sys::vmo::set_size(ctx, h(a0), a1),
-        ZX_SYS_VMO_OP_RANGE => sys::vmo::op_range(ctx, h(a0), u32_arg(a1), a2, a3),
+        ZX_SYS_VMO_OP_RANGE => sys::vmo::op_range(ctx, h(a0), u32_arg(a1), a2, a3, u(a4), u(a5)),
         ZX_SYS_VMO_REPLACE_AS_EXECUTABLE => {
             sys::vmo::replace_as_executable(ctx, h(a0), h(a1), UserOut::new(u(a2)))
         }

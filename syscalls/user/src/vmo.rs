@@ -125,6 +125,42 @@ impl Vmo {
         })
     }
 
+    /// `zx_vmo_op_range(op, offset, size, buffer)` for ops that use the buffer (LOCK).
+    pub fn op_range_with_buffer(
+        &self,
+        op: u32,
+        offset: u64,
+        size: u64,
+        buffer: &mut [u8],
+    ) -> ZxResult {
+        // SAFETY: the kernel writes at most `buffer.len()` bytes into a valid buffer.
+        ok(unsafe {
+            syscall6(
+                nr::ZX_SYS_VMO_OP_RANGE,
+                self.raw_handle() as usize,
+                op as usize,
+                offset as usize,
+                size as usize,
+                buffer.as_mut_ptr() as usize,
+                buffer.len(),
+            )
+        })
+    }
+
+    /// `ZX_PROP_VMO_CONTENT_SIZE` through `zx_object_get_property`.
+    pub fn content_size(&self) -> ZxResult<u64> {
+        let mut bytes = [0u8; 8];
+        self.handle()
+            .get_property(abi::props::ZX_PROP_VMO_CONTENT_SIZE, &mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// `ZX_PROP_VMO_CONTENT_SIZE` through `zx_object_set_property`.
+    pub fn set_content_size(&self, size: u64) -> ZxResult {
+        self.handle()
+            .set_property(abi::props::ZX_PROP_VMO_CONTENT_SIZE, &size.to_le_bytes())
+    }
+
     /// `zx_vmo_replace_as_executable(vmex)`: consumes `self`, returns a handle with EXECUTE.
     pub fn replace_as_executable(self, vmex: &Handle) -> ZxResult<Vmo> {
         let raw = self.0.into_raw();

@@ -19,7 +19,8 @@
 //!   `ZX_PROP_EXCEPTION_STRATEGY` (4 bytes else `BUFFER_TOO_SMALL`, not an exception
 //!   `WRONG_TYPE`, bad value `INVALID_ARGS`; setting the strategy is `BAD_STATE` since no
 //!   debugger holds the exception), `ZX_PROP_VMO_CONTENT_SIZE` (8 bytes else `BUFFER_TOO_SMALL`,
-//!   not a VMO `WRONG_TYPE`; any `u64` may be set, as in Zircon); everything else
+//!   not a VMO `WRONG_TYPE`; set needs WRITE too, `ACCESS_DENIED` before the other checks, takes
+//!   any `u64` and zeroes the VMO's bytes from it to the end, as in Zircon); everything else
 //!   `NOT_SUPPORTED`.
 //! - thread state: the thread with READ (read) / WRITE (write); kinds other than
 //!   `ZX_THREAD_STATE_GENERAL_REGS` `NOT_SUPPORTED` (FP/vector/debug/single-step, known to
@@ -112,17 +113,18 @@ pub fn exception_get_task(
 }
 
 /// The checks both property calls make first, in Zircon's order: a null `value` is
-/// INVALID_ARGS, then the handle must carry `right` (GET_PROPERTY or SET_PROPERTY).
+/// INVALID_ARGS, then the handle must carry `right` (GET_PROPERTY or SET_PROPERTY). Returns the
+/// object and the handle's rights.
 fn property_target(
     ctx: &mut dyn SyscallContext,
     handle: u32,
     value: usize,
     right: u32,
-) -> ZxResult<Object> {
+) -> ZxResult<(Object, u32)> {
     if value == 0 {
         return Err(Status::ERR_INVALID_ARGS);
     }
-    lookup_any(ctx, handle, right).map(|(object, _)| object)
+    lookup_any(ctx, handle, right)
 }
 
 /// `zx_object_get_property(handle, property, *value, value_size)`.
@@ -133,7 +135,7 @@ pub fn get_property(
     value: usize,
     size: usize,
 ) -> ZxResult {
-    let object = property_target(ctx, handle, value, ZX_RIGHT_GET_PROPERTY)?;
+    let (object, _) = property_target(ctx, handle, value, ZX_RIGHT_GET_PROPERTY)?;
     let out = UserOutBuffer::new(value, size);
     match property {
         ZX_PROP_NAME => {
@@ -178,7 +180,7 @@ pub fn set_property(
     value: usize,
     size: usize,
 ) -> ZxResult {
-    let object = property_target(ctx, handle, value, ZX_RIGHT_SET_PROPERTY)?;
+    let (object, rights) = property_target(ctx, handle, value, ZX_RIGHT_SET_PROPERTY)?;
     match property {
         ZX_PROP_NAME => {
             // Zircon: at most 31 bytes are taken; a bad buffer is INVALID_ARGS.
@@ -204,13 +206,26 @@ pub fn set_property(
             exception.set_state(v)
         }
         ZX_PROP_VMO_CONTENT_SIZE => {
+            // ZIRCON: WRITE is needed besides SET_PROPERTY, checked before the size and the type
+            // (`sys_object_set_property` in zircon/kernel/lib/syscalls/object.cc).
+            if rights & ZX_RIGHT_WRITE == 0 {
+                return Err(Status::ERR_ACCESS_DENIED);
+            }
             if size < 8 {
                 return Err(Status::ERR_BUFFER_TOO_SMALL);
             }
             let vmo = object.as_vmo().ok_or(Status::ERR_WRONG_TYPE)?;
             let mut bytes = [0u8; 8];
             UserInBuffer::new(value, 8).read_at(ctx.user_memory(), 0, &mut bytes)?;
-            vmo.set_content_size(u64::from_le_bytes(bytes));
+            let content = u64::from_le_bytes(bytes);
+            vmo.set_content_size(content);
+            // ZIRCON: the bytes from the new content size to the VMO's end read as zeros
+            // (`VmObjectDispatcher::SetContentSize`); a failure there (the VMO shrank
+            // meanwhile) is not reported. A value at or past the end zeroes nothing.
+            let len = vmo.len_bytes();
+            if content < len {
+                let _ = super::vmo::zero_range(ctx, &vmo, content, len - content);
+            }
             Ok(())
         }
         _ => Err(Status::ERR_NOT_SUPPORTED),

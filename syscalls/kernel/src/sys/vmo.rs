@@ -3,8 +3,9 @@
 //!
 //! Sizes, page rounding, commit/decommit and resize semantics are `vm::Vmo`'s; this layer does
 //! the handle lookups with the rights Zircon demands, the option check that belongs to the
-//! dispatcher (discardable with resizable), the range check before any byte moves, and the
-//! chunked copies between the VMO and user buffers.
+//! dispatcher (discardable with resizable), the range and alignment checks before any byte
+//! moves, ZERO and the zeroing that follows a set_size or a content-size change, the lock
+//! operations' state buffer, and the chunked copies between the VMO and user buffers.
 
 use alloc::sync::Arc;
 use alloc::vec;
@@ -156,44 +157,75 @@ pub fn get_size(ctx: &mut dyn SyscallContext, vmo: u32, out: UserOut<u64>) -> Zx
     out.write(ctx.user_memory(), &vmo.len_bytes())
 }
 
-/// `zx_vmo_set_size(vmo, size)`: needs WRITE (`ZX_ERR_ACCESS_DENIED`); a VMO created without
-/// `ZX_VMO_RESIZABLE` is then `ZX_ERR_UNAVAILABLE`, and a resizable one through a handle without
-/// RESIZE `ZX_ERR_ACCESS_DENIED`; size overflow `ZX_ERR_OUT_OF_RANGE`.
+/// `zx_vmo_set_size(vmo, size)`, in current Zircon's order (`sys_vmo_set_size`,
+/// `VmObjectDispatcher::SetSize`, `VmObjectPaged::Resize`):
+/// 1. the handle needs WRITE: `ZX_ERR_ACCESS_DENIED`;
+/// 2. a resizable VMO also needs RESIZE: `ZX_ERR_ACCESS_DENIED`;
+/// 3. `size` overflowing when rounded up to pages: `ZX_ERR_OUT_OF_RANGE`;
+/// 4. a VMO created without `ZX_VMO_RESIZABLE`: `ZX_ERR_UNAVAILABLE`.
 ///
-/// ZIRCON: `sys_vmo_set_size` looks the handle up with WRITE only and the VMO refuses a resize
-/// when it is not resizable (core test `VmoTestCase.NoResize`: UNAVAILABLE through the default
-/// handle of a non-resizable VMO, which lacks RESIZE); the RESIZE right is checked after that.
+/// On success the content size becomes `size` and the bytes from `size` to the next page
+/// boundary read as zeros.
 pub fn set_size(ctx: &mut dyn SyscallContext, vmo: u32, size: u64) -> ZxResult {
     let (vmo, rights) = lookup(ctx, vmo, ZX_RIGHT_WRITE, Object::as_vmo)?;
+    // ZIRCON: RESIZE is checked only for a resizable VMO; a non-resizable one (whose handles
+    // never carry RESIZE) answers UNAVAILABLE, after the rounding check (`sys_vmo_set_size` in
+    // zircon/kernel/lib/syscalls/vmo.cc, then `VmObjectDispatcher::SetSize`; core tests
+    // `VmoTestCase.NoResize`, `ResizeRight`).
+    if vmo.is_resizable() && rights & ZX_RIGHT_RESIZE == 0 {
+        return Err(Status::ERR_ACCESS_DENIED);
+    }
+    let page = PAGE_SIZE as u64;
+    let new_end = size
+        .checked_add(page - 1)
+        .map(|e| e / page)
+        .ok_or(Status::ERR_OUT_OF_RANGE)?;
     if !vmo.is_resizable() {
         return Err(Status::ERR_UNAVAILABLE);
     }
-    if rights & ZX_RIGHT_RESIZE == 0 {
-        return Err(Status::ERR_ACCESS_DENIED);
-    }
     // A shrink frees the cut pages in steps first (the resize then has little left to do).
-    let page = PAGE_SIZE as u64;
-    if vmo.is_resizable() {
-        if let Some(new_end) = size.checked_add(page - 1).map(|e| e / page) {
-            decommit_in_steps(ctx, &vmo, new_end, vmo.page_count())?;
-        }
+    decommit_in_steps(ctx, &vmo, new_end, vmo.page_count())?;
+    vmo.resize(size)?;
+    let tail = new_end * page - size;
+    if tail > 0 {
+        // ZIRCON: the rest of the last page is zeroed after the resize; as in
+        // `VmObjectDispatcher::SetSize`, a failure there (the VMO shrank meanwhile) does not
+        // undo the resize.
+        let _ = zero_range(ctx, &vmo, size, tail);
     }
-    vmo.resize(size)
+    Ok(())
 }
 
-/// `zx_vmo_op_range(vmo, op, offset, size, *buffer, buffer_size)` (`VmObjectDispatcher::RangeOp`;
-/// no op here uses the buffer):
-/// - COMMIT, DECOMMIT, ZERO: need WRITE (`ZX_ERR_ACCESS_DENIED`); range past the end
-///   `ZX_ERR_OUT_OF_RANGE`; COMMIT may fail with `ZX_ERR_NO_MEMORY` (earlier pages stay);
+/// `zx_vmo_op_range(vmo, op, offset, size, *buffer, buffer_size)` (`VmObjectDispatcher::RangeOp`):
+/// - COMMIT, DECOMMIT, ZERO: need WRITE (`ZX_ERR_ACCESS_DENIED`); range past the end or
+///   overflowing `ZX_ERR_OUT_OF_RANGE`; COMMIT may fail with `ZX_ERR_NO_MEMORY` (earlier pages
+///   stay);
+/// - DECOMMIT: a zero `size` is OK and does nothing; otherwise an `offset` or `size` that is not
+///   page-aligned is `ZX_ERR_INVALID_ARGS` and changes nothing;
+/// - ZERO: any alignment; exactly the range reads as zeros afterwards, partial pages included
+///   (pages it covers whole are decommitted);
 /// - DONT_NEED, ALWAYS_NEED: hints; range checked, nothing else to do (no reclamation here);
-/// - LOCK, UNLOCK: `ZX_ERR_NOT_SUPPORTED` (no discardable reclamation);
-/// - anything else: `ZX_ERR_INVALID_ARGS`.
+/// - PREFETCH: needs READ; range checked (any alignment, zero length included), nothing else to
+///   do (no compressed or paged-out pages here);
+/// - CACHE_SYNC, CACHE_CLEAN, CACHE_CLEAN_INVALIDATE: need READ; CACHE_INVALIDATE:
+///   `ZX_ERR_NOT_SUPPORTED` without the debugging switch, then needs WRITE; then a zero `size`
+///   is `ZX_ERR_INVALID_ARGS`, a range past the end `ZX_ERR_OUT_OF_RANGE`. Nothing else to do:
+///   x86_64 keeps caches coherent with memory and instruction fetch, and VMOs here are cached;
+/// - LOCK, TRY_LOCK, UNLOCK: need READ or WRITE (`ZX_ERR_ACCESS_DENIED`); a VMO created
+///   without `ZX_VMO_DISCARDABLE` `ZX_ERR_NOT_SUPPORTED`; a range other than the whole VMO
+///   `ZX_ERR_OUT_OF_RANGE`; UNLOCK of an unlocked VMO `ZX_ERR_BAD_STATE`. Pages are never
+///   discarded here, so TRY_LOCK always succeeds and LOCK reports nothing discarded. LOCK writes
+///   `zx_vmo_lock_state_t` to the buffer: one under [`ZX_VMO_LOCK_STATE_SIZE`] bytes is
+///   `ZX_ERR_INVALID_ARGS`, and any failure there takes the lock back;
+/// - anything else: `ZX_ERR_INVALID_ARGS`. Ops other than LOCK ignore the buffer.
 pub fn op_range(
     ctx: &mut dyn SyscallContext,
     vmo: u32,
     op: u32,
     offset: u64,
     size: u64,
+    buffer: usize,
+    buffer_size: usize,
 ) -> ZxResult {
     let (vmo, rights) = lookup(ctx, vmo, 0, Object::as_vmo)?;
     let need_write = || {
@@ -203,6 +235,7 @@ pub fn op_range(
             Ok(())
         }
     };
+    let page = PAGE_SIZE as u64;
     match op {
         ZX_VMO_OP_COMMIT => {
             need_write()?;
@@ -211,14 +244,17 @@ pub fn op_range(
         ZX_VMO_OP_DECOMMIT => {
             need_write()?;
             check_range(&vmo, offset, size)?;
-            let page = PAGE_SIZE as u64;
             // ZIRCON: an unaligned DECOMMIT is INVALID_ARGS after the range check, even with
             // nothing committed (core test `VmoTestCase.DecommitMisaligned`): whole pages only,
-            // so no byte outside the range is ever zeroed.
+            // so no byte outside the range is ever zeroed. A zero length returns first
+            // (`VmCowPages::DecommitRangeLocked`'s zero-length shortcut), at any offset in range.
+            if size == 0 {
+                return Ok(());
+            }
             if !offset.is_multiple_of(page) || !size.is_multiple_of(page) {
                 return Err(Status::ERR_INVALID_ARGS);
             }
-            decommit_in_steps(ctx, &vmo, offset / page, (offset + size).div_ceil(page))
+            decommit_in_steps(ctx, &vmo, offset / page, (offset + size) / page)
         }
         ZX_VMO_OP_ZERO => {
             need_write()?;
@@ -226,11 +262,77 @@ pub fn op_range(
             zero_range(ctx, &vmo, offset, size)
         }
         ZX_VMO_OP_DONT_NEED | ZX_VMO_OP_ALWAYS_NEED => check_range(&vmo, offset, size),
-        // No VMO is ever discarded here, so locking against discarding is not supported
-        // (Zircon's answer for a VMO that is not discardable).
-        ZX_VMO_OP_LOCK | ZX_VMO_OP_TRY_LOCK | ZX_VMO_OP_UNLOCK => Err(Status::ERR_NOT_SUPPORTED),
+        ZX_VMO_OP_PREFETCH => {
+            // ZIRCON: READ, then the range (core test `VmoTestCase.Prefetch`).
+            if rights & ZX_RIGHT_READ == 0 {
+                return Err(Status::ERR_ACCESS_DENIED);
+            }
+            check_range(&vmo, offset, size)
+        }
+        ZX_VMO_OP_CACHE_SYNC
+        | ZX_VMO_OP_CACHE_CLEAN
+        | ZX_VMO_OP_CACHE_CLEAN_INVALIDATE
+        | ZX_VMO_OP_CACHE_INVALIDATE => {
+            // ZIRCON: the rights of `VmObjectDispatcher::RangeOp`, then `VmObjectPaged::CacheOp`'s
+            // checks (core tests `VmoTestCase.CacheOp`, `CacheOpOutOfRange`, `OpOutOfBounds`).
+            let needed = if op == ZX_VMO_OP_CACHE_INVALIDATE {
+                if !ctx.debugging_syscalls_enabled() {
+                    return Err(Status::ERR_NOT_SUPPORTED);
+                }
+                ZX_RIGHT_WRITE
+            } else {
+                ZX_RIGHT_READ
+            };
+            if rights & needed == 0 {
+                return Err(Status::ERR_ACCESS_DENIED);
+            }
+            if size == 0 {
+                return Err(Status::ERR_INVALID_ARGS);
+            }
+            check_range(&vmo, offset, size)
+        }
+        ZX_VMO_OP_LOCK | ZX_VMO_OP_TRY_LOCK | ZX_VMO_OP_UNLOCK => {
+            // ZIRCON: READ or WRITE suffices; then a non-discardable VMO is NOT_SUPPORTED and a
+            // partial range OUT_OF_RANGE (`VmObjectDispatcher::RangeOp`,
+            // `VmObjectPaged::LockRange`; core tests `VmoTestCase.LockUnlock`, `Discardable`,
+            // `OpOutOfBounds`).
+            if rights & (ZX_RIGHT_READ | ZX_RIGHT_WRITE) == 0 {
+                return Err(Status::ERR_ACCESS_DENIED);
+            }
+            match op {
+                ZX_VMO_OP_UNLOCK => vmo.unlock_discardable(offset, size),
+                ZX_VMO_OP_TRY_LOCK => vmo.lock_discardable(offset, size),
+                _ => lock(ctx, &vmo, offset, size, buffer, buffer_size),
+            }
+        }
         _ => Err(Status::ERR_INVALID_ARGS),
     }
+}
+
+/// LOCK: takes the lock, then writes `zx_vmo_lock_state_t` (the whole VMO locked, nothing
+/// discarded) to the buffer; a short or bad buffer gives the lock back.
+fn lock(
+    ctx: &mut dyn SyscallContext,
+    vmo: &Vmo,
+    offset: u64,
+    size: u64,
+    buffer: usize,
+    buffer_size: usize,
+) -> ZxResult {
+    vmo.lock_discardable(offset, size)?;
+    let written = if buffer_size < ZX_VMO_LOCK_STATE_SIZE {
+        Err(Status::ERR_INVALID_ARGS)
+    } else {
+        let mut state = [0u8; ZX_VMO_LOCK_STATE_SIZE];
+        state[..8].copy_from_slice(&offset.to_le_bytes());
+        state[8..16].copy_from_slice(&size.to_le_bytes());
+        UserOutBuffer::new(buffer, ZX_VMO_LOCK_STATE_SIZE).write_at(ctx.user_memory(), 0, &state)
+    };
+    if written.is_err() {
+        // Just taken by this call, so it is there to give back.
+        let _ = vmo.unlock_discardable(offset, size);
+    }
+    written
 }
 
 /// Pages one step of a commit allocates and zeroes with interrupts off (a preemption point
@@ -299,10 +401,15 @@ pub(crate) fn decommit_in_steps(
     Ok(())
 }
 
-/// Zeroes `[offset, offset + size)` (in range): whole pages are decommitted (they read as zeros
-/// and give their frames back); the partial pages at either end are written with zeros when
-/// committed.
-fn zero_range(ctx: &mut dyn SyscallContext, vmo: &Arc<Vmo>, offset: u64, size: u64) -> ZxResult {
+/// Zeroes `[offset, offset + size)` (in range; any alignment, as `VmObjectPaged::ZeroRange`):
+/// whole pages are decommitted (they read as zeros and give their frames back); the partial
+/// pages at either end are written with zeros when committed, their other bytes kept.
+pub(crate) fn zero_range(
+    ctx: &mut dyn SyscallContext,
+    vmo: &Arc<Vmo>,
+    offset: u64,
+    size: u64,
+) -> ZxResult {
     let page = PAGE_SIZE as u64;
     let end = offset + size;
     let first_full = offset.div_ceil(page) * page;

@@ -1,15 +1,20 @@
 //! VMOs: create, read, write, sizes, op_range, and their errors.
 
 use abi::ops::*;
+use abi::props::ZX_PROP_VMO_CONTENT_SIZE;
 use abi::rights::*;
 use abi::syscall_numbers as nr;
-use abi::vmo_options::ZX_VMO_RESIZABLE;
+use abi::vm_options::{ZX_VM_PERM_READ, ZX_VM_SPECIFIC};
+use abi::vmo_options::{ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE};
 use abi::Status;
+use alloc::vec;
+use alloc::vec::Vec;
 use zx::raw::{syscall3, syscall4};
 use zx::Vmo;
 
+use super::util::{region, vmo, CAN_RWS, RW};
 use super::PAGE;
-use crate::harness::{Ctx, TestResult};
+use crate::harness::{Ctx, Failure, TestResult};
 
 tests!(
     create_read_write,
@@ -19,33 +24,61 @@ tests!(
     create_errors,
     set_size_resizable,
     set_size_not_resizable,
+    set_size_rights_before_resizability,
+    set_size_zeroes_the_last_page_tail,
     commit_decommit,
     decommit_misaligned,
+    zero_op_zeroes_exactly_the_range,
+    lock_ops_on_a_plain_vmo_are_not_supported,
+    lock_ops_on_a_discardable_vmo,
     content_size,
+    content_size_set_needs_write_and_zeroes_past_it,
+    cache_ops_check_rights_and_range,
+    cache_ops_on_a_huge_sparse_vmo,
+    prefetch_checks_read_and_range,
     op_range_errors,
     bad_handles,
     bad_user_pointers,
     rights_enforced,
+    buffers_running_into_bad_pages,
 );
 
 /// ZIRCON (core test `VmoTestCase.DecommitMisaligned`): an unaligned DECOMMIT is INVALID_ARGS,
-/// with nothing committed and with the pages committed; the committed bytes stay.
+/// with nothing committed and with the pages committed, and every byte and committed page stays;
+/// the range is checked first; a zero length has nothing to align.
 fn decommit_misaligned(_ctx: &Ctx) -> TestResult {
     let vmo = check!(Vmo::create(2 * PAGE as u64, 0));
+    let p = PAGE as u64;
     ensure_err!(
-        vmo.op_range(abi::ops::ZX_VMO_OP_DECOMMIT, 0x10, 0x100),
+        vmo.op_range(ZX_VMO_OP_DECOMMIT, 0x10, 0x100),
         Status::ERR_INVALID_ARGS
     );
-    check!(vmo.op_range(abi::ops::ZX_VMO_OP_COMMIT, 0x10, 0x100));
-    check!(vmo.write(b"kept", 0));
+    let mut fill = [0u8; 2 * PAGE];
+    for (i, b) in fill.iter_mut().enumerate() {
+        *b = (i % 251) as u8 + 1;
+    }
+    check!(vmo.write(&fill, 0));
+    check!(vmo.op_range(ZX_VMO_OP_COMMIT, 0x10, 0x100));
+    for (off, len) in [(0x10, 0x100), (0, p + 1), (1, p), (p, 1), (p - 1, 2)] {
+        ensure_err!(
+            vmo.op_range(ZX_VMO_OP_DECOMMIT, off, len),
+            Status::ERR_INVALID_ARGS
+        );
+    }
+    // A zero length has nothing to align (Zircon's zero-length shortcut comes first).
+    check!(vmo.op_range(ZX_VMO_OP_DECOMMIT, 100, 0));
     ensure_err!(
-        vmo.op_range(abi::ops::ZX_VMO_OP_DECOMMIT, 0x10, 0x100),
-        Status::ERR_INVALID_ARGS
+        vmo.op_range(ZX_VMO_OP_DECOMMIT, 1, 3 * p),
+        Status::ERR_OUT_OF_RANGE
     );
-    let mut b = [0u8; 4];
-    check!(vmo.read(&mut b, 0));
-    ensure_eq!(&b, b"kept");
-    ensure_eq!(check!(vmo.info()).committed_bytes, PAGE as u64);
+    ensure_eq!(check!(vmo.info()).committed_bytes, 2 * p);
+    let mut back = [0u8; 2 * PAGE];
+    check!(vmo.read(&mut back, 0));
+    ensure!(back == fill);
+    check!(vmo.op_range(ZX_VMO_OP_DECOMMIT, p, p));
+    check!(vmo.read(&mut back, 0));
+    ensure!(back[..PAGE] == fill[..PAGE]);
+    ensure!(back[PAGE..].iter().all(|&b| b == 0));
     Ok(())
 }
 
@@ -156,12 +189,61 @@ fn set_size_resizable(_ctx: &Ctx) -> TestResult {
 
 fn set_size_not_resizable(_ctx: &Ctx) -> TestResult {
     // ZIRCON (core test `VmoTestCase.NoResize`): zx_vmo_set_size needs WRITE, then a
-    // non-resizable VMO refuses with UNAVAILABLE, growing or shrinking, and keeps its size.
+    // non-resizable VMO refuses with UNAVAILABLE, growing or shrinking, and keeps its size and
+    // bytes; its handle lacks RESIZE, which only a resizable VMO needs.
     let len = 4 * PAGE as u64;
     let vmo = check!(Vmo::create(len, 0));
+    check!(vmo.write(b"stay", len - 4));
+    ensure_eq!(
+        check!(vmo.handle().basic_info()).rights & ZX_RIGHT_RESIZE,
+        0
+    );
     ensure_err!(vmo.set_size(len + PAGE as u64), Status::ERR_UNAVAILABLE);
     ensure_err!(vmo.set_size(len - PAGE as u64), Status::ERR_UNAVAILABLE);
     ensure_eq!(check!(vmo.get_size()), len);
+    let mut buf = [0u8; 4];
+    check!(vmo.read(&mut buf, len - 4));
+    ensure_eq!(&buf, b"stay");
+    Ok(())
+}
+
+/// The order of current Zircon's `sys_vmo_set_size`: WRITE, then RESIZE (only for a resizable
+/// VMO), then the rounding overflow, then UNAVAILABLE.
+fn set_size_rights_before_resizability(_ctx: &Ctx) -> TestResult {
+    let fixed = check!(Vmo::create(PAGE as u64, 0));
+    let read_only = check!(fixed.duplicate(ZX_RIGHT_READ));
+    ensure_err!(
+        read_only.set_size(2 * PAGE as u64),
+        Status::ERR_ACCESS_DENIED
+    );
+    ensure_err!(fixed.set_size(u64::MAX), Status::ERR_OUT_OF_RANGE);
+    let resizable = check!(Vmo::create(PAGE as u64, ZX_VMO_RESIZABLE));
+    let rights = check!(resizable.handle().basic_info()).rights;
+    ensure_eq!(rights & ZX_RIGHT_RESIZE, ZX_RIGHT_RESIZE);
+    let no_resize = check!(resizable.duplicate(rights & !ZX_RIGHT_RESIZE));
+    ensure_err!(
+        no_resize.set_size(2 * PAGE as u64),
+        Status::ERR_ACCESS_DENIED
+    );
+    ensure_eq!(check!(resizable.get_size()), PAGE as u64);
+    check!(resizable.set_size(2 * PAGE as u64));
+    ensure_eq!(check!(resizable.get_size()), 2 * PAGE as u64);
+    Ok(())
+}
+
+/// set_size to an unaligned size: the bytes from it to the page's end read as zeros; those
+/// below stay; the content size is the unrounded size.
+fn set_size_zeroes_the_last_page_tail(_ctx: &Ctx) -> TestResult {
+    let vmo = check!(Vmo::create(2 * PAGE as u64, ZX_VMO_RESIZABLE));
+    let fill = [0x77u8; 2 * PAGE];
+    check!(vmo.write(&fill, 0));
+    check!(vmo.set_size(5461));
+    ensure_eq!(check!(vmo.get_size()), 2 * PAGE as u64);
+    ensure_eq!(check!(vmo.content_size()), 5461);
+    let mut back = [0xffu8; 2 * PAGE];
+    check!(vmo.read(&mut back, 0));
+    ensure!(back[..5461].iter().all(|&b| b == 0x77));
+    ensure!(back[5461..].iter().all(|&b| b == 0));
     Ok(())
 }
 
@@ -177,6 +259,280 @@ fn commit_decommit(_ctx: &Ctx) -> TestResult {
     let mut buf = [1u8; 1];
     check!(vmo.read(&mut buf, 3 * PAGE as u64));
     ensure_eq!(buf[0], 0);
+    Ok(())
+}
+
+/// ZERO (`VmObjectPaged::ZeroRange`): any alignment; exactly the range reads as zeros, partial
+/// pages included; a page it covers whole is freed; needs WRITE; out of range or overflowing is
+/// OUT_OF_RANGE and changes nothing.
+fn zero_op_zeroes_exactly_the_range(_ctx: &Ctx) -> TestResult {
+    let p = PAGE as u64;
+    let vmo = check!(Vmo::create(3 * p, 0));
+    let fill = [0x5au8; 3 * PAGE];
+    check!(vmo.write(&fill, 0));
+    let mut back = [0u8; 3 * PAGE];
+    // Errors first: nothing changes.
+    let ro = check!(vmo.duplicate(ZX_RIGHT_READ | ZX_RIGHT_MAP));
+    ensure_err!(ro.op_range(ZX_VMO_OP_ZERO, 0, p), Status::ERR_ACCESS_DENIED);
+    ensure_err!(
+        vmo.op_range(ZX_VMO_OP_ZERO, 0, 4 * p),
+        Status::ERR_OUT_OF_RANGE
+    );
+    ensure_err!(
+        vmo.op_range(ZX_VMO_OP_ZERO, u64::MAX - 1, 2),
+        Status::ERR_OUT_OF_RANGE
+    );
+    check!(vmo.op_range(ZX_VMO_OP_ZERO, 5, 0));
+    check!(vmo.read(&mut back, 0));
+    ensure!(back == fill);
+    // Within one page.
+    check!(vmo.op_range(ZX_VMO_OP_ZERO, p + 5, 10));
+    check!(vmo.read(&mut back, 0));
+    ensure!(back[..PAGE + 5].iter().all(|&b| b == 0x5a));
+    ensure!(back[PAGE + 5..PAGE + 15].iter().all(|&b| b == 0));
+    ensure!(back[PAGE + 15..].iter().all(|&b| b == 0x5a));
+    // Across pages, page 1 covered whole.
+    check!(vmo.write(&fill, 0));
+    check!(vmo.op_range(ZX_VMO_OP_ZERO, 100, 2 * p));
+    check!(vmo.read(&mut back, 0));
+    ensure!(back[..100].iter().all(|&b| b == 0x5a));
+    ensure!(back[100..100 + 2 * PAGE].iter().all(|&b| b == 0));
+    ensure!(back[100 + 2 * PAGE..].iter().all(|&b| b == 0x5a));
+    ensure_eq!(check!(vmo.info()).committed_bytes, 2 * p);
+    Ok(())
+}
+
+/// Zircon's `LockUnlock`: LOCK, TRY_LOCK and UNLOCK of a VMO that is not discardable are
+/// NOT_SUPPORTED; a handle with neither READ nor WRITE is ACCESS_DENIED first.
+fn lock_ops_on_a_plain_vmo_are_not_supported(_ctx: &Ctx) -> TestResult {
+    let size = 3 * PAGE as u64;
+    let vmo = check!(Vmo::create(size, 0));
+    let none = check!(vmo.duplicate(ZX_RIGHT_MAP));
+    let mut state = [0u8; ZX_VMO_LOCK_STATE_SIZE];
+    for op in [ZX_VMO_OP_TRY_LOCK, ZX_VMO_OP_LOCK, ZX_VMO_OP_UNLOCK] {
+        ensure_err!(vmo.op_range(op, 0, size), Status::ERR_NOT_SUPPORTED);
+        ensure_err!(
+            vmo.op_range_with_buffer(op, 0, size, &mut state),
+            Status::ERR_NOT_SUPPORTED
+        );
+        ensure_err!(none.op_range(op, 0, size), Status::ERR_ACCESS_DENIED);
+    }
+    Ok(())
+}
+
+/// Zircon's `LockUnlock` / `Discardable` / `OpOutOfBounds` for a discardable VMO.
+fn lock_ops_on_a_discardable_vmo(_ctx: &Ctx) -> TestResult {
+    let p = PAGE as u64;
+    let size = 3 * p;
+    let vmo = check!(Vmo::create(size, ZX_VMO_DISCARDABLE));
+    check!(vmo.op_range(ZX_VMO_OP_TRY_LOCK, 0, size));
+    check!(vmo.op_range(ZX_VMO_OP_UNLOCK, 0, size));
+    let mut state = [0xeeu8; ZX_VMO_LOCK_STATE_SIZE];
+    check!(vmo.op_range_with_buffer(ZX_VMO_OP_LOCK, 0, size, &mut state));
+    let word =
+        |i: usize| u64::from_le_bytes(state[8 * i..8 * i + 8].try_into().unwrap_or_default());
+    ensure_eq!([word(0), word(1), word(2), word(3)], [0, size, 0, 0]);
+    check!(vmo.op_range(ZX_VMO_OP_UNLOCK, 0, size));
+    ensure_err!(
+        vmo.op_range(ZX_VMO_OP_UNLOCK, 0, size),
+        Status::ERR_BAD_STATE
+    );
+    // Whole VMO only.
+    for (off, len) in [(0, p), (p, size - p), (p, p), (0, 2 * size)] {
+        for op in [ZX_VMO_OP_TRY_LOCK, ZX_VMO_OP_LOCK, ZX_VMO_OP_UNLOCK] {
+            ensure_err!(
+                vmo.op_range_with_buffer(op, off, len, &mut state),
+                Status::ERR_OUT_OF_RANGE
+            );
+        }
+    }
+    // LOCK needs a whole zx_vmo_lock_state_t, and a failed LOCK leaves nothing locked.
+    ensure_err!(
+        vmo.op_range(ZX_VMO_OP_LOCK, 0, size),
+        Status::ERR_INVALID_ARGS
+    );
+    ensure_err!(
+        vmo.op_range_with_buffer(ZX_VMO_OP_LOCK, 0, size, &mut state[..8]),
+        Status::ERR_INVALID_ARGS
+    );
+    ensure_err!(
+        vmo.op_range(ZX_VMO_OP_UNLOCK, 0, size),
+        Status::ERR_BAD_STATE
+    );
+    // READ or WRITE suffices; neither is ACCESS_DENIED.
+    for rights in [ZX_RIGHT_READ, ZX_RIGHT_WRITE] {
+        let h = check!(vmo.duplicate(rights));
+        check!(h.op_range(ZX_VMO_OP_TRY_LOCK, 0, size));
+        check!(h.op_range(ZX_VMO_OP_UNLOCK, 0, size));
+        check!(h.op_range_with_buffer(ZX_VMO_OP_LOCK, 0, size, &mut state));
+        check!(h.op_range(ZX_VMO_OP_UNLOCK, 0, size));
+    }
+    let none = check!(vmo.duplicate(ZX_RIGHT_MAP));
+    ensure_err!(
+        none.op_range(ZX_VMO_OP_TRY_LOCK, 0, size),
+        Status::ERR_ACCESS_DENIED
+    );
+    Ok(())
+}
+
+/// Zircon's `ContentSize`: the creation size, then what set_property or set_size sets; setting
+/// needs WRITE besides SET_PROPERTY; a smaller content size zeroes the VMO's bytes from it.
+fn content_size_set_needs_write_and_zeroes_past_it(ctx: &Ctx) -> TestResult {
+    let len = 4 * PAGE as u64;
+    let vmo = check!(Vmo::create(len, ZX_VMO_RESIZABLE));
+    ensure_eq!(check!(vmo.content_size()), len);
+    let odd = check!(Vmo::create(len + 42, 0));
+    ensure_eq!(check!(odd.content_size()), len + 42); // unrounded
+    let fill = [0x33u8; 4 * PAGE];
+    check!(vmo.write(&fill, 0));
+    let target = len / 3;
+    check!(vmo.set_content_size(target));
+    ensure_eq!(check!(vmo.content_size()), target);
+    ensure_eq!(check!(vmo.get_size()), len); // the size stays
+    let mut back = [0xffu8; 4 * PAGE];
+    check!(vmo.read(&mut back, 0));
+    ensure!(back[..target as usize].iter().all(|&b| b == 0x33));
+    ensure!(back[target as usize..].iter().all(|&b| b == 0));
+    check!(vmo.set_content_size(10 * len));
+    ensure_eq!(check!(vmo.content_size()), 10 * len); // past the end
+    check!(vmo.set_size(5461));
+    ensure_eq!(check!(vmo.content_size()), 5461);
+    let rw = check!(vmo.duplicate(ZX_RIGHT_READ | ZX_RIGHT_WRITE | ZX_RIGHT_SET_PROPERTY));
+    check!(rw.set_content_size(5461));
+    let read_only = check!(vmo.duplicate(ZX_RIGHT_READ | ZX_RIGHT_SET_PROPERTY));
+    ensure_err!(read_only.set_content_size(7), Status::ERR_ACCESS_DENIED);
+    let no_set = check!(vmo.duplicate(ZX_RIGHT_READ | ZX_RIGHT_WRITE | ZX_RIGHT_GET_PROPERTY));
+    ensure_err!(no_set.set_content_size(7), Status::ERR_ACCESS_DENIED);
+    let no_get = check!(vmo.duplicate(ZX_RIGHT_READ));
+    ensure_err!(no_get.content_size(), Status::ERR_ACCESS_DENIED);
+    ensure_eq!(check!(vmo.content_size()), 5461); // nothing changed
+    let mut short = [0u8; 7];
+    ensure_err!(
+        vmo.handle()
+            .get_property(ZX_PROP_VMO_CONTENT_SIZE, &mut short),
+        Status::ERR_BUFFER_TOO_SMALL
+    );
+    ensure_err!(
+        vmo.handle().set_property(ZX_PROP_VMO_CONTENT_SIZE, &short),
+        Status::ERR_BUFFER_TOO_SMALL
+    );
+    let mut word = [0u8; 8];
+    ensure_err!(
+        ctx.process
+            .handle()
+            .get_property(ZX_PROP_VMO_CONTENT_SIZE, &mut word),
+        Status::ERR_WRONG_TYPE
+    );
+    ensure_err!(
+        ctx.process
+            .handle()
+            .set_property(ZX_PROP_VMO_CONTENT_SIZE, &word),
+        Status::ERR_WRONG_TYPE
+    );
+    ensure_eq!(check!(vmo.content_size()), 5461); // nothing changed
+    Ok(())
+}
+
+/// Zircon's `CacheOp`, `CacheOpOutOfRange` and the cache ops of `OpOutOfBounds`: OK in range
+/// (bytes unchanged), INVALID_ARGS for zero length, OUT_OF_RANGE past the end or overflowing;
+/// READ for SYNC / CLEAN / CLEAN_INVALIDATE, WRITE for INVALIDATE (the harness turns the
+/// debugging switch on).
+fn cache_ops_check_rights_and_range(_ctx: &Ctx) -> TestResult {
+    let size = 0x8000u64;
+    let p = PAGE as u64;
+    let vmo = check!(Vmo::create(size, 0));
+    check!(vmo.write(b"kept", 0x5200));
+    let ops = [
+        ZX_VMO_OP_CACHE_SYNC,
+        ZX_VMO_OP_CACHE_CLEAN,
+        ZX_VMO_OP_CACHE_CLEAN_INVALIDATE,
+        ZX_VMO_OP_CACHE_INVALIDATE,
+    ];
+    for op in ops {
+        for (off, len) in [
+            (0, 1),
+            (1, 1),
+            (0, size),
+            (1, size - 1),
+            (0x5200, 0x800),
+            (0x5200, 0x1200),
+        ] {
+            check!(vmo.op_range(op, off, len));
+        }
+        ensure_err!(vmo.op_range(op, 0, 0), Status::ERR_INVALID_ARGS);
+        for (off, len) in [
+            (1, size),
+            (size, 1),
+            (size + 1, 1),
+            (u64::MAX - 1, 1),
+            (u64::MAX, 1),
+            (u64::MAX, u64::MAX),
+            (p, u64::MAX),
+            (u64::MAX - p + 1, 1),
+            (0, 2 * size),
+        ] {
+            ensure_err!(vmo.op_range(op, off, len), Status::ERR_OUT_OF_RANGE);
+        }
+    }
+    let mut buf = [0u8; 4];
+    check!(vmo.read(&mut buf, 0x5200));
+    ensure_eq!(&buf, b"kept");
+    let ro = check!(vmo.duplicate(ZX_RIGHT_READ));
+    let wo = check!(vmo.duplicate(ZX_RIGHT_WRITE));
+    for op in [
+        ZX_VMO_OP_CACHE_SYNC,
+        ZX_VMO_OP_CACHE_CLEAN,
+        ZX_VMO_OP_CACHE_CLEAN_INVALIDATE,
+    ] {
+        check!(ro.op_range(op, 0, p));
+        ensure_err!(wo.op_range(op, 0, p), Status::ERR_ACCESS_DENIED);
+    }
+    check!(wo.op_range(ZX_VMO_OP_CACHE_INVALIDATE, 0, p));
+    ensure_err!(
+        ro.op_range(ZX_VMO_OP_CACHE_INVALIDATE, 0, p),
+        Status::ERR_ACCESS_DENIED
+    );
+    Ok(())
+}
+
+/// Zircon's `CacheOpLargeVmo`: a VMO of 2^64 - 64 pages with 64 pages committed across it is
+/// cleaned whole, quickly.
+fn cache_ops_on_a_huge_sparse_vmo(_ctx: &Ctx) -> TestResult {
+    let max = u64::MAX - 64 * PAGE as u64 + 1;
+    let vmo = check!(Vmo::create(max, 0));
+    check!(vmo.op_range(ZX_VMO_OP_CACHE_CLEAN, 0, max));
+    for i in 0..64u64 {
+        check!(vmo.write(&42u64.to_le_bytes(), max / 64 * i));
+    }
+    check!(vmo.op_range(ZX_VMO_OP_CACHE_CLEAN, 0, max));
+    ensure_eq!(check!(vmo.info()).committed_bytes, 64 * PAGE as u64);
+    Ok(())
+}
+
+/// Zircon's `Prefetch` on an anonymous VMO: any alignment and zero length are OK, the range is
+/// checked, READ is needed.
+fn prefetch_checks_read_and_range(_ctx: &Ctx) -> TestResult {
+    let p = PAGE as u64;
+    let size = 2 * p;
+    let vmo = check!(Vmo::create(size, 0));
+    for (off, len) in [(0, p), (0, 0), (4, 2), (p - 1, 2)] {
+        check!(vmo.op_range(ZX_VMO_OP_PREFETCH, off, len));
+    }
+    ensure_err!(
+        vmo.op_range(ZX_VMO_OP_PREFETCH, 0, size + p),
+        Status::ERR_OUT_OF_RANGE
+    );
+    ensure_err!(
+        vmo.op_range(ZX_VMO_OP_PREFETCH, size + p, 0),
+        Status::ERR_OUT_OF_RANGE
+    );
+    let rights = check!(vmo.handle().basic_info()).rights;
+    let no_read = check!(vmo.duplicate(rights & !ZX_RIGHT_READ));
+    ensure_err!(
+        no_read.op_range(ZX_VMO_OP_PREFETCH, 0, p),
+        Status::ERR_ACCESS_DENIED
+    );
+    ensure_eq!(check!(vmo.info()).committed_bytes, 0);
     Ok(())
 }
 
@@ -256,5 +612,104 @@ fn rights_enforced(_ctx: &Ctx) -> TestResult {
     ensure_err!(write_only.read(&mut buf, 0), Status::ERR_ACCESS_DENIED);
     check!(read_only.read(&mut buf, 0));
     ensure_eq!(&buf, b"yes!");
+    Ok(())
+}
+
+/// `zx_vmo_read` / `zx_vmo_write` of `len` bytes at `offset` of `v`, with the buffer at `addr`.
+fn vmo_rw(read: bool, v: &Vmo, addr: usize, offset: usize, len: usize) -> Status {
+    let n = if read {
+        nr::ZX_SYS_VMO_READ
+    } else {
+        nr::ZX_SYS_VMO_WRITE
+    };
+    // SAFETY: every caller passes a buffer inside a mapping it made for the call (or running
+    // into a page the kernel must refuse); no Rust reference covers it.
+    let r = unsafe { syscall4(n, v.raw_handle() as usize, addr, offset, len) };
+    Status::from_raw(r as i32)
+}
+
+/// The test pattern's byte at `i`.
+fn pattern(i: usize) -> u8 {
+    (i * 11 % 251) as u8 + 1
+}
+
+/// A region of `good + 2` pages over a VMO of as many holding [`pattern`]: pages
+/// `[0, good)` mapped read-write, page `good` read-only, page `good + 1` unmapped.
+fn bad_tail_buffer(ctx: &Ctx, good: usize) -> Result<(zx::Vmar, usize, Vmo), Failure> {
+    let (r, base) = region(ctx, CAN_RWS, good + 2)?;
+    let buf = vmo(good + 2)?;
+    let data: Vec<u8> = (0..(good + 2) * PAGE).map(pattern).collect();
+    check!(buf.write(&data, 0));
+    check!(r.map(ZX_VM_SPECIFIC | RW, 0, &buf, 0, good * PAGE));
+    let ro = good * PAGE;
+    check!(r.map(ZX_VM_SPECIFIC | ZX_VM_PERM_READ, ro, &buf, ro as u64, PAGE));
+    Ok((r, base, buf))
+}
+
+/// Reads one byte of each of the first `pages` pages at `base` (faults them in).
+fn touch(base: usize, pages: usize) {
+    for p in 0..pages {
+        // SAFETY: every caller passes pages of a readable mapping it made.
+        unsafe { core::ptr::read_volatile((base + p * PAGE) as *const u8) };
+    }
+}
+
+fn buffers_running_into_bad_pages(ctx: &Ctx) -> TestResult {
+    // Buffers past the first copy chunk whose end lies on an unmapped page (a write's source)
+    // or a read-only one (a read's destination), first with no page faulted in, then with all
+    // of them: ZX_ERR_INVALID_ARGS, and the bytes before the bad page copied.
+    let good = 6;
+    let target = check!(vmo(good + 2));
+    let (_w, base, _) = bad_tail_buffer(ctx, good)?;
+    let len = (good + 1) * PAGE; // from `base + 8`: the last 8 bytes on the unmapped page
+    ensure_eq!(
+        vmo_rw(false, &target, base + 8, 0, len),
+        Status::ERR_INVALID_ARGS
+    );
+    let mut back = vec![0u8; len - 8];
+    check!(target.read(&mut back, 0));
+    let data: Vec<u8> = (0..(good + 2) * PAGE).map(pattern).collect();
+    let chunk = 4 * PAGE; // the kernel's copy chunk: at least the chunks before the fault's
+    ensure!(
+        back[..chunk] == data[8..8 + chunk],
+        "write, not faulted in: first chunk"
+    );
+    touch(base, good + 1);
+    ensure_eq!(
+        vmo_rw(false, &target, base + 8, 0, len),
+        Status::ERR_INVALID_ARGS
+    );
+    check!(target.read(&mut back, 0));
+    // All pages present: the copy goes straight to the VMO's pages up to the fault.
+    ensure!(
+        back == data[8..len],
+        "write, faulted in: every byte before the hole"
+    );
+    // Reads into a buffer ending 8 bytes into the read-only page.
+    check!(target.write(&vec![0x5a; (good + 2) * PAGE], 0));
+    let (_r, base, buf) = bad_tail_buffer(ctx, good)?;
+    let len = good * PAGE;
+    for touched in [false, true] {
+        if touched {
+            touch(base, good + 1);
+            check!(target.write(&vec![0xa5; (good + 2) * PAGE], 0));
+        }
+        ensure_eq!(
+            vmo_rw(true, &target, base + 8, 0, len),
+            Status::ERR_INVALID_ARGS
+        );
+        let mut got = vec![0u8; len - 8];
+        check!(buf.read(&mut got, 8));
+        let want = if touched { 0xa5 } else { 0x5a };
+        ensure!(
+            got.iter().all(|&b| b == want),
+            "read (touched: {touched}): the bytes before the fault"
+        );
+    }
+    // Starting on the unmapped page; the read-only page as a source is fine.
+    let hole = base + (good + 1) * PAGE;
+    ensure_eq!(vmo_rw(true, &target, hole, 0, 8), Status::ERR_INVALID_ARGS);
+    ensure_eq!(vmo_rw(false, &target, hole, 0, 8), Status::ERR_INVALID_ARGS);
+    ensure_eq!(vmo_rw(false, &target, base + good * PAGE, 0, 8), Status::OK);
     Ok(())
 }

@@ -253,8 +253,8 @@ fn resizable_and_require_non_resizable(ctx: &Ctx) -> TestResult {
     // SAFETY: nothing refers to the mapping.
     check!(unsafe { ctx.root.unmap(a, len) });
     let n = vmo(4)?;
-    // Zircon's older test expects UNAVAILABLE; since ZX_RIGHT_RESIZE exists, a non-resizable
-    // VMO's handles lack it and Zircon's handle lookup refuses first: ACCESS_DENIED.
+    // ZIRCON: a non-resizable VMO's handles lack RESIZE, yet set_size answers UNAVAILABLE: the
+    // RESIZE right is checked only for resizable VMOs (current `sys_vmo_set_size`).
     ensure_err!(n.set_size(5 * PAGE as u64), Status::ERR_UNAVAILABLE);
     ensure_err!(n.set_size(3 * PAGE as u64), Status::ERR_UNAVAILABLE);
     let b = check!(ctx
