@@ -23,7 +23,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::vmo_options::{ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE};
 use abi::{Status, ZxResult, PAGE_SIZE};
-use spin::{Mutex, MutexGuard};
+use lock_order::{Class, OrderedGuard as MutexGuard, OrderedMutex as Mutex};
 
 use crate::arch_traits::{PhysAddr, PhysMem};
 pub(crate) use crate::backrefs::{BackRefKey, BackRefs, MappingRef};
@@ -81,14 +81,17 @@ impl Vmo {
             id: NEXT_VMO_ID.fetch_add(1, Ordering::Relaxed),
             options,
             phys,
-            inner: Mutex::new(VmoInner {
-                page_count,
-                pages: BTreeMap::new(),
-                run_counts: BTreeMap::new(),
-                mappings: BackRefs::default(),
-                content_size: size_bytes,
-                lock_count: 0,
-            }),
+            inner: Mutex::new(
+                Class::Vmo,
+                VmoInner {
+                    page_count,
+                    pages: BTreeMap::new(),
+                    run_counts: BTreeMap::new(),
+                    mappings: BackRefs::default(),
+                    content_size: size_bytes,
+                    lock_count: 0,
+                },
+            ),
         }))
     }
 
