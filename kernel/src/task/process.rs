@@ -23,8 +23,9 @@ use lock_order::{Class, OrderedMutex};
 use spin::Mutex;
 use syscalls::account::{Account, Charge};
 use syscalls::exception::ExceptionPort;
-use syscalls::handle::{HandleTable, SplitMix64};
+use syscalls::handle::HandleTable;
 use syscalls::{ObjectTable, ProcessObject, VmarObject};
+use vm::SplitMix64;
 use vm::{AddressSpace, ALL_RIGHTS};
 
 /// `ZX_PROCESS_TERMINATED`.

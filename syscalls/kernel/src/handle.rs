@@ -99,29 +99,10 @@ impl<F: FnMut() -> u32> HandleRng for F {
     }
 }
 
-/// SplitMix64: a small, seedable, good-enough generator for handle masks and tests.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator starting from `seed`.
-    pub const fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-impl HandleRng for SplitMix64 {
+/// Handle masks from the VM's seedable generator (the one PRNG of the kernel's portable crates).
+impl HandleRng for vm::SplitMix64 {
     fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
+        (vm::RandomSource::next_u64(self) >> 32) as u32
     }
 }
 
@@ -538,7 +519,7 @@ mod tests {
     }
 
     fn table(seed: u64) -> HandleTable<Obj> {
-        HandleTable::new(&mut SplitMix64::new(seed))
+        HandleTable::new(&mut vm::SplitMix64::new(seed))
     }
 
     fn vmo(id: u32, rights: u32) -> Handle<Obj> {
@@ -737,7 +718,7 @@ mod tests {
     fn limit_gives_no_resources_and_replace_still_works() {
         let _g = serial();
         let before = live_handle_count();
-        let mut t: HandleTable<Obj> = HandleTable::with_limit(&mut SplitMix64::new(9), 2);
+        let mut t: HandleTable<Obj> = HandleTable::with_limit(&mut vm::SplitMix64::new(9), 2);
         let a = t.add(vmo(1, ALL)).unwrap();
         let _b = t.add(vmo(2, ALL)).unwrap();
         assert_eq!(t.add(vmo(3, ALL)), Err(Status::ERR_NO_RESOURCES));

@@ -11,7 +11,7 @@ use abi::signals::{ZX_PROCESS_TERMINATED, ZX_THREAD_RUNNING};
 use abi::task::ZX_TASK_RETCODE_SYSCALL_KILL;
 use abi::wire::Wire;
 use abi::{Status, ZxResult};
-use syscalls::handle::{HandleTable, SplitMix64};
+use syscalls::handle::HandleTable;
 use syscalls::user_ptr::mock::FakeUserMemory;
 use syscalls::user_ptr::UserMemory;
 use syscalls::{
@@ -19,6 +19,7 @@ use syscalls::{
     SyscallContext, ThreadObject, VmarObject,
 };
 use vm::soft_mmu::{SoftMmu, SoftPhysMem};
+use vm::SplitMix64;
 use vm::{AddressSpace, AspaceConfig, PhysMem, RegionInfo};
 
 pub use abi::rights::*;
