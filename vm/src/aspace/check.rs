@@ -1,13 +1,14 @@
 //! [`AddressSpace::check_invariants`]: the whole-structure consistency check for tests (tree,
 //! mappings, page tables, arena and VMO back-references).
 
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 
 use abi::PAGE_SIZE;
 
-use super::{AddressSpace, Child};
+use super::{AddressSpace, Child, Tree};
 use crate::mapping::VmMapping;
 use crate::vmo::Vmo;
 
@@ -31,17 +32,31 @@ impl AddressSpace {
     /// widely the VMOs are shared.
     pub fn check_invariants_bounded(&self, max_backrefs: usize) -> Result<(), String> {
         let tree = self.tree.lock();
+        let seen = self.check_tree(&tree)?;
+        self.check_no_stray_ptes(&tree, seen.inside)?;
+        let live = tree.slots.iter().filter(|s| s.node.is_some()).count();
+        if live != seen.vmar_count {
+            return Err(format!(
+                "{live} live VMAR nodes but {} reachable from the root",
+                seen.vmar_count
+            ));
+        }
+        if tree.next_uid < seen.uids.last().copied().unwrap_or(0) {
+            return Err("uid counter behind a live uid".into());
+        }
+        let total = self.check_backref_counts(&seen.per_vmo, max_backrefs)?;
+        debug_assert_eq!(total, seen.mapping_count);
+        Ok(())
+    }
+
+    /// Walks every VMAR reachable from the root (iteratively): each gap tree's invariants and
+    /// span, children agreeing with their parent and within its CAN_MAP, unique mapping uids, and
+    /// each mapping with its page-table entries ([`Self::check_mapping`]).
+    fn check_tree(&self, tree: &Tree) -> Result<Seen, String> {
+        let mut seen = Seen::default();
         let mut stack = alloc::vec![tree.root];
-        let mut mapping_count = 0usize;
-        let mut vmar_count = 0usize;
-        let mut uids = alloc::collections::BTreeSet::new();
-        // Mappings per VMO (by address), to compare with each VMO's back-references.
-        let mut per_vmo: alloc::collections::BTreeMap<usize, (Arc<Vmo>, usize)> =
-            alloc::collections::BTreeMap::new();
-        // Present page-table entries found inside mappings.
-        let mut inside = 0usize;
         while let Some(id) = stack.pop() {
-            vmar_count += 1;
+            seen.vmar_count += 1;
             let node = tree
                 .node(id)
                 .ok_or_else(|| format!("dangling region id {id:?}"))?;
@@ -62,50 +77,54 @@ impl AddressSpace {
                         stack.push(*c);
                     }
                     Child::Mapping(m) => {
-                        mapping_count += 1;
-                        if !uids.insert(m.uid) {
+                        seen.mapping_count += 1;
+                        if !seen.uids.insert(m.uid) {
                             return Err(format!("mapping {base:#x}: duplicate uid {}", m.uid));
                         }
                         if !node.flags.can_map.contains(m.max_perms) {
                             return Err(format!("mapping {base:#x}: ceiling above CAN_MAP"));
                         }
-                        per_vmo
+                        seen.per_vmo
                             .entry(Arc::as_ptr(&m.vmo) as *const u8 as usize)
                             .or_insert_with(|| (m.vmo.clone(), 0))
                             .1 += 1;
-                        inside += self.check_mapping(base, len, m)?;
+                        seen.inside += self.check_mapping(base, len, m)?;
                     }
                 }
             }
         }
-        // No entry outside the mappings: every present entry was met inside one.
-        {
-            let mmu = self.mmu.lock();
-            let mut total = 0usize;
-            let mut stray = None;
-            let pages = self.config.len_bytes / PAGE_SIZE;
-            mmu.for_each_mapped(self.config.base, pages, &mut |va, _, _| {
-                total += 1;
-                if stray.is_none() && tree.find_mapping(tree.root, va).is_none() {
-                    stray = Some(va);
-                }
-            });
-            if total != inside {
-                return Err(format!(
-                    "{total} present page-table entries, {inside} inside mappings (first outside: {stray:#x?})"
-                ));
+        Ok(seen)
+    }
+
+    /// No entry outside the mappings: every present entry of the space was met inside one
+    /// (`inside` of them).
+    fn check_no_stray_ptes(&self, tree: &Tree, inside: usize) -> Result<(), String> {
+        let mmu = self.mmu.lock();
+        let mut total = 0usize;
+        let mut stray = None;
+        let pages = self.config.len_bytes / PAGE_SIZE;
+        mmu.for_each_mapped(self.config.base, pages, &mut |va, _, _| {
+            total += 1;
+            if stray.is_none() && tree.find_mapping(tree.root, va).is_none() {
+                stray = Some(va);
             }
-        }
-        let live = tree.slots.iter().filter(|s| s.node.is_some()).count();
-        if live != vmar_count {
+        });
+        if total != inside {
             return Err(format!(
-                "{live} live VMAR nodes but {vmar_count} reachable from the root"
+                "{total} present page-table entries, {inside} inside mappings (first outside: {stray:#x?})"
             ));
         }
-        if tree.next_uid < uids.last().copied().unwrap_or(0) {
-            return Err("uid counter behind a live uid".into());
-        }
-        // No stale back-references: each VMO names exactly the mappings that map it here.
+        Ok(())
+    }
+
+    /// No stale back-references: each VMO of `per_vmo` names exactly the mappings that map it
+    /// here, recounted until `max_backrefs` back-references were examined. Returns the mappings
+    /// accounted for.
+    fn check_backref_counts(
+        &self,
+        per_vmo: &BTreeMap<usize, (Arc<Vmo>, usize)>,
+        max_backrefs: usize,
+    ) -> Result<usize, String> {
         let mut total = 0usize;
         let mut budget = max_backrefs;
         for (vmo, count) in per_vmo.values() {
@@ -133,8 +152,7 @@ impl AddressSpace {
             }
             total += count;
         }
-        debug_assert_eq!(total, mapping_count);
-        Ok(())
+        Ok(total)
     }
 
     /// Checks one mapping and its page-table entries; returns how many entries are present in
@@ -178,4 +196,16 @@ impl AddressSpace {
             None => Ok(present),
         }
     }
+}
+
+/// What the walk of [`AddressSpace::check_tree`] counted.
+#[derive(Default)]
+struct Seen {
+    vmar_count: usize,
+    mapping_count: usize,
+    uids: BTreeSet<u64>,
+    /// Mappings per VMO (by address), to compare with each VMO's back-references.
+    per_vmo: BTreeMap<usize, (Arc<Vmo>, usize)>,
+    /// Present page-table entries found inside mappings.
+    inside: usize,
 }

@@ -7,8 +7,9 @@ use core::fmt;
 
 use abi::PAGE_SIZE;
 
-use super::{AddressSpace, Child, RegionId, Tree};
+use super::{AddressSpace, Child, RegionId, Tree, VmarNode};
 use crate::arch_traits::MmuFlags;
+use crate::mapping::VmMapping;
 use crate::vmo::Vmo;
 
 /// Where a walk of a VMAR's subtree in steps stands (see [`crate::Vmar::walk_step`]): a stack
@@ -119,17 +120,7 @@ impl AddressSpace {
         if !cursor.started {
             cursor.started = true;
             if let Some(node) = tree.node(from) {
-                out.push((
-                    RegionInfo::Vmar {
-                        depth: 0,
-                        base: node.base,
-                        len_bytes: node.len,
-                        can_map: node.flags.can_map,
-                        can_map_specific: node.flags.can_map_specific,
-                        compact: node.flags.compact,
-                    },
-                    None,
-                ));
+                out.push((vmar_info(node, 0), None));
                 cursor.stack.push((from, 0, node.base));
             }
         }
@@ -148,41 +139,12 @@ impl AddressSpace {
                 }
                 match child {
                     Child::Mapping(m) => {
-                        let page = PAGE_SIZE as u64;
-                        let first = m.vmo_offset / page;
-                        let end = first + (len / PAGE_SIZE) as u64;
-                        let (committed_page_count, vmo) = if uncounted {
-                            (0, Some(m.vmo.clone()))
-                        } else {
-                            (m.vmo.committed_pages_in(first, end), None)
-                        };
-                        out.push((
-                            RegionInfo::Mapping {
-                                depth: depth + 1,
-                                base,
-                                len_bytes: len,
-                                perms: m.perms,
-                                max_perms: m.max_perms,
-                                vmo_id: m.vmo.id(),
-                                vmo_offset: m.vmo_offset,
-                                committed_page_count,
-                            },
-                            vmo,
-                        ));
+                        out.push(mapping_info(m, base, len, depth + 1, uncounted));
                     }
                     Child::Vmar(c) => {
                         let Some(sub) = tree.node(*c) else { continue };
-                        out.push((
-                            RegionInfo::Vmar {
-                                depth: depth + 1,
-                                base: sub.base,
-                                len_bytes: sub.len,
-                                can_map: sub.flags.can_map,
-                                can_map_specific: sub.flags.can_map_specific,
-                                compact: sub.flags.compact,
-                            },
-                            None,
-                        ));
+                        out.push((vmar_info(sub, depth + 1), None));
+                        // Its children next, then the rest of this VMAR's.
                         cursor.stack.push((id, depth, base + len));
                         cursor.stack.push((*c, depth + 1, sub.base));
                         break;
@@ -257,4 +219,48 @@ impl AddressSpace {
         }
         Ok(())
     }
+}
+
+/// The walk entry of VMAR `node` at `depth`.
+fn vmar_info(node: &VmarNode, depth: usize) -> RegionInfo {
+    RegionInfo::Vmar {
+        depth,
+        base: node.base,
+        len_bytes: node.len,
+        can_map: node.flags.can_map,
+        can_map_specific: node.flags.can_map_specific,
+        compact: node.flags.compact,
+    }
+}
+
+/// The walk entry of mapping `m` (`[base, base + len)`) at `depth`; with `uncounted`, its
+/// committed-page count is left 0 and its VMO returned beside it for the caller to count.
+fn mapping_info(
+    m: &VmMapping,
+    base: usize,
+    len: usize,
+    depth: usize,
+    uncounted: bool,
+) -> (RegionInfo, Option<Arc<Vmo>>) {
+    let page = PAGE_SIZE as u64;
+    let first = m.vmo_offset / page;
+    let end = first + (len / PAGE_SIZE) as u64;
+    let (committed_page_count, vmo) = if uncounted {
+        (0, Some(m.vmo.clone()))
+    } else {
+        (m.vmo.committed_pages_in(first, end), None)
+    };
+    (
+        RegionInfo::Mapping {
+            depth,
+            base,
+            len_bytes: len,
+            perms: m.perms,
+            max_perms: m.max_perms,
+            vmo_id: m.vmo.id(),
+            vmo_offset: m.vmo_offset,
+            committed_page_count,
+        },
+        vmo,
+    )
 }
