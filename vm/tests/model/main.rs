@@ -105,6 +105,11 @@ fn config() -> ProptestConfig {
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = 64;
     }
+    // The regression seeds live beside this file, in main.proptest-regressions (proptest's
+    // default puts a main.rs's seeds in a shared tests/proptest-regressions/main.txt).
+    config.failure_persistence = Some(Box::new(
+        proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+    ));
     config
 }
 
