@@ -5,7 +5,7 @@
 //!   or `utest::MODULE::NAME`) must be in that module's `tests!(...)` table, the module being
 //!   registered in `ALL` of `user/utest/src/tests/mod.rs`. A `*` is a glob: at least one test
 //!   must match. `..._SUFFIX` means any utest whose name ends in `_SUFFIX`.
-//! - Host files (`vm/tests/model.rs`, globs like `vm/tests/*.rs`) must exist; with `::NAME` the
+//! - Host files (`vm/tests/model/main.rs`, globs like `vm/tests/*.rs`) must exist; with `::NAME` the
 //!   file must define `fn NAME`, marked `#[test]` when the file is a test file (under `tests/`).
 //!
 //! Passing means the table's citations resolve; that they pass is `cargo test` itself.

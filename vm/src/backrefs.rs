@@ -280,6 +280,34 @@ impl BackRefs {
     /// Checks the whole structure (for `check_invariants`): key order, parent links, heights and
     /// balance, subtree window ends, the live count, the free list and the reservation. O(m).
     pub(crate) fn check(&self) -> Result<(), String> {
+        let count = self.check_links()?;
+        self.check_in_order()?;
+        if count != self.live {
+            return Err(format!(
+                "back-references: {count} linked, {} counted",
+                self.live
+            ));
+        }
+        let free = self.check_free_list()?;
+        if free != self.free_count || count + free != self.nodes.len() {
+            return Err(format!(
+                "back-references: {free} free + {count} live slots, arena {}",
+                self.nodes.len()
+            ));
+        }
+        let spare = self.free_count + (self.nodes.capacity() - self.nodes.len());
+        if spare < self.reserved {
+            return Err(format!(
+                "back-references: {} reserved but {spare} slots spare",
+                self.reserved
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every node linked from the root (an explicit stack, no recursion): parent links, order
+    /// against its parent, height and balance, subtree window end. Returns how many are linked.
+    fn check_links(&self) -> Result<usize, String> {
         let mut count = 0usize;
         let mut stack: Vec<u32> = Vec::new();
         if self.root != NIL {
@@ -320,7 +348,11 @@ impl BackRefs {
                 return Err(format!("back-references: node {i} window end stale"));
             }
         }
-        // Order across subtrees: an in-order walk sees strictly increasing keys.
+        Ok(count)
+    }
+
+    /// Order across subtrees: an in-order walk sees strictly increasing keys.
+    fn check_in_order(&self) -> Result<(), String> {
         let mut prev: Option<BackRefKey> = None;
         let mut it = self.first();
         while it != NIL {
@@ -331,12 +363,11 @@ impl BackRefs {
             prev = Some(k);
             it = self.successor(it);
         }
-        if count != self.live {
-            return Err(format!(
-                "back-references: {count} linked, {} counted",
-                self.live
-            ));
-        }
+        Ok(())
+    }
+
+    /// The free list: vacant nodes only, inside the arena, no longer than it. Returns its length.
+    fn check_free_list(&self) -> Result<usize, String> {
         let mut free = 0usize;
         let mut f = self.free;
         while f != NIL {
@@ -350,20 +381,7 @@ impl BackRefs {
             free += 1;
             f = n.left;
         }
-        if free != self.free_count || count + free != self.nodes.len() {
-            return Err(format!(
-                "back-references: {free} free + {count} live slots, arena {}",
-                self.nodes.len()
-            ));
-        }
-        let spare = self.free_count + (self.nodes.capacity() - self.nodes.len());
-        if spare < self.reserved {
-            return Err(format!(
-                "back-references: {} reserved but {spare} slots spare",
-                self.reserved
-            ));
-        }
-        Ok(())
+        Ok(free)
     }
 
     /// Slots promised and not used yet (tests check that operations leave none behind).

@@ -19,72 +19,100 @@ impl<V> GapTree<V> {
         walk: &mut CheckWalk,
     ) -> Result<Summary, String> {
         if levels == 1 {
-            let leaf = match self.leaves.get(n as usize) {
-                None => return Err(format!("link to leaf {n} outside the arena")),
-                Some(leaf) if leaf.vacancy().is_some() => {
-                    return Err(format!("link to vacant leaf {n}"))
-                }
-                Some(leaf) => leaf,
-            };
-            if core::mem::replace(&mut seen_leaf[n as usize], true) {
-                return Err(format!("leaf {n} reachable twice"));
-            }
-            let lowest = if is_root { 1 } else { LEAF_MIN };
-            if leaf.len < lowest || leaf.len > LEAF_CAP {
-                return Err(format!("leaf {n} holds {} entries", leaf.len));
-            }
-            let mut is_slot = [false; LEAF_CAP];
-            for &s in &leaf.slot {
-                match is_slot.get_mut(usize::from(s)) {
-                    Some(seen) if !*seen => *seen = true,
-                    _ => return Err(format!("leaf {n}: slot map is not a permutation")),
-                }
-            }
-            for (i, &s) in leaf.slot.iter().enumerate() {
-                if leaf.vals[usize::from(s)].is_some() != (i < leaf.len) {
-                    return Err(format!("leaf {n}: value slot {s} disagrees with len"));
-                }
-                if (leaf.bases[i] == FILLER) != (i >= leaf.len)
-                    || (i >= leaf.len && leaf.ends[i] != FILLER)
-                {
-                    return Err(format!("leaf {n}: key slot {i} disagrees with len"));
-                }
-            }
-            let mut gap = 0;
-            for i in 0..leaf.len {
-                let (base, end) = (leaf.bases[i], leaf.ends[i]);
-                if base >= end {
-                    return Err(format!(
-                        "entry {base:#x} has end {end:#x} (empty or inverted)"
-                    ));
-                }
-                if base < self.range_base || end > self.range_end {
-                    return Err(format!(
-                        "entry [{base:#x}, {end:#x}) outside span [{:#x}, {:#x})",
-                        self.range_base, self.range_end
-                    ));
-                }
-                if let Some(prev_end) = walk.last_end {
-                    if base < prev_end {
-                        return Err(format!(
-                            "entry {base:#x} out of order or overlapping previous end \
-                             {prev_end:#x}"
-                        ));
-                    }
-                    if i > 0 {
-                        gap = max(gap, base - prev_end);
-                    }
-                }
-                walk.last_end = Some(end);
-            }
-            walk.count += leaf.len;
-            walk.leaves_in_order.push(n);
-            return Ok(Summary {
-                min_base: leaf.bases[0],
-                max_end: leaf.ends[leaf.len - 1],
-                max_gap: gap,
-            });
+            self.check_leaf(n, is_root, seen_leaf, walk)
+        } else {
+            self.check_internal(n, levels, is_root, seen_leaf, seen_internal, walk)
         }
+    }
+
+    /// [`Self::check_subtree`] for leaf `n`: fill, slot permutation, fillers, and each entry
+    /// non-empty, inside the span and after the previous one.
+    fn check_leaf(
+        &self,
+        n: u32,
+        is_root: bool,
+        seen_leaf: &mut [bool],
+        walk: &mut CheckWalk,
+    ) -> Result<Summary, String> {
+        let leaf = match self.leaves.get(n as usize) {
+            None => return Err(format!("link to leaf {n} outside the arena")),
+            Some(leaf) if leaf.vacancy().is_some() => {
+                return Err(format!("link to vacant leaf {n}"))
+            }
+            Some(leaf) => leaf,
+        };
+        if core::mem::replace(&mut seen_leaf[n as usize], true) {
+            return Err(format!("leaf {n} reachable twice"));
+        }
+        let lowest = if is_root { 1 } else { LEAF_MIN };
+        if leaf.len < lowest || leaf.len > LEAF_CAP {
+            return Err(format!("leaf {n} holds {} entries", leaf.len));
+        }
+        let mut is_slot = [false; LEAF_CAP];
+        for &s in &leaf.slot {
+            match is_slot.get_mut(usize::from(s)) {
+                Some(seen) if !*seen => *seen = true,
+                _ => return Err(format!("leaf {n}: slot map is not a permutation")),
+            }
+        }
+        for (i, &s) in leaf.slot.iter().enumerate() {
+            if leaf.vals[usize::from(s)].is_some() != (i < leaf.len) {
+                return Err(format!("leaf {n}: value slot {s} disagrees with len"));
+            }
+            if (leaf.bases[i] == FILLER) != (i >= leaf.len)
+                || (i >= leaf.len && leaf.ends[i] != FILLER)
+            {
+                return Err(format!("leaf {n}: key slot {i} disagrees with len"));
+            }
+        }
+        let mut gap = 0;
+        for i in 0..leaf.len {
+            let (base, end) = (leaf.bases[i], leaf.ends[i]);
+            if base >= end {
+                return Err(format!(
+                    "entry {base:#x} has end {end:#x} (empty or inverted)"
+                ));
+            }
+            if base < self.range_base || end > self.range_end {
+                return Err(format!(
+                    "entry [{base:#x}, {end:#x}) outside span [{:#x}, {:#x})",
+                    self.range_base, self.range_end
+                ));
+            }
+            if let Some(prev_end) = walk.last_end {
+                if base < prev_end {
+                    return Err(format!(
+                        "entry {base:#x} out of order or overlapping previous end \
+                         {prev_end:#x}"
+                    ));
+                }
+                if i > 0 {
+                    gap = max(gap, base - prev_end);
+                }
+            }
+            walk.last_end = Some(end);
+        }
+        walk.count += leaf.len;
+        walk.leaves_in_order.push(n);
+        Ok(Summary {
+            min_base: leaf.bases[0],
+            max_end: leaf.ends[leaf.len - 1],
+            max_gap: gap,
+        })
+    }
+
+    /// [`Self::check_subtree`] for internal node `n` (`levels` high): fill, fillers, and each
+    /// child's stored summary against its subtree checked from scratch. Recursion depth is the
+    /// tree height (at most [`MAX_HEIGHT`], which `check_invariants` guards).
+    fn check_internal(
+        &self,
+        n: u32,
+        levels: usize,
+        is_root: bool,
+        seen_leaf: &mut [bool],
+        seen_internal: &mut [bool],
+        walk: &mut CheckWalk,
+    ) -> Result<Summary, String> {
         let node = match self.internals.get(n as usize) {
             None => return Err(format!("link to internal node {n} outside the arena")),
             Some(node) if node.vacancy().is_some() => {

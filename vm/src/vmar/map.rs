@@ -31,6 +31,197 @@ impl Vmar {
         vmar_rights: u32,
         vmo_rights: u32,
     ) -> ZxResult<usize> {
+        let args = MapArgs::decode(options, vmo, vmo_offset, len, vmar_rights, vmo_rights)?;
+        let mut tree = self.aspace.tree.lock();
+        let (base, overwrite) = self.place_mapping(&mut tree, vmar_offset, vmo, &args)?;
+        let mut slots = self.reserve_for_map(&mut tree, vmo, base, args.len, overwrite)?;
+        // Apply phase: cannot fail.
+        self.insert_mapping(&mut tree, vmo, &args, base, overwrite, &mut slots);
+        if args.map_range {
+            self.map_range_or_undo(&mut tree, base, args.len)?;
+        }
+        Ok(base)
+    }
+
+    /// After the argument checks, under the tree lock: the placement checks of
+    /// [`Vmar::allocate`], a sub-VMAR under a SPECIFIC_OVERWRITE range, then BUFFER_TOO_SMALL.
+    /// Returns the base and whether mappings there are replaced.
+    fn place_mapping(
+        &self,
+        tree: &mut Tree,
+        vmar_offset: usize,
+        vmo: &Vmo,
+        args: &MapArgs,
+    ) -> ZxResult<(usize, bool)> {
+        let len = args.len;
+        let spot = self.choose_spot(
+            tree,
+            vmar_offset,
+            len,
+            args.align_pow2,
+            args.vmar_opts,
+            args.perms,
+            Status::ERR_NO_RESOURCES,
+        )?;
+        if let Spot::Overwrite(base) = spot {
+            // ZIRCON: any sub-VMAR in the range, even one wholly inside it, makes the overwrite
+            // fail (it unmaps with can_destroy_regions = false). Checked before anything changes,
+            // so a failed overwrite changes nothing.
+            let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
+            if node
+                .children
+                .overlapping(base, base + len)
+                .any(|(_, _, c)| matches!(c, Child::Vmar(_)))
+            {
+                return Err(Status::ERR_INVALID_ARGS);
+            }
+        }
+        // SPEC: without ALLOW_FAULTS a window past the end of a (non-resizable) VMO is
+        // BUFFER_TOO_SMALL. Zircon has no such check; it comes after every argument and placement
+        // check so that each status Zircon's tests expect for a bad argument still wins (e.g.
+        // OUT_OF_RANGE for a len rounding to 0, INVALID_ARGS for a len beyond the region).
+        if !args.allow_faults && args.vmo_offset + len as u64 > vmo.len_bytes() {
+            return Err(Status::ERR_BUFFER_TOO_SMALL);
+        }
+        Ok(match spot {
+            Spot::Free(base) => (base, false),
+            Spot::Overwrite(base) => (base, true),
+        })
+    }
+
+    /// Check phase: the quota (one mapping, plus what the overwrite splits, minus what it
+    /// removes), then everything the apply phase will need (back-reference slots, tree room).
+    fn reserve_for_map(
+        &self,
+        tree: &mut Tree,
+        vmo: &Arc<Vmo>,
+        base: usize,
+        len: usize,
+        overwrite: bool,
+    ) -> ZxResult<Slots> {
+        let cut = if overwrite {
+            CutPlan::new(tree, self.id, base, base + len)
+        } else {
+            CutPlan::default()
+        };
+        let now = tree.regions(self.aspace.mapping_count());
+        tree.admit(now, 1 + cut.delta())?;
+        let mut slots = Slots::new();
+        slots.reserve(vmo)?;
+        cut.reserve(&mut slots)?;
+        let node = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        if !node.children.reserve_inserts(1 + cut.inserts()) {
+            return Err(Status::ERR_NO_MEMORY);
+        }
+        Ok(slots)
+    }
+
+    /// Apply phase (cannot fail): removes what the overwrite replaces, then inserts the new
+    /// mapping, its back-reference first.
+    fn insert_mapping(
+        &self,
+        tree: &mut Tree,
+        vmo: &Arc<Vmo>,
+        args: &MapArgs,
+        base: usize,
+        overwrite: bool,
+        slots: &mut Slots,
+    ) {
+        let len = args.len;
+        let mut batch = Batch::new();
+        if overwrite {
+            unmap_range(
+                &self.aspace,
+                tree,
+                self.id,
+                base,
+                base + len,
+                slots,
+                &mut batch,
+            );
+        }
+        let max_perms = args.allowed.intersection(node_can_map(tree, self.id));
+        let uid = tree.new_uid();
+        let mapping = VmMapping {
+            vmo: vmo.clone(),
+            vmo_offset: args.vmo_offset,
+            perms: args.perms,
+            max_perms,
+            uid,
+            _niche: LayoutNiche::Marker,
+        };
+        // The back-reference exists before any page-table entry does.
+        self.aspace.backref_add(slots, &mapping, base, len);
+        let Some(node) = tree.node_mut(self.id) else {
+            apply_failed("VMAR lookup")
+        };
+        if node
+            .children
+            .insert(base, len, Child::Mapping(mapping))
+            .is_err()
+        {
+            apply_failed("gap-tree insert");
+        }
+        batch.created += 1;
+        self.aspace.finish(tree, batch);
+    }
+
+    /// MAP_RANGE: maps the committed pages of the new mapping at `base`; when that fails, the
+    /// mapping is destroyed (as Zircon does) and the error returned.
+    fn map_range_or_undo(&self, tree: &mut Tree, base: usize, len: usize) -> ZxResult {
+        if let Some((_, _, Child::Mapping(m))) =
+            tree.node(self.id).and_then(|n| n.children.find(base))
+        {
+            if let Err(status) = self.aspace.map_committed(m, base, base, base + len) {
+                // Removing a whole mapping needs no reservation.
+                let mut batch = Batch::new();
+                unmap_range(
+                    &self.aspace,
+                    tree,
+                    self.id,
+                    base,
+                    base + len,
+                    &mut Slots::new(),
+                    &mut batch,
+                );
+                self.aspace.finish(tree, batch);
+                return Err(status);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What `zx_vmar_map`'s options and handle rights come to, once every argument check passed.
+struct MapArgs {
+    /// The mapping's protection.
+    perms: MmuFlags,
+    /// What both handles allow: the mapping's ceiling before CAN_MAP caps it.
+    allowed: MmuFlags,
+    /// MAP_RANGE was given (taken out of the options).
+    map_range: bool,
+    /// ALLOW_FAULTS was given.
+    allow_faults: bool,
+    /// The placement options (SPECIFIC, SPECIFIC_OVERWRITE, OFFSET_IS_UPPER_LIMIT).
+    vmar_opts: u32,
+    /// ALIGN, as log2 bytes (0: page alignment).
+    align_pow2: u8,
+    /// Offset of the mapping's first byte in the VMO.
+    vmo_offset: u64,
+    /// `len` rounded up to whole pages.
+    len: usize,
+}
+
+impl MapArgs {
+    /// The argument checks of [`Vmar::map`], in Zircon's order (see there), before the tree lock.
+    fn decode(
+        options: u32,
+        vmo: &Vmo,
+        vmo_offset: u64,
+        len: usize,
+        vmar_rights: u32,
+        vmo_rights: u32,
+    ) -> ZxResult<MapArgs> {
         if vmo_rights & ZX_RIGHT_MAP == 0 {
             return Err(Status::ERR_ACCESS_DENIED);
         }
@@ -72,121 +263,21 @@ impl Vmar {
         // rounded up to whole pages (`VmAddressRegion::CreateVmMapping`; core test
         // `Vmar.UnalignedLenMapTest` maps 4 * PAGE - 1 bytes and reads the fourth page). A len that
         // rounds past the top of the address space (e.g. SIZE_MAX - PAGE + 2) is OUT_OF_RANGE
-        // (`Vmar.InvalidArgsTest`, "size rounds up to 0"); len 0 stays INVALID_ARGS (below).
+        // (`Vmar.InvalidArgsTest`, "size rounds up to 0"); len 0 stays INVALID_ARGS (in the
+        // placement checks).
         let len = round_up_page(len).ok_or(Status::ERR_OUT_OF_RANGE)?;
         if vmo_offset.checked_add(len as u64).is_none() {
             return Err(Status::ERR_OUT_OF_RANGE);
         }
-
-        let mut tree = self.aspace.tree.lock();
-        let spot = self.choose_spot(
-            &mut tree,
-            vmar_offset,
-            len,
-            split.align_pow2,
+        Ok(MapArgs {
+            perms,
+            allowed,
+            map_range,
+            allow_faults,
             vmar_opts,
-            perms,
-            Status::ERR_NO_RESOURCES,
-        )?;
-        if let Spot::Overwrite(base) = spot {
-            // ZIRCON: any sub-VMAR in the range, even one wholly inside it, makes the overwrite
-            // fail (it unmaps with can_destroy_regions = false). Checked before anything changes,
-            // so a failed overwrite changes nothing.
-            let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
-            if node
-                .children
-                .overlapping(base, base + len)
-                .any(|(_, _, c)| matches!(c, Child::Vmar(_)))
-            {
-                return Err(Status::ERR_INVALID_ARGS);
-            }
-        }
-        // SPEC: without ALLOW_FAULTS a window past the end of a (non-resizable) VMO is
-        // BUFFER_TOO_SMALL. Zircon has no such check; it comes after every argument and placement
-        // check so that each status Zircon's tests expect for a bad argument still wins (e.g.
-        // OUT_OF_RANGE for a len rounding to 0, INVALID_ARGS for a len beyond the region).
-        if !allow_faults && vmo_offset + len as u64 > vmo.len_bytes() {
-            return Err(Status::ERR_BUFFER_TOO_SMALL);
-        }
-        let (base, overwrite) = match spot {
-            Spot::Free(base) => (base, false),
-            Spot::Overwrite(base) => (base, true),
-        };
-        // Check phase: the quota (one mapping, plus what the overwrite splits, minus what it
-        // removes), then everything the apply phase will need.
-        let cut = if overwrite {
-            CutPlan::new(&tree, self.id, base, base + len)
-        } else {
-            CutPlan::default()
-        };
-        let now = tree.regions(self.aspace.mapping_count());
-        tree.admit(now, 1 + cut.delta())?;
-        let mut slots = Slots::new();
-        slots.reserve(vmo)?;
-        cut.reserve(&mut slots)?;
-        let node = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
-        if !node.children.reserve_inserts(1 + cut.inserts()) {
-            return Err(Status::ERR_NO_MEMORY);
-        }
-        // Apply phase: cannot fail.
-        let mut batch = Batch::new();
-        if overwrite {
-            unmap_range(
-                &self.aspace,
-                &mut tree,
-                self.id,
-                base,
-                base + len,
-                &mut slots,
-                &mut batch,
-            );
-        }
-        let max_perms = allowed.intersection(node_can_map(&tree, self.id));
-        let uid = tree.new_uid();
-        let mapping = VmMapping {
-            vmo: vmo.clone(),
+            align_pow2: split.align_pow2,
             vmo_offset,
-            perms,
-            max_perms,
-            uid,
-            _niche: LayoutNiche::Marker,
-        };
-        // The back-reference exists before any page-table entry does.
-        self.aspace.backref_add(&mut slots, &mapping, base, len);
-        let Some(node) = tree.node_mut(self.id) else {
-            apply_failed("VMAR lookup")
-        };
-        if node
-            .children
-            .insert(base, len, Child::Mapping(mapping))
-            .is_err()
-        {
-            apply_failed("gap-tree insert");
-        }
-        batch.created += 1;
-        self.aspace.finish(&mut tree, batch);
-        if map_range {
-            if let Some((_, _, Child::Mapping(m))) =
-                tree.node(self.id).and_then(|n| n.children.find(base))
-            {
-                if let Err(status) = self.aspace.map_committed(m, base, base, base + len) {
-                    // Zircon destroys the new mapping when MAP_RANGE fails. Removing a whole
-                    // mapping needs no reservation.
-                    let mut batch = Batch::new();
-                    unmap_range(
-                        &self.aspace,
-                        &mut tree,
-                        self.id,
-                        base,
-                        base + len,
-                        &mut Slots::new(),
-                        &mut batch,
-                    );
-                    self.aspace.finish(&mut tree, batch);
-                    return Err(status);
-                }
-            }
-        }
-        Ok(base)
+            len,
+        })
     }
 }

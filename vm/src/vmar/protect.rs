@@ -16,27 +16,7 @@ impl Vmar {
     /// inside a sub-region whose permissions would grow (ACCESS_DENIED). All checks precede any
     /// change: on error nothing changes.
     pub fn protect(&self, options: u32, addr: usize, len: usize, vmar_rights: u32) -> ZxResult {
-        let options = apply_xom(options);
-        let new_perms = perms_of(options);
-        let needed = rights_for(new_perms);
-        if vmar_rights & needed != needed {
-            return Err(Status::ERR_ACCESS_DENIED);
-        }
-        if !is_valid_protection(options) {
-            return Err(Status::ERR_INVALID_ARGS);
-        }
-        if !page_aligned(addr) {
-            return Err(Status::ERR_INVALID_ARGS);
-        }
-        let split = split_options(options)?;
-        if split.vmar != 0 || split.align_pow2 != 0 {
-            return Err(Status::ERR_INVALID_ARGS);
-        }
-        // ZIRCON: len is rounded up to whole pages (the spec only says it must not be 0).
-        let len = round_up_page(len).unwrap_or(0);
-        if len == 0 {
-            return Err(Status::ERR_INVALID_ARGS);
-        }
+        let (new_perms, len) = decode_protect(options, addr, len, vmar_rights)?;
         let op_children = vmar_rights & ZX_RIGHT_OP_CHILDREN != 0;
         let mut tree = self.aspace.tree.lock();
         let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
@@ -44,45 +24,13 @@ impl Vmar {
         if addr < node.base || end > node.end() {
             return Err(Status::ERR_INVALID_ARGS);
         }
-        // Fast path: the range is exactly one mapping, a direct child, that joins neither
-        // neighbour after the change, so nothing is split or merged (nothing to admit or
-        // reserve). The checks below give the same statuses in this case; the general path
-        // handles everything else. Two tree lookups instead of about ten.
-        if let Some((prev, (base, mlen, Child::Mapping(m)), next)) =
-            node.children.find_with_neighbours(addr)
-        {
-            if base == addr && base + mlen == end {
-                if !m.max_perms.contains(new_perms) {
-                    return Err(Status::ERR_ACCESS_DENIED);
-                }
-                if m.perms == new_perms {
-                    return Ok(());
-                }
-                let mut piece = Piece::of(self.id, base, mlen, m);
-                piece.perms = new_perms;
-                let joins_left = match prev {
-                    Some((b, l, Child::Mapping(pm))) => Piece::of(self.id, b, l, pm).joins(&piece),
-                    _ => false,
-                };
-                let joins_right = match next {
-                    Some((b, l, Child::Mapping(nm))) => piece.joins(&Piece::of(self.id, b, l, nm)),
-                    _ => false,
-                };
-                if !joins_left && !joins_right {
-                    let node = tree.node_mut(self.id).ok_or(Status::ERR_INTERNAL)?;
-                    if let Some((_, Child::Mapping(m))) = node.children.get_mut(base) {
-                        m.perms = new_perms;
-                    }
-                    let mut batch = Batch::new();
-                    self.aspace.protect_ptes(&mut batch, base, mlen, new_perms);
-                    self.aspace.finish(&mut tree, batch);
-                    return Ok(());
-                }
-            }
+        if let Some(done) = self.protect_one(&mut tree, addr, end, new_perms) {
+            return done;
         }
         // SPEC: "some subrange of the requested range is occupied by a subregion and handle did
         // not have ZX_RIGHT_OP_CHILDREN" is INVALID_ARGS, even for a sub-region holding no mapping
         // (where the walk below would only see a hole).
+        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
         if !op_children
             && node
                 .children
@@ -91,20 +39,85 @@ impl Vmar {
         {
             return Err(Status::ERR_INVALID_ARGS);
         }
-        // Check phase, one walk over the mappings in address order: the statuses, which mappings
-        // change, where the range cuts one (at most at both ends), and which changed pieces will
-        // merge with a neighbour (so the quota is charged exactly what the call adds).
+        let plan = self.plan_protect(&tree, addr, end, new_perms, op_children)?;
+        let mut slots = plan.reserve(&mut tree, self.aspace.mapping_count())?;
+        self.apply_protect(&mut tree, addr, end, new_perms, &mut slots);
+        Ok(())
+    }
+
+    /// The fast path: the range `[addr, end)` is exactly one mapping, a direct child, that joins
+    /// neither neighbour after the change, so nothing is split or merged (nothing to admit or
+    /// reserve). `None` when the range is anything else (the general path handles it); the
+    /// checks give the same statuses as the general path's. Two tree lookups instead of about
+    /// ten.
+    fn protect_one(
+        &self,
+        tree: &mut Tree,
+        addr: usize,
+        end: usize,
+        new_perms: MmuFlags,
+    ) -> Option<ZxResult> {
+        let node = tree.node(self.id)?;
+        let Some((prev, (base, mlen, Child::Mapping(m)), next)) =
+            node.children.find_with_neighbours(addr)
+        else {
+            return None;
+        };
+        if base != addr || base + mlen != end {
+            return None;
+        }
+        if !m.max_perms.contains(new_perms) {
+            return Some(Err(Status::ERR_ACCESS_DENIED));
+        }
+        if m.perms == new_perms {
+            return Some(Ok(()));
+        }
+        let mut piece = Piece::of(self.id, base, mlen, m);
+        piece.perms = new_perms;
+        let joins_left = match prev {
+            Some((b, l, Child::Mapping(pm))) => Piece::of(self.id, b, l, pm).joins(&piece),
+            _ => false,
+        };
+        let joins_right = match next {
+            Some((b, l, Child::Mapping(nm))) => piece.joins(&Piece::of(self.id, b, l, nm)),
+            _ => false,
+        };
+        if joins_left || joins_right {
+            return None;
+        }
+        let Some(node) = tree.node_mut(self.id) else {
+            return Some(Err(Status::ERR_INTERNAL));
+        };
+        if let Some((_, Child::Mapping(m))) = node.children.get_mut(base) {
+            m.perms = new_perms;
+        }
+        let mut batch = Batch::new();
+        self.aspace.protect_ptes(&mut batch, base, mlen, new_perms);
+        self.aspace.finish(tree, batch);
+        Some(Ok(()))
+    }
+
+    /// Check phase, one walk over the mappings of `[addr, end)` in address order: the statuses,
+    /// which mappings change, where the range cuts one (at most at both ends), and which changed
+    /// pieces will merge with a neighbour (so the quota is charged exactly what the call adds).
+    fn plan_protect(
+        &self,
+        tree: &Tree,
+        addr: usize,
+        end: usize,
+        new_perms: MmuFlags,
+        op_children: bool,
+    ) -> ZxResult<ProtectPlan> {
         let mut cursor = addr;
         let mut prev: Option<Piece> = None;
-        // (parent, base, len, changes) of the first and the last mapping.
-        let mut first: Option<(RegionId, usize, usize, bool)> = None;
-        let mut last: Option<(RegionId, usize, usize, bool)> = None;
+        let mut first: Option<Edge> = None;
+        let mut last: Option<Edge> = None;
         let mut merges = 0isize;
         while let Some((parent, base, mlen)) = tree.next_mapping(self.id, cursor, end) {
             if base > cursor {
                 return Err(Status::ERR_NOT_FOUND);
             }
-            let m = mapping_at(&tree, parent, base).ok_or(Status::ERR_INTERNAL)?;
+            let m = mapping_at(tree, parent, base).ok_or(Status::ERR_INTERNAL)?;
             if !m.max_perms.contains(new_perms) {
                 return Err(Status::ERR_ACCESS_DENIED);
             }
@@ -128,20 +141,12 @@ impl Vmar {
                 max_perms: m.max_perms,
                 changes: m.perms != new_perms,
             };
-            match &prev {
-                Some(p) => {
-                    if (p.changes || piece.changes) && p.joins(&piece) {
-                        merges += 1;
-                    }
-                }
-                None => {
-                    if piece.changes && ps == base {
-                        if let Some(left) = Piece::ending_at(&tree, parent, ps) {
-                            merges += isize::from(left.joins(&piece));
-                        }
-                    }
-                }
-            }
+            merges += match &prev {
+                Some(p) => isize::from((p.changes || piece.changes) && p.joins(&piece)),
+                None if piece.changes && ps == base => Piece::ending_at(tree, parent, ps)
+                    .map_or(0, |left| isize::from(left.joins(&piece))),
+                None => 0,
+            };
             first.get_or_insert((parent, base, mlen, piece.changes));
             last = Some((parent, base, mlen, piece.changes));
             cursor = base + mlen;
@@ -154,41 +159,34 @@ impl Vmar {
             return Err(Status::ERR_NOT_FOUND);
         };
         if prev.changes && prev.end == last.1 + last.2 {
-            if let Some(right) = Piece::starting_at(&tree, prev.parent, prev.end) {
+            if let Some(right) = Piece::starting_at(tree, prev.parent, prev.end) {
                 merges += isize::from(prev.joins(&right));
             }
         }
-        let split_first = first.3 && addr > first.1;
-        let split_last = last.3 && end < last.1 + last.2;
-        let now = tree.regions(self.aspace.mapping_count());
-        tree.admit(
-            now,
-            isize::from(split_first) + isize::from(split_last) - merges,
-        )?;
-        let mut slots = Slots::new();
-        for (split, (parent, base, _, _)) in [(split_first, first), (split_last, last)] {
-            if !split {
-                continue;
-            }
-            let m = mapping_at(&tree, parent, base).ok_or(Status::ERR_INTERNAL)?;
-            slots.reserve(&m.vmo.clone())?;
-            let node = tree.node_mut(parent).ok_or(Status::ERR_INTERNAL)?;
-            // Two splits in one tree: the second reservation covers both inserts.
-            let inserts = if split_first && split_last && first.0 == last.0 {
-                2
-            } else {
-                1
-            };
-            if !node.children.reserve_inserts(inserts) {
-                return Err(Status::ERR_NO_MEMORY);
-            }
-        }
-        // Apply phase: cannot fail. Each changed piece is cut out, changed, and merged with its
-        // neighbours as soon as they are final (a later piece merges with it from its side).
+        Ok(ProtectPlan {
+            first,
+            last,
+            split_first: first.3 && addr > first.1,
+            split_last: last.3 && end < last.1 + last.2,
+            merges,
+        })
+    }
+
+    /// Apply phase (cannot fail): each changed piece of `[addr, end)` is cut out, changed, and
+    /// merged with its neighbours as soon as they are final (a later piece merges with it from
+    /// its side).
+    fn apply_protect(
+        &self,
+        tree: &mut Tree,
+        addr: usize,
+        end: usize,
+        new_perms: MmuFlags,
+        slots: &mut Slots,
+    ) {
         let mut batch = Batch::new();
         let mut cursor = addr;
         while let Some((parent, base, mlen)) = tree.next_mapping(self.id, cursor, end) {
-            let Some(m) = mapping_at(&tree, parent, base) else {
+            let Some(m) = mapping_at(tree, parent, base) else {
                 apply_failed("mapping lookup")
             };
             if m.perms == new_perms {
@@ -197,10 +195,10 @@ impl Vmar {
             }
             let (ps, pe) = (base.max(addr), (base + mlen).min(end));
             if ps > base {
-                split_mapping(&self.aspace, &mut tree, parent, ps, &mut slots, &mut batch);
+                split_mapping(&self.aspace, tree, parent, ps, slots, &mut batch);
             }
             if pe < base + mlen {
-                split_mapping(&self.aspace, &mut tree, parent, pe, &mut slots, &mut batch);
+                split_mapping(&self.aspace, tree, parent, pe, slots, &mut batch);
             }
             let Some(node) = tree.node_mut(parent) else {
                 apply_failed("VMAR lookup")
@@ -217,8 +215,85 @@ impl Vmar {
             }
             cursor = pe;
         }
-        self.aspace.finish(&mut tree, batch);
-        Ok(())
+        self.aspace.finish(tree, batch);
+    }
+}
+
+/// The checks of [`Vmar::protect`] that need no tree, in Zircon's order (see there): the new
+/// permissions and `len` rounded up to whole pages.
+fn decode_protect(
+    options: u32,
+    addr: usize,
+    len: usize,
+    vmar_rights: u32,
+) -> ZxResult<(MmuFlags, usize)> {
+    let options = apply_xom(options);
+    let new_perms = perms_of(options);
+    let needed = rights_for(new_perms);
+    if vmar_rights & needed != needed {
+        return Err(Status::ERR_ACCESS_DENIED);
+    }
+    if !is_valid_protection(options) {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
+    if !page_aligned(addr) {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
+    let split = split_options(options)?;
+    if split.vmar != 0 || split.align_pow2 != 0 {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
+    // ZIRCON: len is rounded up to whole pages (the spec only says it must not be 0).
+    let len = round_up_page(len).unwrap_or(0);
+    if len == 0 {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
+    Ok((new_perms, len))
+}
+
+/// The first or the last mapping a protect meets: (parent, base, len, changes).
+type Edge = (RegionId, usize, usize, bool);
+
+/// What the check phase of a protect found: the mappings at both ends of the range, whether the
+/// range cuts each, and how many merges the change will make.
+struct ProtectPlan {
+    first: Edge,
+    last: Edge,
+    split_first: bool,
+    split_last: bool,
+    merges: isize,
+}
+
+impl ProtectPlan {
+    /// Admits what the protect adds (one region per cut mapping, minus the merges) when `mappings`
+    /// exist, and reserves a back-reference slot and tree room for each cut.
+    fn reserve(&self, tree: &mut Tree, mappings: usize) -> ZxResult<Slots> {
+        let (first, last) = (self.first, self.last);
+        let (split_first, split_last) = (self.split_first, self.split_last);
+        let now = tree.regions(mappings);
+        tree.admit(
+            now,
+            isize::from(split_first) + isize::from(split_last) - self.merges,
+        )?;
+        let mut slots = Slots::new();
+        for (split, (parent, base, _, _)) in [(split_first, first), (split_last, last)] {
+            if !split {
+                continue;
+            }
+            let m = mapping_at(tree, parent, base).ok_or(Status::ERR_INTERNAL)?;
+            slots.reserve(&m.vmo.clone())?;
+            let node = tree.node_mut(parent).ok_or(Status::ERR_INTERNAL)?;
+            // Two splits in one tree: the second reservation covers both inserts.
+            let inserts = if split_first && split_last && first.0 == last.0 {
+                2
+            } else {
+                1
+            };
+            if !node.children.reserve_inserts(inserts) {
+                return Err(Status::ERR_NO_MEMORY);
+            }
+        }
+        Ok(slots)
     }
 }
 

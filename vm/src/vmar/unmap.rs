@@ -41,44 +41,15 @@ impl Vmar {
             return Err(Status::ERR_INVALID_ARGS);
         }
         let mut tree = self.aspace.tree.lock();
-        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
-        let end = addr.checked_add(len).ok_or(Status::ERR_INVALID_ARGS)?;
-        if addr < node.base || end > node.end() {
-            return Err(Status::ERR_INVALID_ARGS);
-        }
-        for (base, clen, child) in node.children.overlapping(addr, end) {
-            if let Child::Vmar(_) = child {
-                if !op_children || base < addr || base + clen > end {
-                    return Err(Status::ERR_INVALID_ARGS);
-                }
-            }
-        }
+        let end = self.check_unmap_range(&tree, addr, len, op_children)?;
         // ZIRCON (deviation from the spec text, which lists NOT_FOUND "could not find the requested
         // mapping"): a range holding nothing is OK, as `VmAddressRegion::UnmapInternalLocked`
         // returns; core test `Vmar.UnmapBaseNotMappedTest` unmaps ranges starting in a gap.
-        //
-        // A sub-VMAR among this step's children that still holds regions is emptied first, in
-        // steps of `max_children` regions (a bounded step must not destroy a whole subtree).
-        if max_children != usize::MAX {
-            let full = node
-                .children
-                .overlapping(addr, end)
-                .take(max_children)
-                .find_map(|(_, _, child)| match child {
-                    Child::Vmar(v) => tree
-                        .node(*v)
-                        .is_some_and(|n| !n.children.is_empty())
-                        .then_some(*v),
-                    Child::Mapping(_) => None,
-                });
-            if let Some(sub) = full {
-                let mut batch = Batch::new();
-                empty_subtree_step(&self.aspace, &mut tree, sub, max_children, &mut batch);
-                self.aspace.finish(&mut tree, batch);
-                return Ok(Some(addr));
-            }
+        if self.empty_full_sub_vmar(&mut tree, addr, end, max_children) {
+            return Ok(Some(addr));
         }
         // This step covers the range up to the end of its `max_children`-th child.
+        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
         let cut_end = match max_children.checked_sub(1) {
             Some(n) => node
                 .children
@@ -111,5 +82,66 @@ impl Vmar {
         );
         self.aspace.finish(&mut tree, batch);
         Ok((cut_end < end).then_some(cut_end))
+    }
+
+    /// The checks of [`Vmar::unmap`] under the tree lock, in order: destroyed (BAD_STATE); range
+    /// not inside this region, or a sub-region in it only partly inside or without OP_CHILDREN
+    /// (INVALID_ARGS). Returns the end of the range.
+    fn check_unmap_range(
+        &self,
+        tree: &Tree,
+        addr: usize,
+        len: usize,
+        op_children: bool,
+    ) -> ZxResult<usize> {
+        let node = tree.node(self.id).ok_or(Status::ERR_BAD_STATE)?;
+        let end = addr.checked_add(len).ok_or(Status::ERR_INVALID_ARGS)?;
+        if addr < node.base || end > node.end() {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        for (base, clen, child) in node.children.overlapping(addr, end) {
+            if let Child::Vmar(_) = child {
+                if !op_children || base < addr || base + clen > end {
+                    return Err(Status::ERR_INVALID_ARGS);
+                }
+            }
+        }
+        Ok(end)
+    }
+
+    /// In a bounded step (`max_children` not `usize::MAX`): a sub-VMAR among the step's children
+    /// of `[addr, end)` that still holds regions is emptied first, `max_children` regions a step
+    /// (a bounded step must not destroy a whole subtree). True when this step did that.
+    fn empty_full_sub_vmar(
+        &self,
+        tree: &mut Tree,
+        addr: usize,
+        end: usize,
+        max_children: usize,
+    ) -> bool {
+        if max_children == usize::MAX {
+            return false;
+        }
+        let Some(node) = tree.node(self.id) else {
+            return false;
+        };
+        let full = node
+            .children
+            .overlapping(addr, end)
+            .take(max_children)
+            .find_map(|(_, _, child)| match child {
+                Child::Vmar(v) => tree
+                    .node(*v)
+                    .is_some_and(|n| !n.children.is_empty())
+                    .then_some(*v),
+                Child::Mapping(_) => None,
+            });
+        let Some(sub) = full else {
+            return false;
+        };
+        let mut batch = Batch::new();
+        empty_subtree_step(&self.aspace, tree, sub, max_children, &mut batch);
+        self.aspace.finish(tree, batch);
+        true
     }
 }

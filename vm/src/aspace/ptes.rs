@@ -1,0 +1,157 @@
+//! The page-table side of mappings: page-fault resolution (with fault-around), installing the
+//! committed pages of a mapping, and unmapping or re-protecting entries.
+
+use abi::{Status, ZxResult, PAGE_SIZE};
+
+use super::{AddressSpace, Batch, FAULT_AROUND_SIZE};
+use crate::arch_traits::{MmuFlags, TlbFlush};
+use crate::mapping::VmMapping;
+
+impl AddressSpace {
+    /// Removes the page-table entries of `[vaddr, vaddr + len)` (page-aligned) and flushes them
+    /// now, before anything that mapped them is dropped.
+    pub(crate) fn unmap_ptes_now(&self, vaddr: usize, len: usize) {
+        let mut mmu = self.mmu.lock();
+        let flush = mmu.unmap(vaddr, len / PAGE_SIZE);
+        mmu.flush(flush);
+    }
+
+    /// Changes the page-table entries of `[vaddr, vaddr + len)` to `perms` (removing them when
+    /// `perms` is empty: no architecture can express a present page without read access).
+    pub(crate) fn protect_ptes(
+        &self,
+        batch: &mut Batch,
+        vaddr: usize,
+        len: usize,
+        perms: MmuFlags,
+    ) {
+        let flush = if perms.perms().is_empty() {
+            self.mmu.lock().unmap(vaddr, len / PAGE_SIZE)
+        } else {
+            self.mmu
+                .lock()
+                .protect(vaddr, len / PAGE_SIZE, self.pte_flags(perms))
+        };
+        batch.add_flush(flush);
+    }
+
+    /// Called by a VMO (under its lock) when pages leave it: unmap and flush right away.
+    pub(crate) fn unmap_pages_for_vmo(&self, vaddr: usize, page_count: usize) {
+        let mut mmu = self.mmu.lock();
+        let flush = mmu.unmap(vaddr, page_count);
+        mmu.flush(flush);
+    }
+
+    /// Installs page-table entries for the committed pages of `m` inside `[start, end)` (a
+    /// sub-range of the mapping `[base, base + len)`), skipping pages already mapped. Holds the
+    /// VMO lock while mapping so a concurrent decommit cannot free a frame in between.
+    /// `ERR_NO_MEMORY` when a page-table page cannot be allocated (entries made so far stay).
+    pub(crate) fn map_committed(
+        &self,
+        m: &VmMapping,
+        base: usize,
+        start: usize,
+        end: usize,
+    ) -> ZxResult {
+        if m.perms.perms().is_empty() || start >= end {
+            return Ok(());
+        }
+        let first_off = m.vmo_offset + (start - base) as u64;
+        let end_off = m.vmo_offset + (end - base) as u64;
+        let page = PAGE_SIZE as u64;
+        let inner = m.vmo.lock();
+        let flags = self.pte_flags(m.perms);
+        let mut mmu = self.mmu.lock();
+        let mut flush = TlbFlush::none();
+        let mut result = Ok(());
+        for (&index, &frame) in inner.pages.range(first_off / page..end_off.div_ceil(page)) {
+            let vaddr = base + (index * page - m.vmo_offset) as usize;
+            if mmu.query(vaddr).is_some() {
+                continue;
+            }
+            match mmu.map(vaddr, frame, flags) {
+                Ok(f) => flush = flush.merge(f),
+                Err(status) => {
+                    result = Err(status);
+                    break;
+                }
+            }
+        }
+        mmu.flush(flush);
+        result
+    }
+
+    /// Resolves a page fault at `vaddr`. `access` holds the kind of access (READ, WRITE or
+    /// EXECUTE; none means READ) and USER for a user-mode access.
+    ///
+    /// Statuses (Zircon's): `ERR_NOT_FOUND` no mapping contains `vaddr`; `ERR_ACCESS_DENIED`
+    /// the mapping's protection does not allow the access (or a user access to a kernel space);
+    /// `ERR_OUT_OF_RANGE` the page lies beyond the end of the VMO; `ERR_NO_MEMORY` no frame or
+    /// page-table page was available. On success the page is committed (zero-filled if new) and
+    /// mapped with the mapping's protection. Every read fault commits a page: there is no shared
+    /// zero page (a simplification; Zircon maps its zero page read-only).
+    ///
+    /// The committed pages that follow the faulting one in its aligned window of
+    /// [`FAULT_AROUND_PAGES`](super::FAULT_AROUND_PAGES) are mapped too, up to the first that is
+    /// not committed (nothing is committed for them). ZIRCON: `VmMapping::PageFaultLockedObject` maps up to
+    /// `kPageFaultMaxOptimisticPages` (16) pages that already exist, from the faulting page on,
+    /// within its page table; Linux's fault-around maps a 64 KiB window of cached pages.
+    pub fn fault(&self, vaddr: usize, access: MmuFlags) -> ZxResult {
+        let tree = self.tree.lock();
+        if access.contains(MmuFlags::USER) && !self.config.user {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
+        let page_vaddr = vaddr - vaddr % PAGE_SIZE;
+        let (_, base, len, m) = tree
+            .find_mapping(tree.root, page_vaddr)
+            .ok_or(Status::ERR_NOT_FOUND)?;
+        let mut need = access.perms();
+        if need.is_empty() {
+            need = MmuFlags::READ;
+        }
+        if !m.perms.contains(need) {
+            return Err(Status::ERR_ACCESS_DENIED);
+        }
+        // vmo_offset + len was checked not to overflow when the mapping was made.
+        let index = (m.vmo_offset + (page_vaddr - base) as u64) / PAGE_SIZE as u64;
+        let mut inner = m.vmo.lock();
+        let frame = m.vmo.commit_page_locked(&mut inner, index)?;
+        let mut mmu = self.mmu.lock();
+        let mut flush = TlbFlush::none();
+        if let Some((existing, _)) = mmu.query(page_vaddr) {
+            if existing == frame {
+                return Ok(()); // Another CPU resolved it first.
+            }
+            flush = mmu.unmap(page_vaddr, 1);
+        }
+        let flags = self.pte_flags(m.perms);
+        let result = mmu.map(page_vaddr, frame, flags);
+        let result =
+            result.map(|f| flush = core::mem::replace(&mut flush, TlbFlush::none()).merge(f));
+        if result.is_ok() {
+            // Fault-around: the committed pages that follow, up to the end of the aligned
+            // window of FAULT_AROUND_PAGES (so within the faulting page's page table), the
+            // mapping and the VMO, stopping at the first page not committed. Nothing is
+            // committed for them.
+            let window_end = (page_vaddr / FAULT_AROUND_SIZE + 1) * FAULT_AROUND_SIZE;
+            let end = window_end.min(base + len);
+            let last = index + ((end - page_vaddr) / PAGE_SIZE) as u64;
+            let committed = inner.pages.range(index + 1..last.min(inner.page_count));
+            for (next, (&i, &f)) in (index + 1..).zip(committed) {
+                if i != next {
+                    break;
+                }
+                let vaddr = page_vaddr + (i - index) as usize * PAGE_SIZE;
+                if mmu.query(vaddr).is_some() {
+                    continue;
+                }
+                match mmu.map(vaddr, f, flags) {
+                    Ok(f) => flush = core::mem::replace(&mut flush, TlbFlush::none()).merge(f),
+                    Err(_) => break,
+                }
+            }
+        }
+        mmu.flush(flush);
+        result
+    }
+}
