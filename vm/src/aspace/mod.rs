@@ -42,7 +42,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use abi::{Status, ZxResult, PAGE_SIZE};
-use spin::Mutex;
+use lock_order::{Class, OrderedMutex as Mutex};
 
 use crate::arch_traits::{Mmu, MmuFlags, PhysAddr};
 use crate::gap_tree::GapTree;
@@ -134,8 +134,8 @@ impl AddressSpace {
             id: NEXT_ASPACE_ID.fetch_add(1, Ordering::Relaxed),
             self_ref: weak.clone(),
             config,
-            tree: Mutex::new(tree),
-            mmu: Mutex::new(mmu),
+            tree: Mutex::new(Class::AspaceTree, tree),
+            mmu: Mutex::new(Class::AspaceMmu, mmu),
             mapping_count: AtomicUsize::new(0),
         }))
     }
