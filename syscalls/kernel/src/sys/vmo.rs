@@ -194,6 +194,8 @@ pub fn op_range(
     op: u32,
     offset: u64,
     size: u64,
+    _buffer: usize,
+    _buffer_size: usize,
 ) -> ZxResult {
     let (vmo, rights) = lookup(ctx, vmo, 0, Object::as_vmo)?;
     let need_write = || {
