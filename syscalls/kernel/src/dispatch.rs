@@ -118,6 +118,7 @@ macro_rules! dispatch_table {
                 $(
                     $name => returned!($ret, $handler(ctx, $(decode!(regs, $kind $(<$t>)?)),*)),
                 )*
+                // A number of the table without an arm (every row has one; the table is dense).
                 n if n < ZX_SYS_COUNT => Returned::Status(Err(Status::ERR_NOT_SUPPORTED)),
                 _ => Returned::Status(Err(Status::ERR_BAD_SYSCALL)),
             }
