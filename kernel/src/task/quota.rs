@@ -40,11 +40,12 @@
 //! process at its quota can always unmap or protect back), one that adds regions is refused
 //! with `ZX_ERR_NO_MEMORY` beyond [`MAX_REGIONS`] or while memory is low, with nothing
 //! changed. (Each split allocates kernel memory; that is why the low-memory admission applies
-//! to it too, although `zx_vmar_protect` / `zx_vmar_unmap` are not in [`creates_objects`]:
-//! those calls that only lower usage must get through.)
+//! to it too, although `zx_vmar_protect` / `zx_vmar_unmap` do not have the `creates_objects`
+//! attribute of the syscall table (`abi::syscall_numbers::creates_objects`): those calls that
+//! only lower usage must get through.)
 
 use super::process::Process;
-use abi::syscall_numbers::*;
+use abi::syscall_numbers::creates_objects;
 use abi::Status;
 use alloc::sync::Arc;
 use syscalls::account::{Account, Charge, Resource, RESOURCES};
@@ -118,25 +119,10 @@ fn may_add_regions() -> bool {
     !crate::frame_alloc::low_memory()
 }
 
-/// The system calls that create kernel objects (refused in low memory).
-fn creates_objects(number: u32) -> bool {
-    matches!(
-        number,
-        ZX_SYS_VMO_CREATE
-            | ZX_SYS_VMAR_ALLOCATE
-            | ZX_SYS_VMAR_MAP
-            | ZX_SYS_HANDLE_DUPLICATE
-            | ZX_SYS_PROCESS_CREATE
-            | ZX_SYS_THREAD_CREATE
-            | ZX_SYS_VMO_REPLACE_AS_EXECUTABLE
-            | ZX_SYS_CHANNEL_CREATE
-            | ZX_SYS_CHANNEL_WRITE
-            | ZX_SYS_TASK_CREATE_EXCEPTION_CHANNEL
-    )
-}
-
 /// Admission before `syscalls::dispatch` for `process` calling `number` with `args`: the
-/// low-memory check (the region quota is the address space's, see the module docs).
+/// low-memory check, which refuses the calls the syscall table marks `creates_objects`
+/// (`abi::syscall_numbers::creates_objects`) while memory is low (the region quota is the
+/// address space's, see the module docs).
 pub fn admit(process: &Arc<Process>, number: u64, args: &[u64; 8]) -> Result<(), Status> {
     let _ = (process, args);
     let Ok(number) = u32::try_from(number) else {

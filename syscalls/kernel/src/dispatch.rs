@@ -1,5 +1,9 @@
 //! [`dispatch`]: syscall number + raw register arguments -> the `sys_*` handler -> `rax`.
 //!
+//! The decoding and the calls are generated from the syscall table (`abi::syscall_table!`, see
+//! `abi::syscall_numbers`): each row's parameter kinds say how its registers are decoded, its
+//! handler path is the function called, its `returns` how the result reaches `rax`.
+//!
 //! Arguments arrive as the eight 64-bit registers of the calling convention
 //! (`abi::syscall_numbers`). Each is narrowed to the C type of the parameter the way the C ABI
 //! does: handles, options and `uint32_t` values take the low 32 bits (the upper half of a
@@ -35,162 +39,141 @@ fn usize_arg(raw: u64) -> usize {
     raw as usize
 }
 
+/// The argument registers of one call, read in parameter order.
+struct Registers<'a> {
+    regs: &'a [u64; MAX_ARGS],
+    /// How many registers were read so far (the next one's index).
+    read: usize,
+}
+
+impl Registers<'_> {
+    /// The next argument register (0 past the eighth; no table row has more than eight).
+    fn next(&mut self) -> u64 {
+        let raw = self.regs.get(self.read).copied().unwrap_or(0);
+        self.read += 1;
+        raw
+    }
+}
+
+/// The value of one parameter of a table row, decoded from the next register by its kind.
+macro_rules! decode {
+    ($regs:ident, handle) => {
+        u32_arg($regs.next())
+    };
+    ($regs:ident, u32) => {
+        u32_arg($regs.next())
+    };
+    ($regs:ident, usize) => {
+        usize_arg($regs.next())
+    };
+    ($regs:ident, ptr) => {
+        usize_arg($regs.next())
+    };
+    ($regs:ident, u64) => {
+        $regs.next()
+    };
+    ($regs:ident, i64) => {
+        $regs.next() as i64
+    };
+    ($regs:ident, out<$t:ident>) => {
+        UserOut::<$t>::new(usize_arg($regs.next()))
+    };
+}
+
+/// What a handler's result means for `rax`.
+enum Returned {
+    /// A status: the pending channel endpoints are drained, then it is `rax`.
+    Status(ZxResult),
+    /// A value that is `rax` as it is.
+    Value(i64),
+    /// The thread or process ends: [`NO_RETURN`].
+    NoReturn,
+}
+
+/// A handler's result by its row's `returns`.
+macro_rules! returned {
+    (status, $call:expr) => {
+        Returned::Status($call)
+    };
+    (value, $call:expr) => {
+        Returned::Value($call)
+    };
+    (noreturn, $call:expr) => {{
+        let () = $call;
+        Returned::NoReturn
+    }};
+}
+
+/// Callback of `abi::syscall_table!`: [`call`], one arm per row that decodes the row's
+/// parameters and calls its handler.
+macro_rules! dispatch_table {
+    ($(
+        $(#[$doc:meta])*
+        $nr:literal $name:ident = $call:ident ( $($param:ident : $kind:ident $(<$t:ident>)?),* )
+            -> $ret:ident => $handler:path $([$($attr:ident),*])?;
+    )*) => {
+        /// Decodes the arguments of syscall `number` from `regs` and calls its handler.
+        fn call(ctx: &mut dyn SyscallContext, number: u32, regs: &mut Registers) -> Returned {
+            match number {
+                $(
+                    $name => returned!($ret, $handler(ctx, $(decode!(regs, $kind $(<$t>)?)),*)),
+                )*
+                // A number of the table without an arm (every row has one; the table is dense).
+                n if n < ZX_SYS_COUNT => Returned::Status(Err(Status::ERR_NOT_SUPPORTED)),
+                _ => Returned::Status(Err(Status::ERR_BAD_SYSCALL)),
+            }
+        }
+    };
+}
+
+abi::syscall_table!(dispatch_table);
+
 /// Runs system call `number` for the thread `ctx` stands for and returns the value for `rax`:
 /// a `zx_status_t` (sign-extended), or the value of `zx_ticks_get` / `zx_ticks_per_second` /
 /// `zx_clock_get_monotonic`, or [`NO_RETURN`].
 ///
 /// An unknown number is `ZX_ERR_BAD_SYSCALL`. No argument value can make this function panic.
 pub fn dispatch(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> i64 {
+    dispatch_counted(ctx, number, args).rax
+}
+
+/// What [`dispatch_counted`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dispatched {
+    /// The value for `rax`, as [`dispatch`] returns it.
+    pub rax: i64,
+    /// How many argument registers the call decoded (0 for an unknown number).
+    pub registers_decoded: usize,
+}
+
+/// [`dispatch`], also saying how many argument registers the call decoded (host tests compare
+/// that with the table's argument count).
+pub fn dispatch_counted(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> Dispatched {
     let Ok(number) = u32::try_from(number) else {
-        return status(Err(Status::ERR_BAD_SYSCALL));
+        return Dispatched {
+            rax: status(Err(Status::ERR_BAD_SYSCALL)),
+            registers_decoded: 0,
+        };
     };
     // Endpoints left behind outside a syscall (by a thread's exit, which never returns here)
     // are freed before this call looks at any object.
     crate::channel::drain_pending(|| ctx.preempt_point());
-    let [a0, a1, a2, a3, a4, a5, a6, a7] = *args;
-    let h = u32_arg;
-    let u = usize_arg;
-    let r = match number {
-        ZX_SYS_VMAR_ALLOCATE => sys::vmar::allocate(
-            ctx,
-            h(a0),
-            u32_arg(a1),
-            u(a2),
-            u(a3),
-            UserOut::new(u(a4)),
-            UserOut::new(u(a5)),
-        ),
-        ZX_SYS_VMAR_MAP => sys::vmar::map(
-            ctx,
-            h(a0),
-            u32_arg(a1),
-            u(a2),
-            h(a3),
-            a4,
-            u(a5),
-            UserOut::new(u(a6)),
-        ),
-        ZX_SYS_VMAR_UNMAP => sys::vmar::unmap(ctx, h(a0), u(a1), u(a2)),
-        ZX_SYS_VMAR_PROTECT => sys::vmar::protect(ctx, h(a0), u32_arg(a1), u(a2), u(a3)),
-        ZX_SYS_VMAR_DESTROY => sys::vmar::destroy(ctx, h(a0)),
-        ZX_SYS_VMAR_OP_RANGE => {
-            sys::vmar::op_range(ctx, h(a0), u32_arg(a1), u(a2), u(a3), u(a4), u(a5))
-        }
-        ZX_SYS_VMO_CREATE => sys::vmo::create(ctx, a0, u32_arg(a1), UserOut::new(u(a2))),
-        ZX_SYS_VMO_READ => sys::vmo::read(ctx, h(a0), u(a1), a2, u(a3)),
-        ZX_SYS_VMO_WRITE => sys::vmo::write(ctx, h(a0), u(a1), a2, u(a3)),
-        ZX_SYS_VMO_GET_SIZE => sys::vmo::get_size(ctx, h(a0), UserOut::new(u(a1))),
-        ZX_SYS_VMO_SET_SIZE => sys::vmo::set_size(ctx, h(a0), a1),
-        ZX_SYS_VMO_OP_RANGE => sys::vmo::op_range(ctx, h(a0), u32_arg(a1), a2, a3, u(a4), u(a5)),
-        ZX_SYS_VMO_REPLACE_AS_EXECUTABLE => {
-            sys::vmo::replace_as_executable(ctx, h(a0), h(a1), UserOut::new(u(a2)))
-        }
-        ZX_SYS_HANDLE_CLOSE => sys::handle::close(ctx, h(a0)),
-        ZX_SYS_HANDLE_DUPLICATE => {
-            sys::handle::duplicate(ctx, h(a0), u32_arg(a1), UserOut::new(u(a2)))
-        }
-        ZX_SYS_HANDLE_REPLACE => sys::handle::replace(ctx, h(a0), u32_arg(a1), UserOut::new(u(a2))),
-        ZX_SYS_OBJECT_GET_INFO => sys::info::get_info(
-            ctx,
-            h(a0),
-            u32_arg(a1),
-            u(a2),
-            u(a3),
-            UserOut::new(u(a4)),
-            UserOut::new(u(a5)),
-        ),
-        ZX_SYS_OBJECT_WAIT_ONE => {
-            sys::task::wait_one(ctx, h(a0), u32_arg(a1), a2 as i64, UserOut::new(u(a3)))
-        }
-        ZX_SYS_PROCESS_CREATE => sys::task::process_create(
-            ctx,
-            h(a0),
-            u(a1),
-            u(a2),
-            u32_arg(a3),
-            UserOut::new(u(a4)),
-            UserOut::new(u(a5)),
-        ),
-        ZX_SYS_PROCESS_START => {
-            sys::task::process_start(ctx, h(a0), h(a1), u(a2), u(a3), h(a4), a5)
-        }
-        ZX_SYS_THREAD_CREATE => {
-            sys::task::thread_create(ctx, h(a0), u(a1), u(a2), u32_arg(a3), UserOut::new(u(a4)))
-        }
-        ZX_SYS_THREAD_START => sys::task::thread_start(ctx, h(a0), u(a1), u(a2), a3, a4),
-        ZX_SYS_PROCESS_EXIT => {
-            ctx.process_exit(a0 as i64);
-            return NO_RETURN;
-        }
-        ZX_SYS_THREAD_EXIT => {
-            ctx.thread_exit();
-            return NO_RETURN;
-        }
-        ZX_SYS_TASK_KILL => sys::task::task_kill(ctx, h(a0)),
-        ZX_SYS_PROCESS_READ_MEMORY => {
-            sys::task::read_memory(ctx, h(a0), u(a1), u(a2), u(a3), UserOut::new(u(a4)))
-        }
-        ZX_SYS_PROCESS_WRITE_MEMORY => {
-            sys::task::write_memory(ctx, h(a0), u(a1), u(a2), u(a3), UserOut::new(u(a4)))
-        }
-        ZX_SYS_DEBUG_WRITE => sys::misc::debug_write(ctx, u(a0), u(a1)),
-        ZX_SYS_TICKS_GET => return ctx.ticks_get(),
-        ZX_SYS_TICKS_PER_SECOND => return ctx.ticks_per_second(),
-        ZX_SYS_CLOCK_GET_MONOTONIC => return ctx.clock_get_monotonic(),
-        ZX_SYS_DEBUG_KERNEL_STATS => sys::misc::debug_kernel_stats(ctx, u(a0), u(a1)),
-        ZX_SYS_DEBUG_IRQOFF_STATS => sys::misc::debug_irqoff_stats(ctx, u(a0), u(a1), u32_arg(a2)),
-        ZX_SYS_SYSTEM_GET_FEATURES => {
-            sys::misc::system_get_features(ctx, u32_arg(a0), UserOut::new(u(a1)))
-        }
-        ZX_SYS_CHANNEL_CREATE => {
-            sys::channel::create(ctx, u32_arg(a0), UserOut::new(u(a1)), UserOut::new(u(a2)))
-        }
-        ZX_SYS_CHANNEL_READ => sys::channel::read(
-            ctx,
-            h(a0),
-            u32_arg(a1),
-            u(a2),
-            u(a3),
-            u32_arg(a4),
-            u32_arg(a5),
-            UserOut::new(u(a6)),
-            UserOut::new(u(a7)),
-        ),
-        ZX_SYS_CHANNEL_WRITE => sys::channel::write(
-            ctx,
-            h(a0),
-            u32_arg(a1),
-            u(a2),
-            u32_arg(a3),
-            u(a4),
-            u32_arg(a5),
-        ),
-        ZX_SYS_TASK_CREATE_EXCEPTION_CHANNEL => {
-            sys::exception::create_exception_channel(ctx, h(a0), u32_arg(a1), UserOut::new(u(a2)))
-        }
-        ZX_SYS_THREAD_READ_STATE => {
-            sys::exception::read_state(ctx, h(a0), u32_arg(a1), u(a2), u(a3))
-        }
-        ZX_SYS_THREAD_WRITE_STATE => {
-            sys::exception::write_state(ctx, h(a0), u32_arg(a1), u(a2), u(a3))
-        }
-        ZX_SYS_OBJECT_GET_PROPERTY => {
-            sys::exception::get_property(ctx, h(a0), u32_arg(a1), u(a2), u(a3))
-        }
-        ZX_SYS_OBJECT_SET_PROPERTY => {
-            sys::exception::set_property(ctx, h(a0), u32_arg(a1), u(a2), u(a3))
-        }
-        ZX_SYS_EXCEPTION_GET_THREAD => {
-            sys::exception::exception_get_task(ctx, h(a0), false, UserOut::new(u(a1)))
-        }
-        ZX_SYS_EXCEPTION_GET_PROCESS => {
-            sys::exception::exception_get_task(ctx, h(a0), true, UserOut::new(u(a1)))
-        }
-        n if n < ZX_SYS_COUNT => Err(Status::ERR_NOT_SUPPORTED),
-        _ => Err(Status::ERR_BAD_SYSCALL),
+    let mut regs = Registers {
+        regs: args,
+        read: 0,
     };
-    // Endpoints this call closed or dropped beyond one drain step's budget are freed now, with
-    // preemption points (no lock is held here).
-    crate::channel::drain_pending(|| ctx.preempt_point());
-    status(r)
+    let rax = match call(ctx, number, &mut regs) {
+        Returned::Status(r) => {
+            // Endpoints this call closed or dropped beyond one drain step's budget are freed
+            // now, with preemption points (no lock is held here).
+            crate::channel::drain_pending(|| ctx.preempt_point());
+            status(r)
+        }
+        Returned::Value(value) => value,
+        Returned::NoReturn => NO_RETURN,
+    };
+    Dispatched {
+        rax,
+        registers_decoded: regs.read,
+    }
 }

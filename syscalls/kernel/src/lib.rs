@@ -1,6 +1,7 @@
 //! Kernel side of the zx system calls, portable and host-tested.
 //!
-//! - [`dispatch()`]: syscall number + the eight argument registers -> handler -> `rax`;
+//! - [`dispatch()`]: syscall number + the eight argument registers -> handler -> `rax`, its
+//!   decoding and calls generated from the syscall table (`abi::syscall_table!`);
 //! - [`SyscallContext`]: what the handlers need from the kernel for the calling thread (handle
 //!   table, user memory, task operations, clock, debug log), implemented by the kernel;
 //! - [`object`]: [`Object`] (what a handle names: VMAR, VMO, process, thread), koids, and the

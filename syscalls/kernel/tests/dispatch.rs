@@ -1,9 +1,12 @@
-//! Dispatch: numbers, argument narrowing, values returned in `rax`, exit markers.
+//! Dispatch: numbers, argument narrowing, values returned in `rax`, exit markers, and every row
+//! of the syscall table reaching its handler with the registers the table lists.
 
 mod common;
 
+use abi::syscall_numbers::{ArgKind, Returns, Syscall, SYSCALLS};
 use abi::Status;
 use common::*;
+use syscalls::dispatch::dispatch_counted;
 use syscalls::{dispatch, NO_RETURN};
 
 #[test]
@@ -165,4 +168,77 @@ fn debug_write() {
         "truncated to MAX_DEBUG_WRITE, inside the buffer"
     );
     assert_eq!(m.log.len(), 5 + syscalls::sys::misc::MAX_DEBUG_WRITE);
+}
+
+/// The registers for one call of `row` in [`every_syscall_of_the_table_reaches_its_handler`]:
+/// a bogus handle with garbage in the upper half for every handle, the writable buffer for
+/// every pointer, 16 for sizes and other 64-bit values, 0 for options and other `uint32_t`s.
+fn probe_args(row: &Syscall) -> [u64; 8] {
+    let mut args = [0u64; 8];
+    for (arg, param) in args.iter_mut().zip(row.params) {
+        *arg = match param.kind {
+            ArgKind::Handle => 0xdead_beef_0000_0000 | u64::from(BOGUS_HANDLE),
+            // A topic and a feature kind the handlers support, so that their answer is not
+            // NOT_SUPPORTED.
+            ArgKind::U32 if param.name == "topic" => {
+                u64::from(abi::info::topic::ZX_INFO_HANDLE_BASIC)
+            }
+            ArgKind::U32 if param.name == "kind" => u64::from(abi::features::ZX_FEATURE_KIND_VM),
+            ArgKind::U32 => 0,
+            ArgKind::Usize | ArgKind::U64 | ArgKind::I64 => 16,
+            ArgKind::Ptr | ArgKind::Out { .. } => BUF as u64,
+        };
+    }
+    args
+}
+
+#[test]
+fn every_syscall_of_the_table_reaches_its_handler() {
+    for row in SYSCALLS {
+        let mut m = Mock::new();
+        let d = dispatch_counted(&mut m, u64::from(row.nr), &probe_args(row));
+        assert_eq!(
+            d.registers_decoded,
+            row.arg_count(),
+            "{}: the dispatcher decodes as many registers as the table lists",
+            row.name
+        );
+        match row.returns {
+            Returns::Status => {
+                for unknown in [Status::ERR_BAD_SYSCALL, Status::ERR_NOT_SUPPORTED] {
+                    assert_ne!(
+                        d.rax,
+                        i64::from(unknown.into_raw()),
+                        "{} does not reach a handler",
+                        row.name
+                    );
+                }
+                if row.params.iter().any(|p| p.kind == ArgKind::Handle) {
+                    assert_eq!(
+                        d.rax,
+                        i64::from(Status::ERR_BAD_HANDLE.into_raw()),
+                        "{}: the bogus handle reaches the handler's lookup",
+                        row.name
+                    );
+                }
+            }
+            Returns::Value => assert!(
+                [123_456, 1_000_000_000, 777].contains(&d.rax),
+                "{}: a value of the mock's clock, not a status: {}",
+                row.name,
+                d.rax
+            ),
+            Returns::NoReturn => assert_eq!(d.rax, NO_RETURN, "{}", row.name),
+        }
+    }
+}
+
+#[test]
+fn unknown_numbers_decode_nothing() {
+    let mut m = Mock::new();
+    for nr in [ZX_SYS_COUNT as u64, u64::MAX] {
+        let d = dispatch_counted(&mut m, nr, &[1; 8]);
+        assert_eq!(d.registers_decoded, 0, "{nr}");
+        assert_eq!(d.rax, i64::from(Status::ERR_BAD_SYSCALL.into_raw()));
+    }
 }

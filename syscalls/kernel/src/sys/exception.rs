@@ -95,9 +95,28 @@ pub fn create_exception_channel(
     add_and_copy_out(ctx, Object::Channel(user_end).into_handle(rights), out).map(drop)
 }
 
-/// `zx_exception_get_thread(exception, *out)` (`process = false`) and
-/// `zx_exception_get_process` (`process = true`).
-pub fn exception_get_task(
+/// `zx_exception_get_thread(exception, *out)`: a handle to the thread that took the exception.
+pub fn exception_get_thread(
+    ctx: &mut dyn SyscallContext,
+    exception: u32,
+    out: UserOut<u32>,
+) -> ZxResult {
+    exception_get_task(ctx, exception, false, out)
+}
+
+/// `zx_exception_get_process(exception, *out)`: a handle to the process of the thread that
+/// took the exception.
+pub fn exception_get_process(
+    ctx: &mut dyn SyscallContext,
+    exception: u32,
+    out: UserOut<u32>,
+) -> ZxResult {
+    exception_get_task(ctx, exception, true, out)
+}
+
+/// [`exception_get_thread`] (`process = false`) and [`exception_get_process`]
+/// (`process = true`).
+fn exception_get_task(
     ctx: &mut dyn SyscallContext,
     exception: u32,
     process: bool,

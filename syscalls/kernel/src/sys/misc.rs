@@ -1,6 +1,7 @@
 //! `zx_debug_write` (`zircon/kernel/lib/syscalls/debug.cc`), `zx_system_get_features`
-//! (`zircon/kernel/lib/syscalls/system.cc`) and this kernel's `zx_debug_kernel_stats`. The clock
-//! calls need no decoding and are answered by [`crate::dispatch()`] straight from the context.
+//! (`zircon/kernel/lib/syscalls/system.cc`), this kernel's `zx_debug_kernel_stats` and
+//! `zx_debug_irqoff_stats`, and the clock calls (answered straight from the context; their value
+//! is `rax`).
 
 use alloc::vec;
 
@@ -12,6 +13,21 @@ use crate::user_ptr::{UserInBuffer, UserOut, UserOutBuffer};
 /// Most bytes one `zx_debug_write` writes; longer buffers are truncated, as in Zircon (whose
 /// limit is 256; ours fits a long line of output).
 pub const MAX_DEBUG_WRITE: usize = 4096;
+
+/// `zx_ticks_get() -> zx_ticks_t`.
+pub fn ticks_get(ctx: &mut dyn SyscallContext) -> i64 {
+    ctx.ticks_get()
+}
+
+/// `zx_ticks_per_second() -> zx_ticks_t`.
+pub fn ticks_per_second(ctx: &mut dyn SyscallContext) -> i64 {
+    ctx.ticks_per_second()
+}
+
+/// `zx_clock_get_monotonic() -> zx_time_t`: nanoseconds since boot.
+pub fn clock_get_monotonic(ctx: &mut dyn SyscallContext) -> i64 {
+    ctx.clock_get_monotonic()
+}
 
 /// `zx_debug_write(*buffer, len)`: the first `min(len, MAX_DEBUG_WRITE)` bytes go to the debug
 /// log; a bad buffer or a fault is `ZX_ERR_INVALID_ARGS` and nothing is written.

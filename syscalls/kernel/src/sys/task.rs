@@ -227,6 +227,18 @@ pub fn thread_start(
     ctx.thread_start(&thread, entry, stack, arg1, arg2)
 }
 
+/// `zx_process_exit(retcode)`: the calling process ends ([`SyscallContext::process_exit`]);
+/// the dispatcher returns [`crate::NO_RETURN`].
+pub fn process_exit(ctx: &mut dyn SyscallContext, retcode: i64) {
+    ctx.process_exit(retcode);
+}
+
+/// `zx_thread_exit()`: the calling thread ends ([`SyscallContext::thread_exit`]); the
+/// dispatcher returns [`crate::NO_RETURN`].
+pub fn thread_exit(ctx: &mut dyn SyscallContext) {
+    ctx.thread_exit();
+}
+
 /// `zx_task_kill(task)`: `ZX_RIGHT_DESTROY` is checked before the type (Zircon looks the handle
 /// up untyped); a process is killed (`ZX_OK` even if already dead); anything else — threads
 /// included, as in current Zircon — is `ZX_ERR_WRONG_TYPE`.
