@@ -272,40 +272,65 @@ pub fn op_range(
         ZX_VMO_OP_CACHE_SYNC
         | ZX_VMO_OP_CACHE_CLEAN
         | ZX_VMO_OP_CACHE_CLEAN_INVALIDATE
-        | ZX_VMO_OP_CACHE_INVALIDATE => {
-            // ZIRCON: the rights of `VmObjectDispatcher::RangeOp`, then `VmObjectPaged::CacheOp`'s
-            // checks (core tests `VmoTestCase.CacheOp`, `CacheOpOutOfRange`, `OpOutOfBounds`).
-            let needed = if op == ZX_VMO_OP_CACHE_INVALIDATE {
-                if !ctx.debugging_syscalls_enabled() {
-                    return Err(Status::ERR_NOT_SUPPORTED);
-                }
-                ZX_RIGHT_WRITE
-            } else {
-                ZX_RIGHT_READ
-            };
-            if rights & needed == 0 {
-                return Err(Status::ERR_ACCESS_DENIED);
-            }
-            if size == 0 {
-                return Err(Status::ERR_INVALID_ARGS);
-            }
-            check_range(&vmo, offset, size)
-        }
+        | ZX_VMO_OP_CACHE_INVALIDATE => cache_op(ctx, &vmo, rights, op, offset, size),
         ZX_VMO_OP_LOCK | ZX_VMO_OP_TRY_LOCK | ZX_VMO_OP_UNLOCK => {
-            // ZIRCON: READ or WRITE suffices; then a non-discardable VMO is NOT_SUPPORTED and a
-            // partial range OUT_OF_RANGE (`VmObjectDispatcher::RangeOp`,
-            // `VmObjectPaged::LockRange`; core tests `VmoTestCase.LockUnlock`, `Discardable`,
-            // `OpOutOfBounds`).
-            if rights & (ZX_RIGHT_READ | ZX_RIGHT_WRITE) == 0 {
-                return Err(Status::ERR_ACCESS_DENIED);
-            }
-            match op {
-                ZX_VMO_OP_UNLOCK => vmo.unlock_discardable(offset, size),
-                ZX_VMO_OP_TRY_LOCK => vmo.lock_discardable(offset, size),
-                _ => lock(ctx, &vmo, offset, size, buffer, buffer_size),
-            }
+            lock_op(ctx, &vmo, rights, op, offset, size, buffer, buffer_size)
         }
         _ => Err(Status::ERR_INVALID_ARGS),
+    }
+}
+
+/// The cache ops: rights, then a zero size, then the range. Nothing else to do (see
+/// [`op_range`]).
+fn cache_op(
+    ctx: &mut dyn SyscallContext,
+    vmo: &Vmo,
+    rights: u32,
+    op: u32,
+    offset: u64,
+    size: u64,
+) -> ZxResult {
+    // ZIRCON: the rights of `VmObjectDispatcher::RangeOp`, then `VmObjectPaged::CacheOp`'s
+    // checks (core tests `VmoTestCase.CacheOp`, `CacheOpOutOfRange`, `OpOutOfBounds`).
+    let needed = if op == ZX_VMO_OP_CACHE_INVALIDATE {
+        if !ctx.debugging_syscalls_enabled() {
+            return Err(Status::ERR_NOT_SUPPORTED);
+        }
+        ZX_RIGHT_WRITE
+    } else {
+        ZX_RIGHT_READ
+    };
+    if rights & needed == 0 {
+        return Err(Status::ERR_ACCESS_DENIED);
+    }
+    if size == 0 {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
+    check_range(vmo, offset, size)
+}
+
+/// LOCK, TRY_LOCK and UNLOCK of a discardable VMO (see [`op_range`]).
+#[allow(clippy::too_many_arguments)]
+fn lock_op(
+    ctx: &mut dyn SyscallContext,
+    vmo: &Vmo,
+    rights: u32,
+    op: u32,
+    offset: u64,
+    size: u64,
+    buffer: usize,
+    buffer_size: usize,
+) -> ZxResult {
+    // ZIRCON: READ or WRITE suffices; then a non-discardable VMO is NOT_SUPPORTED and a partial
+    // range OUT_OF_RANGE (`VmObjectDispatcher::RangeOp`, `VmObjectPaged::LockRange`; core tests
+    // `VmoTestCase.LockUnlock`, `Discardable`, `OpOutOfBounds`).
+    if rights & (ZX_RIGHT_READ | ZX_RIGHT_WRITE) == 0 {
+        return Err(Status::ERR_ACCESS_DENIED);
+    }
+    match op {
+        ZX_VMO_OP_UNLOCK => vmo.unlock_discardable(offset, size),
+        ZX_VMO_OP_TRY_LOCK => vmo.lock_discardable(offset, size),
+        _ => lock(ctx, vmo, offset, size, buffer, buffer_size),
     }
 }
 
