@@ -14,8 +14,8 @@
 //! `try_reserve`) ahead of time and counts the slots it promised; an insert of a new key uses
 //! one promise. So an operation reserves in its check phase one slot per new key its apply phase
 //! will insert, and the apply phase cannot fail. Updating an existing key and removing never
-//! allocate. (`alloc::collections::BTreeMap`, used before, allocates a node inside `insert` and
-//! has no way to reserve one.)
+//! allocate. (`alloc::collections::BTreeMap` allocates a node inside `insert` and has no way to
+//! reserve one.)
 //!
 //! Every walk is iterative: the tree height is at most 1.44 log2(m + 2) < [`MAX_DEPTH`].
 

@@ -18,10 +18,10 @@
 //! 8). The height is therefore at most `1 + log8(n)`: 5 levels for 100 000 entries, where a
 //! binary tree has ~17-20.
 //!
-//! Why not a binary tree (this module was an AVL tree before): with 100 000 mappings the AVL
-//! nodes (~100 bytes each, value inline) filled ~10 MB, every one of the ~18 levels of a descent
-//! was a likely cache miss, and the benchmark (`cargo bench -p vm`) measured a lookup at
-//! 100 000 entries ~6x slower than at 100. Here a descent reads, per level, one small sorted array
+//! Why not a binary tree: with 100 000 mappings the nodes of an AVL tree (~100 bytes each, value
+//! inline) fill ~10 MB, every one of the ~18 levels of a descent is a likely cache miss, and
+//! `cargo bench -p vm` measured such a tree's lookup at 100 000 entries ~6x slower than at 100
+//! (docs/perf-log.md, 2026-11-26). Here a descent reads, per level, one small sorted array
 //! of 16 keys (two cache lines, binary-searched with conditional moves), and the internal levels are tiny and
 //! contiguous (about 1/10 of the entries' size, all in one `Vec`), so they stay in the cache: a
 //! lookup costs about one miss, in the leaf.

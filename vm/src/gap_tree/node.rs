@@ -20,18 +20,18 @@ pub(super) const FILLER: usize = usize::MAX;
 /// Values never move while their entry lives: entry `i`'s value is `vals[slot[i]]`, where `slot`
 /// is a permutation of `0..LEAF_CAP` whose tail `slot[len..]` lists the empty value slots.
 /// Inserting or removing an entry shifts 16-byte `slot` and the keys, never the (much larger)
-/// values: an insert used to rotate up to 16 values, i.e. ~10 cache lines of a leaf the
-/// placement search had not even read (`vals` is cold there), and profiling (callgrind, 2 MiB last-level cache)
-/// showed that rotation as ~3 of the ~10 last-level misses of a map or allocate at 100 000
-/// mappings. Now an insert writes one value line.
+/// values, so an insert writes one value line instead of rotating up to 16 values (~10 cache
+/// lines of a leaf the placement search has not read: `vals` is cold there; callgrind with a
+/// 2 MiB last-level cache counts such a rotation as ~3 of the ~10 last-level misses of a map or
+/// allocate at 100 000 mappings).
 ///
 /// `repr(C, align(64))`: a lookup scans the 16 bases (an aligned pair of cache lines) and, when
 /// it needs ends, the 16 ends (the next pair) with two independent counts (see
 /// [`Leaf::is_free`]), so both pairs are fetched in parallel instead of one miss waiting for the
 /// other; then `slot` (the line after the ends, with `len` and `next`) and one line of `vals`.
-/// (The attribute was lost once, in the commit that introduced `slot`: without it the fields
-/// may be reordered and a leaf sits at any 8-byte offset in the arena, so its bases straddle
-/// three lines and its values two — callgrind counted ~0.5-1 more last-level miss per lookup.)
+/// Without the attribute the fields may be reordered and a leaf sits at any 8-byte offset in the
+/// arena, so its bases straddle three lines and its values two: callgrind counts ~0.5-1 more
+/// last-level miss per lookup.
 #[repr(C, align(64))]
 pub(super) struct Leaf<V> {
     /// First byte of each entry (the key): the only array a search reads.
