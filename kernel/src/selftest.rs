@@ -68,6 +68,11 @@ pub fn run(cmd: &Cmdline) -> ! {
             log::info!("selftest: kernel executes user address {addr:#x}");
             arch::crash::execute_user(addr)
         }
+        "sched_reentry" => {
+            log::info!("selftest: calling the scheduler from inside its lock");
+            crate::task::sched::reenter_for_selftest();
+            panic!("selftest: the scheduler re-entry was not caught")
+        }
         "panic" => panic!("selftest: deliberate panic"),
         other => panic!("selftest: unknown what={other:?}"),
     }

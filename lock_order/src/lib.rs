@@ -227,6 +227,18 @@ impl<T: ?Sized> OrderedMutex<T> {
         }
     }
 
+    /// Takes the lock if it is free, after the same order check as [`OrderedMutex::lock`].
+    pub fn try_lock(&self) -> Option<OrderedGuard<'_, T>> {
+        let guard = self.inner.try_lock()?;
+        if CHECKED {
+            with_held(|h| h.acquire(self.class));
+        }
+        Some(OrderedGuard {
+            class: self.class,
+            guard,
+        })
+    }
+
     /// The value through `&mut self` (no lock: nothing else can reach it).
     pub fn get_mut(&mut self) -> &mut T {
         self.inner.get_mut()

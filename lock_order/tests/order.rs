@@ -84,3 +84,20 @@ fn releases_in_any_order_keep_the_record_exact() {
     let _t = tree.lock();
     assert_eq!(held().len(), 1);
 }
+
+#[test]
+fn try_lock_checks_the_order_and_fails_on_a_held_lock() {
+    let vmo = OrderedMutex::new(Class::Vmo, ());
+    let guard = vmo.try_lock().expect("a free lock");
+    assert!(vmo.try_lock().is_none(), "a held lock was taken again");
+    let tree = OrderedMutex::new(Class::AspaceTree, ());
+    let msg = panic_message(std::panic::AssertUnwindSafe(|| {
+        let _t = tree.try_lock();
+    }));
+    assert!(
+        msg.contains("taking AspaceTree") && msg.contains("holding Vmo"),
+        "try_lock skipped the order check: {msg:?}"
+    );
+    drop(guard);
+    assert!(held().is_empty());
+}

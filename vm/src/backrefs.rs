@@ -38,7 +38,7 @@ const MAX_DEPTH: usize = 48;
 pub(crate) struct MappingRef {
     pub(crate) aspace: Weak<AddressSpace>,
     pub(crate) base: usize,
-    pub(crate) len_bytes: usize,
+    pub(crate) size: usize,
 }
 
 /// Names one back-reference: the window's first VMO byte, then the mapping's address space and
@@ -65,7 +65,7 @@ struct Node {
 
 impl Node {
     fn end(&self) -> u64 {
-        self.key.vmo_offset.saturating_add(self.r.len_bytes as u64)
+        self.key.vmo_offset.saturating_add(self.r.size as u64)
     }
 }
 
@@ -151,7 +151,7 @@ impl BackRefs {
         }
         let node = Node {
             key,
-            max_end: key.vmo_offset.saturating_add(r.len_bytes as u64),
+            max_end: key.vmo_offset.saturating_add(r.size as u64),
             r,
             left: NIL,
             right: NIL,
@@ -623,7 +623,7 @@ mod tests {
         MappingRef {
             aspace: Weak::new(),
             base: 0,
-            len_bytes: len,
+            size: len,
         }
     }
 

@@ -166,7 +166,7 @@ impl Vmo {
     }
 
     /// Size in bytes (always a whole number of pages; saturates for sizes beyond `u64`).
-    pub fn len_bytes(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.page_count().saturating_mul(PAGE)
     }
 
@@ -495,7 +495,7 @@ impl Vmo {
         }
         let (start_off, end_off) = (first.saturating_mul(PAGE), end.saturating_mul(PAGE));
         for (vmo_offset, m) in inner.mappings.overlapping(start_off, end_off) {
-            let map_end = vmo_offset.saturating_add(m.len_bytes as u64);
+            let map_end = vmo_offset.saturating_add(m.size as u64);
             let lo = start_off.max(vmo_offset);
             let hi = end_off.min(map_end);
             if lo >= hi {
@@ -635,7 +635,7 @@ mod tests {
         let (_, p) = phys(4);
         let vmo = Vmo::create(p.clone(), 1, 0).unwrap();
         assert_eq!(vmo.page_count(), 1);
-        assert_eq!(vmo.len_bytes(), 4096);
+        assert_eq!(vmo.size(), 4096);
         assert_eq!(
             Vmo::create(p.clone(), 0, 1 << 7).unwrap_err(),
             Status::ERR_INVALID_ARGS
@@ -741,10 +741,10 @@ mod tests {
         let (_, p) = phys(4);
         let vmo = Vmo::create(p.clone(), 5000, ZX_VMO_RESIZABLE).unwrap();
         assert_eq!(vmo.content_size(), 5000, "the unrounded creation size");
-        assert_eq!(vmo.len_bytes(), 8192);
+        assert_eq!(vmo.size(), 8192);
         vmo.set_content_size(100);
         assert_eq!(vmo.content_size(), 100);
-        assert_eq!(vmo.len_bytes(), 8192, "the VMO's size stays");
+        assert_eq!(vmo.size(), 8192, "the VMO's size stays");
         vmo.set_content_size(1 << 40);
         assert_eq!(
             vmo.content_size(),
@@ -936,7 +936,7 @@ mod tests {
         let r = |len: u64| MappingRef {
             aspace: Weak::new(),
             base: 0,
-            len_bytes: len as usize,
+            size: len as usize,
         };
         let mut refs = BackRefs::default();
         // uid -> (start, len)

@@ -19,7 +19,7 @@ fn allocate_returns_page_aligned_nonzero_base_inside_parent() {
     assert_ne!(base, 0);
     assert_eq!(base % PAGE, 0);
     assert!(base >= ASPACE_BASE && base + 10 * PAGE <= ASPACE_BASE + ASPACE_LEN);
-    assert_eq!((child.base(), child.len_bytes()), (base, 10 * PAGE));
+    assert_eq!((child.base(), child.size()), (base, 10 * PAGE));
     assert_eq!(
         f.vmars(),
         vec![(ASPACE_BASE, ASPACE_LEN), (base, 10 * PAGE)]

@@ -119,7 +119,7 @@ fn walk_in_steps_of_a_destroyed_vmar_is_bad_state_and_skips_what_goes_between_st
         .into_iter()
         .map(|(i, _)| i)
         .collect();
-    let (b_base, b_end) = (b.base(), b.base() + b.len_bytes());
+    let (b_base, b_end) = (b.base(), b.base() + b.size());
     b.destroy(VMAR_RIGHTS).unwrap();
     while !cursor.is_done() {
         got.extend(

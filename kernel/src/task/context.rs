@@ -228,7 +228,7 @@ fn access_memory(
     if !window.max_perms.contains(needed) {
         return Err(Status::ERR_ACCESS_DENIED);
     }
-    let in_vmo = window.vmo.len_bytes().saturating_sub(offset);
+    let in_vmo = window.vmo.size().saturating_sub(offset);
     if in_vmo == 0 {
         return Err(Status::ERR_OUT_OF_RANGE);
     }

@@ -270,7 +270,7 @@ impl Process {
         let aspace = self.aspace.lock().take();
         if let Some(UserAspace { aspace, root }) = aspace {
             let root_vmar = aspace.root_vmar();
-            let (at, rest) = (root_vmar.base(), root_vmar.len_bytes());
+            let (at, rest) = (root_vmar.base(), root_vmar.size());
             match preempt {
                 Some(preempt) => {
                     release_private_vmos(&root_vmar, preempt);

@@ -53,7 +53,17 @@ static SCHED: Mutex<Sched> = Mutex::new(
 static TICKS: AtomicU64 = AtomicU64::new(0);
 
 fn locked<R>(f: impl FnOnce(&mut Sched) -> R) -> R {
-    interrupts::without_interrupts(|| f(&mut SCHED.lock()))
+    interrupts::without_interrupts(|| f(&mut sched_lock()))
+}
+
+/// The scheduler's lock. One CPU runs the kernel with interrupts off, so the lock can only be
+/// taken already by the code this CPU interrupted or called from: a re-entry, which is a
+/// kernel bug reported at once instead of a silent spin (with several CPUs this becomes a
+/// plain lock).
+fn sched_lock() -> lock_order::OrderedGuard<'static, Sched> {
+    SCHED
+        .try_lock()
+        .expect("scheduler re-entered: its lock is held by the code this CPU is running")
 }
 
 /// Makes the running boot context the first thread and creates the idle thread. Call once,
@@ -107,6 +117,12 @@ pub(super) extern "C" fn user_thread_start(_: u64) {
 /// The running thread.
 pub fn current() -> Arc<Thread> {
     locked(|s| s.current.clone()).expect("scheduler not initialized")
+}
+
+/// Calls back into the scheduler while holding its lock (`mode=crash what=sched_reentry`): the
+/// re-entry panics, naming it, instead of spinning.
+pub fn reenter_for_selftest() {
+    locked(|_| drop(current()));
 }
 
 /// Timer ticks since [`arch::irq::init`].
@@ -217,7 +233,7 @@ pub fn yield_now() {
 pub fn schedule() {
     debug_assert!(!interrupts::are_enabled());
     let switch = {
-        let mut s = SCHED.lock();
+        let mut s = sched_lock();
         let cur = s.current.clone().expect("scheduler not initialized");
         let idle = s.idle.clone().expect("no idle thread");
         let mut next = None;
@@ -276,7 +292,7 @@ pub fn schedule() {
 /// frees its stack if it died.
 pub(super) fn finish_switch() {
     let (prev, prev_aspace) = {
-        let mut s = SCHED.lock();
+        let mut s = sched_lock();
         (s.prev.take(), s.prev_aspace.take())
     };
     drop(prev_aspace);

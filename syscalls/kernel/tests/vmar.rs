@@ -18,11 +18,8 @@ fn mappings(m: &Mock) -> Vec<(usize, usize, MmuFlags)> {
         .into_iter()
         .filter_map(|r| match r {
             RegionInfo::Mapping {
-                base,
-                len_bytes,
-                perms,
-                ..
-            } => Some((base, len_bytes, perms)),
+                base, size, perms, ..
+            } => Some((base, size, perms)),
             _ => None,
         })
         .collect()

@@ -81,6 +81,20 @@ fn smep_stops_kernel_execution_of_user_pages() {
 }
 
 #[test]
+fn scheduler_reentry_panics_instead_of_spinning() {
+    let (exit, log) = crash("sched_reentry");
+    assert_eq!(exit, Some(Exit::Panic), "{log}");
+    assert!(
+        log.contains("scheduler re-entered"),
+        "the re-entry was not reported as such: {log}"
+    );
+    assert!(
+        !log.contains("the scheduler re-entry was not caught"),
+        "the re-entry returned: {log}"
+    );
+}
+
+#[test]
 fn panic_is_reported_with_location_and_backtrace() {
     let (exit, log) = crash("panic");
     assert_eq!(exit, Some(Exit::Panic), "{log}");

@@ -18,7 +18,7 @@ impl AddressSpace {
         MappingRef {
             aspace: self.self_ref.clone(),
             base,
-            len_bytes: len,
+            size: len,
         }
     }
 

@@ -102,7 +102,7 @@ impl AddressSpace {
         let mmu = self.mmu.lock();
         let mut total = 0usize;
         let mut stray = None;
-        let pages = self.config.len_bytes / PAGE_SIZE;
+        let pages = self.config.size / PAGE_SIZE;
         mmu.for_each_mapped(self.config.base, pages, &mut |va, _, _| {
             total += 1;
             if stray.is_none() && tree.find_mapping(tree.root, va).is_none() {
@@ -169,7 +169,7 @@ impl AddressSpace {
             .ok_or_else(|| format!("mapping {base:#x}: vmo window overflows"))?;
         let inner = m.vmo.lock();
         match inner.mappings.get(self.backref_key(m.vmo_offset, m.uid)) {
-            Some(r) if r.base == base && r.len_bytes == len => {}
+            Some(r) if r.base == base && r.size == len => {}
             _ => {
                 return Err(format!(
                     "mapping {base:#x}: back-reference missing or stale"

@@ -61,8 +61,8 @@ pub struct AspaceConfig {
     /// First byte of the space. Must be page-aligned and non-zero, so no region or mapping can
     /// ever be placed at address 0.
     pub base: usize,
-    /// Size of the space in bytes (page-aligned, non-zero, `base + len_bytes` must not overflow).
-    pub len_bytes: usize,
+    /// Size of the space in bytes (page-aligned, non-zero, `base + size` must not overflow).
+    pub size: usize,
     /// True for a user address space: page-table entries get [`MmuFlags::USER`], and only user
     /// accesses are expected in faults.
     pub user: bool,
@@ -75,11 +75,11 @@ pub struct AspaceConfig {
 }
 
 impl AspaceConfig {
-    /// A user address space `[base, base + len_bytes)` with ASLR at Zircon's default entropy.
-    pub const fn user(base: usize, len_bytes: usize) -> AspaceConfig {
+    /// A user address space `[base, base + size)` with ASLR at Zircon's default entropy.
+    pub const fn user(base: usize, size: usize) -> AspaceConfig {
         AspaceConfig {
             base,
-            len_bytes,
+            size,
             user: true,
             aslr: true,
             entropy_bits: DEFAULT_ENTROPY_BITS,
@@ -113,21 +113,21 @@ impl AddressSpace {
         mmu: Box<dyn Mmu>,
         rng: Box<dyn RandomSource>,
     ) -> ZxResult<Arc<AddressSpace>> {
-        let end = config.base.checked_add(config.len_bytes);
+        let end = config.base.checked_add(config.size);
         if config.base == 0
             || !config.base.is_multiple_of(PAGE_SIZE)
-            || config.len_bytes == 0
-            || !config.len_bytes.is_multiple_of(PAGE_SIZE)
+            || config.size == 0
+            || !config.size.is_multiple_of(PAGE_SIZE)
             || end.is_none()
         {
             return Err(Status::ERR_INVALID_ARGS);
         }
         let root_node = VmarNode {
             base: config.base,
-            len: config.len_bytes,
+            len: config.size,
             flags: VmarFlags::root(),
             parent: None,
-            children: GapTree::new(config.base, config.len_bytes),
+            children: GapTree::new(config.base, config.size),
         };
         let tree = Tree::new(root_node, rng);
         Ok(Arc::new_cyclic(|weak| AddressSpace {
@@ -198,7 +198,7 @@ impl AddressSpace {
             self.clone(),
             root,
             self.config.base,
-            self.config.len_bytes,
+            self.config.size,
             VmarFlags::root(),
             true,
         )
@@ -246,7 +246,7 @@ impl Drop for AddressSpace {
     fn drop(&mut self) {
         // Every page-table entry goes (and is flushed) first; then each mapping is dropped as it
         // leaves the tree. Nothing is collected: teardown allocates nothing.
-        self.unmap_ptes_now(self.config.base, self.config.len_bytes);
+        self.unmap_ptes_now(self.config.base, self.config.size);
         let mut batch = Batch::new();
         let tree = self.tree.get_mut();
         let mut cur = tree.root;

@@ -43,7 +43,7 @@ pub enum RegionInfo {
         /// First byte.
         base: usize,
         /// Size in bytes.
-        len_bytes: usize,
+        size: usize,
         /// Which permissions mappings inside may have (CAN_MAP_READ/WRITE/EXECUTE).
         can_map: MmuFlags,
         /// CAN_MAP_SPECIFIC.
@@ -58,7 +58,7 @@ pub enum RegionInfo {
         /// First byte.
         base: usize,
         /// Size in bytes.
-        len_bytes: usize,
+        size: usize,
         /// Current protection.
         perms: MmuFlags,
         /// Maximum protection reachable through protect.
@@ -172,7 +172,7 @@ impl AddressSpace {
                 RegionInfo::Vmar {
                     depth,
                     base,
-                    len_bytes,
+                    size,
                     can_map,
                     can_map_specific,
                     compact,
@@ -182,8 +182,8 @@ impl AddressSpace {
                         "{:indent$}vmar    [{:#014x}, {:#014x}) {:>8} KiB can_map {:?}{}{}",
                         "",
                         base,
-                        base + len_bytes,
-                        len_bytes / 1024,
+                        base + size,
+                        size / 1024,
                         can_map.perms(),
                         if can_map_specific { " specific" } else { "" },
                         if compact { " compact" } else { "" },
@@ -193,7 +193,7 @@ impl AddressSpace {
                 RegionInfo::Mapping {
                     depth,
                     base,
-                    len_bytes,
+                    size,
                     perms,
                     max_perms,
                     vmo_id,
@@ -205,8 +205,8 @@ impl AddressSpace {
                         "{:indent$}mapping [{:#014x}, {:#014x}) {:>8} KiB {:?} (max {:?}) vmo {} @ {:#x}, {} committed",
                         "",
                         base,
-                        base + len_bytes,
-                        len_bytes / 1024,
+                        base + size,
+                        size / 1024,
                         perms.perms(),
                         max_perms.perms(),
                         vmo_id,
@@ -226,7 +226,7 @@ fn vmar_info(node: &VmarNode, depth: usize) -> RegionInfo {
     RegionInfo::Vmar {
         depth,
         base: node.base,
-        len_bytes: node.len,
+        size: node.len,
         can_map: node.flags.can_map,
         can_map_specific: node.flags.can_map_specific,
         compact: node.flags.compact,
@@ -254,7 +254,7 @@ fn mapping_info(
         RegionInfo::Mapping {
             depth,
             base,
-            len_bytes: len,
+            size: len,
             perms: m.perms,
             max_perms: m.max_perms,
             vmo_id: m.vmo.id(),

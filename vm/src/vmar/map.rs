@@ -80,7 +80,7 @@ impl Vmar {
         // BUFFER_TOO_SMALL. Zircon has no such check; it comes after every argument and placement
         // check so that each status Zircon's tests expect for a bad argument still wins (e.g.
         // OUT_OF_RANGE for a len rounding to 0, INVALID_ARGS for a len beyond the region).
-        if !args.allow_faults && args.vmo_offset + len as u64 > vmo.len_bytes() {
+        if !args.allow_faults && args.vmo_offset + len as u64 > vmo.size() {
             return Err(Status::ERR_BUFFER_TOO_SMALL);
         }
         Ok(match spot {

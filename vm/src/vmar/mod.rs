@@ -268,7 +268,7 @@ impl Vmar {
     }
 
     /// Size of the region in bytes.
-    pub fn len_bytes(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.len
     }
 

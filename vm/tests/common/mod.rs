@@ -107,11 +107,8 @@ impl Fixture {
             .into_iter()
             .filter_map(|i| match i {
                 RegionInfo::Mapping {
-                    base,
-                    len_bytes,
-                    perms,
-                    ..
-                } => Some((base, len_bytes, perms)),
+                    base, size, perms, ..
+                } => Some((base, size, perms)),
                 _ => None,
             })
             .collect()
@@ -122,9 +119,7 @@ impl Fixture {
             .walk()
             .into_iter()
             .filter_map(|i| match i {
-                RegionInfo::Vmar {
-                    base, len_bytes, ..
-                } => Some((base, len_bytes)),
+                RegionInfo::Vmar { base, size, .. } => Some((base, size)),
                 _ => None,
             })
             .collect()

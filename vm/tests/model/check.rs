@@ -21,7 +21,7 @@ impl World {
                 RegionInfo::Vmar {
                     depth,
                     base,
-                    len_bytes,
+                    size,
                     can_map,
                     can_map_specific,
                     ..
@@ -33,12 +33,12 @@ impl World {
                         m.alive
                             && m.parent == parent
                             && m.base * PAGE == base
-                            && m.pages * PAGE == len_bytes
+                            && m.pages * PAGE == size
                             && m.can_map == can_map.perms()
                             && m.specific == can_map_specific
                     });
                     let Some(i) = found else {
-                        return Err(format!("walk: unexpected vmar {base:#x}+{len_bytes:#x}"));
+                        return Err(format!("walk: unexpected vmar {base:#x}+{size:#x}"));
                     };
                     stack.push(i);
                     seen_vmars += 1;
@@ -46,7 +46,7 @@ impl World {
                 RegionInfo::Mapping {
                     depth,
                     base,
-                    len_bytes,
+                    size,
                     perms,
                     max_perms,
                     vmo_id,
@@ -56,8 +56,8 @@ impl World {
                     stack.truncate(depth);
                     let owner = *stack.last().ok_or("walk: mapping without vmar")?;
                     *mappings_per_vmo.entry(vmo_id).or_default() += 1;
-                    walked_mappings.push((base / PAGE, (base + len_bytes) / PAGE));
-                    for i in 0..len_bytes / PAGE {
+                    walked_mappings.push((base / PAGE, (base + size) / PAGE));
+                    for i in 0..size / PAGE {
                         let p = base / PAGE + i;
                         let Some(m) = self.pages.get(&p) else {
                             return Err(format!("walk: page {p:#x} mapped, model says no"));

@@ -75,7 +75,7 @@ impl World {
                 match (predicted, actual) {
                     (Ok(place), Ok((h, addr))) => {
                         self.check_place(v, &place, n, addr)?;
-                        if h.base() != addr || h.len_bytes() != n * PAGE {
+                        if h.base() != addr || h.size() != n * PAGE {
                             return Err("allocate: handle geometry".into());
                         }
                         self.vmars.push(MVmar {

@@ -241,7 +241,7 @@ pub fn set_property(
             // ZIRCON: the bytes from the new content size to the VMO's end read as zeros
             // (`VmObjectDispatcher::SetContentSize`); a failure there (the VMO shrank
             // meanwhile) is not reported. A value at or past the end zeroes nothing.
-            let len = vmo.len_bytes();
+            let len = vmo.size();
             if content < len {
                 let _ = super::vmo::zero_range(ctx, &vmo, content, len - content);
             }

@@ -83,7 +83,7 @@ pub fn get_info(
             let (vmar, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_vmar)?;
             let info = InfoVmar {
                 base: vmar.vmar().base(),
-                len: vmar.vmar().len_bytes(),
+                len: vmar.vmar().size(),
             };
             out.single(ctx, &info)
         }
@@ -98,7 +98,7 @@ pub fn get_info(
             let aspace = InfoMaps {
                 name: process.name(),
                 base: root.vmar().base(),
-                size: root.vmar().len_bytes(),
+                size: root.vmar().size(),
                 depth: 0,
                 r#type: ZX_INFO_MAPS_TYPE_ASPACE,
                 ..InfoMaps::default()
@@ -180,7 +180,7 @@ impl Out {
             for (mut region, vmo) in step {
                 if let (
                     RegionInfo::Mapping {
-                        len_bytes,
+                        size,
                         vmo_offset,
                         committed_page_count,
                         ..
@@ -189,7 +189,7 @@ impl Out {
                 ) = (&mut region, vmo)
                 {
                     let start = *vmo_offset / page;
-                    let end = start.saturating_add((*len_bytes / PAGE_SIZE) as u64);
+                    let end = start.saturating_add((*size / PAGE_SIZE) as u64);
                     *committed_page_count = vmo.committed_pages_in(start, end);
                     drop(vmo);
                     ctx.preempt_point();
@@ -227,7 +227,7 @@ pub fn vmo_info(vmo: &Vmo, rights: u32) -> InfoVmo {
     let mappings = vmo.mapping_count();
     InfoVmo {
         koid: vmo_koid(vmo),
-        size_bytes: vmo.len_bytes(),
+        size_bytes: vmo.size(),
         num_mappings: mappings,
         share_count: mappings.min(1),
         flags,
@@ -262,14 +262,11 @@ const RECORDS_PER_STEP: usize = 256;
 fn maps_entry(region: &RegionInfo, extra_depth: usize) -> InfoMaps {
     match *region {
         RegionInfo::Vmar {
-            depth,
-            base,
-            len_bytes,
-            ..
+            depth, base, size, ..
         } => InfoMaps {
             name: name_field(b"useralloc"),
             base,
-            size: len_bytes,
+            size,
             depth: depth + extra_depth,
             r#type: ZX_INFO_MAPS_TYPE_VMAR,
             ..InfoMaps::default()
@@ -277,7 +274,7 @@ fn maps_entry(region: &RegionInfo, extra_depth: usize) -> InfoMaps {
         RegionInfo::Mapping {
             depth,
             base,
-            len_bytes,
+            size,
             perms,
             vmo_id,
             vmo_offset,
@@ -285,7 +282,7 @@ fn maps_entry(region: &RegionInfo, extra_depth: usize) -> InfoMaps {
             ..
         } => InfoMaps {
             base,
-            size: len_bytes,
+            size,
             depth: depth + extra_depth,
             r#type: ZX_INFO_MAPS_TYPE_MAPPING,
             u: InfoMapsMapping {

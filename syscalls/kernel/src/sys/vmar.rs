@@ -215,7 +215,7 @@ fn op_in_steps(
     let steppable = matches!(end, Some(e) if addr.is_multiple_of(PAGE_SIZE)
         && len != 0
         && addr >= vmar.base()
-        && e <= vmar.base() + vmar.len_bytes());
+        && e <= vmar.base() + vmar.size());
     if !steppable {
         return vmar.op_range(op, addr, len, rights, 0);
     }

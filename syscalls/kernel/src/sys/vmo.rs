@@ -47,7 +47,7 @@ pub fn create(
 /// user memory is touched, as `VmObject::ReadUser` does).
 fn check_range(vmo: &Vmo, offset: u64, len: u64) -> ZxResult {
     match offset.checked_add(len) {
-        Some(end) if end <= vmo.len_bytes() => Ok(()),
+        Some(end) if end <= vmo.size() => Ok(()),
         _ => Err(Status::ERR_OUT_OF_RANGE),
     }
 }
@@ -154,7 +154,7 @@ pub fn write(
 /// `zx_vmo_get_size(vmo, *size)`: no right needed ("anyone should be able to get the size").
 pub fn get_size(ctx: &mut dyn SyscallContext, vmo: u32, out: UserOut<u64>) -> ZxResult {
     let (vmo, _) = lookup(ctx, vmo, 0, Object::as_vmo)?;
-    out.write(ctx.user_memory(), &vmo.len_bytes())
+    out.write(ctx.user_memory(), &vmo.size())
 }
 
 /// `zx_vmo_set_size(vmo, size)`, in current Zircon's order (`sys_vmo_set_size`,

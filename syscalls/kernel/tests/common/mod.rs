@@ -606,9 +606,9 @@ fn mapping_end(process: &Arc<dyn ProcessObject>, vaddr: usize) -> Result<usize, 
         .walk()?
         .into_iter()
         .find_map(|r| match r {
-            RegionInfo::Mapping {
-                base, len_bytes, ..
-            } if vaddr >= base && vaddr - base < len_bytes => Some(base + len_bytes),
+            RegionInfo::Mapping { base, size, .. } if vaddr >= base && vaddr - base < size => {
+                Some(base + size)
+            }
             _ => None,
         })
         .ok_or(Status::ERR_NOT_FOUND)
