@@ -16,7 +16,7 @@
 //! refused (`map`) or clipped (`unmap`, `protect`), so no `X86Mmu` call can change the shared
 //! kernel half.
 
-use super::phys::table;
+use super::phys::TableRef;
 use super::{globals, pte, DirectPhysMem, FrameKind};
 use crate::extable::USER_END;
 use abi::Status;
@@ -81,83 +81,60 @@ fn user_range(vaddr: usize, page_count: usize) -> Option<(u64, u64)> {
     (start < end).then_some((start, end))
 }
 
-/// Calls `f(vaddr, entry)` for every present leaf entry in `[start, end)` below `table` (a table
-/// of `level`: 3 = PML4 .. 0 = PT). With `prune`, a child table left empty is unlinked and pushed
-/// there. Cost: proportional to the present tables met, never to the size of the range.
-fn visit(
-    offset: u64,
-    table_phys: u64,
-    level: u32,
+/// Calls `f(vaddr, entry)` for every present leaf entry in `[start, end)` below `table`. With
+/// `prune`, a child table left empty is unlinked and pushed there (the owner frees it at its
+/// next flush). Cost: proportional to the present tables met, never to the size of the range.
+/// Recursion depth: the table's level, at most 3.
+fn visit_leaves(
+    table: TableRef<'_>,
     start: u64,
     end: u64,
     mut prune: Option<&mut Vec<u64>>,
     f: &mut dyn FnMut(u64, &AtomicU64),
 ) {
-    // SAFETY: `table_phys` is the root or a table linked below it, owned by the X86Mmu our
-    // caller borrows (`&mut self` to change entries, `&self` only to read them), so it stays
-    // allocated during the walk.
-    let entries = unsafe { table(offset, table_phys) };
+    let level = table.level();
     let shift = 12 + 9 * level;
     let mut va = start;
     while va < end {
         // va < USER_END = 2^47, so the next slot boundary cannot overflow.
         let slot_end = (((va >> shift) + 1) << shift).min(end);
-        let entry = &entries[index(va, level)];
-        let e = entry.load(Ordering::Relaxed);
-        if e & pte::PRESENT != 0 {
-            if level == 0 {
+        let i = index(va, level);
+        let entry = table.entry(i);
+        if level == 0 {
+            if entry.load(Ordering::Relaxed) & pte::PRESENT != 0 {
                 f(va, entry);
-            } else {
-                debug_assert!(e & pte::HUGE == 0, "huge page in a user table");
-                let child = e & pte::ADDR_MASK;
-                visit(
-                    offset,
-                    child,
-                    level - 1,
-                    va,
-                    slot_end,
-                    prune.as_deref_mut(),
-                    f,
-                );
-                if let Some(list) = prune.as_deref_mut() {
-                    // SAFETY: `child` is a live table of this X86Mmu (linked by `entry`).
-                    let c = unsafe { table(offset, child) };
-                    if c.iter().all(|x| x.load(Ordering::Relaxed) == 0) {
-                        entry.store(0, Ordering::SeqCst);
-                        list.push(child);
-                    }
+            }
+        } else if let Some(child) = table.child(i) {
+            visit_leaves(child, va, slot_end, prune.as_deref_mut(), f);
+            if let Some(list) = prune.as_deref_mut() {
+                if child
+                    .entries()
+                    .iter()
+                    .all(|x| x.load(Ordering::Relaxed) == 0)
+                {
+                    entry.store(0, Ordering::SeqCst);
+                    list.push(child.phys());
                 }
             }
+        } else {
+            debug_assert!(
+                entry.load(Ordering::Relaxed) & pte::HUGE == 0,
+                "huge page in a user table"
+            );
         }
         va = slot_end;
     }
 }
 
-/// [`visit`] without pruning, for readers holding `&X86Mmu`.
-fn walk(
-    offset: u64,
-    table_phys: u64,
-    level: u32,
-    start: u64,
-    end: u64,
-    f: &mut dyn FnMut(u64, &AtomicU64),
-) {
-    visit(offset, table_phys, level, start, end, None, f);
-}
-
-/// Returns the table `table_phys` of `level` and every table below it to `phys`.
-fn free_subtree(phys: &DirectPhysMem, table_phys: u64, level: u32) {
-    if level > 0 {
-        // SAFETY: a live table of the X86Mmu being dropped; nothing else references it.
-        let entries = unsafe { table(phys.offset(), table_phys) };
-        for entry in entries.iter() {
-            let e = entry.load(Ordering::Relaxed);
-            if e & pte::PRESENT != 0 {
-                free_subtree(phys, e & pte::ADDR_MASK, level - 1);
-            }
+/// Returns `table` and every table below it to `phys` (the `X86Mmu` owning them is being
+/// dropped). Recursion depth: the table's level, at most 2.
+fn free_subtree(phys: &DirectPhysMem, table: TableRef<'_>) {
+    for i in 0..512 {
+        if let Some(child) = table.child(i) {
+            free_subtree(phys, child);
         }
     }
-    phys.release(table_phys, FrameKind::Table);
+    phys.release(table.phys(), FrameKind::Table);
 }
 
 impl X86Mmu {
@@ -171,15 +148,17 @@ impl X86Mmu {
         }
         let phys = g.phys.clone();
         let root = phys.claim(FrameKind::Root)?;
-        // SAFETY: the boot PML4 is live forever; `root` is a frame we just claimed.
+        // SAFETY: the boot PML4 is live forever; `root` is a zeroed table frame we just claimed
+        // (a PML4 without links yet), mapped at the physical offset like every frame.
         let (kernel, new) = unsafe {
             (
-                table(g.phys_offset, g.kernel_root),
-                table(g.phys_offset, root),
+                TableRef::new(g.phys_offset, g.kernel_root, 3),
+                TableRef::new(g.phys_offset, root, 3),
             )
         };
         for i in 256..512 {
-            new[i].store(kernel[i].load(Ordering::Relaxed), Ordering::Relaxed);
+            new.entry(i)
+                .store(kernel.entry(i).load(Ordering::Relaxed), Ordering::Relaxed);
         }
         Ok(X86Mmu {
             offset: g.phys_offset,
@@ -209,6 +188,14 @@ impl X86Mmu {
     fn is_active(&self) -> bool {
         crate::cpu::cr3() == self.root
     }
+
+    /// The PML4. Every table below it is reached through [`TableRef::child`].
+    fn root_table(&self) -> TableRef<'_> {
+        // SAFETY: `self.root` is this address space's PML4, allocated until `drop`; its tables
+        // are unlinked before they are freed, and freed only in `flush` and `drop` (`&mut self`),
+        // so none is freed while this borrow of `self` lasts.
+        unsafe { TableRef::new(self.offset, self.root, 3) }
+    }
 }
 
 impl Mmu for X86Mmu {
@@ -222,20 +209,13 @@ impl Mmu for X86Mmu {
             return Err(Status::ERR_INVALID_ARGS);
         }
         // Find the deepest existing table on the path.
-        let mut t = self.root;
-        let mut level = 3;
-        while level > 0 {
-            // SAFETY: `t` is the root or a table linked below it (owned by `self`).
-            let e = unsafe { table(self.offset, t) }[index(va, level)].load(Ordering::Relaxed);
-            if e & pte::PRESENT == 0 {
-                break;
-            }
-            t = e & pte::ADDR_MASK;
-            level -= 1;
+        let mut t = self.root_table();
+        while let Some(child) = t.child(index(va, t.level())) {
+            t = child;
         }
         // Allocate every missing level first: on failure nothing is linked.
         let mut fresh = [0u64; 3];
-        let need = level as usize;
+        let need = t.level() as usize;
         for i in 0..need {
             match self.phys.claim(FrameKind::Table) {
                 Ok(f) => fresh[i] = f,
@@ -248,16 +228,16 @@ impl Mmu for X86Mmu {
             }
         }
         for &f in &fresh[..need] {
-            // SAFETY: as above; `f` is a zeroed table we own, linked here.
-            let parent = unsafe { table(self.offset, t) };
-            parent[index(va, level)].store(f | TABLE_FLAGS, Ordering::SeqCst);
-            t = f;
-            level -= 1;
+            // `f` is a zeroed table we own: once linked, it is `t`'s child.
+            let i = index(va, t.level());
+            t.entry(i).store(f | TABLE_FLAGS, Ordering::SeqCst);
+            t = t.child(i).expect("the table just linked");
         }
+        // `t` is now the PT covering `va`.
+        let old = t
+            .entry(index(va, 0))
+            .swap(paddr.0 | leaf_bits(flags), Ordering::SeqCst);
         self.tables += need;
-        // SAFETY: `t` is now the PT covering `va`.
-        let leaf = &unsafe { table(self.offset, t) }[index(va, 0)];
-        let old = leaf.swap(paddr.0 | leaf_bits(flags), Ordering::SeqCst);
         if old & pte::PRESENT == 0 {
             self.mapped += 1;
             // x86 caches no translation for a non-present entry: nothing to invalidate.
@@ -273,13 +253,13 @@ impl Mmu for X86Mmu {
         };
         let mut token = TlbFlush::none();
         let mut removed = 0;
-        visit(
-            self.offset,
-            self.root,
-            3,
+        // The list moves out for the walk (no allocation), so the walk can borrow the tables.
+        let mut pending_free = core::mem::take(&mut self.pending_free);
+        visit_leaves(
+            self.root_table(),
             start,
             end,
-            Some(&mut self.pending_free),
+            Some(&mut pending_free),
             &mut |va, entry| {
                 if entry.swap(0, Ordering::SeqCst) & pte::PRESENT != 0 {
                     removed += 1;
@@ -288,6 +268,7 @@ impl Mmu for X86Mmu {
                 }
             },
         );
+        self.pending_free = pending_free;
         self.mapped -= removed;
         token
     }
@@ -302,26 +283,18 @@ impl Mmu for X86Mmu {
         };
         let bits = leaf_bits(flags);
         let mut token = TlbFlush::none();
-        visit(
-            self.offset,
-            self.root,
-            3,
-            start,
-            end,
-            None,
-            &mut |va, entry| {
-                let changed = entry
-                    .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |old| {
-                        let new = (old & (pte::ADDR_MASK | pte::ACCESSED | pte::DIRTY)) | bits;
-                        (new != old).then_some(new)
-                    })
-                    .is_ok();
-                if changed {
-                    let t = core::mem::replace(&mut token, TlbFlush::none());
-                    token = t.merge(TlbFlush::for_pages(va as usize, 1));
-                }
-            },
-        );
+        visit_leaves(self.root_table(), start, end, None, &mut |va, entry| {
+            let changed = entry
+                .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |old| {
+                    let new = (old & (pte::ADDR_MASK | pte::ACCESSED | pte::DIRTY)) | bits;
+                    (new != old).then_some(new)
+                })
+                .is_ok();
+            if changed {
+                let t = core::mem::replace(&mut token, TlbFlush::none());
+                token = t.merge(TlbFlush::for_pages(va as usize, 1));
+            }
+        });
         token
     }
 
@@ -330,19 +303,15 @@ impl Mmu for X86Mmu {
         if va >= USER_END {
             return None;
         }
-        let mut t = self.root;
-        for level in (0..4).rev() {
-            // SAFETY: `t` is the root or a table linked below it (owned by `self`).
-            let e = unsafe { table(self.offset, t) }[index(va, level)].load(Ordering::Relaxed);
-            if e & pte::PRESENT == 0 {
-                return None;
-            }
-            if level == 0 {
-                return Some((PhysAddr(e & pte::ADDR_MASK), flags_of(e)));
-            }
-            t = e & pte::ADDR_MASK;
+        let mut t = self.root_table();
+        while let Some(child) = t.child(index(va, t.level())) {
+            t = child;
         }
-        None
+        if t.level() != 0 {
+            return None;
+        }
+        let e = t.entry(index(va, 0)).load(Ordering::Relaxed);
+        (e & pte::PRESENT != 0).then(|| (PhysAddr(e & pte::ADDR_MASK), flags_of(e)))
     }
 
     fn for_each_mapped(
@@ -355,7 +324,7 @@ impl Mmu for X86Mmu {
             return;
         };
         // `&self` keeps every table alive: only `&mut self` calls change or free them.
-        walk(self.offset, self.root, 3, start, end, &mut |va, entry| {
+        visit_leaves(self.root_table(), start, end, None, &mut |va, entry| {
             let e = entry.load(Ordering::Relaxed);
             if e & pte::PRESENT != 0 {
                 visit(va as usize, PhysAddr(e & pte::ADDR_MASK), flags_of(e));
@@ -404,12 +373,10 @@ impl Drop for X86Mmu {
         if self.is_active() {
             super::activate(super::kernel_root_phys());
         }
-        // SAFETY: our root, live until released below.
-        let root = unsafe { table(self.offset, self.root) };
-        for entry in &root[..256] {
-            let e = entry.load(Ordering::Relaxed);
-            if e & pte::PRESENT != 0 {
-                free_subtree(&self.phys, e & pte::ADDR_MASK, 2);
+        let root = self.root_table();
+        for i in 0..256 {
+            if let Some(pdpt) = root.child(i) {
+                free_subtree(&self.phys, pdpt);
             }
         }
         for t in self.pending_free.drain(..) {

@@ -121,9 +121,10 @@ pub unsafe fn init(phys_offset: u64, frames: &'static dyn FrameSource) -> Featur
         let features = enable_features();
         let kernel_root = crate::cpu::cr3();
         let phys = Arc::new(DirectPhysMem::new(frames, phys_offset));
-        // SAFETY: `kernel_root` is the live boot PML4, mapped at `phys_offset` (caller contract).
-        let root = unsafe { phys::table(phys_offset, kernel_root) };
-        for entry in &root[256..] {
+        // SAFETY: `kernel_root` is the live boot PML4, mapped at `phys_offset` (caller contract);
+        // the kernel's tables are never freed.
+        let root = unsafe { phys::TableRef::new(phys_offset, kernel_root, 3) };
+        for entry in &root.entries()[256..] {
             if entry.load(Ordering::Relaxed) & pte::PRESENT == 0 {
                 // The kernel half only grows below these entries from now on. A frame taken
                 // here is never freed (it belongs to the kernel's page table forever).
@@ -285,19 +286,18 @@ pub fn leaf_entry(root_phys: u64, vaddr: u64) -> Option<u64> {
     if root_phys != g.kernel_root && g.phys.kind_of(root_phys) != Some(FrameKind::Root) {
         return None;
     }
-    let mut table = root_phys;
-    for level in (0..4).rev() {
-        let index = ((vaddr >> (12 + 9 * level)) & 511) as usize;
-        // SAFETY: `table` is the root checked above or a table linked below it, so a page-table
-        // frame mapped at the physical offset.
-        let e = unsafe { phys::table(g.phys_offset, table) }[index].load(Ordering::Relaxed);
-        if e & pte::PRESENT == 0 {
-            return None;
+    // SAFETY: `root_phys` is the kernel's PML4 or a live X86Mmu root (checked above); this reads
+    // entries only, at a time its owner is not freeing tables (tests and diagnostics).
+    let mut table = unsafe { phys::TableRef::new(g.phys_offset, root_phys, 3) };
+    loop {
+        let index = ((vaddr >> (12 + 9 * table.level())) & 511) as usize;
+        match table.child(index) {
+            Some(child) => table = child,
+            None => {
+                // A PT's entry, a huge page, or nothing.
+                let e = table.entry(index).load(Ordering::Relaxed);
+                return (e & pte::PRESENT != 0).then_some(e);
+            }
         }
-        if level == 0 || e & pte::HUGE != 0 {
-            return Some(e);
-        }
-        table = e & pte::ADDR_MASK;
     }
-    None
 }

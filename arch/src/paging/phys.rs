@@ -69,17 +69,75 @@ pub struct DirectPhysMem {
     counts: [AtomicUsize; 4],
 }
 
-/// The 512 entries of the page-table page at physical `table`, viewed as atomics (the CPU sets
-/// accessed/dirty bits concurrently with our updates).
+/// A page-table page of a live hierarchy (a user address space's tables or the kernel's), its
+/// 512 entries viewed as atomics (the CPU sets accessed/dirty bits concurrently with our
+/// updates). The one way the paging code reaches a table: [`TableRef::new`] is its only unsafe
+/// constructor, and [`TableRef::child`] follows a link safely.
 ///
-/// # Safety
-///
-/// `table` must be a page-table frame mapped at `offset` that stays allocated for `'a`.
-pub(super) unsafe fn table<'a>(offset: u64, table: u64) -> &'a [AtomicU64; 512] {
-    // SAFETY: the caller guarantees a live 4 KiB page-table frame at `offset + table`; 4 KiB
-    // alignment satisfies AtomicU64's, and AtomicU64 has u64's layout, so the page is a valid
-    // `[AtomicU64; 512]`. Atomics make concurrent hardware A/D updates well defined.
-    unsafe { &*((offset + table) as *const [AtomicU64; 512]) }
+/// Invariant (what `new`'s callers promise): the frame is a page-table page of level `level`
+/// (3 = PML4 .. 0 = PT) mapped at `offset + phys` and allocated for `'a`, in a hierarchy whose
+/// owner unlinks a table before it frees it and frees it only through a `&mut` borrow that ends
+/// every `'a` (an `X86Mmu`'s `flush` or drop; the kernel's tables are never freed). So every
+/// present, non-huge entry of a table of level > 0 links a live table of the next level for `'a`.
+#[derive(Clone, Copy)]
+pub(super) struct TableRef<'a> {
+    entries: &'a [AtomicU64; 512],
+    offset: u64,
+    phys: u64,
+    level: u32,
+}
+
+impl<'a> TableRef<'a> {
+    /// The table at physical `phys`, of `level`.
+    ///
+    /// # Safety
+    ///
+    /// `phys` must be a page-table page of `level` of a hierarchy that keeps the invariant in
+    /// the type's docs, mapped at `offset` and allocated for `'a`.
+    pub(super) unsafe fn new(offset: u64, phys: u64, level: u32) -> TableRef<'a> {
+        // SAFETY: the caller guarantees a live 4 KiB page-table frame at `offset + phys`; 4 KiB
+        // alignment satisfies AtomicU64's, and AtomicU64 has u64's layout, so the page is a valid
+        // `[AtomicU64; 512]`. Atomics make concurrent hardware A/D updates well defined.
+        let entries = unsafe { &*((offset + phys) as *const [AtomicU64; 512]) };
+        TableRef {
+            entries,
+            offset,
+            phys,
+            level,
+        }
+    }
+
+    /// The 512 entries.
+    pub(super) fn entries(self) -> &'a [AtomicU64; 512] {
+        self.entries
+    }
+
+    /// Entry `index` (0..512).
+    pub(super) fn entry(self, index: usize) -> &'a AtomicU64 {
+        &self.entries[index]
+    }
+
+    /// The table's physical address.
+    pub(super) fn phys(self) -> u64 {
+        self.phys
+    }
+
+    /// The table's level: 3 = PML4 .. 0 = PT.
+    pub(super) fn level(self) -> u32 {
+        self.level
+    }
+
+    /// The table entry `index` links to: `None` for a PT (its entries map pages), a
+    /// non-present entry or a huge page.
+    pub(super) fn child(self, index: usize) -> Option<TableRef<'a>> {
+        let e = self.entries[index].load(Ordering::Relaxed);
+        if self.level == 0 || e & super::pte::PRESENT == 0 || e & super::pte::HUGE != 0 {
+            return None;
+        }
+        // SAFETY: the type's invariant: a present, non-huge entry of a table of level > 0 links
+        // a live table of the next level for `'a`, in the same hierarchy.
+        Some(unsafe { TableRef::new(self.offset, e & super::pte::ADDR_MASK, self.level - 1) })
+    }
 }
 
 impl DirectPhysMem {
@@ -114,10 +172,6 @@ impl DirectPhysMem {
     /// The kernel virtual address of `frame` in the physical-offset mapping.
     pub(super) fn virt(&self, frame: u64) -> u64 {
         self.offset + frame
-    }
-
-    pub(super) fn offset(&self) -> u64 {
-        self.offset
     }
 
     /// A zeroed frame of `kind`, or `ERR_NO_MEMORY`.
