@@ -21,6 +21,7 @@ use alloc::sync::Weak;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use abi::info::ZX_MAX_NAME_LEN;
 use abi::vmo_options::{ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE};
 use abi::{Status, ZxResult, PAGE_SIZE};
 use lock_order::{Class, OrderedGuard as MutexGuard, OrderedMutex as Mutex};
@@ -57,6 +58,8 @@ pub struct Vmo {
     options: u32,
     phys: Arc<dyn PhysMem>,
     inner: Mutex<VmoInner>,
+    /// `ZX_PROP_NAME`: up to 31 bytes, NUL-padded (a leaf lock: nothing is taken under it).
+    name: spin::Mutex<[u8; ZX_MAX_NAME_LEN]>,
 }
 
 /// Page indices per entry of `VmoInner::run_counts`: a range count walks at most two partial
@@ -92,7 +95,21 @@ impl Vmo {
                     lock_count: 0,
                 },
             ),
+            name: spin::Mutex::new([0; ZX_MAX_NAME_LEN]),
         }))
+    }
+
+    /// `ZX_PROP_NAME`: the name, NUL-padded to `ZX_MAX_NAME_LEN` bytes (empty until set).
+    pub fn name(&self) -> [u8; ZX_MAX_NAME_LEN] {
+        *self.name.lock()
+    }
+
+    /// Sets `ZX_PROP_NAME`: the first `ZX_MAX_NAME_LEN - 1` bytes of `name` (Zircon truncates).
+    pub fn set_name(&self, name: &[u8]) {
+        let mut n = [0; ZX_MAX_NAME_LEN];
+        let len = name.len().min(ZX_MAX_NAME_LEN - 1);
+        n[..len].copy_from_slice(&name[..len]);
+        *self.name.lock() = n;
     }
 
     /// `ZX_PROP_VMO_CONTENT_SIZE`: the creation or last resize size in bytes (not rounded up),

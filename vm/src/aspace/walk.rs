@@ -65,6 +65,8 @@ pub enum RegionInfo {
         max_perms: MmuFlags,
         /// The mapped VMO's id.
         vmo_id: u64,
+        /// The mapped VMO's name (`ZX_PROP_NAME`), NUL-padded.
+        vmo_name: [u8; abi::info::ZX_MAX_NAME_LEN],
         /// Offset of the mapping's first byte in the VMO.
         vmo_offset: u64,
         /// Committed VMO pages inside the mapping's window.
@@ -199,6 +201,7 @@ impl AddressSpace {
                     vmo_id,
                     vmo_offset,
                     committed_page_count,
+                    ..
                 } => {
                     writeln!(
                         out,
@@ -258,6 +261,7 @@ fn mapping_info(
             perms: m.perms,
             max_perms: m.max_perms,
             vmo_id: m.vmo.id(),
+            vmo_name: m.vmo.name(),
             vmo_offset: m.vmo_offset,
             committed_page_count,
         },

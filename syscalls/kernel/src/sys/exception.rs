@@ -164,6 +164,7 @@ pub fn get_property(
             let name = match &object {
                 Object::Process(p) => p.name(),
                 Object::Thread(t) => t.name(),
+                Object::Vmo(v) => v.name(),
                 _ => [0; ZX_MAX_NAME_LEN],
             };
             out.write_at(ctx.user_memory(), 0, &name)
@@ -209,6 +210,10 @@ pub fn set_property(
             match &object {
                 Object::Process(p) => p.set_name(&name[..len]),
                 Object::Thread(t) => t.set_name(&name[..len]),
+                Object::Vmo(v) => {
+                    v.set_name(&name[..len]);
+                    Ok(())
+                }
                 _ => Err(Status::ERR_NOT_SUPPORTED),
             }
         }

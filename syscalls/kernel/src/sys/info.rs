@@ -232,6 +232,7 @@ pub fn vmo_info(vmo: &Vmo, rights: u32) -> InfoVmo {
         share_count: mappings.min(1),
         flags,
         committed_bytes: committed,
+        name: vmo.name(),
         handle_rights: rights,
         populated_bytes: committed,
         ..InfoVmo::default()
@@ -258,7 +259,7 @@ const RECORDS_PER_STEP: usize = 256;
 
 /// One `zx_info_maps_t` from a `vm` walk entry, `extra_depth` levels deeper (1 below the aspace
 /// entry of `ZX_INFO_PROCESS_MAPS`). Names as Zircon's: VMARs made by `zx_vmar_allocate` are
-/// "useralloc" (see [`name_root`] for the root); mappings carry their VMO's name (VMOs are unnamed).
+/// "useralloc" (see [`name_root`] for the root); mappings carry their VMO's name.
 fn maps_entry(region: &RegionInfo, extra_depth: usize) -> InfoMaps {
     match *region {
         RegionInfo::Vmar {
@@ -279,8 +280,10 @@ fn maps_entry(region: &RegionInfo, extra_depth: usize) -> InfoMaps {
             vmo_id,
             vmo_offset,
             committed_page_count,
+            vmo_name,
             ..
         } => InfoMaps {
+            name: vmo_name,
             base,
             size,
             depth: depth + extra_depth,

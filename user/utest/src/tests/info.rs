@@ -13,6 +13,7 @@ tests!(
     vmar_maps_tree,
     process_maps_contains_mapping,
     vmo_info,
+    vmo_name_is_a_property_shown_in_info_and_maps,
     buffer_too_small_reports_avail,
     bad_topic,
     bad_buffer,
@@ -85,6 +86,48 @@ fn vmo_info(_ctx: &Ctx) -> TestResult {
     ensure_eq!(i.committed_bytes, PAGE as u64);
     ensure_eq!(i.handle_rights, abi::default_rights::ZX_DEFAULT_VMO_RIGHTS);
     ensure!(i.koid != 0);
+    Ok(())
+}
+
+/// Zircon's VMOs carry a name (`ZX_PROP_NAME`, up to 31 bytes): `zx_object_get_property`
+/// reads it, `ZX_INFO_VMO` and each mapping's `ZX_INFO_PROCESS_MAPS` entry show it.
+fn vmo_name_is_a_property_shown_in_info_and_maps(ctx: &Ctx) -> TestResult {
+    use abi::props::ZX_PROP_NAME;
+    let v = check!(Vmo::create(PAGE as u64, 0));
+    let mut name = [0xffu8; 32];
+    check!(v.handle().get_property(ZX_PROP_NAME, &mut name));
+    ensure!(name == [0u8; 32], "a new VMO's name is not empty: {name:?}");
+    check!(v.handle().set_property(ZX_PROP_NAME, b"my-vmo"));
+    check!(v.handle().get_property(ZX_PROP_NAME, &mut name));
+    ensure!(
+        &name[..7] == b"my-vmo\0",
+        "the name set is not read back: {name:?}"
+    );
+    let info_name = check!(v.info()).name;
+    ensure!(
+        &info_name[..7] == b"my-vmo\0",
+        "ZX_INFO_VMO does not show the name: {info_name:?}"
+    );
+    let addr = check!(ctx.root.map(ZX_VM_PERM_READ, 0, &v, 0, PAGE));
+    let maps = check!(zx::process::maps(ctx.process.handle()));
+    let m = maps
+        .iter()
+        .find(|m| m.r#type == ZX_INFO_MAPS_TYPE_MAPPING && m.base == addr);
+    let Some(m) = m else {
+        fail!("mapping at {addr:#x} not in ZX_INFO_PROCESS_MAPS");
+    };
+    ensure!(
+        &m.name[..7] == b"my-vmo\0",
+        "the mapping's ZX_INFO_PROCESS_MAPS entry does not show its VMO's name: {:?}",
+        m.name
+    );
+    // SAFETY: nothing refers to the mapping.
+    check!(unsafe { ctx.root.unmap(addr, PAGE) });
+    // Longer than 31 bytes: truncated, NUL-terminated.
+    check!(v.handle().set_property(ZX_PROP_NAME, &[b'v'; 40]));
+    check!(v.handle().get_property(ZX_PROP_NAME, &mut name));
+    ensure_eq!(&name[..31], &[b'v'; 31]);
+    ensure_eq!(name[31], 0);
     Ok(())
 }
 
