@@ -60,8 +60,8 @@
 //! ## How to add a syscall
 //!
 //! 1. Append a row at the end of [`syscall_table!`](crate::syscall_table) with the next number.
-//! 2. Write its handler (in `syscalls/kernel/src/sys/`, at the path the row names).
-//! 3. Add the user wrapper in `syscalls/user` (the `zx` crate) and the row of the README's
+//! 2. Write its handler (in `syscalls/syscalls/src/sys/`, at the path the row names).
+//! 3. Add the user wrapper in `syscalls/zx` (the `zx` crate) and the row of the README's
 //!    "System calls" table (`cargo test -p syscalls --test readme` fails until it is there).
 //!
 //! Nothing else changes: the number constant, the metadata, the dispatcher's decoding and the
