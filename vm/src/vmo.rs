@@ -553,6 +553,8 @@ impl Vmo {
 /// `ERR_NO_MEMORY` before any frame is freed.
 pub(crate) struct HeldAspaces {
     inline: [Option<Arc<AddressSpace>>; HeldAspaces::INLINE],
+    /// Slots of `inline` in use (a prefix).
+    used: usize,
     more: Vec<Arc<AddressSpace>>,
 }
 
@@ -563,22 +565,29 @@ impl HeldAspaces {
     fn new() -> HeldAspaces {
         HeldAspaces {
             inline: Default::default(),
+            used: 0,
             more: Vec::new(),
         }
     }
 
-    fn held(&self) -> impl Iterator<Item = &Arc<AddressSpace>> {
-        self.inline.iter().flatten().chain(self.more.iter())
+    /// Is `aspace` kept already?
+    fn holds(&self, aspace: &Arc<AddressSpace>) -> bool {
+        self.inline[..self.used]
+            .iter()
+            .flatten()
+            .chain(self.more.iter())
+            .any(|a| Arc::ptr_eq(a, aspace))
     }
 
     /// Keeps `aspace` until [`HeldAspaces::release`] or drop. A second reference to an address
     /// space already kept is dropped at once: the kept one outlives it, so it is not the last.
     fn keep(&mut self, aspace: Arc<AddressSpace>) -> ZxResult {
-        if self.held().any(|a| Arc::ptr_eq(a, &aspace)) {
+        if self.holds(&aspace) {
             return Ok(());
         }
-        if let Some(slot) = self.inline.iter_mut().find(|s| s.is_none()) {
-            *slot = Some(aspace);
+        if self.used < Self::INLINE {
+            self.inline[self.used] = Some(aspace);
+            self.used += 1;
             return Ok(());
         }
         self.more
@@ -591,11 +600,12 @@ impl HeldAspaces {
     /// [`HeldAspaces::keep`] for a walk that checks [`HeldAspaces::is_full`] first: never uses
     /// the heap.
     fn keep_inline(&mut self, aspace: Arc<AddressSpace>) {
-        if self.held().any(|a| Arc::ptr_eq(a, &aspace)) {
+        if self.holds(&aspace) {
             return;
         }
-        if let Some(slot) = self.inline.iter_mut().find(|s| s.is_none()) {
-            *slot = Some(aspace);
+        if self.used < Self::INLINE {
+            self.inline[self.used] = Some(aspace);
+            self.used += 1;
         } else {
             // Unreachable when the caller checked `is_full`; kept rather than dropped under the
             // lock if it did not (a push that may allocate beats a self-deadlock).
@@ -605,12 +615,15 @@ impl HeldAspaces {
 
     /// No inline room is left.
     fn is_full(&self) -> bool {
-        self.inline.iter().all(Option::is_some)
+        self.used == Self::INLINE
     }
 
     /// Drops every kept reference (call with no VMO lock held).
     fn release(&mut self) {
-        self.inline = Default::default();
+        for slot in &mut self.inline[..self.used] {
+            *slot = None;
+        }
+        self.used = 0;
         self.more.clear();
     }
 }
