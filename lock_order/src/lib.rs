@@ -17,13 +17,13 @@
 //!
 //! | rank | class | what it guards | taken inside it |
 //! | ---: | --- | --- | --- |
-//! | 10 | [`Class::Sched`] | the scheduler's run and blocked queues | process and thread state |
 //! | 20 | [`Class::ProcessHandles`] | a process's handle table | the tree lock of an address space (a handle's VMAR), VMO locks |
 //! | 30 | [`Class::ProcessInner`] | a process's threads, state and exit code | nothing above |
 //! | 40 | [`Class::AspaceTree`] | an address space's region arena, gap trees and RNG | VMO locks, its MMU |
 //! | 50 | [`Class::Vmo`] | a VMO's pages, size and back-references | the MMU of each mapping's address space |
 //! | 60 | [`Class::AspaceMmu`] | an address space's page tables | frames |
 //! | 70 | [`Class::AspaceList`] | the kernel's list of live address spaces | nothing above |
+//! | 75 | [`Class::Sched`] | the scheduler's run and blocked queues | the heap (queue growth); it is taken inside the locks above (a wake-up when a handle-table change drops a channel end) |
 //! | 80 | [`Class::Heap`] | the kernel heap's slabs and page runs | frames (a slab or a page run takes them), the kernel-heap region (a leaf) |
 //! | 90 | [`Class::Frames`] | the physical frame allocator | nothing (its bitmap and stacks never grow) |
 //!
@@ -62,8 +62,6 @@ macro_rules! classes {
 }
 
 classes! {
-    /// The scheduler's queues.
-    Sched = 10,
     /// A process's handle table.
     ProcessHandles = 20,
     /// A process's thread list, state and exit code.
@@ -76,6 +74,8 @@ classes! {
     AspaceMmu = 60,
     /// The kernel's list of live address spaces.
     AspaceList = 70,
+    /// The scheduler's queues.
+    Sched = 75,
     /// The kernel heap.
     Heap = 80,
     /// The physical frame allocator.

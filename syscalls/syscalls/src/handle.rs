@@ -465,15 +465,32 @@ impl<O: Clone> HandleTable<O> {
     /// If copying the new value out to user memory then fails, the syscall must close the new
     /// handle: the old one stays consumed (Zircon behaves the same way).
     pub fn replace(&mut self, value: u32, rights: u32) -> Result<u32, Status> {
-        let source = self.get(value)?;
+        self.replace_keeping_old(value, rights).0
+    }
+
+    /// [`HandleTable::replace`], returning the old handle (consumed in every case but
+    /// `ZX_ERR_BAD_HANDLE`) instead of dropping it: the caller drops it after the table's lock.
+    /// On `ZX_ERR_INVALID_ARGS` it may hold the last reference to its object, whose drop can do
+    /// any amount of work (a process's teardown locks that process's own handle table).
+    pub fn replace_keeping_old(
+        &mut self,
+        value: u32,
+        rights: u32,
+    ) -> (Result<u32, Status>, Option<Handle<O>>) {
+        let source = match self.get(value) {
+            Ok(source) => source,
+            Err(status) => return (Err(status), None),
+        };
         let resolved = resolve_rights(source.rights, rights);
         let mut old = self.remove(value).expect("looked up above");
-        let rights = resolved.ok_or(Status::ERR_INVALID_ARGS)?;
+        let Some(rights) = resolved else {
+            return (Err(Status::ERR_INVALID_ARGS), Some(old));
+        };
         let mut new = old.dup(rights);
         // The new handle takes over the old one's charge, so replace works at a handle limit.
         new.charge = old.charge.take();
-        drop(old);
-        self.add(new)
+        // If `add` fails, `new` drops in it: not the object's last reference, `old` is.
+        (self.add(new), Some(old))
     }
 }
 

@@ -5,6 +5,9 @@
 
 use abi::ZxResult;
 
+use crate::handle::Handle;
+use crate::object::Object;
+
 use super::remove_quietly;
 use crate::context::{with_table, SyscallContext};
 use crate::user_ptr::UserOut;
@@ -19,6 +22,13 @@ pub fn close(ctx: &mut dyn SyscallContext, handle: u32) -> ZxResult {
             table.remove(handle).map(Some)
         }
     })?;
+    release(ctx, removed);
+    Ok(())
+}
+
+/// Drops a handle taken out of the table, after the table's lock. If it holds the last
+/// reference to its object, the work of that object's end runs here, in steps.
+fn release(ctx: &mut dyn SyscallContext, removed: Option<Handle<Object>>) {
     // The last reference to a VMO: its frames go back in steps (nobody else can see it).
     if let Some(vmo) = removed.as_ref().and_then(|h| h.object().as_vmo()) {
         if alloc::sync::Arc::strong_count(&vmo) == 2 {
@@ -33,7 +43,6 @@ pub fn close(ctx: &mut dyn SyscallContext, handle: u32) -> ZxResult {
         }
     }
     drop(removed);
-    Ok(())
 }
 
 /// `zx_handle_duplicate(handle, rights, *out)`. If `out` cannot be written the new handle is
@@ -60,7 +69,9 @@ pub fn replace(
     rights: u32,
     out: UserOut<u32>,
 ) -> ZxResult {
-    let value = with_table(ctx, |table| table.replace(handle, rights))?;
+    let (result, old) = with_table(ctx, |table| table.replace_keeping_old(handle, rights));
+    release(ctx, old);
+    let value = result?;
     if let Err(status) = out.write(ctx.user_memory(), &value) {
         remove_quietly(ctx, value);
         return Err(status);

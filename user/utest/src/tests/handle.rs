@@ -18,6 +18,7 @@ tests!(
     duplicate_needs_right,
     replace,
     replace_cannot_raise,
+    replace_failing_on_the_last_reference_ends_the_object_outside_the_table_lock,
     basic_info_types,
     values_do_not_recur_soon,
 );
@@ -135,6 +136,32 @@ fn replace_cannot_raise(_ctx: &Ctx) -> TestResult {
     let stale = Handle::from_raw(raw);
     ensure_err!(stale.check_valid(), Status::ERR_BAD_HANDLE);
     core::mem::forget(stale);
+    Ok(())
+}
+
+/// A replace that fails with INVALID_ARGS still consumes the old handle; when that handle held
+/// the last reference to its object (here a thread, the last holder of an unstarted process),
+/// the object's end (the process's teardown, which locks the process's own handle table) runs
+/// after the caller's handle table is unlocked. The process count returns to where it was.
+fn replace_failing_on_the_last_reference_ends_the_object_outside_the_table_lock(
+    _ctx: &Ctx,
+) -> TestResult {
+    use abi::kstats::PROCESSES;
+    let before = check!(zx::debug_kernel_stats())[PROCESSES];
+    let (p, _vmar) = check!(zx::Process::create(&Handle::invalid(), b"replaced", 0));
+    let t = check!(zx::Thread::create(&p, b"t", 0));
+    drop(p);
+    drop(_vmar);
+    let thread_handle = check!(t.handle().duplicate(ZX_RIGHT_SAME_RIGHTS));
+    drop(t);
+    // Rights it does not have: INVALID_ARGS, the handle consumed, the thread and its process
+    // released.
+    ensure_err!(thread_handle.replace(1 << 30), Status::ERR_INVALID_ARGS);
+    let after = check!(zx::debug_kernel_stats())[PROCESSES];
+    ensure!(
+        after == before,
+        "the replaced thread's process is still alive: {after} processes, {before} before"
+    );
     Ok(())
 }
 
