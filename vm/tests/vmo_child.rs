@@ -97,6 +97,11 @@ fn every_status_of_create_child() {
     let resizable = f.vmo_opts(1, ZX_VMO_RESIZABLE);
     assert_eq!(e(resizable.create_child(ZX_VMO_CHILD_SLICE, 0, P)), ns);
     assert_eq!(
+        e(resizable.create_child(ZX_VMO_CHILD_SLICE, 0, 3 * P)),
+        inval,
+        "the window is checked before resizability (Zircon's NonSlice uses a resizable parent)"
+    );
+    assert_eq!(
         e(resizable.create_child(ZX_VMO_CHILD_SLICE | ZX_VMO_CHILD_RESIZABLE, 0, P)),
         inval
     );
@@ -344,4 +349,21 @@ fn commit_of_a_snapshot_copies_shared_pages() {
         (1, 2, 0)
     );
     assert_ne!(vmo.frame_of(0), child.frame_of(0));
+}
+
+#[test]
+fn a_writable_entry_of_a_shared_frame_is_caught() {
+    let f = Fixture::new();
+    let (sub, _) = f.sub(4);
+    let vmo = tagged(&f, 1);
+    let _child = vmo.create_child(SNAP, 0, P).unwrap();
+    let b = f.map_at(&sub, 0, &vmo, 1);
+    assert_eq!(uread(&f, b), 1);
+    f.check();
+    let (frame, _) = f.mmu.query(b).unwrap();
+    f.mmu.corrupt(b, Some((frame, RWU)));
+    let e = f.aspace.check_invariants().unwrap_err();
+    assert!(e.contains("rw-u"), "{e}");
+    f.mmu.corrupt(b, Some((frame, RU)));
+    f.check();
 }
