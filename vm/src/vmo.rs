@@ -13,7 +13,7 @@
 //!
 //! Children (`zx_vmo_create_child`, [`Vmo::create_child`]): a snapshot copies its parent's page
 //! list (frame references, never page data) and the two then share those frames, counted in
-//! their clone family's [`FrameShares`]; a write to a shared frame copies it once into the
+//! their clone family's `FrameShares` table; a write to a shared frame copies it once into the
 //! writer, and the last holder of a frame frees it. A slice holds no pages: it is a window onto
 //! the pages of the VMO it was cut from (its root, never itself a slice). See docs/vm.md,
 //! "Copy-on-write children".
