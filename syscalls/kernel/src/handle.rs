@@ -465,15 +465,32 @@ impl<O: Clone> HandleTable<O> {
     /// If copying the new value out to user memory then fails, the syscall must close the new
     /// handle: the old one stays consumed (Zircon behaves the same way).
     pub fn replace(&mut self, value: u32, rights: u32) -> Result<u32, Status> {
-        let source = self.get(value)?;
+        self.replace_keeping(value, rights).0
+    }
+
+    /// [`HandleTable::replace`], handing back the handle it closed for bad rights: the caller
+    /// drops it after releasing the table's lock (it may be the last reference to an object
+    /// whose drop wakes waiters, which takes the scheduler's lock, ranked below the table's).
+    pub fn replace_keeping(
+        &mut self,
+        value: u32,
+        rights: u32,
+    ) -> (Result<u32, Status>, Option<Handle<O>>) {
+        let source = match self.get(value) {
+            Ok(source) => source,
+            Err(status) => return (Err(status), None),
+        };
         let resolved = resolve_rights(source.rights, rights);
         let mut old = self.remove(value).expect("looked up above");
-        let rights = resolved.ok_or(Status::ERR_INVALID_ARGS)?;
+        let Some(rights) = resolved else {
+            return (Err(Status::ERR_INVALID_ARGS), Some(old));
+        };
         let mut new = old.dup(rights);
         // The new handle takes over the old one's charge, so replace works at a handle limit.
         new.charge = old.charge.take();
+        // Not the last reference: `new` holds the object.
         drop(old);
-        self.add(new)
+        (self.add(new), None)
     }
 }
 

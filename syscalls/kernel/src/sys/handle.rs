@@ -60,7 +60,10 @@ pub fn replace(
     rights: u32,
     out: UserOut<u32>,
 ) -> ZxResult {
-    let value = with_table(ctx, |table| table.replace(handle, rights))?;
+    // A handle closed for bad rights is dropped here, after the table's lock.
+    let (value, closed) = with_table(ctx, |table| table.replace_keeping(handle, rights));
+    drop(closed);
+    let value = value?;
     if let Err(status) = out.write(ctx.user_memory(), &value) {
         remove_quietly(ctx, value);
         return Err(status);
