@@ -21,8 +21,7 @@
 //! | 20 | [`Class::ProcessHandles`] | a process's handle table | the tree lock of an address space (a handle's VMAR), VMO locks |
 //! | 30 | [`Class::ProcessInner`] | a process's threads, state and exit code | nothing above |
 //! | 40 | [`Class::AspaceTree`] | an address space's region arena, gap trees and RNG | VMO locks, its MMU |
-//! | 50 | [`Class::Vmo`] | a VMO's pages, size and back-references | the frame shares of its clone family, the MMU of each mapping's address space |
-//! | 55 | [`Class::FrameShares`] | the share counts of the frames a clone family's VMOs hold in common | the MMU of a mapping's address space (a fault maps with it held), frames |
+//! | 50 | [`Class::Vmo`] | a VMO's pages, size and back-references | the MMU of each mapping's address space |
 //! | 60 | [`Class::AspaceMmu`] | an address space's page tables | frames |
 //! | 70 | [`Class::AspaceList`] | the kernel's list of live address spaces | nothing above |
 //! | 80 | [`Class::Heap`] | the kernel heap's slabs and page runs | frames (a slab or a page run takes them), the kernel-heap region (a leaf) |
@@ -73,9 +72,6 @@ classes! {
     AspaceTree = 40,
     /// A VMO's pages and back-references.
     Vmo = 50,
-    /// The share counts of a clone family's frames (taken under one VMO lock, never two: a
-    /// snapshot copies its parent's page list under the parent's lock only).
-    FrameShares = 55,
     /// An address space's page tables.
     AspaceMmu = 60,
     /// The kernel's list of live address spaces.

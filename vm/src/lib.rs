@@ -19,7 +19,6 @@ pub mod gap_tree;
 mod mapping;
 pub mod placement;
 pub mod rng;
-mod shares;
 pub mod soft_mmu;
 pub mod vmar;
 pub mod vmo;

@@ -12,14 +12,13 @@
 //! space keeps up to date under both its tree lock and this VMO's lock.
 //!
 //! Children (`zx_vmo_create_child`, [`Vmo::create_child`]): a snapshot copies its parent's page
-//! list (frame references, never page data) and the two then share those frames, counted in
-//! their clone family's `FrameShares` table; a write to a shared frame copies it once into the
-//! writer, and the last holder of a frame frees it. A slice holds no pages: it is a window onto
+//! list (frame references, never page data) and the two then share those frames, each frame's
+//! holders counted by the frame allocator ([`PhysMem::share`] / [`PhysMem::release`]); a write to
+//! a shared frame copies it once into the writer, and the last holder of a frame frees it. A slice holds no pages: it is a window onto
 //! the pages of the VMO it was cut from (its root, never itself a slice). See docs/vm.md,
 //! "Copy-on-write children".
 //!
-//! Lock order (see docs/vm.md): aspace tree lock -> VMO lock -> frame shares -> aspace MMU lock
-//! -> PhysMem. An address space upgraded under the VMO lock is dropped after it (`HeldAspaces`).
+//! Lock order (see docs/vm.md): aspace tree lock -> VMO lock -> aspace MMU lock -> PhysMem. An address space upgraded under the VMO lock is dropped after it (`HeldAspaces`).
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -37,7 +36,6 @@ use lock_order::{Class, OrderedGuard as MutexGuard, OrderedMutex as Mutex};
 
 use crate::arch_traits::{PhysAddr, PhysMem};
 pub(crate) use crate::backrefs::{BackRefKey, BackRefs, MappingRef};
-use crate::shares::{self, FrameShares};
 use crate::AddressSpace;
 
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -59,9 +57,6 @@ pub(crate) struct VmoInner {
     pub(crate) content_size: u64,
     /// Outstanding LOCK / TRY_LOCK operations of a discardable VMO (UNLOCK takes one back).
     pub(crate) lock_count: u64,
-    /// The share counts of the clone family, once this VMO has one (a snapshot was taken of it
-    /// or it is one).
-    pub(crate) shares: Option<Arc<FrameShares>>,
 }
 
 /// A virtual memory object: `page_count` pages, each either committed (backed by a frame) or
@@ -82,8 +77,8 @@ pub struct Vmo {
     children: Arc<AtomicUsize>,
     /// The parent's `children`, for a child.
     parent_children: Option<Arc<AtomicUsize>>,
-    /// True once `inner.shares` is set: the VMO's frames may be shared, so its mappings never
-    /// get a write permission without a fault.
+    /// True once the VMO belongs to a clone family (a snapshot was taken of it, or it is one):
+    /// its frames may be shared, so its mappings never get a write permission without a fault.
     in_family: AtomicBool,
 }
 
@@ -135,7 +130,7 @@ impl Vmo {
         content_size: u64,
         init: VmoInit,
     ) -> Vmo {
-        let in_family = init.shares.is_some();
+        let in_family = init.in_family;
         Vmo {
             id: NEXT_VMO_ID.fetch_add(1, Ordering::Relaxed),
             options,
@@ -149,7 +144,6 @@ impl Vmo {
                     mappings: BackRefs::default(),
                     content_size,
                     lock_count: 0,
-                    shares: init.shares,
                 },
             ),
             parent_id: init.parent_id,
@@ -267,23 +261,30 @@ impl Vmo {
         resizable: bool,
     ) -> ZxResult<Arc<Vmo>> {
         let mut held = HeldAspaces::new();
-        let mut inner = self.inner.lock();
+        let inner = self.inner.lock();
         let end = first.saturating_add(page_count).min(inner.page_count);
         if first < end {
             self.unmap_locked(&inner, first, end, &mut held)?;
         }
-        let family = inner.shares.get_or_insert_with(FrameShares::new).clone();
         self.in_family.store(true, Ordering::Relaxed);
-        let mut pages = BTreeMap::new();
-        let mut run_counts = BTreeMap::new();
-        if first < end {
-            let mut counts = family.lock();
-            for (&index, &frame) in inner.pages.range(first..end) {
-                let at = index - first;
-                pages.insert(at, frame);
-                *run_counts.entry(at / COUNT_RUN).or_insert(0) += 1;
-                shares::share(&mut counts, frame);
+        // The child's page list: a clone of the parent's when the range covers it all (the
+        // common case: a structural copy), else the range, re-keyed, built in one sorted pass.
+        let (pages, run_counts) = if first == 0 && end == inner.page_count {
+            (inner.pages.clone(), inner.run_counts.clone())
+        } else {
+            let pages: BTreeMap<u64, PhysAddr> = inner
+                .pages
+                .range(first..end)
+                .map(|(&index, &frame)| (index - first, frame))
+                .collect();
+            let mut run_counts = BTreeMap::new();
+            for &at in pages.keys() {
+                *run_counts.entry(at / COUNT_RUN).or_insert(0u32) += 1;
             }
+            (pages, run_counts)
+        };
+        for &frame in pages.values() {
+            self.phys.share(frame);
         }
         drop(inner);
         drop(held);
@@ -293,7 +294,7 @@ impl Vmo {
             cow_clone: true,
             pages,
             run_counts,
-            shares: Some(family),
+            in_family: true,
             parent_children: Some(self.children.clone()),
             ..VmoInit::default()
         };
@@ -526,11 +527,7 @@ impl Vmo {
         held: &mut HeldAspaces,
     ) -> ZxResult<PhysAddr> {
         let frame = self.commit_page_locked(inner, index)?;
-        let Some(family) = inner.shares.clone() else {
-            return Ok(frame);
-        };
-        let mut counts = family.lock();
-        if !shares::is_shared(&counts, frame) {
+        if !self.frame_is_shared(frame) {
             return Ok(frame);
         }
         let copy = self.phys.alloc_zeroed()?;
@@ -540,22 +537,25 @@ impl Vmo {
         }
         copy_frame(&*self.phys, frame, copy);
         inner.pages.insert(index, copy);
-        if shares::unshare(&mut counts, frame) {
-            self.phys.free(frame);
-        }
+        // Frees the frame when the other holders let go of it meanwhile.
+        self.phys.release(frame);
         Ok(copy)
     }
 
     /// This VMO lets go of `frame` (just taken out of its page list): freed when no other VMO
-    /// holds it. `counts` is the family's locked table, if the VMO has a family.
-    fn release_frame(&self, counts: Option<&mut shares::SharesGuard<'_>>, frame: PhysAddr) {
-        let last = match counts {
-            Some(counts) => shares::unshare(counts, frame),
-            None => true,
-        };
-        if last {
+    /// holds it.
+    fn release_frame(&self, frame: PhysAddr) {
+        if self.may_share() {
+            self.phys.release(frame);
+        } else {
             self.phys.free(frame);
         }
+    }
+
+    /// Does another VMO hold `frame` (one of this VMO's) too? Stable while this VMO's lock is
+    /// held when false: only a snapshot of this VMO (under its lock) can add a holder.
+    pub(crate) fn frame_is_shared(&self, frame: PhysAddr) -> bool {
+        self.may_share() && self.phys.is_shared(frame)
     }
 
     /// Removes the page-table entries of pages `[first, end)` from every mapping of this VMO
@@ -825,9 +825,7 @@ impl Vmo {
             }
             preempt();
         }
-        let family = self.inner.lock().shares.clone();
-        let mut counts = family.as_ref().map(|f| f.lock());
-        self.release_frame(counts.as_mut(), frame);
+        self.release_frame(frame);
         Ok(())
     }
 
@@ -889,12 +887,10 @@ impl Vmo {
         self.unmap_locked(inner, first, end, held)?;
         // Every page-table entry is gone: let go of the frames (freeing those no other VMO
         // holds), one B-tree descent each.
-        let family = inner.shares.clone();
-        let mut counts = family.as_ref().map(|f| f.lock());
         let mut from = first;
         while let Some((&index, _)) = inner.pages.range(from..end).next() {
             if let Some(frame) = inner.pages.remove(&index) {
-                self.release_frame(counts.as_mut(), frame);
+                self.release_frame(frame);
                 Self::uncount_locked(inner, index);
             }
             from = index + 1;
@@ -987,7 +983,7 @@ struct VmoInit {
     slice: Option<(Arc<Vmo>, u64)>,
     pages: BTreeMap<u64, PhysAddr>,
     run_counts: BTreeMap<u64, u32>,
-    shares: Option<Arc<FrameShares>>,
+    in_family: bool,
     parent_children: Option<Arc<AtomicUsize>>,
 }
 
@@ -998,10 +994,8 @@ impl Drop for Vmo {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
         let pages = core::mem::take(&mut inner.pages);
-        let family = inner.shares.take();
-        let mut counts = family.as_ref().map(|f| f.lock());
         for (_, frame) in pages {
-            self.release_frame(counts.as_mut(), frame);
+            self.release_frame(frame);
         }
         if let Some(parent_children) = &self.parent_children {
             parent_children.fetch_sub(1, Ordering::Relaxed);

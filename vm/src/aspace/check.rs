@@ -179,8 +179,6 @@ impl AddressSpace {
             }
         }
         let page = PAGE_SIZE as u64;
-        let family = inner.shares.clone();
-        let counts = family.as_ref().map(|f| f.lock());
         let mmu = self.mmu.lock();
         let want = self.pte_flags(m.perms);
         // In a VMO of a clone family a page may be mapped without write access where the
@@ -194,9 +192,7 @@ impl AddressSpace {
             present += 1;
             let index = (m.vmo_offset + (vaddr - base) as u64) / page;
             let frame = inner.pages.get(&index).copied();
-            let shared = counts
-                .as_ref()
-                .is_some_and(|c| crate::shares::is_shared(c, paddr));
+            let shared = m.vmo.frame_is_shared(paddr);
             let flags_ok = (flags == want && !shared) || (flags == read_only && cow);
             if bad.is_none() && (frame != Some(paddr) || !flags_ok || m.perms.is_empty()) {
                 bad = Some(format!(

@@ -6,13 +6,7 @@ use abi::{Status, ZxResult, PAGE_SIZE};
 use super::{AddressSpace, Batch, FAULT_AROUND_SIZE};
 use crate::arch_traits::{MmuFlags, TlbFlush};
 use crate::mapping::VmMapping;
-use crate::shares::{self, SharesGuard};
 use crate::vmo::HeldAspaces;
-
-/// Is `frame` held by more than one VMO of the family whose locked table `counts` is?
-fn shared(counts: &Option<SharesGuard<'_>>, frame: crate::PhysAddr) -> bool {
-    counts.as_ref().is_some_and(|c| shares::is_shared(c, frame))
-}
 
 impl AddressSpace {
     /// Removes the page-table entries of `[vaddr, vaddr + len)` (page-aligned) and flushes them
@@ -76,8 +70,6 @@ impl AddressSpace {
         let end_off = m.vmo_offset + (end - base) as u64;
         let page = PAGE_SIZE as u64;
         let inner = m.vmo.lock();
-        let family = inner.shares.clone();
-        let counts = family.as_ref().map(|f| f.lock());
         let flags = self.pte_flags(m.perms);
         let read_only = self.pte_flags(m.perms.difference(MmuFlags::WRITE));
         let mut mmu = self.mmu.lock();
@@ -88,7 +80,7 @@ impl AddressSpace {
             if mmu.query(vaddr).is_some() {
                 continue;
             }
-            let f = if shared(&counts, frame) {
+            let f = if m.vmo.frame_is_shared(frame) {
                 read_only
             } else {
                 flags
@@ -150,11 +142,9 @@ impl AddressSpace {
         } else {
             m.vmo.commit_page_locked(&mut inner, index)?
         };
-        let family = inner.shares.clone();
-        let counts = family.as_ref().map(|f| f.lock());
         let flags = self.pte_flags(m.perms);
         let read_only = self.pte_flags(m.perms.difference(MmuFlags::WRITE));
-        let page_flags = if shared(&counts, frame) {
+        let page_flags = if m.vmo.frame_is_shared(frame) {
             read_only
         } else {
             flags
@@ -187,7 +177,11 @@ impl AddressSpace {
                 if mmu.query(vaddr).is_some() {
                     continue;
                 }
-                let around_flags = if shared(&counts, f) { read_only } else { flags };
+                let around_flags = if m.vmo.frame_is_shared(f) {
+                    read_only
+                } else {
+                    flags
+                };
                 match mmu.map(vaddr, f, around_flags) {
                     Ok(f) => flush = core::mem::replace(&mut flush, TlbFlush::none()).merge(f),
                     Err(_) => break,
