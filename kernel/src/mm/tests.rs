@@ -173,11 +173,12 @@ ktest! {
         let frame = check!(phys.alloc_zeroed());
         ensure!(!phys.is_shared(frame));
         phys.share(frame);
+        ensure!(phys.is_shared(frame), "two holders");
         phys.share(frame);
-        ensure!(phys.is_shared(frame));
         ensure!(!phys.release(frame), "two holders left");
+        ensure!(phys.is_shared(frame), "two holders left");
         ensure!(!phys.release(frame), "one holder left");
-        ensure!(!phys.is_shared(frame));
+        ensure!(!phys.is_shared(frame), "one holder left");
         ensure_eq!(phys.free_frames(), free - 1);
         ensure!(phys.release(frame), "the last holder frees");
         ensure_eq!(phys.free_frames(), free);
