@@ -262,7 +262,11 @@ impl Vmo {
     ) -> ZxResult<Arc<Vmo>> {
         let mut held = HeldAspaces::new();
         let inner = self.inner.lock();
-        let end = first.saturating_add(page_count).min(inner.page_count);
+        // `end < first` for a snapshot wholly past the parent's end: it gets no page.
+        let end = first
+            .saturating_add(page_count)
+            .min(inner.page_count)
+            .max(first);
         if first < end {
             self.unmap_locked(&inner, first, end, &mut held)?;
         }

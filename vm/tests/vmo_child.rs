@@ -85,6 +85,13 @@ fn every_status_of_create_child() {
     assert_eq!(e(vmo.create_child(SNAP, 1, P)), inval, "unaligned offset");
     assert_eq!(e(vmo.create_child(SNAP, u64::MAX - P + 1, 2 * P)), oor);
     vmo.create_child(SNAP, 5 * P, 3 * P).unwrap(); // past the end: zeros
+    vmo.write(0, &[1]).unwrap();
+    let beyond = vmo.create_child(SNAP, 5 * P, 3 * P).unwrap();
+    assert_eq!(
+        beyond.committed_page_count(),
+        0,
+        "past the end of a committed parent"
+    );
     vmo.create_child(ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, 0, 0)
         .unwrap();
     // Slice arguments (Zircon's VmoSliceTestCase.NonSlice / NonResizable).
