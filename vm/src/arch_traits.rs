@@ -237,8 +237,19 @@ pub trait PhysMem: Send + Sync {
     /// Allocates one frame filled with zeros; `Err(ERR_NO_MEMORY)` when none is free.
     fn alloc_zeroed(&self) -> Result<PhysAddr, Status>;
 
-    /// Returns a frame obtained from [`PhysMem::alloc_zeroed`].
+    /// Returns a frame obtained from [`PhysMem::alloc_zeroed`] that has one holder.
     fn free(&self, frame: PhysAddr);
+
+    /// One more holder of `frame` (a frame from [`PhysMem::alloc_zeroed`] has one): VMOs of a
+    /// clone family share frames this way (see docs/vm.md, "Copy-on-write children").
+    fn share(&self, frame: PhysAddr);
+
+    /// One holder lets go of `frame`: the last one frees it (returns true then).
+    fn release(&self, frame: PhysAddr) -> bool;
+
+    /// Has `frame` more than one holder? Exact when the caller holds it and no other holder can
+    /// gain a holder meanwhile (the VM asks under the lock of a VMO holding it).
+    fn is_shared(&self, frame: PhysAddr) -> bool;
 
     /// Copies `buf.len()` bytes from `frame + offset`. The VM guarantees
     /// `offset + buf.len() <= PAGE_SIZE`.

@@ -210,6 +210,8 @@ impl SoftMmuProbe {
 struct SoftPhysState {
     frames: Vec<Option<Box<[u8]>>>,
     free_list: Vec<usize>,
+    /// Holders beyond the first, per shared frame.
+    extra_holders: BTreeMap<usize, u32>,
 }
 
 /// A software frame allocator with a fixed number of frames.
@@ -232,7 +234,11 @@ impl SoftPhysMem {
         // Reverse so frames are handed out in ascending address order.
         let free_list = (0..frame_count).rev().collect();
         Arc::new(SoftPhysMem {
-            state: Mutex::new(SoftPhysState { frames, free_list }),
+            state: Mutex::new(SoftPhysState {
+                frames,
+                free_list,
+                extra_holders: BTreeMap::new(),
+            }),
             frame_count,
         })
     }
@@ -269,10 +275,45 @@ impl PhysMem for SoftPhysMem {
         let index = self.index(frame);
         let mut s = self.state.lock();
         assert!(
+            !s.extra_holders.contains_key(&index),
+            "SoftPhysMem: free of {frame:?}, which has other holders"
+        );
+        assert!(
             s.frames[index].take().is_some(),
             "SoftPhysMem: double free of {frame:?}"
         );
         s.free_list.push(index);
+    }
+
+    fn share(&self, frame: PhysAddr) {
+        let index = self.index(frame);
+        let mut s = self.state.lock();
+        assert!(
+            s.frames[index].is_some(),
+            "SoftPhysMem: share of a free frame"
+        );
+        *s.extra_holders.entry(index).or_insert(0) += 1;
+    }
+
+    fn release(&self, frame: PhysAddr) -> bool {
+        let index = self.index(frame);
+        {
+            let mut s = self.state.lock();
+            if let Some(n) = s.extra_holders.get_mut(&index) {
+                *n -= 1;
+                if *n == 0 {
+                    s.extra_holders.remove(&index);
+                }
+                return false;
+            }
+        }
+        self.free(frame);
+        true
+    }
+
+    fn is_shared(&self, frame: PhysAddr) -> bool {
+        let index = self.index(frame);
+        self.state.lock().extra_holders.contains_key(&index)
     }
 
     fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {
@@ -357,5 +398,26 @@ mod tests {
         let c = mem.alloc_zeroed().unwrap();
         mem.read(c, 9, &mut buf);
         assert_eq!(buf, [0; 4], "frames come back zeroed");
+    }
+}
+
+#[cfg(test)]
+mod holder_tests {
+    use super::*;
+
+    #[test]
+    fn the_last_holder_frees_a_shared_frame() {
+        let p = SoftPhysMem::new(2);
+        let f = p.alloc_zeroed().unwrap();
+        assert!(!p.is_shared(f));
+        p.share(f);
+        p.share(f);
+        assert!(p.is_shared(f));
+        assert!(!p.release(f));
+        assert!(!p.release(f));
+        assert!(!p.is_shared(f), "one holder left");
+        assert_eq!(p.used_frames(), 1);
+        assert!(p.release(f), "the last holder frees");
+        assert_eq!(p.used_frames(), 0);
     }
 }

@@ -11,18 +11,27 @@
 //! never own address spaces) plus the mapping's `base`, `len` and `vmo_offset`, which the address
 //! space keeps up to date under both its tree lock and this VMO's lock.
 //!
-//! Lock order (see docs/vm.md): aspace tree lock -> VMO lock -> aspace MMU lock -> PhysMem. An
-//! address space upgraded under the VMO lock is dropped after it (`HeldAspaces`).
+//! Children (`zx_vmo_create_child`, [`Vmo::create_child`]): a snapshot copies its parent's page
+//! list (frame references, never page data) and the two then share those frames, each frame's
+//! holders counted by the frame allocator ([`PhysMem::share`] / [`PhysMem::release`]); a write to
+//! a shared frame copies it once into the writer, and the last holder of a frame frees it. A slice holds no pages: it is a window onto
+//! the pages of the VMO it was cut from (its root, never itself a slice). See docs/vm.md,
+//! "Copy-on-write children".
+//!
+//! Lock order (see docs/vm.md): aspace tree lock -> VMO lock -> aspace MMU lock -> PhysMem. An address space upgraded under the VMO lock is dropped after it (`HeldAspaces`).
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 #[cfg(test)]
 use alloc::sync::Weak;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use abi::info::ZX_MAX_NAME_LEN;
-use abi::vmo_options::{ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE};
+use abi::vmo_options::{
+    ZX_VMO_CHILD_RESIZABLE, ZX_VMO_CHILD_SLICE, ZX_VMO_CHILD_SNAPSHOT,
+    ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE,
+};
 use abi::{Status, ZxResult, PAGE_SIZE};
 use lock_order::{Class, OrderedGuard as MutexGuard, OrderedMutex as Mutex};
 
@@ -60,11 +69,38 @@ pub struct Vmo {
     inner: Mutex<VmoInner>,
     /// `ZX_PROP_NAME`: up to 31 bytes, NUL-padded (a leaf lock: nothing is taken under it).
     name: spin::Mutex<[u8; ZX_MAX_NAME_LEN]>,
+    /// The id of the VMO this one is a child of (0: none).
+    parent_id: u64,
+    /// A snapshot child (ZX_INFO_VMO_IS_COW_CLONE).
+    cow_clone: bool,
+    /// A slice: the VMO that holds its pages (never itself a slice) and the slice's first byte
+    /// there (page-aligned).
+    slice: Option<(Arc<Vmo>, u64)>,
+    /// This VMO's live children; each child holds it and decrements it when dropped.
+    children: Arc<AtomicUsize>,
+    /// The parent's `children`, for a child.
+    parent_children: Option<Arc<AtomicUsize>>,
+    /// True once the VMO belongs to a clone family (a snapshot was taken of it, or it is one):
+    /// its frames may be shared, so its mappings never get a write permission without a fault.
+    in_family: AtomicBool,
+}
+
+/// Copies one frame's contents into another, through a small stack buffer.
+fn copy_frame(phys: &dyn PhysMem, from: PhysAddr, to: PhysAddr) {
+    let mut buf = [0u8; 512];
+    for off in (0..PAGE_SIZE).step_by(buf.len()) {
+        phys.read(from, off, &mut buf);
+        phys.write(to, off, &buf);
+    }
 }
 
 /// Page indices per entry of `VmoInner::run_counts`: a range count walks at most two partial
 /// runs page by page (< 2 x 64 steps) plus one entry per whole run.
 pub const COUNT_RUN: u64 = 64;
+
+/// The largest child size (Zircon's `VmObjectPaged::MAX_SIZE`, `VmPageList::MAX_SIZE`: `u64::MAX`
+/// rounded down to 128 KiB); `VmObject::RoundSize` refuses larger sizes with OUT_OF_RANGE.
+pub const MAX_CHILD_SIZE: u64 = !((1 << 17) - 1);
 
 /// Rounds `len` up to a whole number of pages, `None` on overflow.
 pub(crate) fn pages_for(len: u64) -> Option<u64> {
@@ -80,7 +116,25 @@ impl Vmo {
             return Err(Status::ERR_INVALID_ARGS);
         }
         let page_count = pages_for(size_bytes).ok_or(Status::ERR_OUT_OF_RANGE)?;
-        Ok(Arc::new(Vmo {
+        Ok(Arc::new(Vmo::new_object(
+            phys,
+            options,
+            page_count,
+            size_bytes,
+            VmoInit::default(),
+        )))
+    }
+
+    /// A VMO object with the given page list (empty for a new VMO).
+    fn new_object(
+        phys: Arc<dyn PhysMem>,
+        options: u32,
+        page_count: u64,
+        content_size: u64,
+        init: VmoInit,
+    ) -> Vmo {
+        let in_family = init.in_family;
+        Vmo {
             id: NEXT_VMO_ID.fetch_add(1, Ordering::Relaxed),
             options,
             phys,
@@ -88,15 +142,219 @@ impl Vmo {
                 Class::Vmo,
                 VmoInner {
                     page_count,
-                    pages: BTreeMap::new(),
-                    run_counts: BTreeMap::new(),
+                    pages: init.pages,
+                    run_counts: init.run_counts,
                     mappings: BackRefs::default(),
-                    content_size: size_bytes,
+                    content_size,
                     lock_count: 0,
                 },
             ),
             name: spin::Mutex::new([0; ZX_MAX_NAME_LEN]),
-        }))
+            parent_id: init.parent_id,
+            cow_clone: init.cow_clone,
+            slice: init.slice,
+            children: Arc::new(AtomicUsize::new(0)),
+            parent_children: init.parent_children,
+            in_family: AtomicBool::new(in_family),
+        }
+    }
+
+    /// `zx_vmo_create_child` after the syscall layer's part (the handle, NO_WRITE): `options`
+    /// holds the child type and RESIZABLE, `size` is the requested size (rounded up to pages
+    /// here). Statuses, in Zircon's order (`VmObjectDispatcher::CreateChildInternal`,
+    /// `VmObjectPaged::CreateChildSlice` / `CreateClone`):
+    /// - a size that overflows when rounded up, or above [`MAX_CHILD_SIZE`]: `ERR_OUT_OF_RANGE`;
+    /// - a discardable VMO: `ERR_NOT_SUPPORTED`;
+    /// - SLICE with any other option, an unaligned offset, or a window not inside this VMO
+    ///   (overflow included): `ERR_INVALID_ARGS`; a slice of a resizable VMO: `ERR_NOT_SUPPORTED`;
+    /// - neither SNAPSHOT nor SNAPSHOT_AT_LEAST_ON_WRITE (or both), or an unknown option:
+    ///   `ERR_INVALID_ARGS`;
+    /// - a snapshot of a slice: `ERR_NOT_SUPPORTED` (Zircon's `CowPageSourceThroughSlices`);
+    /// - an unaligned offset: `ERR_INVALID_ARGS`; `offset + size` overflowing: `ERR_OUT_OF_RANGE`.
+    ///
+    /// SNAPSHOT_AT_LEAST_ON_WRITE is a SNAPSHOT here, as in Zircon for VMOs without a pager. A
+    /// snapshot may reach past this VMO's end: those pages read as zeros.
+    pub fn create_child(
+        self: &Arc<Vmo>,
+        options: u32,
+        offset: u64,
+        size: u64,
+    ) -> ZxResult<Arc<Vmo>> {
+        let page_count = pages_for(size).ok_or(Status::ERR_OUT_OF_RANGE)?;
+        if page_count > MAX_CHILD_SIZE / PAGE {
+            return Err(Status::ERR_OUT_OF_RANGE);
+        }
+        if self.is_discardable() {
+            return Err(Status::ERR_NOT_SUPPORTED);
+        }
+        if options & ZX_VMO_CHILD_SLICE != 0 {
+            if options != ZX_VMO_CHILD_SLICE {
+                return Err(Status::ERR_INVALID_ARGS);
+            }
+            return self.create_slice(offset, page_count, size);
+        }
+        let mut rest = options;
+        if rest & ZX_VMO_CHILD_SNAPSHOT != 0 {
+            rest &= !ZX_VMO_CHILD_SNAPSHOT;
+        } else if rest & ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE != 0 {
+            rest &= !ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE;
+        } else {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let resizable = rest & ZX_VMO_CHILD_RESIZABLE != 0;
+        rest &= !ZX_VMO_CHILD_RESIZABLE;
+        if rest != 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if self.slice.is_some() {
+            return Err(Status::ERR_NOT_SUPPORTED);
+        }
+        if !offset.is_multiple_of(PAGE) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if offset.checked_add(page_count * PAGE).is_none() {
+            return Err(Status::ERR_OUT_OF_RANGE);
+        }
+        self.create_snapshot(offset / PAGE, page_count, size, resizable)
+    }
+
+    /// A slice of `page_count` pages at byte `offset` (see [`Vmo::create_child`]).
+    fn create_slice(
+        self: &Arc<Vmo>,
+        offset: u64,
+        page_count: u64,
+        size: u64,
+    ) -> ZxResult<Arc<Vmo>> {
+        if !offset.is_multiple_of(PAGE) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let end = page_count
+            .checked_mul(PAGE)
+            .and_then(|len| offset.checked_add(len))
+            .ok_or(Status::ERR_INVALID_ARGS)?;
+        if end > self.size() {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if self.is_resizable() {
+            return Err(Status::ERR_NOT_SUPPORTED);
+        }
+        let (root, base) = match &self.slice {
+            Some((root, base)) => (root.clone(), base + offset),
+            None => (self.clone(), offset),
+        };
+        let init = VmoInit {
+            parent_id: self.id,
+            slice: Some((root, base)),
+            parent_children: Some(self.children.clone()),
+            ..VmoInit::default()
+        };
+        let child = Vmo::new_object(self.phys.clone(), 0, page_count, size, init);
+        self.children.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::new(child))
+    }
+
+    /// A snapshot of pages `[first, first + page_count)` (see [`Vmo::create_child`]): the child
+    /// gets this VMO's frames in that range, each now held once more; this VMO's mappings of the
+    /// range lose their entries first (they refault, and a shared frame is mapped read-only).
+    /// One hold of this VMO's lock, O(committed pages in the range); no page data is copied.
+    fn create_snapshot(
+        self: &Arc<Vmo>,
+        first: u64,
+        page_count: u64,
+        size: u64,
+        resizable: bool,
+    ) -> ZxResult<Arc<Vmo>> {
+        let mut held = HeldAspaces::new();
+        let inner = self.inner.lock();
+        // `end < first` for a snapshot wholly past the parent's end: it gets no page.
+        let end = first
+            .saturating_add(page_count)
+            .min(inner.page_count)
+            .max(first);
+        if first < end {
+            self.unmap_locked(&inner, first, end, &mut held)?;
+        }
+        self.in_family.store(true, Ordering::Relaxed);
+        // The child's page list: a clone of the parent's when the range covers it all (the
+        // common case: a structural copy), else the range, re-keyed, built in one sorted pass.
+        let (pages, run_counts) = if first == 0 && end == inner.page_count {
+            (inner.pages.clone(), inner.run_counts.clone())
+        } else {
+            let pages: BTreeMap<u64, PhysAddr> = inner
+                .pages
+                .range(first..end)
+                .map(|(&index, &frame)| (index - first, frame))
+                .collect();
+            let mut run_counts = BTreeMap::new();
+            for &at in pages.keys() {
+                *run_counts.entry(at / COUNT_RUN).or_insert(0u32) += 1;
+            }
+            (pages, run_counts)
+        };
+        for &frame in pages.values() {
+            self.phys.share(frame);
+        }
+        drop(inner);
+        drop(held);
+        let options = if resizable { ZX_VMO_RESIZABLE } else { 0 };
+        let init = VmoInit {
+            parent_id: self.id,
+            cow_clone: true,
+            pages,
+            run_counts,
+            in_family: true,
+            parent_children: Some(self.children.clone()),
+            ..VmoInit::default()
+        };
+        let child = Vmo::new_object(self.phys.clone(), options, page_count, size, init);
+        self.children.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::new(child))
+    }
+
+    /// The id of the VMO this one is a child of (0 for a VMO made by [`Vmo::create`]).
+    pub fn parent_id(&self) -> u64 {
+        self.parent_id
+    }
+
+    /// Live children made from this VMO (children of children not counted).
+    pub fn child_count(&self) -> usize {
+        self.children.load(Ordering::Relaxed)
+    }
+
+    /// True for a snapshot child.
+    pub fn is_cow_clone(&self) -> bool {
+        self.cow_clone
+    }
+
+    /// True for a slice.
+    pub fn is_slice(&self) -> bool {
+        self.slice.is_some()
+    }
+
+    /// For a slice: the VMO holding its pages and the slice's first byte there.
+    pub fn slice_of(&self) -> Option<(&Arc<Vmo>, u64)> {
+        self.slice.as_ref().map(|(root, base)| (root, *base))
+    }
+
+    /// True once the VMO belongs to a clone family: its frames may be shared, so a mapping of it
+    /// gets write access to a page only through a write fault.
+    pub fn may_share(&self) -> bool {
+        self.in_family.load(Ordering::Relaxed)
+    }
+
+    /// For a slice, `[offset, offset + len)` checked against the slice's size
+    /// (`ERR_OUT_OF_RANGE`) and moved into its root: `Some((root, root_offset))`. `None` for a
+    /// VMO that is not a slice.
+    fn in_root(&self, offset: u64, len: u64) -> Option<ZxResult<(&Arc<Vmo>, u64)>> {
+        let (root, base) = self.slice.as_ref()?;
+        let fits = offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.size());
+        Some(if fits {
+            Ok((root, base + offset))
+        } else {
+            Err(Status::ERR_OUT_OF_RANGE)
+        })
     }
 
     /// `ZX_PROP_NAME`: the name, NUL-padded to `ZX_MAX_NAME_LEN` bytes (empty until set).
@@ -187,8 +445,12 @@ impl Vmo {
         self.page_count().saturating_mul(PAGE)
     }
 
-    /// Pages currently backed by a frame.
+    /// Pages currently backed by a frame (for a slice: the pages of its window in its root; a
+    /// frame shared with another VMO counts in each).
     pub fn committed_page_count(&self) -> usize {
+        if self.slice.is_some() {
+            return self.committed_pages_in(0, self.page_count());
+        }
         self.inner.lock().pages.len()
     }
 
@@ -198,6 +460,12 @@ impl Vmo {
     pub fn committed_pages_in(&self, first_page: u64, end_page: u64) -> usize {
         if first_page >= end_page {
             return 0;
+        }
+        if let Some((root, base)) = &self.slice {
+            let end_page = end_page.min(self.page_count());
+            let b = base / PAGE;
+            return root
+                .committed_pages_in(first_page.saturating_add(b), end_page.saturating_add(b));
         }
         let inner = self.inner.lock();
         let first_whole = first_page.div_ceil(COUNT_RUN);
@@ -223,6 +491,13 @@ impl Vmo {
         if from >= end {
             return None;
         }
+        if let Some((root, base)) = &self.slice {
+            let b = base / PAGE;
+            let end = end.min(self.page_count());
+            return root
+                .next_committed(from.saturating_add(b), end.saturating_add(b))
+                .map(|i| i - b);
+        }
         self.inner
             .lock()
             .pages
@@ -233,6 +508,12 @@ impl Vmo {
 
     /// The frame backing page `page_index`, if committed.
     pub fn frame_of(&self, page_index: u64) -> Option<PhysAddr> {
+        if let Some((root, base)) = &self.slice {
+            if page_index >= self.page_count() {
+                return None;
+            }
+            return root.frame_of(page_index + base / PAGE);
+        }
         self.inner.lock().pages.get(&page_index).copied()
     }
 
@@ -255,7 +536,80 @@ impl Vmo {
         Ok((offset / PAGE, end_page))
     }
 
-    /// The frame of page `index`, committing (allocating a zeroed frame) if needed.
+    /// The frame of page `index` for a write: committed (a zeroed frame) if needed, and, when
+    /// its frame is shared with another VMO of the family, replaced by a copy this VMO holds
+    /// alone (the copy-on-write break). The page's entries in this VMO's mappings are removed
+    /// before the copy replaces the frame (they mapped the shared frame read-only; they refault).
+    /// The address spaces the unmap upgrades go to `held`.
+    pub(crate) fn commit_for_write_locked(
+        &self,
+        inner: &mut VmoInner,
+        index: u64,
+        held: &mut HeldAspaces,
+    ) -> ZxResult<PhysAddr> {
+        let frame = self.commit_page_locked(inner, index)?;
+        if !self.frame_is_shared(frame) {
+            return Ok(frame);
+        }
+        let copy = self.phys.alloc_zeroed()?;
+        if let Err(status) = self.unmap_locked(inner, index, index + 1, held) {
+            self.phys.free(copy);
+            return Err(status);
+        }
+        copy_frame(&*self.phys, frame, copy);
+        inner.pages.insert(index, copy);
+        // Frees the frame when the other holders let go of it meanwhile.
+        self.phys.release(frame);
+        Ok(copy)
+    }
+
+    /// This VMO lets go of `frame` (just taken out of its page list): freed when no other VMO
+    /// holds it.
+    fn release_frame(&self, frame: PhysAddr) {
+        if self.may_share() {
+            self.phys.release(frame);
+        } else {
+            self.phys.free(frame);
+        }
+    }
+
+    /// Does another VMO hold `frame` (one of this VMO's) too? Stable while this VMO's lock is
+    /// held when false: only a snapshot of this VMO (under its lock) can add a holder.
+    pub(crate) fn frame_is_shared(&self, frame: PhysAddr) -> bool {
+        self.may_share() && self.phys.is_shared(frame)
+    }
+
+    /// Removes the page-table entries of pages `[first, end)` from every mapping of this VMO
+    /// (flushing each address space); the pages stay. The address spaces it upgrades go to
+    /// `held`. `ERR_NO_MEMORY` when `held` cannot grow (entries removed so far refault).
+    fn unmap_locked(
+        &self,
+        inner: &VmoInner,
+        first: u64,
+        end: u64,
+        held: &mut HeldAspaces,
+    ) -> ZxResult {
+        let (start_off, end_off) = (first.saturating_mul(PAGE), end.saturating_mul(PAGE));
+        for (vmo_offset, m) in inner.mappings.overlapping(start_off, end_off) {
+            let map_end = vmo_offset.saturating_add(m.size as u64);
+            let lo = start_off.max(vmo_offset);
+            let hi = end_off.min(map_end);
+            if lo >= hi {
+                continue;
+            }
+            if let Some(aspace) = m.aspace.upgrade() {
+                // Both fit in usize: they lie inside the mapping's [base, base + len).
+                let vaddr = m.base + (lo - vmo_offset) as usize;
+                let page_count = ((hi - lo) / PAGE) as usize;
+                aspace.unmap_pages_for_vmo(vaddr, page_count);
+                held.keep(aspace)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The frame of page `index`, committing (allocating a zeroed frame) if needed. The frame
+    /// may be shared: only for reading (see [`Vmo::commit_for_write_locked`]).
     pub(crate) fn commit_page_locked(
         &self,
         inner: &mut VmoInner,
@@ -276,6 +630,10 @@ impl Vmo {
     /// Reads `buf.len()` bytes at `offset`. Uncommitted pages read as zeros and stay
     /// uncommitted. `ERR_OUT_OF_RANGE` when the range passes the end.
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> ZxResult {
+        if let Some(target) = self.in_root(offset, buf.len() as u64) {
+            let (root, at) = target?;
+            return root.read(at, buf);
+        }
         let inner = self.inner.lock();
         Self::page_range(&inner, offset, buf.len() as u64)?;
         let mut done = 0usize;
@@ -297,18 +655,13 @@ impl Vmo {
     /// passes the end; `ERR_NO_MEMORY` when a frame cannot be allocated (pages committed before
     /// that stay committed and written, as in Zircon).
     pub fn write(&self, offset: u64, buf: &[u8]) -> ZxResult {
-        let mut inner = self.inner.lock();
-        Self::page_range(&inner, offset, buf.len() as u64)?;
         let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let in_page = (pos % PAGE) as usize;
-            let chunk = (PAGE_SIZE - in_page).min(buf.len() - done);
-            let frame = self.commit_page_locked(&mut inner, pos / PAGE)?;
-            self.phys.write(frame, in_page, &buf[done..done + chunk]);
-            done += chunk;
-        }
-        Ok(())
+        self.write_pages(offset, buf.len(), &mut |frame, in_page, len| {
+            self.phys.write(frame, in_page, &buf[done..done + len]);
+            done += len;
+            true
+        })
+        .map(drop)
     }
 
     /// [`Vmo::read`] with the copying left to `copy`: under the VMO lock, `copy(frame,
@@ -323,6 +676,10 @@ impl Vmo {
         len: usize,
         copy: &mut dyn FnMut(Option<PhysAddr>, usize, usize) -> bool,
     ) -> ZxResult<usize> {
+        if let Some(target) = self.in_root(offset, len as u64) {
+            let (root, at) = target?;
+            return root.read_pages(at, len, copy);
+        }
         let inner = self.inner.lock();
         Self::page_range(&inner, offset, len as u64)?;
         let mut done = 0usize;
@@ -350,31 +707,59 @@ impl Vmo {
         len: usize,
         copy: &mut dyn FnMut(PhysAddr, usize, usize) -> bool,
     ) -> ZxResult<usize> {
+        if let Some(target) = self.in_root(offset, len as u64) {
+            let (root, at) = target?;
+            return root.write_pages(at, len, copy);
+        }
+        let mut held = HeldAspaces::new();
         let mut inner = self.inner.lock();
         Self::page_range(&inner, offset, len as u64)?;
         let mut done = 0usize;
+        let mut result = Ok(());
         while done < len {
             let pos = offset + done as u64;
             let in_page = (pos % PAGE) as usize;
             let chunk = (PAGE_SIZE - in_page).min(len - done);
-            let frame = self.commit_page_locked(&mut inner, pos / PAGE)?;
+            let frame = match self.commit_for_write_locked(&mut inner, pos / PAGE, &mut held) {
+                Ok(frame) => frame,
+                Err(status) => {
+                    result = Err(status);
+                    break;
+                }
+            };
             if !copy(frame, in_page, chunk) {
                 break;
             }
             done += chunk;
         }
-        Ok(done)
+        drop(inner);
+        // The address-space references go only now, after the VMO lock (see `HeldAspaces`).
+        drop(held);
+        result.map(|()| done)
     }
 
     /// Commits every page touching `[offset, offset + len)`. `ERR_OUT_OF_RANGE` past the end,
     /// `ERR_NO_MEMORY` when frames run out (earlier pages stay committed).
+    /// A shared page is copied into this VMO (a commit is for writing, as Zircon's COMMIT of a
+    /// clone forks its pages).
     pub fn commit(&self, offset: u64, len: u64) -> ZxResult {
+        if let Some(target) = self.in_root(offset, len) {
+            let (root, at) = target?;
+            return root.commit(at, len);
+        }
+        let mut held = HeldAspaces::new();
         let mut inner = self.inner.lock();
         let (first, end) = Self::page_range(&inner, offset, len)?;
+        let mut result = Ok(());
         for index in first..end {
-            self.commit_page_locked(&mut inner, index)?;
+            if let Err(status) = self.commit_for_write_locked(&mut inner, index, &mut held) {
+                result = Err(status);
+                break;
+            }
         }
-        Ok(())
+        drop(inner);
+        drop(held);
+        result
     }
 
     /// Decommits every page touching `[offset, offset + len)`: removes it from every mapping,
@@ -382,6 +767,10 @@ impl Vmo {
     /// `ERR_NO_MEMORY`, with nothing changed, only when more address spaces than
     /// `HeldAspaces` keeps inline map the range and the heap cannot hold their list.
     pub fn decommit(&self, offset: u64, len: u64) -> ZxResult {
+        if let Some(target) = self.in_root(offset, len) {
+            let (root, at) = target?;
+            return root.decommit(at, len);
+        }
         let mut held = HeldAspaces::new();
         let mut inner = self.inner.lock();
         let (first, end) = Self::page_range(&inner, offset, len)?;
@@ -408,6 +797,12 @@ impl Vmo {
         per_step: usize,
         preempt: &mut dyn FnMut(),
     ) -> ZxResult {
+        if let Some((root, base)) = &self.slice {
+            if index >= self.page_count() {
+                return Ok(());
+            }
+            return root.decommit_page_in_steps(index + base / PAGE, per_step, preempt);
+        }
         let per_step = per_step.max(1);
         let mut held = HeldAspaces::new();
         let frame = {
@@ -451,7 +846,7 @@ impl Vmo {
             }
             preempt();
         }
-        self.phys.free(frame);
+        self.release_frame(frame);
         Ok(())
     }
 
@@ -510,27 +905,13 @@ impl Vmo {
         if inner.pages.range(first..end).next().is_none() {
             return Ok(());
         }
-        let (start_off, end_off) = (first.saturating_mul(PAGE), end.saturating_mul(PAGE));
-        for (vmo_offset, m) in inner.mappings.overlapping(start_off, end_off) {
-            let map_end = vmo_offset.saturating_add(m.size as u64);
-            let lo = start_off.max(vmo_offset);
-            let hi = end_off.min(map_end);
-            if lo >= hi {
-                continue;
-            }
-            if let Some(aspace) = m.aspace.upgrade() {
-                // Both fit in usize: they lie inside the mapping's [base, base + len).
-                let vaddr = m.base + (lo - vmo_offset) as usize;
-                let page_count = ((hi - lo) / PAGE) as usize;
-                aspace.unmap_pages_for_vmo(vaddr, page_count);
-                held.keep(aspace)?;
-            }
-        }
-        // Every page-table entry is gone: free the frames, one B-tree descent each.
+        self.unmap_locked(inner, first, end, held)?;
+        // Every page-table entry is gone: let go of the frames (freeing those no other VMO
+        // holds), one B-tree descent each.
         let mut from = first;
         while let Some((&index, _)) = inner.pages.range(from..end).next() {
             if let Some(frame) = inner.pages.remove(&index) {
-                self.phys.free(frame);
+                self.release_frame(frame);
                 Self::uncount_locked(inner, index);
             }
             from = index + 1;
@@ -562,7 +943,7 @@ impl HeldAspaces {
     /// Address spaces kept without the heap.
     pub(crate) const INLINE: usize = 8;
 
-    fn new() -> HeldAspaces {
+    pub(crate) fn new() -> HeldAspaces {
         HeldAspaces {
             inline: Default::default(),
             used: 0,
@@ -628,11 +1009,30 @@ impl HeldAspaces {
     }
 }
 
+/// What a new VMO object starts with besides its size (all empty for [`Vmo::create`]).
+#[derive(Default)]
+struct VmoInit {
+    parent_id: u64,
+    cow_clone: bool,
+    slice: Option<(Arc<Vmo>, u64)>,
+    pages: BTreeMap<u64, PhysAddr>,
+    run_counts: BTreeMap<u64, u32>,
+    in_family: bool,
+    parent_children: Option<Arc<AtomicUsize>>,
+}
+
 impl Drop for Vmo {
+    /// Lets go of every frame (freeing those no other VMO of the family holds) and leaves the
+    /// parent's child count. Children are not affected: a snapshot holds its own frame
+    /// references, a slice holds its root.
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
-        for (_, frame) in core::mem::take(&mut inner.pages) {
-            self.phys.free(frame);
+        let pages = core::mem::take(&mut inner.pages);
+        for (_, frame) in pages {
+            self.release_frame(frame);
+        }
+        if let Some(parent_children) = &self.parent_children {
+            parent_children.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -13,7 +13,7 @@
 use abi::Status;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use vm::{PhysAddr, PhysMem};
 
 /// Where [`DirectPhysMem`] gets frames from.
@@ -66,6 +66,8 @@ pub struct DirectPhysMem {
     source: &'static dyn FrameSource,
     offset: u64,
     kinds: Box<[AtomicU8]>,
+    /// Holders of each data frame beyond the first (VMOs of a clone family sharing it).
+    extra_holders: Box<[AtomicU32]>,
     counts: [AtomicUsize; 4],
 }
 
@@ -144,10 +146,12 @@ impl DirectPhysMem {
     pub(super) fn new(source: &'static dyn FrameSource, offset: u64) -> DirectPhysMem {
         let frames = source.frame_limit().div_ceil(4096) as usize;
         let kinds: Vec<AtomicU8> = (0..frames).map(|_| AtomicU8::new(0)).collect();
+        let extra: Vec<AtomicU32> = (0..frames).map(|_| AtomicU32::new(0)).collect();
         DirectPhysMem {
             source,
             offset,
             kinds: kinds.into_boxed_slice(),
+            extra_holders: extra.into_boxed_slice(),
             counts: Default::default(),
         }
     }
@@ -267,7 +271,45 @@ impl PhysMem for DirectPhysMem {
     }
 
     fn free(&self, frame: PhysAddr) {
+        assert!(
+            !self.is_shared(frame),
+            "free of frame {:#x}, which has other holders",
+            frame.0
+        );
         self.release(frame.0, FrameKind::Data);
+    }
+
+    fn share(&self, frame: PhysAddr) {
+        self.check_data(frame, 0, 0);
+        if let Some(n) = self.extra_holders.get((frame.0 / 4096) as usize) {
+            n.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn release(&self, frame: PhysAddr) -> bool {
+        self.check_data(frame, 0, 0);
+        let Some(n) = self.extra_holders.get((frame.0 / 4096) as usize) else {
+            return false;
+        };
+        // One holder less: the count of extra holders goes down, or, with none left, the
+        // frame is freed. A CAS loop, as another holder may let go at the same time.
+        let mut now = n.load(Ordering::Acquire);
+        loop {
+            if now == 0 {
+                DirectPhysMem::release(self, frame.0, FrameKind::Data);
+                return true;
+            }
+            match n.compare_exchange(now, now - 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return false,
+                Err(seen) => now = seen,
+            }
+        }
+    }
+
+    fn is_shared(&self, frame: PhysAddr) -> bool {
+        self.extra_holders
+            .get((frame.0 / 4096) as usize)
+            .is_some_and(|n| n.load(Ordering::Acquire) > 0)
     }
 
     fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {

@@ -167,6 +167,26 @@ fn boot_uses_kvm() -> bool {
 }
 
 ktest! {
+    fn phys_mem_counts_the_holders_of_a_shared_frame() {
+        let phys = arch::paging::phys_mem();
+        let free = phys.free_frames();
+        let frame = check!(phys.alloc_zeroed());
+        ensure!(!phys.is_shared(frame));
+        phys.share(frame);
+        ensure!(phys.is_shared(frame), "two holders");
+        phys.share(frame);
+        ensure!(!phys.release(frame), "two holders left");
+        ensure!(phys.is_shared(frame), "two holders left");
+        ensure!(!phys.release(frame), "one holder left");
+        ensure!(!phys.is_shared(frame), "one holder left");
+        ensure_eq!(phys.free_frames(), free - 1);
+        ensure!(phys.release(frame), "the last holder frees");
+        ensure_eq!(phys.free_frames(), free);
+        Ok(())
+    }
+}
+
+ktest! {
     fn x86mmu_map_query_protect_unmap() {
         let phys = arch::paging::phys_mem();
         let before = counts();

@@ -227,7 +227,8 @@ record!(
 /// `zx_info_vmo_t` (128 bytes; topic version 2).
 ///
 /// The whole layout is kept so user code written against Zircon reads the right offsets. Fields
-/// this kernel fills: `koid`, `name`, `size_bytes`, `parent_koid` (0), `num_children`,
+/// this kernel fills: `koid`, `name`, `size_bytes`, `parent_koid` (the VMO it was created from,
+/// 0 for none), `num_children` (live direct children),
 /// `num_mappings`, `share_count`, `flags`, `committed_bytes`, `handle_rights`, `cache_policy`
 /// (0 = cached), `populated_bytes` (= committed). `metadata_bytes` and `committed_change_events`
 /// read as 0.

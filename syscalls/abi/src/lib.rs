@@ -300,4 +300,15 @@ pub mod vmo_options {
     pub const ZX_VMO_RESIZABLE: u32 = 1 << 1;
     /// The VMO is discardable.
     pub const ZX_VMO_DISCARDABLE: u32 = 1 << 2;
+
+    /// zx_vmo_create_child: a snapshot (copy-on-write child).
+    pub const ZX_VMO_CHILD_SNAPSHOT: u32 = 1 << 0;
+    /// zx_vmo_create_child: the child may be resized.
+    pub const ZX_VMO_CHILD_RESIZABLE: u32 = 1 << 2;
+    /// zx_vmo_create_child: a slice (a window onto the parent's pages).
+    pub const ZX_VMO_CHILD_SLICE: u32 = 1 << 3;
+    /// zx_vmo_create_child: at least copy-on-write (a snapshot for VMOs without a pager).
+    pub const ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE: u32 = 1 << 4;
+    /// zx_vmo_create_child: the child's handle lacks `ZX_RIGHT_WRITE`.
+    pub const ZX_VMO_CHILD_NO_WRITE: u32 = 1 << 5;
 }

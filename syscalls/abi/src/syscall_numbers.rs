@@ -216,6 +216,10 @@ macro_rules! syscall_table {
             43 ZX_SYS_DEBUG_IRQOFF_STATS = zx_debug_irqoff_stats(buffer: ptr, buffer_size: usize,
                 options: u32)
                 -> status => sys::misc::debug_irqoff_stats;
+            // VMO children.
+            44 ZX_SYS_VMO_CREATE_CHILD = zx_vmo_create_child(vmo: handle, options: u32,
+                offset: u64, size: u64, out: out<u32>)
+                -> status => sys::vmo::create_child [creates_objects];
         }
     };
 }
@@ -463,7 +467,7 @@ mod tests {
                 "the constant names the call"
             );
         }
-        assert_eq!(ZX_SYS_COUNT, 44);
+        assert_eq!(ZX_SYS_COUNT, 45);
     }
 
     #[test]
@@ -535,6 +539,7 @@ mod tests {
                 ZX_SYS_CHANNEL_CREATE,
                 ZX_SYS_CHANNEL_WRITE,
                 ZX_SYS_TASK_CREATE_EXCEPTION_CHANNEL,
+                ZX_SYS_VMO_CREATE_CHILD,
             ]
         );
         assert!(creates_objects(ZX_SYS_VMO_CREATE));

@@ -4,7 +4,7 @@ use abi::info::{topic, InfoVmo};
 use abi::syscall_numbers as nr;
 use abi::ZxResult;
 
-use crate::raw::{syscall2, syscall3, syscall4, syscall6};
+use crate::raw::{syscall2, syscall3, syscall4, syscall5, syscall6};
 use crate::{addr_of, ok, Handle};
 
 /// A VMO handle.
@@ -171,6 +171,23 @@ impl Vmo {
                 nr::ZX_SYS_VMO_REPLACE_AS_EXECUTABLE,
                 raw as usize,
                 vmex.raw() as usize,
+                addr_of(&mut out),
+            )
+        };
+        ok(r).map(|()| Vmo(Handle::from_raw(out)))
+    }
+
+    /// `zx_vmo_create_child(options, offset, size)`: a snapshot or a slice of this VMO.
+    pub fn create_child(&self, options: u32, offset: u64, size: u64) -> ZxResult<Vmo> {
+        let mut out = 0u32;
+        // SAFETY: `out` is a valid, aligned u32 the kernel writes; the other arguments are values.
+        let r = unsafe {
+            syscall5(
+                nr::ZX_SYS_VMO_CREATE_CHILD,
+                self.0.raw() as usize,
+                options as usize,
+                offset as usize,
+                size as usize,
                 addr_of(&mut out),
             )
         };

@@ -585,6 +585,20 @@ impl Fuzz {
                     self.raw(ZX_SYS_VMAR_DESTROY, [v as u64, 0, 0, 0, 0, 0, 0, 0]);
                 } else {
                     let vmo = self.some_of(0);
+                    if self.chance(3) {
+                        // A child of a pooled VMO (snapshot, resizable snapshot, slice, at least
+                        // on write, read-only snapshot), kept in the pool to be mapped, written,
+                        // cloned again and closed by later steps.
+                        let opt = self.pick(&[1u64, 1 | 4, 8, 16, 1 | 32]);
+                        let (off, l) = (PAGE * self.below(8), PAGE * self.below(16));
+                        let out = self.out_slot();
+                        let r = self.raw(ZX_SYS_VMO_CREATE_CHILD, [vmo, opt, off, l, out, 0, 0, 0]);
+                        if r == 0 {
+                            let c = self.read_slot(out) as u32;
+                            self.add(c);
+                            Self::remember(&mut self.vmos, c);
+                        }
+                    }
                     let op = self.pick(&[1u64, 2, 10, 12]);
                     let (off, l) = (PAGE * self.below(16), PAGE * self.below(16));
                     self.raw(ZX_SYS_VMO_OP_RANGE, [vmo, op, off, l, 0, 0, 0, 0]);
@@ -1123,6 +1137,20 @@ impl Fuzz {
                     PAGE * self.below(64) + self.below(2)
                 };
                 self.raw(nr, [h, size, 0, 0, 0, 0, 0, 0]);
+            }
+            ZX_SYS_VMO_CREATE_CHILD => {
+                let (h, o, off, size, out) = (
+                    self.handle(),
+                    self.options(0x3f),
+                    self.offset(),
+                    self.len(),
+                    self.out(),
+                );
+                if self.raw(nr, [h, o, off, size, out, 0, 0, 0]) == 0 {
+                    let c = self.read_slot(out) as u32;
+                    self.add(c);
+                    Self::remember(&mut self.vmos, c);
+                }
             }
             ZX_SYS_VMO_REPLACE_AS_EXECUTABLE => {
                 let (h, vmex, out) = (self.handle(), self.handle(), self.out());

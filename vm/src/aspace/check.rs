@@ -8,6 +8,8 @@ use alloc::sync::Arc;
 
 use abi::PAGE_SIZE;
 
+use crate::arch_traits::MmuFlags;
+
 use super::{AddressSpace, Child, Tree};
 use crate::mapping::VmMapping;
 use crate::vmo::Vmo;
@@ -179,13 +181,20 @@ impl AddressSpace {
         let page = PAGE_SIZE as u64;
         let mmu = self.mmu.lock();
         let want = self.pte_flags(m.perms);
+        // In a VMO of a clone family a page may be mapped without write access where the
+        // mapping has it (a page waiting for its write fault), and must be when another VMO
+        // holds its frame too.
+        let cow = m.vmo.may_share();
+        let read_only = self.pte_flags(m.perms.difference(MmuFlags::WRITE));
         let mut present = 0usize;
         let mut bad = None;
         mmu.for_each_mapped(base, len / PAGE_SIZE, &mut |vaddr, paddr, flags| {
             present += 1;
             let index = (m.vmo_offset + (vaddr - base) as u64) / page;
             let frame = inner.pages.get(&index).copied();
-            if bad.is_none() && (frame != Some(paddr) || flags != want || m.perms.is_empty()) {
+            let shared = m.vmo.frame_is_shared(paddr);
+            let flags_ok = (flags == want && !shared) || (flags == read_only && cow);
+            if bad.is_none() && (frame != Some(paddr) || !flags_ok || m.perms.is_empty()) {
                 bad = Some(format!(
                     "pte {vaddr:#x}: {paddr:?} {flags:?}, but the mapping says {frame:?} {want:?}"
                 ));

@@ -6,6 +6,7 @@ use abi::{Status, ZxResult, PAGE_SIZE};
 use super::{AddressSpace, Batch, FAULT_AROUND_SIZE};
 use crate::arch_traits::{MmuFlags, TlbFlush};
 use crate::mapping::VmMapping;
+use crate::vmo::HeldAspaces;
 
 impl AddressSpace {
     /// Removes the page-table entries of `[vaddr, vaddr + len)` (page-aligned) and flushes them
@@ -17,14 +18,22 @@ impl AddressSpace {
     }
 
     /// Changes the page-table entries of `[vaddr, vaddr + len)` to `perms` (removing them when
-    /// `perms` is empty: no architecture can express a present page without read access).
+    /// `perms` is empty: no architecture can express a present page without read access). For a
+    /// mapping of a VMO whose frames may be shared (`cow`), entries never gain write access here:
+    /// they get `perms` without WRITE and a write faults, which copies a shared page first.
     pub(crate) fn protect_ptes(
         &self,
         batch: &mut Batch,
         vaddr: usize,
         len: usize,
         perms: MmuFlags,
+        cow: bool,
     ) {
+        let perms = if cow {
+            perms.difference(MmuFlags::WRITE)
+        } else {
+            perms
+        };
         let flush = if perms.perms().is_empty() {
             self.mmu.lock().unmap(vaddr, len / PAGE_SIZE)
         } else {
@@ -44,7 +53,8 @@ impl AddressSpace {
 
     /// Installs page-table entries for the committed pages of `m` inside `[start, end)` (a
     /// sub-range of the mapping `[base, base + len)`), skipping pages already mapped. Holds the
-    /// VMO lock while mapping so a concurrent decommit cannot free a frame in between.
+    /// VMO lock while mapping so a concurrent decommit cannot free a frame in between. A frame
+    /// another VMO holds too is mapped without write access (a write faults and copies it).
     /// `ERR_NO_MEMORY` when a page-table page cannot be allocated (entries made so far stay).
     pub(crate) fn map_committed(
         &self,
@@ -61,6 +71,7 @@ impl AddressSpace {
         let page = PAGE_SIZE as u64;
         let inner = m.vmo.lock();
         let flags = self.pte_flags(m.perms);
+        let read_only = self.pte_flags(m.perms.difference(MmuFlags::WRITE));
         let mut mmu = self.mmu.lock();
         let mut flush = TlbFlush::none();
         let mut result = Ok(());
@@ -69,7 +80,12 @@ impl AddressSpace {
             if mmu.query(vaddr).is_some() {
                 continue;
             }
-            match mmu.map(vaddr, frame, flags) {
+            let f = if m.vmo.frame_is_shared(frame) {
+                read_only
+            } else {
+                flags
+            };
+            match mmu.map(vaddr, frame, f) {
                 Ok(f) => flush = flush.merge(f),
                 Err(status) => {
                     result = Err(status);
@@ -88,8 +104,11 @@ impl AddressSpace {
     /// the mapping's protection does not allow the access (or a user access to a kernel space);
     /// `ERR_OUT_OF_RANGE` the page lies beyond the end of the VMO; `ERR_NO_MEMORY` no frame or
     /// page-table page was available. On success the page is committed (zero-filled if new) and
-    /// mapped with the mapping's protection. Every read fault commits a page: there is no shared
-    /// zero page (a simplification; Zircon maps its zero page read-only).
+    /// mapped with the mapping's protection, except that a frame another VMO of the clone family
+    /// holds too is mapped without write access; a write fault on such a page first copies it
+    /// into the mapping's VMO (once: the copy is the VMO's alone). Every read fault of a page
+    /// never committed commits one: there is no shared zero page (a simplification; Zircon maps
+    /// its zero page read-only).
     ///
     /// The committed pages that follow the faulting one in its aligned window of
     /// [`FAULT_AROUND_PAGES`](super::FAULT_AROUND_PAGES) are mapped too, up to the first that is
@@ -114,18 +133,31 @@ impl AddressSpace {
         }
         // vmo_offset + len was checked not to overflow when the mapping was made.
         let index = (m.vmo_offset + (page_vaddr - base) as u64) / PAGE_SIZE as u64;
+        // Dropped last, after the VMO lock (see `HeldAspaces`).
+        let mut held = HeldAspaces::new();
         let mut inner = m.vmo.lock();
-        let frame = m.vmo.commit_page_locked(&mut inner, index)?;
+        let frame = if access.contains(MmuFlags::WRITE) {
+            m.vmo
+                .commit_for_write_locked(&mut inner, index, &mut held)?
+        } else {
+            m.vmo.commit_page_locked(&mut inner, index)?
+        };
+        let flags = self.pte_flags(m.perms);
+        let read_only = self.pte_flags(m.perms.difference(MmuFlags::WRITE));
+        let page_flags = if m.vmo.frame_is_shared(frame) {
+            read_only
+        } else {
+            flags
+        };
         let mut mmu = self.mmu.lock();
         let mut flush = TlbFlush::none();
-        if let Some((existing, _)) = mmu.query(page_vaddr) {
-            if existing == frame {
+        if let Some((existing, existing_flags)) = mmu.query(page_vaddr) {
+            if existing == frame && existing_flags == page_flags {
                 return Ok(()); // Another CPU resolved it first.
             }
             flush = mmu.unmap(page_vaddr, 1);
         }
-        let flags = self.pte_flags(m.perms);
-        let result = mmu.map(page_vaddr, frame, flags);
+        let result = mmu.map(page_vaddr, frame, page_flags);
         let result =
             result.map(|f| flush = core::mem::replace(&mut flush, TlbFlush::none()).merge(f));
         if result.is_ok() {
@@ -145,7 +177,12 @@ impl AddressSpace {
                 if mmu.query(vaddr).is_some() {
                     continue;
                 }
-                match mmu.map(vaddr, f, flags) {
+                let around_flags = if m.vmo.frame_is_shared(f) {
+                    read_only
+                } else {
+                    flags
+                };
+                match mmu.map(vaddr, f, around_flags) {
                     Ok(f) => flush = core::mem::replace(&mut flush, TlbFlush::none()).merge(f),
                     Err(_) => break,
                 }

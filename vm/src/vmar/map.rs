@@ -31,7 +31,21 @@ impl Vmar {
         vmar_rights: u32,
         vmo_rights: u32,
     ) -> ZxResult<usize> {
-        let args = MapArgs::decode(options, vmo, vmo_offset, len, vmar_rights, vmo_rights)?;
+        let mut args = MapArgs::decode(options, vmo, vmo_offset, len, vmar_rights, vmo_rights)?;
+        // A slice is mapped as the window of its root VMO: the mapping holds the root, so faults,
+        // decommits and back-references work on the VMO that holds the pages. DEVIATION: a
+        // window past the slice's end is BUFFER_TOO_SMALL even with ALLOW_FAULTS (it would
+        // reach the root's pages beyond the slice).
+        let vmo = match vmo.slice_of() {
+            Some((root, base)) => {
+                if args.vmo_offset + args.len as u64 > vmo.size() {
+                    return Err(Status::ERR_BUFFER_TOO_SMALL);
+                }
+                args.vmo_offset += base;
+                root
+            }
+            None => vmo,
+        };
         let mut tree = self.aspace.tree.lock();
         let (base, overwrite) = self.place_mapping(&mut tree, vmar_offset, vmo, &args)?;
         let mut slots = self.reserve_for_map(&mut tree, vmo, base, args.len, overwrite)?;

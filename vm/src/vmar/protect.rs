@@ -88,11 +88,14 @@ impl Vmar {
         let Some(node) = tree.node_mut(self.id) else {
             return Some(Err(Status::ERR_INTERNAL));
         };
+        let mut cow = false;
         if let Some((_, Child::Mapping(m))) = node.children.get_mut(base) {
             m.perms = new_perms;
+            cow = m.vmo.may_share();
         }
         let mut batch = Batch::new();
-        self.aspace.protect_ptes(&mut batch, base, mlen, new_perms);
+        self.aspace
+            .protect_ptes(&mut batch, base, mlen, new_perms, cow);
         self.aspace.finish(tree, batch);
         Some(Ok(()))
     }
@@ -203,10 +206,13 @@ impl Vmar {
             let Some(node) = tree.node_mut(parent) else {
                 apply_failed("VMAR lookup")
             };
+            let mut cow = false;
             if let Some((_, Child::Mapping(m))) = node.children.get_mut(ps) {
                 m.perms = new_perms;
+                cow = m.vmo.may_share();
             }
-            self.aspace.protect_ptes(&mut batch, ps, pe - ps, new_perms);
+            self.aspace
+                .protect_ptes(&mut batch, ps, pe - ps, new_perms, cow);
             merge_with_next(&self.aspace, &mut node.children, ps, &mut batch);
             if ps > node.base {
                 if let Some((left, _, Child::Mapping(_))) = node.children.find(ps - 1) {

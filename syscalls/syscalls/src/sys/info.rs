@@ -18,7 +18,8 @@ use abi::info::maps_type::{
 };
 use abi::info::topic::*;
 use abi::info::vmo_flags::{
-    ZX_INFO_VMO_DISCARDABLE, ZX_INFO_VMO_RESIZABLE, ZX_INFO_VMO_TYPE_PAGED, ZX_INFO_VMO_VIA_HANDLE,
+    ZX_INFO_VMO_DISCARDABLE, ZX_INFO_VMO_IS_COW_CLONE, ZX_INFO_VMO_RESIZABLE,
+    ZX_INFO_VMO_TYPE_PAGED, ZX_INFO_VMO_VIA_HANDLE,
 };
 use abi::info::{name_field, InfoMaps, InfoMapsMapping, InfoVmar, InfoVmo};
 use abi::rights::ZX_RIGHT_INSPECT;
@@ -29,7 +30,7 @@ use vm::{MmuFlags, RegionInfo, Vmo};
 
 use super::lookup;
 use crate::context::{with_table, SyscallContext};
-use crate::object::{vmo_koid, Object};
+use crate::object::{vmo_koid, vmo_koid_from_id, Object};
 use crate::user_ptr::{UserOut, UserOutArray};
 
 /// `zx_object_get_info(handle, topic, *buffer, buffer_size, *actual, *avail)`.
@@ -223,10 +224,19 @@ pub fn vmo_info(vmo: &Vmo, rights: u32) -> InfoVmo {
     if vmo.is_discardable() {
         flags |= ZX_INFO_VMO_DISCARDABLE;
     }
+    if vmo.is_cow_clone() {
+        flags |= ZX_INFO_VMO_IS_COW_CLONE;
+    }
     let committed = (vmo.committed_page_count() as u64).saturating_mul(PAGE_SIZE as u64);
     let mappings = vmo.mapping_count();
+    let parent_koid = match vmo.parent_id() {
+        0 => 0,
+        id => vmo_koid_from_id(id),
+    };
     InfoVmo {
         koid: vmo_koid(vmo),
+        parent_koid,
+        num_children: vmo.child_count(),
         size_bytes: vmo.size(),
         num_mappings: mappings,
         share_count: mappings.min(1),

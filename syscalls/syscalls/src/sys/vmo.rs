@@ -1,5 +1,6 @@
 //! `zx_vmo_create` / `read` / `write` / `get_size` / `set_size` / `op_range` /
-//! `replace_as_executable` (`zircon/kernel/lib/syscalls/vmo.cc`, `VmObjectDispatcher`).
+//! `replace_as_executable` / `create_child` (`zircon/kernel/lib/syscalls/vmo.cc`,
+//! `VmObjectDispatcher`).
 //!
 //! Sizes, page rounding, commit/decommit and resize semantics are `vm::Vmo`'s; this layer does
 //! the handle lookups with the rights Zircon demands, the option check that belongs to the
@@ -13,9 +14,16 @@ use alloc::vec;
 use abi::handle::ZX_HANDLE_INVALID;
 use abi::obj_type::ZX_OBJ_TYPE_VMO;
 use abi::ops::*;
-use abi::rights::{ZX_RIGHT_EXECUTE, ZX_RIGHT_READ, ZX_RIGHT_RESIZE, ZX_RIGHT_WRITE};
-use abi::vmo_options::{ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE};
+use abi::rights::{
+    ZX_RIGHT_DUPLICATE, ZX_RIGHT_EXECUTE, ZX_RIGHT_GET_PROPERTY, ZX_RIGHT_READ, ZX_RIGHT_RESIZE,
+    ZX_RIGHT_SET_PROPERTY, ZX_RIGHT_WRITE,
+};
+use abi::vmo_options::{
+    ZX_VMO_CHILD_NO_WRITE, ZX_VMO_CHILD_RESIZABLE, ZX_VMO_CHILD_SNAPSHOT,
+    ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, ZX_VMO_DISCARDABLE, ZX_VMO_RESIZABLE,
+};
 use abi::{Status, ZxResult, PAGE_SIZE};
+use vm::vmo::MAX_CHILD_SIZE;
 use vm::Vmo;
 
 use super::{add_and_copy_out, lookup};
@@ -490,4 +498,58 @@ pub fn replace_as_executable(
     let new = source.dup(source.rights() | ZX_RIGHT_EXECUTE);
     drop(source);
     add_and_copy_out(ctx, new, out).map(drop)
+}
+
+/// `zx_vmo_create_child(vmo, options, offset, size, *out)`, in Zircon's order
+/// (`sys_vmo_create_child`):
+/// 1. `size` overflowing when rounded up to pages, or above `vm::vmo::MAX_CHILD_SIZE`:
+///    `ZX_ERR_OUT_OF_RANGE`;
+/// 2. NO_WRITE with RESIZABLE: `ZX_ERR_INVALID_ARGS`;
+/// 3. the handle: `ZX_ERR_BAD_HANDLE`, `ZX_ERR_WRONG_TYPE`, then `ZX_ERR_ACCESS_DENIED` without
+///    DUPLICATE and READ;
+/// 4. the child itself ([`Vmo::create_child`]: type flags, offset, slice window, resizable or
+///    discardable parent).
+///
+/// The child's handle gets the parent handle's rights without RESIZE, plus RESIZE for a
+/// RESIZABLE child, plus GET_PROPERTY and SET_PROPERTY; then NO_WRITE takes WRITE away, and
+/// otherwise a snapshot gets WRITE and loses EXECUTE.
+pub fn create_child(
+    ctx: &mut dyn SyscallContext,
+    vmo: u32,
+    options: u32,
+    offset: u64,
+    size: u64,
+    out: UserOut<u32>,
+) -> ZxResult {
+    let page = PAGE_SIZE as u64;
+    match size.checked_add(page - 1) {
+        Some(rounded) if rounded / page <= MAX_CHILD_SIZE / page => {}
+        _ => return Err(Status::ERR_OUT_OF_RANGE),
+    }
+    let no_write = options & ZX_VMO_CHILD_NO_WRITE != 0;
+    if no_write && options & ZX_VMO_CHILD_RESIZABLE != 0 {
+        return Err(Status::ERR_INVALID_ARGS);
+    }
+    let options = options & !ZX_VMO_CHILD_NO_WRITE;
+    let (parent, in_rights) = lookup(ctx, vmo, ZX_RIGHT_DUPLICATE | ZX_RIGHT_READ, Object::as_vmo)?;
+    let child = parent.create_child(options, offset, size)?;
+    // ZIRCON: the child takes the parent's name when the parent handle may read it
+    // (`VmObjectDispatcher::CreateChild`'s `copy_name`: the handle's GET_PROPERTY right).
+    if in_rights & ZX_RIGHT_GET_PROPERTY != 0 {
+        child.set_name(&parent.name());
+    }
+    let mut rights = (in_rights & !ZX_RIGHT_RESIZE)
+        | ZX_RIGHT_GET_PROPERTY
+        | ZX_RIGHT_SET_PROPERTY
+        | if options & ZX_VMO_CHILD_RESIZABLE != 0 {
+            ZX_RIGHT_RESIZE
+        } else {
+            0
+        };
+    if no_write {
+        rights &= !ZX_RIGHT_WRITE;
+    } else if options & (ZX_VMO_CHILD_SNAPSHOT | ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE) != 0 {
+        rights = (rights & !ZX_RIGHT_EXECUTE) | ZX_RIGHT_WRITE;
+    }
+    add_and_copy_out(ctx, Object::Vmo(child).into_handle(rights), out).map(drop)
 }

@@ -38,6 +38,7 @@ tests!(
     kernel_stats_many_address_spaces,
     teardown_of_a_full_address_space,
     decommit_of_a_page_mapped_60k_times,
+    snapshot_of_most_memory,
 );
 
 /// The longest gap the watchdog may see (ns).
@@ -424,6 +425,57 @@ fn map_range_and_unmap_all_memory(ctx: &Ctx) -> TestResult {
             }
             // SAFETY: nothing refers to the mapping.
             check!(unsafe { ctx.root.unmap(addr, len) });
+            addr = 0;
+            Ok(())
+        },
+    )
+}
+
+/// `zx_vmo_create_child` of a VMO holding 3/4 of memory (its page list copied, every frame's
+/// share counted), then the release of such a snapshot: the close of its last handle, and the
+/// unmap that drops the last reference of a mapped one (a closed handle).
+fn snapshot_of_most_memory(ctx: &Ctx) -> TestResult {
+    let pages = free_pages()? * 3 / 4;
+    let v = committed(pages)?;
+    let size = (pages * PAGE) as u64;
+    let snap = abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT;
+    let mut children = Vec::new();
+    bounded(
+        ctx,
+        "snapshot of 3/4 of memory",
+        nr::ZX_SYS_VMO_CREATE_CHILD,
+        &mut || {
+            children.push(check!(v.create_child(snap, 0, size)));
+            Ok(())
+        },
+    )?;
+    drop(children);
+    let mut owned = None;
+    bounded(
+        ctx,
+        "close of a snapshot of 3/4 of memory",
+        nr::ZX_SYS_HANDLE_CLOSE,
+        &mut || {
+            let c = match owned.take() {
+                Some(c) => c,
+                None => check!(v.create_child(snap, 0, size)),
+            };
+            check!(c.into_handle().close());
+            Ok(())
+        },
+    )?;
+    let mut addr = 0;
+    bounded(
+        ctx,
+        "unmap of the last reference to a snapshot of 3/4 of memory",
+        nr::ZX_SYS_VMAR_UNMAP,
+        &mut || {
+            if addr == 0 {
+                let c = check!(v.create_child(snap, 0, size));
+                addr = check!(ctx.root.map(RW, 0, &c, 0, pages * PAGE));
+            }
+            // SAFETY: nothing refers to the mapping.
+            check!(unsafe { ctx.root.unmap(addr, pages * PAGE) });
             addr = 0;
             Ok(())
         },

@@ -29,6 +29,7 @@ mod vmar_map;
 mod vmar_op;
 mod vmo;
 mod zircon_vmar;
+mod zircon_vmo_clone;
 mod zircon_vmo_map;
 
 /// Every module's tests: (module name, tests).
@@ -51,6 +52,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("concurrency", concurrency::TESTS),
     ("zircon_vmar", zircon_vmar::TESTS),
     ("zircon_vmo_map", zircon_vmo_map::TESTS),
+    ("zircon_vmo_clone", zircon_vmo_clone::TESTS),
     ("adversarial", adversarial::TESTS),
     ("channel", channel::TESTS),
     ("exception", exception::TESTS),
