@@ -1,0 +1,167 @@
+//! `zx_vmo_create_child`: snapshots (page lists copied by reference, frames shared by holder
+//! count) and slices (windows onto their root VMO).
+
+use super::*;
+
+/// Copies one frame's contents into another, through a small stack buffer.
+pub(super) fn copy_frame(phys: &dyn PhysMem, from: PhysAddr, to: PhysAddr) {
+    let mut buf = [0u8; 512];
+    for off in (0..PAGE_SIZE).step_by(buf.len()) {
+        phys.read(from, off, &mut buf);
+        phys.write(to, off, &buf);
+    }
+}
+
+impl Vmo {
+    /// `zx_vmo_create_child` after the syscall layer's part (the handle, NO_WRITE): `options`
+    /// holds the child type and RESIZABLE, `size` is the requested size (rounded up to pages
+    /// here). Statuses, in Zircon's order (`VmObjectDispatcher::CreateChildInternal`,
+    /// `VmObjectPaged::CreateChildSlice` / `CreateClone`):
+    /// - a size that overflows when rounded up, or above [`MAX_CHILD_SIZE`]: `ERR_OUT_OF_RANGE`;
+    /// - a discardable VMO: `ERR_NOT_SUPPORTED`;
+    /// - SLICE with any other option, an unaligned offset, or a window not inside this VMO
+    ///   (overflow included): `ERR_INVALID_ARGS`; a slice of a resizable VMO: `ERR_NOT_SUPPORTED`;
+    /// - neither SNAPSHOT nor SNAPSHOT_AT_LEAST_ON_WRITE (or both), or an unknown option:
+    ///   `ERR_INVALID_ARGS`;
+    /// - a snapshot of a slice: `ERR_NOT_SUPPORTED` (Zircon's `CowPageSourceThroughSlices`);
+    /// - an unaligned offset: `ERR_INVALID_ARGS`; `offset + size` overflowing: `ERR_OUT_OF_RANGE`.
+    ///
+    /// SNAPSHOT_AT_LEAST_ON_WRITE is a SNAPSHOT here, as in Zircon for VMOs without a pager. A
+    /// snapshot may reach past this VMO's end: those pages read as zeros.
+    pub fn create_child(
+        self: &Arc<Vmo>,
+        options: u32,
+        offset: u64,
+        size: u64,
+    ) -> ZxResult<Arc<Vmo>> {
+        let page_count = pages_for(size).ok_or(Status::ERR_OUT_OF_RANGE)?;
+        if page_count > MAX_CHILD_SIZE / PAGE {
+            return Err(Status::ERR_OUT_OF_RANGE);
+        }
+        if self.is_discardable() {
+            return Err(Status::ERR_NOT_SUPPORTED);
+        }
+        if options & ZX_VMO_CHILD_SLICE != 0 {
+            if options != ZX_VMO_CHILD_SLICE {
+                return Err(Status::ERR_INVALID_ARGS);
+            }
+            return self.create_slice(offset, page_count, size);
+        }
+        let mut rest = options;
+        if rest & ZX_VMO_CHILD_SNAPSHOT != 0 {
+            rest &= !ZX_VMO_CHILD_SNAPSHOT;
+        } else if rest & ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE != 0 {
+            rest &= !ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE;
+        } else {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let resizable = rest & ZX_VMO_CHILD_RESIZABLE != 0;
+        rest &= !ZX_VMO_CHILD_RESIZABLE;
+        if rest != 0 {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if self.slice.is_some() {
+            return Err(Status::ERR_NOT_SUPPORTED);
+        }
+        if !offset.is_multiple_of(PAGE) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if offset.checked_add(page_count * PAGE).is_none() {
+            return Err(Status::ERR_OUT_OF_RANGE);
+        }
+        self.create_snapshot(offset / PAGE, page_count, size, resizable)
+    }
+
+    /// A slice of `page_count` pages at byte `offset` (see [`Vmo::create_child`]).
+    pub(super) fn create_slice(
+        self: &Arc<Vmo>,
+        offset: u64,
+        page_count: u64,
+        size: u64,
+    ) -> ZxResult<Arc<Vmo>> {
+        if !offset.is_multiple_of(PAGE) {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        let end = page_count
+            .checked_mul(PAGE)
+            .and_then(|len| offset.checked_add(len))
+            .ok_or(Status::ERR_INVALID_ARGS)?;
+        if end > self.size() {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
+        if self.is_resizable() {
+            return Err(Status::ERR_NOT_SUPPORTED);
+        }
+        let (root, base) = match &self.slice {
+            Some((root, base)) => (root.clone(), base + offset),
+            None => (self.clone(), offset),
+        };
+        let init = VmoInit {
+            parent_id: self.id,
+            slice: Some((root, base)),
+            parent_children: Some(self.children.clone()),
+            ..VmoInit::default()
+        };
+        let child = Vmo::new_object(self.phys.clone(), 0, page_count, size, init);
+        self.children.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::new(child))
+    }
+
+    /// A snapshot of pages `[first, first + page_count)` (see [`Vmo::create_child`]): the child
+    /// gets this VMO's frames in that range, each now held once more; this VMO's mappings of the
+    /// range lose their entries first (they refault, and a shared frame is mapped read-only).
+    /// One hold of this VMO's lock, O(committed pages in the range); no page data is copied.
+    pub(super) fn create_snapshot(
+        self: &Arc<Vmo>,
+        first: u64,
+        page_count: u64,
+        size: u64,
+        resizable: bool,
+    ) -> ZxResult<Arc<Vmo>> {
+        let mut held = HeldAspaces::new();
+        let inner = self.inner.lock();
+        // `end < first` for a snapshot wholly past the parent's end: it gets no page.
+        let end = first
+            .saturating_add(page_count)
+            .min(inner.page_count)
+            .max(first);
+        if first < end {
+            self.unmap_locked(&inner, first, end, &mut held)?;
+        }
+        self.in_family.store(true, Ordering::Relaxed);
+        // The child's page list: a clone of the parent's when the range covers it all (the
+        // common case: a structural copy), else the range, re-keyed, built in one sorted pass.
+        let (pages, run_counts) = if first == 0 && end == inner.page_count {
+            (inner.pages.clone(), inner.run_counts.clone())
+        } else {
+            let pages: BTreeMap<u64, PhysAddr> = inner
+                .pages
+                .range(first..end)
+                .map(|(&index, &frame)| (index - first, frame))
+                .collect();
+            let mut run_counts = BTreeMap::new();
+            for &at in pages.keys() {
+                *run_counts.entry(at / COUNT_RUN).or_insert(0u32) += 1;
+            }
+            (pages, run_counts)
+        };
+        for &frame in pages.values() {
+            self.phys.share(frame);
+        }
+        drop(inner);
+        drop(held);
+        let options = if resizable { ZX_VMO_RESIZABLE } else { 0 };
+        let init = VmoInit {
+            parent_id: self.id,
+            cow_clone: true,
+            pages,
+            run_counts,
+            in_family: true,
+            parent_children: Some(self.children.clone()),
+            ..VmoInit::default()
+        };
+        let child = Vmo::new_object(self.phys.clone(), options, page_count, size, init);
+        self.children.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::new(child))
+    }
+}
