@@ -239,6 +239,12 @@ impl<T: ?Sized> OrderedMutex<T> {
         })
     }
 
+    /// Whether the lock is held right now (by anyone: a hint unless the caller knows who could
+    /// hold it).
+    pub fn is_locked(&self) -> bool {
+        self.inner.is_locked()
+    }
+
     /// The value through `&mut self` (no lock: nothing else can reach it).
     pub fn get_mut(&mut self) -> &mut T {
         self.inner.get_mut()

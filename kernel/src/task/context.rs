@@ -65,6 +65,7 @@ pub(super) struct Ctx {
 
 impl Ctx {
     /// The context of `thread` of `process` calling in.
+    #[inline]
     pub(super) fn new(thread: Arc<Thread>, process: Arc<Process>) -> Ctx {
         Ctx {
             thread,
@@ -74,6 +75,7 @@ impl Ctx {
     }
 
     /// The calling thread.
+    #[inline]
     pub(super) fn thread(&self) -> &Arc<Thread> {
         &self.thread
     }

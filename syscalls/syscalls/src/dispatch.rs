@@ -113,6 +113,7 @@ macro_rules! dispatch_table {
             -> $ret:ident => $handler:path $([$($attr:ident),*])?;
     )*) => {
         /// Decodes the arguments of syscall `number` from `regs` and calls its handler.
+        #[inline]
         fn call(ctx: &mut dyn SyscallContext, number: u32, regs: &mut Registers) -> Returned {
             match number {
                 $(
@@ -148,6 +149,7 @@ pub struct Dispatched {
 
 /// [`dispatch`], also saying how many argument registers the call decoded (host tests compare
 /// that with the table's argument count).
+#[inline]
 pub fn dispatch_counted(ctx: &mut dyn SyscallContext, number: u64, args: &[u64; 8]) -> Dispatched {
     let Ok(number) = u32::try_from(number) else {
         return Dispatched {
