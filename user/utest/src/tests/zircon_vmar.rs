@@ -64,6 +64,7 @@ tests!(
     op_range_decommit_second_mapping,
     op_range_nested_commit,
     op_range_commit_counts,
+    protect_cow_writable,
     op_range_map_range,
     op_range_subregions_need_op_children,
     op_range_next_to_a_child_region,
@@ -1244,10 +1245,11 @@ fn op_range_nested_commit(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// RangeOpCommit: COMMIT through two sub-regions shows in ZX_INFO_VMO committed_bytes; a
-/// read-only mapping's commit is ACCESS_DENIED and changes no count; ranges outside the VMAR are
-/// OUT_OF_RANGE, ranges with gaps BAD_STATE. (Zircon maps a snapshot clone in the second
-/// sub-region; this kernel has no VMO children, so a second VMO stands in for it.)
+/// RangeOpCommit: COMMIT through two sub-regions, the second mapping a snapshot clone of the
+/// first's VMO, shows in ZX_INFO_VMO: the parent keeps the 2 pages committed through it however
+/// many the clone commits. A read-only mapping's commit is ACCESS_DENIED and changes no count;
+/// ranges outside the VMAR are OUT_OF_RANGE, ranges with gaps BAD_STATE. (Zircon bounds the
+/// counts from above, since it may reclaim pages; nothing is reclaimed here, so they are exact.)
 fn op_range_commit_counts(ctx: &Ctx) -> TestResult {
     let vmar_size = 20 * PAGE;
     let sub_size = 8 * PAGE;
@@ -1255,8 +1257,9 @@ fn op_range_commit_counts(ctx: &Ctx) -> TestResult {
     let (s1, b1) = check!(r.allocate(CAN_RWS | ZX_VM_SPECIFIC, PAGE, sub_size));
     let (s2, b2) = check!(r.allocate(CAN_RWS | ZX_VM_SPECIFIC, sub_size + 2 * PAGE, sub_size));
     ensure_eq!((b1, b2), (base + PAGE, b1 + sub_size + PAGE));
-    let (v1, v2) = (vmo(5)?, vmo(5)?);
-    let committed = |v: &Vmo| v.info().map(|i| i.committed_bytes);
+    let v1 = vmo(5)?;
+    let v2 = check!(v1.create_child(abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT, 0, 5 * PAGE as u64));
+    let committed = |v: &Vmo| v.info().map(|i| i.populated_bytes);
     // SAFETY: (whole block) nothing refers to the region's memory.
     unsafe {
         ensure_eq!(check!(s1.map(ZX_VM_SPECIFIC | RW, 0, &v1, 0, 5 * PAGE)), b1);
@@ -1300,6 +1303,37 @@ fn op_range_commit_counts(ctx: &Ctx) -> TestResult {
             Status::ERR_BAD_STATE
         );
         check!(r.destroy());
+    }
+    Ok(())
+}
+
+/// ProtectCowWritable: a snapshot clone mapped read-write, protected read-only and read (so its
+/// pages are mapped), then its first page protected back to read-write and written: the write
+/// lands in the clone only, the parent keeps its value.
+fn protect_cow_writable(ctx: &Ctx) -> TestResult {
+    let v = vmo(2)?;
+    check!(v.write(&42u64.to_le_bytes(), 0));
+    let clone = check!(v.create_child(abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT, 0, 2 * PAGE as u64));
+    let addr = check!(ctx.root.map(RW, 0, &clone, 0, 2 * PAGE));
+    let mut word = [0u8; 8];
+    // SAFETY: (whole block) the mapping is this test's; the reads and the write stay inside its
+    // first page while that page is readable (and, for the write, writable again).
+    unsafe {
+        check!(ctx.root.protect(ZX_VM_PERM_READ, addr, 2 * PAGE));
+        let seen = (addr as *const u64).read_volatile();
+        check!(clone.read(&mut word, 0));
+        ensure_eq!(seen, u64::from_le_bytes(word));
+        check!(ctx.root.protect(RW, addr, PAGE));
+        (addr as *mut u64).write_volatile(77);
+        check!(v.read(&mut word, 0));
+        ensure!(
+            u64::from_le_bytes(word) == 42,
+            "the write through the clone's mapping reached the parent: {}",
+            u64::from_le_bytes(word)
+        );
+        check!(clone.read(&mut word, 0));
+        ensure_eq!(u64::from_le_bytes(word), 77);
+        check!(ctx.root.unmap(addr, 2 * PAGE));
     }
     Ok(())
 }
