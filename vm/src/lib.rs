@@ -30,4 +30,4 @@ pub use aspace::{
 pub use mapping::MappingWindow;
 pub use rng::{RandomSource, SplitMix64};
 pub use vmar::{Vmar, VmarFlags, ALL_RIGHTS, ARCH_VM_FEATURES};
-pub use vmo::Vmo;
+pub use vmo::{set_child_gone_hook, Vmo};

@@ -42,6 +42,7 @@ pub fn init(boot_stack_bottom: u64, boot_stack_top: u64, seed: Option<u64>) {
     arch::trap::set_irq_hook(on_irq);
     arch::trap::set_user_exception_hook(exception::on_user_fault);
     syscalls::channel::set_wake_hook(sched::wake_all);
+    vm::set_child_gone_hook(sched::wake_all);
     arch::syscall::init(syscall::on_syscall);
     arch::irq::init();
     let rate = arch::irq::calibrate_tsc(sched::tick_counter(), 3);

@@ -266,12 +266,13 @@ impl Object {
         }
     }
 
-    /// The asserted signals. A VMO has no children here, so it always asserts
-    /// `ZX_VMO_ZERO_CHILDREN`; a VMAR has none.
+    /// The asserted signals. A VMO asserts `ZX_VMO_ZERO_CHILDREN` while it has no child
+    /// (snapshot or slice); a VMAR has none.
     pub fn signals(&self) -> u32 {
         match self {
             Object::Vmar(_) => 0,
-            Object::Vmo(_) => ZX_VMO_ZERO_CHILDREN,
+            Object::Vmo(v) if v.child_count() == 0 => ZX_VMO_ZERO_CHILDREN,
+            Object::Vmo(_) => 0,
             Object::Process(p) => p.signals(),
             Object::Thread(t) => t.signals(),
             Object::Channel(c) => c.signals(),

@@ -393,9 +393,24 @@ impl Drop for Vmo {
             self.release_frame(frame);
         }
         if let Some(parent_children) = &self.parent_children {
-            parent_children.fetch_sub(1, Ordering::Relaxed);
+            // The parent may now assert ZX_VMO_ZERO_CHILDREN: waiters re-check their signals.
+            if parent_children.fetch_sub(1, Ordering::Relaxed) == 1 {
+                if let Some(wake) = CHILD_GONE_HOOK.get() {
+                    wake();
+                }
+            }
         }
     }
+}
+
+/// What the kernel runs when a VMO's last child goes (it wakes the threads waiting on signals,
+/// `ZX_VMO_ZERO_CHILDREN` among them). Called from a VMO's drop, which may run under a VMAR
+/// tree or VMO lock: the hook may only take locks ranked above those.
+static CHILD_GONE_HOOK: spin::Once<fn()> = spin::Once::new();
+
+/// Registers the hook run when a VMO's last child goes (once; later calls are ignored).
+pub fn set_child_gone_hook(hook: fn()) {
+    CHILD_GONE_HOOK.call_once(|| hook);
 }
 
 impl core::fmt::Debug for Vmo {

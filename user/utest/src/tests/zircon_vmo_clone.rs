@@ -45,6 +45,7 @@ tests!(
     slice_cow_page_source_through_slices,
     create_child_rights_and_statuses,
     child_takes_the_parent_name_through_a_handle_with_get_property,
+    zero_children_signal_follows_the_children,
     cow_mapping_protect_keeps_the_copy_private,
     frames_back_at_baseline,
 );
@@ -452,6 +453,35 @@ fn child_takes_the_parent_name_through_a_handle_with_get_property(_: &Ctx) -> Te
     ensure!(
         name == [0u8; 32],
         "a child made through a handle without GET_PROPERTY took the name: {name:?}"
+    );
+    Ok(())
+}
+
+/// `ZX_VMO_ZERO_CHILDREN` is asserted while a VMO has no child: deasserted by a snapshot or a
+/// slice, asserted again when the last one goes (Zircon's vmo-clone and slice tests wait on it).
+fn zero_children_signal_follows_the_children(_: &Ctx) -> TestResult {
+    use abi::signals::ZX_VMO_ZERO_CHILDREN;
+    let past = 0;
+    let parent = check!(Vmo::create(2 * P, 0));
+    let zero = |v: &Vmo| v.handle().wait_one(ZX_VMO_ZERO_CHILDREN, past);
+    ensure_eq!(
+        check!(zero(&parent)) & ZX_VMO_ZERO_CHILDREN,
+        ZX_VMO_ZERO_CHILDREN
+    );
+    let snap = check!(parent.create_child(SNAP, 0, P));
+    let slice = check!(parent.create_child(ZX_VMO_CHILD_SLICE, 0, P));
+    ensure_err!(zero(&parent), Status::ERR_TIMED_OUT);
+    // A child has no children of its own.
+    ensure_eq!(
+        check!(zero(&snap)) & ZX_VMO_ZERO_CHILDREN,
+        ZX_VMO_ZERO_CHILDREN
+    );
+    drop(snap);
+    ensure_err!(zero(&parent), Status::ERR_TIMED_OUT);
+    drop(slice);
+    ensure_eq!(
+        check!(zero(&parent)) & ZX_VMO_ZERO_CHILDREN,
+        ZX_VMO_ZERO_CHILDREN
     );
     Ok(())
 }
