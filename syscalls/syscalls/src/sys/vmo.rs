@@ -29,7 +29,7 @@ use vm::Vmo;
 use super::{add_and_copy_out, lookup};
 use crate::context::{with_table, SyscallContext};
 use crate::object::Object;
-use crate::user_ptr::{UserInBuffer, UserOut, UserOutBuffer};
+use crate::user_ptr::{UserInBuffer, UserMemory, UserOut, UserOutBuffer};
 
 /// Bytes moved per step between a VMO and a user buffer: one hold of the VMO lock on the direct
 /// path, one kernel heap buffer on the path that resolves faults (see [`read`]).
@@ -74,42 +74,21 @@ pub fn read(
     check_range(&vmo, offset, len as u64)?;
     let user = UserOutBuffer::new(buffer, len);
     user.check(ctx.user_memory())?;
-    // Fast path: straight from the VMO's frames into the buffer while its pages are present
-    // (no fault is resolved under the VMO lock); the first fault hands the rest to the copy
-    // through a kernel buffer, which resolves faults and reports bad buffers.
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(COPY_CHUNK);
-        let mem = ctx.user_memory();
+    let done = copy_direct(ctx, len, &mut |mem, done, n| {
         let mut at = buffer + done;
-        let copied = vmo.read_pages(offset + done as u64, n, &mut |frame, in_page, l| {
+        vmo.read_pages(offset + done as u64, n, &mut |frame, in_page, l| {
             let ok = match frame {
                 Some(frame) => mem.frame_to_user_nofault(frame, in_page, at, l),
                 None => mem.zeros_to_user_nofault(at, l),
             };
             at += l;
             ok
-        })?;
-        done += copied;
-        if copied < n {
-            break;
-        }
-        if done < len {
-            ctx.preempt_point();
-        }
-    }
-    if done == len {
-        return Ok(());
-    }
-    let mut chunk = vec![0u8; (len - done).min(COPY_CHUNK)];
-    while done < len {
-        let n = (len - done).min(chunk.len());
-        vmo.read(offset + done as u64, &mut chunk[..n])?;
-        user.write_at(ctx.user_memory(), done, &chunk[..n])?;
-        done += n;
-        ctx.preempt_point();
-    }
-    Ok(())
+        })
+    })?;
+    copy_buffered(ctx, done, len, &mut |mem, done, chunk| {
+        vmo.read(offset + done as u64, chunk)?;
+        user.write_at(mem, done, chunk)
+    })
 }
 
 /// `zx_vmo_write(vmo, *buffer, offset, len)`: needs WRITE. Same errors as [`read`], plus
@@ -125,18 +104,33 @@ pub fn write(
     check_range(&vmo, offset, len as u64)?;
     let user = UserInBuffer::new(buffer, len);
     user.check(ctx.user_memory())?;
-    // Fast path, as in `read`: straight from the buffer into the VMO's frames while its pages
-    // are present, then the copy through a kernel buffer for the rest.
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(COPY_CHUNK);
-        let mem = ctx.user_memory();
+    let done = copy_direct(ctx, len, &mut |mem, done, n| {
         let mut at = buffer + done;
-        let copied = vmo.write_pages(offset + done as u64, n, &mut |frame, in_page, l| {
+        vmo.write_pages(offset + done as u64, n, &mut |frame, in_page, l| {
             let ok = mem.user_to_frame_nofault(at, frame, in_page, l);
             at += l;
             ok
-        })?;
+        })
+    })?;
+    copy_buffered(ctx, done, len, &mut |mem, done, chunk| {
+        user.read_at(mem, done, chunk)?;
+        vmo.write(offset + done as u64, chunk)
+    })
+}
+
+/// The fast path of `zx_vmo_read` / `write`: `step(mem, done, n)` copies up to `n` bytes from
+/// byte `done` straight between the VMO's frames and the buffer (no fault is resolved under the
+/// VMO lock) and returns how many it copied. Chunks of [`COPY_CHUNK`] with a preemption point
+/// between two; stops at the first short chunk (a page not present) and returns the bytes done.
+fn copy_direct(
+    ctx: &mut dyn SyscallContext,
+    len: usize,
+    step: &mut dyn FnMut(&mut dyn UserMemory, usize, usize) -> ZxResult<usize>,
+) -> ZxResult<usize> {
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(COPY_CHUNK);
+        let copied = step(ctx.user_memory(), done, n)?;
         done += copied;
         if copied < n {
             break;
@@ -145,14 +139,25 @@ pub fn write(
             ctx.preempt_point();
         }
     }
+    Ok(done)
+}
+
+/// The rest of a `zx_vmo_read` / `write` after [`copy_direct`] stopped at byte `done`: through
+/// a kernel buffer, which resolves faults and reports bad buffers. `step(mem, done, chunk)`
+/// moves one chunk; a preemption point follows each.
+fn copy_buffered(
+    ctx: &mut dyn SyscallContext,
+    mut done: usize,
+    len: usize,
+    step: &mut dyn FnMut(&mut dyn UserMemory, usize, &mut [u8]) -> ZxResult,
+) -> ZxResult {
     if done == len {
         return Ok(());
     }
     let mut chunk = vec![0u8; (len - done).min(COPY_CHUNK)];
     while done < len {
         let n = (len - done).min(chunk.len());
-        user.read_at(ctx.user_memory(), done, &mut chunk[..n])?;
-        vmo.write(offset + done as u64, &chunk[..n])?;
+        step(ctx.user_memory(), done, &mut chunk[..n])?;
         done += n;
         ctx.preempt_point();
     }
