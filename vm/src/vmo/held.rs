@@ -46,14 +46,9 @@ impl HeldAspaces {
     /// Keeps `aspace` until [`HeldAspaces::release`] or drop. A second reference to an address
     /// space already kept is dropped at once: the kept one outlives it, so it is not the last.
     pub(super) fn keep(&mut self, aspace: Arc<AddressSpace>) -> ZxResult {
-        if self.holds(&aspace) {
+        let Some(aspace) = self.keep_without_heap(aspace) else {
             return Ok(());
-        }
-        if self.used < Self::INLINE {
-            self.inline[self.used] = Some(aspace);
-            self.used += 1;
-            return Ok(());
-        }
+        };
         self.more
             .try_reserve(1)
             .map_err(|_| Status::ERR_NO_MEMORY)?;
@@ -64,17 +59,25 @@ impl HeldAspaces {
     /// [`HeldAspaces::keep`] for a walk that checks [`HeldAspaces::is_full`] first: never uses
     /// the heap.
     pub(super) fn keep_inline(&mut self, aspace: Arc<AddressSpace>) {
-        if self.holds(&aspace) {
-            return;
-        }
-        if self.used < Self::INLINE {
-            self.inline[self.used] = Some(aspace);
-            self.used += 1;
-        } else {
+        if let Some(aspace) = self.keep_without_heap(aspace) {
             // Unreachable when the caller checked `is_full`; kept rather than dropped under the
             // lock if it did not (a push that may allocate beats a self-deadlock).
             self.more.push(aspace);
         }
+    }
+
+    /// Keeps `aspace` in an inline slot, or drops it when it is kept already; hands it back
+    /// when every inline slot is taken.
+    fn keep_without_heap(&mut self, aspace: Arc<AddressSpace>) -> Option<Arc<AddressSpace>> {
+        if self.holds(&aspace) {
+            return None;
+        }
+        if self.used == Self::INLINE {
+            return Some(aspace);
+        }
+        self.inline[self.used] = Some(aspace);
+        self.used += 1;
+        None
     }
 
     /// No inline room is left.
