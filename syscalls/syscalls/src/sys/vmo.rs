@@ -118,6 +118,12 @@ pub fn write(
     })
 }
 
+/// One step of [`copy_direct`]: `(user memory, bytes done, bytes wanted)` -> bytes copied.
+type DirectStep<'a> = dyn FnMut(&mut dyn UserMemory, usize, usize) -> ZxResult<usize> + 'a;
+
+/// One step of [`copy_buffered`]: `(user memory, bytes done, the chunk to move)`.
+type BufferedStep<'a> = dyn FnMut(&mut dyn UserMemory, usize, &mut [u8]) -> ZxResult + 'a;
+
 /// The fast path of `zx_vmo_read` / `write`: `step(mem, done, n)` copies up to `n` bytes from
 /// byte `done` straight between the VMO's frames and the buffer (no fault is resolved under the
 /// VMO lock) and returns how many it copied. Chunks of [`COPY_CHUNK`] with a preemption point
@@ -125,7 +131,7 @@ pub fn write(
 fn copy_direct(
     ctx: &mut dyn SyscallContext,
     len: usize,
-    step: &mut dyn FnMut(&mut dyn UserMemory, usize, usize) -> ZxResult<usize>,
+    step: &mut DirectStep<'_>,
 ) -> ZxResult<usize> {
     let mut done = 0;
     while done < len {
@@ -149,7 +155,7 @@ fn copy_buffered(
     ctx: &mut dyn SyscallContext,
     mut done: usize,
     len: usize,
-    step: &mut dyn FnMut(&mut dyn UserMemory, usize, &mut [u8]) -> ZxResult,
+    step: &mut BufferedStep<'_>,
 ) -> ZxResult {
     if done == len {
         return Ok(());
