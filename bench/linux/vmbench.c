@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/reboot.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -149,6 +150,64 @@ static int64_t b_map1(void *c) {
   return now() - t;
 }
 
+/* Copy-on-write and fresh memory, the counterparts of vmbench's cow(): the "snapshot" of 1000
+ * written pages is a fork() of a process holding them (the child exits at once; the parent waits),
+ * the copy-on-write fault is the parent's write to each page while the forked child lives, and
+ * the fresh read is a read of each page of a new anonymous mapping (Linux maps its zero page). */
+#define COW_PAGES 1000L
+static volatile char *cow_mem;
+static int64_t b_fork(void *c) {
+  (void)c;
+  int64_t t = now();
+  for (int i = 0; i < 100; i++) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) _exit(0);
+    if (waitpid(pid, 0, 0) != pid) die("waitpid");
+  }
+  return now() - t;
+}
+static int64_t b_cow_write(void *c) {
+  (void)c;
+  int fds[2];
+  if (pipe(fds)) die("pipe");
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    char x;
+    close(fds[1]);
+    while (read(fds[0], &x, 1) > 0) {
+    }
+    _exit(0);
+  }
+  close(fds[0]);
+  int64_t t = now();
+  for (long i = 0; i < COW_PAGES; i++) cow_mem[i * PAGE]++;
+  int64_t e = now() - t;
+  close(fds[1]);
+  if (waitpid(pid, 0, 0) != pid) die("waitpid");
+  return e;
+}
+static int64_t b_read_fresh(void *c) {
+  (void)c;
+  volatile char *a = mmap(0, COW_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (a == MAP_FAILED) die("mmap");
+  int64_t t = now();
+  for (long i = 0; i < COW_PAGES; i++) (void)a[i * PAGE];
+  int64_t e = now() - t;
+  munmap((void *)a, COW_PAGES * PAGE);
+  return e;
+}
+static void cow(void) {
+  cow_mem = mmap(0, COW_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (cow_mem == MAP_FAILED) die("mmap");
+  for (long i = 0; i < COW_PAGES; i++) cow_mem[i * PAGE] = 1;
+  run("snapshot_1000p", 100, b_fork, 0);
+  run("cow_write_fault", COW_PAGES, b_cow_write, 0);
+  run("read_fault_fresh", COW_PAGES, b_read_fresh, 0);
+  munmap((void *)cow_mem, COW_PAGES * PAGE);
+}
+
 int main(void) {
   char name[96];
   if (getenv("rounds")) rounds = atoi(getenv("rounds"));
@@ -190,6 +249,7 @@ int main(void) {
     run(name, 500, b_rw, &r);
   }
   run("vmar_allocate_destroy", 500, b_vmar, 0);
+  cow();
 
   one_fd = memfd(PAGE, 0);
   long made = 0;

@@ -237,6 +237,20 @@ pub trait PhysMem: Send + Sync {
     /// Allocates one frame filled with zeros; `Err(ERR_NO_MEMORY)` when none is free.
     fn alloc_zeroed(&self) -> Result<PhysAddr, Status>;
 
+    /// Allocates one frame holding a copy of `from` (a frame the caller holds and nobody writes
+    /// meanwhile: the copy-on-write break of a shared frame). The default zeroes and copies
+    /// through [`PhysMem::read`] / [`PhysMem::write`]; an implementation with direct access
+    /// copies frame to frame without zeroing first.
+    fn alloc_copy(&self, from: PhysAddr) -> Result<PhysAddr, Status> {
+        let to = self.alloc_zeroed()?;
+        let mut buf = [0u8; 512];
+        for off in (0..PAGE_SIZE).step_by(buf.len()) {
+            self.read(from, off, &mut buf);
+            self.write(to, off, &buf);
+        }
+        Ok(to)
+    }
+
     /// Returns a frame obtained from [`PhysMem::alloc_zeroed`] that has one holder.
     fn free(&self, frame: PhysAddr);
 

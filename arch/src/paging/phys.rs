@@ -180,13 +180,30 @@ impl DirectPhysMem {
 
     /// A zeroed frame of `kind`, or `ERR_NO_MEMORY`.
     pub(super) fn claim(&self, kind: FrameKind) -> Result<u64, Status> {
+        self.claim_filled(kind, None)
+    }
+
+    /// A frame of `kind` holding a copy of data frame `from` (`None`: zeros), or
+    /// `ERR_NO_MEMORY`.
+    fn claim_filled(&self, kind: FrameKind, from: Option<u64>) -> Result<u64, Status> {
         let frame = self.source.alloc().ok_or(Status::ERR_NO_MEMORY)?;
         let slot = self
             .slot(frame)
             .expect("FrameSource returned a frame beyond frame_limit()");
-        // SAFETY: the frame source handed this frame to us exclusively (FrameSource contract), and
-        // it is mapped writable at the offset.
-        unsafe { core::ptr::write_bytes(self.virt(frame) as *mut u8, 0, 4096) };
+        let dst = self.virt(frame) as *mut u8;
+        match from {
+            // SAFETY: the frame source handed this frame to us exclusively (FrameSource
+            // contract), and it is mapped writable at the offset.
+            None => unsafe { core::ptr::write_bytes(dst, 0, 4096) },
+            Some(from) => {
+                let src = self.virt(from) as *const u8;
+                // SAFETY: `dst` as above; `src` is a live data frame (checked by the caller),
+                // mapped at the offset, distinct from `dst` (which was free until now). The copy
+                // is assembly, outside Rust's memory model, and cannot fault (both are mapped).
+                let r = unsafe { crate::extable::copy_fallible(dst, src, 4096) };
+                assert!(r.is_ok(), "frame copy faulted on mapped frames");
+            }
+        }
         let prev = slot.swap(kind as u8, Ordering::AcqRel);
         assert_eq!(prev, 0, "FrameSource handed out frame {frame:#x} twice");
         self.counts[kind as usize].fetch_add(1, Ordering::SeqCst);
@@ -268,6 +285,12 @@ impl DirectPhysMem {
 impl PhysMem for DirectPhysMem {
     fn alloc_zeroed(&self) -> Result<PhysAddr, Status> {
         self.claim(FrameKind::Data).map(PhysAddr)
+    }
+
+    fn alloc_copy(&self, from: PhysAddr) -> Result<PhysAddr, Status> {
+        self.check_data(from, 0, 4096);
+        self.claim_filled(FrameKind::Data, Some(from.0))
+            .map(PhysAddr)
     }
 
     fn free(&self, frame: PhysAddr) {

@@ -15,6 +15,7 @@ extern crate alloc;
 
 use abi::ops::*;
 use abi::vm_options::*;
+use abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT;
 use alloc::vec::Vec;
 use zx::bootfs::Ramdisk;
 use zx::rt::Startup;
@@ -227,7 +228,64 @@ fn run(b: &Bench, root: &Vmar, n: usize, ms: &[usize]) -> Result<(), abi::Status
         now() - t
     });
 
+    cow(b, root)?;
     many_mappings(b, root, ms)
+}
+
+/// Copy-on-write children and fresh memory: a snapshot of a committed 1000-page VMO, a write to
+/// each page of such a snapshot (one copy-on-write fault a page), and a read of each page of a
+/// fresh VMO (no page committed before).
+fn cow(b: &Bench, root: &Vmar) -> Result<(), abi::Status> {
+    const PAGES: usize = 1000;
+    let len = PAGES * PAGE;
+    let parent = Vmo::create(len as u64, 0)?;
+    parent.op_range(ZX_VMO_OP_COMMIT, 0, len as u64)?;
+    let k = 100;
+    b.run("snapshot_1000p", k, || {
+        let t = now();
+        for _ in 0..k {
+            let child = parent
+                .create_child(ZX_VMO_CHILD_SNAPSHOT, 0, len as u64)
+                .expect("snapshot");
+            drop(child);
+        }
+        now() - t
+    });
+    b.run("cow_write_fault", PAGES, || {
+        let Ok(child) = parent.create_child(ZX_VMO_CHILD_SNAPSHOT, 0, len as u64) else {
+            return -1;
+        };
+        let Ok(a) = root.map(RW, 0, &child, 0, len) else {
+            return -1;
+        };
+        let t = now();
+        for i in 0..PAGES {
+            // SAFETY: `a` maps `PAGES` writable pages that nothing else references.
+            unsafe { core::ptr::write_volatile((a + i * PAGE) as *mut u8, 1) };
+        }
+        let e = now() - t;
+        // SAFETY: the mapping made above.
+        let _ = unsafe { root.unmap(a, len) };
+        e
+    });
+    b.run("read_fault_fresh", PAGES, || {
+        let Ok(vmo) = Vmo::create(len as u64, 0) else {
+            return -1;
+        };
+        let Ok(a) = root.map(RW, 0, &vmo, 0, len) else {
+            return -1;
+        };
+        let t = now();
+        for i in 0..PAGES {
+            // SAFETY: `a` maps `PAGES` readable pages.
+            core::hint::black_box(unsafe { core::ptr::read_volatile((a + i * PAGE) as *const u8) });
+        }
+        let e = now() - t;
+        // SAFETY: the mapping made above.
+        let _ = unsafe { root.unmap(a, len) };
+        e
+    });
+    Ok(())
 }
 
 /// map+unmap of one page and a protect toggle of one page with M one-page mappings already in the

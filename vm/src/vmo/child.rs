@@ -3,15 +3,6 @@
 
 use super::*;
 
-/// Copies one frame's contents into another, through a small stack buffer.
-pub(super) fn copy_frame(phys: &dyn PhysMem, from: PhysAddr, to: PhysAddr) {
-    let mut buf = [0u8; 512];
-    for off in (0..PAGE_SIZE).step_by(buf.len()) {
-        phys.read(from, off, &mut buf);
-        phys.write(to, off, &buf);
-    }
-}
-
 impl Vmo {
     /// `zx_vmo_create_child` after the syscall layer's part (the handle, NO_WRITE): `options`
     /// holds the child type and RESIZABLE, `size` is the requested size (rounded up to pages

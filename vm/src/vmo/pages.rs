@@ -2,7 +2,6 @@
 //! kernel buffer or straight between frames), resize, and the removal of pages from every
 //! mapping before their frames are freed.
 
-use super::child::copy_frame;
 use super::*;
 
 impl Vmo {
@@ -31,12 +30,11 @@ impl Vmo {
         if !self.frame_is_shared(frame) {
             return Ok(frame);
         }
-        let copy = self.phys.alloc_zeroed()?;
+        let copy = self.phys.alloc_copy(frame)?;
         if let Err(status) = self.unmap_locked(inner, index, index + 1, held) {
             self.phys.free(copy);
             return Err(status);
         }
-        copy_frame(&*self.phys, frame, copy);
         inner.pages.insert(index, copy);
         // Frees the frame when the other holders let go of it meanwhile.
         self.phys.release(frame);
