@@ -2,7 +2,8 @@
 //!
 //! This module owns the [`Mmu`] trait (the page tables of ONE address space), the [`TlbFlush`]
 //! token every page-table change returns, the [`MmuFlags`] permission bits and the [`PhysMem`]
-//! trait (a 4 KiB frame allocator that can also read and write frame contents).
+//! trait (a 4 KiB frame allocator that can also read and write frame contents, and that owns the
+//! one shared zero frame).
 //!
 //! A missed TLB flush is a compile-time error rather than a silent bug (the idea of Redox rmm's
 //! `PageFlush`): every changing [`Mmu`] call returns a `#[must_use]` [`TlbFlush`] that is consumed
@@ -250,6 +251,12 @@ pub trait PhysMem: Send + Sync {
         }
         Ok(to)
     }
+
+    /// The shared zero frame: one frame of zeros, made when the allocator is, that a read fault
+    /// on a page no VMO committed maps read-only (see docs/vm.md, "The shared zero page"). It is
+    /// never written, never freed, never shared or released, and not counted in any VMO; only
+    /// [`PhysMem::read`] may be called on it.
+    fn zero_frame(&self) -> PhysAddr;
 
     /// Returns a frame obtained from [`PhysMem::alloc_zeroed`] that has one holder.
     fn free(&self, frame: PhysAddr);

@@ -3,7 +3,7 @@
 //! This module owns [`SoftMmu`] (page tables as a `BTreeMap` vaddr -> (paddr, flags) that counts
 //! flushes, detects tokens that were never flushed, and can be told to fail page-table allocation)
 //! and [`SoftPhysMem`] (a fixed number of 4 KiB frames, so exhaustion is testable, with exact
-//! free/used counts).
+//! free/used counts, plus its shared zero frame outside that count).
 //!
 //! Both hand out cheap cloneable "probes" ([`SoftMmuProbe`]) so a test can keep inspecting the
 //! page tables after moving the MMU into an address space.
@@ -212,12 +212,16 @@ struct SoftPhysState {
     free_list: Vec<usize>,
     /// Holders beyond the first, per shared frame.
     extra_holders: BTreeMap<usize, u32>,
+    /// The contents of the zero frame (zeros unless a test corrupts them).
+    zero: Box<[u8]>,
 }
 
 /// A software frame allocator with a fixed number of frames.
 ///
 /// Frame `i` has the physical address `FRAME_BASE + i * PAGE_SIZE`. Freeing a frame that is not
-/// allocated panics (a VM bug, never reachable from syscall arguments).
+/// allocated panics (a VM bug, never reachable from syscall arguments). The zero frame
+/// ([`SoftPhysMem::ZERO_FRAME`]) lies just below the pool and is not one of its frames: the
+/// free and used counts never include it; writing, freeing, sharing or releasing it panics.
 pub struct SoftPhysMem {
     state: Mutex<SoftPhysState>,
     frame_count: usize,
@@ -226,6 +230,9 @@ pub struct SoftPhysMem {
 impl SoftPhysMem {
     /// Physical address of frame 0 (non-zero so a zero paddr is never a valid frame).
     pub const FRAME_BASE: u64 = 0x10_0000;
+
+    /// Physical address of the zero frame ([`PhysMem::zero_frame`]).
+    pub const ZERO_FRAME: PhysAddr = PhysAddr(Self::FRAME_BASE - PAGE_SIZE as u64);
 
     /// An allocator with `frame_count` free frames.
     pub fn new(frame_count: usize) -> Arc<SoftPhysMem> {
@@ -238,6 +245,7 @@ impl SoftPhysMem {
                 frames,
                 free_list,
                 extra_holders: BTreeMap::new(),
+                zero: alloc::vec![0u8; PAGE_SIZE].into_boxed_slice(),
             }),
             frame_count,
         })
@@ -248,7 +256,18 @@ impl SoftPhysMem {
         self.frame_count
     }
 
+    /// Writes `byte` at `offset` of the zero frame behind the VM's back, as a stray write would:
+    /// for tests of the invariant check.
+    pub fn corrupt_zero_frame(&self, offset: usize, byte: u8) {
+        self.state.lock().zero[offset] = byte;
+    }
+
     fn index(&self, frame: PhysAddr) -> usize {
+        assert_ne!(
+            frame,
+            Self::ZERO_FRAME,
+            "SoftPhysMem: the zero frame is only read"
+        );
         let off = frame
             .0
             .checked_sub(Self::FRAME_BASE)
@@ -269,6 +288,10 @@ impl PhysMem for SoftPhysMem {
         let index = s.free_list.pop().ok_or(Status::ERR_NO_MEMORY)?;
         s.frames[index] = Some(alloc::vec![0u8; PAGE_SIZE].into_boxed_slice());
         Ok(PhysAddr(Self::FRAME_BASE + (index * PAGE_SIZE) as u64))
+    }
+
+    fn zero_frame(&self) -> PhysAddr {
+        Self::ZERO_FRAME
     }
 
     fn free(&self, frame: PhysAddr) {
@@ -317,6 +340,10 @@ impl PhysMem for SoftPhysMem {
     }
 
     fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {
+        if frame == Self::ZERO_FRAME {
+            buf.copy_from_slice(&self.state.lock().zero[offset..offset + buf.len()]);
+            return;
+        }
         let index = self.index(frame);
         let s = self.state.lock();
         let data = s.frames[index]

@@ -22,12 +22,12 @@ fn fault_without_mapping_is_not_found() {
 }
 
 #[test]
-fn fault_commits_a_zeroed_page_and_maps_it_with_the_mapping_protection() {
+fn write_fault_commits_a_zeroed_page_and_maps_it_with_the_mapping_protection() {
     let f = Fixture::new();
     let (sub, b) = f.sub(4);
     let vmo = f.vmo(4);
     f.map_at(&sub, 0, &vmo, 4);
-    f.touch(b + 2 * PAGE + 17, MmuFlags::READ).unwrap();
+    f.touch(b + 2 * PAGE + 17, MmuFlags::WRITE).unwrap();
     assert_eq!(vmo.committed_page_count(), 1);
     assert_eq!(
         f.mmu.query(b + 2 * PAGE).unwrap(),
@@ -35,6 +35,7 @@ fn fault_commits_a_zeroed_page_and_maps_it_with_the_mapping_protection() {
     );
     assert_eq!(f.phys.used_frames(), 1);
     f.touch(b + 2 * PAGE, MmuFlags::WRITE).unwrap();
+    f.touch(b + 2 * PAGE, MmuFlags::READ).unwrap();
     assert_eq!(f.phys.used_frames(), 1, "a repeated fault is a no-op");
     f.check();
 }

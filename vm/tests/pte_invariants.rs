@@ -6,14 +6,14 @@ mod common;
 use common::*;
 use vm::{MmuFlags, PhysAddr};
 
-/// A sub-VMAR with a 4-page RW mapping whose first two pages are faulted in.
+/// A sub-VMAR with a 4-page RW mapping whose first two pages are committed by write faults.
 fn setup() -> (Fixture, usize) {
     let f = Fixture::new();
     let (sub, b) = f.sub(8);
     let vmo = f.vmo(4);
     f.map_at(&sub, 0, &vmo, 4);
     f.touch(b, MmuFlags::WRITE).unwrap();
-    f.touch(b + PAGE, MmuFlags::READ).unwrap();
+    f.touch(b + PAGE, MmuFlags::WRITE).unwrap();
     f.aspace.check_invariants().unwrap();
     drop(sub);
     (f, b)

@@ -5,7 +5,7 @@ use abi::vm_options::*;
 use abi::vmo_options::*;
 use abi::Status;
 use common::*;
-use vm::MmuFlags;
+use vm::{MmuFlags, PhysMem};
 
 const S: u32 = ZX_VM_SPECIFIC;
 
@@ -546,7 +546,12 @@ fn map_specific_overwrite_replaces_overlapped_parts_only() {
     assert_eq!(f.mmu.mapped_pages(), 4);
     assert_eq!(old.mapping_count(), 2);
     f.touch(a, MmuFlags::READ).unwrap();
-    assert_eq!(f.mmu.query(a).unwrap().0, new.frame_of(0).unwrap());
+    assert_eq!(
+        f.mmu.query(a).unwrap(),
+        (f.phys.zero_frame(), RU),
+        "the new mapping reads the new VMO (its zero page)"
+    );
+    assert_eq!(new.frame_of(0), None);
     f.check();
 }
 

@@ -9,6 +9,9 @@
 //!   touching foreign memory (the safe `PhysMem` API cannot reach kernel memory);
 //! - `X86Mmu` maps only data frames into user space, never a page table or a kernel frame;
 //! - [`DirectPhysMem::count`] gives exact live counts per kind (leak tests).
+//!
+//! It also owns the kernel's one shared zero frame (`PhysMem::zero_frame`), a data frame claimed
+//! when the object is made; writing, freeing, sharing or releasing it panics.
 
 use abi::Status;
 use alloc::boxed::Box;
@@ -69,6 +72,9 @@ pub struct DirectPhysMem {
     /// Holders of each data frame beyond the first (VMOs of a clone family sharing it).
     extra_holders: Box<[AtomicU32]>,
     counts: [AtomicUsize; 4],
+    /// The shared zero frame ([`PhysMem::zero_frame`]): a data frame claimed when this object
+    /// is made, never written, freed, shared or released.
+    zero: u64,
 }
 
 /// A page-table page of a live hierarchy (a user address space's tables or the kernel's), its
@@ -147,13 +153,23 @@ impl DirectPhysMem {
         let frames = source.frame_limit().div_ceil(4096) as usize;
         let kinds: Vec<AtomicU8> = (0..frames).map(|_| AtomicU8::new(0)).collect();
         let extra: Vec<AtomicU32> = (0..frames).map(|_| AtomicU32::new(0)).collect();
-        DirectPhysMem {
+        let mut phys = DirectPhysMem {
             source,
             offset,
             kinds: kinds.into_boxed_slice(),
             extra_holders: extra.into_boxed_slice(),
             counts: Default::default(),
-        }
+            zero: 0,
+        };
+        phys.zero = phys
+            .claim(FrameKind::Data)
+            .expect("no frame for the shared zero page at paging init");
+        phys
+    }
+
+    /// Panics on the zero frame: what may change a frame's contents or holders calls it.
+    fn not_zero(&self, frame: PhysAddr) {
+        assert_ne!(frame.0, self.zero, "the shared zero frame is only read");
     }
 
     fn slot(&self, frame: u64) -> Option<&AtomicU8> {
@@ -272,6 +288,7 @@ impl DirectPhysMem {
         len: usize,
     ) -> bool {
         self.check_data(frame, offset, len);
+        self.not_zero(frame);
         if !crate::extable::user_range_ok(user, len) {
             return false;
         }
@@ -293,7 +310,12 @@ impl PhysMem for DirectPhysMem {
             .map(PhysAddr)
     }
 
+    fn zero_frame(&self) -> PhysAddr {
+        PhysAddr(self.zero)
+    }
+
     fn free(&self, frame: PhysAddr) {
+        self.not_zero(frame);
         assert!(
             !self.is_shared(frame),
             "free of frame {:#x}, which has other holders",
@@ -304,6 +326,7 @@ impl PhysMem for DirectPhysMem {
 
     fn share(&self, frame: PhysAddr) {
         self.check_data(frame, 0, 0);
+        self.not_zero(frame);
         if let Some(n) = self.extra_holders.get((frame.0 / 4096) as usize) {
             n.fetch_add(1, Ordering::AcqRel);
         }
@@ -311,6 +334,7 @@ impl PhysMem for DirectPhysMem {
 
     fn release(&self, frame: PhysAddr) -> bool {
         self.check_data(frame, 0, 0);
+        self.not_zero(frame);
         let Some(n) = self.extra_holders.get((frame.0 / 4096) as usize) else {
             return false;
         };
@@ -348,6 +372,7 @@ impl PhysMem for DirectPhysMem {
 
     fn write(&self, frame: PhysAddr, offset: usize, buf: &[u8]) {
         self.check_data(frame, offset, buf.len());
+        self.not_zero(frame);
         let dst = (self.virt(frame.0) + offset as u64) as *mut u8;
         // SAFETY: as in `read`: a live data frame we own, no Rust reference points into it (VMO
         // contents are only reached through this object and user mappings).

@@ -20,7 +20,10 @@ impl AddressSpace {
     /// and an in-range VMO window; one VMO back-reference per mapping with the right window; and
     /// page tables equal to what the mappings say: every present entry lies inside a mapping,
     /// points at the frame its VMO has committed for that page and carries exactly the
-    /// mapping's protection (which is not empty), and no entry exists outside the mappings;
+    /// mapping's protection (which is not empty), or, for a page inside the VMO that is not
+    /// committed, at the shared zero frame with that protection less WRITE (in a VMO that knows
+    /// the zero frame may be mapped), and no entry exists outside the mappings; the zero frame
+    /// holds only zeros;
     /// every live arena node reachable from the root; mapping uids unique; ceilings within the
     /// parent's CAN_MAP; no stale back-references. O(n log n + present page-table entries +
     /// page-table pages + back-references of the mapped VMOs).
@@ -90,7 +93,7 @@ impl AddressSpace {
                             .entry(Arc::as_ptr(&m.vmo) as *const u8 as usize)
                             .or_insert_with(|| (m.vmo.clone(), 0))
                             .1 += 1;
-                        seen.inside += self.check_mapping(base, len, m)?;
+                        seen.inside += self.check_mapping(base, len, m, &mut seen.zero_checked)?;
                     }
                 }
             }
@@ -158,8 +161,15 @@ impl AddressSpace {
     }
 
     /// Checks one mapping and its page-table entries; returns how many entries are present in
-    /// its range.
-    fn check_mapping(&self, base: usize, len: usize, m: &VmMapping) -> Result<usize, String> {
+    /// its range. The first time an entry maps the zero frame (`zero_checked` false), the zero
+    /// frame's contents are checked to be zeros.
+    fn check_mapping(
+        &self,
+        base: usize,
+        len: usize,
+        m: &VmMapping,
+        zero_checked: &mut bool,
+    ) -> Result<usize, String> {
         if !m.max_perms.contains(m.perms) {
             return Err(format!("mapping {base:#x}: perms above max"));
         }
@@ -181,17 +191,38 @@ impl AddressSpace {
         let page = PAGE_SIZE as u64;
         let mmu = self.mmu.lock();
         let want = self.pte_flags(m.perms);
-        // In a VMO of a clone family a page may be mapped without write access where the
-        // mapping has it (a page waiting for its write fault), and must be when another VMO
-        // holds its frame too.
-        let cow = m.vmo.may_share();
+        // In a VMO of a clone family, or one whose mappings may hold zero-frame entries, a page
+        // may be mapped without write access where the mapping has it (a page waiting for its
+        // write fault: a protect grants no WRITE there), and must be when another VMO holds its
+        // frame too.
+        let cow = m.vmo.write_needs_fault();
         let read_only = self.pte_flags(m.perms.difference(MmuFlags::WRITE));
+        let zero_frame = m.vmo.phys().zero_frame();
         let mut present = 0usize;
         let mut bad = None;
+        let mut zero_seen = false;
         mmu.for_each_mapped(base, len / PAGE_SIZE, &mut |vaddr, paddr, flags| {
             present += 1;
             let index = (m.vmo_offset + (vaddr - base) as u64) / page;
             let frame = inner.pages.get(&index).copied();
+            if paddr == zero_frame {
+                // Legal only for a page of the VMO that is not committed, read-only, in a VMO
+                // whose commits remove zero-frame entries.
+                zero_seen = true;
+                let ok = frame.is_none()
+                    && index < inner.page_count
+                    && flags == read_only
+                    && !flags.contains(MmuFlags::WRITE)
+                    && !m.perms.is_empty()
+                    && m.vmo.zero_mapped();
+                if bad.is_none() && !ok {
+                    bad = Some(format!(
+                        "pte {vaddr:#x}: the zero frame {flags:?}, but the mapping says {frame:?} {read_only:?} (page {index} of {})",
+                        inner.page_count
+                    ));
+                }
+                return;
+            }
             let shared = m.vmo.frame_is_shared(paddr);
             let flags_ok = (flags == want && !shared) || (flags == read_only && cow);
             if bad.is_none() && (frame != Some(paddr) || !flags_ok || m.perms.is_empty()) {
@@ -200,10 +231,21 @@ impl AddressSpace {
                 ));
             }
         });
-        match bad {
-            Some(e) => Err(e),
-            None => Ok(present),
+        if let Some(e) = bad {
+            return Err(e);
         }
+        if zero_seen && !*zero_checked {
+            *zero_checked = true;
+            let mut contents = alloc::vec![0u8; PAGE_SIZE];
+            m.vmo.phys().read(zero_frame, 0, &mut contents);
+            if let Some(at) = contents.iter().position(|&b| b != 0) {
+                return Err(format!(
+                    "the zero frame {zero_frame:?} holds {:#x} at byte {at}",
+                    contents[at]
+                ));
+            }
+        }
+        Ok(present)
     }
 }
 
@@ -217,4 +259,6 @@ struct Seen {
     per_vmo: BTreeMap<usize, (Arc<Vmo>, usize)>,
     /// Present page-table entries found inside mappings.
     inside: usize,
+    /// The zero frame's contents were checked.
+    zero_checked: bool,
 }

@@ -19,8 +19,10 @@ impl AddressSpace {
 
     /// Changes the page-table entries of `[vaddr, vaddr + len)` to `perms` (removing them when
     /// `perms` is empty: no architecture can express a present page without read access). For a
-    /// mapping of a VMO whose frames may be shared (`cow`), entries never gain write access here:
-    /// they get `perms` without WRITE and a write faults, which copies a shared page first.
+    /// mapping of a VMO whose entries may map a frame not to be written through them (`cow`:
+    /// [`Vmo::write_needs_fault`](crate::Vmo::write_needs_fault), a shared frame or the zero
+    /// frame), entries never gain write access here: they get `perms` without WRITE and a write
+    /// faults, which copies a shared page or commits a zero one first.
     pub(crate) fn protect_ptes(
         &self,
         batch: &mut Batch,
@@ -103,12 +105,15 @@ impl AddressSpace {
     /// Statuses (Zircon's): `ERR_NOT_FOUND` no mapping contains `vaddr`; `ERR_ACCESS_DENIED`
     /// the mapping's protection does not allow the access (or a user access to a kernel space);
     /// `ERR_OUT_OF_RANGE` the page lies beyond the end of the VMO; `ERR_NO_MEMORY` no frame or
-    /// page-table page was available. On success the page is committed (zero-filled if new) and
-    /// mapped with the mapping's protection, except that a frame another VMO of the clone family
-    /// holds too is mapped without write access; a write fault on such a page first copies it
-    /// into the mapping's VMO (once: the copy is the VMO's alone). Every read fault of a page
-    /// never committed commits one: there is no shared zero page (a simplification; Zircon maps
-    /// its zero page read-only).
+    /// page-table page was available. On success the page is mapped with the mapping's
+    /// protection, except that a frame another VMO of the clone family holds too is mapped
+    /// without write access; a write fault on such a page first copies it into the mapping's
+    /// VMO (once: the copy is the VMO's alone). A write fault commits the page (a zeroed frame)
+    /// if needed. A read or execute fault on a page not committed commits nothing: it maps the
+    /// shared zero frame ([`PhysMem::zero_frame`](crate::PhysMem::zero_frame)) without write
+    /// access, whatever the mapping allows; a later write fault there commits the page, and any
+    /// other commit of it first removes its zero-frame entries from every mapping (ZIRCON: the
+    /// zero page of `VmCowPages::LookupCursor::RequireReadPage`, mapped read-only).
     ///
     /// The committed pages that follow the faulting one in its aligned window of
     /// [`FAULT_AROUND_PAGES`](super::FAULT_AROUND_PAGES) are mapped too, up to the first that is
@@ -140,11 +145,12 @@ impl AddressSpace {
             m.vmo
                 .commit_for_write_locked(&mut inner, index, &mut held)?
         } else {
-            m.vmo.commit_page_locked(&mut inner, index)?
+            m.vmo.frame_for_read_locked(&inner, index)?
         };
         let flags = self.pte_flags(m.perms);
         let read_only = self.pte_flags(m.perms.difference(MmuFlags::WRITE));
-        let page_flags = if m.vmo.frame_is_shared(frame) {
+        let zero = !inner.pages.contains_key(&index);
+        let page_flags = if zero || m.vmo.frame_is_shared(frame) {
             read_only
         } else {
             flags

@@ -91,7 +91,7 @@ impl Vmar {
         let mut cow = false;
         if let Some((_, Child::Mapping(m))) = node.children.get_mut(base) {
             m.perms = new_perms;
-            cow = m.vmo.may_share();
+            cow = m.vmo.write_needs_fault();
         }
         let mut batch = Batch::new();
         self.aspace
@@ -209,7 +209,7 @@ impl Vmar {
             let mut cow = false;
             if let Some((_, Child::Mapping(m))) = node.children.get_mut(ps) {
                 m.perms = new_perms;
-                cow = m.vmo.may_share();
+                cow = m.vmo.write_needs_fault();
             }
             self.aspace
                 .protect_ptes(&mut batch, ps, pe - ps, new_perms, cow);

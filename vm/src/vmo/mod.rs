@@ -87,6 +87,11 @@ pub struct Vmo {
     /// True once the VMO belongs to a clone family (a snapshot was taken of it, or it is one):
     /// its frames may be shared, so its mappings never get a write permission without a fault.
     in_family: AtomicBool,
+    /// True once a fault mapped the shared zero frame for a page of this VMO (set under its
+    /// lock): some mapping may hold a zero-frame entry for an uncommitted page, so a commit
+    /// removes the page's entries from every mapping, and a protect never grants WRITE to
+    /// existing entries.
+    zero_mapped: AtomicBool,
 }
 
 /// Page indices per entry of `VmoInner::run_counts`: a range count walks at most two partial
@@ -151,6 +156,7 @@ impl Vmo {
             children: Arc::new(AtomicUsize::new(0)),
             parent_children: init.parent_children,
             in_family: AtomicBool::new(in_family),
+            zero_mapped: AtomicBool::new(false),
         }
     }
 
@@ -183,6 +189,25 @@ impl Vmo {
     /// gets write access to a page only through a write fault.
     pub fn may_share(&self) -> bool {
         self.in_family.load(Ordering::Relaxed)
+    }
+
+    /// True once a fault mapped the shared zero frame for one of this VMO's pages: a mapping of
+    /// it gets write access to a page only through a write fault (the zero frame is never
+    /// mapped writable).
+    pub fn zero_mapped(&self) -> bool {
+        self.zero_mapped.load(Ordering::Relaxed)
+    }
+
+    /// True when an existing page-table entry of a mapping of this VMO may map a frame that
+    /// must not be written through it (a frame shared in a clone family, or the zero frame):
+    /// such entries get write access only through a write fault, never from a protect.
+    pub fn write_needs_fault(&self) -> bool {
+        self.may_share() || self.zero_mapped()
+    }
+
+    /// The frame allocator this VMO's frames come from.
+    pub(crate) fn phys(&self) -> &dyn PhysMem {
+        &*self.phys
     }
 
     /// For a slice, `[offset, offset + len)` checked against the slice's size

@@ -26,7 +26,7 @@ impl Vmo {
         index: u64,
         held: &mut HeldAspaces,
     ) -> ZxResult<PhysAddr> {
-        let frame = self.commit_page_locked(inner, index)?;
+        let frame = self.commit_page_locked(inner, index, held)?;
         if !self.frame_is_shared(frame) {
             return Ok(frame);
         }
@@ -87,11 +87,16 @@ impl Vmo {
     }
 
     /// The frame of page `index`, committing (allocating a zeroed frame) if needed. The frame
-    /// may be shared: only for reading (see [`Vmo::commit_for_write_locked`]).
+    /// may be shared: only for reading (see [`Vmo::commit_for_write_locked`]). A page committed
+    /// here first loses its page-table entries in every mapping when the zero frame may be
+    /// mapped for it ([`Vmo::zero_mapped`]): an uncommitted page's only entries are zero-frame
+    /// entries, which must not outlive the commit (the address spaces the unmap upgrades go to
+    /// `held`; `ERR_NO_MEMORY`, nothing committed, when `held` cannot grow).
     pub(crate) fn commit_page_locked(
         &self,
         inner: &mut VmoInner,
         index: u64,
+        held: &mut HeldAspaces,
     ) -> ZxResult<PhysAddr> {
         if index >= inner.page_count {
             return Err(Status::ERR_OUT_OF_RANGE);
@@ -100,9 +105,30 @@ impl Vmo {
             return Ok(*frame);
         }
         let frame = self.phys.alloc_zeroed()?;
+        if self.zero_mapped() {
+            if let Err(status) = self.unmap_locked(inner, index, index + 1, held) {
+                self.phys.free(frame);
+                return Err(status);
+            }
+        }
         inner.pages.insert(index, frame);
         *inner.run_counts.entry(index / COUNT_RUN).or_insert(0) += 1;
         Ok(frame)
+    }
+
+    /// The frame a read fault maps for page `index`: its committed frame, or, for a page not
+    /// committed, the shared zero frame (nothing is committed; the VMO records that the zero
+    /// frame may now be mapped for it, see [`Vmo::zero_mapped`]). The caller maps the zero
+    /// frame read-only, under this VMO's lock. `ERR_OUT_OF_RANGE` past the end.
+    pub(crate) fn frame_for_read_locked(&self, inner: &VmoInner, index: u64) -> ZxResult<PhysAddr> {
+        if index >= inner.page_count {
+            return Err(Status::ERR_OUT_OF_RANGE);
+        }
+        if let Some(frame) = inner.pages.get(&index) {
+            return Ok(*frame);
+        }
+        self.zero_mapped.store(true, Ordering::Relaxed);
+        Ok(self.phys.zero_frame())
     }
 
     /// Reads `buf.len()` bytes at `offset`. Uncommitted pages read as zeros and stay
@@ -378,9 +404,11 @@ impl Vmo {
         if first >= end {
             return Ok(());
         }
-        // No page committed in the range: nothing can be mapped, nothing to free. (No list of
-        // the pages is collected: that would be a heap allocation per decommit.)
-        if inner.pages.range(first..end).next().is_none() {
+        // No page committed in the range and no zero-frame entry possible: nothing can be
+        // mapped, nothing to free. (No list of the pages is collected: that would be a heap
+        // allocation per decommit.) Zero-frame entries of uncommitted pages are removed with the
+        // rest: a shrink must not leave a page past the end readable.
+        if inner.pages.range(first..end).next().is_none() && !self.zero_mapped() {
             return Ok(());
         }
         self.unmap_locked(inner, first, end, held)?;

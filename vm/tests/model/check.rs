@@ -101,7 +101,8 @@ impl World {
                 model_mappings.len()
             ));
         }
-        // Page tables: only model pages, the right frame, no more permission than the model's.
+        // Page tables: only model pages, the right frame (or the zero frame, read-only, for a
+        // page not committed), no more permission than the model's.
         for (vaddr, paddr, flags) in self.mmu.entries() {
             let p = vaddr / PAGE;
             let Some(m) = self.pages.get(&p) else {
@@ -120,7 +121,11 @@ impl World {
                     m.perms
                 ));
             }
-            if vmo.frame_of(m.idx) != Some(paddr) {
+            // The zero page: a page not committed, read-only.
+            let zero = paddr == self.phys.zero_frame()
+                && vmo.frame_of(m.idx).is_none()
+                && !flags.contains(MmuFlags::WRITE);
+            if !zero && vmo.frame_of(m.idx) != Some(paddr) {
                 return Err(format!(
                     "pte {vaddr:#x} -> {paddr:?}, vmo page {} is {:?}",
                     m.idx,

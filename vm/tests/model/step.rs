@@ -456,7 +456,10 @@ impl World {
                     None => Err(Status::ERR_NOT_FOUND),
                     Some(m) if !m.perms.contains(need) => Err(Status::ERR_ACCESS_DENIED),
                     Some(m) if m.idx >= self.vmos[m.vmo].pages => Err(Status::ERR_OUT_OF_RANGE),
-                    Some(m) => self.commit_pages(m.vmo, m.idx, m.idx + 1),
+                    // A write commits; a read or execute maps what is there, the zero page
+                    // for a page not committed.
+                    Some(m) if access.contains(W) => self.commit_pages(m.vmo, m.idx, m.idx + 1),
+                    Some(_) => Ok(()),
                 };
                 let actual = self.aspace.fault(p * PAGE + 123, access | MmuFlags::USER);
                 self.last_status = actual.err();
@@ -466,7 +469,13 @@ impl World {
                 if actual.is_ok() {
                     let m = self.pages[&p];
                     let vmo = self.vmos[m.vmo].weak.upgrade().unwrap();
-                    let want = (vmo.frame_of(m.idx).unwrap(), m.perms | MmuFlags::USER);
+                    let want = match vmo.frame_of(m.idx) {
+                        Some(frame) => (frame, m.perms | MmuFlags::USER),
+                        None => (
+                            self.phys.zero_frame(),
+                            m.perms.difference(W) | MmuFlags::USER,
+                        ),
+                    };
                     if self.mmu.query(p * PAGE) != Some(want) {
                         return Err(format!(
                             "fault: pte {:?}, want {want:?}",
