@@ -28,6 +28,7 @@ mod vmar_edit;
 mod vmar_map;
 mod vmar_op;
 mod vmo;
+mod zero_page;
 mod zircon_vmar;
 mod zircon_vmo_clone;
 mod zircon_vmo_map;
@@ -53,6 +54,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("zircon_vmar", zircon_vmar::TESTS),
     ("zircon_vmo_map", zircon_vmo_map::TESTS),
     ("zircon_vmo_clone", zircon_vmo_clone::TESTS),
+    ("zero_page", zero_page::TESTS),
     ("adversarial", adversarial::TESTS),
     ("channel", channel::TESTS),
     ("exception", exception::TESTS),
