@@ -333,7 +333,7 @@ ktest! {
 }
 
 ktest! {
-    fn demand_fault_commits_a_page() {
+    fn demand_faults_commit_on_write_and_map_the_zero_page_on_read() {
         let before = counts();
         {
             let cur = Current::new()?;
@@ -350,10 +350,25 @@ ktest! {
             let mut got = [0u8; 16];
             check!(vmo.read(2 * PAGE as u64 + 8, &mut got));
             ensure_eq!(got, [0xC3; 16]);
-            // A read fault commits a zero page; a copy spanning two pages faults twice.
+            // A read fault maps the shared zero page read-only and commits nothing; a copy
+            // spanning two pages faults twice.
             ensure_eq!(read_user(addr + PAGE - 8, 16), Ok(alloc::vec![0; 16]));
-            ensure_eq!(vmo.committed_page_count(), 3);
-            ensure_eq!(frame_alloc::stats().free as usize + crate::heap::frames() as usize, before.free_frames - 3 - (live_table_pages() - before.table_pages));
+            ensure_eq!(vmo.committed_page_count(), 1);
+            let zero = arch::paging::phys_mem().zero_frame();
+            ensure_eq!(cur.aspace.query(addr), Some((zero, UR)));
+            ensure_eq!(cur.aspace.query(addr + PAGE), Some((zero, UR)));
+            ensure_eq!(frame_alloc::stats().free as usize + crate::heap::frames() as usize, before.free_frames - 1 - (live_table_pages() - before.table_pages));
+            // A ring-0 write over the zero page faults (CR0.WP) and commits the page; the zero
+            // frame stays zeros.
+            ensure_eq!(copy_to_user((addr + 8) as u64, &[7; 8]), Ok(()));
+            ensure_eq!(vmo.committed_page_count(), 2);
+            let frame = vmo.frame_of(0);
+            ensure!(frame.is_some() && frame != Some(zero), "page 0 not committed");
+            ensure_eq!(cur.aspace.query(addr).map(|(_, f)| f), Some(URW));
+            ensure_eq!(read_user(addr + 8, 8), Ok(alloc::vec![7; 8]));
+            let mut contents = alloc::vec![0xffu8; PAGE];
+            arch::paging::phys_mem().read(zero, 0, &mut contents);
+            ensure!(contents.iter().all(|&b| b == 0), "the zero frame was written");
         }
         ensure_eq!(counts(), before);
         Ok(())

@@ -1,7 +1,8 @@
 //! The shared zero page seen from user mode: reads of a fresh mapping map the kernel's one zero
 //! frame and commit nothing (ZX_INFO_VMO's committed bytes stay 0, the kernel's frame counters
-//! do not move); a write commits; `zx_vmo_write`, COMMIT, a write through another mapping and a
-//! protect after a mapped read all leave the mappings showing the data; `zx_debug_kernel_stats`
+//! do not move); a write commits; `zx_vmo_write`, COMMIT, a write through another mapping, a
+//! protect and a kernel copy into the mapping after a mapped read all leave the mappings showing
+//! the data; `zx_debug_kernel_stats`
 //! runs the invariant check of every address space (zero-frame entries read-only, on pages not
 //! committed; the zero frame all zeros) and finds no failure.
 
@@ -137,6 +138,18 @@ fn a_vmo_write_after_a_mapped_read_is_seen_through_the_mapping(ctx: &Ctx) -> Tes
         ensure_eq!((peek(a + i * PAGE), peek(r + i * PAGE)), (0, 0));
     }
     ensure_eq!(committed(&v)?, 0);
+    // The kernel writes the page (zx_vmo_read into the mapping): its copy to user memory faults
+    // for WRITE on the zero-frame entry like a user write, commits, and never writes the zero
+    // frame.
+    let src = vmo(1)?;
+    check!(src.write(&[0x5a; 64], 100));
+    // SAFETY: the first page of the mapping `a` is ours and no Rust reference covers it.
+    let dst = unsafe { core::slice::from_raw_parts_mut(a as *mut u8, PAGE) };
+    check!(src.read(dst, 0));
+    ensure_eq!(peek(r + 88), 0);
+    ensure_eq!(peek(r + 104), 0x5a5a_5a5a_5a5a_5a5a);
+    ensure_eq!(committed(&v)?, PAGE as u64);
+    ensure_eq!(peek(r + PAGE), 0);
     frames_not_data(settled()?)?;
     // SAFETY: (whole block) nothing refers to the mappings any more.
     unsafe {
