@@ -286,8 +286,8 @@ impl Vmo {
     }
 
     /// Decommits page `index` (if committed) when it is mapped in more places than one lock hold
-    /// should unmap: the page leaves the VMO first (a fault from now on commits a fresh zero
-    /// page), then its page-table entries are removed from at most `per_step` mappings per hold
+    /// should unmap: the page leaves the VMO first (from now on a write fault commits a fresh
+    /// page and a read fault maps the zero page), then its page-table entries are removed from at most `per_step` mappings per hold
     /// of the VMO lock, with `preempt` called between two holds (with no lock held), and the frame
     /// is freed once no mapping can reach it. Mappings added or removed between two steps are
     /// fine: a walk resumes after the last back-reference it handled, a new mapping can only map
