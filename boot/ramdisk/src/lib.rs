@@ -317,7 +317,9 @@ mod tests {
             assert_eq!(e.offset % FILE_ALIGN, 0, "{}", e.name);
             assert_eq!(&img[e.offset..e.offset + e.data.len()], e.data);
             let end = e.offset + e.data.len();
-            assert!(img[end..end.next_multiple_of(FILE_ALIGN)].iter().all(|&b| b == 0));
+            assert!(img[end..end.next_multiple_of(FILE_ALIGN)]
+                .iter()
+                .all(|&b| b == 0));
         }
         assert_eq!(ar.entry("bin/hello").unwrap().offset, 3 * FILE_ALIGN);
         assert_eq!(ar.get("bin/hello"), Some(&[1u8, 2, 3, 4, 5][..]));

@@ -13,11 +13,13 @@ fn fail(msg: String) -> Failure {
     Failure::new(msg, file!(), line!())
 }
 
-/// Starts ramdisk program `name` with `arg2`.
+/// Starts ramdisk program `name` with `arg2`, mapped from the ramdisk VMO.
 fn start(name: &str, arg2: u64) -> Result<Arc<Process>, Failure> {
-    let image =
-        loader::program(name).ok_or_else(|| fail(format!("no program {name:?} in the ramdisk")))?;
-    loader::spawn(name, image, None, 0, arg2).map_err(|e| fail(format!("spawn {name}: {e}")))
+    let (image, offset) = loader::program_entry(name)
+        .ok_or_else(|| fail(format!("no program {name:?} in the ramdisk")))?;
+    let vmo = loader::ramdisk_vmo().map_err(|s| fail(format!("ramdisk VMO: {s:?}")))?;
+    loader::spawn(name, image, Some((vmo, offset)), None, 0, arg2)
+        .map_err(|e| fail(format!("spawn {name}: {e}")))
 }
 
 /// Runs ramdisk program `name` with `arg2` to its end; returns its return code.
