@@ -828,7 +828,13 @@ pub fn load<T: LoadTarget + ?Sized>(
         match placement {
             Placement::Copy => {
                 let data = segment_image(image, plan, i, base)?;
-                target.map_segment(at, seg.page_size(), seg.perms, &data)
+                // Trailing zeros need no writing (a `.bss`-only segment's leading bytes are
+                // all zero): the target's fresh pages are zero already.
+                let end = data
+                    .iter()
+                    .rposition(|&b| b != 0)
+                    .map_or(0, |last| last + 1);
+                target.map_segment(at, seg.page_size(), seg.perms, &data[..end])
             }
             Placement::Shared { file_page } => {
                 target.map_image(at, file_page, seg.page_size(), seg.perms)

@@ -257,6 +257,40 @@ pub fn spawn_image_with(
     spawn_from(name, &image, arg1, setup)
 }
 
+/// Loads the ramdisk program `name` into `root` (a process's root VMAR) as [`spawn`] does,
+/// mapped from the archive VMO when the ramdisk keeps it, without a stack or a thread: the
+/// first step of a spawn, for a caller that starts the process itself (or inspects it).
+pub fn load_program(
+    ramdisk: &Ramdisk,
+    name: &str,
+    root: &Vmar,
+) -> Result<elfload::Loaded, SpawnError> {
+    let image = ramdisk.image(name).ok_or(SpawnError::NotFound)?;
+    let plan = LoadPlan::parse(image.bytes).map_err(SpawnError::BadImage)?;
+    load(&image, &plan, root)
+}
+
+/// Loads the ELF `image` into `root` by copying every segment into fresh VMOs (as
+/// [`spawn_image`] does), without a stack or a thread.
+pub fn load_image(image: &[u8], root: &Vmar) -> Result<elfload::Loaded, SpawnError> {
+    let plan = LoadPlan::parse(image).map_err(SpawnError::BadImage)?;
+    let image = Image {
+        bytes: image,
+        vmo: None,
+    };
+    load(&image, &plan, root)
+}
+
+/// Loads `image` (which `plan` was parsed from) into `root`: mapped from its VMO when it has
+/// one, else copied.
+fn load(image: &Image<'_>, plan: &LoadPlan, root: &Vmar) -> Result<elfload::Loaded, SpawnError> {
+    let mut target = match &image.vmo {
+        Some((vmo, offset)) => VmarTarget::with_image(root, vmo, *offset),
+        None => VmarTarget::new(root),
+    };
+    Ok(elfload::load(image.bytes, plan, &mut target)?)
+}
+
 /// [`spawn_image_with`] for an image that may come with its VMO.
 fn spawn_from(
     name: &str,
@@ -264,16 +298,11 @@ fn spawn_from(
     arg1: Handle,
     setup: impl FnOnce(&Vmar) -> ZxResult<u64>,
 ) -> Result<(Child, Vmar), SpawnError> {
-    let bytes = image.bytes;
-    let plan = LoadPlan::parse(bytes).map_err(SpawnError::BadImage)?;
+    let plan = LoadPlan::parse(image.bytes).map_err(SpawnError::BadImage)?;
     // There are no jobs: children are created with an invalid job handle.
     let job = Handle::invalid();
     let (process, root) = Process::create(&job, name.as_bytes(), 0)?;
-    let mut target = match &image.vmo {
-        Some((vmo, offset)) => VmarTarget::with_image(&root, vmo, *offset),
-        None => VmarTarget::new(&root),
-    };
-    let loaded = elfload::load(bytes, &plan, &mut target)?;
+    let loaded = load(image, &plan, &root)?;
 
     let stack_size = plan
         .stack_size
