@@ -8,6 +8,10 @@
 //! Arguments (the ramdisk command line's `args=`): `rounds=R` (default 5), `n=PAGES` (default 511),
 //! `m=M1,M2,...` (existing-mapping counts, default 100,1000,10000,60000). The many-mappings series
 //! stops at the first count the kernel refuses (printed with the status).
+//!
+//! With the ramdisk (the first process gets it), two more figures: `child` spawned and waited
+//! for, mapped from the ramdisk (`zx::process::spawn`: text and rodata shared, data
+//! copy-on-write) and copied (`spawn_image`: every segment written into fresh VMOs).
 #![no_std]
 #![no_main]
 
@@ -77,7 +81,11 @@ fn main(startup: Startup) -> i64 {
     println!("vmbench: rounds={rounds} n={n} pages; per-op ns, median [min .. max]");
     let b = Bench { rounds };
     let root = &startup.root_vmar;
-    match run(&b, root, n, &ms) {
+    let spawns = match ramdisk {
+        Some(rd) => spawn_child(&b, &rd),
+        None => Ok(()),
+    };
+    match run(&b, root, n, &ms).and(spawns) {
         Ok(()) => {
             println!("vmbench: done");
             0
@@ -87,6 +95,31 @@ fn main(startup: Startup) -> i64 {
             1
         }
     }
+}
+
+/// `child` spawned and waited for (it maps, touches and unmaps 4 pages, prints a line and
+/// exits), mapped from the ramdisk and copied.
+fn spawn_child(b: &Bench, rd: &Ramdisk) -> Result<(), abi::Status> {
+    let Some(image) = rd.get("child") else {
+        println!("vmbench: no child in the ramdisk; spawn figures skipped");
+        return Ok(());
+    };
+    let k = 4;
+    let once = |mapped: bool| -> i64 {
+        let t = now();
+        for _ in 0..k {
+            let child = match mapped {
+                true => zx::process::spawn(rd, "child", zx::Handle::invalid(), 0),
+                false => zx::process::spawn_image("child", image, zx::Handle::invalid(), 0),
+            }
+            .expect("spawn child");
+            child.wait().expect("wait for child");
+        }
+        now() - t
+    };
+    b.run("spawn_wait_child_mapped", k, || once(true));
+    b.run("spawn_wait_child_copied", k, || once(false));
+    Ok(())
 }
 
 fn run(b: &Bench, root: &Vmar, n: usize, ms: &[usize]) -> Result<(), abi::Status> {
