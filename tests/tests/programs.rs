@@ -77,7 +77,11 @@ fn every_program_is_a_loadable_static_pie() {
                 (false, _) => matches!(placement, Placement::Shared { .. }),
                 (true, _) => matches!(placement, Placement::Cow { .. }),
             };
-            assert!(expected, "{name}: segment {i} ({}): {placement:?}", seg.perms);
+            assert!(
+                expected,
+                "{name}: segment {i} ({}): {placement:?}",
+                seg.perms
+            );
         }
         // The stripped copy packed into the ramdisk parses to the same plan.
         let stripped = boot::image::strip_for_image(&elf).unwrap();
