@@ -138,13 +138,21 @@ impl AddressSpace {
     /// changing under the copy.
     pub fn private_copy_for_write(&self, vaddr: usize) -> ZxResult<MappingWindow> {
         for _ in 0..PRIVATE_COPY_TRIES {
-            let window = self.mapping_at(vaddr).ok_or(Status::ERR_NOT_FOUND)?;
-            let (uid, private) = {
+            // One lookup for the window and the mapping's identity.
+            let (window, uid, private) = {
                 let tree = self.tree.lock();
-                let (_, _, _, m) = tree
+                let (_, base, len, m) = tree
                     .find_mapping(tree.root, vaddr)
                     .ok_or(Status::ERR_NOT_FOUND)?;
-                (m.uid, m.private_copy)
+                let window = MappingWindow {
+                    base,
+                    len,
+                    vmo: m.vmo.clone(),
+                    vmo_offset: m.vmo_offset,
+                    perms: m.perms,
+                    max_perms: m.max_perms,
+                };
+                (window, m.uid, m.private_copy)
             };
             if window.max_perms.contains(MmuFlags::WRITE) || private {
                 return Ok(window);
