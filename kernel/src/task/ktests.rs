@@ -179,6 +179,43 @@ ktest! {
     }
 }
 
+ktest! {
+    fn first_process_loader_maps_programs_from_the_ramdisk_vmo() {
+        // The kernel's loader (what starts the first process): the program's read-only
+        // segments (one executable) map the ramdisk VMO itself, without WRITE in their maximum
+        // protection (a debugger's write makes a private copy); its data is another VMO.
+        let rd = loader::ramdisk_vmo().map_err(|s| fail(format!("ramdisk VMO: {s:?}")))?;
+        let spinner = start("victim", victim::SPIN)?;
+        let maps: alloc::vec::Vec<_> = spinner
+            .aspace()
+            .ok_or_else(|| fail("no address space".into()))?
+            .walk()
+            .into_iter()
+            .filter_map(|r| match r {
+                vm::RegionInfo::Mapping {
+                    perms,
+                    max_perms,
+                    vmo_id,
+                    ..
+                } => Some((perms, max_perms, vmo_id)),
+                _ => None,
+            })
+            .collect();
+        spinner.kill(ZX_TASK_RETCODE_SYSCALL_KILL);
+        loader::wait_for_exit(&spinner);
+        let shared: alloc::vec::Vec<_> = maps.iter().filter(|m| m.2 == rd.id()).collect();
+        ensure!(shared.len() >= 2, "mappings of the ramdisk VMO: {shared:?} of {maps:?}");
+        ensure!(shared.iter().any(|m| m.0.contains(vm::MmuFlags::EXECUTE)));
+        ensure!(shared
+            .iter()
+            .all(|m| !m.1.contains(vm::MmuFlags::WRITE) && !m.0.contains(vm::MmuFlags::WRITE)));
+        ensure!(maps
+            .iter()
+            .any(|m| m.2 != rd.id() && m.0.contains(vm::MmuFlags::WRITE)));
+        Ok(())
+    }
+}
+
 /// Free frames (with those the heap holds: not a leak), page-table pages, kernel stacks,
 /// handles and processes.
 fn counts() -> [u64; 5] {
