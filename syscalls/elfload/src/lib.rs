@@ -10,11 +10,13 @@
 //!    relocation kind is refused) and the entry point, all relative to the span's start.
 //! 2. [`load`] drives a [`LoadTarget`]: reserve a region of the span's size at a base the target
 //!    chooses (a randomized, kernel-chosen address), then hand over each segment as page-aligned
-//!    bytes with the relocations already applied, to be placed with its final permissions. So no
-//!    segment ever has to be writable just to be relocated, and the target needs no `protect`.
+//!    bytes with the relocations already applied (or, with an image VMO, as image pages plus the
+//!    rewritten pages, below), to be placed with its final permissions. So no segment ever has
+//!    to be writable just to be relocated, and the target needs no `protect`.
 //!
 //! The kernel implements [`LoadTarget`] with the vm API, the user library (`zx::process`) with
-//! `zx_vmar_allocate` / `zx_vmo_create` / `zx_vmo_write` / `zx_vmar_map`.
+//! `zx_vmar_allocate` / `zx_vmo_create` / `zx_vmo_write` / `zx_vmo_create_child` /
+//! `zx_vmar_map`.
 //!
 //! A target that holds the image in a VMO at a page-aligned offset ([`LoadTarget::has_image`]:
 //! the boot ramdisk pads every file to pages) is not handed bytes for most segments but told how
