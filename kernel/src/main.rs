@@ -117,15 +117,15 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
             if cmdline.flag("demo_failures") {
                 demo::arm_panic_on_request();
             }
-            run_init(ramdisk, cmdline.get("prog").unwrap_or("demo"))
+            run_init(cmdline.get("prog").unwrap_or("demo"))
         }
     }
 }
 
 /// Runs the first user program and ends the run with its verdict: success iff it exits with 0.
-fn run_init(ramdisk: &[u8], prog: &str) -> ! {
+fn run_init(prog: &str) -> ! {
     arch::println!("zxkernel: boot complete; starting {prog:?} from the ramdisk");
-    match task::loader::run_init(ramdisk, prog) {
+    match task::loader::run_init(prog) {
         Ok(code) => {
             arch::println!("init: exited with code {code}");
             qemu::exit(if code == 0 {

@@ -1,8 +1,9 @@
 //! The user programs as built: each is a static PIE the loader accepts (x86_64, ET_DYN, no
 //! interpreter, W^X segments, only relative relocations), and loading one relocates every
-//! pointer by the chosen base.
+//! pointer by the chosen base; mapped from the ramdisk, each one's text and rodata are the
+//! image's own pages and only its data is a copy-on-write child.
 
-use elfload::{load, LoadPlan, LoadTarget, Perms, PAGE_SIZE};
+use elfload::{load, LoadPlan, LoadTarget, Patch, Perms, Placement, PAGE_SIZE};
 
 struct Memory {
     base: u64,
@@ -27,6 +28,22 @@ impl LoadTarget for Memory {
         self.maps.push((off, size, perms));
         Ok(())
     }
+    fn has_image(&self) -> bool {
+        false
+    }
+    fn map_image(&mut self, _: u64, _: u64, _: u64, _: Perms) -> Result<(), String> {
+        Err("no image".into())
+    }
+    fn map_image_cow(
+        &mut self,
+        _: u64,
+        _: u64,
+        _: u64,
+        _: Perms,
+        _: &[Patch],
+    ) -> Result<(), String> {
+        Err("no image".into())
+    }
 }
 
 #[test]
@@ -50,6 +67,22 @@ fn every_program_is_a_loadable_static_pie() {
                 .all(|s| !(s.perms.write && s.perms.execute)),
             "{name}"
         );
+        // Mapped from the ramdisk: every read-only segment shares the image's pages, every
+        // writable one with file bytes is a copy-on-write child (the linker keeps file offsets
+        // congruent to addresses).
+        for (i, seg) in plan.segments.iter().enumerate() {
+            let placement = plan.placement(i).unwrap();
+            let expected = match (seg.perms.write, seg.file_size) {
+                (_, 0) => matches!(placement, Placement::Copy),
+                (false, _) => matches!(placement, Placement::Shared { .. }),
+                (true, _) => matches!(placement, Placement::Cow { .. }),
+            };
+            assert!(
+                expected,
+                "{name}: segment {i} ({}): {placement:?}",
+                seg.perms
+            );
+        }
         // The stripped copy packed into the ramdisk parses to the same plan.
         let stripped = boot::image::strip_for_image(&elf).unwrap();
         assert_eq!(LoadPlan::parse(&stripped).unwrap(), plan, "{name}");

@@ -9,11 +9,19 @@
 //! piece that is compatible ([`VmMapping::can_merge`]: same VMO, contiguous VMO offsets, same
 //! protection, same maximum protection). So the number of tree entries is bounded by the number
 //! of maximal runs of distinct protection, and repeated protect calls never grow the tree.
+//!
+//! Debugger writes: [`AddressSpace::private_copy_for_write`] gives a mapping whose maximum
+//! protection lacks WRITE its own copy-on-write child of the window it maps (Zircon's
+//! `VmMapping::ForceWritable`), so `zx_process_write_memory` into code changes this mapping
+//! only, never the VMO it was made from nor anyone else's view of it.
 
 use alloc::sync::Arc;
 
+use abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE;
+use abi::{Status, ZxResult};
+
 use crate::arch_traits::MmuFlags;
-use crate::aspace::AddressSpace;
+use crate::aspace::{AddressSpace, Child, Slots};
 use crate::vmo::Vmo;
 
 /// One mapping: `[base, base + len)` of its parent VMAR shows the VMO from `vmo_offset`.
@@ -28,6 +36,9 @@ pub(crate) struct VmMapping {
     /// handle used at map time, and the parent VMAR's CAN_MAP_* flags. Fixed for the mapping's
     /// lifetime, even after those handles are closed.
     pub(crate) max_perms: MmuFlags,
+    /// True once `vmo` is this mapping's private copy-on-write child of the VMO it was made
+    /// from ([`AddressSpace::private_copy_for_write`]): a debugger's writes go to it.
+    pub(crate) private_copy: bool,
     /// Unique within the address space; names the VMO back-reference.
     pub(crate) uid: u64,
     /// Carries no information; see [`LayoutNiche`].
@@ -105,5 +116,97 @@ impl AddressSpace {
             perms: m.perms,
             max_perms: m.max_perms,
         })
+    }
+}
+
+/// How often [`AddressSpace::private_copy_for_write`] retries when the mapping changed while
+/// its copy was made (a concurrent unmap or protect); then `ERR_BAD_STATE`.
+const PRIVATE_COPY_TRIES: usize = 4;
+
+impl AddressSpace {
+    /// The mapping containing `vaddr`, for a debugger's write (`zx_process_write_memory`): when
+    /// its maximum protection lacks WRITE it first gets its own copy-on-write child of the
+    /// window it maps (SNAPSHOT_AT_LEAST_ON_WRITE of `[vmo_offset, vmo_offset + len)`, made
+    /// once per mapping, Zircon's `VmMapping::ForceWritable`): its page-table entries go (they
+    /// refault from the child) and the mapping shows the child from offset 0 from then on, so
+    /// a write into the returned window's VMO is seen through this mapping only, never through
+    /// the original VMO or any other mapping of it. A mapping whose maximum has WRITE is
+    /// returned as it is (the process could write that VMO itself).
+    ///
+    /// `ERR_NOT_FOUND` when nothing is mapped at `vaddr`; the child's errors (`ERR_NO_MEMORY`,
+    /// `ERR_NOT_SUPPORTED` for a discardable VMO); `ERR_BAD_STATE` when the mapping keeps
+    /// changing under the copy.
+    pub fn private_copy_for_write(&self, vaddr: usize) -> ZxResult<MappingWindow> {
+        for _ in 0..PRIVATE_COPY_TRIES {
+            // One lookup for the window and the mapping's identity.
+            let (window, uid, private) = {
+                let tree = self.tree.lock();
+                let (_, base, len, m) = tree
+                    .find_mapping(tree.root, vaddr)
+                    .ok_or(Status::ERR_NOT_FOUND)?;
+                let window = MappingWindow {
+                    base,
+                    len,
+                    vmo: m.vmo.clone(),
+                    vmo_offset: m.vmo_offset,
+                    perms: m.perms,
+                    max_perms: m.max_perms,
+                };
+                (window, m.uid, m.private_copy)
+            };
+            if window.max_perms.contains(MmuFlags::WRITE) || private {
+                return Ok(window);
+            }
+            // The child is made without the tree lock: making it unmaps the parent's mappings
+            // of the range, which takes the MMU locks of other address spaces.
+            let child = window.vmo.create_child(
+                ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE,
+                window.vmo_offset,
+                window.len as u64,
+            )?;
+            let mut slots = Slots::new();
+            slots.reserve(&child)?;
+            let mut tree = self.tree.lock();
+            let (parent, base, len, unchanged) = {
+                let Some((parent, base, len, m)) = tree.find_mapping(tree.root, vaddr) else {
+                    return Err(Status::ERR_NOT_FOUND);
+                };
+                let unchanged = m.uid == uid
+                    && !m.private_copy
+                    && base == window.base
+                    && len == window.len
+                    && m.vmo_offset == window.vmo_offset
+                    && Arc::ptr_eq(&m.vmo, &window.vmo);
+                (parent, base, len, unchanged)
+            };
+            if !unchanged {
+                continue;
+            }
+            let Some(Child::Mapping(m)) = tree
+                .node_mut(parent)
+                .and_then(|node| node.children.get_mut(base))
+                .map(|(_, c)| c)
+            else {
+                return Err(Status::ERR_BAD_STATE);
+            };
+            // Entries first (they map the original's frames), then the back-references move.
+            self.unmap_ptes_now(base, len);
+            self.backref_remove(m);
+            let original = core::mem::replace(&mut m.vmo, child.clone());
+            m.vmo_offset = 0;
+            m.private_copy = true;
+            self.backref_add(&mut slots, m, base, len);
+            drop(tree);
+            drop(original);
+            return Ok(MappingWindow {
+                base,
+                len,
+                vmo: child,
+                vmo_offset: 0,
+                perms: window.perms,
+                max_perms: window.max_perms,
+            });
+        }
+        Err(Status::ERR_BAD_STATE)
     }
 }

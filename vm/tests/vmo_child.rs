@@ -374,3 +374,59 @@ fn a_writable_entry_of_a_shared_frame_is_caught() {
     f.mmu.corrupt(b, Some((frame, RU)));
     f.check();
 }
+
+/// A debugger's write into a mapping whose maximum lacks WRITE (`private_copy_for_write`, the
+/// `zx_process_write_memory` path): the mapping gets its own child once; what is written there
+/// shows through that mapping only, never in the VMO or its other mapping; a mapping whose
+/// maximum has WRITE keeps its VMO.
+#[test]
+fn private_copy_for_a_debugger_write() {
+    use abi::rights::ZX_RIGHT_WRITE;
+    let f = Fixture::new();
+    let base = f.phys.used_frames();
+    let vmo = tagged(&f, 2);
+    let ro = |vmo: &Arc<Vmo>| {
+        f.root
+            .map(
+                ZX_VM_PERM_READ,
+                0,
+                vmo,
+                0,
+                2 * PAGE,
+                VMAR_RIGHTS,
+                VMO_RIGHTS & !ZX_RIGHT_WRITE,
+            )
+            .unwrap()
+    };
+    let (a, b) = (ro(&vmo), ro(&vmo));
+    assert_eq!((uread(&f, a + PAGE), uread(&f, b + PAGE)), (2, 2));
+    let w = f.aspace.private_copy_for_write(a + PAGE + 5).unwrap();
+    assert_eq!((w.base, w.len, w.vmo_offset), (a, 2 * PAGE, 0));
+    assert!(!Arc::ptr_eq(&w.vmo, &vmo), "no private copy");
+    w.vmo.write(P + 5, b"X").unwrap();
+    assert_eq!(uread(&f, a + PAGE + 5), b'X');
+    assert_eq!(
+        uread(&f, b + PAGE + 5),
+        0,
+        "the other mapping saw the write"
+    );
+    assert_eq!(byte(&vmo, P + 5), 0, "the VMO saw the write");
+    assert_eq!(uread(&f, a), 1, "the copy keeps the other pages");
+    // Once per mapping: the next write goes to the same copy.
+    let again = f.aspace.private_copy_for_write(a).unwrap();
+    assert!(Arc::ptr_eq(&again.vmo, &w.vmo), "a second copy");
+    f.check();
+    // One page copied, by the write.
+    assert_eq!(f.phys.used_frames(), base + 3);
+    // A mapping whose maximum has WRITE is written in its VMO.
+    let rw = f.map_at(&f.sub(2).0, 0, &vmo, 2);
+    let own = f.aspace.private_copy_for_write(rw).unwrap();
+    assert!(Arc::ptr_eq(&own.vmo, &vmo));
+    assert_eq!(
+        f.aspace.private_copy_for_write(0x1000).map(drop),
+        Err(Status::ERR_NOT_FOUND)
+    );
+    let phys = f.phys.clone();
+    drop((w, again, own, vmo, f));
+    assert_eq!(phys.used_frames(), base);
+}

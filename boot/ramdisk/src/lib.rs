@@ -6,8 +6,13 @@
 //!
 //! ```text
 //! header:  magic "ZXRDISK1" (8 bytes) | entry count: u32 LE | reserved: u32 (0)
-//! entry:   name length: u32 LE | data length: u32 LE | name (UTF-8) | pad to 8 | data | pad to 8
+//! entry:   name length: u32 LE | data length: u32 LE | name (UTF-8) | pad to 4096 | data | pad to 4096
 //! ```
+//!
+//! Offsets and padding count from the archive's first byte. Every file's data starts on a page
+//! boundary and owns its pages alone ([`FILE_ALIGN`]): a loader maps a program's pages straight
+//! from the archive's VMO (the kernel's `zx::process` loaders), and such a mapping never shows
+//! bytes of another file or header. [`Entry::offset`] says where a file's data lies.
 //!
 //! By convention the entry named [`CMDLINE`] holds the command line: space-separated `key=value`
 //! words (or bare `flag` words), parsed by [`Cmdline`]. The crate is `no_std` + `alloc`, contains
@@ -25,6 +30,9 @@ pub const MAGIC: &[u8; 8] = b"ZXRDISK1";
 pub const CMDLINE: &str = "cmdline";
 
 const HEADER_LEN: usize = 16;
+
+/// Alignment (and padding) of every file's data in the archive: one page.
+pub const FILE_ALIGN: usize = 4096;
 
 /// Why a byte blob is not a valid ramdisk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,22 +79,21 @@ impl Builder {
             out.extend_from_slice(&(name.len() as u32).to_le_bytes());
             out.extend_from_slice(&(data.len() as u32).to_le_bytes());
             out.extend_from_slice(name.as_bytes());
-            pad8(&mut out);
+            pad_page(&mut out);
             out.extend_from_slice(data);
-            pad8(&mut out);
+            pad_page(&mut out);
         }
         out
     }
 }
 
-fn pad8(out: &mut Vec<u8>) {
-    while !out.len().is_multiple_of(8) {
-        out.push(0);
-    }
+fn pad_page(out: &mut Vec<u8>) {
+    let len = out.len().next_multiple_of(FILE_ALIGN);
+    out.resize(len, 0);
 }
 
-fn align8(n: usize) -> Option<usize> {
-    n.checked_add(7).map(|n| n & !7)
+fn align_page(n: usize) -> Option<usize> {
+    n.checked_add(FILE_ALIGN - 1).map(|n| n & !(FILE_ALIGN - 1))
 }
 
 /// One named file of a parsed ramdisk.
@@ -96,6 +103,8 @@ pub struct Entry<'a> {
     pub name: &'a str,
     /// The file contents.
     pub data: &'a [u8],
+    /// Where `data` starts in the archive (a multiple of [`FILE_ALIGN`]).
+    pub offset: usize,
 }
 
 /// A validated ramdisk borrowed from memory.
@@ -145,7 +154,12 @@ impl<'a> Archive<'a> {
 
     /// The entry named `name`, if any.
     pub fn get(&self, name: &str) -> Option<&'a [u8]> {
-        self.entries().find(|e| e.name == name).map(|e| e.data)
+        self.entry(name).map(|e| e.data)
+    }
+
+    /// The entry named `name` with its offset in the archive, if any.
+    pub fn entry(&self, name: &str) -> Option<Entry<'a>> {
+        self.entries().find(|e| e.name == name)
     }
 
     /// Where in the archive's bytes each command-line word with key `key` (`key=...` or bare
@@ -202,12 +216,16 @@ impl<'a> Iter<'a> {
         let name_end = name_at.checked_add(name_len).ok_or(Error::Truncated)?;
         let name = self.bytes.get(name_at..name_end).ok_or(Error::Truncated)?;
         let name = core::str::from_utf8(name).map_err(|_| Error::BadName)?;
-        let data_at = align8(name_end).ok_or(Error::Truncated)?;
+        let data_at = align_page(name_end).ok_or(Error::Truncated)?;
         let data_end = data_at.checked_add(data_len).ok_or(Error::Truncated)?;
         let data = self.bytes.get(data_at..data_end).ok_or(Error::Truncated)?;
-        self.pos = align8(data_end).ok_or(Error::Truncated)?;
+        self.pos = align_page(data_end).ok_or(Error::Truncated)?;
         self.left -= 1;
-        Ok(Some(Entry { name, data }))
+        Ok(Some(Entry {
+            name,
+            data,
+            offset: data_at,
+        }))
     }
 }
 
@@ -291,9 +309,19 @@ mod tests {
             .file("bin/hello", &[1, 2, 3, 4, 5])
             .file("empty", &[])
             .build();
-        assert_eq!(img.len() % 8, 0);
+        assert_eq!(img.len() % FILE_ALIGN, 0);
         let ar = Archive::parse(&img).unwrap();
         assert_eq!(ar.len(), 3);
+        // Every file's data starts on its own page, and the rest of its last page is zero.
+        for e in ar.entries() {
+            assert_eq!(e.offset % FILE_ALIGN, 0, "{}", e.name);
+            assert_eq!(&img[e.offset..e.offset + e.data.len()], e.data);
+            let end = e.offset + e.data.len();
+            assert!(img[end..end.next_multiple_of(FILE_ALIGN)]
+                .iter()
+                .all(|&b| b == 0));
+        }
+        assert_eq!(ar.entry("bin/hello").unwrap().offset, 3 * FILE_ALIGN);
         assert_eq!(ar.get("bin/hello"), Some(&[1u8, 2, 3, 4, 5][..]));
         assert_eq!(ar.get("empty"), Some(&[][..]));
         assert_eq!(ar.get("missing"), None);
@@ -318,7 +346,7 @@ mod tests {
     fn rejects_garbage() {
         assert_eq!(Archive::parse(b"nope").unwrap_err(), Error::BadMagic);
         let mut img = Builder::new().file("x", &[9; 20]).build();
-        img.truncate(img.len() - 8);
+        img.truncate(FILE_ALIGN + 19);
         assert_eq!(Archive::parse(&img).unwrap_err(), Error::Truncated);
         let mut img = Builder::new().file("x", &[]).build();
         img[24] = 0xff;

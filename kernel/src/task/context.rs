@@ -198,11 +198,13 @@ pub fn debugging_syscalls() -> bool {
 /// commits what it touches), truncated at the end of that mapping and of its VMO.
 ///
 /// Rights: the mapping's maximum protection (the rights ceiling recorded at map time, from the
-/// VMO handle's and VMAR handle's rights and the region's `CAN_MAP_*`) must include READ for a
-/// read and WRITE for a write, else `ZX_ERR_ACCESS_DENIED`: the call never reaches bytes the
-/// target process could not have reached through that mapping itself (e.g. a read-only VMO such
-/// as the ramdisk, whose handle lacks WRITE, cannot be written; a MAP-only VMO cannot be read).
-/// Zircon writes into a private copy instead (`ForceWritable`); this kernel has no VMO clones yet.
+/// VMO handle's and VMAR handle's rights and the region's `CAN_MAP_*`) must include READ, else
+/// `ZX_ERR_ACCESS_DENIED` (a MAP-only VMO cannot be read nor written this way: the target could
+/// never see those bytes). A write into a mapping whose maximum lacks WRITE (code mapped from
+/// the ramdisk, a read-only VMO handle's mapping) goes to the mapping's private copy-on-write
+/// child (`vm::AddressSpace::private_copy_for_write`, Zircon's `ForceWritable`): the target sees
+/// it through that mapping, the VMO and every other mapping of it never do. A mapping whose
+/// maximum has WRITE is written in its VMO.
 ///
 /// No mapping at `vaddr`: `ZX_ERR_NOT_FOUND` (current Zircon; its core tests
 /// `Vmar.PartialUnmapAndRead` / `check_pages_mapped` assert it; older Zircon trees returned
@@ -222,18 +224,30 @@ fn access_memory(
         .vmo_offset
         .checked_add(into_mapping as u64)
         .ok_or(Status::ERR_OUT_OF_RANGE)?;
-    let needed = if write.is_some() {
-        MmuFlags::WRITE
-    } else {
-        MmuFlags::READ
-    };
-    if !window.max_perms.contains(needed) {
+    if !window.max_perms.contains(MmuFlags::READ) {
         return Err(Status::ERR_ACCESS_DENIED);
     }
     let in_vmo = window.vmo.size().saturating_sub(offset);
     if in_vmo == 0 {
         return Err(Status::ERR_OUT_OF_RANGE);
     }
+    let (window, offset) = match write {
+        Some(_) if !window.max_perms.contains(MmuFlags::WRITE) => {
+            let copy = aspace.private_copy_for_write(vaddr)?;
+            if !copy.max_perms.contains(MmuFlags::READ) {
+                return Err(Status::ERR_ACCESS_DENIED);
+            }
+            let at = copy
+                .vmo_offset
+                .checked_add((vaddr - copy.base) as u64)
+                .ok_or(Status::ERR_OUT_OF_RANGE)?;
+            (copy, at)
+        }
+        _ => (window, offset),
+    };
+    // The copy covers the mapping as it is now (it may have changed since the lookup above).
+    let into_mapping = vaddr - window.base;
+    let in_vmo = window.vmo.size().saturating_sub(offset).min(in_vmo);
     let len = read.as_ref().map_or(0, |b| b.len()) + write.map_or(0, |b| b.len());
     let n = len
         .min(window.len - into_mapping)

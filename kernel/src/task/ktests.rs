@@ -13,11 +13,13 @@ fn fail(msg: String) -> Failure {
     Failure::new(msg, file!(), line!())
 }
 
-/// Starts ramdisk program `name` with `arg2`.
+/// Starts ramdisk program `name` with `arg2`, mapped from the ramdisk VMO.
 fn start(name: &str, arg2: u64) -> Result<Arc<Process>, Failure> {
-    let image =
-        loader::program(name).ok_or_else(|| fail(format!("no program {name:?} in the ramdisk")))?;
-    loader::spawn(name, image, None, 0, arg2).map_err(|e| fail(format!("spawn {name}: {e}")))
+    let (image, offset) = loader::program_entry(name)
+        .ok_or_else(|| fail(format!("no program {name:?} in the ramdisk")))?;
+    let vmo = loader::ramdisk_vmo().map_err(|s| fail(format!("ramdisk VMO: {s:?}")))?;
+    loader::spawn(name, image, Some((vmo, offset)), None, 0, arg2)
+        .map_err(|e| fail(format!("spawn {name}: {e}")))
 }
 
 /// Runs ramdisk program `name` with `arg2` to its end; returns its return code.
@@ -173,6 +175,43 @@ ktest! {
         ensure_eq!(spinner.signals() & process::SIGNAL_TERMINATED, 0);
         spinner.kill(ZX_TASK_RETCODE_SYSCALL_KILL);
         ensure_eq!(loader::wait_for_exit(&spinner), ZX_TASK_RETCODE_SYSCALL_KILL);
+        Ok(())
+    }
+}
+
+ktest! {
+    fn first_process_loader_maps_programs_from_the_ramdisk_vmo() {
+        // The kernel's loader (what starts the first process): the program's read-only
+        // segments (one executable) map the ramdisk VMO itself, without WRITE in their maximum
+        // protection (a debugger's write makes a private copy); its data is another VMO.
+        let rd = loader::ramdisk_vmo().map_err(|s| fail(format!("ramdisk VMO: {s:?}")))?;
+        let spinner = start("victim", victim::SPIN)?;
+        let maps: alloc::vec::Vec<_> = spinner
+            .aspace()
+            .ok_or_else(|| fail("no address space".into()))?
+            .walk()
+            .into_iter()
+            .filter_map(|r| match r {
+                vm::RegionInfo::Mapping {
+                    perms,
+                    max_perms,
+                    vmo_id,
+                    ..
+                } => Some((perms, max_perms, vmo_id)),
+                _ => None,
+            })
+            .collect();
+        spinner.kill(ZX_TASK_RETCODE_SYSCALL_KILL);
+        loader::wait_for_exit(&spinner);
+        let shared: alloc::vec::Vec<_> = maps.iter().filter(|m| m.2 == rd.id()).collect();
+        ensure!(shared.len() >= 2, "mappings of the ramdisk VMO: {shared:?} of {maps:?}");
+        ensure!(shared.iter().any(|m| m.0.contains(vm::MmuFlags::EXECUTE)));
+        ensure!(shared
+            .iter()
+            .all(|m| !m.1.contains(vm::MmuFlags::WRITE) && !m.0.contains(vm::MmuFlags::WRITE)));
+        ensure!(maps
+            .iter()
+            .any(|m| m.2 != rd.id() && m.0.contains(vm::MmuFlags::WRITE)));
         Ok(())
     }
 }

@@ -10,11 +10,31 @@
 //!    relocation kind is refused) and the entry point, all relative to the span's start.
 //! 2. [`load`] drives a [`LoadTarget`]: reserve a region of the span's size at a base the target
 //!    chooses (a randomized, kernel-chosen address), then hand over each segment as page-aligned
-//!    bytes with the relocations already applied, to be placed with its final permissions. So no
-//!    segment ever has to be writable just to be relocated, and the target needs no `protect`.
+//!    bytes with the relocations already applied (or, with an image VMO, as image pages plus the
+//!    rewritten pages, below), to be placed with its final permissions. So no segment ever has
+//!    to be writable just to be relocated, and the target needs no `protect`.
 //!
 //! The kernel implements [`LoadTarget`] with the vm API, the user library (`zx::process`) with
-//! `zx_vmar_allocate` / `zx_vmo_create` / `zx_vmo_write` / `zx_vmar_map`.
+//! `zx_vmar_allocate` / `zx_vmo_create` / `zx_vmo_write` / `zx_vmo_create_child` /
+//! `zx_vmar_map`.
+//!
+//! A target that holds the image in a VMO at a page-aligned offset ([`LoadTarget::has_image`]:
+//! the boot ramdisk pads every file to pages) is not handed bytes for most segments but told how
+//! to map the image itself ([`LoadPlan::placement`]), so starting a program costs page faults,
+//! not copies:
+//!
+//! - a segment without write permission, relocations or zero-fill ([`Placement::Shared`]) maps
+//!   the image's pages directly, read-only (text, rodata);
+//! - any other segment with file bytes ([`Placement::Cow`]): a copy-on-write child of the image
+//!   pages holding its file part, in which only the pages that differ from the file are
+//!   rewritten ([`Patch`]: relocated words, the zeroed `.bss` tail of the last file page), then
+//!   fresh zero pages for the rest of its memory size;
+//! - a segment whose file offset is not congruent to its address modulo the page size, or which
+//!   has no file bytes ([`Placement::Copy`]), gets a fresh VMO as without an image.
+//!
+//! The bytes of a shared or copy-on-write page outside the segment's own range (before its first
+//! byte in its first page, after its file part in its last page when nothing is zero-filled)
+//! are the image's neighbouring bytes, as with any loader that maps files by pages.
 //!
 //! Parsing uses the `elf` crate (no_std, no allocation, no unsafe code, checked arithmetic, fuzzed
 //! upstream). Everything read from the file is bounded and overflow-checked here as well: a
@@ -569,6 +589,102 @@ fn relocations(
     Ok(out)
 }
 
+/// How [`load`] places one segment when the target holds the image as a VMO (see the crate
+/// documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A fresh VMO holding the segment's relocated bytes ([`LoadTarget::map_segment`]).
+    Copy,
+    /// The image's pages from file offset `file_page` (page-aligned), mapped as they are
+    /// ([`LoadTarget::map_image`]): [`Segment::page_size`] bytes.
+    Shared {
+        /// File offset of the segment's first page.
+        file_page: u64,
+    },
+    /// A copy-on-write child of the image's `file_pages` pages from `file_page`
+    /// ([`LoadTarget::map_image_cow`]), then zero pages for the rest of
+    /// [`Segment::page_size`] ([`LoadTarget::map_segment`] without data).
+    Cow {
+        /// File offset of the segment's first page.
+        file_page: u64,
+        /// Pages that hold file bytes of the segment.
+        file_pages: u64,
+    },
+}
+
+/// One page of a copy-on-write segment that differs from the image: written whole into the
+/// child (one page copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patch {
+    /// Offset of the page from the segment's first page.
+    pub at: u64,
+    /// The page's contents ([`PAGE_SIZE`] bytes).
+    pub bytes: Vec<u8>,
+}
+
+impl LoadPlan {
+    /// How segment `index` is placed when the target maps the image itself (see
+    /// [`Placement`]); `None` for an index past the last segment.
+    pub fn placement(&self, index: usize) -> Option<Placement> {
+        let seg = self.segments.get(index)?;
+        let lead = seg.offset - seg.page_offset();
+        if seg.file_size == 0 || seg.file_offset % PAGE_SIZE != lead {
+            return Some(Placement::Copy);
+        }
+        let file_page = seg.file_offset - lead;
+        let relocated = self.relocations.iter().any(|r| r.segment == index);
+        if !seg.perms.write && !relocated && seg.mem_size == seg.file_size {
+            return Some(Placement::Shared { file_page });
+        }
+        // Cannot overflow: parse checked offset + mem_size <= span <= MAX_SPAN.
+        let file_end = page_up(seg.offset + seg.file_size);
+        if self
+            .relocations
+            .iter()
+            .any(|r| r.segment == index && r.offset + 8 > file_end)
+        {
+            // A relocated word in the zero-fill pages: they are not the child's.
+            return Some(Placement::Copy);
+        }
+        let file_pages = (file_end - seg.page_offset()) / PAGE_SIZE;
+        Some(Placement::Cow {
+            file_page,
+            file_pages,
+        })
+    }
+
+    /// The pages of copy-on-write segment `index` that differ from the image once placed at
+    /// `base`: each page holding a relocated word, and the last file page when zero-fill starts
+    /// inside it. Their contents come from [`segment_image`] (zero outside the segment's file
+    /// part).
+    pub fn patches(&self, image: &[u8], index: usize, base: u64) -> Result<Vec<Patch>, Error> {
+        let seg = self.segments.get(index).ok_or(Error::NoLoadSegments)?;
+        let first = seg.page_offset();
+        let mut pages: Vec<u64> = Vec::new();
+        for r in self.relocations.iter().filter(|r| r.segment == index) {
+            pages.push(page_down(r.offset - first));
+            pages.push(page_down(r.offset + 7 - first));
+        }
+        let file_end = seg.offset + seg.file_size - first;
+        if seg.mem_size > seg.file_size && file_end % PAGE_SIZE != 0 {
+            pages.push(page_down(file_end));
+        }
+        pages.sort_unstable();
+        pages.dedup();
+        let data = segment_image(image, self, index, base)?;
+        Ok(pages
+            .into_iter()
+            .map(|at| {
+                let mut bytes = vec![0u8; PAGE_SIZE as usize];
+                let from = (at as usize).min(data.len());
+                let to = (at + PAGE_SIZE).min(data.len() as u64) as usize;
+                bytes[..to - from].copy_from_slice(&data[from..to]);
+                Patch { at, bytes }
+            })
+            .collect())
+    }
+}
+
 /// Where a loaded image ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loaded {
@@ -584,8 +700,10 @@ pub struct Loaded {
 
 /// The address space a program is loaded into.
 ///
-/// [`load`] calls [`LoadTarget::reserve`] once, then [`LoadTarget::map_segment`] once per
-/// segment in address order. It stops at the first error and leaves the cleanup (destroying the
+/// [`load`] calls [`LoadTarget::reserve`] once, then per segment in address order
+/// [`LoadTarget::map_segment`] (without an image, or for a [`Placement::Copy`]), or
+/// [`LoadTarget::map_image`] / [`LoadTarget::map_image_cow`] (with an image, see
+/// [`LoadPlan::placement`]). It stops at the first error and leaves the cleanup (destroying the
 /// reserved region) to the target's owner.
 pub trait LoadTarget {
     /// The target's error type (a `Status` for both implementations here).
@@ -604,6 +722,35 @@ pub trait LoadTarget {
         size: u64,
         perms: Perms,
         data: &[u8],
+    ) -> Result<(), Self::Error>;
+
+    /// True when the target holds the image being loaded in a VMO, file offset 0 at a
+    /// page-aligned VMO offset, with its last page padded by zeros or the file's own bytes:
+    /// then [`load`] asks it to map image pages ([`LoadTarget::map_image`],
+    /// [`LoadTarget::map_image_cow`]) instead of copying them.
+    fn has_image(&self) -> bool;
+
+    /// Maps `size` bytes (a page multiple) of the image from `file_offset` (page-aligned) at
+    /// `offset` from the reserved base, with `perms` (never write): the image's own pages,
+    /// shared, never copied.
+    fn map_image(
+        &mut self,
+        offset: u64,
+        file_offset: u64,
+        size: u64,
+        perms: Perms,
+    ) -> Result<(), Self::Error>;
+
+    /// Maps, at `offset` with `perms`, a copy-on-write child of the `size` bytes (a page
+    /// multiple) of the image from `file_offset` (page-aligned), after writing each of
+    /// `patches` (whole pages, offsets from the child's start) into the child.
+    fn map_image_cow(
+        &mut self,
+        offset: u64,
+        file_offset: u64,
+        size: u64,
+        perms: Perms,
+        patches: &[Patch],
     ) -> Result<(), Self::Error>;
 }
 
@@ -673,11 +820,42 @@ pub fn load<T: LoadTarget + ?Sized>(
     target: &mut T,
 ) -> Result<Loaded, LoadError<T::Error>> {
     let base = target.reserve(plan.span).map_err(LoadError::Target)?;
+    let has_image = target.has_image();
     for (i, seg) in plan.segments.iter().enumerate() {
-        let data = segment_image(image, plan, i, base)?;
-        target
-            .map_segment(seg.page_offset(), seg.page_size(), seg.perms, &data)
-            .map_err(LoadError::Target)?;
+        let placement = match has_image {
+            true => plan.placement(i).ok_or(Error::NoLoadSegments)?,
+            false => Placement::Copy,
+        };
+        let at = seg.page_offset();
+        match placement {
+            Placement::Copy => {
+                let data = segment_image(image, plan, i, base)?;
+                // Trailing zeros need no writing (a `.bss`-only segment's leading bytes are
+                // all zero): the target's fresh pages are zero already.
+                let end = data
+                    .iter()
+                    .rposition(|&b| b != 0)
+                    .map_or(0, |last| last + 1);
+                target.map_segment(at, seg.page_size(), seg.perms, &data[..end])
+            }
+            Placement::Shared { file_page } => {
+                target.map_image(at, file_page, seg.page_size(), seg.perms)
+            }
+            Placement::Cow {
+                file_page,
+                file_pages,
+            } => {
+                let patches = plan.patches(image, i, base)?;
+                let file_size = file_pages * PAGE_SIZE;
+                target
+                    .map_image_cow(at, file_page, file_size, seg.perms, &patches)
+                    .and_then(|()| match seg.page_size() - file_size {
+                        0 => Ok(()),
+                        rest => target.map_segment(at + file_size, rest, seg.perms, &[]),
+                    })
+            }
+        }
+        .map_err(LoadError::Target)?;
     }
     Ok(Loaded {
         base,

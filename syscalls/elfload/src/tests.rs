@@ -101,13 +101,40 @@ fn image() -> Vec<u8> {
     b
 }
 
-/// A fake address space: records the reservation and fills a byte image of the span.
+/// A fake address space: records the reservation and fills a byte image of the span. With
+/// `image` (the file, page-padded as the ramdisk holds it) it maps image pages as a VMO-backed
+/// target does, and records how each segment was placed in `kinds`.
 #[derive(Default)]
 struct Fake {
     base: u64,
     memory: Vec<u8>,
     maps: Vec<(u64, u64, Perms)>,
     fail_map: bool,
+    image: Option<Vec<u8>>,
+    kinds: Vec<&'static str>,
+    patched: Vec<u64>,
+}
+
+impl Fake {
+    fn with_image(img: &[u8]) -> Fake {
+        let mut padded = img.to_vec();
+        padded.resize(img.len().next_multiple_of(PAGE_SIZE as usize), 0);
+        Fake {
+            image: Some(padded),
+            ..Fake::default()
+        }
+    }
+
+    /// Copies image pages `[file_offset, file_offset + size)` to `offset` (a shared or
+    /// copy-on-write mapping shows the same bytes).
+    fn place_image(&mut self, offset: u64, file_offset: u64, size: u64, perms: Perms) {
+        let img = self.image.as_ref().expect("map_image without an image");
+        assert_eq!(file_offset % PAGE_SIZE, 0);
+        assert_eq!(size % PAGE_SIZE, 0);
+        let src = &img[file_offset as usize..(file_offset + size) as usize];
+        self.memory[offset as usize..(offset + size) as usize].copy_from_slice(src);
+        self.maps.push((offset, size, perms));
+    }
 }
 
 impl LoadTarget for Fake {
@@ -141,6 +168,43 @@ impl LoadTarget for Fake {
         region.fill(0);
         region[..data.len()].copy_from_slice(data);
         self.maps.push((offset, size, perms));
+        self.kinds
+            .push(if data.is_empty() { "zero" } else { "copy" });
+        Ok(())
+    }
+    fn has_image(&self) -> bool {
+        self.image.is_some()
+    }
+    fn map_image(
+        &mut self,
+        offset: u64,
+        file_offset: u64,
+        size: u64,
+        perms: Perms,
+    ) -> Result<(), &'static str> {
+        assert!(!perms.write, "a shared image page mapped writable");
+        self.place_image(offset, file_offset, size, perms);
+        self.kinds.push("shared");
+        Ok(())
+    }
+    fn map_image_cow(
+        &mut self,
+        offset: u64,
+        file_offset: u64,
+        size: u64,
+        perms: Perms,
+        patches: &[Patch],
+    ) -> Result<(), &'static str> {
+        self.place_image(offset, file_offset, size, perms);
+        for p in patches {
+            assert_eq!(p.at % PAGE_SIZE, 0);
+            assert_eq!(p.bytes.len() as u64, PAGE_SIZE);
+            assert!(p.at < size, "a patch outside the child");
+            let at = (offset + p.at) as usize;
+            self.memory[at..at + PAGE_SIZE as usize].copy_from_slice(&p.bytes);
+            self.patched.push(offset + p.at);
+        }
+        self.kinds.push("cow");
         Ok(())
     }
 }
@@ -390,12 +454,144 @@ fn perms_to_zx_flags() {
     assert_eq!(rw.zx_vm_flags(), ZX_VM_PERM_READ | ZX_VM_PERM_WRITE);
 }
 
-/// Parses and (when the plan is accepted) loads; must never panic.
+/// Parses and (when the plan is accepted) loads, with and without an image; must never panic.
 fn exercise(bytes: &[u8]) {
     if let Ok(plan) = LoadPlan::parse(bytes) {
         assert!(plan.span <= MAX_SPAN && plan.span % PAGE_SIZE == 0);
         let _ = load(bytes, &plan, &mut Fake::default());
+        if plan.span <= 1 << 24 {
+            let _ = load(bytes, &plan, &mut Fake::with_image(bytes));
+        }
     }
+}
+
+/// Loads `img` by copying and by mapping the image; every segment's bytes
+/// (`[offset, offset + mem_size)`) must be the same both ways. Returns the image-mapping target.
+fn load_both_ways(img: &[u8]) -> Fake {
+    let plan = LoadPlan::parse(img).unwrap();
+    let mut copied = Fake::default();
+    load(img, &plan, &mut copied).unwrap();
+    let mut mapped = Fake::with_image(img);
+    load(img, &plan, &mut mapped).unwrap();
+    for s in &plan.segments {
+        let r = s.offset as usize..(s.offset + s.mem_size) as usize;
+        assert_eq!(
+            copied.memory[r.clone()],
+            mapped.memory[r],
+            "segment at {:#x}",
+            s.offset
+        );
+    }
+    mapped
+}
+
+#[test]
+fn image_pages_are_mapped_not_copied() {
+    // Garbage after the file part of the data segment (as the next sections of a real file):
+    // the zero-fill must hide it.
+    let mut img = image();
+    img.resize(0x3000, 0xab);
+    let t = load_both_ways(&img);
+    let plan = LoadPlan::parse(&img).unwrap();
+    assert_eq!(plan.placement(0), Some(Placement::Shared { file_page: 0 }));
+    assert_eq!(
+        plan.placement(1),
+        Some(Placement::Shared { file_page: 0x1000 })
+    );
+    assert_eq!(
+        plan.placement(2),
+        Some(Placement::Cow {
+            file_page: 0x2000,
+            file_pages: 1
+        })
+    );
+    assert_eq!(plan.placement(3), None);
+    // Rodata and text shared, data a child with one page rewritten, .bss fresh zero pages.
+    assert_eq!(t.kinds, ["shared", "shared", "cow", "zero"]);
+    assert_eq!(t.patched, [0x2000]);
+    assert!(t.memory[0x2140..0x5000].iter().all(|&b| b == 0));
+    assert_eq!(rd64(&t.memory, 0x2008), t.base + 0x2010);
+}
+
+#[test]
+fn data_without_relocations_or_bss_is_an_unpatched_child() {
+    // No relocations (DT_RELASZ 0) and a data segment without .bss: a child nothing is written
+    // into, whose last page shows the file's following bytes past the segment.
+    let mut img = image();
+    img.resize(0x3000, 0xab);
+    put64(&mut img, DYN_AT as usize + 24, 0);
+    put64(&mut img, phdr_at(2, ph::MEMSZ), 0x140);
+    let t = load_both_ways(&img);
+    assert_eq!(t.kinds, ["shared", "shared", "cow"]);
+    assert!(t.patched.is_empty());
+    assert_eq!(t.memory[0x2140], 0xab);
+}
+
+#[test]
+fn bss_tail_zeroed_without_relocations() {
+    let mut img = image();
+    img.resize(0x3000, 0xab);
+    put64(&mut img, DYN_AT as usize + 24, 0);
+    let t = load_both_ways(&img);
+    assert_eq!(t.kinds, ["shared", "shared", "cow", "zero"]);
+    assert_eq!(t.patched, [0x2000]);
+    assert!(t.memory[0x2140..0x3000].iter().all(|&b| b == 0));
+}
+
+#[test]
+fn relocated_read_only_segment_is_a_child_mapped_read_only() {
+    // Move the relocations into the read-only segment (its bytes 0x100..0x110).
+    let mut img = image();
+    put64(&mut img, RELA_AT as usize, 0x100);
+    put64(&mut img, RELA_AT as usize + 24, 0x108);
+    let plan = LoadPlan::parse(&img).unwrap();
+    assert_eq!(
+        plan.placement(0),
+        Some(Placement::Cow {
+            file_page: 0,
+            file_pages: 1
+        })
+    );
+    let t = load_both_ways(&img);
+    assert_eq!(t.kinds, ["cow", "shared", "cow", "zero"]);
+    assert_eq!(t.patched, [0, 0x2000]);
+    assert!(!t.maps[0].2.write);
+    assert_eq!(rd64(&t.memory, 0x108), t.base + 0x2010);
+}
+
+#[test]
+fn incongruent_segment_is_copied() {
+    // Text at file offset 0x1800 but address 0x1000: not mappable from the image.
+    let mut img = image();
+    img.resize(0x2800, 0);
+    img[0x1800..0x1810].copy_from_slice(&TEXT);
+    img[0x1000..0x1010].fill(0);
+    put64(&mut img, phdr_at(1, ph::OFFSET), 0x1800);
+    let plan = LoadPlan::parse(&img).unwrap();
+    assert_eq!(plan.placement(1), Some(Placement::Copy));
+    let t = load_both_ways(&img);
+    assert_eq!(t.kinds, ["shared", "copy", "cow", "zero"]);
+    assert_eq!(&t.memory[0x1000..0x1010], &TEXT);
+}
+
+#[test]
+fn bss_only_segment_and_relocation_in_bss_are_copied() {
+    let mut img = image();
+    // A segment without file bytes: fresh zero pages.
+    put64(&mut img, phdr_at(2, ph::FILESZ), 0);
+    put32(&mut img, phdr_at(3, ph::TYPE), 0); // no PT_DYNAMIC: its bytes are gone
+    let plan = LoadPlan::parse(&img).unwrap();
+    assert_eq!(plan.placement(2), Some(Placement::Copy));
+    let t = load_both_ways(&img);
+    assert_eq!(t.kinds, ["shared", "shared", "zero"]);
+    // A relocation in the zero-fill pages past the file part: the whole segment is copied.
+    let mut img = image();
+    put64(&mut img, RELA_AT as usize, 0x3000);
+    let plan = LoadPlan::parse(&img).unwrap();
+    assert_eq!(plan.placement(2), Some(Placement::Copy));
+    let t = load_both_ways(&img);
+    assert_eq!(t.kinds, ["shared", "shared", "copy"]);
+    assert_eq!(rd64(&t.memory, 0x3000), t.base + 0x1000);
 }
 
 #[test]

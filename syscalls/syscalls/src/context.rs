@@ -124,9 +124,10 @@ pub trait SyscallContext {
     ) -> Result<usize, Status>;
 
     /// Writes `buf` to `process`'s memory at `vaddr`, ignoring the mapping's current protection
-    /// (a debugger write) but not its maximum: `ZX_ERR_ACCESS_DENIED` unless it includes WRITE
-    /// (reads likewise need READ in it); otherwise the same rules as
-    /// [`SyscallContext::process_read_memory`].
+    /// (a debugger write). The mapping's maximum protection must include READ
+    /// (`ZX_ERR_ACCESS_DENIED`); without WRITE in it the write goes to the mapping's private
+    /// copy-on-write child (Zircon's `ForceWritable`), never to the VMO. Otherwise the same
+    /// rules as [`SyscallContext::process_read_memory`].
     fn process_write_memory(
         &mut self,
         process: &Arc<dyn ProcessObject>,

@@ -3,20 +3,37 @@
 //!
 //! [`Ramdisk::map`] maps the VMO read-only into the caller's root VMAR once (falling back to
 //! reading it into the heap when the handle lacks `ZX_RIGHT_MAP`) and keeps the bytes for the
-//! life of the process.
+//! life of the process. It also keeps an executable duplicate of the VMO handle (read-only,
+//! `zx_vmo_replace_as_executable`), so `zx::process::spawn` maps a program's pages straight
+//! from the archive ([`Ramdisk::image`]; every file starts on a page, see the `ramdisk` crate).
 
 use alloc::vec;
+use core::mem::ManuallyDrop;
 
+use abi::rights::ZX_RIGHT_SAME_RIGHTS;
 use abi::vm_options::ZX_VM_PERM_READ;
 use abi::{Status, ZxResult};
 use ramdisk::{Archive, Cmdline};
 
-use crate::{Vmar, Vmo};
+use crate::{Handle, Vmar, Vmo};
 
 /// A parsed ramdisk whose bytes live as long as the process.
 #[derive(Debug, Clone, Copy)]
 pub struct Ramdisk {
     archive: Archive<'static>,
+    /// Raw handle of the executable duplicate of the archive VMO (0: none), never closed.
+    exec_vmo: u32,
+}
+
+/// A program's ELF image in the ramdisk: its bytes, and the archive VMO with the offset of the
+/// file in it when the image can be mapped from there.
+#[derive(Debug)]
+pub struct Image<'a> {
+    /// The file's bytes.
+    pub bytes: &'a [u8],
+    /// The archive VMO (read-only, executable; a handle the [`Ramdisk`] keeps open) and the
+    /// page-aligned offset of the file in it.
+    pub vmo: Option<(ManuallyDrop<Vmo>, u64)>,
 }
 
 const PAGE: u64 = 4096;
@@ -44,13 +61,37 @@ impl Ramdisk {
             }
         };
         let archive = Archive::parse(bytes).map_err(|_| Status::ERR_IO)?;
-        Ok(Ramdisk { archive })
+        // Without DUPLICATE (or where EXECUTE is refused) programs are copied instead.
+        let exec_vmo = vmo
+            .duplicate(ZX_RIGHT_SAME_RIGHTS)
+            .and_then(|v| v.replace_as_executable(&Handle::invalid()))
+            .map_or(0, |v| v.into_handle().into_raw());
+        Ok(Ramdisk { archive, exec_vmo })
     }
 
-    /// Wraps already-available bytes (host tests, or a copy).
+    /// Wraps already-available bytes (host tests, or a copy): programs are copied when spawned.
     pub fn from_bytes(bytes: &'static [u8]) -> ZxResult<Ramdisk> {
         let archive = Archive::parse(bytes).map_err(|_| Status::ERR_IO)?;
-        Ok(Ramdisk { archive })
+        Ok(Ramdisk {
+            archive,
+            exec_vmo: 0,
+        })
+    }
+
+    /// The file `name` as an image to load: its bytes and, when this ramdisk keeps the archive
+    /// VMO, that VMO and the file's offset in it.
+    pub fn image(&self, name: &str) -> Option<Image<'static>> {
+        let entry = self.archive.entry(name)?;
+        let vmo = (self.exec_vmo != 0).then(|| {
+            (
+                ManuallyDrop::new(Vmo::from(Handle::from_raw(self.exec_vmo))),
+                entry.offset as u64,
+            )
+        });
+        Some(Image {
+            bytes: entry.data,
+            vmo,
+        })
     }
 
     /// The archive.

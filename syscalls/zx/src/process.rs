@@ -1,6 +1,12 @@
 //! Starting programs from ELF images, Zircon's way: the parent builds the child's address space
-//! with syscalls (`zx_process_create`, `zx_vmar_allocate`, `zx_vmo_create` / `zx_vmo_write`,
-//! `zx_vmar_map`), creates a thread and calls `zx_process_start`; then waits for it.
+//! with syscalls (`zx_process_create`, `zx_vmar_allocate`, `zx_vmar_map`), creates a thread and
+//! calls `zx_process_start`; then waits for it.
+//!
+//! A ramdisk program ([`spawn`], [`spawn_with`]) is mapped from the archive VMO: text and rodata
+//! are its pages, read-only; data is a copy-on-write child (`zx_vmo_create_child`
+//! SNAPSHOT_AT_LEAST_ON_WRITE) with only its relocated pages and the page where `.bss` starts
+//! rewritten; `.bss` pages are a fresh VMO (see the `elfload` crate's placements). An image given
+//! as bytes ([`spawn_image`]) is copied into fresh VMOs (`zx_vmo_create` / `zx_vmo_write`).
 //!
 //! Layout of a child (all placements kernel-chosen, so randomized when the kernel randomizes):
 //! the image in one sub-VMAR of its span (segments at fixed offsets, final permissions, W^X), and
@@ -14,11 +20,12 @@ use abi::info::{topic, InfoMaps};
 use abi::signals::ZX_PROCESS_TERMINATED;
 use abi::syscall_numbers as nr;
 use abi::vm_options::*;
+use abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE;
 use abi::wire::Wire;
 use abi::{Status, ZxResult};
 use elfload::{LoadError, LoadPlan, LoadTarget, Perms};
 
-use crate::bootfs::Ramdisk;
+use crate::bootfs::{Image, Ramdisk};
 use crate::raw::syscall6;
 use crate::{addr_of, ok, Handle, Process, Thread, Vmar, Vmo};
 
@@ -96,12 +103,36 @@ impl core::fmt::Display for SpawnError {
 pub struct VmarTarget<'a> {
     root: &'a Vmar,
     region: Option<Vmar>,
+    image: Option<(&'a Vmo, u64)>,
 }
 
 impl<'a> VmarTarget<'a> {
-    /// Loads into `root` (a process's root VMAR).
+    /// Loads into `root` (a process's root VMAR), copying every segment.
     pub fn new(root: &'a Vmar) -> Self {
-        VmarTarget { root, region: None }
+        VmarTarget {
+            root,
+            region: None,
+            image: None,
+        }
+    }
+
+    /// Loads into `root`, mapping pages of `vmo` where the file starts at `offset`
+    /// (page-aligned; the handle needs READ and MAP, and EXECUTE for code).
+    pub fn with_image(root: &'a Vmar, vmo: &'a Vmo, offset: u64) -> Self {
+        VmarTarget {
+            root,
+            region: None,
+            image: Some((vmo, offset)),
+        }
+    }
+
+    fn image_at(&self, file_offset: u64) -> Result<(&'a Vmo, u64), Status> {
+        let (vmo, at) = self.image.ok_or(Status::ERR_BAD_STATE)?;
+        Ok((
+            vmo,
+            at.checked_add(file_offset)
+                .ok_or(Status::ERR_OUT_OF_RANGE)?,
+        ))
     }
 
     /// The image's VMAR (after a successful reserve).
@@ -144,12 +175,54 @@ impl LoadTarget for VmarTarget<'_> {
         region.map(ZX_VM_SPECIFIC | perms.zx_vm_flags(), offset, &vmo, 0, len)?;
         Ok(())
     }
+
+    fn has_image(&self) -> bool {
+        self.image.is_some()
+    }
+
+    fn map_image(
+        &mut self,
+        offset: u64,
+        file_offset: u64,
+        size: u64,
+        perms: Perms,
+    ) -> Result<(), Status> {
+        let region = self.region.as_ref().ok_or(Status::ERR_BAD_STATE)?;
+        let (vmo, at) = self.image_at(file_offset)?;
+        let len = usize::try_from(size).map_err(|_| Status::ERR_OUT_OF_RANGE)?;
+        let offset = usize::try_from(offset).map_err(|_| Status::ERR_OUT_OF_RANGE)?;
+        region.map(ZX_VM_SPECIFIC | perms.zx_vm_flags(), offset, vmo, at, len)?;
+        Ok(())
+    }
+
+    fn map_image_cow(
+        &mut self,
+        offset: u64,
+        file_offset: u64,
+        size: u64,
+        perms: Perms,
+        patches: &[elfload::Patch],
+    ) -> Result<(), Status> {
+        let region = self.region.as_ref().ok_or(Status::ERR_BAD_STATE)?;
+        let (vmo, at) = self.image_at(file_offset)?;
+        let mut child = vmo.create_child(ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, at, size)?;
+        for p in patches {
+            child.write(&p.bytes, p.at)?;
+        }
+        if perms.execute {
+            child = child.replace_as_executable(&Handle::invalid())?;
+        }
+        let len = usize::try_from(size).map_err(|_| Status::ERR_OUT_OF_RANGE)?;
+        let offset = usize::try_from(offset).map_err(|_| Status::ERR_OUT_OF_RANGE)?;
+        region.map(ZX_VM_SPECIFIC | perms.zx_vm_flags(), offset, &child, 0, len)?;
+        Ok(())
+    }
 }
 
-/// Spawns the ramdisk program `name` with `arg1` (transferred) and `arg2`.
+/// Spawns the ramdisk program `name` with `arg1` (transferred) and `arg2`, mapping its pages
+/// from the archive VMO when the ramdisk keeps it.
 pub fn spawn(ramdisk: &Ramdisk, name: &str, arg1: Handle, arg2: u64) -> Result<Child, SpawnError> {
-    let image = ramdisk.get(name).ok_or(SpawnError::NotFound)?;
-    spawn_image(name, image, arg1, arg2)
+    spawn_with(ramdisk, name, arg1, |_| Ok(arg2)).map(|(child, _root)| child)
 }
 
 /// Spawns the ELF `image` as a process named `name`.
@@ -164,8 +237,8 @@ pub fn spawn_with(
     arg1: Handle,
     setup: impl FnOnce(&Vmar) -> ZxResult<u64>,
 ) -> Result<(Child, Vmar), SpawnError> {
-    let image = ramdisk.get(name).ok_or(SpawnError::NotFound)?;
-    spawn_image_with(name, image, arg1, setup)
+    let image = ramdisk.image(name).ok_or(SpawnError::NotFound)?;
+    spawn_from(name, &image, arg1, setup)
 }
 
 /// Spawns the ELF `image` as a process named `name`; before its first thread starts, `setup`
@@ -177,11 +250,59 @@ pub fn spawn_image_with(
     arg1: Handle,
     setup: impl FnOnce(&Vmar) -> ZxResult<u64>,
 ) -> Result<(Child, Vmar), SpawnError> {
+    let image = Image {
+        bytes: image,
+        vmo: None,
+    };
+    spawn_from(name, &image, arg1, setup)
+}
+
+/// Loads the ramdisk program `name` into `root` (a process's root VMAR) as [`spawn`] does,
+/// mapped from the archive VMO when the ramdisk keeps it, without a stack or a thread: the
+/// first step of a spawn, for a caller that starts the process itself (or inspects it).
+pub fn load_program(
+    ramdisk: &Ramdisk,
+    name: &str,
+    root: &Vmar,
+) -> Result<elfload::Loaded, SpawnError> {
+    let image = ramdisk.image(name).ok_or(SpawnError::NotFound)?;
+    let plan = LoadPlan::parse(image.bytes).map_err(SpawnError::BadImage)?;
+    load(&image, &plan, root)
+}
+
+/// Loads the ELF `image` into `root` by copying every segment into fresh VMOs (as
+/// [`spawn_image`] does), without a stack or a thread.
+pub fn load_image(image: &[u8], root: &Vmar) -> Result<elfload::Loaded, SpawnError> {
     let plan = LoadPlan::parse(image).map_err(SpawnError::BadImage)?;
+    let image = Image {
+        bytes: image,
+        vmo: None,
+    };
+    load(&image, &plan, root)
+}
+
+/// Loads `image` (which `plan` was parsed from) into `root`: mapped from its VMO when it has
+/// one, else copied.
+fn load(image: &Image<'_>, plan: &LoadPlan, root: &Vmar) -> Result<elfload::Loaded, SpawnError> {
+    let mut target = match &image.vmo {
+        Some((vmo, offset)) => VmarTarget::with_image(root, vmo, *offset),
+        None => VmarTarget::new(root),
+    };
+    Ok(elfload::load(image.bytes, plan, &mut target)?)
+}
+
+/// [`spawn_image_with`] for an image that may come with its VMO.
+fn spawn_from(
+    name: &str,
+    image: &Image<'_>,
+    arg1: Handle,
+    setup: impl FnOnce(&Vmar) -> ZxResult<u64>,
+) -> Result<(Child, Vmar), SpawnError> {
+    let plan = LoadPlan::parse(image.bytes).map_err(SpawnError::BadImage)?;
     // There are no jobs: children are created with an invalid job handle.
     let job = Handle::invalid();
     let (process, root) = Process::create(&job, name.as_bytes(), 0)?;
-    let loaded = elfload::load(image, &plan, &mut VmarTarget::new(&root))?;
+    let loaded = load(image, &plan, &root)?;
 
     let stack_size = plan
         .stack_size

@@ -100,6 +100,7 @@ pub(super) fn split_mapping(
         vmo_offset: m.vmo_offset + (addr - base) as u64,
         perms: m.perms,
         max_perms: m.max_perms,
+        private_copy: m.private_copy,
         uid,
         _niche: LayoutNiche::Marker,
     };
@@ -252,6 +253,7 @@ pub(super) fn cut_mapping(
             vmo_offset: m.vmo_offset + (ue - base) as u64,
             perms: m.perms,
             max_perms: m.max_perms,
+            private_copy: m.private_copy,
             uid: new_uid,
             _niche: LayoutNiche::Marker,
         };

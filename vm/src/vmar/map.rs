@@ -161,6 +161,7 @@ impl Vmar {
             vmo_offset: args.vmo_offset,
             perms: args.perms,
             max_perms,
+            private_copy: false,
             uid,
             _niche: LayoutNiche::Marker,
         };
