@@ -104,6 +104,60 @@ pub mod vmo_flags {
     pub const ZX_INFO_VMO_IMMUTABLE: u32 = 1 << 8;
 }
 
+/// One whole byte in a `*_fractional_scaled_bytes` field: Zircon's fixed-point fraction with 63
+/// bits of precision (`0x8000_0000_0000_0000` is a full byte, so a sum of fractions can be
+/// carried into the byte count when it reaches this value).
+pub const FRACTIONAL_BYTE: u64 = 1 << 63;
+
+/// `UINT64_MAX` in a `*_fractional_scaled_bytes` field: the kernel does not compute the scaled
+/// fields (Zircon's "not supported" sentinel; a computed fraction is always below
+/// [`FRACTIONAL_BYTE`]). This kernel always computes them.
+pub const FRACTIONAL_UNSUPPORTED: u64 = u64::MAX;
+
+/// A byte count with a fraction: a `*_scaled_bytes` field and its `*_fractional_scaled_bytes`
+/// companion (Zircon's `vm::FractionalBytes`). `fractional` is below [`FRACTIONAL_BYTE`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScaledBytes {
+    /// Whole bytes.
+    pub integral: u64,
+    /// The fraction of a byte, in units of 2^-63 byte.
+    pub fractional: u64,
+}
+
+impl ScaledBytes {
+    /// `bytes / sharers`, the fraction truncated to 63 bits (`sharers` 0 counts as 1).
+    pub fn share_of(bytes: u64, sharers: u64) -> ScaledBytes {
+        let sharers = sharers.max(1);
+        let rest = bytes % sharers;
+        ScaledBytes {
+            integral: bytes / sharers,
+            // rest < sharers, so the quotient is below 2^63.
+            fractional: ((u128::from(rest) << 63) / u128::from(sharers)) as u64,
+        }
+    }
+
+    /// The sum, the fractions carried into whole bytes (the whole bytes saturate).
+    pub fn add(self, other: ScaledBytes) -> ScaledBytes {
+        // Both fractions are below 2^63: their sum fits in u64.
+        let fraction = self.fractional + other.fractional;
+        let carry = u64::from(fraction >= FRACTIONAL_BYTE);
+        ScaledBytes {
+            integral: self
+                .integral
+                .saturating_add(other.integral)
+                .saturating_add(carry),
+            fractional: fraction - carry * FRACTIONAL_BYTE,
+        }
+    }
+
+    /// Whole bytes, rounded to the nearest: a sum of shares whose truncated fractions make it
+    /// fall short of a whole byte by a few 2^-63 comes out as that byte.
+    pub fn round(self) -> u64 {
+        self.integral
+            .saturating_add(u64::from(self.fractional >= FRACTIONAL_BYTE / 2))
+    }
+}
+
 /// Implements [`Wire`] for a record from an ordered field list (`field: Type` or `pad N`).
 macro_rules! record {
     ($t:ty, $size:expr, $align:expr, |$s:ident, $w:ident| $enc:block, |$r:ident| $dec:expr) => {
