@@ -42,16 +42,25 @@ pub mod topic {
     pub const ZX_INFO_PROCESS_MAPS_V1: u32 = t(13, 0);
     /// [`super::InfoMaps`]`[n]`: the aspace / VMAR / mapping tree of a process, depth-first.
     pub const ZX_INFO_PROCESS_MAPS: u32 = t(13, 1);
-    /// [`super::InfoVmo`]`[n]`: the VMOs a process holds or maps.
-    pub const ZX_INFO_PROCESS_VMOS: u32 = t(14, 2);
+    /// Version 0 of the process VMOs topic ([`super::InfoVmoV1`]`[n]`).
+    pub const ZX_INFO_PROCESS_VMOS_V1: u32 = t(14, 0);
+    /// Version 1 of the process VMOs topic ([`super::InfoVmoV2`]`[n]`).
+    pub const ZX_INFO_PROCESS_VMOS_V2: u32 = t(14, 1);
+    /// Version 2 of the process VMOs topic ([`super::InfoVmoV3`]`[n]`).
+    pub const ZX_INFO_PROCESS_VMOS_V3: u32 = t(14, 2);
+    /// [`super::InfoVmo`]`[n]`: the VMOs a process holds through handles or maps.
+    pub const ZX_INFO_PROCESS_VMOS: u32 = t(14, 3);
     /// `zx_info_handle_count_t[1]`.
     pub const ZX_INFO_HANDLE_COUNT: u32 = 19;
-    /// Version 0 of the VMO topic (`zx_info_vmo_v1_t`).
+    /// Version 0 of the VMO topic ([`super::InfoVmoV1`], `zx_info_vmo_v1_t`).
     pub const ZX_INFO_VMO_V1: u32 = t(23, 0);
-    /// Version 1 of the VMO topic (`zx_info_vmo_v2_t`).
+    /// Version 1 of the VMO topic ([`super::InfoVmoV2`], `zx_info_vmo_v2_t`).
     pub const ZX_INFO_VMO_V2: u32 = t(23, 1);
-    /// [`super::InfoVmo`]`[1]`.
-    pub const ZX_INFO_VMO: u32 = t(23, 2);
+    /// Version 2 of the VMO topic ([`super::InfoVmoV3`], `zx_info_vmo_v3_t`: up to
+    /// `populated_bytes`).
+    pub const ZX_INFO_VMO_V3: u32 = t(23, 2);
+    /// [`super::InfoVmo`]`[1]` (version 3: with the private and scaled bytes).
+    pub const ZX_INFO_VMO: u32 = t(23, 3);
     /// `zx_info_handle_extended_t[n]`.
     pub const ZX_INFO_HANDLE_TABLE: u32 = 27;
     /// [`super::InfoMaps`]`[n]`: like PROCESS_MAPS but rooted at a VMAR handle (recent Zircon).
@@ -278,14 +287,22 @@ record!(
     }
 );
 
-/// `zx_info_vmo_t` (128 bytes; topic version 2).
+/// `zx_info_vmo_t` (176 bytes; topic version 3).
 ///
 /// The whole layout is kept so user code written against Zircon reads the right offsets. Fields
 /// this kernel fills: `koid`, `name`, `size_bytes`, `parent_koid` (the VMO it was created from,
 /// 0 for none), `num_children` (live direct children),
 /// `num_mappings`, `share_count`, `flags`, `committed_bytes`, `handle_rights`, `cache_policy`
-/// (0 = cached), `populated_bytes` (= committed). `metadata_bytes` and `committed_change_events`
-/// read as 0.
+/// (0 = cached), `populated_bytes` (= committed), and the attribution fields as current Zircon
+/// defines them: `committed_bytes` counts every committed page the VMO can see (a page shared
+/// with a clone counts in each VMO that sees it), the `*_private_bytes` only the pages no other
+/// VMO holds, and the `*_scaled_bytes` each page's bytes divided by the number of VMOs holding
+/// it, the fraction in `*_fractional_scaled_bytes` ([`FRACTIONAL_BYTE`] = one byte; see
+/// [`ScaledBytes`]). A slice attributes its window's pages to its parent: its private and
+/// scaled bytes are 0. `metadata_bytes` and `committed_change_events` read as 0.
+///
+/// The older topic versions are prefixes of this record: [`InfoVmoV1`] (104 bytes),
+/// [`InfoVmoV2`] (120), [`InfoVmoV3`] (128).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InfoVmo {
@@ -319,11 +336,67 @@ pub struct InfoVmo {
     pub committed_change_events: u64,
     /// Bytes of content populated.
     pub populated_bytes: u64,
+    /// Committed bytes no other VMO can see (USS).
+    pub committed_private_bytes: u64,
+    /// Populated bytes no other VMO can see.
+    pub populated_private_bytes: u64,
+    /// Committed bytes, each shared page divided among the VMOs sharing it (PSS), whole bytes.
+    pub committed_scaled_bytes: u64,
+    /// Populated bytes scaled as `committed_scaled_bytes`.
+    pub populated_scaled_bytes: u64,
+    /// The fraction of a byte of `committed_scaled_bytes`, in units of 2^-63 byte.
+    pub committed_fractional_scaled_bytes: u64,
+    /// The fraction of a byte of `populated_scaled_bytes`.
+    pub populated_fractional_scaled_bytes: u64,
+}
+
+impl InfoVmo {
+    /// `committed_scaled_bytes` with its fraction.
+    pub fn committed_scaled(&self) -> ScaledBytes {
+        ScaledBytes {
+            integral: self.committed_scaled_bytes,
+            fractional: self.committed_fractional_scaled_bytes,
+        }
+    }
+}
+
+/// Version 1 of `zx_info_vmo_t` (`ZX_INFO_VMO_V1`): up to `cache_policy`.
+pub type InfoVmoV1 = Prefix<InfoVmo, 104>;
+/// Version 2 of `zx_info_vmo_t` (`ZX_INFO_VMO_V2`): up to `committed_change_events`.
+pub type InfoVmoV2 = Prefix<InfoVmo, 120>;
+/// Version 3 of `zx_info_vmo_t` (`ZX_INFO_VMO_V3`): up to `populated_bytes`.
+pub type InfoVmoV3 = Prefix<InfoVmo, 128>;
+
+/// An older version of a record whose later versions only append fields: the first `N` bytes
+/// of `T`'s encoding (decoded with the missing fields zero).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Prefix<T, const N: usize>(pub T);
+
+impl<T, const N: usize> Prefix<T, N> {
+    /// The older version of `record` (usable through the aliases: `InfoVmoV1::of(info)`).
+    pub const fn of(record: T) -> Self {
+        Prefix(record)
+    }
+}
+
+impl<T: Wire, const N: usize> Wire for Prefix<T, N> {
+    const SIZE: usize = N;
+    const ALIGN: usize = T::ALIGN;
+    fn encode(&self, out: &mut [u8]) {
+        let mut full = [0u8; 256];
+        self.0.encode(&mut full[..T::SIZE]);
+        out[..N].copy_from_slice(&full[..N]);
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        let mut full = [0u8; 256];
+        full[..N].copy_from_slice(&bytes[..N]);
+        Prefix(T::decode(&full[..T::SIZE]))
+    }
 }
 
 record!(
     InfoVmo,
-    128,
+    176,
     8,
     |s, w| {
         w.put(s.koid)
@@ -340,7 +413,13 @@ record!(
             .put(s.cache_policy)
             .put(s.metadata_bytes)
             .put(s.committed_change_events)
-            .put(s.populated_bytes);
+            .put(s.populated_bytes)
+            .put(s.committed_private_bytes)
+            .put(s.populated_private_bytes)
+            .put(s.committed_scaled_bytes)
+            .put(s.populated_scaled_bytes)
+            .put(s.committed_fractional_scaled_bytes)
+            .put(s.populated_fractional_scaled_bytes);
     },
     |r| {
         let koid = r.get();
@@ -368,6 +447,12 @@ record!(
             metadata_bytes: r.get(),
             committed_change_events: r.get(),
             populated_bytes: r.get(),
+            committed_private_bytes: r.get(),
+            populated_private_bytes: r.get(),
+            committed_scaled_bytes: r.get(),
+            populated_scaled_bytes: r.get(),
+            committed_fractional_scaled_bytes: r.get(),
+            populated_fractional_scaled_bytes: r.get(),
         }
     }
 );
@@ -522,7 +607,10 @@ mod tests {
         assert_eq!(topic::ZX_INFO_PROCESS, 0x1000_0003);
         assert_eq!(topic::ZX_INFO_VMAR, 7);
         assert_eq!(topic::ZX_INFO_PROCESS_MAPS, 0x1000_000d);
-        assert_eq!(topic::ZX_INFO_VMO, 0x2000_0017);
+        assert_eq!(topic::ZX_INFO_VMO, 0x3000_0017);
+        assert_eq!(topic::ZX_INFO_VMO_V3, 0x2000_0017);
+        assert_eq!(topic::ZX_INFO_PROCESS_VMOS, 0x3000_000e);
+        assert_eq!(topic::ZX_INFO_PROCESS_VMOS_V3, 0x2000_000e);
         assert_eq!(topic::ZX_INFO_VMAR_MAPS, 36);
     }
 
@@ -603,9 +691,34 @@ mod tests {
             metadata_bytes: 11,
             committed_change_events: 12,
             populated_bytes: 13,
+            committed_private_bytes: 14,
+            populated_private_bytes: 15,
+            committed_scaled_bytes: 16,
+            populated_scaled_bytes: 17,
+            committed_fractional_scaled_bytes: 18,
+            populated_fractional_scaled_bytes: 19,
         };
         let b = roundtrip(v);
-        assert_eq!(b.len(), 128);
+        assert_eq!(b.len(), 176);
+        assert_eq!(offset_of!(InfoVmo, committed_private_bytes), 128);
+        assert_eq!(
+            at::<8>(&b, offset_of!(InfoVmo, populated_fractional_scaled_bytes)),
+            19u64.to_le_bytes()
+        );
+        // The older versions are the prefixes up to cache_policy, committed_change_events
+        // and populated_bytes.
+        assert_eq!(offset_of!(InfoVmo, cache_policy) + 4, InfoVmoV1::SIZE);
+        assert_eq!(
+            offset_of!(InfoVmo, committed_change_events) + 8,
+            InfoVmoV2::SIZE
+        );
+        assert_eq!(offset_of!(InfoVmo, populated_bytes) + 8, InfoVmoV3::SIZE);
+        let mut v3 = [0xAAu8; 136];
+        Prefix::<InfoVmo, 128>(v).encode(&mut v3);
+        assert_eq!(&v3[..128], &b[..128]);
+        assert_eq!(&v3[128..], &[0xAA; 8]);
+        let back = InfoVmoV1::decode(&b).0;
+        assert_eq!((back.cache_policy, back.metadata_bytes), (10, 0));
         assert_eq!(&b[offset_of!(InfoVmo, name)..][..9], b"vmo-name\0");
         assert_eq!(
             at::<8>(&b, offset_of!(InfoVmo, size_bytes)),
@@ -668,6 +781,29 @@ mod tests {
         vmar.encode(&mut buf);
         assert!(buf[64..].iter().all(|&x| x == 0));
         assert_eq!(InfoMaps::decode(&buf).mapping(), None);
+    }
+
+    #[test]
+    fn scaled_bytes_divide_carry_and_round() {
+        let third = ScaledBytes::share_of(4096, 3);
+        assert_eq!(
+            (third.integral, third.fractional),
+            (1365, FRACTIONAL_BYTE / 3)
+        );
+        let half = ScaledBytes::share_of(4096, 2);
+        assert_eq!((half.integral, half.fractional), (2048, 0));
+        assert_eq!(
+            ScaledBytes::share_of(1, 2).add(ScaledBytes::share_of(1, 2)),
+            ScaledBytes {
+                integral: 1,
+                fractional: 0
+            }
+        );
+        // Three thirds fall short of the page by a few 2^-63 byte; rounding gives it back.
+        let all = third.add(third).add(third);
+        assert_eq!(all.integral, 4095);
+        assert_eq!(all.round(), 4096);
+        assert_eq!(ScaledBytes::share_of(7, 0).integral, 7);
     }
 
     #[test]

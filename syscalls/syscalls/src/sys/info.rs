@@ -2,8 +2,15 @@
 //!
 //! Topics: `ZX_INFO_HANDLE_VALID`, `HANDLE_BASIC`, `PROCESS`, `THREAD`,
 //! `THREAD_EXCEPTION_REPORT` (and its V1; `ZX_ERR_BAD_STATE` unless the thread is stopped in an
-//! exception), `VMAR`, `VMO`, `PROCESS_MAPS`, `VMAR_MAPS`; any other is `ZX_ERR_NOT_SUPPORTED` (before the handle is looked at, as Zircon's
-//! `switch` does).
+//! exception), `VMAR`, `VMO` (and its V1 to V3), `PROCESS_VMOS` (and its V1 to V3),
+//! `PROCESS_MAPS`, `VMAR_MAPS`; any other is `ZX_ERR_NOT_SUPPORTED` (before the handle is looked
+//! at, as Zircon's `switch` does). An older topic version writes the prefix of the current
+//! record that its smaller record is (Zircon's `SubsetVmoInfoWriter`), with the fields' current
+//! meanings.
+//!
+//! The VMO records carry the VMO's memory attribution (`vm::Vmo::attribution`: committed,
+//! private and scaled bytes), computed in lock-bounded steps with a preemption point between
+//! two.
 //!
 //! Single-record topics follow Zircon's `single_record_result`: a buffer of at least one record
 //! gets it (`actual = 1`), a smaller one (0 included) gets nothing, `actual = 0`, and the call
@@ -19,18 +26,23 @@ use abi::info::maps_type::{
 use abi::info::topic::*;
 use abi::info::vmo_flags::{
     ZX_INFO_VMO_DISCARDABLE, ZX_INFO_VMO_IS_COW_CLONE, ZX_INFO_VMO_RESIZABLE,
-    ZX_INFO_VMO_TYPE_PAGED, ZX_INFO_VMO_VIA_HANDLE,
+    ZX_INFO_VMO_TYPE_PAGED, ZX_INFO_VMO_VIA_HANDLE, ZX_INFO_VMO_VIA_MAPPING,
 };
-use abi::info::{name_field, InfoMaps, InfoMapsMapping, InfoVmar, InfoVmo};
+use abi::info::{
+    name_field, InfoMaps, InfoMapsMapping, InfoVmar, InfoVmo, InfoVmoV1, InfoVmoV2, InfoVmoV3,
+};
 use abi::rights::ZX_RIGHT_INSPECT;
 use abi::vm_options::{ZX_VM_PERM_EXECUTE, ZX_VM_PERM_READ, ZX_VM_PERM_WRITE};
 use abi::wire::Wire;
 use abi::{Status, ZxResult, PAGE_SIZE};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 use vm::{MmuFlags, RegionInfo, Vmo};
 
 use super::lookup;
+use crate::context::with_process_table;
 use crate::context::{with_table, SyscallContext};
-use crate::object::{vmo_koid, vmo_koid_from_id, Object};
+use crate::object::{vmo_koid, vmo_koid_from_id, Object, ProcessObject};
 use crate::user_ptr::{UserOut, UserOutArray};
 
 /// `zx_object_get_info(handle, topic, *buffer, buffer_size, *actual, *avail)`.
@@ -88,10 +100,29 @@ pub fn get_info(
             };
             out.single(ctx, &info)
         }
-        ZX_INFO_VMO => {
+        ZX_INFO_VMO | ZX_INFO_VMO_V1 | ZX_INFO_VMO_V2 | ZX_INFO_VMO_V3 => {
             // Zircon: no right needed.
             let (vmo, rights) = lookup(ctx, handle, 0, Object::as_vmo)?;
-            out.single(ctx, &vmo_info(&vmo, rights))
+            let info = vmo_info(&vmo, Via::Handle(rights), &mut || ctx.preempt_point());
+            drop(vmo);
+            match topic {
+                ZX_INFO_VMO_V1 => out.single(ctx, &InfoVmoV1::of(info)),
+                ZX_INFO_VMO_V2 => out.single(ctx, &InfoVmoV2::of(info)),
+                ZX_INFO_VMO_V3 => out.single(ctx, &InfoVmoV3::of(info)),
+                _ => out.single(ctx, &info),
+            }
+        }
+        ZX_INFO_PROCESS_VMOS
+        | ZX_INFO_PROCESS_VMOS_V1
+        | ZX_INFO_PROCESS_VMOS_V2
+        | ZX_INFO_PROCESS_VMOS_V3 => {
+            let (process, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_process)?;
+            match topic {
+                ZX_INFO_PROCESS_VMOS_V1 => out.vmos(ctx, &*process, InfoVmoV1::of),
+                ZX_INFO_PROCESS_VMOS_V2 => out.vmos(ctx, &*process, InfoVmoV2::of),
+                ZX_INFO_PROCESS_VMOS_V3 => out.vmos(ctx, &*process, InfoVmoV3::of),
+                _ => out.vmos(ctx, &*process, |info| info),
+            }
         }
         ZX_INFO_PROCESS_MAPS => {
             let (process, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_process)?;
@@ -215,9 +246,22 @@ impl Out {
     }
 }
 
-/// `zx_info_vmo_t` for a handle with `rights` to `vmo`.
-pub fn vmo_info(vmo: &Vmo, rights: u32) -> InfoVmo {
-    let mut flags = ZX_INFO_VMO_TYPE_PAGED | ZX_INFO_VMO_VIA_HANDLE;
+/// How a process reaches a VMO it lists.
+#[derive(Clone, Copy, Debug)]
+pub enum Via {
+    /// Through a handle with these rights.
+    Handle(u32),
+    /// Through a mapping.
+    Mapping,
+}
+
+/// `zx_info_vmo_t` for `vmo` reached `via` a handle or a mapping; `preempt` runs (with no lock
+/// held) between the steps of the attribution walk.
+pub fn vmo_info(vmo: &Vmo, via: Via, preempt: &mut dyn FnMut()) -> InfoVmo {
+    let (mut flags, handle_rights) = match via {
+        Via::Handle(rights) => (ZX_INFO_VMO_TYPE_PAGED | ZX_INFO_VMO_VIA_HANDLE, rights),
+        Via::Mapping => (ZX_INFO_VMO_TYPE_PAGED | ZX_INFO_VMO_VIA_MAPPING, 0),
+    };
     if vmo.is_resizable() {
         flags |= ZX_INFO_VMO_RESIZABLE;
     }
@@ -227,7 +271,7 @@ pub fn vmo_info(vmo: &Vmo, rights: u32) -> InfoVmo {
     if vmo.is_cow_clone() {
         flags |= ZX_INFO_VMO_IS_COW_CLONE;
     }
-    let committed = (vmo.committed_page_count() as u64).saturating_mul(PAGE_SIZE as u64);
+    let attribution = vmo.attribution(preempt);
     let mappings = vmo.mapping_count();
     let parent_koid = match vmo.parent_id() {
         0 => 0,
@@ -241,11 +285,90 @@ pub fn vmo_info(vmo: &Vmo, rights: u32) -> InfoVmo {
         num_mappings: mappings,
         share_count: mappings.min(1),
         flags,
-        committed_bytes: committed,
+        committed_bytes: attribution.bytes,
         name: vmo.name(),
-        handle_rights: rights,
-        populated_bytes: committed,
+        handle_rights,
+        populated_bytes: attribution.bytes,
+        committed_private_bytes: attribution.private_bytes,
+        populated_private_bytes: attribution.private_bytes,
+        committed_scaled_bytes: attribution.scaled.integral,
+        populated_scaled_bytes: attribution.scaled.integral,
+        committed_fractional_scaled_bytes: attribution.scaled.fractional,
+        populated_fractional_scaled_bytes: attribution.scaled.fractional,
         ..InfoVmo::default()
+    }
+}
+
+impl Out {
+    /// `ZX_INFO_PROCESS_VMOS` (each record made by `record` from the current one, for the
+    /// older topic versions): the VMOs `process` holds through handles, in handle-table slot
+    /// order, then those its mappings map, in the order of `ZX_INFO_PROCESS_MAPS`; a VMO
+    /// reached several ways is listed once per way, as in Zircon. As many whole records as fit
+    /// are written, `actual` / `avail` as for the maps. The handle table and the mapping tree
+    /// are each read [`RECORDS_PER_STEP`] entries per hold of their lock, and each record's
+    /// attribution walk and copy-out happen with no lock held, a preemption point after each.
+    /// `ZX_ERR_BAD_STATE` once the process's address space is gone.
+    fn vmos<T: Wire>(
+        &self,
+        ctx: &mut dyn SyscallContext,
+        process: &dyn ProcessObject,
+        record: impl Fn(InfoVmo) -> T,
+    ) -> ZxResult {
+        let root = process.root_vmar()?;
+        let array = UserOutArray::<T>::new(self.buffer, self.buffer_size);
+        let capacity = array.capacity();
+        let mut avail = 0usize;
+        let mut put = |ctx: &mut dyn SyscallContext, vmo: &Vmo, via: Via| -> ZxResult {
+            if avail < capacity {
+                let info = vmo_info(vmo, via, &mut || ctx.preempt_point());
+                array
+                    .write(ctx.user_memory(), avail, &record(info))
+                    .map_err(|_| Status::ERR_INVALID_ARGS)?;
+            }
+            avail += 1;
+            ctx.preempt_point();
+            Ok(())
+        };
+        let mut next_slot = 0usize;
+        loop {
+            let step: Vec<(Arc<Vmo>, u32)> = with_process_table(process, |table| {
+                let mut step = Vec::new();
+                for (slot, handle) in table.slots_from(next_slot) {
+                    next_slot = slot + 1;
+                    if let Some(vmo) = handle.object().as_vmo() {
+                        step.push((vmo, handle.rights()));
+                        if step.len() == RECORDS_PER_STEP {
+                            break;
+                        }
+                    }
+                }
+                step
+            });
+            let more = step.len() == RECORDS_PER_STEP;
+            for (vmo, rights) in step {
+                put(ctx, &vmo, Via::Handle(rights))?;
+            }
+            if !more {
+                break;
+            }
+        }
+        let mut cursor = vm::WalkCursor::new();
+        loop {
+            let step = root.vmar().walk_step(&mut cursor, RECORDS_PER_STEP)?;
+            for (region, vmo) in step {
+                if let (RegionInfo::Mapping { .. }, Some(vmo)) = (&region, vmo) {
+                    put(ctx, &vmo, Via::Mapping)?;
+                }
+            }
+            if cursor.is_done() {
+                break;
+            }
+            ctx.preempt_point();
+        }
+        self.actual
+            .write_if_nonnull(ctx.user_memory(), &avail.min(capacity))?;
+        self.avail.write_if_nonnull(ctx.user_memory(), &avail)?;
+        Ok(())
     }
 }
 
