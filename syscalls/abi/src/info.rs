@@ -145,8 +145,19 @@ impl ScaledBytes {
         }
     }
 
+    /// Whole bytes, rounded to the nearest: a sum of shares whose truncated fractions make it
+    /// fall short of a whole byte by a few 2^-63 comes out as that byte.
+    pub fn round(self) -> u64 {
+        self.integral
+            .saturating_add(u64::from(self.fractional >= FRACTIONAL_BYTE / 2))
+    }
+}
+
+impl core::ops::Add for ScaledBytes {
+    type Output = ScaledBytes;
+
     /// The sum, the fractions carried into whole bytes (the whole bytes saturate).
-    pub fn add(self, other: ScaledBytes) -> ScaledBytes {
+    fn add(self, other: ScaledBytes) -> ScaledBytes {
         // Both fractions are below 2^63: their sum fits in u64.
         let fraction = self.fractional + other.fractional;
         let carry = u64::from(fraction >= FRACTIONAL_BYTE);
@@ -157,13 +168,6 @@ impl ScaledBytes {
                 .saturating_add(carry),
             fractional: fraction - carry * FRACTIONAL_BYTE,
         }
-    }
-
-    /// Whole bytes, rounded to the nearest: a sum of shares whose truncated fractions make it
-    /// fall short of a whole byte by a few 2^-63 comes out as that byte.
-    pub fn round(self) -> u64 {
-        self.integral
-            .saturating_add(u64::from(self.fractional >= FRACTIONAL_BYTE / 2))
     }
 }
 
@@ -793,14 +797,14 @@ mod tests {
         let half = ScaledBytes::share_of(4096, 2);
         assert_eq!((half.integral, half.fractional), (2048, 0));
         assert_eq!(
-            ScaledBytes::share_of(1, 2).add(ScaledBytes::share_of(1, 2)),
+            ScaledBytes::share_of(1, 2) + ScaledBytes::share_of(1, 2),
             ScaledBytes {
                 integral: 1,
                 fractional: 0
             }
         );
         // Three thirds fall short of the page by a few 2^-63 byte; rounding gives it back.
-        let all = third.add(third).add(third);
+        let all = third + third + third;
         assert_eq!(all.integral, 4095);
         assert_eq!(all.round(), 4096);
         assert_eq!(ScaledBytes::share_of(7, 0).integral, 7);

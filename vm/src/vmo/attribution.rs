@@ -39,7 +39,7 @@ impl Attribution {
         if holders <= 1 {
             self.private_bytes = self.private_bytes.saturating_add(PAGE);
         }
-        self.scaled = self.scaled.add(ScaledBytes::share_of(PAGE, holders as u64));
+        self.scaled = self.scaled + ScaledBytes::share_of(PAGE, holders as u64);
     }
 }
 

@@ -395,7 +395,7 @@ fn drop_returns_every_frame() {
 fn scaled_sum(vmos: &[&Arc<Vmo>]) -> u64 {
     vmos.iter()
         .fold(abi::info::ScaledBytes::default(), |acc, v| {
-            acc.add(v.attribution(&mut || {}).scaled)
+            acc + v.attribution(&mut || {}).scaled
         })
         .round()
 }
@@ -428,7 +428,7 @@ fn attribution_divides_shared_pages_among_their_holders() {
     assert_eq!(third.fractional, FRACTIONAL_BYTE / 3);
     let a = v.attribution(&mut || {});
     assert_eq!((a.bytes, a.private_bytes), (2 * PAGE, 0));
-    assert_eq!(a.scaled, third.add(ScaledBytes::share_of(PAGE, 2)));
+    assert_eq!(a.scaled, third + ScaledBytes::share_of(PAGE, 2));
     let a2 = c2.attribution(&mut || {});
     assert_eq!((a2.bytes, a2.private_bytes, a2.scaled), (PAGE, 0, third));
     // A slice sees its root's page, but none is attributed to it.
@@ -447,7 +447,7 @@ fn attribution_divides_shared_pages_among_their_holders() {
     assert_eq!(a1.private_bytes, PAGE);
     assert_eq!(
         a1.scaled,
-        ScaledBytes::share_of(PAGE, 1).add(ScaledBytes::share_of(PAGE, 2))
+        ScaledBytes::share_of(PAGE, 1) + ScaledBytes::share_of(PAGE, 2)
     );
     assert_eq!(
         v.attribution(&mut || {}).scaled.integral,

@@ -114,7 +114,8 @@ impl World {
                 vmo_rights,
                 align,
             } => {
-                let Some(o) = self.pick_vmo(vmo) else {
+                // Slices are not mapped here: a mapping of a slice maps its root's window.
+                let Some(o) = self.pick_vmo(vmo).filter(|&o| self.vmos[o].slice.is_none()) else {
                     return Ok(());
                 };
                 // Often the root (big enough for most requests), else any VMAR.
@@ -227,7 +228,7 @@ impl World {
                             let vmo_ref = self.vmos[o].weak.upgrade().unwrap();
                             for i in 0..n {
                                 let idx = vmo_off + i as u64;
-                                if self.vmos[o].committed.contains(&idx)
+                                if self.vmos[o].committed.contains_key(&idx)
                                     && self.mmu.query((base + i) * PAGE).is_none()
                                 {
                                     return Err(format!(
@@ -456,6 +457,9 @@ impl World {
                     None => Err(Status::ERR_NOT_FOUND),
                     Some(m) if !m.perms.contains(need) => Err(Status::ERR_ACCESS_DENIED),
                     Some(m) if m.idx >= self.vmos[m.vmo].pages => Err(Status::ERR_OUT_OF_RANGE),
+                    Some(m) if access.contains(W) => {
+                        self.commit_pages_for_write(m.vmo, m.idx, m.idx + 1)
+                    }
                     Some(m) => self.commit_pages(m.vmo, m.idx, m.idx + 1),
                 };
                 let actual = self.aspace.fault(p * PAGE + 123, access | MmuFlags::USER);
@@ -466,7 +470,14 @@ impl World {
                 if actual.is_ok() {
                     let m = self.pages[&p];
                     let vmo = self.vmos[m.vmo].weak.upgrade().unwrap();
-                    let want = (vmo.frame_of(m.idx).unwrap(), m.perms | MmuFlags::USER);
+                    // A frame other VMOs hold too is mapped without write access.
+                    let shared = self.frame_at(m.vmo, m.idx).map(|f| self.holders(f)) > Some(1);
+                    let perms = if shared {
+                        m.perms.difference(W)
+                    } else {
+                        m.perms
+                    };
+                    let want = (vmo.frame_of(m.idx).unwrap(), perms | MmuFlags::USER);
                     if self.mmu.query(p * PAGE) != Some(want) {
                         return Err(format!(
                             "fault: pte {:?}, want {want:?}",
@@ -489,9 +500,10 @@ impl World {
                     id: vmo.id(),
                     handle: Some(vmo),
                     pages: n,
-                    committed: BTreeSet::new(),
+                    committed: BTreeMap::new(),
                     resizable,
                     alive: true,
+                    slice: None,
                 });
                 Ok(())
             }
@@ -505,9 +517,9 @@ impl World {
                 let predicted = if end > self.vmos[o].pages {
                     Err(Status::ERR_OUT_OF_RANGE)
                 } else if commit {
-                    self.commit_pages(o, first, end)
+                    self.commit_pages_for_write(o, first, end)
                 } else {
-                    self.vmos[o].committed.retain(|&i| i < first || i >= end);
+                    self.decommit_pages(o, first, end);
                     Ok(())
                 };
                 let h = self.vmos[o].handle.clone().unwrap();
@@ -534,7 +546,7 @@ impl World {
                     Err(Status::ERR_UNAVAILABLE)
                 } else {
                     let m = &mut self.vmos[o];
-                    m.committed.retain(|&i| i < n);
+                    m.committed.retain(|&i, _| i < n);
                     m.pages = n;
                     Ok(())
                 };
@@ -555,6 +567,111 @@ impl World {
                 }
                 Ok(())
             }
+            Op::VmoChild {
+                vmo,
+                kind,
+                off,
+                pages,
+                resizable,
+            } => self.step_child(vmo, kind, off, pages, resizable),
+            Op::VmoWrite { vmo, page, byte } => {
+                let Some(o) = self.pick_vmo(vmo) else {
+                    return Ok(());
+                };
+                let idx = page as u64 % (self.vmos[o].pages + 1);
+                let predicted = if idx >= self.vmos[o].pages {
+                    Err(Status::ERR_OUT_OF_RANGE)
+                } else {
+                    self.commit_pages_for_write(o, idx, idx + 1).map(|()| {
+                        let frame = self.frame_at(o, idx).unwrap();
+                        self.content.insert(frame, byte);
+                    })
+                };
+                let h = self.vmos[o].handle.clone().unwrap();
+                let actual = h.write(idx * PAGE as u64, &[byte]);
+                self.last_status = actual.err();
+                if predicted != actual {
+                    return Err(format!(
+                        "vmo write: predicted {predicted:?}, got {actual:?}"
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// zx_vmo_create_child: a snapshot (`kind` 0 or 1: SNAPSHOT or SNAPSHOT_AT_LEAST_ON_WRITE,
+    /// RESIZABLE with `resizable`) gets its parent's frames in its window (equal model frames:
+    /// shared), a slice (`kind` 2) is a window onto its parent's root. Statuses as
+    /// `Vmo::create_child` documents them for what is generated here.
+    fn step_child(
+        &mut self,
+        vmo: u8,
+        kind: u8,
+        off: u8,
+        pages: u8,
+        resizable: bool,
+    ) -> Result<(), String> {
+        if self.vmos.iter().filter(|v| v.alive).count() >= MAX_LIVE_VMOS {
+            return Ok(());
+        }
+        let Some(o) = self.pick_vmo(vmo) else {
+            return Ok(());
+        };
+        let parent_pages = self.vmos[o].pages;
+        let first = off as u64 % (parent_pages + 2);
+        let n = pages as u64 % 9;
+        let slice = kind % 3 == 2;
+        let options = match kind % 3 {
+            0 => ZX_VMO_CHILD_SNAPSHOT,
+            1 => ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE,
+            _ => ZX_VMO_CHILD_SLICE,
+        } | if resizable && !slice {
+            ZX_VMO_CHILD_RESIZABLE
+        } else {
+            0
+        };
+        let predicted = if slice {
+            if first + n > parent_pages {
+                Err(Status::ERR_INVALID_ARGS)
+            } else if self.vmos[o].resizable {
+                Err(Status::ERR_NOT_SUPPORTED)
+            } else {
+                Ok(BTreeMap::new())
+            }
+        } else if self.vmos[o].slice.is_some() {
+            Err(Status::ERR_NOT_SUPPORTED)
+        } else {
+            Ok(self.vmos[o]
+                .committed
+                .range(first..(first + n).min(parent_pages).max(first))
+                .map(|(&i, &f)| (i - first, f))
+                .collect())
+        };
+        let h = self.vmos[o].handle.clone().unwrap();
+        let actual = h.create_child(options, first * PAGE as u64, n * PAGE as u64);
+        self.last_status = actual.as_ref().err().copied();
+        match (predicted, actual) {
+            (Ok(committed), Ok(child)) => {
+                let slice = slice.then(|| self.resolve(o, first));
+                self.vmos.push(MVmo {
+                    weak: Arc::downgrade(&child),
+                    id: child.id(),
+                    handle: Some(child),
+                    pages: n,
+                    committed,
+                    resizable: resizable && slice.is_none(),
+                    alive: true,
+                    slice,
+                });
+                Ok(())
+            }
+            (Err(p), Err(a)) if p == a => Ok(()),
+            (p, a) => Err(format!(
+                "create_child {options:#x} at page {first} +{n}: predicted {:?}, got {:?}",
+                p.map(drop),
+                a.map(drop)
+            )),
         }
     }
 
@@ -623,11 +740,9 @@ impl World {
                     return Err(Status::ERR_OUT_OF_RANGE);
                 }
                 if is_commit {
-                    self.commit_pages(m.vmo, first, last)?;
+                    self.commit_pages_for_write(m.vmo, first, last)?;
                 } else {
-                    self.vmos[m.vmo]
-                        .committed
-                        .retain(|&i| i < first || i >= last);
+                    self.decommit_pages(m.vmo, first, last);
                 }
             }
             expected = e;
