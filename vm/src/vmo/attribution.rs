@@ -7,8 +7,10 @@
 //! nothing to a reference onto another VMO's pages), which keeps the sum of the scaled bytes
 //! over all VMOs equal to the frames their pages use.
 //!
-//! The walk takes the VMO lock for at most [`ATTRIBUTION_STEP`] committed pages at a time and
-//! calls the caller's preemption point between two holds, so a VMO holding most of memory never
+//! A VMO outside any clone family holds each of its frames alone: its attribution is its
+//! committed count, read from the run counts. Otherwise the walk takes the VMO lock for at most
+//! [`ATTRIBUTION_STEP`] committed pages at a time and calls the caller's preemption point between
+//! two holds, so a VMO holding most of memory never
 //! keeps its lock (and, in the kernel, interrupts off) for more than one step. Pages committed or
 //! forked between two steps may be counted in their new state or their old one, as in Zircon,
 //! whose attribution query is not atomic with other VMO operations either.
@@ -67,7 +69,19 @@ impl Vmo {
                 ..Attribution::default()
             };
         }
-        let may_share = self.may_share();
+        if !self.may_share() {
+            // Outside any clone family every frame has this VMO as its only holder: the range's
+            // committed count (from the run counts, O(log n + COUNT_RUN)) is the whole answer.
+            let bytes = (self.committed_pages_in(first_page, end_page) as u64).saturating_mul(PAGE);
+            return Attribution {
+                bytes,
+                private_bytes: bytes,
+                scaled: ScaledBytes {
+                    integral: bytes,
+                    fractional: 0,
+                },
+            };
+        }
         let mut total = Attribution::default();
         let mut from = first_page;
         while from < end_page {
@@ -83,13 +97,7 @@ impl Vmo {
                         resume = Some(index);
                         break;
                     }
-                    // A VMO outside any clone family holds each of its frames alone.
-                    let holders = if may_share {
-                        self.phys.holders(frame)
-                    } else {
-                        1
-                    };
-                    total.add_page(holders);
+                    total.add_page(self.phys.holders(frame));
                 }
                 resume
             };

@@ -465,10 +465,19 @@ fn attribution_walks_in_steps_with_a_preemption_point_between() {
     let pages = 2 * ATTRIBUTION_STEP as u64 + 5;
     let v = Vmo::create(p, pages * PAGE, 0).unwrap();
     v.commit(0, pages * PAGE).unwrap();
+    // Outside a clone family: the committed count, no walk.
+    let mut steps = 0;
+    let alone = v.attribution(&mut || steps += 1);
+    assert_eq!(
+        (alone.private_bytes, alone.scaled.integral, steps),
+        (pages * PAGE, pages * PAGE, 0)
+    );
+    // A family member walks its pages in steps.
+    let _child = v.create_child(ZX_VMO_CHILD_SNAPSHOT, 0, PAGE).unwrap();
     let mut steps = 0;
     let a = v.attribution(&mut || steps += 1);
     assert_eq!(a.bytes, pages * PAGE);
-    assert_eq!(a.scaled.integral, pages * PAGE);
+    assert_eq!(a.scaled.integral, pages * PAGE - PAGE / 2);
     assert_eq!(steps, 2, "three holds of the lock, two preemption points");
     let mut steps = 0;
     let part = v.attribution_in(3, 3 + ATTRIBUTION_STEP as u64, &mut || steps += 1);
