@@ -38,10 +38,13 @@ pub mod topic {
     pub const ZX_INFO_THREAD_EXCEPTION_REPORT: u32 = t(11, 1);
     /// `zx_info_task_stats_t[1]`.
     pub const ZX_INFO_TASK_STATS: u32 = 12;
-    /// Version 0 of the maps topic (`zx_info_maps_v1_t`, without `populated_pages`).
+    /// Version 0 of the maps topic ([`super::InfoMapsV1`]`[n]`, without `populated_pages`).
     pub const ZX_INFO_PROCESS_MAPS_V1: u32 = t(13, 0);
-    /// [`super::InfoMaps`]`[n]`: the aspace / VMAR / mapping tree of a process, depth-first.
-    pub const ZX_INFO_PROCESS_MAPS: u32 = t(13, 1);
+    /// Version 1 of the maps topic ([`super::InfoMapsV2`]`[n]`: page counts).
+    pub const ZX_INFO_PROCESS_MAPS_V2: u32 = t(13, 1);
+    /// [`super::InfoMaps`]`[n]`: the aspace / VMAR / mapping tree of a process, depth-first,
+    /// each mapping with its range's attribution.
+    pub const ZX_INFO_PROCESS_MAPS: u32 = t(13, 2);
     /// Version 0 of the process VMOs topic ([`super::InfoVmoV1`]`[n]`).
     pub const ZX_INFO_PROCESS_VMOS_V1: u32 = t(14, 0);
     /// Version 1 of the process VMOs topic ([`super::InfoVmoV2`]`[n]`).
@@ -461,7 +464,8 @@ record!(
     }
 );
 
-/// `zx_info_maps_mapping_t` (40 bytes): the mapping arm of [`InfoMaps::u`].
+/// `zx_info_maps_mapping_t` (88 bytes; current Zircon): the mapping arm of [`InfoMaps::u`], with
+/// the mapped range's attribution in the fields and meanings of [`InfoVmo`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InfoMapsMapping {
@@ -473,23 +477,41 @@ pub struct InfoMapsMapping {
     pub vmo_koid: u64,
     /// Offset into the VMO.
     pub vmo_offset: u64,
-    /// Pages of the mapped range backed by physical memory.
-    pub committed_pages: usize,
-    /// Pages of content populated in the mapped range.
-    pub populated_pages: usize,
+    /// Committed bytes of the mapped range (a page shared with a clone counts whole).
+    pub committed_bytes: u64,
+    /// Populated bytes of the mapped range.
+    pub populated_bytes: u64,
+    /// Committed bytes of the range no other VMO holds.
+    pub committed_private_bytes: u64,
+    /// Populated bytes of the range no other VMO holds.
+    pub populated_private_bytes: u64,
+    /// Committed bytes of the range, each page divided among its holders (whole bytes).
+    pub committed_scaled_bytes: u64,
+    /// Populated bytes scaled as `committed_scaled_bytes`.
+    pub populated_scaled_bytes: u64,
+    /// The fraction of a byte of `committed_scaled_bytes`, in units of 2^-63 byte.
+    pub committed_fractional_scaled_bytes: u64,
+    /// The fraction of a byte of `populated_scaled_bytes`.
+    pub populated_fractional_scaled_bytes: u64,
 }
 
 record!(
     InfoMapsMapping,
-    40,
+    88,
     8,
     |s, w| {
         w.put(s.mmu_flags)
             .pad(4)
             .put(s.vmo_koid)
             .put(s.vmo_offset)
-            .put(s.committed_pages)
-            .put(s.populated_pages);
+            .put(s.committed_bytes)
+            .put(s.populated_bytes)
+            .put(s.committed_private_bytes)
+            .put(s.populated_private_bytes)
+            .put(s.committed_scaled_bytes)
+            .put(s.populated_scaled_bytes)
+            .put(s.committed_fractional_scaled_bytes)
+            .put(s.populated_fractional_scaled_bytes);
     },
     |r| {
         let mmu_flags = r.get();
@@ -499,13 +521,20 @@ record!(
             padding1: [0; 4],
             vmo_koid: r.get(),
             vmo_offset: r.get(),
-            committed_pages: r.get(),
-            populated_pages: r.get(),
+            committed_bytes: r.get(),
+            populated_bytes: r.get(),
+            committed_private_bytes: r.get(),
+            populated_private_bytes: r.get(),
+            committed_scaled_bytes: r.get(),
+            populated_scaled_bytes: r.get(),
+            committed_fractional_scaled_bytes: r.get(),
+            populated_fractional_scaled_bytes: r.get(),
         }
     }
 );
 
-/// `zx_info_maps_t` (104 bytes): one node of the aspace / VMAR / mapping tree.
+/// `zx_info_maps_t` (152 bytes; `ZX_INFO_PROCESS_MAPS` version 2 and `ZX_INFO_VMAR_MAPS`): one
+/// node of the aspace / VMAR / mapping tree.
 ///
 /// The C `union { zx_info_maps_mapping_t mapping; } u` has a single arm, so it is represented as
 /// that arm: `u` holds the mapping when `type == ZX_INFO_MAPS_TYPE_MAPPING` and is all zero
@@ -534,10 +563,149 @@ impl InfoMaps {
     pub fn mapping(&self) -> Option<&InfoMapsMapping> {
         (self.r#type == maps_type::ZX_INFO_MAPS_TYPE_MAPPING).then_some(&self.u)
     }
+
+    /// The same node in the version-2 record: the mapping's byte counts as page counts
+    /// (`committed_bytes` / 4 KiB).
+    pub fn to_v2(&self) -> InfoMapsV2 {
+        let page = crate::PAGE_SIZE as u64;
+        InfoMapsV2 {
+            name: self.name,
+            base: self.base,
+            size: self.size,
+            depth: self.depth,
+            r#type: self.r#type,
+            padding1: [0; 4],
+            u: InfoMapsMappingV2 {
+                mmu_flags: self.u.mmu_flags,
+                padding1: [0; 4],
+                vmo_koid: self.u.vmo_koid,
+                vmo_offset: self.u.vmo_offset,
+                committed_pages: (self.u.committed_bytes / page) as usize,
+                populated_pages: (self.u.populated_bytes / page) as usize,
+            },
+        }
+    }
 }
 
 record!(
     InfoMaps,
+    152,
+    8,
+    |s, w| {
+        w.bytes(&s.name)
+            .put(s.base)
+            .put(s.size)
+            .put(s.depth)
+            .put(s.r#type)
+            .pad(4);
+        let mut union = [0u8; 88];
+        if s.r#type == maps_type::ZX_INFO_MAPS_TYPE_MAPPING {
+            s.u.encode(&mut union);
+        }
+        w.bytes(&union);
+    },
+    |r| {
+        let name = r.array();
+        let base = r.get();
+        let size = r.get();
+        let depth = r.get();
+        let r#type = r.get();
+        r.skip(4);
+        InfoMaps {
+            name,
+            base,
+            size,
+            depth,
+            r#type,
+            padding1: [0; 4],
+            u: r.get(),
+        }
+    }
+);
+
+/// `zx_info_maps_v1_t` (96 bytes; `ZX_INFO_PROCESS_MAPS_V1`): [`InfoMapsV2`] without the
+/// mapping's `populated_pages`.
+pub type InfoMapsV1 = Prefix<InfoMapsV2, 96>;
+
+/// `zx_info_maps_mapping_v2_t` (40 bytes): the mapping arm of [`InfoMapsV2::u`]. Its page
+/// counts have `committed_bytes`' meaning (see [`InfoVmo`]), in pages.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoMapsMappingV2 {
+    /// `ZX_VM_PERM_{READ,WRITE,EXECUTE}` bits.
+    pub mmu_flags: u32,
+    /// Padding, zero.
+    pub padding1: [u8; 4],
+    /// Koid of the mapped VMO.
+    pub vmo_koid: u64,
+    /// Offset into the VMO.
+    pub vmo_offset: u64,
+    /// Pages of the mapped range backed by physical memory.
+    pub committed_pages: usize,
+    /// Pages of content populated in the mapped range.
+    pub populated_pages: usize,
+}
+
+record!(
+    InfoMapsMappingV2,
+    40,
+    8,
+    |s, w| {
+        w.put(s.mmu_flags)
+            .pad(4)
+            .put(s.vmo_koid)
+            .put(s.vmo_offset)
+            .put(s.committed_pages)
+            .put(s.populated_pages);
+    },
+    |r| {
+        let mmu_flags = r.get();
+        r.skip(4);
+        InfoMapsMappingV2 {
+            mmu_flags,
+            padding1: [0; 4],
+            vmo_koid: r.get(),
+            vmo_offset: r.get(),
+            committed_pages: r.get(),
+            populated_pages: r.get(),
+        }
+    }
+);
+
+/// `zx_info_maps_v2_t` (104 bytes; `ZX_INFO_PROCESS_MAPS_V2`): [`InfoMaps`] with page counts
+/// ([`InfoMapsMappingV2`]) in its mapping arm.
+///
+/// The C `union { zx_info_maps_mapping_t mapping; } u` has a single arm, so it is represented as
+/// that arm: `u` holds the mapping when `type == ZX_INFO_MAPS_TYPE_MAPPING` and is all zero
+/// otherwise (Zircon zeroes it too). Use [`InfoMapsV2::mapping`] to read it by type.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoMapsV2 {
+    /// Name, NUL-terminated, or empty.
+    pub name: [u8; ZX_MAX_NAME_LEN],
+    /// Base address.
+    pub base: usize,
+    /// Size in bytes.
+    pub size: usize,
+    /// Depth in the tree (entries are depth-first pre-order).
+    pub depth: usize,
+    /// `ZX_INFO_MAPS_TYPE_*`.
+    pub r#type: u32,
+    /// Padding, zero.
+    pub padding1: [u8; 4],
+    /// The union; meaningful only for mappings.
+    pub u: InfoMapsMappingV2,
+}
+
+impl InfoMapsV2 {
+    /// The mapping arm if this entry is a mapping.
+    pub fn mapping(&self) -> Option<&InfoMapsMappingV2> {
+        (self.r#type == maps_type::ZX_INFO_MAPS_TYPE_MAPPING).then_some(&self.u)
+    }
+}
+
+record!(
+    InfoMapsV2,
     104,
     8,
     |s, w| {
@@ -560,7 +728,7 @@ record!(
         let depth = r.get();
         let r#type = r.get();
         r.skip(4);
-        InfoMaps {
+        InfoMapsV2 {
             name,
             base,
             size,
@@ -610,7 +778,8 @@ mod tests {
         assert_eq!(topic::ZX_INFO_HANDLE_BASIC, 2);
         assert_eq!(topic::ZX_INFO_PROCESS, 0x1000_0003);
         assert_eq!(topic::ZX_INFO_VMAR, 7);
-        assert_eq!(topic::ZX_INFO_PROCESS_MAPS, 0x1000_000d);
+        assert_eq!(topic::ZX_INFO_PROCESS_MAPS, 0x2000_000d);
+        assert_eq!(topic::ZX_INFO_PROCESS_MAPS_V2, 0x1000_000d);
         assert_eq!(topic::ZX_INFO_VMO, 0x3000_0017);
         assert_eq!(topic::ZX_INFO_VMO_V3, 0x2000_0017);
         assert_eq!(topic::ZX_INFO_PROCESS_VMOS, 0x3000_000e);
@@ -747,11 +916,17 @@ mod tests {
     fn maps_layout_and_union() {
         let mapping = InfoMapsMapping {
             mmu_flags: 3,
-            padding1: [0; 4],
             vmo_koid: 42,
             vmo_offset: 0x3000,
-            committed_pages: 2,
-            populated_pages: 2,
+            committed_bytes: 0x2000,
+            populated_bytes: 0x2000,
+            committed_private_bytes: 0x1000,
+            populated_private_bytes: 0x1000,
+            committed_scaled_bytes: 0x1800,
+            populated_scaled_bytes: 0x1800,
+            committed_fractional_scaled_bytes: 7,
+            populated_fractional_scaled_bytes: 8,
+            ..InfoMapsMapping::default()
         };
         let m = InfoMaps {
             name: name_field(b"m"),
@@ -763,28 +938,77 @@ mod tests {
             u: mapping,
         };
         let b = roundtrip(m);
-        assert_eq!(b.len(), 104);
+        assert_eq!(b.len(), 152);
         let u = offset_of!(InfoMaps, u);
         assert_eq!(u, 64);
+        assert_eq!(offset_of!(InfoMapsMapping, committed_bytes), 24);
         assert_eq!(
-            at::<8>(&b, u + offset_of!(InfoMapsMapping, vmo_koid)),
+            at::<8>(
+                &b,
+                u + offset_of!(InfoMapsMapping, populated_fractional_scaled_bytes)
+            ),
+            8u64.to_le_bytes()
+        );
+        assert_eq!(m.mapping(), Some(&mapping));
+        let v2 = m.to_v2();
+        assert_eq!((v2.u.committed_pages, v2.u.populated_pages), (2, 2));
+        assert_eq!((v2.base, v2.depth, v2.u.vmo_koid), (0x10000, 2, 42));
+        let vmar = InfoMaps {
+            r#type: maps_type::ZX_INFO_MAPS_TYPE_VMAR,
+            ..m
+        };
+        let mut buf = [0xffu8; 152];
+        vmar.encode(&mut buf);
+        assert!(buf[64..].iter().all(|&x| x == 0));
+        // Version 1 is version 2 up to the mapping's committed_pages.
+        assert_eq!(
+            InfoMapsV1::SIZE,
+            64 + offset_of!(InfoMapsMappingV2, populated_pages)
+        );
+    }
+
+    #[test]
+    fn maps_v2_layout_and_union() {
+        let mapping = InfoMapsMappingV2 {
+            mmu_flags: 3,
+            padding1: [0; 4],
+            vmo_koid: 42,
+            vmo_offset: 0x3000,
+            committed_pages: 2,
+            populated_pages: 2,
+        };
+        let m = InfoMapsV2 {
+            name: name_field(b"m"),
+            base: 0x10000,
+            size: 0x4000,
+            depth: 2,
+            r#type: maps_type::ZX_INFO_MAPS_TYPE_MAPPING,
+            padding1: [0; 4],
+            u: mapping,
+        };
+        let b = roundtrip(m);
+        assert_eq!(b.len(), 104);
+        let u = offset_of!(InfoMapsV2, u);
+        assert_eq!(u, 64);
+        assert_eq!(
+            at::<8>(&b, u + offset_of!(InfoMapsMappingV2, vmo_koid)),
             42u64.to_le_bytes()
         );
         assert_eq!(
-            at::<8>(&b, u + offset_of!(InfoMapsMapping, populated_pages)),
+            at::<8>(&b, u + offset_of!(InfoMapsMappingV2, populated_pages)),
             2usize.to_le_bytes()
         );
         assert_eq!(m.mapping(), Some(&mapping));
 
         // A VMAR node: the union is written as zeros whatever `u` holds.
-        let vmar = InfoMaps {
+        let vmar = InfoMapsV2 {
             r#type: maps_type::ZX_INFO_MAPS_TYPE_VMAR,
             ..m
         };
         let mut buf = [0xffu8; 104];
         vmar.encode(&mut buf);
         assert!(buf[64..].iter().all(|&x| x == 0));
-        assert_eq!(InfoMaps::decode(&buf).mapping(), None);
+        assert_eq!(InfoMapsV2::decode(&buf).mapping(), None);
     }
 
     #[test]

@@ -227,7 +227,15 @@ fn maps_trees_counts_and_truncation() {
     let map = e[2].mapping().unwrap();
     assert_eq!((e[2].base, e[2].size), (a, 2 * PAGE));
     assert_eq!(map.mmu_flags, ZX_VM_PERM_READ | ZX_VM_PERM_WRITE);
-    assert_eq!((map.vmo_offset, map.committed_pages), (PAGE as u64, 1));
+    assert_eq!(
+        (
+            map.vmo_offset,
+            map.committed_bytes,
+            map.committed_private_bytes
+        ),
+        (PAGE as u64, PAGE as u64, PAGE as u64)
+    );
+    assert_eq!(map.committed_scaled_bytes, PAGE as u64);
     let vmo_info_koid = {
         info(&mut m, vmo, ZX_INFO_HANDLE_BASIC, BUF + 0x800, 32).unwrap();
         m.peek::<InfoHandleBasic>(BUF + 0x800).koid
@@ -453,4 +461,86 @@ fn process_vmos_lists_handles_then_mappings() {
         info(&mut m, weak, ZX_INFO_PROCESS_VMOS, BUF, cap),
         Err(Status::ERR_ACCESS_DENIED)
     );
+}
+
+#[test]
+fn process_maps_versions_and_the_mapped_ranges_attribution() {
+    use abi::info::{InfoMapsV1, InfoMapsV2};
+    let mut m = Mock::new();
+    m.poke(BUF + 0x300, b"child");
+    m.sys(
+        ZX_SYS_PROCESS_CREATE,
+        &[
+            0,
+            (BUF + 0x300) as u64,
+            5,
+            0,
+            (BUF + 0x400) as u64,
+            (BUF + 0x404) as u64,
+        ],
+    )
+    .unwrap();
+    let p = m.peek::<u32>(BUF + 0x400);
+    let child_root = m.peek::<u32>(BUF + 0x404);
+    let v = m.vmo(2 * PAGE as u64, 0);
+    vmo_write(&mut m, v, 0);
+    vmo_write(&mut m, v, PAGE as u64);
+    // A snapshot of the first page: that page is shared, the second is the VMO's alone.
+    m.sys(
+        ZX_SYS_VMO_CREATE_CHILD,
+        &[
+            v as u64,
+            abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT as u64,
+            0,
+            PAGE as u64,
+            BUF as u64,
+        ],
+    )
+    .unwrap();
+    m.map(child_root, ZX_VM_PERM_READ, 0, v, 0, 2 * PAGE)
+        .unwrap();
+    let cap = 8 * InfoMaps::SIZE;
+    assert_eq!(info(&mut m, p, ZX_INFO_PROCESS_MAPS, BUF, cap), Ok(()));
+    assert_eq!(counts(&m), (3, 3));
+    let e = m.peek::<InfoMaps>(BUF + 2 * InfoMaps::SIZE);
+    let map = e.mapping().unwrap();
+    assert_eq!(
+        (
+            map.committed_bytes,
+            map.committed_private_bytes,
+            map.committed_scaled_bytes
+        ),
+        (2 * PAGE as u64, PAGE as u64, PAGE as u64 + PAGE as u64 / 2)
+    );
+    assert_eq!(map.populated_scaled_bytes, map.committed_scaled_bytes);
+    // Version 2: page counts, 104-byte records; version 1: without populated_pages, 96 bytes.
+    assert_eq!(
+        info(
+            &mut m,
+            p,
+            ZX_INFO_PROCESS_MAPS_V2,
+            BUF,
+            3 * InfoMapsV2::SIZE
+        ),
+        Ok(())
+    );
+    assert_eq!(counts(&m), (3, 3));
+    let e2 = m.peek::<InfoMapsV2>(BUF + 2 * InfoMapsV2::SIZE);
+    assert_eq!(
+        (e2.base, e2.u.committed_pages, e2.u.populated_pages),
+        (e.base, 2, 2)
+    );
+    assert_eq!(
+        info(
+            &mut m,
+            p,
+            ZX_INFO_PROCESS_MAPS_V1,
+            BUF,
+            3 * InfoMapsV1::SIZE
+        ),
+        Ok(())
+    );
+    assert_eq!(counts(&m), (3, 3));
+    let e1 = m.peek::<InfoMapsV1>(BUF + 2 * InfoMapsV1::SIZE).0;
+    assert_eq!((e1.base, e1.depth, e1.u.committed_pages), (e.base, 2, 2));
 }

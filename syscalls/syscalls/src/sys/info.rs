@@ -3,7 +3,7 @@
 //! Topics: `ZX_INFO_HANDLE_VALID`, `HANDLE_BASIC`, `PROCESS`, `THREAD`,
 //! `THREAD_EXCEPTION_REPORT` (and its V1; `ZX_ERR_BAD_STATE` unless the thread is stopped in an
 //! exception), `VMAR`, `VMO` (and its V1 to V3), `PROCESS_VMOS` (and its V1 to V3),
-//! `PROCESS_MAPS`, `VMAR_MAPS`; any other is `ZX_ERR_NOT_SUPPORTED` (before the handle is looked
+//! `PROCESS_MAPS` (and its V1, V2), `VMAR_MAPS`; any other is `ZX_ERR_NOT_SUPPORTED` (before the handle is looked
 //! at, as Zircon's `switch` does). An older topic version writes the prefix of the current
 //! record that its smaller record is (Zircon's `SubsetVmoInfoWriter`), with the fields' current
 //! meanings.
@@ -29,7 +29,8 @@ use abi::info::vmo_flags::{
     ZX_INFO_VMO_TYPE_PAGED, ZX_INFO_VMO_VIA_HANDLE, ZX_INFO_VMO_VIA_MAPPING,
 };
 use abi::info::{
-    name_field, InfoMaps, InfoMapsMapping, InfoVmar, InfoVmo, InfoVmoV1, InfoVmoV2, InfoVmoV3,
+    name_field, InfoMaps, InfoMapsMapping, InfoMapsV1, InfoVmar, InfoVmo, InfoVmoV1, InfoVmoV2,
+    InfoVmoV3,
 };
 use abi::rights::ZX_RIGHT_INSPECT;
 use abi::vm_options::{ZX_VM_PERM_EXECUTE, ZX_VM_PERM_READ, ZX_VM_PERM_WRITE};
@@ -124,7 +125,7 @@ pub fn get_info(
                 _ => out.vmos(ctx, &*process, |info| info),
             }
         }
-        ZX_INFO_PROCESS_MAPS => {
+        ZX_INFO_PROCESS_MAPS | ZX_INFO_PROCESS_MAPS_V1 | ZX_INFO_PROCESS_MAPS_V2 => {
             let (process, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_process)?;
             let root = process.root_vmar()?;
             let aspace = InfoMaps {
@@ -135,11 +136,18 @@ pub fn get_info(
                 r#type: ZX_INFO_MAPS_TYPE_ASPACE,
                 ..InfoMaps::default()
             };
-            out.maps(ctx, Some(&aspace), root.vmar(), 1)
+            let vmar = root.vmar();
+            match topic {
+                ZX_INFO_PROCESS_MAPS_V1 => {
+                    out.maps(ctx, Some(&aspace), vmar, 1, |m| InfoMapsV1::of(m.to_v2()))
+                }
+                ZX_INFO_PROCESS_MAPS_V2 => out.maps(ctx, Some(&aspace), vmar, 1, InfoMaps::to_v2),
+                _ => out.maps(ctx, Some(&aspace), vmar, 1, |m| *m),
+            }
         }
         ZX_INFO_VMAR_MAPS => {
             let (vmar, _) = lookup(ctx, handle, ZX_RIGHT_INSPECT, Object::as_vmar)?;
-            out.maps(ctx, None, vmar.vmar(), 0)
+            out.maps(ctx, None, vmar.vmar(), 0, |m| *m)
         }
         _ => Err(Status::ERR_NOT_SUPPORTED),
     }
@@ -173,28 +181,31 @@ impl Out {
     }
 
     /// The maps topics: `head` (the address-space entry of `ZX_INFO_PROCESS_MAPS`), then the
-    /// walk of `vmar`, `extra_depth` levels deeper, as many whole records as fit; `avail` counts
-    /// them all. The walk goes in steps of [`RECORDS_PER_STEP`] entries listed under the tree
-    /// lock (O(log n + step)), each mapping's committed pages counted from its VMO
-    /// (O(log n + `vm::vmo::COUNT_RUN`) per run-count step) outside that lock, the records
-    /// copied out as they come, with a preemption point after each step and each count. So
+    /// walk of `vmar`, `extra_depth` levels deeper, as many whole records as fit (each made by
+    /// `record` from the current one, for the older topic versions); `avail` counts them all.
+    /// The walk goes in steps of [`RECORDS_PER_STEP`] entries listed under the tree lock
+    /// (O(log n + step)), each mapping's attribution taken from its VMO outside that lock
+    /// (`vm::Vmo::attribution_in`: O(log n + `vm::vmo::COUNT_RUN`) for a VMO outside a clone
+    /// family, else lock-bounded steps with preemption points), the records copied out as they
+    /// come, with a preemption point after each step and each mapping. So
     /// the kernel holds O(step) memory whatever the mapping count, and each record is exact
     /// when taken (see `vm::Vmar::walk_step` for what may change between steps; Zircon's
     /// enumeration also drops its lock between batches).
-    fn maps(
+    fn maps<T: Wire>(
         &self,
         ctx: &mut dyn SyscallContext,
         head: Option<&InfoMaps>,
         vmar: &vm::Vmar,
         extra_depth: usize,
+        convert: impl Fn(&InfoMaps) -> T,
     ) -> ZxResult {
-        let array = UserOutArray::<InfoMaps>::new(self.buffer, self.buffer_size);
+        let array = UserOutArray::<T>::new(self.buffer, self.buffer_size);
         let capacity = array.capacity();
         let mut avail = 0usize;
         let mut put = |ctx: &mut dyn SyscallContext, record: &InfoMaps| -> ZxResult {
             if avail < capacity {
                 array
-                    .write(ctx.user_memory(), avail, record)
+                    .write(ctx.user_memory(), avail, &convert(record))
                     .map_err(|_| Status::ERR_INVALID_ARGS)?;
             }
             avail += 1;
@@ -209,24 +220,22 @@ impl Out {
         loop {
             ctx.preempt_point();
             let page = PAGE_SIZE as u64;
-            for (mut region, vmo) in step {
+            for (region, vmo) in step {
+                let mut attribution = vm::vmo::Attribution::default();
                 if let (
                     RegionInfo::Mapping {
-                        size,
-                        vmo_offset,
-                        committed_page_count,
-                        ..
+                        size, vmo_offset, ..
                     },
                     Some(vmo),
-                ) = (&mut region, vmo)
+                ) = (&region, vmo)
                 {
                     let start = *vmo_offset / page;
                     let end = start.saturating_add((*size / PAGE_SIZE) as u64);
-                    *committed_page_count = vmo.committed_pages_in(start, end);
+                    attribution = vmo.attribution_in(start, end, &mut || ctx.preempt_point());
                     drop(vmo);
                     ctx.preempt_point();
                 }
-                let mut record = maps_entry(&region, extra_depth);
+                let mut record = maps_entry(&region, extra_depth, &attribution);
                 if first && vmar.is_root() {
                     // The first entry of a walk is the walked VMAR: "root" for the root VMAR.
                     record.name = name_field(b"root");
@@ -393,7 +402,7 @@ const RECORDS_PER_STEP: usize = 256;
 /// One `zx_info_maps_t` from a `vm` walk entry, `extra_depth` levels deeper (1 below the aspace
 /// entry of `ZX_INFO_PROCESS_MAPS`). Names as Zircon's: VMARs made by `zx_vmar_allocate` are
 /// "useralloc" (see [`name_root`] for the root); mappings carry their VMO's name.
-fn maps_entry(region: &RegionInfo, extra_depth: usize) -> InfoMaps {
+fn maps_entry(region: &RegionInfo, extra_depth: usize, a: &vm::vmo::Attribution) -> InfoMaps {
     match *region {
         RegionInfo::Vmar {
             depth, base, size, ..
@@ -412,7 +421,6 @@ fn maps_entry(region: &RegionInfo, extra_depth: usize) -> InfoMaps {
             perms,
             vmo_id,
             vmo_offset,
-            committed_page_count,
             vmo_name,
             ..
         } => InfoMaps {
@@ -425,8 +433,14 @@ fn maps_entry(region: &RegionInfo, extra_depth: usize) -> InfoMaps {
                 mmu_flags: perm_bits(perms),
                 vmo_koid: crate::object::vmo_koid_from_id(vmo_id),
                 vmo_offset,
-                committed_pages: committed_page_count,
-                populated_pages: committed_page_count,
+                committed_bytes: a.bytes,
+                populated_bytes: a.bytes,
+                committed_private_bytes: a.private_bytes,
+                populated_private_bytes: a.private_bytes,
+                committed_scaled_bytes: a.scaled.integral,
+                populated_scaled_bytes: a.scaled.integral,
+                committed_fractional_scaled_bytes: a.scaled.fractional,
+                populated_fractional_scaled_bytes: a.scaled.fractional,
                 ..InfoMapsMapping::default()
             },
             ..InfoMaps::default()

@@ -130,7 +130,11 @@ fn process_maps_contains_mapping(ctx: &Ctx) -> TestResult {
     };
     ensure_eq!(m.size, 2 * PAGE);
     ensure_eq!(m.u.mmu_flags, ZX_VM_PERM_READ | ZX_VM_PERM_WRITE);
-    ensure_eq!(m.u.committed_pages, 1);
+    ensure_eq!(m.u.committed_bytes, PAGE as u64);
+    ensure_eq!(
+        (m.u.committed_private_bytes, m.u.committed_scaled_bytes),
+        (PAGE as u64, PAGE as u64)
+    );
     // SAFETY: nothing refers to the mapping.
     check!(unsafe { ctx.root.unmap(addr, 2 * PAGE) });
     Ok(())
