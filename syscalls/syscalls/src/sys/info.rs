@@ -3,10 +3,10 @@
 //! Topics: `ZX_INFO_HANDLE_VALID`, `HANDLE_BASIC`, `PROCESS`, `THREAD`,
 //! `THREAD_EXCEPTION_REPORT` (and its V1; `ZX_ERR_BAD_STATE` unless the thread is stopped in an
 //! exception), `VMAR`, `VMO` (and its V1 to V3), `PROCESS_VMOS` (and its V1 to V3),
-//! `PROCESS_MAPS` (and its V1, V2), `VMAR_MAPS`; any other is `ZX_ERR_NOT_SUPPORTED` (before the handle is looked
-//! at, as Zircon's `switch` does). An older topic version writes the prefix of the current
-//! record that its smaller record is (Zircon's `SubsetVmoInfoWriter`), with the fields' current
-//! meanings.
+//! `PROCESS_MAPS` (and its V1, V2), `VMAR_MAPS`; any other is `ZX_ERR_NOT_SUPPORTED` (before
+//! the handle is looked at, as Zircon's `switch` does). An older VMO topic writes the prefix of
+//! the current record that its smaller record is (Zircon's `SubsetVmoInfoWriter`), with the
+//! fields' current meanings; the older maps topics carry page counts (`InfoMaps::to_v2`).
 //!
 //! The VMO records carry the VMO's memory attribution (`vm::Vmo::attribution`: committed,
 //! private and scaled bytes), computed in lock-bounded steps with a preemption point between
@@ -41,8 +41,7 @@ use alloc::vec::Vec;
 use vm::{MmuFlags, RegionInfo, Vmo};
 
 use super::lookup;
-use crate::context::with_process_table;
-use crate::context::{with_table, SyscallContext};
+use crate::context::{with_process_table, with_table, SyscallContext};
 use crate::object::{vmo_koid, vmo_koid_from_id, Object, ProcessObject};
 use crate::user_ptr::{UserOut, UserOutArray};
 
@@ -182,7 +181,7 @@ impl Out {
 
     /// The maps topics: `head` (the address-space entry of `ZX_INFO_PROCESS_MAPS`), then the
     /// walk of `vmar`, `extra_depth` levels deeper, as many whole records as fit (each made by
-    /// `record` from the current one, for the older topic versions); `avail` counts them all.
+    /// `convert` from the current one, for the older topic versions); `avail` counts them all.
     /// The walk goes in steps of [`RECORDS_PER_STEP`] entries listed under the tree lock
     /// (O(log n + step)), each mapping's attribution taken from its VMO outside that lock
     /// (`vm::Vmo::attribution_in`: O(log n + `vm::vmo::COUNT_RUN`) for a VMO outside a clone
