@@ -7,7 +7,8 @@
 //! its parent's model frames in its window (equal ids: one shared frame, so it reads what the
 //! parent held when it was made), and a write, commit or write fault to a frame another live VMO
 //! holds gives the writer a copy (later writes diverge); a slice holds no frame and resolves its
-//! pages in its root. Slices are not mapped by the model. Each operation's
+//! pages in its root; a mapping of a slice maps its root's window (the model's pages name the
+//! root). Each operation's
 //! outcome (status, and the new model state when it succeeds) is predicted by straightforward
 //! page-by-page logic, written here independently of `vm/src`; a failing call must leave the model
 //! unchanged. After EVERY step the implementation is compared with the model:

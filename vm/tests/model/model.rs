@@ -426,8 +426,8 @@ impl World {
     }
 
     /// VMOs with no handle, no mapping and (for a slice's root) no live slice are gone, and so
-    /// are their pages. A slice is never mapped here (the model maps only VMOs that hold their
-    /// pages), so its handle alone keeps it.
+    /// are their pages. A mapping of a slice holds its root (the model's pages name the root),
+    /// so a slice's handle alone keeps it.
     pub(crate) fn gc_vmos(&mut self) {
         let mut used: BTreeSet<usize> = self.pages.values().map(|m| m.vmo).collect();
         for vmo in &self.vmos {

@@ -114,8 +114,7 @@ impl World {
                 vmo_rights,
                 align,
             } => {
-                // Slices are not mapped here: a mapping of a slice maps its root's window.
-                let Some(o) = self.pick_vmo(vmo).filter(|&o| self.vmos[o].slice.is_none()) else {
+                let Some(o) = self.pick_vmo(vmo) else {
                     return Ok(());
                 };
                 // Often the root (big enough for most requests), else any VMAR.
@@ -173,6 +172,10 @@ impl World {
                     Err(Status::ERR_ACCESS_DENIED)
                 } else if !allow_faults && m.resizable {
                     Err(Status::ERR_NOT_SUPPORTED)
+                } else if m.slice.is_some() && vmo_off + n as u64 > m.pages {
+                    // A slice's window must lie inside the slice, even with ALLOW_FAULTS, and
+                    // before the placement (`Vmar::map`; a deviation, docs/conformance.md).
+                    Err(Status::ERR_BUFFER_TOO_SMALL)
                 } else {
                     // The spec's BUFFER_TOO_SMALL comes after every placement check.
                     let past_end = !allow_faults && vmo_off + n as u64 > m.pages;
@@ -208,6 +211,8 @@ impl World {
                     (Ok(place), Ok(addr)) => {
                         self.check_place(v, &place, n, addr)?;
                         let base = addr / PAGE;
+                        // A mapping of a slice maps (and holds) its root's window.
+                        let (o, vmo_off) = self.resolve(o, vmo_off);
                         let max = allowed.intersection(self.vmars[v].can_map);
                         let seg = self.fresh_seg();
                         for i in 0..n {
@@ -619,9 +624,14 @@ impl World {
             return Ok(());
         };
         let parent_pages = self.vmos[o].pages;
-        let first = off as u64 % (parent_pages + 2);
-        let n = pages as u64 % 9;
         let slice = kind % 3 == 2;
+        // A slice mostly fits its parent (to be mapped and written later); the rest anywhere.
+        let (first, n) = if slice && off < 200 && parent_pages > 0 {
+            let n = 1 + pages as u64 % parent_pages;
+            (off as u64 % (parent_pages - n + 1), n)
+        } else {
+            (off as u64 % (parent_pages + 2), pages as u64 % 9)
+        };
         let options = match kind % 3 {
             0 => ZX_VMO_CHILD_SNAPSHOT,
             1 => ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE,
