@@ -272,6 +272,11 @@ pub trait PhysMem: Send + Sync {
     /// gain a holder meanwhile (the VM asks under the lock of a VMO holding it).
     fn is_shared(&self, frame: PhysAddr) -> bool;
 
+    /// How many holders `frame` has (1 for a frame no VMO shares): the VMOs holding it, each
+    /// counted once. Exact under the same condition as [`PhysMem::is_shared`]; memory
+    /// attribution divides a shared frame's bytes by it (see `Vmo::attribution`).
+    fn holders(&self, frame: PhysAddr) -> usize;
+
     /// Copies `buf.len()` bytes from `frame + offset`. The VM guarantees
     /// `offset + buf.len() <= PAGE_SIZE`.
     fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]);

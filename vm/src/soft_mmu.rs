@@ -339,6 +339,16 @@ impl PhysMem for SoftPhysMem {
         self.state.lock().extra_holders.contains_key(&index)
     }
 
+    fn holders(&self, frame: PhysAddr) -> usize {
+        let index = self.index(frame);
+        let s = self.state.lock();
+        assert!(
+            s.frames[index].is_some(),
+            "SoftPhysMem: holders of a free frame"
+        );
+        1 + s.extra_holders.get(&index).map_or(0, |&n| n as usize)
+    }
+
     fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {
         if frame == Self::ZERO_FRAME {
             buf.copy_from_slice(&self.state.lock().zero[offset..offset + buf.len()]);
@@ -437,12 +447,16 @@ mod holder_tests {
         let p = SoftPhysMem::new(2);
         let f = p.alloc_zeroed().unwrap();
         assert!(!p.is_shared(f));
+        assert_eq!(p.holders(f), 1);
         p.share(f);
         p.share(f);
         assert!(p.is_shared(f));
+        assert_eq!(p.holders(f), 3);
         assert!(!p.release(f));
+        assert_eq!(p.holders(f), 2);
         assert!(!p.release(f));
         assert!(!p.is_shared(f), "one holder left");
+        assert_eq!(p.holders(f), 1);
         assert_eq!(p.used_frames(), 1);
         assert!(p.release(f), "the last holder frees");
         assert_eq!(p.used_frames(), 0);

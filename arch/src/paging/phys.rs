@@ -359,6 +359,14 @@ impl PhysMem for DirectPhysMem {
             .is_some_and(|n| n.load(Ordering::Acquire) > 0)
     }
 
+    fn holders(&self, frame: PhysAddr) -> usize {
+        self.check_data(frame, 0, 0);
+        1 + self
+            .extra_holders
+            .get((frame.0 / 4096) as usize)
+            .map_or(0, |n| n.load(Ordering::Acquire) as usize)
+    }
+
     fn read(&self, frame: PhysAddr, offset: usize, buf: &mut [u8]) {
         self.check_data(frame, offset, buf.len());
         let src = (self.virt(frame.0) + offset as u64) as *const u8;

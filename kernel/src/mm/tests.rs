@@ -172,13 +172,18 @@ ktest! {
         let free = phys.free_frames();
         let frame = check!(phys.alloc_zeroed());
         ensure!(!phys.is_shared(frame));
+        ensure_eq!(phys.holders(frame), 1);
         phys.share(frame);
         ensure!(phys.is_shared(frame), "two holders");
+        ensure_eq!(phys.holders(frame), 2);
         phys.share(frame);
+        ensure_eq!(phys.holders(frame), 3);
         ensure!(!phys.release(frame), "two holders left");
         ensure!(phys.is_shared(frame), "two holders left");
+        ensure_eq!(phys.holders(frame), 2);
         ensure!(!phys.release(frame), "one holder left");
         ensure!(!phys.is_shared(frame), "one holder left");
+        ensure_eq!(phys.holders(frame), 1);
         ensure_eq!(phys.free_frames(), free - 1);
         ensure!(phys.release(frame), "the last holder frees");
         ensure_eq!(phys.free_frames(), free);

@@ -376,6 +376,8 @@ impl SyscallContext for Ctx {
         let mut s = [0; k::COUNT];
         s[k::FREE_FRAMES] = crate::frame_alloc::stats().free;
         s[k::HEAP_FRAMES] = crate::heap::frames();
+        s[k::DATA_FRAMES] =
+            arch::paging::direct_phys_mem().count(arch::paging::FrameKind::Data) as u64;
         s[k::TABLE_PAGES] = arch::paging::live_table_pages() as u64;
         s[k::KERNEL_STACKS] = super::thread::live_stacks();
         s[k::HANDLES] = syscalls::handle::live_handle_count() as u64;

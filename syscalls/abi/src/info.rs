@@ -38,20 +38,32 @@ pub mod topic {
     pub const ZX_INFO_THREAD_EXCEPTION_REPORT: u32 = t(11, 1);
     /// `zx_info_task_stats_t[1]`.
     pub const ZX_INFO_TASK_STATS: u32 = 12;
-    /// Version 0 of the maps topic (`zx_info_maps_v1_t`, without `populated_pages`).
+    /// Version 0 of the maps topic ([`super::InfoMapsV1`]`[n]`, without `populated_pages`).
     pub const ZX_INFO_PROCESS_MAPS_V1: u32 = t(13, 0);
-    /// [`super::InfoMaps`]`[n]`: the aspace / VMAR / mapping tree of a process, depth-first.
-    pub const ZX_INFO_PROCESS_MAPS: u32 = t(13, 1);
-    /// [`super::InfoVmo`]`[n]`: the VMOs a process holds or maps.
-    pub const ZX_INFO_PROCESS_VMOS: u32 = t(14, 2);
+    /// Version 1 of the maps topic ([`super::InfoMapsV2`]`[n]`: page counts).
+    pub const ZX_INFO_PROCESS_MAPS_V2: u32 = t(13, 1);
+    /// [`super::InfoMaps`]`[n]`: the aspace / VMAR / mapping tree of a process, depth-first,
+    /// each mapping with its range's attribution.
+    pub const ZX_INFO_PROCESS_MAPS: u32 = t(13, 2);
+    /// Version 0 of the process VMOs topic ([`super::InfoVmoV1`]`[n]`).
+    pub const ZX_INFO_PROCESS_VMOS_V1: u32 = t(14, 0);
+    /// Version 1 of the process VMOs topic ([`super::InfoVmoV2`]`[n]`).
+    pub const ZX_INFO_PROCESS_VMOS_V2: u32 = t(14, 1);
+    /// Version 2 of the process VMOs topic ([`super::InfoVmoV3`]`[n]`).
+    pub const ZX_INFO_PROCESS_VMOS_V3: u32 = t(14, 2);
+    /// [`super::InfoVmo`]`[n]`: the VMOs a process holds through handles or maps.
+    pub const ZX_INFO_PROCESS_VMOS: u32 = t(14, 3);
     /// `zx_info_handle_count_t[1]`.
     pub const ZX_INFO_HANDLE_COUNT: u32 = 19;
-    /// Version 0 of the VMO topic (`zx_info_vmo_v1_t`).
+    /// Version 0 of the VMO topic ([`super::InfoVmoV1`], `zx_info_vmo_v1_t`).
     pub const ZX_INFO_VMO_V1: u32 = t(23, 0);
-    /// Version 1 of the VMO topic (`zx_info_vmo_v2_t`).
+    /// Version 1 of the VMO topic ([`super::InfoVmoV2`], `zx_info_vmo_v2_t`).
     pub const ZX_INFO_VMO_V2: u32 = t(23, 1);
-    /// [`super::InfoVmo`]`[1]`.
-    pub const ZX_INFO_VMO: u32 = t(23, 2);
+    /// Version 2 of the VMO topic ([`super::InfoVmoV3`], `zx_info_vmo_v3_t`: up to
+    /// `populated_bytes`).
+    pub const ZX_INFO_VMO_V3: u32 = t(23, 2);
+    /// [`super::InfoVmo`]`[1]` (version 3: with the private and scaled bytes).
+    pub const ZX_INFO_VMO: u32 = t(23, 3);
     /// `zx_info_handle_extended_t[n]`.
     pub const ZX_INFO_HANDLE_TABLE: u32 = 27;
     /// [`super::InfoMaps`]`[n]`: like PROCESS_MAPS but rooted at a VMAR handle (recent Zircon).
@@ -102,6 +114,64 @@ pub mod vmo_flags {
     pub const ZX_INFO_VMO_DISCARDABLE: u32 = 1 << 7;
     /// Immutable since creation.
     pub const ZX_INFO_VMO_IMMUTABLE: u32 = 1 << 8;
+}
+
+/// One whole byte in a `*_fractional_scaled_bytes` field: Zircon's fixed-point fraction with 63
+/// bits of precision (`0x8000_0000_0000_0000` is a full byte, so a sum of fractions can be
+/// carried into the byte count when it reaches this value).
+pub const FRACTIONAL_BYTE: u64 = 1 << 63;
+
+/// `UINT64_MAX` in a `*_fractional_scaled_bytes` field: the kernel does not compute the scaled
+/// fields (Zircon's "not supported" sentinel; a computed fraction is always below
+/// [`FRACTIONAL_BYTE`]). This kernel always computes them.
+pub const FRACTIONAL_UNSUPPORTED: u64 = u64::MAX;
+
+/// A byte count with a fraction: a `*_scaled_bytes` field and its `*_fractional_scaled_bytes`
+/// companion (Zircon's `vm::FractionalBytes`). `fractional` is below [`FRACTIONAL_BYTE`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScaledBytes {
+    /// Whole bytes.
+    pub integral: u64,
+    /// The fraction of a byte, in units of 2^-63 byte.
+    pub fractional: u64,
+}
+
+impl ScaledBytes {
+    /// `bytes / sharers`, the fraction truncated to 63 bits (`sharers` 0 counts as 1).
+    pub fn share_of(bytes: u64, sharers: u64) -> ScaledBytes {
+        let sharers = sharers.max(1);
+        let rest = bytes % sharers;
+        ScaledBytes {
+            integral: bytes / sharers,
+            // rest < sharers, so the quotient is below 2^63.
+            fractional: ((u128::from(rest) << 63) / u128::from(sharers)) as u64,
+        }
+    }
+
+    /// Whole bytes, rounded to the nearest: a sum of shares whose truncated fractions make it
+    /// fall short of a whole byte by a few 2^-63 comes out as that byte.
+    pub fn round(self) -> u64 {
+        self.integral
+            .saturating_add(u64::from(self.fractional >= FRACTIONAL_BYTE / 2))
+    }
+}
+
+impl core::ops::Add for ScaledBytes {
+    type Output = ScaledBytes;
+
+    /// The sum, the fractions carried into whole bytes (the whole bytes saturate).
+    fn add(self, other: ScaledBytes) -> ScaledBytes {
+        // Both fractions are below 2^63: their sum fits in u64.
+        let fraction = self.fractional + other.fractional;
+        let carry = u64::from(fraction >= FRACTIONAL_BYTE);
+        ScaledBytes {
+            integral: self
+                .integral
+                .saturating_add(other.integral)
+                .saturating_add(carry),
+            fractional: fraction - carry * FRACTIONAL_BYTE,
+        }
+    }
 }
 
 /// Implements [`Wire`] for a record from an ordered field list (`field: Type` or `pad N`).
@@ -224,14 +294,22 @@ record!(
     }
 );
 
-/// `zx_info_vmo_t` (128 bytes; topic version 2).
+/// `zx_info_vmo_t` (176 bytes; topic version 3).
 ///
 /// The whole layout is kept so user code written against Zircon reads the right offsets. Fields
 /// this kernel fills: `koid`, `name`, `size_bytes`, `parent_koid` (the VMO it was created from,
 /// 0 for none), `num_children` (live direct children),
 /// `num_mappings`, `share_count`, `flags`, `committed_bytes`, `handle_rights`, `cache_policy`
-/// (0 = cached), `populated_bytes` (= committed). `metadata_bytes` and `committed_change_events`
-/// read as 0.
+/// (0 = cached), `populated_bytes` (= committed), and the attribution fields as current Zircon
+/// defines them: `committed_bytes` counts every committed page the VMO can see (a page shared
+/// with a clone counts in each VMO that sees it), the `*_private_bytes` only the pages no other
+/// VMO holds, and the `*_scaled_bytes` each page's bytes divided by the number of VMOs holding
+/// it, the fraction in `*_fractional_scaled_bytes` ([`FRACTIONAL_BYTE`] = one byte; see
+/// [`ScaledBytes`]). A slice attributes its window's pages to its parent: its private and
+/// scaled bytes are 0. `metadata_bytes` and `committed_change_events` read as 0.
+///
+/// The older topic versions are prefixes of this record: [`InfoVmoV1`] (104 bytes),
+/// [`InfoVmoV2`] (120), [`InfoVmoV3`] (128).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InfoVmo {
@@ -265,11 +343,67 @@ pub struct InfoVmo {
     pub committed_change_events: u64,
     /// Bytes of content populated.
     pub populated_bytes: u64,
+    /// Committed bytes no other VMO can see (USS).
+    pub committed_private_bytes: u64,
+    /// Populated bytes no other VMO can see.
+    pub populated_private_bytes: u64,
+    /// Committed bytes, each shared page divided among the VMOs sharing it (PSS), whole bytes.
+    pub committed_scaled_bytes: u64,
+    /// Populated bytes scaled as `committed_scaled_bytes`.
+    pub populated_scaled_bytes: u64,
+    /// The fraction of a byte of `committed_scaled_bytes`, in units of 2^-63 byte.
+    pub committed_fractional_scaled_bytes: u64,
+    /// The fraction of a byte of `populated_scaled_bytes`.
+    pub populated_fractional_scaled_bytes: u64,
+}
+
+impl InfoVmo {
+    /// `committed_scaled_bytes` with its fraction.
+    pub fn committed_scaled(&self) -> ScaledBytes {
+        ScaledBytes {
+            integral: self.committed_scaled_bytes,
+            fractional: self.committed_fractional_scaled_bytes,
+        }
+    }
+}
+
+/// Version 1 of `zx_info_vmo_t` (`ZX_INFO_VMO_V1`): up to `cache_policy`.
+pub type InfoVmoV1 = Prefix<InfoVmo, 104>;
+/// Version 2 of `zx_info_vmo_t` (`ZX_INFO_VMO_V2`): up to `committed_change_events`.
+pub type InfoVmoV2 = Prefix<InfoVmo, 120>;
+/// Version 3 of `zx_info_vmo_t` (`ZX_INFO_VMO_V3`): up to `populated_bytes`.
+pub type InfoVmoV3 = Prefix<InfoVmo, 128>;
+
+/// An older version of a record whose later versions only append fields: the first `N` bytes
+/// of `T`'s encoding (decoded with the missing fields zero).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Prefix<T, const N: usize>(pub T);
+
+impl<T, const N: usize> Prefix<T, N> {
+    /// The older version of `record` (usable through the aliases: `InfoVmoV1::of(info)`).
+    pub const fn of(record: T) -> Self {
+        Prefix(record)
+    }
+}
+
+impl<T: Wire, const N: usize> Wire for Prefix<T, N> {
+    const SIZE: usize = N;
+    const ALIGN: usize = T::ALIGN;
+    fn encode(&self, out: &mut [u8]) {
+        let mut full = [0u8; 256];
+        self.0.encode(&mut full[..T::SIZE]);
+        out[..N].copy_from_slice(&full[..N]);
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        let mut full = [0u8; 256];
+        full[..N].copy_from_slice(&bytes[..N]);
+        Prefix(T::decode(&full[..T::SIZE]))
+    }
 }
 
 record!(
     InfoVmo,
-    128,
+    176,
     8,
     |s, w| {
         w.put(s.koid)
@@ -286,7 +420,13 @@ record!(
             .put(s.cache_policy)
             .put(s.metadata_bytes)
             .put(s.committed_change_events)
-            .put(s.populated_bytes);
+            .put(s.populated_bytes)
+            .put(s.committed_private_bytes)
+            .put(s.populated_private_bytes)
+            .put(s.committed_scaled_bytes)
+            .put(s.populated_scaled_bytes)
+            .put(s.committed_fractional_scaled_bytes)
+            .put(s.populated_fractional_scaled_bytes);
     },
     |r| {
         let koid = r.get();
@@ -314,11 +454,18 @@ record!(
             metadata_bytes: r.get(),
             committed_change_events: r.get(),
             populated_bytes: r.get(),
+            committed_private_bytes: r.get(),
+            populated_private_bytes: r.get(),
+            committed_scaled_bytes: r.get(),
+            populated_scaled_bytes: r.get(),
+            committed_fractional_scaled_bytes: r.get(),
+            populated_fractional_scaled_bytes: r.get(),
         }
     }
 );
 
-/// `zx_info_maps_mapping_t` (40 bytes): the mapping arm of [`InfoMaps::u`].
+/// `zx_info_maps_mapping_t` (88 bytes; current Zircon): the mapping arm of [`InfoMaps::u`], with
+/// the mapped range's attribution in the fields and meanings of [`InfoVmo`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InfoMapsMapping {
@@ -330,23 +477,41 @@ pub struct InfoMapsMapping {
     pub vmo_koid: u64,
     /// Offset into the VMO.
     pub vmo_offset: u64,
-    /// Pages of the mapped range backed by physical memory.
-    pub committed_pages: usize,
-    /// Pages of content populated in the mapped range.
-    pub populated_pages: usize,
+    /// Committed bytes of the mapped range (a page shared with a clone counts whole).
+    pub committed_bytes: u64,
+    /// Populated bytes of the mapped range.
+    pub populated_bytes: u64,
+    /// Committed bytes of the range no other VMO holds.
+    pub committed_private_bytes: u64,
+    /// Populated bytes of the range no other VMO holds.
+    pub populated_private_bytes: u64,
+    /// Committed bytes of the range, each page divided among its holders (whole bytes).
+    pub committed_scaled_bytes: u64,
+    /// Populated bytes scaled as `committed_scaled_bytes`.
+    pub populated_scaled_bytes: u64,
+    /// The fraction of a byte of `committed_scaled_bytes`, in units of 2^-63 byte.
+    pub committed_fractional_scaled_bytes: u64,
+    /// The fraction of a byte of `populated_scaled_bytes`.
+    pub populated_fractional_scaled_bytes: u64,
 }
 
 record!(
     InfoMapsMapping,
-    40,
+    88,
     8,
     |s, w| {
         w.put(s.mmu_flags)
             .pad(4)
             .put(s.vmo_koid)
             .put(s.vmo_offset)
-            .put(s.committed_pages)
-            .put(s.populated_pages);
+            .put(s.committed_bytes)
+            .put(s.populated_bytes)
+            .put(s.committed_private_bytes)
+            .put(s.populated_private_bytes)
+            .put(s.committed_scaled_bytes)
+            .put(s.populated_scaled_bytes)
+            .put(s.committed_fractional_scaled_bytes)
+            .put(s.populated_fractional_scaled_bytes);
     },
     |r| {
         let mmu_flags = r.get();
@@ -356,13 +521,20 @@ record!(
             padding1: [0; 4],
             vmo_koid: r.get(),
             vmo_offset: r.get(),
-            committed_pages: r.get(),
-            populated_pages: r.get(),
+            committed_bytes: r.get(),
+            populated_bytes: r.get(),
+            committed_private_bytes: r.get(),
+            populated_private_bytes: r.get(),
+            committed_scaled_bytes: r.get(),
+            populated_scaled_bytes: r.get(),
+            committed_fractional_scaled_bytes: r.get(),
+            populated_fractional_scaled_bytes: r.get(),
         }
     }
 );
 
-/// `zx_info_maps_t` (104 bytes): one node of the aspace / VMAR / mapping tree.
+/// `zx_info_maps_t` (152 bytes; `ZX_INFO_PROCESS_MAPS` version 2 and `ZX_INFO_VMAR_MAPS`): one
+/// node of the aspace / VMAR / mapping tree.
 ///
 /// The C `union { zx_info_maps_mapping_t mapping; } u` has a single arm, so it is represented as
 /// that arm: `u` holds the mapping when `type == ZX_INFO_MAPS_TYPE_MAPPING` and is all zero
@@ -391,10 +563,149 @@ impl InfoMaps {
     pub fn mapping(&self) -> Option<&InfoMapsMapping> {
         (self.r#type == maps_type::ZX_INFO_MAPS_TYPE_MAPPING).then_some(&self.u)
     }
+
+    /// The same node in the version-2 record: the mapping's byte counts as page counts
+    /// (`committed_bytes` / 4 KiB).
+    pub fn to_v2(&self) -> InfoMapsV2 {
+        let page = crate::PAGE_SIZE as u64;
+        InfoMapsV2 {
+            name: self.name,
+            base: self.base,
+            size: self.size,
+            depth: self.depth,
+            r#type: self.r#type,
+            padding1: [0; 4],
+            u: InfoMapsMappingV2 {
+                mmu_flags: self.u.mmu_flags,
+                padding1: [0; 4],
+                vmo_koid: self.u.vmo_koid,
+                vmo_offset: self.u.vmo_offset,
+                committed_pages: (self.u.committed_bytes / page) as usize,
+                populated_pages: (self.u.populated_bytes / page) as usize,
+            },
+        }
+    }
 }
 
 record!(
     InfoMaps,
+    152,
+    8,
+    |s, w| {
+        w.bytes(&s.name)
+            .put(s.base)
+            .put(s.size)
+            .put(s.depth)
+            .put(s.r#type)
+            .pad(4);
+        let mut union = [0u8; 88];
+        if s.r#type == maps_type::ZX_INFO_MAPS_TYPE_MAPPING {
+            s.u.encode(&mut union);
+        }
+        w.bytes(&union);
+    },
+    |r| {
+        let name = r.array();
+        let base = r.get();
+        let size = r.get();
+        let depth = r.get();
+        let r#type = r.get();
+        r.skip(4);
+        InfoMaps {
+            name,
+            base,
+            size,
+            depth,
+            r#type,
+            padding1: [0; 4],
+            u: r.get(),
+        }
+    }
+);
+
+/// `zx_info_maps_v1_t` (96 bytes; `ZX_INFO_PROCESS_MAPS_V1`): [`InfoMapsV2`] without the
+/// mapping's `populated_pages`.
+pub type InfoMapsV1 = Prefix<InfoMapsV2, 96>;
+
+/// `zx_info_maps_mapping_v2_t` (40 bytes): the mapping arm of [`InfoMapsV2::u`]. Its page
+/// counts have `committed_bytes`' meaning (see [`InfoVmo`]), in pages.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoMapsMappingV2 {
+    /// `ZX_VM_PERM_{READ,WRITE,EXECUTE}` bits.
+    pub mmu_flags: u32,
+    /// Padding, zero.
+    pub padding1: [u8; 4],
+    /// Koid of the mapped VMO.
+    pub vmo_koid: u64,
+    /// Offset into the VMO.
+    pub vmo_offset: u64,
+    /// Pages of the mapped range backed by physical memory.
+    pub committed_pages: usize,
+    /// Pages of content populated in the mapped range.
+    pub populated_pages: usize,
+}
+
+record!(
+    InfoMapsMappingV2,
+    40,
+    8,
+    |s, w| {
+        w.put(s.mmu_flags)
+            .pad(4)
+            .put(s.vmo_koid)
+            .put(s.vmo_offset)
+            .put(s.committed_pages)
+            .put(s.populated_pages);
+    },
+    |r| {
+        let mmu_flags = r.get();
+        r.skip(4);
+        InfoMapsMappingV2 {
+            mmu_flags,
+            padding1: [0; 4],
+            vmo_koid: r.get(),
+            vmo_offset: r.get(),
+            committed_pages: r.get(),
+            populated_pages: r.get(),
+        }
+    }
+);
+
+/// `zx_info_maps_v2_t` (104 bytes; `ZX_INFO_PROCESS_MAPS_V2`): [`InfoMaps`] with page counts
+/// ([`InfoMapsMappingV2`]) in its mapping arm.
+///
+/// The C `union { zx_info_maps_mapping_t mapping; } u` has a single arm, so it is represented as
+/// that arm: `u` holds the mapping when `type == ZX_INFO_MAPS_TYPE_MAPPING` and is all zero
+/// otherwise (Zircon zeroes it too). Use [`InfoMapsV2::mapping`] to read it by type.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoMapsV2 {
+    /// Name, NUL-terminated, or empty.
+    pub name: [u8; ZX_MAX_NAME_LEN],
+    /// Base address.
+    pub base: usize,
+    /// Size in bytes.
+    pub size: usize,
+    /// Depth in the tree (entries are depth-first pre-order).
+    pub depth: usize,
+    /// `ZX_INFO_MAPS_TYPE_*`.
+    pub r#type: u32,
+    /// Padding, zero.
+    pub padding1: [u8; 4],
+    /// The union; meaningful only for mappings.
+    pub u: InfoMapsMappingV2,
+}
+
+impl InfoMapsV2 {
+    /// The mapping arm if this entry is a mapping.
+    pub fn mapping(&self) -> Option<&InfoMapsMappingV2> {
+        (self.r#type == maps_type::ZX_INFO_MAPS_TYPE_MAPPING).then_some(&self.u)
+    }
+}
+
+record!(
+    InfoMapsV2,
     104,
     8,
     |s, w| {
@@ -417,7 +728,7 @@ record!(
         let depth = r.get();
         let r#type = r.get();
         r.skip(4);
-        InfoMaps {
+        InfoMapsV2 {
             name,
             base,
             size,
@@ -467,8 +778,12 @@ mod tests {
         assert_eq!(topic::ZX_INFO_HANDLE_BASIC, 2);
         assert_eq!(topic::ZX_INFO_PROCESS, 0x1000_0003);
         assert_eq!(topic::ZX_INFO_VMAR, 7);
-        assert_eq!(topic::ZX_INFO_PROCESS_MAPS, 0x1000_000d);
-        assert_eq!(topic::ZX_INFO_VMO, 0x2000_0017);
+        assert_eq!(topic::ZX_INFO_PROCESS_MAPS, 0x2000_000d);
+        assert_eq!(topic::ZX_INFO_PROCESS_MAPS_V2, 0x1000_000d);
+        assert_eq!(topic::ZX_INFO_VMO, 0x3000_0017);
+        assert_eq!(topic::ZX_INFO_VMO_V3, 0x2000_0017);
+        assert_eq!(topic::ZX_INFO_PROCESS_VMOS, 0x3000_000e);
+        assert_eq!(topic::ZX_INFO_PROCESS_VMOS_V3, 0x2000_000e);
         assert_eq!(topic::ZX_INFO_VMAR_MAPS, 36);
     }
 
@@ -549,9 +864,34 @@ mod tests {
             metadata_bytes: 11,
             committed_change_events: 12,
             populated_bytes: 13,
+            committed_private_bytes: 14,
+            populated_private_bytes: 15,
+            committed_scaled_bytes: 16,
+            populated_scaled_bytes: 17,
+            committed_fractional_scaled_bytes: 18,
+            populated_fractional_scaled_bytes: 19,
         };
         let b = roundtrip(v);
-        assert_eq!(b.len(), 128);
+        assert_eq!(b.len(), 176);
+        assert_eq!(offset_of!(InfoVmo, committed_private_bytes), 128);
+        assert_eq!(
+            at::<8>(&b, offset_of!(InfoVmo, populated_fractional_scaled_bytes)),
+            19u64.to_le_bytes()
+        );
+        // The older versions are the prefixes up to cache_policy, committed_change_events
+        // and populated_bytes.
+        assert_eq!(offset_of!(InfoVmo, cache_policy) + 4, InfoVmoV1::SIZE);
+        assert_eq!(
+            offset_of!(InfoVmo, committed_change_events) + 8,
+            InfoVmoV2::SIZE
+        );
+        assert_eq!(offset_of!(InfoVmo, populated_bytes) + 8, InfoVmoV3::SIZE);
+        let mut v3 = [0xAAu8; 136];
+        Prefix::<InfoVmo, 128>(v).encode(&mut v3);
+        assert_eq!(&v3[..128], &b[..128]);
+        assert_eq!(&v3[128..], &[0xAA; 8]);
+        let back = InfoVmoV1::decode(&b).0;
+        assert_eq!((back.cache_policy, back.metadata_bytes), (10, 0));
         assert_eq!(&b[offset_of!(InfoVmo, name)..][..9], b"vmo-name\0");
         assert_eq!(
             at::<8>(&b, offset_of!(InfoVmo, size_bytes)),
@@ -576,11 +916,17 @@ mod tests {
     fn maps_layout_and_union() {
         let mapping = InfoMapsMapping {
             mmu_flags: 3,
-            padding1: [0; 4],
             vmo_koid: 42,
             vmo_offset: 0x3000,
-            committed_pages: 2,
-            populated_pages: 2,
+            committed_bytes: 0x2000,
+            populated_bytes: 0x2000,
+            committed_private_bytes: 0x1000,
+            populated_private_bytes: 0x1000,
+            committed_scaled_bytes: 0x1800,
+            populated_scaled_bytes: 0x1800,
+            committed_fractional_scaled_bytes: 7,
+            populated_fractional_scaled_bytes: 8,
+            ..InfoMapsMapping::default()
         };
         let m = InfoMaps {
             name: name_field(b"m"),
@@ -592,28 +938,100 @@ mod tests {
             u: mapping,
         };
         let b = roundtrip(m);
-        assert_eq!(b.len(), 104);
+        assert_eq!(b.len(), 152);
         let u = offset_of!(InfoMaps, u);
         assert_eq!(u, 64);
+        assert_eq!(offset_of!(InfoMapsMapping, committed_bytes), 24);
         assert_eq!(
-            at::<8>(&b, u + offset_of!(InfoMapsMapping, vmo_koid)),
+            at::<8>(
+                &b,
+                u + offset_of!(InfoMapsMapping, populated_fractional_scaled_bytes)
+            ),
+            8u64.to_le_bytes()
+        );
+        assert_eq!(m.mapping(), Some(&mapping));
+        let v2 = m.to_v2();
+        assert_eq!((v2.u.committed_pages, v2.u.populated_pages), (2, 2));
+        assert_eq!((v2.base, v2.depth, v2.u.vmo_koid), (0x10000, 2, 42));
+        let vmar = InfoMaps {
+            r#type: maps_type::ZX_INFO_MAPS_TYPE_VMAR,
+            ..m
+        };
+        let mut buf = [0xffu8; 152];
+        vmar.encode(&mut buf);
+        assert!(buf[64..].iter().all(|&x| x == 0));
+        // Version 1 is version 2 up to the mapping's committed_pages.
+        assert_eq!(
+            InfoMapsV1::SIZE,
+            64 + offset_of!(InfoMapsMappingV2, populated_pages)
+        );
+    }
+
+    #[test]
+    fn maps_v2_layout_and_union() {
+        let mapping = InfoMapsMappingV2 {
+            mmu_flags: 3,
+            padding1: [0; 4],
+            vmo_koid: 42,
+            vmo_offset: 0x3000,
+            committed_pages: 2,
+            populated_pages: 2,
+        };
+        let m = InfoMapsV2 {
+            name: name_field(b"m"),
+            base: 0x10000,
+            size: 0x4000,
+            depth: 2,
+            r#type: maps_type::ZX_INFO_MAPS_TYPE_MAPPING,
+            padding1: [0; 4],
+            u: mapping,
+        };
+        let b = roundtrip(m);
+        assert_eq!(b.len(), 104);
+        let u = offset_of!(InfoMapsV2, u);
+        assert_eq!(u, 64);
+        assert_eq!(
+            at::<8>(&b, u + offset_of!(InfoMapsMappingV2, vmo_koid)),
             42u64.to_le_bytes()
         );
         assert_eq!(
-            at::<8>(&b, u + offset_of!(InfoMapsMapping, populated_pages)),
+            at::<8>(&b, u + offset_of!(InfoMapsMappingV2, populated_pages)),
             2usize.to_le_bytes()
         );
         assert_eq!(m.mapping(), Some(&mapping));
 
         // A VMAR node: the union is written as zeros whatever `u` holds.
-        let vmar = InfoMaps {
+        let vmar = InfoMapsV2 {
             r#type: maps_type::ZX_INFO_MAPS_TYPE_VMAR,
             ..m
         };
         let mut buf = [0xffu8; 104];
         vmar.encode(&mut buf);
         assert!(buf[64..].iter().all(|&x| x == 0));
-        assert_eq!(InfoMaps::decode(&buf).mapping(), None);
+        assert_eq!(InfoMapsV2::decode(&buf).mapping(), None);
+    }
+
+    #[test]
+    fn scaled_bytes_divide_carry_and_round() {
+        let third = ScaledBytes::share_of(4096, 3);
+        assert_eq!(
+            (third.integral, third.fractional),
+            (1365, FRACTIONAL_BYTE / 3)
+        );
+        let half = ScaledBytes::share_of(4096, 2);
+        assert_eq!((half.integral, half.fractional), (2048, 0));
+        assert_eq!(
+            ScaledBytes::share_of(1, 2) + ScaledBytes::share_of(1, 2),
+            ScaledBytes {
+                integral: 1,
+                fractional: 0
+            }
+        );
+        // Three thirds fall short of the page by a few 2^-63 byte; rounding gives it back.
+        let all = third + third + third;
+        assert_eq!(all.integral, 4095);
+        assert_eq!(all.round(), 4096);
+        assert_eq!(ScaledBytes::share_of(7, 0).integral, 7);
     }
 
     #[test]

@@ -43,8 +43,11 @@ pub mod kstats {
     /// Frames the kernel heap holds (slab pages, page-sized blocks, mapped run pages and the
     /// heap region's page tables); it gives whole free pages back to the frame allocator.
     pub const HEAP_FRAMES: usize = 7;
+    /// Frames holding VMO pages (each counted once however many VMOs share it): what the
+    /// scaled bytes of all VMOs (`ZX_INFO_VMO`) add up to.
+    pub const DATA_FRAMES: usize = 8;
     /// Number of counters; the buffer must hold at least this many `u64`.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
 }
 
 /// `zx_debug_irqoff_stats`: the longest stretch (ns) the kernel kept interrupts off, one `u64`

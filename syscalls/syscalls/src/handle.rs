@@ -417,6 +417,16 @@ impl<O> HandleTable<O> {
         })
     }
 
+    /// The handles of the slots from `first_slot` on, in slot order, each with its slot index
+    /// (to resume a walk that drops the table's lock between steps).
+    pub fn slots_from(&self, first_slot: usize) -> impl Iterator<Item = (usize, &Handle<O>)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .skip(first_slot)
+            .filter_map(|(index, slot)| slot.handle.as_ref().map(|handle| (index, handle)))
+    }
+
     /// `ZX_INFO_HANDLE_BASIC` for `value`.
     pub fn basic_info(&self, value: u32) -> Result<InfoHandleBasic, Status> {
         self.get(value).map(Handle::basic_info)

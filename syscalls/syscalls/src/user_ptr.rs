@@ -205,7 +205,7 @@ impl<T: Wire> UserOut<T> {
 }
 
 /// The encodings here are small fixed records; 256 bytes covers every one (the largest, the
-/// 128-byte `zx_info_vmo_t`). A larger type is a programming error.
+/// 176-byte `zx_info_vmo_t`). A larger type is a programming error.
 fn scratch(buf: &mut [u8; 256], size: usize) -> &mut [u8] {
     assert!(
         size <= buf.len(),

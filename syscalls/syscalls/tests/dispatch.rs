@@ -91,14 +91,14 @@ fn kernel_stats_validates_the_buffer_then_asks_the_context() {
         m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0x1000, u64::MAX]),
         Err(Status::ERR_INVALID_ARGS)
     );
-    // One counter short (the eighth, HEAP_FRAMES, is needed too).
+    // One counter short (the ninth, DATA_FRAMES, is needed too).
     assert_eq!(
-        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0x1000, 56]),
+        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0x1000, 64]),
         Err(Status::ERR_BUFFER_TOO_SMALL)
     );
     // The mock has no kernel counters: NOT_SUPPORTED (the trait's default).
     assert_eq!(
-        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0x1000, 64]),
+        m.sys(ZX_SYS_DEBUG_KERNEL_STATS, &[0x1000, 72]),
         Err(Status::ERR_NOT_SUPPORTED)
     );
 }

@@ -227,7 +227,15 @@ fn maps_trees_counts_and_truncation() {
     let map = e[2].mapping().unwrap();
     assert_eq!((e[2].base, e[2].size), (a, 2 * PAGE));
     assert_eq!(map.mmu_flags, ZX_VM_PERM_READ | ZX_VM_PERM_WRITE);
-    assert_eq!((map.vmo_offset, map.committed_pages), (PAGE as u64, 1));
+    assert_eq!(
+        (
+            map.vmo_offset,
+            map.committed_bytes,
+            map.committed_private_bytes
+        ),
+        (PAGE as u64, PAGE as u64, PAGE as u64)
+    );
+    assert_eq!(map.committed_scaled_bytes, PAGE as u64);
     let vmo_info_koid = {
         info(&mut m, vmo, ZX_INFO_HANDLE_BASIC, BUF + 0x800, 32).unwrap();
         m.peek::<InfoHandleBasic>(BUF + 0x800).koid
@@ -311,4 +319,228 @@ fn maps_trees_counts_and_truncation() {
         info(&mut m, root, ZX_INFO_VMAR_MAPS, KERNEL, cap),
         Err(Status::ERR_INVALID_ARGS)
     );
+}
+
+/// Writes one byte at `offset` of VMO `h`.
+fn vmo_write(m: &mut Mock, h: u32, offset: u64) {
+    m.poke(BUF + 0xe00, &[7]);
+    m.sys(
+        ZX_SYS_VMO_WRITE,
+        &[h as u64, (BUF + 0xe00) as u64, offset, 1],
+    )
+    .unwrap();
+}
+
+#[test]
+fn vmo_versions_are_prefixes_and_carry_the_scaled_bytes() {
+    use abi::info::{InfoVmoV1, InfoVmoV2, InfoVmoV3};
+    let mut m = Mock::new();
+    let v = m.vmo(2 * PAGE as u64, 0);
+    vmo_write(&mut m, v, 0);
+    vmo_write(&mut m, v, PAGE as u64);
+    m.sys(
+        ZX_SYS_VMO_CREATE_CHILD,
+        &[
+            v as u64,
+            abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT as u64,
+            0,
+            PAGE as u64,
+            BUF as u64,
+        ],
+    )
+    .unwrap();
+    let c: u32 = m.peek(BUF);
+    assert_eq!(info(&mut m, v, ZX_INFO_VMO, BUF, InfoVmo::SIZE), Ok(()));
+    let full: InfoVmo = m.peek(BUF);
+    // Page 0 is shared with the child (half each), page 1 is the parent's alone.
+    assert_eq!(full.committed_bytes, 2 * PAGE as u64);
+    assert_eq!(full.committed_private_bytes, PAGE as u64);
+    assert_eq!(full.committed_scaled_bytes, PAGE as u64 + PAGE as u64 / 2);
+    assert_eq!(full.committed_fractional_scaled_bytes, 0);
+    assert_eq!(full.populated_scaled_bytes, full.committed_scaled_bytes);
+    assert_eq!(info(&mut m, c, ZX_INFO_VMO, BUF, InfoVmo::SIZE), Ok(()));
+    let child: InfoVmo = m.peek(BUF);
+    assert_eq!(
+        (
+            child.committed_bytes,
+            child.committed_private_bytes,
+            child.committed_scaled_bytes
+        ),
+        (PAGE as u64, 0, PAGE as u64 / 2)
+    );
+    // The current record does not fit the older sizes.
+    assert_eq!(
+        info(&mut m, v, ZX_INFO_VMO, BUF, InfoVmoV3::SIZE),
+        Err(Status::ERR_BUFFER_TOO_SMALL)
+    );
+    assert_eq!(counts(&m), (0, 1));
+    // Each older version writes its prefix and nothing past it.
+    for (topic, size) in [
+        (ZX_INFO_VMO_V1, InfoVmoV1::SIZE),
+        (ZX_INFO_VMO_V2, InfoVmoV2::SIZE),
+        (ZX_INFO_VMO_V3, InfoVmoV3::SIZE),
+    ] {
+        m.poke(BUF, &[0xcc; 256]);
+        assert_eq!(
+            info(&mut m, v, topic, BUF, size - 1),
+            Err(Status::ERR_BUFFER_TOO_SMALL)
+        );
+        assert_eq!(info(&mut m, v, topic, BUF, 256), Ok(()));
+        assert_eq!(counts(&m), (1, 1));
+        let mut expect = [0u8; 176];
+        full.encode(&mut expect);
+        assert_eq!(m.mem.peek(BUF, size), &expect[..size]);
+        assert!(m
+            .mem
+            .peek(BUF + size, 256 - size)
+            .iter()
+            .all(|&b| b == 0xcc));
+    }
+}
+
+#[test]
+fn process_vmos_lists_handles_then_mappings() {
+    use abi::info::vmo_flags::{ZX_INFO_VMO_VIA_HANDLE, ZX_INFO_VMO_VIA_MAPPING};
+    use abi::info::InfoVmoV3;
+    use syscalls::object::{Object, ProcessObject};
+    let mut m = Mock::new();
+    let me: std::sync::Arc<dyn ProcessObject> = m.process.clone();
+    let me = Object::Process(me).into_default_handle();
+    let me = m.process.table.lock().unwrap().add(me).unwrap();
+    let a = m.vmo(PAGE as u64, 0);
+    let b = m.vmo(2 * PAGE as u64, 0);
+    vmo_write(&mut m, b, 0);
+    let root = m.root;
+    m.map(root, ZX_VM_PERM_READ, 0, b, 0, PAGE).unwrap();
+    let cap = 8 * InfoVmo::SIZE;
+    assert_eq!(info(&mut m, me, ZX_INFO_PROCESS_VMOS, BUF, cap), Ok(()));
+    assert_eq!(counts(&m), (3, 3));
+    let e: Vec<InfoVmo> = (0..3).map(|i| m.peek(BUF + i * InfoVmo::SIZE)).collect();
+    assert_eq!(e[0].size_bytes, PAGE as u64);
+    assert_eq!(e[1].size_bytes, 2 * PAGE as u64);
+    assert_eq!(
+        e[2].koid, e[1].koid,
+        "the mapped VMO again, through its mapping"
+    );
+    assert_ne!(e[0].flags & ZX_INFO_VMO_VIA_HANDLE, 0);
+    assert_ne!(e[0].handle_rights, 0);
+    assert_ne!(e[2].flags & ZX_INFO_VMO_VIA_MAPPING, 0);
+    assert_eq!(
+        (e[2].flags & ZX_INFO_VMO_VIA_HANDLE, e[2].handle_rights),
+        (0, 0)
+    );
+    assert_eq!(e[1].committed_scaled_bytes, PAGE as u64);
+    // A buffer for one record: actual 1, avail 3; an older version uses its record size.
+    assert_eq!(
+        info(&mut m, me, ZX_INFO_PROCESS_VMOS, BUF, InfoVmo::SIZE),
+        Ok(())
+    );
+    assert_eq!(counts(&m), (1, 3));
+    assert_eq!(
+        info(
+            &mut m,
+            me,
+            ZX_INFO_PROCESS_VMOS_V3,
+            BUF,
+            3 * InfoVmoV3::SIZE
+        ),
+        Ok(())
+    );
+    assert_eq!(counts(&m), (3, 3));
+    assert_eq!(
+        m.peek::<InfoVmoV3>(BUF + 2 * InfoVmoV3::SIZE).0.koid,
+        e[2].koid
+    );
+    // Errors: a handle that is not a process, a handle without INSPECT.
+    assert_eq!(
+        info(&mut m, a, ZX_INFO_PROCESS_VMOS, BUF, cap),
+        Err(Status::ERR_WRONG_TYPE)
+    );
+    let weak = m.dup(me, 0);
+    assert_eq!(
+        info(&mut m, weak, ZX_INFO_PROCESS_VMOS, BUF, cap),
+        Err(Status::ERR_ACCESS_DENIED)
+    );
+}
+
+#[test]
+fn process_maps_versions_and_the_mapped_ranges_attribution() {
+    use abi::info::{InfoMapsV1, InfoMapsV2};
+    let mut m = Mock::new();
+    m.poke(BUF + 0x300, b"child");
+    m.sys(
+        ZX_SYS_PROCESS_CREATE,
+        &[
+            0,
+            (BUF + 0x300) as u64,
+            5,
+            0,
+            (BUF + 0x400) as u64,
+            (BUF + 0x404) as u64,
+        ],
+    )
+    .unwrap();
+    let p = m.peek::<u32>(BUF + 0x400);
+    let child_root = m.peek::<u32>(BUF + 0x404);
+    let v = m.vmo(2 * PAGE as u64, 0);
+    vmo_write(&mut m, v, 0);
+    vmo_write(&mut m, v, PAGE as u64);
+    // A snapshot of the first page: that page is shared, the second is the VMO's alone.
+    m.sys(
+        ZX_SYS_VMO_CREATE_CHILD,
+        &[
+            v as u64,
+            abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT as u64,
+            0,
+            PAGE as u64,
+            BUF as u64,
+        ],
+    )
+    .unwrap();
+    m.map(child_root, ZX_VM_PERM_READ, 0, v, 0, 2 * PAGE)
+        .unwrap();
+    let cap = 8 * InfoMaps::SIZE;
+    assert_eq!(info(&mut m, p, ZX_INFO_PROCESS_MAPS, BUF, cap), Ok(()));
+    assert_eq!(counts(&m), (3, 3));
+    let e = m.peek::<InfoMaps>(BUF + 2 * InfoMaps::SIZE);
+    let map = e.mapping().unwrap();
+    assert_eq!(
+        (
+            map.committed_bytes,
+            map.committed_private_bytes,
+            map.committed_scaled_bytes
+        ),
+        (2 * PAGE as u64, PAGE as u64, PAGE as u64 + PAGE as u64 / 2)
+    );
+    assert_eq!(map.populated_scaled_bytes, map.committed_scaled_bytes);
+    // Version 2: page counts, 104-byte records; version 1: without populated_pages, 96 bytes.
+    assert_eq!(
+        info(
+            &mut m,
+            p,
+            ZX_INFO_PROCESS_MAPS_V2,
+            BUF,
+            3 * InfoMapsV2::SIZE
+        ),
+        Ok(())
+    );
+    assert_eq!(counts(&m), (3, 3));
+    let e2 = m.peek::<InfoMapsV2>(BUF + 2 * InfoMapsV2::SIZE);
+    assert_eq!(
+        (e2.base, e2.u.committed_pages, e2.u.populated_pages),
+        (e.base, 2, 2)
+    );
+    assert_eq!(
+        info(
+            &mut m,
+            p,
+            ZX_INFO_PROCESS_MAPS_V1,
+            BUF,
+            3 * InfoMapsV1::SIZE
+        ),
+        Ok(())
+    );
+    assert_eq!(counts(&m), (3, 3));
+    let e1 = m.peek::<InfoMapsV1>(BUF + 2 * InfoMapsV1::SIZE).0;
+    assert_eq!((e1.base, e1.depth, e1.u.committed_pages), (e.base, 2, 2));
 }

@@ -378,6 +378,12 @@ pub fn get_info_vec<T: Wire>(handle: &Handle, topic: u32) -> ZxResult<Vec<T>> {
     }
 }
 
+/// `ZX_INFO_PROCESS_VMOS` of a process: the VMOs it reaches through handles, then through
+/// mappings (a VMO reached several ways is listed once per way).
+pub fn vmos(process: &Handle) -> ZxResult<Vec<abi::info::InfoVmo>> {
+    get_info_vec(process, topic::ZX_INFO_PROCESS_VMOS)
+}
+
 /// `ZX_INFO_VMAR_MAPS` of a VMAR (or `ZX_INFO_PROCESS_MAPS` of a process handle).
 pub fn maps(handle: &Handle) -> ZxResult<Vec<InfoMaps>> {
     let t = match handle.basic_info()?.r#type {

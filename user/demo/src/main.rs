@@ -259,7 +259,7 @@ fn print_layout(process: &zx::Process, _root: &Vmar) -> Result<(), Failed> {
                     m.size >> 10,
                     m.u.vmo_koid,
                     m.u.vmo_offset,
-                    m.u.committed_pages
+                    m.u.committed_bytes >> 12
                 )
             }
             t => println!("  {indent}type {t} [{:#x}, {end:#x})", m.base),

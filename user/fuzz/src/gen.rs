@@ -1515,7 +1515,7 @@ impl Fuzz {
                 self.raw(nr, [b, l, 0, 0, 0, 0, 0, 0]);
             }
             ZX_SYS_DEBUG_KERNEL_STATS => {
-                let (b, l) = (self.ptr(), self.pick(&[0, 8, 55, 56, 64, u64::MAX]));
+                let (b, l) = (self.ptr(), self.pick(&[0, 8, 64, 71, 72, u64::MAX]));
                 self.raw(nr, [b, l, 0, 0, 0, 0, 0, 0]);
                 if self.chance(20) {
                     self.check_invariants();

@@ -130,3 +130,89 @@ macro_rules! tests {
         pub const TESTS: &[(&str, $crate::harness::TestFn)] = &[$((stringify!($name), $name)),*];
     };
 }
+
+/// The memory-attribution invariant, checked after every test: the bytes of the frames holding
+/// VMO pages (`kstats::DATA_FRAMES`) minus the committed scaled bytes of this process's VMOs
+/// (`ZX_INFO_PROCESS_VMOS`, each VMO once, fractions included) stay what they were before the
+/// first test. This process is the only one left between two tests, so a frame that no VMO's
+/// attribution accounts for (or one accounted twice) shows up as a change.
+pub struct VmoFrames {
+    before: i64,
+}
+
+/// Re-measurements of [`VmoFrames::check`] while a test's children may still be going away.
+const VMO_FRAMES_TRIES: usize = 50;
+/// The pause between two of them (ns).
+const VMO_FRAMES_PAUSE_NS: i64 = 20_000_000;
+
+impl VmoFrames {
+    /// The value before the first test.
+    pub fn new(ctx: &Ctx) -> Result<VmoFrames, Failure> {
+        Ok(VmoFrames {
+            before: Self::measure(ctx)?,
+        })
+    }
+
+    /// Data-frame bytes minus the scaled bytes of this process's VMOs: the listing taken between
+    /// two reads of the counter that agree (a page committed meanwhile, say a heap page of the
+    /// listing's buffer or a stack page first touched, makes them differ: measured again).
+    fn measure(ctx: &Ctx) -> Result<i64, Failure> {
+        let fail = |what: &str, e: abi::Status| {
+            Failure::new(file!(), line!(), alloc::format!("{what}: {e:?}"))
+        };
+        let data_frames = || -> Result<u64, Failure> {
+            let stats = zx::debug_kernel_stats().map_err(|e| fail("kernel stats", e))?;
+            Ok(stats[abi::kstats::DATA_FRAMES])
+        };
+        let mut tries = 0;
+        loop {
+            let first = data_frames()?;
+            let mut vmos =
+                zx::process::vmos(ctx.process.handle()).map_err(|e| fail("PROCESS_VMOS", e))?;
+            vmos.sort_unstable_by_key(|v| v.koid);
+            let mut sum = abi::info::ScaledBytes::default();
+            let mut last = None;
+            for v in &vmos {
+                if last != Some(v.koid) {
+                    sum = sum + v.committed_scaled();
+                    last = Some(v.koid);
+                }
+            }
+            let data = data_frames()?;
+            tries += 1;
+            if data == first || tries == 8 {
+                return Ok(data as i64 * abi::PAGE_SIZE as i64 - sum.round() as i64);
+            }
+        }
+    }
+
+    /// After a test: the value is back to what it was (re-measured for up to a second, as the
+    /// test's children may still be going away). A change fails the test, and becomes the new
+    /// value, so the tests after it are not blamed for it.
+    pub fn check(&mut self, ctx: &Ctx) -> TestResult {
+        let mut now = Self::measure(ctx)?;
+        for _ in 1..VMO_FRAMES_TRIES {
+            if now == self.before {
+                return Ok(());
+            }
+            let deadline = zx::clock_get_monotonic().saturating_add(VMO_FRAMES_PAUSE_NS);
+            let _ = ctx
+                .process
+                .handle()
+                .wait_one(abi::signals::ZX_PROCESS_TERMINATED, deadline);
+            now = Self::measure(ctx)?;
+        }
+        if now == self.before {
+            return Ok(());
+        }
+        let before = core::mem::replace(&mut self.before, now);
+        Err(Failure::new(
+            file!(),
+            line!(),
+            alloc::format!(
+                "after the test, the frames holding VMO pages minus the scaled bytes of this \
+                 process's VMOs are {now} bytes, {before} before it"
+            ),
+        ))
+    }
+}

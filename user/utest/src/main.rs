@@ -22,7 +22,9 @@
 //! `conc_seed=N` (the seed of the `concurrency` tests). With the kernel word `demo_failures=1`
 //! the `demo` tests (which fail, hang, spoof a result and crash the kernel on purpose) are added
 //! and the kernel is asked to panic after `done`: the host's meta-test of this protocol.
-//! The exit code is 0 when every test passed, 1 otherwise. A test that panics ends the process
+//! After every test the harness checks the memory-attribution invariant
+//! ([`harness::VmoFrames`]): a test that leaves it changed fails. The exit code is 0 when every
+//! test passed, 1 otherwise. A test that panics ends the process
 //! (exit code 101) after the runtime printed `panic: MESSAGE at FILE:LINE`.
 #![no_std]
 #![no_main]
@@ -130,9 +132,21 @@ fn main(startup: Startup) -> i64 {
         return 0;
     }
     let (mut passed, mut failed) = (0, 0);
+    // The memory-attribution invariant, checked after every test (`harness::VmoFrames`).
+    let mut vmo_frames = match harness::VmoFrames::new(&ctx) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            report(prefix, format_args!("no attribution check: {}", e.msg));
+            None
+        }
+    };
     for (name, f) in &selected {
         report(prefix, format_args!("running {name}"));
-        match f(&ctx) {
+        let result = f(&ctx).and_then(|()| match vmo_frames.as_mut() {
+            Some(v) => v.check(&ctx),
+            None => Ok(()),
+        });
+        match result {
             Ok(()) => {
                 passed += 1;
                 report(prefix, format_args!("result {name} ok"));

@@ -19,7 +19,8 @@
 //! "Copy-on-write children".
 //!
 //! Files: `mod.rs` the object, its state and its accessors; `pages.rs` commit, decommit, reads,
-//! writes and resize; `child.rs` snapshots and slices; `held.rs` the address spaces a walk keeps
+//! writes and resize; `child.rs` snapshots and slices; `attribution.rs` the memory attribution
+//! (shared pages divided among their holders); `held.rs` the address spaces a walk keeps
 //! alive until the VMO lock is released; `tests.rs`.
 //!
 //! Lock order (see docs/vm.md): aspace tree lock -> VMO lock -> aspace MMU lock -> PhysMem. An address space upgraded under the VMO lock is dropped after it (`HeldAspaces`).
@@ -450,10 +451,12 @@ impl core::fmt::Debug for Vmo {
     }
 }
 
+mod attribution;
 mod child;
 mod held;
 mod pages;
 #[cfg(test)]
 mod tests;
 
+pub use attribution::{Attribution, ATTRIBUTION_STEP};
 pub(crate) use held::HeldAspaces;

@@ -390,3 +390,96 @@ fn drop_returns_every_frame() {
     drop(vmo);
     assert_eq!(sp.free_frames(), 4);
 }
+
+/// The sum of the scaled bytes of `vmos`, rounded to whole bytes.
+fn scaled_sum(vmos: &[&Arc<Vmo>]) -> u64 {
+    vmos.iter()
+        .fold(abi::info::ScaledBytes::default(), |acc, v| {
+            acc + v.attribution(&mut || {}).scaled
+        })
+        .round()
+}
+
+#[test]
+fn attribution_divides_shared_pages_among_their_holders() {
+    use abi::info::{ScaledBytes, FRACTIONAL_BYTE};
+    let (soft, p) = phys(16);
+    let v = Vmo::create(p, 2 * PAGE, 0).unwrap();
+    v.write(0, &[1]).unwrap();
+    v.write(PAGE, &[1]).unwrap();
+    let whole = v.attribution(&mut || {});
+    assert_eq!(
+        whole,
+        Attribution {
+            bytes: 2 * PAGE,
+            private_bytes: 2 * PAGE,
+            scaled: ScaledBytes {
+                integral: 2 * PAGE,
+                fractional: 0
+            },
+        }
+    );
+    let c1 = v.create_child(ZX_VMO_CHILD_SNAPSHOT, 0, 2 * PAGE).unwrap();
+    let c2 = v.create_child(ZX_VMO_CHILD_SNAPSHOT, 0, PAGE).unwrap();
+    let s = v.create_child(ZX_VMO_CHILD_SLICE, PAGE, PAGE).unwrap();
+    // Page 0: v, c1, c2 (a third each); page 1: v, c1 (half each).
+    let third = ScaledBytes::share_of(PAGE, 3);
+    assert_eq!(third.integral, 1365);
+    assert_eq!(third.fractional, FRACTIONAL_BYTE / 3);
+    let a = v.attribution(&mut || {});
+    assert_eq!((a.bytes, a.private_bytes), (2 * PAGE, 0));
+    assert_eq!(a.scaled, third + ScaledBytes::share_of(PAGE, 2));
+    let a2 = c2.attribution(&mut || {});
+    assert_eq!((a2.bytes, a2.private_bytes, a2.scaled), (PAGE, 0, third));
+    // A slice sees its root's page, but none is attributed to it.
+    let sa = s.attribution(&mut || {});
+    assert_eq!(
+        (sa.bytes, sa.private_bytes, sa.scaled),
+        (PAGE, 0, ScaledBytes::default())
+    );
+    assert_eq!(
+        scaled_sum(&[&v, &c1, &c2, &s]),
+        soft.used_frames() as u64 * PAGE
+    );
+    // A fork makes the writer's copy private and leaves the old frame to the others.
+    c1.write(0, &[2]).unwrap();
+    let a1 = c1.attribution(&mut || {});
+    assert_eq!(a1.private_bytes, PAGE);
+    assert_eq!(
+        a1.scaled,
+        ScaledBytes::share_of(PAGE, 1) + ScaledBytes::share_of(PAGE, 2)
+    );
+    assert_eq!(
+        v.attribution(&mut || {}).scaled.integral,
+        PAGE / 2 + PAGE / 2
+    );
+    assert_eq!(
+        scaled_sum(&[&v, &c1, &c2, &s]),
+        soft.used_frames() as u64 * PAGE
+    );
+}
+
+#[test]
+fn attribution_walks_in_steps_with_a_preemption_point_between() {
+    let (_, p) = phys(2 * ATTRIBUTION_STEP + 8);
+    let pages = 2 * ATTRIBUTION_STEP as u64 + 5;
+    let v = Vmo::create(p, pages * PAGE, 0).unwrap();
+    v.commit(0, pages * PAGE).unwrap();
+    // Outside a clone family: the committed count, no walk.
+    let mut steps = 0;
+    let alone = v.attribution(&mut || steps += 1);
+    assert_eq!(
+        (alone.private_bytes, alone.scaled.integral, steps),
+        (pages * PAGE, pages * PAGE, 0)
+    );
+    // A family member walks its pages in steps.
+    let _child = v.create_child(ZX_VMO_CHILD_SNAPSHOT, 0, PAGE).unwrap();
+    let mut steps = 0;
+    let a = v.attribution(&mut || steps += 1);
+    assert_eq!(a.bytes, pages * PAGE);
+    assert_eq!(a.scaled.integral, pages * PAGE - PAGE / 2);
+    assert_eq!(steps, 2, "three holds of the lock, two preemption points");
+    let mut steps = 0;
+    let part = v.attribution_in(3, 3 + ATTRIBUTION_STEP as u64, &mut || steps += 1);
+    assert_eq!((part.bytes, steps), (ATTRIBUTION_STEP as u64 * PAGE, 0));
+}

@@ -137,18 +137,18 @@ impl World {
         for (i, m) in self.vmos.iter().enumerate() {
             match (m.alive, m.weak.upgrade()) {
                 (true, Some(vmo)) => {
-                    if vmo.page_count() != m.pages
-                        || vmo.committed_page_count() != m.committed.len()
-                    {
+                    let committed = (0..m.pages)
+                        .filter(|&idx| self.frame_at(i, idx).is_some())
+                        .count();
+                    if vmo.page_count() != m.pages || vmo.committed_page_count() != committed {
                         return Err(format!(
-                            "vmo {i}: {} pages / {} committed, model {} / {}",
+                            "vmo {i}: {} pages / {} committed, model {} / {committed}",
                             vmo.page_count(),
                             vmo.committed_page_count(),
                             m.pages,
-                            m.committed.len()
                         ));
                     }
-                    if let Some(idx) = m.committed.iter().find(|&&idx| vmo.frame_of(idx).is_none())
+                    if let Some(idx) = m.committed.keys().find(|&&idx| vmo.frame_of(idx).is_none())
                     {
                         return Err(format!("vmo {i}: page {idx} not committed"));
                     }
@@ -170,6 +170,85 @@ impl World {
                 "free frames {}, model {}",
                 self.phys.free_frames(),
                 self.free_frames()
+            ));
+        }
+        self.check_sharing_and_contents()?;
+        self.check_attribution()
+    }
+
+    /// Equal model frames are one frame, different ones different frames; every page of every
+    /// live VMO reads what the model says (0 where nothing was written or committed).
+    fn check_sharing_and_contents(&self) -> Result<(), String> {
+        let mut frames: BTreeMap<u64, vm::PhysAddr> = BTreeMap::new();
+        let mut owners: BTreeMap<vm::PhysAddr, u64> = BTreeMap::new();
+        for (i, m) in self.vmos.iter().enumerate() {
+            let Some(vmo) = m.weak.upgrade().filter(|_| m.alive) else {
+                continue;
+            };
+            for idx in 0..m.pages {
+                let want = self.frame_at(i, idx);
+                let have = vmo.frame_of(idx);
+                if let (Some(f), Some(addr)) = (want, have) {
+                    if *frames.entry(f).or_insert(addr) != addr
+                        || *owners.entry(addr).or_insert(f) != f
+                    {
+                        return Err(format!(
+                            "vmo {i} page {idx}: frame {addr:?}, model frame {f} (seen as {:?})",
+                            frames[&f]
+                        ));
+                    }
+                }
+                let mut byte = [0xee];
+                vmo.read(idx * PAGE as u64, &mut byte)
+                    .map_err(|e| format!("vmo {i} read {idx}: {e:?}"))?;
+                let expect = want.map_or(0, |f| self.content[&f]);
+                if byte[0] != expect {
+                    return Err(format!(
+                        "vmo {i} page {idx} reads {}, model {expect}",
+                        byte[0]
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each live VMO's attribution equals the model's (a page's bytes divided among the live
+    /// VMOs holding its frame; a slice's pages are its root's), and the scaled bytes of all of
+    /// them add up to the frames in use.
+    fn check_attribution(&self) -> Result<(), String> {
+        use abi::info::ScaledBytes;
+        let page = PAGE as u64;
+        let mut sum = ScaledBytes::default();
+        for (i, m) in self.vmos.iter().enumerate() {
+            let Some(vmo) = m.weak.upgrade().filter(|_| m.alive) else {
+                continue;
+            };
+            let mut want = vm::vmo::Attribution::default();
+            for idx in 0..m.pages {
+                let Some(f) = self.frame_at(i, idx) else {
+                    continue;
+                };
+                want.bytes += page;
+                if m.slice.is_some() {
+                    continue;
+                }
+                let holders = self.holders(f) as u64;
+                if holders == 1 {
+                    want.private_bytes += page;
+                }
+                want.scaled = want.scaled + ScaledBytes::share_of(page, holders);
+            }
+            let have = vmo.attribution(&mut || {});
+            if have != want {
+                return Err(format!("vmo {i}: attribution {have:?}, model {want:?}"));
+            }
+            sum = sum + have.scaled;
+        }
+        let used = (FRAMES - self.phys.free_frames()) as u64 * page;
+        if sum.round() != used {
+            return Err(format!(
+                "scaled bytes of all VMOs {sum:?}, frames in use {used} bytes"
             ));
         }
         Ok(())

@@ -2,7 +2,13 @@
 //! reference model.
 //!
 //! The model is a `BTreeMap` page -> (owning VMAR, VMO, VMO page index, perms, max perms), a list
-//! of VMARs (geometry, flags, alive), and per-VMO sizes and committed-page sets. Each operation's
+//! of VMARs (geometry, flags, alive), per-VMO sizes and committed pages (page -> model frame),
+//! and each model frame's first byte. Children (`zx_vmo_create_child`): a snapshot starts with
+//! its parent's model frames in its window (equal ids: one shared frame, so it reads what the
+//! parent held when it was made), and a write, commit or write fault to a frame another live VMO
+//! holds gives the writer a copy (later writes diverge); a slice holds no frame and resolves its
+//! pages in its root; a mapping of a slice maps its root's window (the model's pages name the
+//! root). Each operation's
 //! outcome (status, and the new model state when it succeeds) is predicted by straightforward
 //! page-by-page logic, written here independently of `vm/src`; a failing call must leave the model
 //! unchanged. After EVERY step the implementation is compared with the model:
@@ -16,7 +22,12 @@
 //!    says is gone (no handle, no mapping) is really freed; each VMO's back-reference count equals
 //!    its number of mappings;
 //! 3. no TLB flush token is outstanding, and the frame allocator's free count equals the budget
-//!    minus the model's committed pages.
+//!    minus the model's frames in use (distinct model frames of the live VMOs);
+//! 4. equal model frames are one frame and different ones different frames, and every page of
+//!    every live VMO reads the model's byte;
+//! 5. each live VMO's attribution (`Vmo::attribution`: committed, private and scaled bytes)
+//!    equals the model's, and the scaled bytes of all live VMOs, fractions included, add up to
+//!    the frames in use.
 //!
 //! The address space is small (48 pages) and the frame budget tiny (16 frames), so collisions,
 //! placement failures and `ERR_NO_MEMORY` are frequent. At the end of each case everything is
@@ -34,7 +45,10 @@ use std::sync::{Arc, Weak};
 use abi::ops::*;
 use abi::rights::*;
 use abi::vm_options::*;
-use abi::vmo_options::ZX_VMO_RESIZABLE;
+use abi::vmo_options::{
+    ZX_VMO_CHILD_RESIZABLE, ZX_VMO_CHILD_SLICE, ZX_VMO_CHILD_SNAPSHOT,
+    ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE, ZX_VMO_RESIZABLE,
+};
 use abi::{Status, ZxResult, PAGE_SIZE};
 use proptest::prelude::*;
 use vm::soft_mmu::{SoftMmu, SoftMmuProbe, SoftPhysMem};

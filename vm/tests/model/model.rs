@@ -39,9 +39,13 @@ pub(crate) struct MVmo {
     pub(crate) weak: Weak<Vmo>,
     pub(crate) id: u64,
     pub(crate) pages: u64,
-    pub(crate) committed: BTreeSet<u64>,
+    /// Committed page -> model frame (a snapshot starts with its parent's frames: equal ids
+    /// are one shared frame). Always empty for a slice: its pages are its root's.
+    pub(crate) committed: BTreeMap<u64, u64>,
     pub(crate) resizable: bool,
     pub(crate) alive: bool,
+    /// A slice: its root (never itself a slice) and its first page there.
+    pub(crate) slice: Option<(usize, u64)>,
 }
 
 pub(crate) struct World {
@@ -53,6 +57,10 @@ pub(crate) struct World {
     pub(crate) pages: BTreeMap<usize, MPage>,
     pub(crate) last_status: Option<Status>,
     pub(crate) next_seg: u64,
+    /// The next model frame id.
+    pub(crate) next_frame: u64,
+    /// The byte at offset 0 of each model frame (written by `VmoWrite`; 0 for a fresh frame).
+    pub(crate) content: BTreeMap<u64, u8>,
 }
 
 /// Predicted placement outcome.
@@ -86,6 +94,8 @@ impl World {
             pages: BTreeMap::new(),
             last_status: None,
             next_seg: 0,
+            next_frame: 0,
+            content: BTreeMap::new(),
         };
         // Start with three VMOs (one resizable) so maps have something to map.
         world
@@ -211,14 +221,50 @@ impl World {
         }
     }
 
+    /// Frames in use: the distinct model frames the live VMOs hold.
+    pub(crate) fn used_frames(&self) -> usize {
+        self.vmos
+            .iter()
+            .filter(|v| v.alive)
+            .flat_map(|v| v.committed.values())
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
     pub(crate) fn free_frames(&self) -> usize {
-        FRAMES
-            - self
-                .vmos
-                .iter()
-                .filter(|v| v.alive)
-                .map(|v| v.committed.len())
-                .sum::<usize>()
+        FRAMES - self.used_frames()
+    }
+
+    /// How many live VMOs hold model frame `frame`.
+    pub(crate) fn holders(&self, frame: u64) -> usize {
+        self.vmos
+            .iter()
+            .filter(|v| v.alive && v.committed.values().any(|&f| f == frame))
+            .count()
+    }
+
+    /// Where page `idx` of VMO `o` lives: in its root for a slice.
+    pub(crate) fn resolve(&self, o: usize, idx: u64) -> (usize, u64) {
+        match self.vmos[o].slice {
+            Some((root, base)) => (root, base + idx),
+            None => (o, idx),
+        }
+    }
+
+    /// The model frame behind page `idx` of VMO `o`, if committed.
+    pub(crate) fn frame_at(&self, o: usize, idx: u64) -> Option<u64> {
+        let (o, idx) = self.resolve(o, idx);
+        self.vmos[o].committed.get(&idx).copied()
+    }
+
+    /// A fresh model frame holding `byte`, or `ERR_NO_MEMORY` when the budget is used up.
+    fn new_frame(&mut self, byte: u8) -> ZxResult<u64> {
+        if self.free_frames() == 0 {
+            return Err(Status::ERR_NO_MEMORY);
+        }
+        self.next_frame += 1;
+        self.content.insert(self.next_frame, byte);
+        Ok(self.next_frame)
     }
 
     /// Is page `p` occupied by a direct child (sub-VMAR or mapping) of VMAR `v`?
@@ -379,28 +425,69 @@ impl World {
         self.pages.retain(|_, m| !dead.contains(&m.vmar));
     }
 
-    /// VMOs with no handle and no mapping are gone, and so are their pages.
+    /// VMOs with no handle, no mapping and (for a slice's root) no live slice are gone, and so
+    /// are their pages. A mapping of a slice holds its root (the model's pages name the root),
+    /// so a slice's handle alone keeps it.
     pub(crate) fn gc_vmos(&mut self) {
-        let used: BTreeSet<usize> = self.pages.values().map(|m| m.vmo).collect();
+        let mut used: BTreeSet<usize> = self.pages.values().map(|m| m.vmo).collect();
+        for vmo in &self.vmos {
+            if let (true, Some(_), Some((root, _))) = (vmo.alive, &vmo.handle, vmo.slice) {
+                used.insert(root);
+            }
+        }
         for (i, vmo) in self.vmos.iter_mut().enumerate() {
             if vmo.alive && vmo.handle.is_none() && !used.contains(&i) {
                 vmo.alive = false;
                 vmo.committed.clear();
             }
         }
+        let live: BTreeSet<u64> = self
+            .vmos
+            .iter()
+            .flat_map(|v| v.committed.values().copied())
+            .collect();
+        self.content.retain(|f, _| live.contains(f));
     }
 
-    /// Commits VMO pages in order until frames run out (Vmo::commit semantics).
+    /// Commits VMO pages in order until frames run out, for reading (a read fault): a page
+    /// already committed stays as it is, shared or not.
     pub(crate) fn commit_pages(&mut self, vmo: usize, first: u64, end: u64) -> ZxResult {
         for idx in first..end {
-            if !self.vmos[vmo].committed.contains(&idx) {
-                if self.free_frames() == 0 {
-                    return Err(Status::ERR_NO_MEMORY);
-                }
-                self.vmos[vmo].committed.insert(idx);
+            let (o, idx) = self.resolve(vmo, idx);
+            if !self.vmos[o].committed.contains_key(&idx) {
+                let frame = self.new_frame(0)?;
+                self.vmos[o].committed.insert(idx, frame);
             }
         }
         Ok(())
+    }
+
+    /// Commits VMO pages in order for writing (`Vmo::commit`, writes, write faults): as
+    /// [`World::commit_pages`], and a page whose frame another live VMO holds too gets a copy
+    /// of its own (the frame stays with the others).
+    pub(crate) fn commit_pages_for_write(&mut self, vmo: usize, first: u64, end: u64) -> ZxResult {
+        for idx in first..end {
+            let (o, idx) = self.resolve(vmo, idx);
+            match self.vmos[o].committed.get(&idx).copied() {
+                None => {
+                    let frame = self.new_frame(0)?;
+                    self.vmos[o].committed.insert(idx, frame);
+                }
+                Some(shared) if self.holders(shared) > 1 => {
+                    let frame = self.new_frame(self.content[&shared])?;
+                    self.vmos[o].committed.insert(idx, frame);
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Decommits pages `[first, end)` of VMO `vmo` (of its root for a slice).
+    pub(crate) fn decommit_pages(&mut self, vmo: usize, first: u64, end: u64) {
+        let (o, at) = self.resolve(vmo, first);
+        let last = at + (end - first);
+        self.vmos[o].committed.retain(|&i, _| i < at || i >= last);
     }
 
     /// A placement offset in pages for SPECIFIC / OFFSET_IS_UPPER_LIMIT: usually one within the

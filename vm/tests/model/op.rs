@@ -80,6 +80,18 @@ pub(crate) enum Op {
     VmoDrop {
         vmo: u8,
     },
+    VmoChild {
+        vmo: u8,
+        kind: u8,
+        off: u8,
+        pages: u8,
+        resizable: bool,
+    },
+    VmoWrite {
+        vmo: u8,
+        page: u8,
+        byte: u8,
+    },
 }
 
 pub(crate) fn op_strategy() -> impl Strategy<Value = Op> {
@@ -116,6 +128,10 @@ pub(crate) fn op_strategy() -> impl Strategy<Value = Op> {
         2 => (b(), b(), b()).prop_map(|(vmo, off, len)| Op::VmoDecommit { vmo, off, len }),
         1 => (b(), b()).prop_map(|(vmo, pages)| Op::VmoResize { vmo, pages }),
         1 => b().prop_map(|vmo| Op::VmoDrop { vmo }),
+        3 => (b(), b(), b(), b(), any::<bool>()).prop_map(|(vmo, kind, off, pages, resizable)| {
+            Op::VmoChild { vmo, kind, off, pages, resizable }
+        }),
+        3 => (b(), b(), b()).prop_map(|(vmo, page, byte)| Op::VmoWrite { vmo, page, byte }),
     ]
 }
 

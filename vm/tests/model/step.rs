@@ -172,6 +172,10 @@ impl World {
                     Err(Status::ERR_ACCESS_DENIED)
                 } else if !allow_faults && m.resizable {
                     Err(Status::ERR_NOT_SUPPORTED)
+                } else if m.slice.is_some() && vmo_off + n as u64 > m.pages {
+                    // A slice's window must lie inside the slice, even with ALLOW_FAULTS, and
+                    // before the placement (`Vmar::map`; a deviation, docs/conformance.md).
+                    Err(Status::ERR_BUFFER_TOO_SMALL)
                 } else {
                     // The spec's BUFFER_TOO_SMALL comes after every placement check.
                     let past_end = !allow_faults && vmo_off + n as u64 > m.pages;
@@ -207,6 +211,8 @@ impl World {
                     (Ok(place), Ok(addr)) => {
                         self.check_place(v, &place, n, addr)?;
                         let base = addr / PAGE;
+                        // A mapping of a slice maps (and holds) its root's window.
+                        let (o, vmo_off) = self.resolve(o, vmo_off);
                         let max = allowed.intersection(self.vmars[v].can_map);
                         let seg = self.fresh_seg();
                         for i in 0..n {
@@ -227,7 +233,7 @@ impl World {
                             let vmo_ref = self.vmos[o].weak.upgrade().unwrap();
                             for i in 0..n {
                                 let idx = vmo_off + i as u64;
-                                if self.vmos[o].committed.contains(&idx)
+                                if self.vmos[o].committed.contains_key(&idx)
                                     && self.mmu.query((base + i) * PAGE).is_none()
                                 {
                                     return Err(format!(
@@ -456,9 +462,11 @@ impl World {
                     None => Err(Status::ERR_NOT_FOUND),
                     Some(m) if !m.perms.contains(need) => Err(Status::ERR_ACCESS_DENIED),
                     Some(m) if m.idx >= self.vmos[m.vmo].pages => Err(Status::ERR_OUT_OF_RANGE),
-                    // A write commits; a read or execute maps what is there, the zero page
-                    // for a page not committed.
-                    Some(m) if access.contains(W) => self.commit_pages(m.vmo, m.idx, m.idx + 1),
+                    // A write commits (copying a shared frame); a read or execute maps what
+                    // is there, the zero page for a page not committed.
+                    Some(m) if access.contains(W) => {
+                        self.commit_pages_for_write(m.vmo, m.idx, m.idx + 1)
+                    }
                     Some(_) => Ok(()),
                 };
                 let actual = self.aspace.fault(p * PAGE + 123, access | MmuFlags::USER);
@@ -469,8 +477,18 @@ impl World {
                 if actual.is_ok() {
                     let m = self.pages[&p];
                     let vmo = self.vmos[m.vmo].weak.upgrade().unwrap();
+                    // A frame other VMOs hold too is mapped without write access; a page
+                    // not committed shows the zero page, read-only.
+                    let shared = self.frame_at(m.vmo, m.idx).map(|f| self.holders(f)) > Some(1);
                     let want = match vmo.frame_of(m.idx) {
-                        Some(frame) => (frame, m.perms | MmuFlags::USER),
+                        Some(frame) => {
+                            let perms = if shared {
+                                m.perms.difference(W)
+                            } else {
+                                m.perms
+                            };
+                            (frame, perms | MmuFlags::USER)
+                        }
                         None => (
                             self.phys.zero_frame(),
                             m.perms.difference(W) | MmuFlags::USER,
@@ -498,9 +516,10 @@ impl World {
                     id: vmo.id(),
                     handle: Some(vmo),
                     pages: n,
-                    committed: BTreeSet::new(),
+                    committed: BTreeMap::new(),
                     resizable,
                     alive: true,
+                    slice: None,
                 });
                 Ok(())
             }
@@ -514,9 +533,9 @@ impl World {
                 let predicted = if end > self.vmos[o].pages {
                     Err(Status::ERR_OUT_OF_RANGE)
                 } else if commit {
-                    self.commit_pages(o, first, end)
+                    self.commit_pages_for_write(o, first, end)
                 } else {
-                    self.vmos[o].committed.retain(|&i| i < first || i >= end);
+                    self.decommit_pages(o, first, end);
                     Ok(())
                 };
                 let h = self.vmos[o].handle.clone().unwrap();
@@ -543,7 +562,7 @@ impl World {
                     Err(Status::ERR_UNAVAILABLE)
                 } else {
                     let m = &mut self.vmos[o];
-                    m.committed.retain(|&i| i < n);
+                    m.committed.retain(|&i, _| i < n);
                     m.pages = n;
                     Ok(())
                 };
@@ -564,6 +583,116 @@ impl World {
                 }
                 Ok(())
             }
+            Op::VmoChild {
+                vmo,
+                kind,
+                off,
+                pages,
+                resizable,
+            } => self.step_child(vmo, kind, off, pages, resizable),
+            Op::VmoWrite { vmo, page, byte } => {
+                let Some(o) = self.pick_vmo(vmo) else {
+                    return Ok(());
+                };
+                let idx = page as u64 % (self.vmos[o].pages + 1);
+                let predicted = if idx >= self.vmos[o].pages {
+                    Err(Status::ERR_OUT_OF_RANGE)
+                } else {
+                    self.commit_pages_for_write(o, idx, idx + 1).map(|()| {
+                        let frame = self.frame_at(o, idx).unwrap();
+                        self.content.insert(frame, byte);
+                    })
+                };
+                let h = self.vmos[o].handle.clone().unwrap();
+                let actual = h.write(idx * PAGE as u64, &[byte]);
+                self.last_status = actual.err();
+                if predicted != actual {
+                    return Err(format!(
+                        "vmo write: predicted {predicted:?}, got {actual:?}"
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// zx_vmo_create_child: a snapshot (`kind` 0 or 1: SNAPSHOT or SNAPSHOT_AT_LEAST_ON_WRITE,
+    /// RESIZABLE with `resizable`) gets its parent's frames in its window (equal model frames:
+    /// shared), a slice (`kind` 2) is a window onto its parent's root. Statuses as
+    /// `Vmo::create_child` documents them for what is generated here.
+    fn step_child(
+        &mut self,
+        vmo: u8,
+        kind: u8,
+        off: u8,
+        pages: u8,
+        resizable: bool,
+    ) -> Result<(), String> {
+        if self.vmos.iter().filter(|v| v.alive).count() >= MAX_LIVE_VMOS {
+            return Ok(());
+        }
+        let Some(o) = self.pick_vmo(vmo) else {
+            return Ok(());
+        };
+        let parent_pages = self.vmos[o].pages;
+        let slice = kind % 3 == 2;
+        // A slice mostly fits its parent (to be mapped and written later); the rest anywhere.
+        let (first, n) = if slice && off < 200 && parent_pages > 0 {
+            let n = 1 + pages as u64 % parent_pages;
+            (off as u64 % (parent_pages - n + 1), n)
+        } else {
+            (off as u64 % (parent_pages + 2), pages as u64 % 9)
+        };
+        let options = match kind % 3 {
+            0 => ZX_VMO_CHILD_SNAPSHOT,
+            1 => ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE,
+            _ => ZX_VMO_CHILD_SLICE,
+        } | if resizable && !slice {
+            ZX_VMO_CHILD_RESIZABLE
+        } else {
+            0
+        };
+        let predicted = if slice {
+            if first + n > parent_pages {
+                Err(Status::ERR_INVALID_ARGS)
+            } else if self.vmos[o].resizable {
+                Err(Status::ERR_NOT_SUPPORTED)
+            } else {
+                Ok(BTreeMap::new())
+            }
+        } else if self.vmos[o].slice.is_some() {
+            Err(Status::ERR_NOT_SUPPORTED)
+        } else {
+            Ok(self.vmos[o]
+                .committed
+                .range(first..(first + n).min(parent_pages).max(first))
+                .map(|(&i, &f)| (i - first, f))
+                .collect())
+        };
+        let h = self.vmos[o].handle.clone().unwrap();
+        let actual = h.create_child(options, first * PAGE as u64, n * PAGE as u64);
+        self.last_status = actual.as_ref().err().copied();
+        match (predicted, actual) {
+            (Ok(committed), Ok(child)) => {
+                let slice = slice.then(|| self.resolve(o, first));
+                self.vmos.push(MVmo {
+                    weak: Arc::downgrade(&child),
+                    id: child.id(),
+                    handle: Some(child),
+                    pages: n,
+                    committed,
+                    resizable: resizable && slice.is_none(),
+                    alive: true,
+                    slice,
+                });
+                Ok(())
+            }
+            (Err(p), Err(a)) if p == a => Ok(()),
+            (p, a) => Err(format!(
+                "create_child {options:#x} at page {first} +{n}: predicted {:?}, got {:?}",
+                p.map(drop),
+                a.map(drop)
+            )),
         }
     }
 
@@ -632,11 +761,9 @@ impl World {
                     return Err(Status::ERR_OUT_OF_RANGE);
                 }
                 if is_commit {
-                    self.commit_pages(m.vmo, first, last)?;
+                    self.commit_pages_for_write(m.vmo, first, last)?;
                 } else {
-                    self.vmos[m.vmo]
-                        .committed
-                        .retain(|&i| i < first || i >= last);
+                    self.decommit_pages(m.vmo, first, last);
                 }
             }
             expected = e;

@@ -13,6 +13,7 @@ tests!(
     vmar_maps_tree,
     process_maps_contains_mapping,
     vmo_info,
+    process_vmos_lists_handles_then_mappings,
     vmo_name_is_a_property_shown_in_info_and_maps,
     buffer_too_small_reports_avail,
     bad_topic,
@@ -20,6 +21,63 @@ tests!(
 );
 
 const PAGE: usize = super::PAGE;
+
+/// `ZX_INFO_PROCESS_VMOS` of this process: a VMO held through a handle is listed with
+/// VIA_HANDLE and the handle's rights; once mapped it is listed again with VIA_MAPPING (no
+/// rights), after every handle's entry; the entries carry the attribution fields.
+fn process_vmos_lists_handles_then_mappings(ctx: &Ctx) -> TestResult {
+    use abi::info::vmo_flags::{ZX_INFO_VMO_VIA_HANDLE, ZX_INFO_VMO_VIA_MAPPING};
+    let Some(me) = zx::rt::process_self() else {
+        fail!("no handle to this process");
+    };
+    let v = check!(Vmo::create(2 * PAGE as u64, 0));
+    check!(v.write(&[1], 0));
+    let info = check!(v.info());
+    let mine = |list: &[abi::info::InfoVmo]| -> alloc::vec::Vec<abi::info::InfoVmo> {
+        list.iter()
+            .filter(|e| e.koid == info.koid)
+            .copied()
+            .collect()
+    };
+    let before = check!(zx::process::vmos(me.handle()));
+    let entries = mine(&before);
+    ensure_eq!(entries.len(), 1);
+    ensure_eq!(
+        entries[0].flags & (ZX_INFO_VMO_VIA_HANDLE | ZX_INFO_VMO_VIA_MAPPING),
+        ZX_INFO_VMO_VIA_HANDLE
+    );
+    ensure_eq!(entries[0].handle_rights, info.handle_rights);
+    ensure_eq!(
+        (
+            entries[0].committed_bytes,
+            entries[0].committed_private_bytes
+        ),
+        (PAGE as u64, PAGE as u64)
+    );
+    ensure_eq!(entries[0].committed_scaled_bytes, PAGE as u64);
+    let addr = check!(ctx.root.map(ZX_VM_PERM_READ, 0, &v, 0, PAGE));
+    let after = check!(zx::process::vmos(me.handle()));
+    let entries = mine(&after);
+    ensure_eq!(entries.len(), 2);
+    ensure_eq!(
+        entries[1].flags & (ZX_INFO_VMO_VIA_HANDLE | ZX_INFO_VMO_VIA_MAPPING),
+        ZX_INFO_VMO_VIA_MAPPING
+    );
+    ensure_eq!(entries[1].handle_rights, 0);
+    let first_mapping = after
+        .iter()
+        .position(|e| e.flags & ZX_INFO_VMO_VIA_MAPPING != 0)
+        .unwrap_or(after.len());
+    ensure!(
+        after[first_mapping..]
+            .iter()
+            .all(|e| e.flags & ZX_INFO_VMO_VIA_HANDLE == 0),
+        "handles first, then mappings"
+    );
+    // SAFETY: nothing refers to the mapping.
+    check!(unsafe { ctx.root.unmap(addr, PAGE) });
+    Ok(())
+}
 
 fn vmar_maps_tree(ctx: &Ctx) -> TestResult {
     let (r, base) = check!(ctx.root.allocate(
@@ -72,7 +130,11 @@ fn process_maps_contains_mapping(ctx: &Ctx) -> TestResult {
     };
     ensure_eq!(m.size, 2 * PAGE);
     ensure_eq!(m.u.mmu_flags, ZX_VM_PERM_READ | ZX_VM_PERM_WRITE);
-    ensure_eq!(m.u.committed_pages, 1);
+    ensure_eq!(m.u.committed_bytes, PAGE as u64);
+    ensure_eq!(
+        (m.u.committed_private_bytes, m.u.committed_scaled_bytes),
+        (PAGE as u64, PAGE as u64)
+    );
     // SAFETY: nothing refers to the mapping.
     check!(unsafe { ctx.root.unmap(addr, 2 * PAGE) });
     Ok(())

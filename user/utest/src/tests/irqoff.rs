@@ -39,6 +39,7 @@ tests!(
     teardown_of_a_full_address_space,
     decommit_of_a_page_mapped_60k_times,
     snapshot_of_most_memory,
+    attribution_of_a_snapshot_of_most_memory,
 );
 
 /// The longest gap the watchdog may see (ns).
@@ -651,5 +652,45 @@ fn decommit_of_a_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
     );
     // SAFETY: nothing refers to the mappings.
     check!(unsafe { sub.destroy() });
+    r
+}
+
+/// ZX_INFO_VMO of a VMO holding 3/4 of memory that shares every page with a snapshot (each page
+/// asks the frame allocator for its holders), then ZX_INFO_PROCESS_MAPS over a mapping of it:
+/// the attribution walks take the VMO lock a bounded number of pages at a time.
+fn attribution_of_a_snapshot_of_most_memory(ctx: &Ctx) -> TestResult {
+    let pages = free_pages()? * 3 / 4;
+    let v = committed(pages)?;
+    let size = (pages * PAGE) as u64;
+    let _child = check!(v.create_child(abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT, 0, size));
+    bounded(
+        ctx,
+        "ZX_INFO_VMO of a snapshot parent of 3/4 of memory",
+        nr::ZX_SYS_OBJECT_GET_INFO,
+        &mut || {
+            let info = check!(v.info());
+            ensure_eq!(info.committed_scaled_bytes, size / 2);
+            Ok(())
+        },
+    )?;
+    let addr = check!(ctx.root.map(ZX_VM_PERM_READ, 0, &v, 0, pages * PAGE));
+    let r = bounded(
+        ctx,
+        "PROCESS_MAPS over a mapping of it",
+        nr::ZX_SYS_OBJECT_GET_INFO,
+        &mut || {
+            let maps = check!(zx::process::maps(ctx.process.handle()));
+            let Some(m) = maps
+                .iter()
+                .find(|m| m.mapping().is_some() && m.base == addr)
+            else {
+                fail!("the mapping at {addr:#x} is not listed");
+            };
+            ensure_eq!(m.u.committed_scaled_bytes, size / 2);
+            Ok(())
+        },
+    );
+    // SAFETY: nothing refers to the mapping.
+    check!(unsafe { ctx.root.unmap(addr, pages * PAGE) });
     r
 }

@@ -4,11 +4,15 @@
 //! `VmoSliceTestCase.WriteThrough` -> `slice_write_through`), plus this kernel's own: the frames
 //! back at the baseline (`zx_debug_kernel_stats`) and a protect of a copy-on-write mapping.
 //!
-//! One deviation (docs/conformance.md): a page a snapshot shares with its parent counts in the
-//! committed and populated bytes of each VMO that holds it (Zircon attributes it to one), so
-//! `ObjMemAccounting` is ported with this kernel's numbers.
+//! The accounting tests (`ObjMemAccounting`, `Offset`, `OffsetTest2`, `OffsetProgressiveWrite`,
+//! `Overflow`, `OutOfBounds`, `SmallClone`) expect current Zircon's attribution: a page shared by
+//! several VMOs is divided equally among them (`populated_scaled_bytes`, with the fraction in
+//! `populated_fractional_scaled_bytes`). Each also checks that the frames the kernel has in use
+//! since the test began equal the committed scaled bytes of the test's VMOs added up: every
+//! frame counted once.
 
 use abi::info::vmo_flags::*;
+use abi::info::{ScaledBytes, FRACTIONAL_BYTE};
 use abi::kstats;
 use abi::ops::*;
 use abi::vm_options::ZX_VM_PERM_READ;
@@ -33,7 +37,11 @@ tests!(
     clone2_zero_page_write,
     clone2_split_page_closure,
     clone2_offset,
-    clone2_children_of_children_data,
+    clone2_offset_test2,
+    clone2_offset_progressive_write,
+    clone2_overflow,
+    clone2_out_of_bounds,
+    clone2_small_clone,
     slice_write_through,
     slice_decommit_parent,
     slice_nested,
@@ -75,8 +83,41 @@ fn tagged(pages: u64) -> Result<Vmo, Failure> {
     Ok(v)
 }
 
+/// Zircon's `VmoPopulatedBytes` as its attribution tests use it: the populated bytes with each
+/// shared page divided among the VMOs sharing it (`populated_scaled_bytes`).
 fn populated(v: &Vmo) -> Result<u64, Failure> {
-    Ok(check!(v.info()).populated_bytes)
+    Ok(check!(v.info()).populated_scaled_bytes)
+}
+
+/// Zircon's `VmoPopulatedFractionalBytes`: the fraction of a byte of [`populated`].
+fn populated_fraction(v: &Vmo) -> Result<u64, Failure> {
+    Ok(check!(v.info()).populated_fractional_scaled_bytes)
+}
+
+/// The kernel's frames in use when a test began (`zx::leak_check_stats`: the heap's frames
+/// count as free, so only frames given out for other uses, here VMO pages, count as used).
+struct FramesAtStart(u64);
+
+impl FramesAtStart {
+    fn now() -> Result<FramesAtStart, Failure> {
+        Ok(FramesAtStart(
+            check!(zx::leak_check_stats())[kstats::FREE_FRAMES],
+        ))
+    }
+
+    /// The frames used since the start, in bytes, equal the committed scaled bytes of `vmos`
+    /// (every VMO of the test still open) added up, fractions included: a frame shared by
+    /// several VMOs counts once in all.
+    fn equal_scaled_sum_of(&self, vmos: &[&Vmo]) -> TestResult {
+        let mut sum = ScaledBytes::default();
+        for v in vmos {
+            sum = sum + check!(v.info()).committed_scaled();
+        }
+        let free = check!(zx::leak_check_stats())[kstats::FREE_FRAMES];
+        let used = (self.0 as i64 - free as i64) * P as i64;
+        ensure_eq!(sum.round() as i64, used);
+        Ok(())
+    }
 }
 
 /// `Info`: koids, the clone's parent koid, and the flags.
@@ -184,24 +225,31 @@ fn clone2_close_clone(_: &Ctx) -> TestResult {
     close_helper(false)
 }
 
-/// `ObjMemAccounting`, with this kernel's attribution (see the module docs): a shared page
-/// counts in each VMO holding it, so the clone shows 2 pages from the start (Zircon: 0, then
-/// 1 after the first fork); every fork after that changes nothing in either count.
+/// `ObjMemAccounting`: the original and the clone split the shared pages equally; each fork
+/// moves half a page's attribution back to each side.
 fn clone2_obj_mem_accounting(_: &Ctx) -> TestResult {
+    let start = FramesAtStart::now()?;
     let v = check!(Vmo::create(2 * P, 0));
     put(&v, 1, 0)?;
     put(&v, 1, P)?;
     ensure_eq!(populated(&v)?, 2 * P);
     let clone = check!(v.create_child(SNAP, 0, 2 * P));
-    ensure_eq!(populated(&v)?, 2 * P);
-    // DEVIATION: Zircon reports 0 here.
-    ensure_eq!(populated(&clone)?, 2 * P);
+    // 1/2 + 1/2 each.
+    ensure_eq!((populated(&v)?, populated(&clone)?), (P, P));
+    start.equal_scaled_sum_of(&[&v, &clone])?;
+    // A write to the original forks its page: 1 + 1/2 each.
     put(&v, 2, 0)?;
+    ensure_eq!((populated(&v)?, populated(&clone)?), (3 * P / 2, 3 * P / 2));
+    start.equal_scaled_sum_of(&[&v, &clone])?;
+    // A write to the clone forks the other page: 1 + 1 each.
     put(&clone, 2, P)?;
+    ensure_eq!((populated(&v)?, populated(&clone)?), (2 * P, 2 * P));
+    start.equal_scaled_sum_of(&[&v, &clone])?;
+    // Writes to pages already forked change nothing.
     put(&v, 2, P)?;
     put(&clone, 2, 0)?;
-    ensure_eq!(populated(&v)?, 2 * P);
-    ensure_eq!(populated(&clone)?, 2 * P);
+    ensure_eq!((populated(&v)?, populated(&clone)?), (2 * P, 2 * P));
+    start.equal_scaled_sum_of(&[&v, &clone])?;
     Ok(())
 }
 
@@ -244,10 +292,14 @@ fn clone2_split_page_closure(_: &Ctx) -> TestResult {
 }
 
 /// `Offset`: a clone at an offset reaching past the parent's end reads the right pages and
-/// zeros; after the parent closes it keeps only what it can see (2 pages).
+/// zeros, shares two of the parent's pages (1 + 1/2 + 1/2 for the parent, 1/2 + 1/2 for the
+/// clone); after the parent closes it keeps only what it can see (2 pages).
 fn clone2_offset(_: &Ctx) -> TestResult {
+    let start = FramesAtStart::now()?;
     let v = tagged(3)?;
     let clone = check!(v.create_child(SNAP, P, 3 * P));
+    ensure_eq!((populated(&v)?, populated(&clone)?), (2 * P, P));
+    start.equal_scaled_sum_of(&[&v, &clone])?;
     ensure_eq!(
         (get(&clone, 0)?, get(&clone, P)?, get(&clone, 2 * P)?),
         (2, 3, 0)
@@ -259,11 +311,14 @@ fn clone2_offset(_: &Ctx) -> TestResult {
         (2, 4, 0)
     );
     ensure_eq!(populated(&clone)?, 2 * P);
+    start.equal_scaled_sum_of(&[&clone])?;
     Ok(())
 }
 
-/// The data part of `OffsetTest2`: clones of an offset clone, which is then written and closed.
-fn clone2_children_of_children_data(_: &Ctx) -> TestResult {
+/// `OffsetTest2`: two clones dividing an offset clone, which is then written and closed; the
+/// original and the clones split what they share.
+fn clone2_offset_test2(_: &Ctx) -> TestResult {
+    let start = FramesAtStart::now()?;
     let v = tagged(4)?;
     let offset_clone = check!(v.create_child(SNAP, P, 3 * P));
     let clone1 = check!(offset_clone.create_child(SNAP, 0, 2 * P));
@@ -279,6 +334,155 @@ fn clone2_children_of_children_data(_: &Ctx) -> TestResult {
         (2, 3, 4)
     );
     ensure_eq!(get(&v, P)?, 2);
+    // 1 + 1/2 + 1/2 + 1/2 for the original, 1/2 + 1/2 and 1/2 for the clones.
+    ensure_eq!(
+        (populated(&v)?, populated(&clone1)?, populated(&clone2)?),
+        (5 * P / 2, P, P / 2)
+    );
+    start.equal_scaled_sum_of(&[&v, &clone1, &clone2])?;
+    drop(clone1);
+    ensure_eq!((populated(&v)?, populated(&clone2)?), (7 * P / 2, P / 2));
+    start.equal_scaled_sum_of(&[&v, &clone2])?;
+    drop(clone2);
+    ensure_eq!(populated(&v)?, 4 * P);
+    start.equal_scaled_sum_of(&[&v])?;
+    Ok(())
+}
+
+/// `OffsetProgressiveWrite`: writes to an offset clone that has a clone of its own; a page the
+/// clone's clone cannot see is written in place.
+fn clone2_offset_progressive_write(_: &Ctx) -> TestResult {
+    let start = FramesAtStart::now()?;
+    let v = tagged(2)?;
+    let clone = check!(v.create_child(SNAP, P, 2 * P));
+    ensure_eq!(get(&clone, 0)?, 2);
+    put(&clone, 3, 0)?;
+    ensure_eq!((get(&clone, 0)?, get(&v, 0)?, get(&v, P)?), (3, 1, 2));
+    // 1 + 1 for the original, 1 + 0 for the clone.
+    ensure_eq!((populated(&v)?, populated(&clone)?), (2 * P, P));
+    start.equal_scaled_sum_of(&[&v, &clone])?;
+    let clone2 = check!(clone.create_child(SNAP, P, P));
+    put(&clone, 4, 0)?;
+    ensure_eq!(
+        (populated(&v)?, populated(&clone)?, populated(&clone2)?),
+        (2 * P, P, 0)
+    );
+    start.equal_scaled_sum_of(&[&v, &clone, &clone2])?;
+    drop(v);
+    ensure_eq!(get(&clone, 0)?, 4);
+    drop(clone2);
+    ensure_eq!(get(&clone, 0)?, 4);
+    ensure_eq!(populated(&clone)?, P);
+    start.equal_scaled_sum_of(&[&clone])?;
+    Ok(())
+}
+
+/// `Overflow`: a clone of a clone that reaches past both: a page seen by three VMOs is a third
+/// each (the byte left over spread as a third of a byte in each fraction).
+fn clone2_overflow(_: &Ctx) -> TestResult {
+    let start = FramesAtStart::now()?;
+    let third_byte = FRACTIONAL_BYTE / 3;
+    let v = tagged(1)?;
+    let clone = check!(v.create_child(SNAP, 0, 2 * P));
+    ensure_eq!((get(&clone, 0)?, get(&clone, P)?), (1, 0));
+    ensure_eq!((populated(&v)?, populated(&clone)?), (P / 2, P / 2));
+    start.equal_scaled_sum_of(&[&v, &clone])?;
+    put(&clone, 2, P)?;
+    let clone2 = check!(clone.create_child(SNAP, 0, 3 * P));
+    ensure_eq!(
+        (get(&clone2, 0)?, get(&clone2, P)?, get(&clone2, 2 * P)?),
+        (1, 2, 0)
+    );
+    // 1/3 for the original, 1/3 + 1/2 for each clone; a third of a byte in every fraction.
+    ensure_eq!(
+        (populated(&v)?, populated(&clone)?, populated(&clone2)?),
+        (P / 3, 5 * P / 6, 5 * P / 6)
+    );
+    for x in [&v, &clone, &clone2] {
+        ensure_eq!(populated_fraction(x)?, third_byte);
+    }
+    start.equal_scaled_sum_of(&[&v, &clone, &clone2])?;
+    put(&clone2, 3, 2 * P)?;
+    ensure_eq!(get(&clone2, 2 * P)?, 3);
+    ensure_eq!(
+        (populated(&v)?, populated(&clone)?, populated(&clone2)?),
+        (P / 3, 5 * P / 6, 11 * P / 6)
+    );
+    for x in [&v, &clone, &clone2] {
+        ensure_eq!(populated_fraction(x)?, third_byte);
+    }
+    start.equal_scaled_sum_of(&[&v, &clone, &clone2])?;
+    // Fork the rest of the second clone.
+    put(&clone2, 4, 0)?;
+    put(&clone2, 5, P)?;
+    ensure_eq!((get(&v, 0)?, get(&clone, 0)?, get(&clone, P)?), (1, 1, 2));
+    ensure_eq!(
+        (get(&clone2, 0)?, get(&clone2, P)?, get(&clone2, 2 * P)?),
+        (4, 5, 3)
+    );
+    ensure_eq!(
+        (populated(&v)?, populated(&clone)?, populated(&clone2)?),
+        (P / 2, 3 * P / 2, 3 * P)
+    );
+    start.equal_scaled_sum_of(&[&v, &clone, &clone2])?;
+    drop(clone);
+    ensure_eq!(get(&v, 0)?, 1);
+    ensure_eq!(
+        (get(&clone2, 0)?, get(&clone2, P)?, get(&clone2, 2 * P)?),
+        (4, 5, 3)
+    );
+    ensure_eq!((populated(&v)?, populated(&clone2)?), (P, 3 * P));
+    start.equal_scaled_sum_of(&[&v, &clone2])?;
+    Ok(())
+}
+
+/// `OutOfBounds`: a clone wholly past its parent's end sees nothing of it; its own page is
+/// shared with its clone.
+fn clone2_out_of_bounds(_: &Ctx) -> TestResult {
+    let start = FramesAtStart::now()?;
+    let v = tagged(1)?;
+    let clone = check!(v.create_child(SNAP, 2 * P, 2 * P));
+    ensure_eq!((get(&clone, 0)?, get(&clone, P)?), (0, 0));
+    ensure_eq!((populated(&v)?, populated(&clone)?), (P, 0));
+    start.equal_scaled_sum_of(&[&v, &clone])?;
+    put(&clone, 2, P)?;
+    let clone2 = check!(clone.create_child(SNAP, 0, 3 * P));
+    ensure_eq!(
+        (get(&clone2, 0)?, get(&clone2, P)?, get(&clone2, 2 * P)?),
+        (0, 2, 0)
+    );
+    ensure_eq!(
+        (populated(&v)?, populated(&clone)?, populated(&clone2)?),
+        (P, P / 2, P / 2)
+    );
+    start.equal_scaled_sum_of(&[&v, &clone, &clone2])?;
+    put(&clone2, 3, 2 * P)?;
+    ensure_eq!(get(&clone2, 2 * P)?, 3);
+    ensure_eq!(
+        (populated(&v)?, populated(&clone)?, populated(&clone2)?),
+        (P, P / 2, 3 * P / 2)
+    );
+    start.equal_scaled_sum_of(&[&v, &clone, &clone2])?;
+    Ok(())
+}
+
+/// `SmallClone`: a one-page clone shares only that page; writes to the parent elsewhere take no
+/// frame; once the parent closes the clone holds its page alone.
+fn clone2_small_clone(_: &Ctx) -> TestResult {
+    let start = FramesAtStart::now()?;
+    let v = tagged(3)?;
+    let clone = check!(v.create_child(SNAP, P, P));
+    ensure_eq!(get(&clone, 0)?, 2);
+    ensure_eq!((populated(&v)?, populated(&clone)?), (5 * P / 2, P / 2));
+    start.equal_scaled_sum_of(&[&v, &clone])?;
+    put(&v, 4, 0)?;
+    put(&v, 5, 2 * P)?;
+    ensure_eq!((populated(&v)?, populated(&clone)?), (5 * P / 2, P / 2));
+    start.equal_scaled_sum_of(&[&v, &clone])?;
+    drop(v);
+    ensure_eq!(get(&clone, 0)?, 2);
+    ensure_eq!(populated(&clone)?, P);
+    start.equal_scaled_sum_of(&[&clone])?;
     Ok(())
 }
 
