@@ -27,7 +27,9 @@ fn boot_with(cpus: u32) {
     assert_eq!(online.len(), 1, "one `cpus online` line: {log}");
     let line = online[0];
     assert!(
-        line.starts_with(&format!("zxkernel: cpus online: {cpus} of {cpus} in the MADT")),
+        line.starts_with(&format!(
+            "zxkernel: cpus online: {cpus} of {cpus} in the MADT"
+        )),
         "{line}"
     );
     // One distinct APIC id per CPU.
