@@ -196,7 +196,7 @@ fn current_checked() -> Option<*const PerCpu> {
     let base = (&raw const PERCPU) as u64;
     let end = base + core::mem::size_of::<[PerCpu; MAX_CPUS]>() as u64;
     let is_record = |a: u64| {
-        (base..end).contains(&a) && (a - base) % core::mem::size_of::<PerCpu>() as u64 == 0
+        (base..end).contains(&a) && (a - base).is_multiple_of(core::mem::size_of::<PerCpu>() as u64)
     };
     [GsBase::read().as_u64(), KernelGsBase::read().as_u64()]
         .into_iter()

@@ -19,10 +19,10 @@
 //!    write (straight from real mode to long mode's compatibility mode), a far jump through the
 //!    identity-mapped page to the 64-bit part, which loads the data segments, the stack, and jumps
 //!    to `arch_ap_entry` in the kernel image. That switches CR3 to the kernel's PML4 (the
-//!    trampoline page is no longer mapped from here on) and calls [`ap_main`].
-//! 4. [`ap_main`]: CR0/CR4/EFER as the BSP has them (WP, SMEP, SMAP, OSFXSR, NXE, SCE), per-CPU
+//!    trampoline page is no longer mapped from here on) and calls `ap_main`.
+//! 4. `ap_main`: CR0/CR4/EFER as the BSP has them (WP, SMEP, SMAP, OSFXSR, NXE, SCE), per-CPU
 //!    data through GS, its own GDT/TSS/IST stacks, the shared IDT, its local APIC, then marks
-//!    itself online and runs [`ap_idle`].
+//!    itself online and runs `ap_idle`.
 //!
 //! Why the trampoline is safe: its frame is reserved from the frame allocator before anything
 //! else can take it and is only freed once every AP that was sent a STARTUP came online (an AP

@@ -120,9 +120,9 @@ fn start_aps(page: u64, aps: &[u32], phys_offset: u64) -> bool {
             log::warn!("smp: out of memory for CPU {index}; later CPUs stay parked");
             break;
         };
+        // The stack is the AP's for good (also when it did not answer: it may still start):
+        // only `kstack::free` gives a stack back, and nothing calls it for an AP's.
         let up = tramp.start(index, id, stack.top(), cpu_tables, AP_TIMEOUT_MS);
-        // The stack is the AP's for good (also when it did not answer: it may still start).
-        core::mem::forget(stack);
         if !up {
             log::warn!("smp: CPU {index} (apic id {id}) did not come online");
             all_answered = false;
