@@ -316,3 +316,32 @@ pub fn env_secs(name: &str, default: u64) -> Duration {
             .unwrap_or(default),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_count_reaches_qemu_as_smp() {
+        assert_eq!(parse_cpus("4"), Ok(4));
+        assert_eq!(parse_cpus(" 64 "), Ok(64));
+        for bad in ["0", "65", "-1", "four", ""] {
+            assert!(parse_cpus(bad).is_err(), "{bad:?} accepted");
+        }
+        let args = |cpus| {
+            let config = Config {
+                cpus,
+                ..Config::default()
+            };
+            command(&config, Path::new("x.img"))
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let four = args(4);
+        let at = four.iter().position(|a| a == "-smp").expect("-smp passed");
+        assert_eq!(four[at + 1], "4");
+        // One CPU: QEMU's default, the command line stays as documented.
+        assert!(!args(1).iter().any(|a| a == "-smp"));
+    }
+}
