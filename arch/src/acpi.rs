@@ -47,7 +47,8 @@ impl AcpiHandler for OffsetHandler {
 pub struct Processors {
     ids: [u32; MAX_PROCESSORS],
     len: usize,
-    /// Entries marked neither enabled nor online-capable, plus those beyond [`MAX_PROCESSORS`].
+    /// Processor entries without the Enabled flag (online-capable ones included), plus those
+    /// beyond [`MAX_PROCESSORS`].
     pub skipped: usize,
 }
 

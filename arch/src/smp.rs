@@ -139,6 +139,8 @@ static BSP_CR4: AtomicU64 = AtomicU64::new(0);
 static BSP_EFER: AtomicU64 = AtomicU64::new(0);
 /// The tables of the AP being started ([`ApTables`] as a raw pointer), taken by that AP.
 static HANDOFF: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+/// The kernel stack top of the AP being started (for its per-CPU data: backtraces).
+static HANDOFF_STACK: AtomicU64 = AtomicU64::new(0);
 
 const PRESENT: u64 = 1;
 const WRITABLE: u64 = 1 << 1;
@@ -224,7 +226,7 @@ impl Trampoline {
     }
 
     /// Starts the AP with local APIC id `apic_id` as CPU `index` on the kernel stack ending at
-    /// `stack_top` with `tables`, and waits (up to `timeout_ms`) until it is online. Returns
+    /// `stack_top` (an `arch::kstack` stack, [`crate::kstack::STACK_SIZE`] bytes) with `tables`, and waits (up to `timeout_ms`) until it is online. Returns
     /// whether it came online. Interrupts must be off; the TSC must be calibrated
     /// ([`crate::irq::calibrate_tsc`]). Call for one AP at a time.
     pub fn start(
@@ -247,6 +249,7 @@ impl Trampoline {
             (block.add(off::ARG as usize) as *mut u64).write_volatile(index as u64);
         }
         HANDOFF.store(tables.into_raw(), Ordering::SeqCst);
+        HANDOFF_STACK.store(stack_top, Ordering::SeqCst);
         let page = (self.page >> 12) as u8;
         crate::apic::send_init(apic_id);
         delay_us(10_000);
@@ -294,6 +297,10 @@ extern "C" fn ap_main(index: u64) -> ! {
     let tables = ApTables::from_raw(HANDOFF.swap(core::ptr::null_mut(), Ordering::SeqCst))
         .expect("an AP started without its tables");
     crate::gdt::load_ap(tables);
+    crate::percpu::set_kernel_stack(
+        HANDOFF_STACK.load(Ordering::SeqCst),
+        crate::kstack::STACK_SIZE,
+    );
     crate::trap::load();
     let id = crate::apic::init_ap();
     crate::percpu::set_apic_id(index, id);
