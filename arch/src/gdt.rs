@@ -25,8 +25,8 @@ const IST_STACK_SIZE: usize = 16 * 1024;
 #[repr(C, align(16))]
 struct IstStack([u8; IST_STACK_SIZE]);
 
-// The boot CPU's IST stacks. The CPU writes these stacks; Rust never forms references to them (only their addresses), so
-// plain `static mut` storage is sound.
+// The boot CPU's IST stacks. The CPU writes these stacks; Rust never forms references to them
+// (only their addresses), so plain `static mut` storage is sound.
 static mut DOUBLE_FAULT_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
 static mut NMI_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
 static mut MACHINE_CHECK_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
@@ -176,25 +176,30 @@ impl ApTables {
 
 /// Allocates and fills an application processor's tables. `None` when the heap is out of memory.
 pub fn prepare_ap() -> Option<ApTables> {
-    let stack = || -> Option<(u64, u64)> {
-        let layout = Layout::new::<IstStack>();
-        // SAFETY: `layout` has a non-zero size.
-        let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
-        (!p.is_null()).then(|| {
-            let bottom = p as u64;
-            (bottom, bottom + IST_STACK_SIZE as u64)
-        })
-    };
-    let ist = [stack()?, stack()?, stack()?];
-    let layout = Layout::new::<CpuTables>();
-    // SAFETY: `layout` has a non-zero size.
-    let tables = unsafe { alloc::alloc::alloc_zeroed(layout) }.cast::<CpuTables>();
-    if tables.is_null() {
-        return None;
+    let layouts = [
+        Layout::new::<IstStack>(),
+        Layout::new::<IstStack>(),
+        Layout::new::<IstStack>(),
+        Layout::new::<CpuTables>(),
+    ];
+    let mut blocks = [core::ptr::null_mut::<u8>(); 4];
+    for (i, &layout) in layouts.iter().enumerate() {
+        // SAFETY: every layout has a non-zero size.
+        blocks[i] = unsafe { alloc::alloc::alloc_zeroed(layout) };
+        if blocks[i].is_null() {
+            for (&b, &l) in blocks[..i].iter().zip(&layouts) {
+                // SAFETY: `b` was allocated just above with layout `l` and is not used.
+                unsafe { alloc::alloc::dealloc(b, l) };
+            }
+            return None;
+        }
     }
-    // SAFETY: a fresh heap block of the right layout, leaked (never freed, never moved), not
-    // loaded anywhere; `build` overwrites every field it uses (all-zero is a valid value for
-    // each of them).
+    let range = |p: *mut u8| (p as u64, p as u64 + IST_STACK_SIZE as u64);
+    let ist = [range(blocks[0]), range(blocks[1]), range(blocks[2])];
+    let tables = blocks[3].cast::<CpuTables>();
+    // SAFETY: fresh heap blocks of the right layouts, leaked from here on (never freed, never
+    // moved), not loaded anywhere; `build` overwrites every field it uses (all-zero is a valid
+    // value for each of them).
     unsafe { build(tables, ist) };
     Some(ApTables(tables))
 }

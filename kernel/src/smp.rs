@@ -116,8 +116,13 @@ fn start_aps(page: u64, aps: &[u32], phys_offset: u64) -> bool {
             log::warn!("smp: more than {MAX_CPUS} CPUs; apic id {id} and later stay parked");
             break;
         }
-        let (Some(stack), Some(cpu_tables)) = (alloc_stack(), arch::gdt::prepare_ap()) else {
-            log::warn!("smp: out of memory for CPU {index}; later CPUs stay parked");
+        let Some(stack) = alloc_stack() else {
+            log::warn!("smp: no kernel stack for CPU {index}; later CPUs stay parked");
+            break;
+        };
+        let Some(cpu_tables) = arch::gdt::prepare_ap() else {
+            arch::kstack::free(stack, &mut free);
+            log::warn!("smp: no heap for CPU {index}'s tables; later CPUs stay parked");
             break;
         };
         // The stack is the AP's for good (also when it did not answer: it may still start):
