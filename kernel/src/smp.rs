@@ -75,6 +75,7 @@ pub fn init(rsdp_addr: Option<u64>, phys_offset: u64) {
     };
     EXPECTED.store((aps.len() + 1).min(MAX_CPUS), Ordering::SeqCst);
     let page = TRAMPOLINE.swap(0, Ordering::SeqCst);
+    let t0 = arch::cpu::rdtsc();
     if !aps.is_empty() {
         if page == 0 {
             log::warn!("smp: no free frame below 1 MiB for the trampoline; APs stay parked");
@@ -88,6 +89,8 @@ pub fn init(rsdp_addr: Option<u64>, phys_offset: u64) {
     if page != 0 {
         free(page);
     }
+    let us = (arch::cpu::rdtsc() - t0) / (arch::irq::tsc_per_second() / 1_000_000).max(1);
+    log::info!("smp: {} APs started in {us} us", percpu::online_count() - 1);
     report(&listed);
 }
 
