@@ -5,6 +5,8 @@
 
 extern crate alloc;
 
+pub mod acpi;
+pub mod apic;
 pub mod backtrace;
 pub mod context;
 pub mod cpu;
@@ -20,17 +22,21 @@ pub mod paging;
 pub mod percpu;
 pub mod qemu;
 pub mod serial;
+pub mod smp;
 pub mod syscall;
 pub mod trap;
 
 mod ktests;
 
-/// Enables x87/SSE ([`fpu::init`]) and brings up the CPU tables: GDT + TSS (with IST stacks), per-CPU data (GS), then the IDT for
-/// every exception and PIC vector. The PIC/PIT ([`irq::init`]) and SYSCALL ([`syscall::init`])
-/// are set up by the kernel when it has handlers for them.
+/// Enables x87/SSE ([`fpu::init`]) and brings up the boot CPU's tables: per-CPU data (GS, CPU
+/// index 0), GDT + TSS (with IST stacks), then the IDT for every exception, PIC and local-APIC
+/// vector. The PIC/PIT ([`irq::init`]), SYSCALL ([`syscall::init`]), the local APIC
+/// ([`apic::init_boot`]) and the other CPUs ([`smp`]) are set up by the kernel when it has what
+/// they need.
 pub fn init() {
     fpu::init();
+    percpu::init(0);
     gdt::init();
-    percpu::init();
     trap::init();
+    percpu::set_online();
 }

@@ -5,6 +5,8 @@
 //! Policy:
 //! - vectors 32..=47 are the 8259 PIC's interrupts: acknowledged (EOI, spurious IRQ 7/15
 //!   filtered), then handed to the hook registered with [`set_irq_hook`] (the scheduler tick);
+//! - the local APIC's ping IPI ([`crate::apic::PING_VECTOR`]) is counted and acknowledged, its
+//!   spurious vector ignored;
 //! - `#BP` (int3) in kernel mode is counted and returns;
 //! - `#PF` on a user address (below `extable::USER_END`), from user mode or from a kernel
 //!   instruction listed in the exception table (the fault-safe copies), first goes to the
@@ -179,6 +181,8 @@ core::arch::global_asm!(
         // Hardware interrupts from the remapped 8259 PIC (IRQ 0..=15).
         stub!(32), stub!(33), stub!(34), stub!(35), stub!(36), stub!(37), stub!(38), stub!(39),
         stub!(40), stub!(41), stub!(42), stub!(43), stub!(44), stub!(45), stub!(46), stub!(47),
+        // Local APIC vectors, at stub slots 48 and 49: the ping IPI and the spurious vector.
+        stub!(240), stub!(255),
         ".balign 16\n",
         "arch_trap_common:\n",
         // [rsp] vector, [rsp+8] error code, [rsp+16] RIP, [rsp+24] CS: from ring 3, switch GS to
@@ -294,11 +298,18 @@ struct Idt([Gate; 256]);
 
 static IDT: Once<Idt> = Once::new();
 
-/// Installs the IDT with a handler for every CPU exception and the 16 PIC interrupt vectors
-/// (32..=47). Call after [`crate::gdt::init`].
+/// Local APIC vectors with a gate, and their entry stub's slot in `arch_trap_stubs`.
+const APIC_GATES: [(usize, u64); 2] = [
+    (crate::apic::PING_VECTOR as usize, 48),
+    (crate::apic::SPURIOUS_VECTOR as usize, 49),
+];
+
+/// Installs the IDT with a handler for every CPU exception, the 16 PIC interrupt vectors
+/// (32..=47) and the local APIC's ping and spurious vectors, and loads it on this CPU. Call after
+/// [`crate::gdt::init`]; the other CPUs load the same table with [`load`].
 pub fn init() {
     let cs = crate::gdt::selectors().kernel_code.0;
-    let idt = IDT.call_once(|| {
+    IDT.call_once(|| {
         let base = (&raw const arch_trap_stubs) as u64;
         let mut gates = [Gate::MISSING; 256];
         for (v, gate) in gates.iter_mut().enumerate().take(48) {
@@ -310,14 +321,24 @@ pub fn init() {
             };
             *gate = Gate::interrupt(base + v as u64 * STUB_SIZE, cs, ist);
         }
+        for (v, slot) in APIC_GATES {
+            gates[v] = Gate::interrupt(base + slot * STUB_SIZE, cs, 0);
+        }
         Idt(gates)
     });
+    load();
+}
+
+/// Loads the IDT built by [`init`] on the running CPU.
+pub fn load() {
+    let idt = IDT.get().expect("trap::init has not run");
     let ptr = DescriptorTablePointer {
         limit: (core::mem::size_of::<Idt>() - 1) as u16,
         base: VirtAddr::from_ptr(idt),
     };
     // SAFETY: `ptr` describes a 'static, fully initialized IDT whose gates point at our entry
-    // stubs in the kernel code segment with IST slots that `gdt::init` configured.
+    // stubs in the kernel code segment with IST slots that every CPU's TSS configures
+    // (`gdt::init`, `gdt::load_ap`).
     unsafe { lidt(&ptr) };
 }
 
@@ -584,6 +605,9 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
                 }
             }
         }
+        v if v == u64::from(crate::apic::PING_VECTOR) => crate::apic::on_ping(),
+        // A spurious local-APIC interrupt: no EOI, nothing to do.
+        v if v == u64::from(crate::apic::SPURIOUS_VECTOR) => {}
         3 if !frame.from_user() => {
             BREAKPOINTS.fetch_add(1, Ordering::SeqCst);
         }
@@ -723,7 +747,5 @@ pub(crate) fn on_known_stack(addr: u64, len: u64) -> bool {
             return true;
         }
     }
-    crate::gdt::ist_stacks()
-        .iter()
-        .any(|&(_, lo, hi)| in_range(lo, hi))
+    crate::gdt::ist_stacks().any(|(_, lo, hi)| in_range(lo, hi))
 }

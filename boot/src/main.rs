@@ -1,12 +1,13 @@
 //! `boot`: build the disk images and run the kernel in QEMU.
 //!
 //! ```text
-//! boot [run|image] [--uefi] [--kvm] [--gdb] [--timeout SECS] [--cmdline "mode=run ..."]
-//!      [--kernel PATH] [PROGRAM [ARGS...]] [-- EXTRA QEMU ARGS...]
+//! boot [run|image] [--uefi] [--kvm] [--gdb] [--smp N] [--timeout SECS]
+//!      [--cmdline "mode=run ..."] [--kernel PATH] [PROGRAM [ARGS...]] [-- EXTRA QEMU ARGS...]
 //! ```
 //! `run` (the default) builds the BIOS and UEFI images, boots one of them (BIOS unless `--uefi`)
 //! with TCG (KVM only with `--kvm` or `ZXVM_KVM=1`), streams the serial console with kernel
-//! addresses symbolized, and exits 0 only when the kernel reported success.
+//! addresses symbolized, and exits 0 only when the kernel reported success. `--smp N` gives the
+//! guest N CPUs (QEMU `-smp N`; default 1 or `ZXVM_SMP`); the kernel finds them in ACPI.
 //!
 //! `run` packs into the ramdisk the program it starts and the programs user code spawns
 //! ([`boot::image::Ramdisk::for_boot`]: a smaller image boots faster); `image` packs every user
@@ -34,7 +35,7 @@ struct Args {
     kernel: PathBuf,
 }
 
-const USAGE: &str = "usage: boot [run|image] [--uefi] [--kvm] [--gdb] [--timeout SECS] \
+const USAGE: &str = "usage: boot [run|image] [--uefi] [--kvm] [--gdb] [--smp N] [--timeout SECS] \
                      [--cmdline STR] [--kernel PATH] [PROGRAM [ARGS...]] [-- QEMU ARGS...]";
 
 fn program_names() -> String {
@@ -87,6 +88,10 @@ fn parse_args() -> Result<Args, String> {
             "--bios" => a.config.firmware = Firmware::Bios,
             "--kvm" => a.config.kvm = true,
             "--gdb" => a.config.gdb = true,
+            "--smp" => {
+                let v = it.next().ok_or("--smp needs a CPU count")?;
+                a.config.cpus = qemu::parse_cpus(&v)?;
+            }
             "--timeout" => {
                 let v = it.next().ok_or("--timeout needs seconds")?;
                 a.timeout = Duration::from_secs(v.parse().map_err(|_| "bad --timeout")?);

@@ -80,6 +80,8 @@ pub struct Config {
     pub gdb: bool,
     /// Guest memory in MiB.
     pub memory_mib: u32,
+    /// Virtual CPUs (`-smp N`, passed only when above 1; `--smp N` or `ZXVM_SMP`, default 1).
+    pub cpus: u32,
     /// Extra arguments appended verbatim.
     pub extra_args: Vec<String>,
 }
@@ -91,8 +93,23 @@ impl Default for Config {
             kvm: env_flag("ZXVM_KVM"),
             gdb: false,
             memory_mib: 128,
+            cpus: std::env::var("ZXVM_SMP")
+                .ok()
+                .and_then(|v| parse_cpus(&v).ok())
+                .unwrap_or(1),
             extra_args: Vec::new(),
         }
+    }
+}
+
+/// Most virtual CPUs `--smp` accepts: the kernel's per-CPU table (`arch::percpu::MAX_CPUS`).
+pub const MAX_CPUS: u32 = 64;
+
+/// Parses a CPU count for `-smp`: 1..=[`MAX_CPUS`].
+pub fn parse_cpus(s: &str) -> std::result::Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_CPUS).contains(&n) => Ok(n),
+        _ => Err(format!("bad CPU count {s:?}: want 1..={MAX_CPUS}")),
     }
 }
 
@@ -157,6 +174,9 @@ pub fn command(config: &Config, image: &Path) -> Command {
         .args(["-serial", "stdio", "-display", "none", "-no-reboot"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(["-m", &format!("{}M", config.memory_mib)]);
+    if config.cpus > 1 {
+        c.args(["-smp", &config.cpus.to_string()]);
+    }
     if config.firmware == Firmware::Uefi {
         let ovmf = std::env::var("ZXVM_OVMF").unwrap_or_else(|_| OVMF.into());
         c.args(["-bios", &ovmf]);
@@ -295,4 +315,33 @@ pub fn env_secs(name: &str, default: u64) -> Duration {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_count_reaches_qemu_as_smp() {
+        assert_eq!(parse_cpus("4"), Ok(4));
+        assert_eq!(parse_cpus(" 64 "), Ok(64));
+        for bad in ["0", "65", "-1", "four", ""] {
+            assert!(parse_cpus(bad).is_err(), "{bad:?} accepted");
+        }
+        let args = |cpus| {
+            let config = Config {
+                cpus,
+                ..Config::default()
+            };
+            command(&config, Path::new("x.img"))
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let four = args(4);
+        let at = four.iter().position(|a| a == "-smp").expect("-smp passed");
+        assert_eq!(four[at + 1], "4");
+        // One CPU: QEMU's default, the command line stays as documented.
+        assert!(!args(1).iter().any(|a| a == "-smp"));
+    }
 }

@@ -317,6 +317,19 @@ pub fn alloc_contiguous(count: u64) -> Option<Frame> {
     with(|a| a.alloc_contiguous(count))
 }
 
+/// Allocates one frame below physical address `limit` (never frame 0), lowest first: for the
+/// application processors' real-mode trampoline (below 1 MiB) and their temporary page table
+/// (below 4 GiB). A linear scan of the bitmap: boot-time use only.
+pub fn alloc_below(limit: u64) -> Option<Frame> {
+    with(|a| {
+        let end = (limit / FRAME_SIZE).min(a.frames);
+        let f = (1..end).find(|&f| a.is_free(f))?;
+        a.set(f, false);
+        a.free -= 1;
+        Some(Frame(f * FRAME_SIZE))
+    })
+}
+
 /// Frees a frame to the global allocator.
 pub fn free(frame: Frame) -> Result<(), FreeError> {
     with(|a| a.free(frame))

@@ -1,11 +1,14 @@
 //! The kernel binary: glue only. Entry, init order, heap, frame allocator, the ktest runner.
 //!
-//! Init order: serial -> GDT/TSS/IDT -> ramdisk command line -> logger -> frame allocator ->
-//! heap -> paging (NXE/SMEP/SMAP, PhysMem, page-fault hook) -> kernel-stack region -> scheduler
-//! (PIC/PIT, TSC calibration) -> the mode the command line asks for (`run`, `ktest`, `crash`).
+//! Init order: serial -> per-CPU data/GDT/TSS/IDT -> ramdisk command line -> logger -> frame
+//! allocator (and the APs' trampoline frame below 1 MiB) -> heap -> paging (NXE/SMEP/SMAP,
+//! PhysMem, page-fault hook) -> kernel-stack region -> scheduler (PIC/PIT, TSC calibration) ->
+//! local APIC and the other CPUs (ACPI MADT; they idle) -> the mode the command line asks for
+//! (`run`, `ktest`, `crash`).
 //!
 //! Unsafe code is denied in this crate except where it is named: the heap and the MMU glue
-//! (`heap`, `mm`), the thread switch (`task::sched::schedule`) and the two boot-time views of
+//! (`heap`, `mm`), the ACPI/trampoline calls of the CPU bring-up (`smp`), the thread switch
+//! (`task::sched::schedule`) and the two boot-time views of
 //! bootloader memory here (`ramdisk_bytes`, `init_frames`). Everything else goes through `arch`.
 #![no_std]
 #![no_main]
@@ -22,6 +25,8 @@ mod logger;
 #[allow(unsafe_code)]
 mod mm;
 mod selftest;
+#[allow(unsafe_code)]
+mod smp;
 mod task;
 
 use arch::qemu::{self, ExitCode};
@@ -90,6 +95,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         .into_option()
         .expect("BootloaderConfig asks for a physical memory mapping");
     init_frames(boot_info, phys_offset);
+    smp::reserve_trampoline();
     match heap::init(phys_offset) {
         Ok((start, end)) => {
             log::info!("heap: [{start:#x}, {end:#x}), {} KiB", (end - start) / 1024)
@@ -106,6 +112,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         boot_info.kernel_stack_bottom + boot_info.kernel_stack_len,
         cmdline.get("seed").and_then(|s| s.parse().ok()),
     );
+    smp::init(boot_info.rsdp_addr.into_option(), phys_offset);
     task::loader::set_ramdisk(ramdisk);
     task::context::set_debugging_syscalls(cmdline.flag("debug_syscalls"));
     print_memory_summary(boot_info);

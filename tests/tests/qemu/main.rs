@@ -5,4 +5,5 @@
 mod crash_reports;
 mod demo_failures;
 mod fuzz;
+mod smp;
 mod utest_failures;
