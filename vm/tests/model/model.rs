@@ -449,22 +449,9 @@ impl World {
         self.content.retain(|f, _| live.contains(f));
     }
 
-    /// Commits VMO pages in order until frames run out, for reading (a read fault): a page
-    /// already committed stays as it is, shared or not.
-    pub(crate) fn commit_pages(&mut self, vmo: usize, first: u64, end: u64) -> ZxResult {
-        for idx in first..end {
-            let (o, idx) = self.resolve(vmo, idx);
-            if !self.vmos[o].committed.contains_key(&idx) {
-                let frame = self.new_frame(0)?;
-                self.vmos[o].committed.insert(idx, frame);
-            }
-        }
-        Ok(())
-    }
-
-    /// Commits VMO pages in order for writing (`Vmo::commit`, writes, write faults): as
-    /// [`World::commit_pages`], and a page whose frame another live VMO holds too gets a copy
-    /// of its own (the frame stays with the others).
+    /// Commits VMO pages in order for writing (`Vmo::commit`, writes, write faults) until
+    /// frames run out: a page not committed gets a zeroed frame, and a page whose frame another
+    /// live VMO holds too gets a copy of its own (the frame stays with the others).
     pub(crate) fn commit_pages_for_write(&mut self, vmo: usize, first: u64, end: u64) -> ZxResult {
         for idx in first..end {
             let (o, idx) = self.resolve(vmo, idx);

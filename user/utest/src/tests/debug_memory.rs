@@ -195,7 +195,7 @@ fn private_pages(process: &Process, shared: u64) -> Result<usize, crate::harness
         .iter()
         .filter_map(|m| m.mapping())
         .filter(|m| m.vmo_koid != shared)
-        .map(|m| m.committed_pages)
+        .map(|m| m.committed_private_bytes as usize / PAGE)
         .sum())
 }
 
