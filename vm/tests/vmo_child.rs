@@ -56,6 +56,33 @@ fn tagged(f: &Fixture, pages: usize) -> Arc<Vmo> {
     vmo
 }
 
+/// Zircon's `root_parent_offset_`: a snapshot's offsets added up along its chain of parents must
+/// not overflow, neither at a child's creation nor at a resize (`ERR_INVALID_ARGS`).
+#[test]
+fn offsets_projected_onto_the_chain_root_never_overflow() {
+    let f = Fixture::new();
+    let root = f.vmo(0);
+    let inval = Status::ERR_INVALID_ARGS;
+    let far = u64::MAX - 8 * P + 1;
+    let child1 = root.create_child(SNAP, far, 0).unwrap();
+    // 8 pages past `far` reach 2^64: refused, though the offset alone fits the child.
+    let e = |r: Result<Arc<Vmo>, Status>| r.map(drop).unwrap_err();
+    assert_eq!(e(child1.create_child(SNAP, 8 * P, 0)), inval);
+    assert_eq!(e(child1.create_child(SNAP, 4 * P, 4 * P)), inval);
+    let child2 = child1
+        .create_child(SNAP | ZX_VMO_CHILD_RESIZABLE, 4 * P, 0)
+        .unwrap();
+    assert_eq!(child2.resize(8 * P), Err(inval));
+    assert_eq!(child2.size(), 0);
+    child2.resize(3 * P - 1).unwrap();
+    assert_eq!(child2.size(), 3 * P);
+    child1
+        .create_child(SNAP | ZX_VMO_CHILD_RESIZABLE, 4 * P, 3 * P)
+        .unwrap();
+    // The root itself starts at 0: the same offset from it is fine.
+    root.create_child(SNAP, 8 * P, 0).unwrap();
+}
+
 #[test]
 fn every_status_of_create_child() {
     let f = Fixture::new();

@@ -15,7 +15,9 @@ impl Vmo {
     /// - neither SNAPSHOT nor SNAPSHOT_AT_LEAST_ON_WRITE (or both), or an unknown option:
     ///   `ERR_INVALID_ARGS`;
     /// - a snapshot of a slice: `ERR_NOT_SUPPORTED` (Zircon's `CowPageSourceThroughSlices`);
-    /// - an unaligned offset: `ERR_INVALID_ARGS`; `offset + size` overflowing: `ERR_OUT_OF_RANGE`.
+    /// - an unaligned offset: `ERR_INVALID_ARGS`; `offset + size` overflowing: `ERR_OUT_OF_RANGE`;
+    /// - the child's range overflowing when projected onto the first VMO of the chain of
+    ///   snapshots (this VMO's own offset there added): `ERR_INVALID_ARGS`.
     ///
     /// SNAPSHOT_AT_LEAST_ON_WRITE is a SNAPSHOT here, as in Zircon for VMOs without a pager. A
     /// snapshot may reach past this VMO's end: those pages read as zeros.
@@ -60,7 +62,14 @@ impl Vmo {
         if offset.checked_add(page_count * PAGE).is_none() {
             return Err(Status::ERR_OUT_OF_RANGE);
         }
-        self.create_snapshot(offset / PAGE, page_count, size, resizable)
+        // ZIRCON: the child's range projected onto the first VMO of the chain must not overflow
+        // (`VmCowPages::CreateCloneLocked`, core test `VmoClone2TestCase.NoAccumulatedOverflow`).
+        let root_offset = self
+            .root_offset
+            .checked_add(offset)
+            .filter(|root| root.checked_add(page_count * PAGE).is_some())
+            .ok_or(Status::ERR_INVALID_ARGS)?;
+        self.create_snapshot(offset / PAGE, page_count, size, resizable, root_offset)
     }
 
     /// A slice of `page_count` pages at byte `offset` (see [`Vmo::create_child`]).
@@ -108,6 +117,7 @@ impl Vmo {
         page_count: u64,
         size: u64,
         resizable: bool,
+        root_offset: u64,
     ) -> ZxResult<Arc<Vmo>> {
         let mut held = HeldAspaces::new();
         let inner = self.inner.lock();
@@ -145,6 +155,7 @@ impl Vmo {
         let init = VmoInit {
             parent_id: self.id,
             cow_clone: true,
+            root_offset,
             pages,
             run_counts,
             in_family: true,

@@ -78,6 +78,11 @@ pub struct Vmo {
     parent_id: u64,
     /// A snapshot child (ZX_INFO_VMO_IS_COW_CLONE).
     cow_clone: bool,
+    /// A snapshot child's first byte projected onto the first VMO of its chain of snapshots (the
+    /// parents' offsets added up; Zircon's `root_parent_offset_`), 0 for any other VMO. Offsets
+    /// within the VMO must not overflow when projected there (ERR_INVALID_ARGS at a child's
+    /// creation or a resize).
+    root_offset: u64,
     /// A slice: the VMO that holds its pages (never itself a slice) and the slice's first byte
     /// there (page-aligned).
     slice: Option<(Arc<Vmo>, u64)>,
@@ -153,6 +158,7 @@ impl Vmo {
             name: spin::Mutex::new([0; ZX_MAX_NAME_LEN]),
             parent_id: init.parent_id,
             cow_clone: init.cow_clone,
+            root_offset: init.root_offset,
             slice: init.slice,
             children: Arc::new(AtomicUsize::new(0)),
             parent_children: init.parent_children,
@@ -401,6 +407,7 @@ impl Vmo {
 struct VmoInit {
     parent_id: u64,
     cow_clone: bool,
+    root_offset: u64,
     slice: Option<(Arc<Vmo>, u64)>,
     pages: BTreeMap<u64, PhysAddr>,
     run_counts: BTreeMap<u64, u32>,

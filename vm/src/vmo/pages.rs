@@ -366,13 +366,23 @@ impl Vmo {
     }
 
     /// Changes the size to `size_bytes` rounded up to pages. Not resizable -> `ERR_UNAVAILABLE`
-    /// (Zircon's zx_vmo_set_size). Shrinking unmaps the cut pages from every mapping and frees
+    /// (Zircon's zx_vmo_set_size); a snapshot child whose new range would overflow when projected
+    /// onto the first VMO of its chain -> `ERR_INVALID_ARGS`. Shrinking unmaps the cut pages from every mapping and frees
     /// their frames; the mappings stay, and later faults there get `ERR_OUT_OF_RANGE`.
     pub fn resize(&self, size_bytes: u64) -> ZxResult {
         if !self.is_resizable() {
             return Err(Status::ERR_UNAVAILABLE);
         }
         let new_count = pages_for(size_bytes).ok_or(Status::ERR_OUT_OF_RANGE)?;
+        // ZIRCON: a snapshot child's new range projected onto the first VMO of its chain must not
+        // overflow (core test `VmoClone2TestCase.NoAccumulatedOverflow`).
+        if new_count
+            .checked_mul(PAGE)
+            .and_then(|len| self.root_offset.checked_add(len))
+            .is_none()
+        {
+            return Err(Status::ERR_INVALID_ARGS);
+        }
         let mut held = HeldAspaces::new();
         let mut inner = self.inner.lock();
         let mut result = Ok(());

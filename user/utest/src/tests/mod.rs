@@ -31,6 +31,7 @@ mod vmo;
 mod zero_page;
 mod zircon_vmar;
 mod zircon_vmo_clone;
+mod zircon_vmo_clone2;
 mod zircon_vmo_map;
 
 /// Every module's tests: (module name, tests).
@@ -54,6 +55,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("zircon_vmar", zircon_vmar::TESTS),
     ("zircon_vmo_map", zircon_vmo_map::TESTS),
     ("zircon_vmo_clone", zircon_vmo_clone::TESTS),
+    ("zircon_vmo_clone2", zircon_vmo_clone2::TESTS),
     ("zero_page", zero_page::TESTS),
     ("adversarial", adversarial::TESTS),
     ("channel", channel::TESTS),

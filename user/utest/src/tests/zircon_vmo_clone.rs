@@ -58,24 +58,24 @@ tests!(
     frames_back_at_baseline,
 );
 
-const SNAP: u32 = ZX_VMO_CHILD_SNAPSHOT;
-const P: u64 = PAGE as u64;
+pub(super) const SNAP: u32 = ZX_VMO_CHILD_SNAPSHOT;
+pub(super) const P: u64 = PAGE as u64;
 
 /// Zircon's `VmoWrite`: a u32 at `offset`.
-fn put(v: &Vmo, data: u32, offset: u64) -> TestResult {
+pub(super) fn put(v: &Vmo, data: u32, offset: u64) -> TestResult {
     check!(v.write(&data.to_le_bytes(), offset));
     Ok(())
 }
 
 /// Zircon's `VmoCheck`: the u32 at `offset`.
-fn get(v: &Vmo, offset: u64) -> Result<u32, Failure> {
+pub(super) fn get(v: &Vmo, offset: u64) -> Result<u32, Failure> {
     let mut b = [0u8; 4];
     check!(v.read(&mut b, offset));
     Ok(u32::from_le_bytes(b))
 }
 
 /// Zircon's `InitPageTaggedVmo`: `pages` pages, page `i` starting with `i + 1`.
-fn tagged(pages: u64) -> Result<Vmo, Failure> {
+pub(super) fn tagged(pages: u64) -> Result<Vmo, Failure> {
     let v = check!(Vmo::create(pages * P, 0));
     for i in 0..pages {
         put(&v, i as u32 + 1, i * P)?;
@@ -85,7 +85,7 @@ fn tagged(pages: u64) -> Result<Vmo, Failure> {
 
 /// Zircon's `VmoPopulatedBytes` as its attribution tests use it: the populated bytes with each
 /// shared page divided among the VMOs sharing it (`populated_scaled_bytes`).
-fn populated(v: &Vmo) -> Result<u64, Failure> {
+pub(super) fn populated(v: &Vmo) -> Result<u64, Failure> {
     Ok(check!(v.info()).populated_scaled_bytes)
 }
 
@@ -96,10 +96,10 @@ fn populated_fraction(v: &Vmo) -> Result<u64, Failure> {
 
 /// The kernel's frames in use when a test began (`zx::leak_check_stats`: the heap's frames
 /// count as free, so only frames given out for other uses, here VMO pages, count as used).
-struct FramesAtStart(u64);
+pub(super) struct FramesAtStart(u64);
 
 impl FramesAtStart {
-    fn now() -> Result<FramesAtStart, Failure> {
+    pub(super) fn now() -> Result<FramesAtStart, Failure> {
         Ok(FramesAtStart(
             check!(zx::leak_check_stats())[kstats::FREE_FRAMES],
         ))
@@ -108,7 +108,7 @@ impl FramesAtStart {
     /// The frames used since the start, in bytes, equal the committed scaled bytes of `vmos`
     /// (every VMO of the test still open) added up, fractions included: a frame shared by
     /// several VMOs counts once in all.
-    fn equal_scaled_sum_of(&self, vmos: &[&Vmo]) -> TestResult {
+    pub(super) fn equal_scaled_sum_of(&self, vmos: &[&Vmo]) -> TestResult {
         let mut sum = ScaledBytes::default();
         for v in vmos {
             sum = sum + check!(v.info()).committed_scaled();
