@@ -1,4 +1,5 @@
-//! VMOs: create, read, write, sizes, op_range, and their errors.
+//! VMOs: create, read, write, sizes, op_range, and their errors; the rights and resizability of
+//! their children (the `create_child` cases of Zircon's `vmo.cc`).
 
 use abi::ops::*;
 use abi::props::ZX_PROP_VMO_CONTENT_SIZE;
@@ -42,6 +43,11 @@ tests!(
     rights_enforced,
     buffers_running_into_bad_pages,
     copy_on_write_break_copies_every_byte,
+    child_resize_right,
+    no_write_resizable,
+    decommit_child_slice_tests,
+    child_rights_follow_the_parent_handle,
+    discardable_vmo_has_no_children,
 );
 
 /// ZIRCON (core test `VmoTestCase.DecommitMisaligned`): an unaligned DECOMMIT is INVALID_ARGS,
@@ -745,5 +751,179 @@ fn copy_on_write_break_copies_every_byte(ctx: &Ctx) -> TestResult {
     }
     check!(parent.read(&mut got, 0));
     ensure!(got == pattern, "the parent changed");
+    Ok(())
+}
+
+/// ZIRCON (core test `VmoTestCase.ChildResizeRight`): a child made without RESIZABLE lacks
+/// ZX_RIGHT_RESIZE and cannot be resized (UNAVAILABLE); a snapshot made with it has the right,
+/// can be resized, and a handle without the right is ACCESS_DENIED. Zircon's loop also covers
+/// ZX_VMO_CHILD_SNAPSHOT_MODIFIED, which this kernel does not have.
+fn child_resize_right(_ctx: &Ctx) -> TestResult {
+    use abi::vmo_options::*;
+    let p = PAGE as u64;
+    let len = 4 * p;
+    let parent = check!(Vmo::create(len, 0));
+    for kind in [
+        ZX_VMO_CHILD_SNAPSHOT,
+        ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE,
+        ZX_VMO_CHILD_SLICE,
+    ] {
+        let child = check!(parent.create_child(kind, 0, len));
+        ensure_eq!(check!(child.info()).handle_rights & ZX_RIGHT_RESIZE, 0);
+        ensure_err!(child.set_size(len + p), Status::ERR_UNAVAILABLE);
+        if kind == ZX_VMO_CHILD_SLICE {
+            continue;
+        }
+        let child = check!(parent.create_child(kind | ZX_VMO_CHILD_RESIZABLE, 0, len));
+        let rights = check!(child.info()).handle_rights;
+        ensure!(
+            rights & ZX_RIGHT_RESIZE != 0,
+            "a resizable child ({kind:#x}) lacks RESIZE: {rights:#x}"
+        );
+        check!(child.set_size(len + p));
+        let dup = check!(child.duplicate(rights & !ZX_RIGHT_RESIZE));
+        ensure_err!(dup.set_size(p), Status::ERR_ACCESS_DENIED);
+    }
+    Ok(())
+}
+
+/// ZIRCON (core test `VmoTestCase.NoWriteResizable`): NO_WRITE with RESIZABLE is INVALID_ARGS for
+/// every child type, whether the parent is resizable or not; NO_WRITE alone is fine. Zircon's
+/// ZX_VMO_CHILD_SNAPSHOT_MODIFIED (1 << 7) is an unknown option here: INVALID_ARGS as well.
+fn no_write_resizable(_ctx: &Ctx) -> TestResult {
+    use abi::vmo_options::*;
+    const SNAPSHOT_MODIFIED: u32 = 1 << 7;
+    let p = PAGE as u64;
+    let nw_rs = ZX_VMO_CHILD_NO_WRITE | ZX_VMO_CHILD_RESIZABLE;
+    for parent_options in [0, ZX_VMO_RESIZABLE] {
+        let vmo = check!(Vmo::create(p, parent_options));
+        for kind in [
+            ZX_VMO_CHILD_SNAPSHOT,
+            ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE,
+            SNAPSHOT_MODIFIED,
+            ZX_VMO_CHILD_SLICE,
+        ] {
+            ensure_err!(
+                vmo.create_child(kind | nw_rs, 0, p),
+                Status::ERR_INVALID_ARGS
+            );
+        }
+        check!(vmo.create_child(ZX_VMO_CHILD_SNAPSHOT | ZX_VMO_CHILD_NO_WRITE, 0, p));
+    }
+    Ok(())
+}
+
+/// ZIRCON (core test `VmoTestCase.DecommitChildSliceTests`): a 6-page VMO, a slice of it and a
+/// slice of that, each at one page in; every page-aligned DECOMMIT range of each level, starting
+/// and ending inside it, past its end but inside the root, and past the root: OK exactly when the
+/// range lies inside that level (not the root), else OUT_OF_RANGE. The root is committed again
+/// before each decommit.
+fn decommit_child_slice_tests(_ctx: &Ctx) -> TestResult {
+    use abi::vmo_options::ZX_VMO_CHILD_SLICE;
+    let p = PAGE as u64;
+    // (VMO, size, bytes of the root past its end).
+    let root = check!(Vmo::create(6 * p, 0));
+    let l1 = check!(root.create_child(ZX_VMO_CHILD_SLICE, p, 4 * p));
+    let l2 = check!(l1.create_child(ZX_VMO_CHILD_SLICE, p, 2 * p));
+    let levels = [(&root, 6 * p, 0), (&l1, 4 * p, p), (&l2, 2 * p, 2 * p)];
+    for (level, size, past_end) in levels {
+        let root_end = size + past_end;
+        let (mut saw_out_of_range, mut saw_ok) = (false, false);
+        let mut start = 0;
+        while start <= root_end + p {
+            let mut end = start + p;
+            while end <= root_end + 2 * p {
+                check!(root.op_range(ZX_VMO_OP_COMMIT, 0, 6 * p));
+                let len = end - start;
+                let got = level.op_range(ZX_VMO_OP_DECOMMIT, start, len);
+                let want = if start + len > size {
+                    saw_out_of_range = true;
+                    Err(Status::ERR_OUT_OF_RANGE)
+                } else {
+                    saw_ok = true;
+                    Ok(())
+                };
+                ensure!(
+                    got == want,
+                    "decommit at {start:#x}, {len:#x} bytes of a {size:#x}-byte level: {got:?}, \
+                     expected {want:?}"
+                );
+                end += p;
+            }
+            start += p;
+        }
+        ensure!(saw_out_of_range && saw_ok, "a level without both outcomes");
+    }
+    Ok(())
+}
+
+/// ZIRCON (core tests `VmoTestCase.Rights` and `RightsExec`, their `ChildPermsTestHelper`): the
+/// rights of each kind of child, for handles with various rights (EXECUTE among them): a
+/// snapshot gets the parent handle's rights with GET/SET_PROPERTY and WRITE, without EXECUTE; a
+/// NO_WRITE snapshot keeps EXECUTE and has no WRITE; a slice gets the parent's with
+/// GET/SET_PROPERTY, and no WRITE with NO_WRITE.
+fn child_rights_follow_the_parent_handle(_ctx: &Ctx) -> TestResult {
+    use abi::vmo_options::*;
+    let p = PAGE as u64;
+    let props = ZX_RIGHT_GET_PROPERTY | ZX_RIGHT_SET_PROPERTY;
+    let plain = check!(Vmo::create(4 * p, 0));
+    let exec = super::util::exec_vmo(4)?;
+    let dup = |v: &Vmo, r: u32| v.duplicate(r);
+    let rw = ZX_RIGHT_READ | ZX_RIGHT_WRITE;
+    let mut parents = alloc::vec![
+        check!(dup(&plain, check!(plain.info()).handle_rights)),
+        check!(dup(&plain, rw | ZX_RIGHT_DUPLICATE)),
+        check!(dup(
+            &plain,
+            ZX_RIGHT_READ | ZX_RIGHT_MAP | ZX_RIGHT_DUPLICATE
+        )),
+        check!(dup(&plain, rw | ZX_RIGHT_MAP | ZX_RIGHT_DUPLICATE)),
+    ];
+    let x = ZX_RIGHT_EXECUTE;
+    for rights in [
+        check!(exec.info()).handle_rights,
+        rw | x | ZX_RIGHT_DUPLICATE,
+        ZX_RIGHT_READ | ZX_RIGHT_MAP | ZX_RIGHT_DUPLICATE,
+        rw | ZX_RIGHT_MAP | ZX_RIGHT_DUPLICATE,
+        ZX_RIGHT_READ | x | ZX_RIGHT_MAP | ZX_RIGHT_DUPLICATE,
+        rw | x | ZX_RIGHT_MAP | ZX_RIGHT_DUPLICATE,
+    ] {
+        parents.push(check!(dup(&exec, rights)));
+    }
+    let nw = ZX_VMO_CHILD_NO_WRITE;
+    for parent in &parents {
+        let pr = check!(parent.info()).handle_rights;
+        let cases = [
+            (ZX_VMO_CHILD_SNAPSHOT, (pr | props | ZX_RIGHT_WRITE) & !x),
+            (ZX_VMO_CHILD_SNAPSHOT | nw, (pr | props) & !ZX_RIGHT_WRITE),
+            (ZX_VMO_CHILD_SLICE, pr | props),
+            (ZX_VMO_CHILD_SLICE | nw, (pr | props) & !ZX_RIGHT_WRITE),
+        ];
+        for (options, want) in cases {
+            let child = check!(parent.create_child(options, 0, p));
+            let got = check!(child.info()).handle_rights;
+            ensure!(
+                got == want,
+                "a child ({options:#x}) of a handle with {pr:#x}: rights {got:#x}, expected \
+                 {want:#x}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// ZIRCON (core test `VmoTestCase.Discardable`, its last part): a discardable VMO has no
+/// children of any type (NOT_SUPPORTED).
+fn discardable_vmo_has_no_children(_ctx: &Ctx) -> TestResult {
+    use abi::vmo_options::*;
+    let size = 3 * PAGE as u64;
+    let vmo = check!(Vmo::create(size, ZX_VMO_DISCARDABLE));
+    for kind in [
+        ZX_VMO_CHILD_SLICE,
+        ZX_VMO_CHILD_SNAPSHOT,
+        ZX_VMO_CHILD_SNAPSHOT_AT_LEAST_ON_WRITE,
+    ] {
+        ensure_err!(vmo.create_child(kind, 0, size), Status::ERR_NOT_SUPPORTED);
+    }
     Ok(())
 }
