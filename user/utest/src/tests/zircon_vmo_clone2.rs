@@ -669,11 +669,12 @@ fn clone2_progressive_clone_truncate(_: &Ctx) -> TestResult {
 
 /// `ParentStartLimitRegression`: a hidden node merged with its remaining child while both it and
 /// its sibling sit at offsets in their parent (Zircon once computed the parent start limit in the
-/// wrong VMO's offsets here). Zircon asserts only that the close returns; this also checks the
-/// data the survivors see.
+/// wrong VMO's offsets here). Zircon asserts only that the close returns, with nothing written;
+/// here the root's pages are tagged first, and the survivors must see their page (the root's
+/// third) and nothing else must hold a frame.
 fn clone2_parent_start_limit_regression(_: &Ctx) -> TestResult {
     let start = FramesAtStart::now()?;
-    let r = check!(Vmo::create(3 * P, 0));
+    let r = tagged(3)?;
     let m = check!(r.create_child(SNAP, P, 2 * P));
     let c = check!(m.create_child(SNAP, 0, P));
     let s = check!(r.create_child(SNAP, 2 * P, P));
@@ -681,9 +682,10 @@ fn clone2_parent_start_limit_regression(_: &Ctx) -> TestResult {
     let h = check!(m.create_child(SNAP, P, P));
     drop(m);
     let hc = check!(h.create_child(SNAP, 0, P));
+    ensure_eq!(get(&c, 0)?, 2);
     drop(c);
     for v in [&s, &h, &hc] {
-        ensure_eq!(get(v, 0)?, 0);
+        ensure_eq!(get(v, 0)?, 3);
     }
     start.equal_scaled_sum_of(&[&s, &h, &hc])?;
     Ok(())
@@ -768,12 +770,15 @@ fn race_with(
 const RACER_STACK: usize = 4 * PAGE;
 
 /// `DropChildrenInParallel`: 1000 times, a VMO and its snapshot child closed at about the same
-/// time by two threads (both children of the hidden node go at once).
+/// time by two threads (both children of the hidden node go at once). Here the VMO has a page
+/// written first, so a shared frame is at stake: the harness's check after the test sees any
+/// frame the two closes leave behind.
 fn clone2_drop_children_in_parallel(ctx: &Ctx) -> TestResult {
     let stack_vmo = vmo(RACER_STACK / PAGE)?;
     let stack = check!(ctx.root.map(RW, 0, &stack_vmo, 0, RACER_STACK));
     for _ in 0..1000 {
         let v = check!(Vmo::create(P, 0));
+        put(&v, 1, 0)?;
         let child = check!(v.create_child(SNAP, 0, P));
         let race = Race {
             ready: AtomicBool::new(true),
@@ -803,7 +808,8 @@ fn clone2_no_accumulated_overflow(_: &Ctx) -> TestResult {
 }
 
 /// `MarkerClearsSplitBits`: a page forked into a child and then zeroed there (a marker, not a
-/// parent limit); after the child closes, a new child forks the same page again.
+/// parent limit); after the child closes, a new child forks the same page again. Here the child
+/// must also read zeros there after the ZERO.
 fn clone2_marker_clears_split_bits(_: &Ctx) -> TestResult {
     let v = check!(Vmo::create(3 * P, 0));
     let val = 42u64.to_le_bytes();
@@ -811,6 +817,8 @@ fn clone2_marker_clears_split_bits(_: &Ctx) -> TestResult {
     let child = check!(v.create_child(SNAP, 0, 3 * P));
     check!(child.write(&val, P));
     check!(child.op_range(ZX_VMO_OP_ZERO, P, P));
+    // The zeroed page reads as zeros in the child (not a Zircon check), the original's stays.
+    ensure_eq!((get(&child, P)?, get(&v, P)?), (0, 42));
     drop(child);
     let child = check!(v.create_child(SNAP, 0, 3 * P));
     check!(child.write(&val, P));
