@@ -20,6 +20,12 @@ impl From<Handle> for Channel {
     }
 }
 
+impl From<Channel> for Handle {
+    fn from(channel: Channel) -> Self {
+        channel.0
+    }
+}
+
 /// What [`Channel::read_raw`] got: the status and the sizes the kernel reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadResult {

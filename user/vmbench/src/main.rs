@@ -6,8 +6,9 @@
 //! `BENCH name=NAME ns=MEDIAN min=MIN max=MAX`.
 //!
 //! Arguments (the ramdisk command line's `args=`): `rounds=R` (default 5), `n=PAGES` (default 511),
-//! `m=M1,M2,...` (existing-mapping counts, default 100,1000,10000,60000). The many-mappings series
-//! stops at the first count the kernel refuses (printed with the status).
+//! `m=M1,M2,...` (existing-mapping counts, default 100,1000,10000,60000), `smp=N` (the SMP
+//! figures of the [`smp`] module for N CPUs; boot with `--smp N`). The many-mappings series stops
+//! at the first count the kernel refuses (printed with the status).
 //!
 //! With the ramdisk (the first process gets it), two more figures: the time of a spawn of
 //! `child` (process created, image loaded, stack mapped, thread started; its run and the wait
@@ -26,6 +27,8 @@ use alloc::vec::Vec;
 use zx::bootfs::Ramdisk;
 use zx::rt::Startup;
 use zx::{println, Vmar, Vmo};
+
+mod smp;
 
 zx::entry!(main);
 
@@ -59,6 +62,9 @@ fn now() -> i64 {
 }
 
 fn main(startup: Startup) -> i64 {
+    if startup.arg2 == smp::WORKER {
+        return smp::worker_process(startup);
+    }
     let ramdisk = if startup.arg1.is_valid() {
         Ramdisk::map(&Vmo::from(startup.arg1), &startup.root_vmar).ok()
     } else {
@@ -84,11 +90,22 @@ fn main(startup: Startup) -> i64 {
     println!("vmbench: rounds={rounds} n={n} pages; per-op ns, median [min .. max]");
     let b = Bench { rounds };
     let root = &startup.root_vmar;
-    let spawns = match ramdisk {
-        Some(rd) => spawn_child(&b, &rd),
+    let cpus = args
+        .get("smp")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1usize);
+    let spawns = match ramdisk.as_ref() {
+        Some(rd) => spawn_child(&b, rd),
         None => Ok(()),
     };
-    match run(&b, root, n, &ms).and(spawns) {
+    let result = run(&b, root, n, &ms).and(spawns).and_then(|()| {
+        if cpus > 1 {
+            smp::run(&b, &startup.process, root, ramdisk.as_ref(), cpus)
+        } else {
+            Ok(())
+        }
+    });
+    match result {
         Ok(()) => {
             println!("vmbench: done");
             0

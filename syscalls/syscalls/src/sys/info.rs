@@ -100,6 +100,13 @@ pub fn get_info(
             };
             out.single(ctx, &info)
         }
+        _ => vm_topic(ctx, handle, topic, out),
+    }
+}
+
+/// The memory topics of [`get_info`]: VMOs, a process's VMOs and the mapping listings.
+fn vm_topic(ctx: &mut dyn SyscallContext, handle: u32, topic: u32, out: Out) -> ZxResult {
+    match topic {
         ZX_INFO_VMO | ZX_INFO_VMO_V1 | ZX_INFO_VMO_V2 | ZX_INFO_VMO_V3 => {
             // Zircon: no right needed.
             let (vmo, rights) = lookup(ctx, handle, 0, Object::as_vmo)?;
