@@ -38,6 +38,8 @@ tests!(
     kernel_stats_many_address_spaces,
     teardown_of_a_full_address_space,
     decommit_of_a_page_mapped_60k_times,
+    write_to_a_page_read_in_60k_mappings,
+    write_to_a_shared_page_mapped_60k_times,
     snapshot_of_most_memory,
     attribution_of_a_snapshot_of_most_memory,
 );
@@ -650,6 +652,74 @@ fn decommit_of_a_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
             Ok(())
         },
     );
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
+}
+
+/// One page of a fresh VMO read through 60 000 mappings (each shows the zero page), then written
+/// with `zx_vmo_write`: the commit removes the 60 000 zero-page entries before the frame enters
+/// the VMO.
+fn write_to_a_page_read_in_60k_mappings(ctx: &Ctx) -> TestResult {
+    let page = vmo(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let r = bounded_after(
+        ctx,
+        "write to a page read in 60 000 mappings",
+        nr::ZX_SYS_VMO_WRITE,
+        &mut || {
+            check!(page.op_range(ZX_VMO_OP_DECOMMIT, 0, PAGE as u64));
+            for i in 0..MAPPINGS {
+                // SAFETY: `base + i * PAGE` lies in a readable mapping of `page`.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure_eq!(b, 0);
+            }
+            Ok(())
+        },
+        &mut || {
+            check!(page.write(&[1], 0));
+            Ok(())
+        },
+    );
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
+}
+
+/// One committed page shared with a snapshot and populated in 60 000 mappings of its parent,
+/// then written with `zx_vmo_write`: the copy-on-write break removes the 60 000 entries of the
+/// shared frame.
+fn write_to_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    let page = committed(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let mut child = None;
+    let r = bounded_after(
+        ctx,
+        "write to a shared page mapped 60 000 times",
+        nr::ZX_SYS_VMO_WRITE,
+        &mut || {
+            child = None;
+            child = Some(check!(page.create_child(
+                abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT,
+                0,
+                PAGE as u64
+            )));
+            // SAFETY: MAP_RANGE only adds page-table entries for what is mapped.
+            check!(unsafe { sub.op_range(ZX_VMAR_OP_MAP_RANGE, base, MAPPINGS * PAGE) });
+            Ok(())
+        },
+        &mut || {
+            check!(page.write(&[2], 0));
+            Ok(())
+        },
+    );
+    drop(child);
     // SAFETY: nothing refers to the mappings.
     check!(unsafe { sub.destroy() });
     r
