@@ -40,6 +40,9 @@ tests!(
     decommit_of_a_page_mapped_60k_times,
     write_to_a_page_read_in_60k_mappings,
     write_to_a_shared_page_mapped_60k_times,
+    write_fault_on_a_page_read_in_60k_mappings,
+    write_fault_on_a_shared_page_mapped_60k_times,
+    commit_of_a_shared_page_mapped_60k_times,
     snapshot_of_most_memory,
     attribution_of_a_snapshot_of_most_memory,
 );
@@ -723,6 +726,128 @@ fn write_to_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
     // SAFETY: nothing refers to the mappings.
     check!(unsafe { sub.destroy() });
     r
+}
+
+/// One page read through 60 000 mappings (each shows the zero page), then written through the
+/// first by a store: the write fault commits the page over the 60 000 zero-page entries.
+fn write_fault_on_a_page_read_in_60k_mappings(ctx: &Ctx) -> TestResult {
+    let page = vmo(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let r = bounded_after(
+        ctx,
+        "write fault on a page read in 60 000 mappings",
+        abi::irqoff::PAGE_FAULT as u32,
+        &mut || {
+            check!(page.op_range(ZX_VMO_OP_DECOMMIT, 0, PAGE as u64));
+            for i in 0..MAPPINGS {
+                // SAFETY: `base + i * PAGE` lies in a readable mapping of `page`.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure_eq!(b, 0);
+            }
+            Ok(())
+        },
+        &mut || {
+            // SAFETY: `base + (MAPPINGS - 1) * PAGE` lies in a writable mapping of `page`.
+            unsafe { core::ptr::write_volatile((base + (MAPPINGS - 1) * PAGE) as *mut u8, 3) };
+            for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+                // SAFETY: as above, readable.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure!(b == 3, "mapping {i} after the write: {b}");
+            }
+            Ok(())
+        },
+    );
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
+}
+
+/// A page shared with a snapshot and populated in 60 000 mappings of its parent (`prepare`),
+/// then `call` on it; `check` reads the first, middle and last mapping afterwards.
+fn shared_page_mapped_60k_times(
+    ctx: &Ctx,
+    name: &str,
+    number: u32,
+    call: &mut dyn FnMut(&Vmo, usize) -> TestResult,
+) -> TestResult {
+    let page = committed(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let mut child = None;
+    let r = bounded_after(
+        ctx,
+        name,
+        number,
+        &mut || {
+            child = None;
+            check!(page.write(&[7], 0));
+            child = Some(check!(page.create_child(
+                abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT,
+                0,
+                PAGE as u64
+            )));
+            // SAFETY: MAP_RANGE only adds page-table entries for what is mapped.
+            check!(unsafe { sub.op_range(ZX_VMAR_OP_MAP_RANGE, base, MAPPINGS * PAGE) });
+            Ok(())
+        },
+        &mut || call(&page, base),
+    );
+    let mut in_child = [0u8; 1];
+    if let Some(c) = &child {
+        check!(c.read(&mut in_child, 0));
+    }
+    drop(child);
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r?;
+    ensure!(
+        in_child[0] == 7,
+        "the snapshot holds {} instead of 7",
+        in_child[0]
+    );
+    Ok(())
+}
+
+/// A shared page mapped 60 000 times, written through the last mapping by a store: the write
+/// fault's copy-on-write break removes the 60 000 entries of the shared frame.
+fn write_fault_on_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    shared_page_mapped_60k_times(
+        ctx,
+        "write fault on a shared page mapped 60 000 times",
+        abi::irqoff::PAGE_FAULT as u32,
+        &mut |_, base| {
+            // SAFETY: `base + (MAPPINGS - 1) * PAGE` lies in a writable mapping of the page.
+            unsafe { core::ptr::write_volatile((base + (MAPPINGS - 1) * PAGE) as *mut u8, 9) };
+            for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+                // SAFETY: as above, readable.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure!(b == 9, "mapping {i} after the write: {b}");
+            }
+            Ok(())
+        },
+    )
+}
+
+/// A shared page mapped 60 000 times, then COMMIT: the copy-on-write break (a commit is for
+/// writing) removes the 60 000 entries of the shared frame.
+fn commit_of_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    shared_page_mapped_60k_times(
+        ctx,
+        "commit of a shared page mapped 60 000 times",
+        nr::ZX_SYS_VMO_OP_RANGE,
+        &mut |page, base| {
+            check!(page.op_range(ZX_VMO_OP_COMMIT, 0, PAGE as u64));
+            // SAFETY: `base` lies in a readable mapping of the page.
+            let b = unsafe { core::ptr::read_volatile(base as *const u8) };
+            ensure_eq!(b, 7);
+            Ok(())
+        },
+    )
 }
 
 /// ZX_INFO_VMO of a VMO holding 3/4 of memory that shares every page with a snapshot (each page
