@@ -82,7 +82,7 @@ impl AddressSpace {
             if mmu.query(vaddr).is_some() {
                 continue;
             }
-            let f = if m.vmo.frame_is_shared(frame) || Vmo::in_transition_locked(&inner, index) {
+            let f = if m.vmo.frame_is_shared(frame) || Vmo::read_only_now_locked(&inner, index) {
                 read_only
             } else {
                 flags
@@ -147,21 +147,28 @@ impl AddressSpace {
         let mut held = HeldAspaces::new();
         let mut inner = m.vmo.lock();
         let frame = if access.contains(MmuFlags::WRITE) {
-            m.vmo
-                .commit_for_write_locked(&mut inner, index, &mut held)?
+            let frame = m
+                .vmo
+                .commit_for_write_locked(&mut inner, index, &mut held)?;
+            Vmo::wrote_mapping_locked(&mut inner, index);
+            frame
         } else {
             m.vmo.frame_for_read_locked(&inner, index)?
         };
         let flags = self.pte_flags(m.perms);
         let read_only = self.pte_flags(m.perms.difference(MmuFlags::WRITE));
         let zero = !inner.pages.contains_key(&index);
-        // A page changing frame in steps is mapped read-only until the change is over.
-        let page_flags =
-            if zero || m.vmo.frame_is_shared(frame) || Vmo::in_transition_locked(&inner, index) {
-                read_only
-            } else {
-                flags
-            };
+        // A page changing frame in steps, or being snapshotted in steps, is mapped read-only
+        // by a read fault until that is over (a write fault restarted the snapshot's walk).
+        let write = access.contains(MmuFlags::WRITE);
+        let page_flags = if zero
+            || m.vmo.frame_is_shared(frame)
+            || (!write && Vmo::read_only_now_locked(&inner, index))
+        {
+            read_only
+        } else {
+            flags
+        };
         let mut mmu = self.mmu.lock();
         let mut flush = TlbFlush::none();
         if let Some((existing, existing_flags)) = mmu.query(page_vaddr) {
@@ -191,7 +198,7 @@ impl AddressSpace {
                     continue;
                 }
                 let around_flags =
-                    if m.vmo.frame_is_shared(f) || Vmo::in_transition_locked(&inner, i) {
+                    if m.vmo.frame_is_shared(f) || Vmo::read_only_now_locked(&inner, i) {
                         read_only
                     } else {
                         flags

@@ -65,6 +65,24 @@ pub(crate) struct VmoInner {
     pub(crate) lock_count: u64,
     /// The page whose frame is changing over several lock holds, if any (see [`Transition`]).
     pub(crate) transition: Option<Transition>,
+    /// The range a snapshot is taking in steps, if any (see [`SnapshotWalk`]).
+    pub(crate) snapshot_walk: Option<SnapshotWalk>,
+}
+
+/// A snapshot of pages `[first, end)` of a VMO with more mappings than one lock hold may visit
+/// ([`FRAME_CHANGE_STEP_ENTRIES`]), under way: before the frames are shared, every entry of the
+/// range must be read-only, so the snapshot first removes the range's entries from
+/// `FRAME_CHANGE_STEP_ENTRIES` mappings per hold, resuming after `after`. While it lasts a read
+/// fault, fault-around or MAP_RANGE maps the range read-only (the VMO is already in its clone
+/// family, so a protect grants no write either); a write fault in the range maps as usual and
+/// restarts the walk (`after` back to `None`). The hold in which the walk reaches its end
+/// shares the frames and makes the child: no writable entry of the range is left then. Only the
+/// snapshotting thread walks; nothing waits for it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SnapshotWalk {
+    pub(crate) first: u64,
+    pub(crate) end: u64,
+    pub(crate) after: Option<BackRefKey>,
 }
 
 /// A frame change in progress on one page of a VMO with more mappings than one lock hold may
@@ -172,6 +190,7 @@ impl Vmo {
                     content_size,
                     lock_count: 0,
                     transition: None,
+                    snapshot_walk: None,
                 },
             ),
             name: spin::Mutex::new([0; ZX_MAX_NAME_LEN]),

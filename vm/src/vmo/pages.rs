@@ -430,8 +430,26 @@ impl Vmo {
         inner.transition.is_some_and(|t| t.index == index)
     }
 
+    /// True when page `index` may be mapped only read-only now: it is changing frame in steps
+    /// ([`Transition`]) or a snapshot of it is under way in steps ([`SnapshotWalk`]).
+    pub(crate) fn read_only_now_locked(inner: &VmoInner, index: u64) -> bool {
+        Self::in_transition_locked(inner, index)
+            || inner
+                .snapshot_walk
+                .is_some_and(|w| (w.first..w.end).contains(&index))
+    }
+
+    /// A write fault on page `index` maps it writable: a snapshot walk over it starts again.
+    pub(crate) fn wrote_mapping_locked(inner: &mut VmoInner, index: u64) {
+        if let Some(w) = inner.snapshot_walk.as_mut() {
+            if (w.first..w.end).contains(&index) {
+                w.after = None;
+            }
+        }
+    }
+
     /// True when a frame change must go in steps: more mappings than one hold may visit.
-    fn needs_steps(inner: &VmoInner) -> bool {
+    pub(super) fn needs_steps(inner: &VmoInner) -> bool {
         inner.mappings.len() > FRAME_CHANGE_STEP_ENTRIES
     }
 

@@ -570,7 +570,7 @@ pub fn create_child(
     }
     let options = options & !ZX_VMO_CHILD_NO_WRITE;
     let (parent, in_rights) = lookup(ctx, vmo, ZX_RIGHT_DUPLICATE | ZX_RIGHT_READ, Object::as_vmo)?;
-    let child = parent.create_child(options, offset, size)?;
+    let child = parent.create_child_in_steps(options, offset, size, &mut || ctx.preempt_point())?;
     // ZIRCON: the child takes the parent's name when the parent handle may read it
     // (`VmObjectDispatcher::CreateChild`'s `copy_name`: the handle's GET_PROPERTY right).
     if in_rights & ZX_RIGHT_GET_PROPERTY != 0 {

@@ -43,6 +43,7 @@ tests!(
     write_fault_on_a_page_read_in_60k_mappings,
     write_fault_on_a_shared_page_mapped_60k_times,
     commit_of_a_shared_page_mapped_60k_times,
+    snapshot_of_a_page_mapped_60k_times,
     snapshot_of_most_memory,
     attribution_of_a_snapshot_of_most_memory,
 );
@@ -848,6 +849,58 @@ fn commit_of_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
             Ok(())
         },
     )
+}
+
+/// One committed page populated (writable) in 60 000 mappings, then a snapshot of it: the
+/// snapshot removes the 60 000 writable entries before the frame is shared. A store through a
+/// mapping afterwards must not reach the snapshot.
+fn snapshot_of_a_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    let page = committed(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let child = core::cell::RefCell::new(None);
+    let r = bounded_after(
+        ctx,
+        "snapshot of a page mapped 60 000 times",
+        nr::ZX_SYS_VMO_CREATE_CHILD,
+        &mut || {
+            *child.borrow_mut() = None;
+            check!(page.write(&[5], 0));
+            // SAFETY: MAP_RANGE only adds page-table entries for what is mapped.
+            check!(unsafe { sub.op_range(ZX_VMAR_OP_MAP_RANGE, base, MAPPINGS * PAGE) });
+            Ok(())
+        },
+        &mut || {
+            *child.borrow_mut() = Some(check!(page.create_child(
+                abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT,
+                0,
+                PAGE as u64
+            )));
+            Ok(())
+        },
+    );
+    let r = r.and_then(|()| {
+        for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+            // SAFETY: `base + i * PAGE` lies in a writable mapping of `page`.
+            unsafe { core::ptr::write_volatile((base + i * PAGE) as *mut u8, 6) };
+        }
+        let mut in_child = [0u8; 1];
+        if let Some(c) = &*child.borrow() {
+            check!(c.read(&mut in_child, 0));
+        }
+        ensure!(
+            in_child[0] == 5,
+            "the snapshot holds {} instead of 5",
+            in_child[0]
+        );
+        Ok(())
+    });
+    drop(child);
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
 }
 
 /// ZX_INFO_VMO of a VMO holding 3/4 of memory that shares every page with a snapshot (each page
