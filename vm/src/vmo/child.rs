@@ -30,7 +30,7 @@ impl Vmo {
 
     /// [`Vmo::create_child`], with `preempt` called (no lock held) between two steps of a
     /// snapshot of a range mapped in more places than one lock hold may visit (see
-    /// [`SnapshotWalk`]).
+    /// `SnapshotWalk`).
     pub fn create_child_in_steps(
         self: &Arc<Vmo>,
         options: u32,
@@ -116,7 +116,7 @@ impl Vmo {
     /// range lose their entries first (they refault, and a shared frame is mapped read-only).
     /// One hold of this VMO's lock, O(committed pages in the range); no page data is copied.
     /// With more mappings than one hold may visit ([`FRAME_CHANGE_STEP_ENTRIES`]) the entries go
-    /// first, in steps with `preempt` called between two (see [`SnapshotWalk`]).
+    /// first, in steps with `preempt` called between two (see `SnapshotWalk`).
     pub(super) fn create_snapshot(
         self: &Arc<Vmo>,
         first: u64,
@@ -144,10 +144,7 @@ impl Vmo {
                 end,
                 after: None,
             });
-            loop {
-                let Some(w) = inner.snapshot_walk else {
-                    break;
-                };
+            while let Some(w) = inner.snapshot_walk {
                 let (lo, hi) = (w.first.saturating_mul(PAGE), w.end.saturating_mul(PAGE));
                 let mut walk = inner.mappings.overlapping_after(lo, hi, w.after);
                 let mut visited = 0;

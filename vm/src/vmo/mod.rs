@@ -63,9 +63,9 @@ pub(crate) struct VmoInner {
     pub(crate) content_size: u64,
     /// Outstanding LOCK / TRY_LOCK operations of a discardable VMO (UNLOCK takes one back).
     pub(crate) lock_count: u64,
-    /// The page whose frame is changing over several lock holds, if any (see [`Transition`]).
+    /// The page whose frame is changing over several lock holds, if any (see `Transition`).
     pub(crate) transition: Option<Transition>,
-    /// The range a snapshot is taking in steps, if any (see [`SnapshotWalk`]).
+    /// The range a snapshot is taking in steps, if any (see `SnapshotWalk`).
     pub(crate) snapshot_walk: Option<SnapshotWalk>,
 }
 
@@ -103,7 +103,7 @@ pub(crate) struct Transition {
 }
 
 /// Mappings one lock hold of a stepped frame change visits; a VMO with more mappings changes a
-/// page's frame (commit over zero-frame entries, copy-on-write break) in steps ([`Transition`]).
+/// page's frame (commit over zero-frame entries, copy-on-write break) in steps (`Transition`).
 pub const FRAME_CHANGE_STEP_ENTRIES: usize = 2048;
 
 /// A virtual memory object: `page_count` pages, each either committed (backed by a frame) or

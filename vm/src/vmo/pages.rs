@@ -21,7 +21,7 @@ impl Vmo {
     /// before the copy replaces the frame (they mapped the shared frame read-only; they refault).
     /// The address spaces the unmap upgrades go to `held`.
     ///
-    /// `ERR_SHOULD_WAIT` while the page's frame is changing in steps ([`Transition`]), or when
+    /// `ERR_SHOULD_WAIT` while the page's frame is changing in steps (`Transition`), or when
     /// this call had to start such a change (more than [`FRAME_CHANGE_STEP_ENTRIES`] mappings)
     /// or wait for another page's: the caller releases its locks, drives the change
     /// ([`Vmo::finish_transition`]) and calls again.
@@ -198,7 +198,7 @@ impl Vmo {
     /// Writes `buf` at `offset`, committing pages as needed. `ERR_OUT_OF_RANGE` when the range
     /// passes the end; `ERR_NO_MEMORY` when a frame cannot be allocated (pages committed before
     /// that stay committed and written, as in Zircon).
-    /// A page changing frame in steps ([`Transition`]) is waited for by driving the change here
+    /// A page changing frame in steps (`Transition`) is waited for by driving the change here
     /// with no preemption point: bounded callers use [`Vmo::write_pages`] and
     /// [`Vmo::finish_transition`].
     pub fn write(&self, offset: u64, buf: &[u8]) -> ZxResult {
@@ -211,7 +211,7 @@ impl Vmo {
     }
 
     /// [`Vmo::write`], but `ERR_SHOULD_WAIT` when a page is changing frame in steps
-    /// ([`Transition`]; the bytes before it are written): drive the change
+    /// (`Transition`; the bytes before it are written): drive the change
     /// ([`Vmo::finish_transition`]) and call again.
     pub fn write_or_wait(&self, offset: u64, buf: &[u8]) -> ZxResult {
         let mut done = 0usize;
@@ -260,7 +260,7 @@ impl Vmo {
     /// past the end (nothing done); `ERR_NO_MEMORY` when a frame cannot be allocated (the pieces
     /// before stay committed and written, as in [`Vmo::write`]). A page committed for a call
     /// that returned `false` stays committed (zeros). `copy` runs under the VMO lock.
-    /// `ERR_SHOULD_WAIT` when a page is changing frame in steps ([`Transition`]; the pieces
+    /// `ERR_SHOULD_WAIT` when a page is changing frame in steps (`Transition`; the pieces
     /// before it are written): drive the change ([`Vmo::finish_transition`]) and call again.
     pub fn write_pages(
         &self,
@@ -314,7 +314,7 @@ impl Vmo {
     }
 
     /// [`Vmo::commit`], but `ERR_SHOULD_WAIT` when a page is changing frame in steps
-    /// ([`Transition`]; the pages before it are committed): drive the change
+    /// (`Transition`; the pages before it are committed): drive the change
     /// ([`Vmo::finish_transition`]) and call again.
     pub fn commit_or_wait(&self, offset: u64, len: u64) -> ZxResult {
         if let Some(target) = self.in_root(offset, len) {
@@ -424,14 +424,14 @@ impl Vmo {
         Ok(())
     }
 
-    /// True while page `index` is changing frame in steps ([`Transition`]): its entries must be
+    /// True while page `index` is changing frame in steps (`Transition`): its entries must be
     /// read-only and nothing may write it.
     pub(crate) fn in_transition_locked(inner: &VmoInner, index: u64) -> bool {
         inner.transition.is_some_and(|t| t.index == index)
     }
 
     /// True when page `index` may be mapped only read-only now: it is changing frame in steps
-    /// ([`Transition`]) or a snapshot of it is under way in steps ([`SnapshotWalk`]).
+    /// (`Transition`) or a snapshot of it is under way in steps (`SnapshotWalk`).
     pub(crate) fn read_only_now_locked(inner: &VmoInner, index: u64) -> bool {
         Self::in_transition_locked(inner, index)
             || inner
@@ -453,7 +453,7 @@ impl Vmo {
         inner.mappings.len() > FRAME_CHANGE_STEP_ENTRIES
     }
 
-    /// One step of the frame change in progress ([`Transition`]), if any: the page's entries
+    /// One step of the frame change in progress (`Transition`), if any: the page's entries
     /// are removed from up to `per_step` more mappings, under one hold of the VMO lock; the
     /// walk resumes after the last back-reference it handled (a mapping added meanwhile maps
     /// only the new frame, read-only; an entry of the new frame removed on the way refaults).
@@ -507,7 +507,7 @@ impl Vmo {
         done
     }
 
-    /// Drives the frame change in progress ([`Transition`]) to its end, [`FRAME_CHANGE_STEP_ENTRIES`]
+    /// Drives the frame change in progress (`Transition`) to its end, [`FRAME_CHANGE_STEP_ENTRIES`]
     /// mappings per hold of the VMO lock, calling `preempt` (with no lock held) between two.
     pub fn finish_transition(&self, preempt: &mut dyn FnMut()) {
         while !self.step_transition(FRAME_CHANGE_STEP_ENTRIES) {
