@@ -685,6 +685,11 @@ fn write_to_a_page_read_in_60k_mappings(ctx: &Ctx) -> TestResult {
         },
         &mut || {
             check!(page.write(&[1], 0));
+            for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+                // SAFETY: `base + i * PAGE` lies in a readable mapping of `page`.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure!(b == 1, "mapping {i} after the write: {b}");
+            }
             Ok(())
         },
     );
@@ -720,6 +725,11 @@ fn write_to_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
         },
         &mut || {
             check!(page.write(&[2], 0));
+            for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+                // SAFETY: `base + i * PAGE` lies in a readable mapping of `page`.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure!(b == 2, "mapping {i} after the write: {b}");
+            }
             Ok(())
         },
     );
