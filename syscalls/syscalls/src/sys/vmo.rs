@@ -489,20 +489,23 @@ pub(crate) fn zero_range(
         decommit_in_steps(ctx, vmo, first_full / page, last_full / page)?;
     }
     let zeros = [0u8; PAGE_SIZE];
-    let partial = |lo: u64, hi: u64| -> ZxResult {
+    // A page changing frame in steps is waited for with preemption points.
+    let partial = |ctx: &mut dyn SyscallContext, lo: u64, hi: u64| -> ZxResult {
         if lo < hi && vmo.frame_of(lo / page).is_some() {
-            vmo.write(lo, &zeros[..(hi - lo) as usize])?;
+            waiting_out_frame_changes(ctx, vmo, &mut |_| {
+                vmo.write_or_wait(lo, &zeros[..(hi - lo) as usize])
+            })?;
         }
         Ok(())
     };
     if first_full >= last_full {
         // The range lies within one or two pages and covers none of them whole.
         let split = first_full.min(end);
-        partial(offset, split)?;
-        partial(split, end)
+        partial(ctx, offset, split)?;
+        partial(ctx, split, end)
     } else {
-        partial(offset, first_full)?;
-        partial(last_full, end)
+        partial(ctx, offset, first_full)?;
+        partial(ctx, last_full, end)
     }
 }
 

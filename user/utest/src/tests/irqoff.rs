@@ -43,6 +43,7 @@ tests!(
     write_fault_on_a_page_read_in_60k_mappings,
     write_fault_on_a_shared_page_mapped_60k_times,
     commit_of_a_shared_page_mapped_60k_times,
+    write_memory_to_a_shared_page_mapped_60k_times,
     snapshot_of_a_page_mapped_60k_times,
     snapshot_of_most_memory,
     attribution_of_a_snapshot_of_most_memory,
@@ -911,6 +912,42 @@ fn snapshot_of_a_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
     // SAFETY: nothing refers to the mappings.
     check!(unsafe { sub.destroy() });
     r
+}
+
+/// A shared page mapped 60 000 times, written with `zx_process_write_memory` (into this
+/// process, through the first mapping): the copy-on-write break removes the 60 000 entries of
+/// the shared frame.
+fn write_memory_to_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    let h = ctx.process.handle().raw() as usize;
+    shared_page_mapped_60k_times(
+        ctx,
+        "write_memory to a shared page mapped 60 000 times",
+        nr::ZX_SYS_PROCESS_WRITE_MEMORY,
+        &mut |_, base| {
+            let byte = [4u8];
+            let mut actual = 0usize;
+            // SAFETY: `byte` and `actual` are valid for the call; `base` is mapped writable.
+            let s = st(unsafe {
+                syscall6(
+                    nr::ZX_SYS_PROCESS_WRITE_MEMORY,
+                    h,
+                    base,
+                    byte.as_ptr() as usize,
+                    1,
+                    &mut actual as *mut usize as usize,
+                    0,
+                )
+            });
+            ensure!(s == Status::OK, "write_memory: {s:?}");
+            ensure_eq!(actual, 1);
+            for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+                // SAFETY: `base + i * PAGE` lies in a readable mapping of the page.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure!(b == 4, "mapping {i} after the write: {b}");
+            }
+            Ok(())
+        },
+    )
 }
 
 /// ZX_INFO_VMO of a VMO holding 3/4 of memory that shares every page with a snapshot (each page
