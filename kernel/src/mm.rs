@@ -110,7 +110,16 @@ fn resolve_fault(info: &PageFaultInfo) -> Result<(), Status> {
         current.as_ref().map(|u| u.aspace.clone())
     };
     let aspace = aspace.ok_or(Status::ERR_NOT_FOUND)?;
-    aspace.fault(info.vaddr as usize, info.mmu_access())
+    // A write to a page changing frame in steps waits for the change, driving it. A fault from
+    // ring 3 holds no lock here: it lets other threads run between two steps. A fault of a
+    // kernel fault-safe copy may run under a syscall's locks: it drives the steps without
+    // preemption points.
+    let mut preempt = || {
+        if info.user_mode {
+            crate::task::sched::preempt_point();
+        }
+    };
+    aspace.fault_in_steps(info.vaddr as usize, info.mmu_access(), &mut preempt)
 }
 
 /// A new user address space `[USER_ASPACE_BASE, USER_ASPACE_END)` with ASLR drawn from `rng`.

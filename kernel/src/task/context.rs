@@ -256,7 +256,17 @@ fn access_memory(
         window.vmo.read(offset, &mut buf[..n])?;
     }
     if let Some(buf) = write {
-        window.vmo.write(offset, &buf[..n])?;
+        // A page changing frame in steps is waited for by driving the change, with preemption
+        // points (no lock is held here), then the write starts again.
+        loop {
+            match window.vmo.write_or_wait(offset, &buf[..n]) {
+                Err(Status::ERR_SHOULD_WAIT) => {
+                    window.vmo.finish_transition(&mut sched::preempt_point);
+                    sched::preempt_point();
+                }
+                r => break r?,
+            }
+        }
     }
     Ok(n)
 }

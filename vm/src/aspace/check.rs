@@ -205,6 +205,20 @@ impl AddressSpace {
             present += 1;
             let index = (m.vmo_offset + (vaddr - base) as u64) / page;
             let frame = inner.pages.get(&index).copied();
+            if let Some(t) = inner.transition.filter(|t| t.index == index) {
+                // A page changing frame in steps: read-only, mapping the new frame, or the old
+                // one (the zero frame for a commit) where the walk has not been yet.
+                let old = t.old.unwrap_or(zero_frame);
+                let ok = (frame == Some(paddr) || paddr == old)
+                    && flags == read_only
+                    && !m.perms.is_empty();
+                if bad.is_none() && !ok {
+                    bad = Some(format!(
+                        "pte {vaddr:#x}: {paddr:?} {flags:?} during the frame change of page {index} (new {frame:?}, old {old:?}, {read_only:?})"
+                    ));
+                }
+                return;
+            }
             if paddr == zero_frame {
                 // Legal only for a page of the VMO that is not committed, read-only, in a VMO
                 // whose commits remove zero-frame entries.

@@ -6,7 +6,7 @@ use abi::{Status, ZxResult, PAGE_SIZE};
 use super::{AddressSpace, Batch, FAULT_AROUND_SIZE};
 use crate::arch_traits::{MmuFlags, TlbFlush};
 use crate::mapping::VmMapping;
-use crate::vmo::HeldAspaces;
+use crate::vmo::{HeldAspaces, Vmo};
 
 impl AddressSpace {
     /// Removes the page-table entries of `[vaddr, vaddr + len)` (page-aligned) and flushes them
@@ -82,7 +82,7 @@ impl AddressSpace {
             if mmu.query(vaddr).is_some() {
                 continue;
             }
-            let f = if m.vmo.frame_is_shared(frame) {
+            let f = if m.vmo.frame_is_shared(frame) || Vmo::read_only_now_locked(&inner, index) {
                 read_only
             } else {
                 flags
@@ -120,6 +120,11 @@ impl AddressSpace {
     /// not committed (nothing is committed for them). ZIRCON: `VmMapping::PageFaultLockedObject` maps up to
     /// `kPageFaultMaxOptimisticPages` (16) pages that already exist, from the faulting page on,
     /// within its page table; Linux's fault-around maps a 64 KiB window of cached pages.
+    ///
+    /// `ERR_SHOULD_WAIT` for a write to a page changing frame in steps (a zero-page commit or a
+    /// copy-on-write break in a VMO mapped in more places than one lock hold may visit; the
+    /// fault may have started the change): nothing is mapped; [`AddressSpace::fault_in_steps`]
+    /// drives the change with no lock held and faults again.
     pub fn fault(&self, vaddr: usize, access: MmuFlags) -> ZxResult {
         let tree = self.tree.lock();
         if access.contains(MmuFlags::USER) && !self.config.user {
@@ -142,15 +147,24 @@ impl AddressSpace {
         let mut held = HeldAspaces::new();
         let mut inner = m.vmo.lock();
         let frame = if access.contains(MmuFlags::WRITE) {
-            m.vmo
-                .commit_for_write_locked(&mut inner, index, &mut held)?
+            let frame = m
+                .vmo
+                .commit_for_write_locked(&mut inner, index, &mut held)?;
+            Vmo::wrote_mapping_locked(&mut inner, index);
+            frame
         } else {
             m.vmo.frame_for_read_locked(&inner, index)?
         };
         let flags = self.pte_flags(m.perms);
         let read_only = self.pte_flags(m.perms.difference(MmuFlags::WRITE));
         let zero = !inner.pages.contains_key(&index);
-        let page_flags = if zero || m.vmo.frame_is_shared(frame) {
+        // A page changing frame in steps, or being snapshotted in steps, is mapped read-only
+        // by a read fault until that is over (a write fault restarted the snapshot's walk).
+        let write = access.contains(MmuFlags::WRITE);
+        let page_flags = if zero
+            || m.vmo.frame_is_shared(frame)
+            || (!write && Vmo::read_only_now_locked(&inner, index))
+        {
             read_only
         } else {
             flags
@@ -183,11 +197,12 @@ impl AddressSpace {
                 if mmu.query(vaddr).is_some() {
                     continue;
                 }
-                let around_flags = if m.vmo.frame_is_shared(f) {
-                    read_only
-                } else {
-                    flags
-                };
+                let around_flags =
+                    if m.vmo.frame_is_shared(f) || Vmo::read_only_now_locked(&inner, i) {
+                        read_only
+                    } else {
+                        flags
+                    };
                 match mmu.map(vaddr, f, around_flags) {
                     Ok(f) => flush = core::mem::replace(&mut flush, TlbFlush::none()).merge(f),
                     Err(_) => break,
@@ -196,5 +211,36 @@ impl AddressSpace {
         }
         mmu.flush(flush);
         result
+    }
+    /// [`AddressSpace::fault`], waiting out a page that changes frame in steps: on
+    /// `ERR_SHOULD_WAIT` the VMO's change is driven to its end, one hold of the VMO lock per
+    /// [`FRAME_CHANGE_STEP_ENTRIES`](crate::vmo::FRAME_CHANGE_STEP_ENTRIES) mappings with
+    /// `preempt` called between two (no lock is held then), and the fault is retried. Each retry
+    /// follows a finished change, so the faulting thread makes progress unless other writers keep
+    /// starting new changes on the same VMO.
+    pub fn fault_in_steps(
+        &self,
+        vaddr: usize,
+        access: MmuFlags,
+        preempt: &mut dyn FnMut(),
+    ) -> ZxResult {
+        loop {
+            match self.fault(vaddr, access) {
+                Err(Status::ERR_SHOULD_WAIT) => {
+                    let vmo = {
+                        let tree = self.tree.lock();
+                        let page_vaddr = vaddr - vaddr % PAGE_SIZE;
+                        match tree.find_mapping(tree.root, page_vaddr) {
+                            Some((_, _, _, m)) => m.vmo.clone(),
+                            None => continue,
+                        }
+                    };
+                    vmo.finish_transition(preempt);
+                    drop(vmo);
+                    preempt();
+                }
+                r => return r,
+            }
+        }
     }
 }

@@ -27,6 +27,19 @@ impl Vmo {
         offset: u64,
         size: u64,
     ) -> ZxResult<Arc<Vmo>> {
+        self.create_child_in_steps(options, offset, size, &mut || {})
+    }
+
+    /// [`Vmo::create_child`], with `preempt` called (no lock held) between two steps of a
+    /// snapshot of a range mapped in more places than one lock hold may visit (see
+    /// `SnapshotWalk`).
+    pub fn create_child_in_steps(
+        self: &Arc<Vmo>,
+        options: u32,
+        offset: u64,
+        size: u64,
+        preempt: &mut dyn FnMut(),
+    ) -> ZxResult<Arc<Vmo>> {
         let page_count = pages_for(size).ok_or(Status::ERR_OUT_OF_RANGE)?;
         if page_count > MAX_CHILD_SIZE / PAGE {
             return Err(Status::ERR_OUT_OF_RANGE);
@@ -69,7 +82,14 @@ impl Vmo {
             .checked_add(offset)
             .filter(|root| root.checked_add(page_count * PAGE).is_some())
             .ok_or(Status::ERR_INVALID_ARGS)?;
-        self.create_snapshot(offset / PAGE, page_count, size, resizable, root_offset)
+        self.create_snapshot(
+            offset / PAGE,
+            page_count,
+            size,
+            resizable,
+            root_offset,
+            preempt,
+        )
     }
 
     /// A slice of `page_count` pages at byte `offset` (see [`Vmo::create_child`]).
@@ -111,6 +131,8 @@ impl Vmo {
     /// gets this VMO's frames in that range, each now held once more; this VMO's mappings of the
     /// range lose their entries first (they refault, and a shared frame is mapped read-only).
     /// One hold of this VMO's lock, O(committed pages in the range); no page data is copied.
+    /// With more mappings than one hold may visit ([`FRAME_CHANGE_STEP_ENTRIES`]) the entries go
+    /// first, in steps with `preempt` called between two (see `SnapshotWalk`).
     pub(super) fn create_snapshot(
         self: &Arc<Vmo>,
         first: u64,
@@ -118,17 +140,69 @@ impl Vmo {
         size: u64,
         resizable: bool,
         root_offset: u64,
+        preempt: &mut dyn FnMut(),
     ) -> ZxResult<Arc<Vmo>> {
         let mut held = HeldAspaces::new();
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
         // `end < first` for a snapshot wholly past the parent's end: it gets no page.
-        let end = first
-            .saturating_add(page_count)
-            .min(inner.page_count)
-            .max(first);
-        if first < end {
+        let clip = |inner: &VmoInner| {
+            first
+                .saturating_add(page_count)
+                .min(inner.page_count)
+                .max(first)
+        };
+        let end = clip(&inner);
+        if first < end && Self::needs_steps(&inner) && inner.snapshot_walk.is_none() {
+            // More mappings than one hold may visit: the range's entries go in steps first
+            // (see `SnapshotWalk`); the hold that ends the walk goes on below.
+            self.in_family.store(true, Ordering::Relaxed);
+            inner.snapshot_walk = Some(SnapshotWalk {
+                first,
+                end,
+                after: None,
+            });
+            while let Some(w) = inner.snapshot_walk {
+                let (lo, hi) = (w.first.saturating_mul(PAGE), w.end.saturating_mul(PAGE));
+                let mut walk = inner.mappings.overlapping_after(lo, hi, w.after);
+                let mut visited = 0;
+                let mut ended = false;
+                // A step also ends when `held` has no room left without the heap.
+                while visited < FRAME_CHANGE_STEP_ENTRIES && !held.is_full() {
+                    let Some((vmo_offset, m)) = walk.next() else {
+                        ended = true;
+                        break;
+                    };
+                    visited += 1;
+                    let map_end = vmo_offset.saturating_add(m.size as u64);
+                    let (a, b) = (lo.max(vmo_offset), hi.min(map_end));
+                    if a >= b {
+                        continue;
+                    }
+                    if let Some(aspace) = m.aspace.upgrade() {
+                        // Both fit in usize: they lie inside the mapping's [base, base + len).
+                        let vaddr = m.base + (a - vmo_offset) as usize;
+                        aspace.unmap_pages_for_vmo(vaddr, ((b - a) / PAGE) as usize);
+                        held.keep_inline(aspace);
+                    }
+                }
+                if ended {
+                    inner.snapshot_walk = None;
+                    break;
+                }
+                let after = walk.last_key();
+                if let Some(w) = inner.snapshot_walk.as_mut() {
+                    w.after = after;
+                }
+                drop(inner);
+                // The step's VMO lock is released: its address-space references may go now.
+                held.release();
+                preempt();
+                inner = self.inner.lock();
+            }
+        } else if first < end {
             self.unmap_locked(&inner, first, end, &mut held)?;
         }
+        let end = clip(&inner);
         self.in_family.store(true, Ordering::Relaxed);
         // The child's page list: a clone of the parent's when the range covers it all (the
         // common case: a structural copy), else the range, re-keyed, built in one sorted pass.

@@ -63,7 +63,48 @@ pub(crate) struct VmoInner {
     pub(crate) content_size: u64,
     /// Outstanding LOCK / TRY_LOCK operations of a discardable VMO (UNLOCK takes one back).
     pub(crate) lock_count: u64,
+    /// The page whose frame is changing over several lock holds, if any (see `Transition`).
+    pub(crate) transition: Option<Transition>,
+    /// The range a snapshot is taking in steps, if any (see `SnapshotWalk`).
+    pub(crate) snapshot_walk: Option<SnapshotWalk>,
 }
+
+/// A snapshot of pages `[first, end)` of a VMO with more mappings than one lock hold may visit
+/// ([`FRAME_CHANGE_STEP_ENTRIES`]), under way: before the frames are shared, every entry of the
+/// range must be read-only, so the snapshot first removes the range's entries from
+/// `FRAME_CHANGE_STEP_ENTRIES` mappings per hold, resuming after `after`. While it lasts a read
+/// fault, fault-around or MAP_RANGE maps the range read-only (the VMO is already in its clone
+/// family, so a protect grants no write either); a write fault in the range maps as usual and
+/// restarts the walk (`after` back to `None`). The hold in which the walk reaches its end
+/// shares the frames and makes the child: no writable entry of the range is left then. Only the
+/// snapshotting thread walks; nothing waits for it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SnapshotWalk {
+    pub(crate) first: u64,
+    pub(crate) end: u64,
+    pub(crate) after: Option<BackRefKey>,
+}
+
+/// A frame change in progress on one page of a VMO with more mappings than one lock hold may
+/// visit ([`FRAME_CHANGE_STEP_ENTRIES`]): a zero-page commit (the page already holds its fresh
+/// zeroed frame, `old` is `None`: unvisited mappings may still map the zero frame) or a
+/// copy-on-write break (the page already holds its private copy, `old` is the shared frame,
+/// still held here: unvisited mappings may still map it). While it lasts, every entry of the
+/// page is read-only (a fault maps the new frame without write access) and nothing writes the
+/// page: a writer gets `ERR_SHOULD_WAIT`, drives the walk ([`Vmo::step_transition`]) and
+/// retries. Old and new frame hold the same bytes the whole time, so a reader sees the same
+/// data through any mapping. The walk removes the page's entries from `FRAME_CHANGE_STEP_ENTRIES`
+/// mappings per hold, resuming after `after`; when it ends the old frame is let go of.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Transition {
+    pub(crate) index: u64,
+    pub(crate) old: Option<PhysAddr>,
+    pub(crate) after: Option<BackRefKey>,
+}
+
+/// Mappings one lock hold of a stepped frame change visits; a VMO with more mappings changes a
+/// page's frame (commit over zero-frame entries, copy-on-write break) in steps (`Transition`).
+pub const FRAME_CHANGE_STEP_ENTRIES: usize = 2048;
 
 /// A virtual memory object: `page_count` pages, each either committed (backed by a frame) or
 /// not (reads as zeros). Shared through `Arc<Vmo>`; all state is behind an internal lock.
@@ -153,6 +194,8 @@ impl Vmo {
                     mappings: BackRefs::default(),
                     content_size,
                     lock_count: 0,
+                    transition: None,
+                    snapshot_walk: None,
                 },
             ),
             name: spin::Mutex::new([0; ZX_MAX_NAME_LEN]),
@@ -422,6 +465,9 @@ impl Drop for Vmo {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
         let pages = core::mem::take(&mut inner.pages);
+        if let Some(old) = inner.transition.take().and_then(|t| t.old) {
+            self.release_frame(old);
+        }
         for (_, frame) in pages {
             self.release_frame(frame);
         }

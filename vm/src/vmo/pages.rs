@@ -20,6 +20,11 @@ impl Vmo {
     /// alone (the copy-on-write break). The page's entries in this VMO's mappings are removed
     /// before the copy replaces the frame (they mapped the shared frame read-only; they refault).
     /// The address spaces the unmap upgrades go to `held`.
+    ///
+    /// `ERR_SHOULD_WAIT` while the page's frame is changing in steps (`Transition`), or when
+    /// this call had to start such a change (more than [`FRAME_CHANGE_STEP_ENTRIES`] mappings)
+    /// or wait for another page's: the caller releases its locks, drives the change
+    /// ([`Vmo::finish_transition`]) and calls again.
     pub(crate) fn commit_for_write_locked(
         &self,
         inner: &mut VmoInner,
@@ -29,6 +34,21 @@ impl Vmo {
         let frame = self.commit_page_locked(inner, index, held)?;
         if !self.frame_is_shared(frame) {
             return Ok(frame);
+        }
+        if Self::needs_steps(inner) {
+            // Too many mappings for one hold: the copy goes in now, the shared frame's entries
+            // go over several holds (see `Transition`).
+            if inner.transition.is_some() {
+                return Err(Status::ERR_SHOULD_WAIT);
+            }
+            let copy = self.phys.alloc_copy(frame)?;
+            inner.pages.insert(index, copy);
+            inner.transition = Some(Transition {
+                index,
+                old: Some(frame),
+                after: None,
+            });
+            return Err(Status::ERR_SHOULD_WAIT);
         }
         let copy = self.phys.alloc_copy(frame)?;
         if let Err(status) = self.unmap_locked(inner, index, index + 1, held) {
@@ -91,7 +111,8 @@ impl Vmo {
     /// here first loses its page-table entries in every mapping when the zero frame may be
     /// mapped for it ([`Vmo::zero_mapped`]): an uncommitted page's only entries are zero-frame
     /// entries, which must not outlive the commit (the address spaces the unmap upgrades go to
-    /// `held`; `ERR_NO_MEMORY`, nothing committed, when `held` cannot grow).
+    /// `held`; `ERR_NO_MEMORY`, nothing committed, when `held` cannot grow). `ERR_SHOULD_WAIT`
+    /// as in [`Vmo::commit_for_write_locked`].
     pub(crate) fn commit_page_locked(
         &self,
         inner: &mut VmoInner,
@@ -101,8 +122,27 @@ impl Vmo {
         if index >= inner.page_count {
             return Err(Status::ERR_OUT_OF_RANGE);
         }
+        if Self::in_transition_locked(inner, index) {
+            return Err(Status::ERR_SHOULD_WAIT);
+        }
         if let Some(frame) = inner.pages.get(&index) {
             return Ok(*frame);
+        }
+        if self.zero_mapped() && Self::needs_steps(inner) {
+            // Too many mappings for one hold: the zeroed frame goes in now, the zero-frame
+            // entries go over several holds (see `Transition`).
+            if inner.transition.is_some() {
+                return Err(Status::ERR_SHOULD_WAIT);
+            }
+            let frame = self.phys.alloc_zeroed()?;
+            inner.pages.insert(index, frame);
+            *inner.run_counts.entry(index / COUNT_RUN).or_insert(0) += 1;
+            inner.transition = Some(Transition {
+                index,
+                old: None,
+                after: None,
+            });
+            return Err(Status::ERR_SHOULD_WAIT);
         }
         let frame = self.phys.alloc_zeroed()?;
         if self.zero_mapped() {
@@ -158,7 +198,22 @@ impl Vmo {
     /// Writes `buf` at `offset`, committing pages as needed. `ERR_OUT_OF_RANGE` when the range
     /// passes the end; `ERR_NO_MEMORY` when a frame cannot be allocated (pages committed before
     /// that stay committed and written, as in Zircon).
+    /// A page changing frame in steps (`Transition`) is waited for by driving the change here
+    /// with no preemption point: bounded callers use [`Vmo::write_pages`] and
+    /// [`Vmo::finish_transition`].
     pub fn write(&self, offset: u64, buf: &[u8]) -> ZxResult {
+        loop {
+            match self.write_or_wait(offset, buf) {
+                Err(Status::ERR_SHOULD_WAIT) => self.finish_transition(&mut || {}),
+                r => return r,
+            }
+        }
+    }
+
+    /// [`Vmo::write`], but `ERR_SHOULD_WAIT` when a page is changing frame in steps
+    /// (`Transition`; the bytes before it are written): drive the change
+    /// ([`Vmo::finish_transition`]) and call again.
+    pub fn write_or_wait(&self, offset: u64, buf: &[u8]) -> ZxResult {
         let mut done = 0usize;
         self.write_pages(offset, buf.len(), &mut |frame, in_page, len| {
             self.phys.write(frame, in_page, &buf[done..done + len]);
@@ -205,6 +260,8 @@ impl Vmo {
     /// past the end (nothing done); `ERR_NO_MEMORY` when a frame cannot be allocated (the pieces
     /// before stay committed and written, as in [`Vmo::write`]). A page committed for a call
     /// that returned `false` stays committed (zeros). `copy` runs under the VMO lock.
+    /// `ERR_SHOULD_WAIT` when a page is changing frame in steps (`Transition`; the pieces
+    /// before it are written): drive the change ([`Vmo::finish_transition`]) and call again.
     pub fn write_pages(
         &self,
         offset: u64,
@@ -246,10 +303,23 @@ impl Vmo {
     /// `ERR_NO_MEMORY` when frames run out (earlier pages stay committed).
     /// A shared page is copied into this VMO (a commit is for writing, as Zircon's COMMIT of a
     /// clone forks its pages).
+    /// A page changing frame in steps is waited for as in [`Vmo::write`].
     pub fn commit(&self, offset: u64, len: u64) -> ZxResult {
+        loop {
+            match self.commit_or_wait(offset, len) {
+                Err(Status::ERR_SHOULD_WAIT) => self.finish_transition(&mut || {}),
+                r => return r,
+            }
+        }
+    }
+
+    /// [`Vmo::commit`], but `ERR_SHOULD_WAIT` when a page is changing frame in steps
+    /// (`Transition`; the pages before it are committed): drive the change
+    /// ([`Vmo::finish_transition`]) and call again.
+    pub fn commit_or_wait(&self, offset: u64, len: u64) -> ZxResult {
         if let Some(target) = self.in_root(offset, len) {
             let (root, at) = target?;
-            return root.commit(at, len);
+            return root.commit_or_wait(at, len);
         }
         let mut held = HeldAspaces::new();
         let mut inner = self.inner.lock();
@@ -352,6 +422,97 @@ impl Vmo {
         }
         self.release_frame(frame);
         Ok(())
+    }
+
+    /// True while page `index` is changing frame in steps (`Transition`): its entries must be
+    /// read-only and nothing may write it.
+    pub(crate) fn in_transition_locked(inner: &VmoInner, index: u64) -> bool {
+        inner.transition.is_some_and(|t| t.index == index)
+    }
+
+    /// True when page `index` may be mapped only read-only now: it is changing frame in steps
+    /// (`Transition`) or a snapshot of it is under way in steps (`SnapshotWalk`).
+    pub(crate) fn read_only_now_locked(inner: &VmoInner, index: u64) -> bool {
+        Self::in_transition_locked(inner, index)
+            || inner
+                .snapshot_walk
+                .is_some_and(|w| (w.first..w.end).contains(&index))
+    }
+
+    /// A write fault on page `index` maps it writable: a snapshot walk over it starts again.
+    pub(crate) fn wrote_mapping_locked(inner: &mut VmoInner, index: u64) {
+        if let Some(w) = inner.snapshot_walk.as_mut() {
+            if (w.first..w.end).contains(&index) {
+                w.after = None;
+            }
+        }
+    }
+
+    /// True when a frame change must go in steps: more mappings than one hold may visit.
+    pub(super) fn needs_steps(inner: &VmoInner) -> bool {
+        inner.mappings.len() > FRAME_CHANGE_STEP_ENTRIES
+    }
+
+    /// One step of the frame change in progress (`Transition`), if any: the page's entries
+    /// are removed from up to `per_step` more mappings, under one hold of the VMO lock; the
+    /// walk resumes after the last back-reference it handled (a mapping added meanwhile maps
+    /// only the new frame, read-only; an entry of the new frame removed on the way refaults).
+    /// When the walk ends, the old frame is let go of and the change is over. Returns true when
+    /// no change is in progress any more.
+    pub fn step_transition(&self, per_step: usize) -> bool {
+        if let Some((root, _)) = &self.slice {
+            return root.step_transition(per_step);
+        }
+        let per_step = per_step.max(1);
+        let mut held = HeldAspaces::new();
+        let done = {
+            let mut inner = self.inner.lock();
+            let Some(t) = inner.transition else {
+                return true;
+            };
+            let (lo, hi) = (
+                t.index.saturating_mul(PAGE),
+                t.index.saturating_add(1).saturating_mul(PAGE),
+            );
+            let mut walk = inner.mappings.overlapping_after(lo, hi, t.after);
+            let mut visited = 0;
+            let mut ended = false;
+            // A step also ends when `held` has no room left without the heap.
+            while visited < per_step && !held.is_full() {
+                let Some((vmo_offset, m)) = walk.next() else {
+                    ended = true;
+                    break;
+                };
+                visited += 1;
+                if let Some(aspace) = m.aspace.upgrade() {
+                    // Inside the mapping's [base, base + len): the window meets the page.
+                    let vaddr = m.base + (lo - vmo_offset) as usize;
+                    aspace.unmap_pages_for_vmo(vaddr, 1);
+                    held.keep_inline(aspace);
+                }
+            }
+            let after = walk.last_key().or(t.after);
+            if ended {
+                inner.transition = None;
+                if let Some(old) = t.old {
+                    self.release_frame(old);
+                }
+            } else if let Some(cur) = inner.transition.as_mut() {
+                cur.after = after;
+            }
+            ended
+        };
+        // The step's VMO lock is released: its address-space references may go now.
+        drop(held);
+        done
+    }
+
+    /// Drives the frame change in progress (`Transition`) to its end, [`FRAME_CHANGE_STEP_ENTRIES`]
+    /// mappings per hold of the VMO lock, calling `preempt` (with no lock held) between two.
+    pub fn finish_transition(&self, preempt: &mut dyn FnMut()) {
+        while !self.step_transition(FRAME_CHANGE_STEP_ENTRIES) {
+            preempt();
+        }
     }
 
     /// Takes page `index` (just removed from `pages`) out of its run's count.

@@ -104,18 +104,43 @@ pub fn write(
     check_range(&vmo, offset, len as u64)?;
     let user = UserInBuffer::new(buffer, len);
     user.check(ctx.user_memory())?;
-    let done = copy_direct(ctx, len, &mut |mem, done, n| {
-        let mut at = buffer + done;
-        vmo.write_pages(offset + done as u64, n, &mut |frame, in_page, l| {
-            let ok = mem.user_to_frame_nofault(at, frame, in_page, l);
-            at += l;
-            ok
+    // A page changing frame in steps (`ERR_SHOULD_WAIT`: a commit over zero-page entries or a
+    // copy-on-write break in a VMO mapped in many places) is waited for by driving the change,
+    // with preemption points, then the write starts again (rewriting the same bytes).
+    waiting_out_frame_changes(ctx, &vmo, &mut |ctx| {
+        let done = copy_direct(ctx, len, &mut |mem, done, n| {
+            let mut at = buffer + done;
+            vmo.write_pages(offset + done as u64, n, &mut |frame, in_page, l| {
+                let ok = mem.user_to_frame_nofault(at, frame, in_page, l);
+                at += l;
+                ok
+            })
+        })?;
+        copy_buffered(ctx, done, len, &mut |mem, done, chunk| {
+            user.read_at(mem, done, chunk)?;
+            vmo.write_or_wait(offset + done as u64, chunk)
         })
-    })?;
-    copy_buffered(ctx, done, len, &mut |mem, done, chunk| {
-        user.read_at(mem, done, chunk)?;
-        vmo.write(offset + done as u64, chunk)
     })
+}
+
+/// Runs `op` until it returns anything but `ZX_ERR_SHOULD_WAIT`, which means a page of `vmo`
+/// is changing frame in steps (`Vmo::finish_transition`): the change is driven to its end, one
+/// step per hold of the VMO lock with a preemption point between two, before `op` runs again.
+/// `op` must be repeatable.
+pub(crate) fn waiting_out_frame_changes(
+    ctx: &mut dyn SyscallContext,
+    vmo: &Vmo,
+    op: &mut dyn FnMut(&mut dyn SyscallContext) -> ZxResult,
+) -> ZxResult {
+    loop {
+        match op(ctx) {
+            Err(Status::ERR_SHOULD_WAIT) => {
+                vmo.finish_transition(&mut || ctx.preempt_point());
+                ctx.preempt_point();
+            }
+            r => return r,
+        }
+    }
 }
 
 /// One step of [`copy_direct`]: `(user memory, bytes done, bytes wanted)` -> bytes copied.
@@ -402,7 +427,9 @@ fn commit_in_steps(ctx: &mut dyn SyscallContext, vmo: &Vmo, offset: u64, size: u
     let mut at = offset / page;
     while at < end {
         let step_end = end.min(at + COMMIT_STEP_PAGES);
-        vmo.commit(at * page, (step_end - at) * page)?;
+        waiting_out_frame_changes(ctx, vmo, &mut |_| {
+            vmo.commit_or_wait(at * page, (step_end - at) * page)
+        })?;
         at = step_end;
         if at < end {
             ctx.preempt_point();
@@ -462,20 +489,23 @@ pub(crate) fn zero_range(
         decommit_in_steps(ctx, vmo, first_full / page, last_full / page)?;
     }
     let zeros = [0u8; PAGE_SIZE];
-    let partial = |lo: u64, hi: u64| -> ZxResult {
+    // A page changing frame in steps is waited for with preemption points.
+    let partial = |ctx: &mut dyn SyscallContext, lo: u64, hi: u64| -> ZxResult {
         if lo < hi && vmo.frame_of(lo / page).is_some() {
-            vmo.write(lo, &zeros[..(hi - lo) as usize])?;
+            waiting_out_frame_changes(ctx, vmo, &mut |_| {
+                vmo.write_or_wait(lo, &zeros[..(hi - lo) as usize])
+            })?;
         }
         Ok(())
     };
     if first_full >= last_full {
         // The range lies within one or two pages and covers none of them whole.
         let split = first_full.min(end);
-        partial(offset, split)?;
-        partial(split, end)
+        partial(ctx, offset, split)?;
+        partial(ctx, split, end)
     } else {
-        partial(offset, first_full)?;
-        partial(last_full, end)
+        partial(ctx, offset, first_full)?;
+        partial(ctx, last_full, end)
     }
 }
 
@@ -543,7 +573,7 @@ pub fn create_child(
     }
     let options = options & !ZX_VMO_CHILD_NO_WRITE;
     let (parent, in_rights) = lookup(ctx, vmo, ZX_RIGHT_DUPLICATE | ZX_RIGHT_READ, Object::as_vmo)?;
-    let child = parent.create_child(options, offset, size)?;
+    let child = parent.create_child_in_steps(options, offset, size, &mut || ctx.preempt_point())?;
     // ZIRCON: the child takes the parent's name when the parent handle may read it
     // (`VmObjectDispatcher::CreateChild`'s `copy_name`: the handle's GET_PROPERTY right).
     if in_rights & ZX_RIGHT_GET_PROPERTY != 0 {

@@ -38,6 +38,13 @@ tests!(
     kernel_stats_many_address_spaces,
     teardown_of_a_full_address_space,
     decommit_of_a_page_mapped_60k_times,
+    write_to_a_page_read_in_60k_mappings,
+    write_to_a_shared_page_mapped_60k_times,
+    write_fault_on_a_page_read_in_60k_mappings,
+    write_fault_on_a_shared_page_mapped_60k_times,
+    commit_of_a_shared_page_mapped_60k_times,
+    write_memory_to_a_shared_page_mapped_60k_times,
+    snapshot_of_a_page_mapped_60k_times,
     snapshot_of_most_memory,
     attribution_of_a_snapshot_of_most_memory,
 );
@@ -653,6 +660,294 @@ fn decommit_of_a_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
     // SAFETY: nothing refers to the mappings.
     check!(unsafe { sub.destroy() });
     r
+}
+
+/// One page of a fresh VMO read through 60 000 mappings (each shows the zero page), then written
+/// with `zx_vmo_write`: the commit removes the 60 000 zero-page entries before the frame enters
+/// the VMO.
+fn write_to_a_page_read_in_60k_mappings(ctx: &Ctx) -> TestResult {
+    let page = vmo(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let r = bounded_after(
+        ctx,
+        "write to a page read in 60 000 mappings",
+        nr::ZX_SYS_VMO_WRITE,
+        &mut || {
+            check!(page.op_range(ZX_VMO_OP_DECOMMIT, 0, PAGE as u64));
+            for i in 0..MAPPINGS {
+                // SAFETY: `base + i * PAGE` lies in a readable mapping of `page`.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure_eq!(b, 0);
+            }
+            Ok(())
+        },
+        &mut || {
+            check!(page.write(&[1], 0));
+            for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+                // SAFETY: `base + i * PAGE` lies in a readable mapping of `page`.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure!(b == 1, "mapping {i} after the write: {b}");
+            }
+            Ok(())
+        },
+    );
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
+}
+
+/// One committed page shared with a snapshot and populated in 60 000 mappings of its parent,
+/// then written with `zx_vmo_write`: the copy-on-write break removes the 60 000 entries of the
+/// shared frame.
+fn write_to_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    let page = committed(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let mut child = None;
+    let r = bounded_after(
+        ctx,
+        "write to a shared page mapped 60 000 times",
+        nr::ZX_SYS_VMO_WRITE,
+        &mut || {
+            child = None;
+            child = Some(check!(page.create_child(
+                abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT,
+                0,
+                PAGE as u64
+            )));
+            // SAFETY: MAP_RANGE only adds page-table entries for what is mapped.
+            check!(unsafe { sub.op_range(ZX_VMAR_OP_MAP_RANGE, base, MAPPINGS * PAGE) });
+            Ok(())
+        },
+        &mut || {
+            check!(page.write(&[2], 0));
+            for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+                // SAFETY: `base + i * PAGE` lies in a readable mapping of `page`.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure!(b == 2, "mapping {i} after the write: {b}");
+            }
+            Ok(())
+        },
+    );
+    drop(child);
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
+}
+
+/// One page read through 60 000 mappings (each shows the zero page), then written through the
+/// first by a store: the write fault commits the page over the 60 000 zero-page entries.
+fn write_fault_on_a_page_read_in_60k_mappings(ctx: &Ctx) -> TestResult {
+    let page = vmo(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let r = bounded_after(
+        ctx,
+        "write fault on a page read in 60 000 mappings",
+        abi::irqoff::PAGE_FAULT as u32,
+        &mut || {
+            check!(page.op_range(ZX_VMO_OP_DECOMMIT, 0, PAGE as u64));
+            for i in 0..MAPPINGS {
+                // SAFETY: `base + i * PAGE` lies in a readable mapping of `page`.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure_eq!(b, 0);
+            }
+            Ok(())
+        },
+        &mut || {
+            // SAFETY: `base + (MAPPINGS - 1) * PAGE` lies in a writable mapping of `page`.
+            unsafe { core::ptr::write_volatile((base + (MAPPINGS - 1) * PAGE) as *mut u8, 3) };
+            for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+                // SAFETY: as above, readable.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure!(b == 3, "mapping {i} after the write: {b}");
+            }
+            Ok(())
+        },
+    );
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
+}
+
+/// A page shared with a snapshot and populated in 60 000 mappings of its parent (`prepare`),
+/// then `call` on it; `check` reads the first, middle and last mapping afterwards.
+fn shared_page_mapped_60k_times(
+    ctx: &Ctx,
+    name: &str,
+    number: u32,
+    call: &mut dyn FnMut(&Vmo, usize) -> TestResult,
+) -> TestResult {
+    let page = committed(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let mut child = None;
+    let r = bounded_after(
+        ctx,
+        name,
+        number,
+        &mut || {
+            child = None;
+            check!(page.write(&[7], 0));
+            child = Some(check!(page.create_child(
+                abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT,
+                0,
+                PAGE as u64
+            )));
+            // SAFETY: MAP_RANGE only adds page-table entries for what is mapped.
+            check!(unsafe { sub.op_range(ZX_VMAR_OP_MAP_RANGE, base, MAPPINGS * PAGE) });
+            Ok(())
+        },
+        &mut || call(&page, base),
+    );
+    let mut in_child = [0u8; 1];
+    if let Some(c) = &child {
+        check!(c.read(&mut in_child, 0));
+    }
+    drop(child);
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r?;
+    ensure!(
+        in_child[0] == 7,
+        "the snapshot holds {} instead of 7",
+        in_child[0]
+    );
+    Ok(())
+}
+
+/// A shared page mapped 60 000 times, written through the last mapping by a store: the write
+/// fault's copy-on-write break removes the 60 000 entries of the shared frame.
+fn write_fault_on_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    shared_page_mapped_60k_times(
+        ctx,
+        "write fault on a shared page mapped 60 000 times",
+        abi::irqoff::PAGE_FAULT as u32,
+        &mut |_, base| {
+            // SAFETY: `base + (MAPPINGS - 1) * PAGE` lies in a writable mapping of the page.
+            unsafe { core::ptr::write_volatile((base + (MAPPINGS - 1) * PAGE) as *mut u8, 9) };
+            for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+                // SAFETY: as above, readable.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure!(b == 9, "mapping {i} after the write: {b}");
+            }
+            Ok(())
+        },
+    )
+}
+
+/// A shared page mapped 60 000 times, then COMMIT: the copy-on-write break (a commit is for
+/// writing) removes the 60 000 entries of the shared frame.
+fn commit_of_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    shared_page_mapped_60k_times(
+        ctx,
+        "commit of a shared page mapped 60 000 times",
+        nr::ZX_SYS_VMO_OP_RANGE,
+        &mut |page, base| {
+            check!(page.op_range(ZX_VMO_OP_COMMIT, 0, PAGE as u64));
+            // SAFETY: `base` lies in a readable mapping of the page.
+            let b = unsafe { core::ptr::read_volatile(base as *const u8) };
+            ensure_eq!(b, 7);
+            Ok(())
+        },
+    )
+}
+
+/// One committed page populated (writable) in 60 000 mappings, then a snapshot of it: the
+/// snapshot removes the 60 000 writable entries before the frame is shared. A store through a
+/// mapping afterwards must not reach the snapshot.
+fn snapshot_of_a_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    let page = committed(1)?;
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, &page, 0, PAGE));
+    }
+    let child = core::cell::RefCell::new(None);
+    let r = bounded_after(
+        ctx,
+        "snapshot of a page mapped 60 000 times",
+        nr::ZX_SYS_VMO_CREATE_CHILD,
+        &mut || {
+            *child.borrow_mut() = None;
+            check!(page.write(&[5], 0));
+            // SAFETY: MAP_RANGE only adds page-table entries for what is mapped.
+            check!(unsafe { sub.op_range(ZX_VMAR_OP_MAP_RANGE, base, MAPPINGS * PAGE) });
+            Ok(())
+        },
+        &mut || {
+            *child.borrow_mut() = Some(check!(page.create_child(
+                abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT,
+                0,
+                PAGE as u64
+            )));
+            Ok(())
+        },
+    );
+    let r = r.and_then(|()| {
+        for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+            // SAFETY: `base + i * PAGE` lies in a writable mapping of `page`.
+            unsafe { core::ptr::write_volatile((base + i * PAGE) as *mut u8, 6) };
+        }
+        let mut in_child = [0u8; 1];
+        if let Some(c) = &*child.borrow() {
+            check!(c.read(&mut in_child, 0));
+        }
+        ensure!(
+            in_child[0] == 5,
+            "the snapshot holds {} instead of 5",
+            in_child[0]
+        );
+        Ok(())
+    });
+    drop(child);
+    // SAFETY: nothing refers to the mappings.
+    check!(unsafe { sub.destroy() });
+    r
+}
+
+/// A shared page mapped 60 000 times, written with `zx_process_write_memory` (into this
+/// process, through the first mapping): the copy-on-write break removes the 60 000 entries of
+/// the shared frame.
+fn write_memory_to_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
+    let h = ctx.process.handle().raw() as usize;
+    shared_page_mapped_60k_times(
+        ctx,
+        "write_memory to a shared page mapped 60 000 times",
+        nr::ZX_SYS_PROCESS_WRITE_MEMORY,
+        &mut |_, base| {
+            let byte = [4u8];
+            let mut actual = 0usize;
+            // SAFETY: `byte` and `actual` are valid for the call; `base` is mapped writable.
+            let s = st(unsafe {
+                syscall6(
+                    nr::ZX_SYS_PROCESS_WRITE_MEMORY,
+                    h,
+                    base,
+                    byte.as_ptr() as usize,
+                    1,
+                    &mut actual as *mut usize as usize,
+                    0,
+                )
+            });
+            ensure!(s == Status::OK, "write_memory: {s:?}");
+            ensure_eq!(actual, 1);
+            for i in [0, MAPPINGS / 2, MAPPINGS - 1] {
+                // SAFETY: `base + i * PAGE` lies in a readable mapping of the page.
+                let b = unsafe { core::ptr::read_volatile((base + i * PAGE) as *const u8) };
+                ensure!(b == 4, "mapping {i} after the write: {b}");
+            }
+            Ok(())
+        },
+    )
 }
 
 /// ZX_INFO_VMO of a VMO holding 3/4 of memory that shares every page with a snapshot (each page
