@@ -8,7 +8,7 @@ use alloc::sync::Arc;
 
 use abi::PAGE_SIZE;
 
-use crate::arch_traits::MmuFlags;
+use crate::arch_traits::{MmuFlags, PhysAddr, PhysMem};
 
 use super::{AddressSpace, Child, Tree};
 use crate::mapping::VmMapping;
@@ -170,15 +170,7 @@ impl AddressSpace {
         m: &VmMapping,
         zero_checked: &mut bool,
     ) -> Result<usize, String> {
-        if !m.max_perms.contains(m.perms) {
-            return Err(format!("mapping {base:#x}: perms above max"));
-        }
-        if !len.is_multiple_of(PAGE_SIZE) || !m.vmo_offset.is_multiple_of(PAGE_SIZE as u64) {
-            return Err(format!("mapping {base:#x}: unaligned"));
-        }
-        m.vmo_offset
-            .checked_add(len as u64)
-            .ok_or_else(|| format!("mapping {base:#x}: vmo window overflows"))?;
+        Self::check_mapping_shape(base, len, m)?;
         let inner = m.vmo.lock();
         match inner.mappings.get(self.backref_key(m.vmo_offset, m.uid)) {
             Some(r) if r.base == base && r.size == len => {}
@@ -223,13 +215,8 @@ impl AddressSpace {
                 // Legal only for a page of the VMO that is not committed, read-only, in a VMO
                 // whose commits remove zero-frame entries.
                 zero_seen = true;
-                let ok = frame.is_none()
-                    && index < inner.page_count
-                    && flags == read_only
-                    && !flags.contains(MmuFlags::WRITE)
-                    && !m.perms.is_empty()
-                    && m.vmo.zero_mapped();
-                if bad.is_none() && !ok {
+                let ok = frame.is_none() && index < inner.page_count && flags == read_only;
+                if bad.is_none() && !(ok && zero_entries_allowed(m)) {
                     bad = Some(format!(
                         "pte {vaddr:#x}: the zero frame {flags:?}, but the mapping says {frame:?} {read_only:?} (page {index} of {})",
                         inner.page_count
@@ -250,16 +237,43 @@ impl AddressSpace {
         }
         if zero_seen && !*zero_checked {
             *zero_checked = true;
-            let mut contents = alloc::vec![0u8; PAGE_SIZE];
-            m.vmo.phys().read(zero_frame, 0, &mut contents);
-            if let Some(at) = contents.iter().position(|&b| b != 0) {
-                return Err(format!(
-                    "the zero frame {zero_frame:?} holds {:#x} at byte {at}",
-                    contents[at]
-                ));
-            }
+            check_zero_frame(m.vmo.phys(), zero_frame)?;
         }
         Ok(present)
+    }
+
+    /// A mapping's own fields: permissions within its maximum, page-aligned, a VMO window that
+    /// does not overflow.
+    fn check_mapping_shape(base: usize, len: usize, m: &VmMapping) -> Result<(), String> {
+        if !m.max_perms.contains(m.perms) {
+            return Err(format!("mapping {base:#x}: perms above max"));
+        }
+        if !len.is_multiple_of(PAGE_SIZE) || !m.vmo_offset.is_multiple_of(PAGE_SIZE as u64) {
+            return Err(format!("mapping {base:#x}: unaligned"));
+        }
+        m.vmo_offset
+            .checked_add(len as u64)
+            .ok_or_else(|| format!("mapping {base:#x}: vmo window overflows"))?;
+        Ok(())
+    }
+}
+
+/// May a mapping hold read-only zero-frame entries at all: a mapping with some access, of a
+/// VMO whose commits remove zero-frame entries (the entry's own conditions are the caller's).
+fn zero_entries_allowed(m: &VmMapping) -> bool {
+    !m.perms.is_empty() && m.vmo.zero_mapped()
+}
+
+/// The zero frame holds only zeros.
+fn check_zero_frame(phys: &dyn PhysMem, zero_frame: PhysAddr) -> Result<(), String> {
+    let mut contents = alloc::vec![0u8; PAGE_SIZE];
+    phys.read(zero_frame, 0, &mut contents);
+    match contents.iter().position(|&b| b != 0) {
+        Some(at) => Err(format!(
+            "the zero frame {zero_frame:?} holds {:#x} at byte {at}",
+            contents[at]
+        )),
+        None => Ok(()),
     }
 }
 

@@ -4,9 +4,9 @@
 use abi::{Status, ZxResult, PAGE_SIZE};
 
 use super::{AddressSpace, Batch, FAULT_AROUND_SIZE};
-use crate::arch_traits::{MmuFlags, TlbFlush};
+use crate::arch_traits::{Mmu, MmuFlags, TlbFlush};
 use crate::mapping::VmMapping;
-use crate::vmo::{HeldAspaces, Vmo};
+use crate::vmo::{HeldAspaces, Vmo, VmoInner};
 
 impl AddressSpace {
     /// Removes the page-table entries of `[vaddr, vaddr + len)` (page-aligned) and flushes them
@@ -181,33 +181,17 @@ impl AddressSpace {
         let result =
             result.map(|f| flush = core::mem::replace(&mut flush, TlbFlush::none()).merge(f));
         if result.is_ok() {
-            // Fault-around: the committed pages that follow, up to the end of the aligned
-            // window of FAULT_AROUND_PAGES (so within the faulting page's page table), the
-            // mapping and the VMO, stopping at the first page not committed. Nothing is
-            // committed for them.
             let window_end = (page_vaddr / FAULT_AROUND_SIZE + 1) * FAULT_AROUND_SIZE;
             let end = window_end.min(base + len);
-            let last = index + ((end - page_vaddr) / PAGE_SIZE) as u64;
-            let committed = inner.pages.range(index + 1..last.min(inner.page_count));
-            for (next, (&i, &f)) in (index + 1..).zip(committed) {
-                if i != next {
-                    break;
-                }
-                let vaddr = page_vaddr + (i - index) as usize * PAGE_SIZE;
-                if mmu.query(vaddr).is_some() {
-                    continue;
-                }
-                let around_flags =
-                    if m.vmo.frame_is_shared(f) || Vmo::read_only_now_locked(&inner, i) {
-                        read_only
-                    } else {
-                        flags
-                    };
-                match mmu.map(vaddr, f, around_flags) {
-                    Ok(f) => flush = core::mem::replace(&mut flush, TlbFlush::none()).merge(f),
-                    Err(_) => break,
-                }
-            }
+            let around = fault_around(
+                &mut **mmu,
+                &inner,
+                &m.vmo,
+                (page_vaddr, index),
+                end,
+                (flags, read_only),
+            );
+            flush = flush.merge(around);
         }
         mmu.flush(flush);
         result
@@ -243,4 +227,41 @@ impl AddressSpace {
             }
         }
     }
+}
+
+/// Fault-around after a fault at `(vaddr, index)`: maps the committed pages that follow, up to
+/// `end` (the end of the aligned window of FAULT_AROUND_PAGES, so within the faulting page's page
+/// table, the mapping and the VMO), stopping at the first page not committed; nothing is
+/// committed for them. A page shared with another VMO, or changing frame, is mapped `read_only`
+/// (the second of `(flags, read_only)`). Returns what must be flushed.
+fn fault_around(
+    mmu: &mut dyn Mmu,
+    inner: &VmoInner,
+    vmo: &Vmo,
+    (vaddr, index): (usize, u64),
+    end: usize,
+    (flags, read_only): (MmuFlags, MmuFlags),
+) -> TlbFlush {
+    let mut flush = TlbFlush::none();
+    let last = index + ((end - vaddr) / PAGE_SIZE) as u64;
+    let committed = inner.pages.range(index + 1..last.min(inner.page_count));
+    for (next, (&i, &f)) in (index + 1..).zip(committed) {
+        if i != next {
+            break;
+        }
+        let at = vaddr + (i - index) as usize * PAGE_SIZE;
+        if mmu.query(at).is_some() {
+            continue;
+        }
+        let around_flags = if vmo.frame_is_shared(f) || Vmo::read_only_now_locked(inner, i) {
+            read_only
+        } else {
+            flags
+        };
+        match mmu.map(at, f, around_flags) {
+            Ok(f) => flush = flush.merge(f),
+            Err(_) => break,
+        }
+    }
+    flush
 }

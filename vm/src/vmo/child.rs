@@ -161,38 +161,7 @@ impl Vmo {
                 end,
                 after: None,
             });
-            while let Some(w) = inner.snapshot_walk {
-                let (lo, hi) = (w.first.saturating_mul(PAGE), w.end.saturating_mul(PAGE));
-                let mut walk = inner.mappings.overlapping_after(lo, hi, w.after);
-                let mut visited = 0;
-                let mut ended = false;
-                // A step also ends when `held` has no room left without the heap.
-                while visited < FRAME_CHANGE_STEP_ENTRIES && !held.is_full() {
-                    let Some((vmo_offset, m)) = walk.next() else {
-                        ended = true;
-                        break;
-                    };
-                    visited += 1;
-                    let map_end = vmo_offset.saturating_add(m.size as u64);
-                    let (a, b) = (lo.max(vmo_offset), hi.min(map_end));
-                    if a >= b {
-                        continue;
-                    }
-                    if let Some(aspace) = m.aspace.upgrade() {
-                        // Both fit in usize: they lie inside the mapping's [base, base + len).
-                        let vaddr = m.base + (a - vmo_offset) as usize;
-                        aspace.unmap_pages_for_vmo(vaddr, ((b - a) / PAGE) as usize);
-                        held.keep_inline(aspace);
-                    }
-                }
-                if ended {
-                    inner.snapshot_walk = None;
-                    break;
-                }
-                let after = walk.last_key();
-                if let Some(w) = inner.snapshot_walk.as_mut() {
-                    w.after = after;
-                }
+            while !Self::snapshot_walk_step(&mut inner, &mut held) {
                 drop(inner);
                 // The step's VMO lock is released: its address-space references may go now.
                 held.release();
@@ -204,22 +173,7 @@ impl Vmo {
         }
         let end = clip(&inner);
         self.in_family.store(true, Ordering::Relaxed);
-        // The child's page list: a clone of the parent's when the range covers it all (the
-        // common case: a structural copy), else the range, re-keyed, built in one sorted pass.
-        let (pages, run_counts) = if first == 0 && end == inner.page_count {
-            (inner.pages.clone(), inner.run_counts.clone())
-        } else {
-            let pages: BTreeMap<u64, PhysAddr> = inner
-                .pages
-                .range(first..end)
-                .map(|(&index, &frame)| (index - first, frame))
-                .collect();
-            let mut run_counts = BTreeMap::new();
-            for &at in pages.keys() {
-                *run_counts.entry(at / COUNT_RUN).or_insert(0u32) += 1;
-            }
-            (pages, run_counts)
-        };
+        let (pages, run_counts) = Self::snapshot_pages(&inner, first, end);
         for &frame in pages.values() {
             self.phys.share(frame);
         }
@@ -239,5 +193,63 @@ impl Vmo {
         let child = Vmo::new_object(self.phys.clone(), options, page_count, size, init);
         self.children.fetch_add(1, Ordering::Relaxed);
         Ok(Arc::new(child))
+    }
+
+    /// One step of a snapshot's walk (`inner.snapshot_walk`): removes the range's entries from
+    /// at most [`FRAME_CHANGE_STEP_ENTRIES`] mappings (fewer when `held` has no room left without
+    /// the heap). Returns true, with the walk cleared, when no mapping is left.
+    fn snapshot_walk_step(inner: &mut VmoInner, held: &mut HeldAspaces) -> bool {
+        let Some(w) = inner.snapshot_walk else {
+            return true;
+        };
+        let (lo, hi) = (w.first.saturating_mul(PAGE), w.end.saturating_mul(PAGE));
+        let mut walk = inner.mappings.overlapping_after(lo, hi, w.after);
+        let mut visited = 0;
+        while visited < FRAME_CHANGE_STEP_ENTRIES && !held.is_full() {
+            let Some((vmo_offset, m)) = walk.next() else {
+                inner.snapshot_walk = None;
+                return true;
+            };
+            visited += 1;
+            let map_end = vmo_offset.saturating_add(m.size as u64);
+            let (a, b) = (lo.max(vmo_offset), hi.min(map_end));
+            if a >= b {
+                continue;
+            }
+            if let Some(aspace) = m.aspace.upgrade() {
+                // Both fit in usize: they lie inside the mapping's [base, base + len).
+                let vaddr = m.base + (a - vmo_offset) as usize;
+                aspace.unmap_pages_for_vmo(vaddr, ((b - a) / PAGE) as usize);
+                held.keep_inline(aspace);
+            }
+        }
+        let after = walk.last_key();
+        if let Some(w) = inner.snapshot_walk.as_mut() {
+            w.after = after;
+        }
+        false
+    }
+
+    /// A snapshot's page list and run counts for pages `[first, end)` of `inner`, re-keyed from
+    /// 0: a clone of the parent's when the range covers it all (the common case: a structural
+    /// copy), else the range, built in one sorted pass.
+    fn snapshot_pages(
+        inner: &VmoInner,
+        first: u64,
+        end: u64,
+    ) -> (BTreeMap<u64, PhysAddr>, BTreeMap<u64, u32>) {
+        if first == 0 && end == inner.page_count {
+            return (inner.pages.clone(), inner.run_counts.clone());
+        }
+        let pages: BTreeMap<u64, PhysAddr> = inner
+            .pages
+            .range(first..end)
+            .map(|(&index, &frame)| (index - first, frame))
+            .collect();
+        let mut run_counts = BTreeMap::new();
+        for &at in pages.keys() {
+            *run_counts.entry(at / COUNT_RUN).or_insert(0u32) += 1;
+        }
+        (pages, run_counts)
     }
 }
