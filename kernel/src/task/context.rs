@@ -164,6 +164,7 @@ pub fn start_process(
 pub fn wait_one(thread: &Thread, object: &Object, want: u32, deadline: i64) -> (ZxResult, u32) {
     let deadline = if deadline < 0 { 0 } else { deadline as u64 };
     interrupts::without_interrupts(|| loop {
+        let seen = sched::wake_seq();
         let observed = object.signals();
         if observed & want != 0 {
             return (Ok(()), observed);
@@ -174,7 +175,7 @@ pub fn wait_one(thread: &Thread, object: &Object, want: u32, deadline: i64) -> (
         if clock::now_ns() >= deadline {
             return (Err(Status::ERR_TIMED_OUT), observed);
         }
-        sched::block_current(deadline);
+        sched::block_current(deadline, seen);
     })
 }
 

@@ -122,7 +122,7 @@ ktest! {
             while clock::now_ns() < deadline {
                 CALLS.fetch_add(1, Ordering::SeqCst);
                 let before = ROUNDS.load(Ordering::SeqCst);
-                x86_64::instructions::interrupts::without_interrupts(|| sched::block_current(deadline));
+                x86_64::instructions::interrupts::without_interrupts(|| sched::block_current(deadline, sched::wake_seq()));
                 ROUNDS_WHILE_BLOCKED.fetch_add(ROUNDS.load(Ordering::SeqCst) - before, Ordering::SeqCst);
             }
             LATE_NS.store(clock::now_ns() - deadline, Ordering::SeqCst);
@@ -238,9 +238,21 @@ ktest! {
             ensure_eq!(run("victim", victim::LEAK)?, 3);
         }
         ensure_eq!(run("victim", victim::WRITE_READ_ONLY)?, ZX_TASK_RETCODE_EXCEPTION_KILL);
-        // Let the idle thread run so the last dead thread's stack is reaped.
-        sched::yield_now();
-        let after = counts();
+        // Let the idle thread run so the last dead thread's stack is reaped; with several CPUs
+        // the CPU that ran it reaps it (and drops the process) when it switches away, which
+        // may come a little after the exit was seen here: wait up to 50 ticks for that.
+        let mut after = counts();
+        for _ in 0..50 {
+            sched::yield_now();
+            after = counts();
+            if after == before {
+                break;
+            }
+            let t = sched::ticks();
+            sched::preemptible(|| while sched::ticks() == t {
+                core::hint::spin_loop();
+            });
+        }
         ensure!(after == before,
             "[free frames, table pages, kernel stacks, handles, processes]: {before:?} -> {after:?}");
         Ok(())
