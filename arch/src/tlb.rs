@@ -6,7 +6,7 @@
 //!    CPU it answers requests addressed to itself ([`poll`]), so two senders never wait for
 //!    each other.
 //! 2. It writes the range (a page range, or "everything"), then the set of target CPUs
-//!    ([`PENDING`], one bit per CPU), and sends one [`crate::apic::TLB_VECTOR`] IPI to each
+//!    (`PENDING`, one bit per CPU), and sends one [`crate::apic::TLB_VECTOR`] IPI to each
 //!    target.
 //! 3. Each target, in the IPI handler or in [`poll`] (called by every spin on a kernel lock and
 //!    every wait of this module), reads the range, invalidates it (one `invlpg` per page up to

@@ -20,8 +20,8 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use arch::paging::{self, FrameSource, X86Mmu};
 use arch::percpu::MAX_CPUS;
-use core::sync::atomic::{AtomicU64, Ordering};
 use arch::trap::PageFaultInfo;
+use core::sync::atomic::{AtomicU64, Ordering};
 use lock_order::{Class, OrderedMutex};
 use spin::Mutex;
 use vm::{AddressSpace, AspaceConfig, RandomSource};
@@ -206,7 +206,10 @@ pub fn switch_aspace(next: Option<UserAspace>) -> Option<UserAspace> {
         paging::activate(root);
         let old = core::mem::replace(&mut *current, next);
         if let Some(o) = &old {
-            if current.as_ref().is_none_or(|n| !Arc::ptr_eq(&n.cpus, &o.cpus)) {
+            if current
+                .as_ref()
+                .is_none_or(|n| !Arc::ptr_eq(&n.cpus, &o.cpus))
+            {
                 o.cpus.fetch_and(!bit, Ordering::SeqCst);
             }
         }

@@ -55,7 +55,10 @@ pub fn init(rsdp_addr: Option<u64>, phys_offset: u64) {
     let bsp = arch::apic::init_boot(phys_offset);
     percpu::set_apic_id(0, bsp);
     let timer_hz = arch::apic::calibrate_timer(10);
-    log::info!("smp: local APIC timer {} MHz (measured)", timer_hz / 1_000_000);
+    log::info!(
+        "smp: local APIC timer {} MHz (measured)",
+        timer_hz / 1_000_000
+    );
     let listed = match rsdp_addr {
         // SAFETY: the bootloader's `rsdp_addr` is the firmware's RSDP, and `phys_offset` its
         // mapping of all physical memory (the first 4 GiB at least).

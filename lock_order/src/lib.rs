@@ -196,6 +196,8 @@ static HELD: [spin::Mutex<Held>; MAX_CPUS] = [const { spin::Mutex::new(Held::new
 
 /// The kernel's hooks: the running CPU's index and the work to do while spinning for a lock.
 struct Hooks {
+    // Read by the kernel's per-CPU stacks only; the host's stacks are per thread.
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
     cpu_index: fn() -> usize,
     spin: fn(),
 }

@@ -9,7 +9,8 @@
 //! Page-table pages come from [`DirectPhysMem`] as [`FrameKind::Table`] frames. `map` allocates
 //! every missing level before linking any, so running out of frames changes nothing. `unmap`
 //! unlinks every intermediate table it leaves empty, and the frames are returned at the next
-//! `flush` — after the TLB and the paging-structure caches forgot them. Dropping the `X86Mmu`
+//! `flush` — after the TLB and the paging-structure caches of every CPU forgot them (the
+//! shootdown to the CPUs of its mask returns only after each flushed). Dropping the `X86Mmu`
 //! frees every table (never the leaf frames: they belong to VMOs).
 //!
 //! Only addresses below `extable::USER_END` are managed: a request for a kernel-half address is

@@ -373,6 +373,9 @@ impl SyscallContext for Ctx {
 
     fn kernel_stats(&mut self) -> Result<[u64; abi::kstats::COUNT], Status> {
         use abi::kstats as k;
+        // Exits already signalled but whose CPU has not left the thread yet (its stack and the
+        // last references to it and its process go then) count as done.
+        sched::settle_exits();
         let (checked, failed) = crate::mm::check_live_aspaces(sched::preempt_point);
         let mut s = [0; k::COUNT];
         s[k::FREE_FRAMES] = crate::frame_alloc::stats().free;

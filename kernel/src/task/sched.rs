@@ -122,9 +122,34 @@ fn sched_lock() -> SchedGuard {
     if cfg!(debug_assertions) && OWNER.load(Ordering::Relaxed) == me {
         reentered();
     }
-    let g = SCHED.lock();
+    LOCKS.fetch_add(1, Ordering::Relaxed);
+    let g = match SCHED.try_lock() {
+        Some(g) => g,
+        None => {
+            let t0 = arch::cpu::rdtsc();
+            let g = SCHED.lock();
+            CONTENDED.fetch_add(1, Ordering::Relaxed);
+            WAITED.fetch_add(arch::cpu::rdtsc() - t0, Ordering::Relaxed);
+            g
+        }
+    };
     OWNER.store(me, Ordering::Relaxed);
     SchedGuard(g)
+}
+
+/// Acquisitions of the scheduler lock, those that found it taken, and the TSC cycles spent
+/// waiting for it (the measure of the one run queue).
+static LOCKS: AtomicU64 = AtomicU64::new(0);
+static CONTENDED: AtomicU64 = AtomicU64::new(0);
+static WAITED: AtomicU64 = AtomicU64::new(0);
+
+/// `(acquisitions, contended, TSC cycles waited)` of the scheduler lock so far.
+pub fn lock_stats() -> (u64, u64, u64) {
+    (
+        LOCKS.load(Ordering::Relaxed),
+        CONTENDED.load(Ordering::Relaxed),
+        WAITED.load(Ordering::Relaxed),
+    )
 }
 
 #[cold]
@@ -393,7 +418,9 @@ pub fn schedule() {
         let mut busy = 0;
         let len = s.run_queue.len();
         for _ in 0..len {
-            let Some(t) = s.run_queue.pop_front() else { break };
+            let Some(t) = s.run_queue.pop_front() else {
+                break;
+            };
             if t.state() != State::Ready {
                 continue;
             }
@@ -431,7 +458,10 @@ pub fn schedule() {
         let load = next.saved_rsp.swap(0, Ordering::SeqCst);
         (next, load)
     };
-    debug_assert!(load != 0, "a thread was resumed without a saved stack pointer");
+    debug_assert!(
+        load != 0,
+        "a thread was resumed without a saved stack pointer"
+    );
     next.cpu.store(cpu, Ordering::SeqCst);
     let (bottom, top) = next.stack_range();
     arch::percpu::set_kernel_stack(top, top - bottom);
@@ -476,10 +506,29 @@ pub(super) fn finish_switch() {
     };
     drop(prev_aspace);
     if let Some(p) = prev {
-        if p.state() == State::Dead {
+        let dead = p.state() == State::Dead;
+        if dead {
             p.release_stack();
         }
         drop(p);
+        if dead {
+            EXITING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Threads marked dead whose CPU has not yet left them (their stack and the references their
+/// CPU holds go in [`finish_switch`]).
+static EXITING: AtomicU64 = AtomicU64::new(0);
+
+/// Waits (preemption points, up to one second) until every thread that exited has been left by
+/// its CPU, so counters of stacks, threads and processes include every exit already signalled.
+/// The caller holds no lock.
+pub fn settle_exits() {
+    let per_ms = (arch::irq::tsc_per_second() / 1000).max(1);
+    let end = arch::cpu::rdtsc() + per_ms * 1000;
+    while EXITING.load(Ordering::SeqCst) != 0 && arch::cpu::rdtsc() < end {
+        interrupts::without_interrupts(preempt_point);
     }
 }
 
@@ -491,6 +540,7 @@ pub fn exit_current() -> ! {
         let cur = current();
         // Its exception channel's kernel end goes (the user end sees PEER_CLOSED).
         cur.exception_port().shutdown();
+        EXITING.fetch_add(1, Ordering::SeqCst);
         cur.set_state(State::Dead);
         if let Some(p) = cur.process() {
             p.thread_exited(&cur);

@@ -265,7 +265,9 @@ impl Thread {
 
     /// Frees the kernel stack (the scheduler calls this once the CPU left a dead thread).
     pub(super) fn release_stack(&self) {
-        if let Some(stack) = self.stack.lock().take() {
+        // The stack lock is a leaf: released before the free, which shoots down every CPU.
+        let stack = self.stack.lock().take();
+        if let Some(stack) = stack {
             free_stack(stack);
         }
     }

@@ -165,10 +165,10 @@ fn finish(w: Writer, addr: usize, status: Option<Status>) -> TestResult {
             w.cell.count.load(SeqCst)
         )));
     }
-    check!(w
-        .thread
-        .handle()
-        .wait_one(ZX_THREAD_TERMINATED, zx::clock_get_monotonic() + 5_000_000_000));
+    check!(w.thread.handle().wait_one(
+        ZX_THREAD_TERMINATED,
+        zx::clock_get_monotonic() + 5_000_000_000
+    ));
     result
 }
 
