@@ -81,19 +81,16 @@ pub fn poll() {
     PENDING.fetch_and(!bit, Ordering::AcqRel);
 }
 
-/// The online CPUs as a mask.
-pub fn online_mask() -> u64 {
-    (0..MAX_CPUS)
-        .filter(|&i| percpu::online(i))
-        .fold(0, |m, i| m | (1 << i))
-}
-
 /// Invalidates `scope` on every CPU of `targets` other than this one, and returns once each
 /// has done it (see the module docs). One IPI per target. This CPU's own TLB is the caller's.
 /// Interrupts must be off; the caller holds no leaf lock.
 pub fn shootdown(targets: u64, scope: Scope) {
+    let online = percpu::online_mask();
+    if online & online.wrapping_sub(1) == 0 {
+        return; // One CPU: nobody else to tell.
+    }
     let me = 1u64 << percpu::cpu_index();
-    let targets = targets & !me & online_mask();
+    let targets = targets & !me & online;
     if targets == 0 || DISABLED.load(Ordering::Relaxed) {
         return;
     }
