@@ -123,7 +123,13 @@ pub fn shootdown(targets: u64, scope: Scope) {
 /// heap pages being unmapped. Interrupts must be off.
 pub fn shootdown_kernel(scope: Scope) {
     match scope {
-        Scope::Pages { start, pages } => flush_local(start, pages),
+        // Locally one `invlpg` per page whatever the count: a CR3 reload would also drop every
+        // user translation of the running thread (the heap frees large blocks often).
+        Scope::Pages { start, pages } => {
+            for i in 0..pages {
+                crate::paging::invlpg(start + i * 4096);
+            }
+        }
         Scope::All => flush_local(0, 0),
     }
     shootdown(u64::MAX, scope);
