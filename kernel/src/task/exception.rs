@@ -181,12 +181,10 @@ fn deliver_exception(
             continue;
         };
         state.set_channel_type(channel_type);
-        interrupts::without_interrupts(|| loop {
-            let seen = sched::wake_seq();
-            if shared.is_closed() || thread.kill_requested() {
-                break;
+        interrupts::without_interrupts(|| {
+            while !shared.is_closed() && !thread.kill_requested() {
+                sched::block_current(u64::MAX);
             }
-            sched::block_current(u64::MAX, seen);
         });
         if thread.kill_requested() {
             state.end();

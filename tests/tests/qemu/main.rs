@@ -5,6 +5,5 @@
 mod crash_reports;
 mod demo_failures;
 mod fuzz;
-mod shootdown;
 mod smp;
 mod utest_failures;
