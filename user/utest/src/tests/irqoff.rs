@@ -637,13 +637,20 @@ fn teardown_of_a_full_address_space(ctx: &Ctx) -> TestResult {
     )
 }
 
+/// A sub-VMAR holding [`MAPPINGS`] read-write mappings of the one page of `page`, side by side
+/// from its base (returned with it), not populated.
+fn mapped_everywhere(ctx: &Ctx, page: &Vmo) -> Result<(Vmar, usize), Failure> {
+    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+    for _ in 0..MAPPINGS {
+        check!(sub.map(RW, 0, page, 0, PAGE));
+    }
+    Ok((sub, base))
+}
+
 fn decommit_of_a_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
     // One page, populated in 60 000 mappings: its decommit removes 60 000 page-table entries.
     let page = committed(1)?;
-    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
-    for _ in 0..MAPPINGS {
-        check!(sub.map(RW, 0, &page, 0, PAGE));
-    }
+    let (sub, base) = mapped_everywhere(ctx, &page)?;
     let r = bounded(
         ctx,
         "decommit of a page in 60 000 mappings",
@@ -667,10 +674,7 @@ fn decommit_of_a_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
 /// the VMO.
 fn write_to_a_page_read_in_60k_mappings(ctx: &Ctx) -> TestResult {
     let page = vmo(1)?;
-    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
-    for _ in 0..MAPPINGS {
-        check!(sub.map(RW, 0, &page, 0, PAGE));
-    }
+    let (sub, base) = mapped_everywhere(ctx, &page)?;
     let r = bounded_after(
         ctx,
         "write to a page read in 60 000 mappings",
@@ -704,10 +708,7 @@ fn write_to_a_page_read_in_60k_mappings(ctx: &Ctx) -> TestResult {
 /// shared frame.
 fn write_to_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
     let page = committed(1)?;
-    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
-    for _ in 0..MAPPINGS {
-        check!(sub.map(RW, 0, &page, 0, PAGE));
-    }
+    let (sub, base) = mapped_everywhere(ctx, &page)?;
     let mut child = None;
     let r = bounded_after(
         ctx,
@@ -744,10 +745,7 @@ fn write_to_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
 /// first by a store: the write fault commits the page over the 60 000 zero-page entries.
 fn write_fault_on_a_page_read_in_60k_mappings(ctx: &Ctx) -> TestResult {
     let page = vmo(1)?;
-    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
-    for _ in 0..MAPPINGS {
-        check!(sub.map(RW, 0, &page, 0, PAGE));
-    }
+    let (sub, base) = mapped_everywhere(ctx, &page)?;
     let r = bounded_after(
         ctx,
         "write fault on a page read in 60 000 mappings",
@@ -786,10 +784,7 @@ fn shared_page_mapped_60k_times(
     call: &mut dyn FnMut(&Vmo, usize) -> TestResult,
 ) -> TestResult {
     let page = committed(1)?;
-    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
-    for _ in 0..MAPPINGS {
-        check!(sub.map(RW, 0, &page, 0, PAGE));
-    }
+    let (sub, base) = mapped_everywhere(ctx, &page)?;
     let mut child = None;
     let r = bounded_after(
         ctx,
@@ -867,10 +862,7 @@ fn commit_of_a_shared_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
 /// mapping afterwards must not reach the snapshot.
 fn snapshot_of_a_page_mapped_60k_times(ctx: &Ctx) -> TestResult {
     let page = committed(1)?;
-    let (sub, base) = check!(ctx.root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
-    for _ in 0..MAPPINGS {
-        check!(sub.map(RW, 0, &page, 0, PAGE));
-    }
+    let (sub, base) = mapped_everywhere(ctx, &page)?;
     let child = core::cell::RefCell::new(None);
     let r = bounded_after(
         ctx,
