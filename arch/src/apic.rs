@@ -21,6 +21,13 @@ use x86_64::registers::model_specific::Msr;
 pub const PING_VECTOR: u8 = 0xf0;
 /// Vector of spurious local-APIC interrupts (no handler work, no EOI).
 pub const SPURIOUS_VECTOR: u8 = 0xff;
+/// Vector of the reschedule IPI: wakes an idle CPU for a thread put on the run queue, or makes a
+/// CPU running a thread that was asked to die enter the kernel (the scheduler's hook).
+pub const RESCHED_VECTOR: u8 = 0xf1;
+/// Vector of the TLB shootdown IPI ([`crate::tlb`]).
+pub const TLB_VECTOR: u8 = 0xf2;
+/// Vector of the local APIC timer: the periodic tick of every application processor.
+pub const TIMER_VECTOR: u8 = 0xf3;
 
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_ENABLE: u64 = 1 << 11;
@@ -32,6 +39,14 @@ const REG_EOI: u32 = 0xb0;
 const REG_SVR: u32 = 0xf0;
 const REG_ICR_LOW: u32 = 0x300;
 const REG_ICR_HIGH: u32 = 0x310;
+const REG_LVT_TIMER: u32 = 0x320;
+const REG_TIMER_INITIAL: u32 = 0x380;
+const REG_TIMER_CURRENT: u32 = 0x390;
+const REG_TIMER_DIVIDE: u32 = 0x3e0;
+const LVT_MASKED: u32 = 1 << 16;
+const LVT_PERIODIC: u32 = 1 << 17;
+/// Divide configuration 0b1011: the timer counts at the bus clock (divide by 1).
+const DIVIDE_BY_1: u32 = 0b1011;
 
 const SVR_ENABLE: u32 = 1 << 8;
 const ICR_DELIVERY_PENDING: u32 = 1 << 12;
@@ -165,6 +180,44 @@ pub fn send_init(dest: u32) {
 /// `page << 12` (CS = `page << 8`, IP = 0).
 pub fn send_startup(dest: u32, page: u8) {
     send(dest, ICR_STARTUP | ICR_ASSERT | u32::from(page));
+}
+
+/// Sends a fixed IPI with `vector` to `dest`. Interrupts must be off.
+pub fn send_fixed(dest: u32, vector: u8) {
+    send(dest, ICR_ASSERT | u32::from(vector));
+}
+
+/// Local APIC timer counts per second, measured by [`calibrate_timer`] (0 before).
+static TIMER_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// Measures the running CPU's local APIC timer rate against the TSC over `ms` milliseconds (the
+/// TSC must be calibrated) and records it for [`start_timer`]. Every CPU's timer runs at the
+/// same bus clock. Leaves the timer stopped and masked.
+pub fn calibrate_timer(ms: u64) -> u64 {
+    write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
+    write(REG_TIMER_DIVIDE, DIVIDE_BY_1);
+    let per_ms = (crate::irq::tsc_per_second() / 1000).max(1);
+    write(REG_TIMER_INITIAL, u32::MAX);
+    let t0 = crate::cpu::rdtsc();
+    while crate::cpu::rdtsc() - t0 < per_ms * ms {
+        core::hint::spin_loop();
+    }
+    let counted = u64::from(u32::MAX - read(REG_TIMER_CURRENT));
+    write(REG_TIMER_INITIAL, 0);
+    let hz = (counted * 1000 / ms.max(1)).max(1);
+    TIMER_HZ.store(hz, Ordering::SeqCst);
+    hz
+}
+
+/// Starts the running CPU's local APIC timer, periodic at `hz` interrupts per second on
+/// [`TIMER_VECTOR`]. [`calibrate_timer`] must have run (on any CPU).
+pub fn start_timer(hz: u64) {
+    let rate = TIMER_HZ.load(Ordering::SeqCst);
+    assert!(rate != 0, "local APIC timer started before calibrate_timer");
+    let count = (rate / hz.max(1)).clamp(1, u64::from(u32::MAX)) as u32;
+    write(REG_TIMER_DIVIDE, DIVIDE_BY_1);
+    write(REG_LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
+    write(REG_TIMER_INITIAL, count);
 }
 
 /// Sends the ping IPI ([`PING_VECTOR`]) to `dest`.

@@ -11,6 +11,12 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::instructions::port::Port;
 
+/// The IRQ number the interrupt hook gets for a local APIC timer tick (the tick of every CPU
+/// but the boot CPU, which has the PIT's IRQ 0).
+pub const IRQ_LAPIC_TIMER: u8 = 0x80;
+/// The IRQ number the interrupt hook gets for a reschedule IPI ([`crate::apic::RESCHED_VECTOR`]).
+pub const IRQ_RESCHED: u8 = 0x81;
+
 /// Vector of IRQ 0.
 pub const IRQ_BASE: u8 = 32;
 /// Timer interrupts per second.

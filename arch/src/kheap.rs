@@ -9,9 +9,9 @@
 //! pointer, every address space sees every heap page at once. Pages are mapped read/write,
 //! no-execute.
 //!
-//! [`unmap`] clears each entry and invalidates its TLB entry (`invlpg`, single CPU: on SMP it
-//! would need a shootdown) before handing the frame back, so no stale translation can reach a
-//! frame after it was reused. A page that was never mapped is not cached by the TLB, so mapping
+//! [`unmap`] clears each entry and invalidates its TLB entry on every CPU (`arch::tlb`, with the
+//! region lock released: the other CPUs may be waiting for it) before handing the frame back,
+//! so no stale translation can reach a frame after it was reused. A page that was never mapped is not cached by the TLB, so mapping
 //! needs no flush. A non-present entry of a table that exists can hold a word of the caller's
 //! ([`set_link`] / [`link`]): the heap threads its lists of free virtual runs through them, so
 //! they cost no memory.
@@ -165,23 +165,40 @@ pub fn map(va: u64, pages: u64, alloc: FrameAlloc<'_>) -> u64 {
 /// # Panics
 /// When one of the pages is not mapped (a heap bookkeeping error).
 pub fn unmap(va: u64, pages: u64, free: &mut dyn FnMut(u64)) {
+    // Pass 1: every entry loses PRESENT (keeping the frame address for pass 2).
+    {
+        let mut guard = REGION.lock();
+        let Some(region) = guard.as_mut() else { return };
+        for i in 0..pages {
+            let page_va = va + i * PAGE;
+            let entry = pte(region, page_va, &mut || None);
+            // SAFETY: `entry` is a PTE of the region's own tables.
+            let old = entry.map_or(0, |e| unsafe { e.read() });
+            if old & PRESENT == 0 {
+                panic!("kheap: unmapping the unmapped heap page {page_va:#x}");
+            }
+            if let Some(e) = entry {
+                // SAFETY: as above; the caller no longer uses the page.
+                unsafe { e.write(old & !PRESENT) };
+            }
+        }
+    }
+    // Every CPU forgets the pages before a frame is reused (outside the region lock: the other
+    // CPUs may wait for it while this one waits for them).
+    crate::tlb::shootdown_kernel(crate::tlb::Scope::Pages { start: va, pages });
+    // Pass 2: the entries become zero and the frames go back.
     let mut guard = REGION.lock();
     let Some(region) = guard.as_mut() else { return };
     for i in 0..pages {
         let page_va = va + i * PAGE;
-        let entry = pte(region, page_va, &mut || None);
-        // SAFETY: `entry` is a PTE of the region's own tables.
-        let old = entry.map_or(0, |e| unsafe { e.read() });
-        if old & PRESENT == 0 {
-            panic!("kheap: unmapping the unmapped heap page {page_va:#x}");
-        }
-        if let Some(e) = entry {
-            // SAFETY: as above; the caller no longer uses the page.
+        if let Some(e) = pte(region, page_va, &mut || None) {
+            // SAFETY: a PTE of the region's own tables, non-present since pass 1.
+            let old = unsafe { e.read() };
+            // SAFETY: as above.
             unsafe { e.write(0) };
+            region.mapped -= 1;
+            free(old & ADDR_MASK);
         }
-        crate::paging::invlpg(page_va);
-        region.mapped -= 1;
-        free(old & ADDR_MASK);
     }
 }
 

@@ -176,18 +176,30 @@ pub fn alloc(alloc_frame: FrameAlloc<'_>, free_frame: &mut dyn FnMut(u64)) -> Op
 /// The caller guarantees no thread runs on the stack any more (the scheduler frees a thread's
 /// stack only after switching away from it).
 pub fn free(stack: KernelStack, free_frame: &mut dyn FnMut(u64)) {
-    let mut guard = REGION.lock();
-    let Some(region) = guard.as_mut() else { return };
     let bottom = stack.bottom();
-    for (i, &f) in stack.frames.iter().enumerate() {
-        let va = bottom + (i * 4096) as u64;
-        // SAFETY: the PTE belongs to this stack's slot; nothing runs on or references the stack.
-        unsafe { pte(region, va).write(0) };
-        x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
+    {
+        let mut guard = REGION.lock();
+        let Some(region) = guard.as_mut() else { return };
+        for i in 0..stack.frames.len() {
+            let va = bottom + (i * 4096) as u64;
+            // SAFETY: the PTE belongs to this stack's slot; nothing runs on or references the
+            // stack.
+            unsafe { pte(region, va).write(0) };
+        }
+    }
+    // Every CPU that ran the thread may cache the stack's translations: all of them forget
+    // them before a frame is reused (outside the region lock: the other CPUs may wait for it).
+    crate::tlb::shootdown_kernel(crate::tlb::Scope::Pages {
+        start: bottom,
+        pages: stack.frames.len() as u64,
+    });
+    for &f in stack.frames.iter() {
         debug_assert_eq!(f & !ADDR_MASK, 0);
         free_frame(f);
     }
-    region.used[stack.slot] = false;
+    if let Some(region) = REGION.lock().as_mut() {
+        region.used[stack.slot] = false;
+    }
 }
 
 /// Stacks in use (for teardown checks).

@@ -24,6 +24,7 @@ pub mod qemu;
 pub mod serial;
 pub mod smp;
 pub mod syscall;
+pub mod tlb;
 pub mod trap;
 
 mod ktests;

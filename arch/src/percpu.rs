@@ -79,6 +79,8 @@ static mut PERCPU: [PerCpu; MAX_CPUS] = [const { PerCpu::new() }; MAX_CPUS];
 
 /// CPUs whose record says online.
 static ONLINE: AtomicUsize = AtomicUsize::new(0);
+/// The same as a mask (bit i: CPU i).
+static ONLINE_MASK: AtomicU64 = AtomicU64::new(0);
 
 fn slot(index: usize) -> *mut PerCpu {
     assert!(index < MAX_CPUS, "CPU index {index} out of range");
@@ -133,6 +135,7 @@ pub fn set_online() {
     // SAFETY: a shared reference to an atomic field of this CPU's 'static record.
     let was = unsafe { (*current()).online.swap(true, Ordering::SeqCst) };
     if !was {
+        ONLINE_MASK.fetch_or(1 << cpu_index(), Ordering::SeqCst);
         ONLINE.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -141,6 +144,11 @@ pub fn set_online() {
 pub fn online(index: usize) -> bool {
     // SAFETY: a shared reference to an atomic field of a 'static record.
     index < MAX_CPUS && unsafe { (*slot(index)).online.load(Ordering::SeqCst) }
+}
+
+/// The online CPUs as a mask (bit i: CPU i).
+pub fn online_mask() -> u64 {
+    ONLINE_MASK.load(Ordering::SeqCst)
 }
 
 /// How many CPUs are online (the boot CPU included).

@@ -22,7 +22,7 @@
 //!    trampoline page is no longer mapped from here on) and calls `ap_main`.
 //! 4. `ap_main`: CR0/CR4/EFER as the BSP has them (WP, SMEP, SMAP, OSFXSR, NXE, SCE), per-CPU
 //!    data through GS, its own GDT/TSS/IST stacks, the shared IDT, its local APIC, then marks
-//!    itself online and runs `ap_idle`.
+//!    itself online and runs the kernel's entry ([`set_ap_entry`]: the scheduler).
 //!
 //! Why the trampoline is safe: its frame is reserved from the frame allocator before anything
 //! else can take it and is only freed once every AP that was sent a STARTUP came online (an AP
@@ -302,15 +302,31 @@ extern "C" fn ap_main(index: u64) -> ! {
         crate::kstack::STACK_SIZE,
     );
     crate::trap::load();
+    crate::syscall::load();
     let id = crate::apic::init_ap();
     crate::percpu::set_apic_id(index, id);
+    let top = HANDOFF_STACK.load(Ordering::SeqCst);
     crate::percpu::set_online();
-    ap_idle()
+    match AP_ENTRY.get() {
+        Some(entry) => entry(top - crate::kstack::STACK_SIZE, top),
+        None => ap_idle(),
+    }
 }
 
-/// An AP's idle loop: `hlt` with interrupts enabled. The only interrupts an AP receives are IPIs
-/// (its LVT entries stay masked and the 8259 PIC is wired to the boot CPU), handled by the
-/// shared trap entry; the AP runs no threads and takes no kernel lock.
+/// The kernel's entry for an AP once it is online: `(stack bottom, stack top)` of the stack it
+/// runs on; it never returns.
+pub type ApEntry = fn(u64, u64) -> !;
+
+static AP_ENTRY: spin::Once<ApEntry> = spin::Once::new();
+
+/// Registers what every AP runs once it is online (the scheduler's entry). Without one, APs
+/// idle and answer IPIs only. Call before starting the APs.
+pub fn set_ap_entry(entry: ApEntry) {
+    AP_ENTRY.call_once(|| entry);
+}
+
+/// An AP's idle loop without a registered entry: `hlt` with interrupts enabled; the AP answers
+/// IPIs only (its LVT entries stay masked and the 8259 PIC is wired to the boot CPU).
 fn ap_idle() -> ! {
     loop {
         x86_64::instructions::interrupts::enable_and_hlt();

@@ -183,6 +183,12 @@ fn abi_bad_syscall() -> u64 {
 /// Call once, after [`crate::gdt::init`] and [`crate::percpu::init`].
 pub fn init(handler: SyscallHandler) {
     HANDLER.call_once(|| handler);
+    load();
+}
+
+/// Points the running CPU's SYSCALL MSRs at the entry stub (the MSRs are per CPU): [`init`] on
+/// the boot CPU, `smp::ap_main` on every other.
+pub fn load() {
     let star = (0x13u64 << 48) | (0x08u64 << 32);
     // SAFETY: these MSRs exist on every x86_64 CPU; the values follow the GDT layout (gdt.rs),
     // the entry stub is a valid kernel code address, and FMASK clears IF so the stub runs with

@@ -181,8 +181,9 @@ core::arch::global_asm!(
         // Hardware interrupts from the remapped 8259 PIC (IRQ 0..=15).
         stub!(32), stub!(33), stub!(34), stub!(35), stub!(36), stub!(37), stub!(38), stub!(39),
         stub!(40), stub!(41), stub!(42), stub!(43), stub!(44), stub!(45), stub!(46), stub!(47),
-        // Local APIC vectors, at stub slots 48 and 49: the ping IPI and the spurious vector.
-        stub!(240), stub!(255),
+        // Local APIC vectors, at stub slots 48..=52: the ping IPI, the spurious vector, the
+        // reschedule IPI, the TLB shootdown IPI and the local APIC timer.
+        stub!(240), stub!(255), stub!(241), stub!(242), stub!(243),
         ".balign 16\n",
         "arch_trap_common:\n",
         // [rsp] vector, [rsp+8] error code, [rsp+16] RIP, [rsp+24] CS: from ring 3, switch GS to
@@ -299,9 +300,12 @@ struct Idt([Gate; 256]);
 static IDT: Once<Idt> = Once::new();
 
 /// Local APIC vectors with a gate, and their entry stub's slot in `arch_trap_stubs`.
-const APIC_GATES: [(usize, u64); 2] = [
+const APIC_GATES: [(usize, u64); 5] = [
     (crate::apic::PING_VECTOR as usize, 48),
     (crate::apic::SPURIOUS_VECTOR as usize, 49),
+    (crate::apic::RESCHED_VECTOR as usize, 50),
+    (crate::apic::TLB_VECTOR as usize, 51),
+    (crate::apic::TIMER_VECTOR as usize, 52),
 ];
 
 /// Installs the IDT with a handler for every CPU exception, the 16 PIC interrupt vectors
@@ -606,6 +610,23 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             }
         }
         v if v == u64::from(crate::apic::PING_VECTOR) => crate::apic::on_ping(),
+        v if v == u64::from(crate::apic::TLB_VECTOR) => {
+            crate::tlb::poll();
+            crate::apic::eoi();
+        }
+        // The local APIC timer and the reschedule IPI: EOI first (the hook may switch threads).
+        v if v == u64::from(crate::apic::TIMER_VECTOR) => {
+            crate::apic::eoi();
+            if let Some(hook) = IRQ_HOOK.get() {
+                hook(crate::irq::IRQ_LAPIC_TIMER, frame);
+            }
+        }
+        v if v == u64::from(crate::apic::RESCHED_VECTOR) => {
+            crate::apic::eoi();
+            if let Some(hook) = IRQ_HOOK.get() {
+                hook(crate::irq::IRQ_RESCHED, frame);
+            }
+        }
         // A spurious local-APIC interrupt: no EOI, nothing to do.
         v if v == u64::from(crate::apic::SPURIOUS_VECTOR) => {}
         3 if !frame.from_user() => {

@@ -68,6 +68,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     );
 
     arch::init();
+    // Per-CPU held-lock stacks, and lock spins that answer TLB shootdowns (see lock_order).
+    lock_order::set_cpu_hooks(arch::percpu::cpu_index, arch::tlb::poll);
     arch::trap::set_kernel_stack(boot_info.kernel_stack_bottom, boot_info.kernel_stack_len);
 
     let ramdisk = ramdisk_bytes(boot_info);
@@ -115,6 +117,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     smp::init(boot_info.rsdp_addr.into_option(), phys_offset);
     task::loader::set_ramdisk(ramdisk);
     task::context::set_debugging_syscalls(cmdline.flag("debug_syscalls"));
+    // Only for showing that the shootdown tests detect a missing shootdown.
+    arch::tlb::set_disabled(cmdline.flag("no_shootdown"));
     print_memory_summary(boot_info);
 
     match cmdline.get("mode").unwrap_or("run") {

@@ -8,9 +8,10 @@
 //! - [`check_live_aspaces`]: `vm::AddressSpace::check_invariants` on every live user address
 //!   space (a registry of weak references filled by [`new_user_aspace`]), for
 //!   `zx_debug_kernel_stats`.
-//! - [`switch_aspace`]: makes an address space current (CR3 + the one the fault hook resolves
-//!   against). Single CPU: one global slot. The task layer replaces it with the current thread's
-//!   process when threads exist.
+//! - [`switch_aspace`]: makes an address space current on the running CPU (CR3, the CPU's bit in
+//!   the address space's CPU mask, and the one the fault hook resolves against): one slot per
+//!   CPU, touched only by its CPU. The slot holds a reference, so an address space (and its page
+//!   tables) is freed only once no CPU has it loaded.
 
 use crate::frame_alloc::{self, Frame};
 use abi::Status;
@@ -18,7 +19,9 @@ use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use arch::paging::{self, FrameSource, X86Mmu};
+use arch::percpu::MAX_CPUS;
 use arch::trap::PageFaultInfo;
+use core::sync::atomic::{AtomicU64, Ordering};
 use lock_order::{Class, OrderedMutex};
 use spin::Mutex;
 use vm::{AddressSpace, AspaceConfig, RandomSource};
@@ -68,10 +71,13 @@ pub struct UserAspace {
     pub aspace: Arc<AddressSpace>,
     /// Physical address of its PML4.
     pub root: u64,
+    /// The CPUs that have it loaded (its `X86Mmu`'s mask: the targets of its shootdowns).
+    pub cpus: Arc<AtomicU64>,
 }
 
-/// The current user address space (`None`: the kernel's table).
-static CURRENT: Mutex<Option<UserAspace>> = Mutex::new(None);
+/// Each CPU's current user address space (`None`: the kernel's table); slot i is only touched
+/// by CPU i, with interrupts off.
+static CURRENT: [Mutex<Option<UserAspace>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 
 /// Brings up paging (NXE, SMEP, SMAP, the shared kernel half, `PhysMem`) and the fault hook.
 /// Call once, after the frame allocator and the heap.
@@ -106,7 +112,9 @@ pub fn page_fault_hook(info: &PageFaultInfo) -> Result<(), Status> {
 
 fn resolve_fault(info: &PageFaultInfo) -> Result<(), Status> {
     let aspace = {
-        let current = CURRENT.try_lock().ok_or(Status::ERR_BAD_STATE)?;
+        let current = CURRENT[arch::percpu::cpu_index()]
+            .try_lock()
+            .ok_or(Status::ERR_BAD_STATE)?;
         current.as_ref().map(|u| u.aspace.clone())
     };
     let aspace = aspace.ok_or(Status::ERR_NOT_FOUND)?;
@@ -126,6 +134,7 @@ fn resolve_fault(info: &PageFaultInfo) -> Result<(), Status> {
 pub fn new_user_aspace(rng: Box<dyn RandomSource>) -> Result<UserAspace, Status> {
     let mmu = X86Mmu::new_user(paging::phys_mem())?;
     let root = mmu.root_phys();
+    let cpus = mmu.cpu_mask();
     let config = AspaceConfig::user(
         paging::USER_ASPACE_BASE as usize,
         paging::USER_ASPACE_SIZE as usize,
@@ -135,7 +144,7 @@ pub fn new_user_aspace(rng: Box<dyn RandomSource>) -> Result<UserAspace, Status>
         r.retain(|w| w.strong_count() > 0);
         r.push(Arc::downgrade(&aspace));
     });
-    Ok(UserAspace { aspace, root })
+    Ok(UserAspace { aspace, root, cpus })
 }
 
 /// Every user address space created by [`new_user_aspace`] (dead ones are pruned lazily).
@@ -182,17 +191,38 @@ pub fn check_live_aspaces(preempt: fn()) -> (u64, u64) {
     (checked, failed)
 }
 
-/// Makes `next` current: loads its table into CR3 and points the fault hook at it; `None`
-/// returns to the kernel's table. Returns the previous one, so its last reference is dropped by
-/// the caller, outside any lock.
+/// Makes `next` current on the running CPU: sets this CPU's bit in its CPU mask, loads its
+/// table into CR3, clears the bit in the previous one's mask and points the fault hook at it;
+/// `None` returns to the kernel's table. Returns the previous one, so its last reference is
+/// dropped by the caller, outside any lock.
+///
+/// Order: the bit is set before the CR3 load, so a shootdown that does not see the bit was
+/// decided before this CPU could cache anything of the address space (its page-table changes
+/// are visible to the walk after the load); the old bit is cleared after the load, which
+/// dropped every translation of the old address space (no PCIDs), so a shootdown that no longer
+/// targets this CPU misses nothing.
 pub fn switch_aspace(next: Option<UserAspace>) -> Option<UserAspace> {
     let root = next.as_ref().map_or(paging::kernel_root_phys(), |u| u.root);
     // Interrupts off: a thread preempted while holding the slot would make the fault hook of the
-    // next thread fail (it only try-locks).
+    // next thread fail (it only try-locks), and the CPU index must stay the same.
     x86_64::instructions::interrupts::without_interrupts(|| {
-        let mut current = CURRENT.lock();
+        let cpu = arch::percpu::cpu_index();
+        let bit = 1u64 << cpu;
+        let mut current = CURRENT[cpu].lock();
+        if let Some(n) = &next {
+            n.cpus.fetch_or(bit, Ordering::SeqCst);
+        }
         paging::activate(root);
-        core::mem::replace(&mut *current, next)
+        let old = core::mem::replace(&mut *current, next);
+        if let Some(o) = &old {
+            if current
+                .as_ref()
+                .is_none_or(|n| !Arc::ptr_eq(&n.cpus, &o.cpus))
+            {
+                o.cpus.fetch_and(!bit, Ordering::SeqCst);
+            }
+        }
+        old
     })
 }
 

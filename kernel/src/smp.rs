@@ -10,10 +10,9 @@
 //!   prints the `cpus online` line. The number of CPUs comes from ACPI only (QEMU's `-smp N`),
 //!   never from the command line.
 //!
-//! Current state: the application processors run `arch::smp`'s idle loop (`hlt` with interrupts
-//! enabled) and answer IPIs; they run no threads and take no kernel lock. The scheduler, the
-//! PIT tick and every system call stay on the boot CPU, so the kernel's interrupts-off lock
-//! convention (correct for one CPU only) still holds.
+//! Each application processor, once online, enters the scheduler (`task::sched::ap_entry`): its
+//! boot context becomes its idle thread and its local APIC timer (calibrated here against the
+//! TSC, on the boot CPU) preempts at the PIT's rate.
 
 use crate::frame_alloc::{self, Frame};
 use alloc::string::String;
@@ -55,6 +54,11 @@ fn alloc_stack() -> Option<arch::kstack::KernelStack> {
 pub fn init(rsdp_addr: Option<u64>, phys_offset: u64) {
     let bsp = arch::apic::init_boot(phys_offset);
     percpu::set_apic_id(0, bsp);
+    let timer_hz = arch::apic::calibrate_timer(10);
+    log::info!(
+        "smp: local APIC timer {} MHz (measured)",
+        timer_hz / 1_000_000
+    );
     let listed = match rsdp_addr {
         // SAFETY: the bootloader's `rsdp_addr` is the firmware's RSDP, and `phys_offset` its
         // mapping of all physical memory (the first 4 GiB at least).

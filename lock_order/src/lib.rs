@@ -10,25 +10,43 @@
 //! A rank only says "may be taken while holding a lower one": a lock is never taken while a lock
 //! of the same or a higher rank is held (two VMO locks at once are an inversion too). The
 //! held-lock stack belongs to the execution context: one per thread on the host (any target
-//! with an OS), one for the CPU in the kernel (`target_os = "none"`), which runs on one CPU with interrupts off and never
-//! holds a lock across a context switch (per-CPU stacks come with SMP).
+//! with an OS), one per CPU in the kernel (`target_os = "none"`, indexed by the function the
+//! kernel registers with [`set_cpu_hooks`]; CPU 0 until then). The kernel never holds a lock
+//! across a context switch, and an interrupt handler that takes a lock runs only where the
+//! interrupted code holds none, so the locks a CPU holds are exactly the ones its current
+//! context took.
+//!
+//! Waiting: [`OrderedMutex::lock`] spins with `try_lock` and calls the registered spin hook
+//! between two attempts. The kernel runs with interrupts off while it holds (or waits for) a
+//! lock, so a CPU that waits for a lock whose holder waits for this CPU (a TLB shootdown that
+//! needs every target's acknowledgement) must answer from inside the spin: the hook does
+//! (`arch::tlb::poll`).
+//!
+//! Interrupts: the kernel runs with interrupts disabled everywhere except user mode, the idle
+//! loop and explicit preemption points, where no lock is held. So every lock below is held with
+//! interrupts off; the ones an interrupt handler takes (the "irq" column) rely on that, the
+//! others would be correct with interrupts on too.
 //!
 //! # The table
 //!
-//! | rank | class | what it guards | taken inside it |
-//! | ---: | --- | --- | --- |
-//! | 20 | [`Class::ProcessHandles`] | a process's handle table | the tree lock of an address space (a handle's VMAR), VMO locks |
-//! | 30 | [`Class::ProcessInner`] | a process's threads, state and exit code | nothing above |
-//! | 40 | [`Class::AspaceTree`] | an address space's region arena, gap trees and RNG | VMO locks, its MMU |
-//! | 50 | [`Class::Vmo`] | a VMO's pages, size and back-references | the MMU of each mapping's address space |
-//! | 60 | [`Class::AspaceMmu`] | an address space's page tables | frames |
-//! | 70 | [`Class::AspaceList`] | the kernel's list of live address spaces | nothing above |
-//! | 75 | [`Class::Sched`] | the scheduler's run and blocked queues | the heap (queue growth); it is taken inside the locks above (a wake-up when a handle-table change drops a channel end) |
-//! | 80 | [`Class::Heap`] | the kernel heap's slabs and page runs | frames (a slab or a page run takes them), the kernel-heap region (a leaf) |
-//! | 90 | [`Class::Frames`] | the physical frame allocator | nothing (its bitmap and stacks never grow) |
+//! | rank | class | what it guards | taken inside it | irq |
+//! | ---: | --- | --- | --- | --- |
+//! | 20 | [`Class::ProcessHandles`] | a process's handle table | the tree lock of an address space (a handle's VMAR), VMO locks | no |
+//! | 30 | [`Class::ProcessInner`] | a process's threads, state and exit code | nothing above | no |
+//! | 40 | [`Class::AspaceTree`] | an address space's region arena, gap trees and RNG | VMO locks, its MMU | no (user page faults: an exception, taken from ring 3 or a user copy with no lock held) |
+//! | 50 | [`Class::Vmo`] | a VMO's pages, size and back-references | the MMU of each mapping's address space | no (same) |
+//! | 60 | [`Class::AspaceMmu`] | an address space's page tables; its TLB shootdown is sent and waited for under it | frames | no (same) |
+//! | 70 | [`Class::AspaceList`] | the kernel's list of live address spaces | nothing above | no |
+//! | 75 | [`Class::Sched`] | the scheduler's run and blocked queues (one for all CPUs) | the heap (queue growth); it is taken inside the locks above (a wake-up when a handle-table change drops a channel end) | yes: the timer tick of every CPU |
+//! | 80 | [`Class::Heap`] | the kernel heap's slabs and page runs | frames (a slab or a page run takes them), the kernel-heap region (a leaf, which shoots down every CPU when it unmaps) | yes: a tick that requeues a thread may grow the run queue |
+//! | 90 | [`Class::Frames`] | the physical frame allocator | nothing (its bitmap and stacks never grow) | yes (through the heap) |
 //!
-//! Locks not in the table (the serial console, the page-fault hook slot, thread names, channel
-//! queues, exception ports) are leaves: nothing is locked while one of them is held.
+//! Locks not in the table are leaves: nothing is locked while one of them is held. The serial
+//! console, the page-fault hook slot, thread names and FPU areas, channel queues, exception
+//! ports, the kernel-stack and kernel-heap regions, each CPU's scheduler slot (`current`, `prev`,
+//! taken only by its own CPU), each CPU's current address space (same), and the TLB shootdown
+//! request (`arch::tlb`: its holder waits for the other CPUs, which answer from any lock's spin,
+//! see above). Per-CPU data the kernel reaches through GS is written by its own CPU only.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -170,8 +188,28 @@ std::thread_local! {
     static HELD: core::cell::RefCell<Held> = const { core::cell::RefCell::new(Held::new()) };
 }
 
+/// Most CPUs with a held-lock stack of their own (the kernel's `arch::percpu::MAX_CPUS`).
+pub const MAX_CPUS: usize = 64;
+
 #[cfg(target_os = "none")]
-static HELD: spin::Mutex<Held> = spin::Mutex::new(Held::new());
+static HELD: [spin::Mutex<Held>; MAX_CPUS] = [const { spin::Mutex::new(Held::new()) }; MAX_CPUS];
+
+/// The kernel's hooks: the running CPU's index and the work to do while spinning for a lock.
+struct Hooks {
+    // Read by the kernel's per-CPU stacks only; the host's stacks are per thread.
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
+    cpu_index: fn() -> usize,
+    spin: fn(),
+}
+
+static HOOKS: spin::Once<Hooks> = spin::Once::new();
+
+/// Registers the kernel's hooks (once; later calls are ignored): `cpu_index` picks the running
+/// CPU's held-lock stack (below [`MAX_CPUS`]), `spin` runs between two attempts of a contended
+/// [`OrderedMutex::lock`] (it must take no lock of this table).
+pub fn set_cpu_hooks(cpu_index: fn() -> usize, spin: fn()) {
+    HOOKS.call_once(|| Hooks { cpu_index, spin });
+}
 
 /// Runs `f` on the current context's held-lock stack.
 fn with_held<R>(f: impl FnOnce(&mut Held) -> R) -> R {
@@ -181,7 +219,9 @@ fn with_held<R>(f: impl FnOnce(&mut Held) -> R) -> R {
     }
     #[cfg(target_os = "none")]
     {
-        f(&mut HELD.lock())
+        let cpu = HOOKS.get().map_or(0, |h| (h.cpu_index)());
+        // Only this CPU takes its own stack's mutex, with interrupts off: never contended.
+        f(&mut HELD[cpu % MAX_CPUS].lock())
     }
 }
 
@@ -221,9 +261,18 @@ impl<T: ?Sized> OrderedMutex<T> {
         if CHECKED {
             with_held(|h| h.acquire(self.class));
         }
+        let guard = loop {
+            if let Some(g) = self.inner.try_lock() {
+                break g;
+            }
+            if let Some(h) = HOOKS.get() {
+                (h.spin)();
+            }
+            core::hint::spin_loop();
+        };
         OrderedGuard {
             class: self.class,
-            guard: self.inner.lock(),
+            guard,
         }
     }
 

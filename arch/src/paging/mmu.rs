@@ -9,7 +9,8 @@
 //! Page-table pages come from [`DirectPhysMem`] as [`FrameKind::Table`] frames. `map` allocates
 //! every missing level before linking any, so running out of frames changes nothing. `unmap`
 //! unlinks every intermediate table it leaves empty, and the frames are returned at the next
-//! `flush` — after the TLB and the paging-structure caches forgot them. Dropping the `X86Mmu`
+//! `flush` — after the TLB and the paging-structure caches of every CPU forgot them (the
+//! shootdown to the CPUs of its mask returns only after each flushed). Dropping the `X86Mmu`
 //! frees every table (never the leaf frames: they belong to VMOs).
 //!
 //! Only addresses below `extable::USER_END` are managed: a request for a kernel-half address is
@@ -39,6 +40,9 @@ pub struct X86Mmu {
     mapped: usize,
     /// Tables unlinked by `unmap`, returned to `phys` by the next `flush`.
     pending_free: Vec<u64>,
+    /// The CPUs that have this address space loaded (bit i: CPU i), kept by the kernel's switch
+    /// (`kernel::mm::switch_aspace`): the targets of this address space's shootdowns.
+    cpus: Arc<AtomicU64>,
 }
 
 fn index(vaddr: u64, level: u32) -> usize {
@@ -167,7 +171,14 @@ impl X86Mmu {
             tables: 0,
             mapped: 0,
             pending_free: Vec::new(),
+            cpus: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The mask of CPUs that have this address space loaded, for the code that loads it (set a
+    /// CPU's bit before loading the root into CR3, clear it after loading another).
+    pub fn cpu_mask(&self) -> Arc<AtomicU64> {
+        self.cpus.clone()
     }
 
     /// Physical address of the PML4: what [`super::activate`] loads into CR3.
@@ -284,13 +295,19 @@ impl Mmu for X86Mmu {
         let bits = leaf_bits(flags);
         let mut token = TlbFlush::none();
         visit_leaves(self.root_table(), start, end, None, &mut |va, entry| {
-            let changed = entry
-                .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |old| {
-                    let new = (old & (pte::ADDR_MASK | pte::ACCESSED | pte::DIRTY)) | bits;
-                    (new != old).then_some(new)
-                })
-                .is_ok();
-            if changed {
+            let changed = entry.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |old| {
+                let new = (old & (pte::ADDR_MASK | pte::ACCESSED | pte::DIRTY)) | bits;
+                (new != old).then_some(new)
+            });
+            // Only a change that takes a right away needs a flush: a cached entry with fewer
+            // rights than the table at worst causes one page fault, which drops that entry
+            // (the fault path finds the page mapped as it should be and returns).
+            let restricts = |old: u64| {
+                let gone = old & !bits & (pte::WRITABLE | pte::USER | pte::PRESENT);
+                let nx_added = bits & !old & pte::NO_EXECUTE;
+                gone != 0 || nx_added != 0
+            };
+            if changed.is_ok_and(restricts) {
                 let t = core::mem::replace(&mut token, TlbFlush::none());
                 token = t.merge(TlbFlush::for_pages(va as usize, 1));
             }
@@ -335,9 +352,20 @@ impl Mmu for X86Mmu {
     fn flush(&mut self, flush: TlbFlush) {
         let (scope, _) = flush.into_scope();
         // Without PCIDs, loading CR3 drops every non-global entry, so an address space that is
-        // not loaded has nothing cached on this CPU. (SMP: a shootdown to every CPU that has it
-        // loaded is missing here.)
-        if self.is_active() {
+        // not loaded has nothing cached on this CPU; the other CPUs that have it loaded get one
+        // shootdown for the whole token, and this returns once each has flushed.
+        let active = self.is_active();
+        let others = self.cpus.load(Ordering::SeqCst);
+        let remote = match scope {
+            FlushScope::Nothing if self.pending_free.is_empty() => None,
+            // Unlinked tables only: the paging-structure caches must forget them.
+            FlushScope::Nothing | FlushScope::All => Some(crate::tlb::Scope::All),
+            FlushScope::Range { start, end } => Some(crate::tlb::Scope::Pages {
+                start: start as u64,
+                pages: ((end - start) / 4096) as u64,
+            }),
+        };
+        if active {
             match scope {
                 FlushScope::Nothing => {
                     if !self.pending_free.is_empty() {
@@ -359,6 +387,9 @@ impl Mmu for X86Mmu {
                 }
             }
         }
+        if let Some(remote) = remote {
+            crate::tlb::shootdown(others, remote);
+        }
         // Every invlpg or CR3 load above also dropped the paging-structure caches, so the
         // unlinked tables can be reused now.
         for t in self.pending_free.drain(..) {
@@ -370,6 +401,11 @@ impl Mmu for X86Mmu {
 
 impl Drop for X86Mmu {
     fn drop(&mut self) {
+        let me = 1u64 << crate::percpu::cpu_index();
+        assert!(
+            self.cpus.load(Ordering::SeqCst) & !me == 0,
+            "page tables freed while another CPU has them loaded"
+        );
         if self.is_active() {
             super::activate(super::kernel_root_phys());
         }

@@ -19,10 +19,10 @@
 //!
 //! TLB policy ([`X86Mmu`]'s `flush`): a token naming at most
 //! `vm::arch_traits::FLUSH_ALL_THRESHOLD_PAGES` pages becomes one `invlpg` per page, anything
-//! larger a CR3 reload; both happen only when the address space is the one loaded in CR3, because
-//! without PCIDs a CR3 switch already drops every non-global TLB entry. Single CPU only: on SMP a
-//! flush must also reach every other CPU that has the address space loaded (a TLB shootdown IPI),
-//! which does not exist yet.
+//! larger a CR3 reload; locally both happen only when the address space is the one loaded in CR3,
+//! because without PCIDs a CR3 switch already drops every non-global TLB entry. The other CPUs
+//! that have it loaded (its CPU mask) get one shootdown through [`crate::tlb`], which returns
+//! once each of them flushed.
 
 mod mmu;
 mod phys;
@@ -220,8 +220,9 @@ pub fn active_root_phys() -> u64 {
 /// addresses across the switch; only the lower (user) half changes, and the kernel holds no
 /// Rust references into it (user memory is touched only through the fault-safe copies).
 ///
-/// The caller must not drop the `X86Mmu` while its table is loaded on another CPU (single CPU
-/// today; `X86Mmu`'s drop switches this CPU back to the kernel table if needed).
+/// The caller must not drop the `X86Mmu` while its table is loaded on another CPU (the kernel
+/// keeps a reference per CPU that has it loaded, and `X86Mmu`'s drop asserts it; it switches
+/// this CPU back to the kernel table if needed).
 pub fn activate(root_phys: u64) {
     let g = globals();
     assert!(

@@ -164,6 +164,7 @@ pub fn start_process(
 pub fn wait_one(thread: &Thread, object: &Object, want: u32, deadline: i64) -> (ZxResult, u32) {
     let deadline = if deadline < 0 { 0 } else { deadline as u64 };
     interrupts::without_interrupts(|| loop {
+        let seen = sched::wake_seq();
         let observed = object.signals();
         if observed & want != 0 {
             return (Ok(()), observed);
@@ -174,7 +175,7 @@ pub fn wait_one(thread: &Thread, object: &Object, want: u32, deadline: i64) -> (
         if clock::now_ns() >= deadline {
             return (Err(Status::ERR_TIMED_OUT), observed);
         }
-        sched::block_current(deadline);
+        sched::block_current(deadline, seen);
     })
 }
 
@@ -382,6 +383,9 @@ impl SyscallContext for Ctx {
 
     fn kernel_stats(&mut self) -> Result<[u64; abi::kstats::COUNT], Status> {
         use abi::kstats as k;
+        // Exits already signalled but whose CPU has not left the thread yet (its stack and the
+        // last references to it and its process go then) count as done.
+        sched::settle_exits();
         let (checked, failed) = crate::mm::check_live_aspaces(sched::preempt_point);
         let mut s = [0; k::COUNT];
         s[k::FREE_FRAMES] = crate::frame_alloc::stats().free;

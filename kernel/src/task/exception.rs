@@ -181,10 +181,12 @@ fn deliver_exception(
             continue;
         };
         state.set_channel_type(channel_type);
-        interrupts::without_interrupts(|| {
-            while !shared.is_closed() && !thread.kill_requested() {
-                sched::block_current(u64::MAX);
+        interrupts::without_interrupts(|| loop {
+            let seen = sched::wake_seq();
+            if shared.is_closed() || thread.kill_requested() {
+                break;
             }
+            sched::block_current(u64::MAX, seen);
         });
         if thread.kill_requested() {
             state.end();

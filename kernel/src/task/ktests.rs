@@ -122,7 +122,7 @@ ktest! {
             while clock::now_ns() < deadline {
                 CALLS.fetch_add(1, Ordering::SeqCst);
                 let before = ROUNDS.load(Ordering::SeqCst);
-                x86_64::instructions::interrupts::without_interrupts(|| sched::block_current(deadline));
+                x86_64::instructions::interrupts::without_interrupts(|| sched::block_current(deadline, sched::wake_seq()));
                 ROUNDS_WHILE_BLOCKED.fetch_add(ROUNDS.load(Ordering::SeqCst) - before, Ordering::SeqCst);
             }
             LATE_NS.store(clock::now_ns() - deadline, Ordering::SeqCst);
@@ -217,8 +217,9 @@ ktest! {
 }
 
 /// Free frames (with those the heap holds: not a leak), page-table pages, kernel stacks,
-/// handles and processes.
+/// handles and processes, once every exited thread was left by its CPU.
 fn counts() -> [u64; 5] {
+    x86_64::instructions::interrupts::without_interrupts(sched::settle_exits);
     [
         crate::frame_alloc::stats().free + crate::heap::frames(),
         arch::paging::live_table_pages() as u64,
@@ -238,9 +239,21 @@ ktest! {
             ensure_eq!(run("victim", victim::LEAK)?, 3);
         }
         ensure_eq!(run("victim", victim::WRITE_READ_ONLY)?, ZX_TASK_RETCODE_EXCEPTION_KILL);
-        // Let the idle thread run so the last dead thread's stack is reaped.
-        sched::yield_now();
-        let after = counts();
+        // Let the idle thread run so the last dead thread's stack is reaped; with several CPUs
+        // the CPU that ran it reaps it (and drops the process) when it switches away, which
+        // may come a little after the exit was seen here: wait up to 50 ticks for that.
+        let mut after = counts();
+        for _ in 0..50 {
+            sched::yield_now();
+            after = counts();
+            if after == before {
+                break;
+            }
+            let t = sched::ticks();
+            sched::preemptible(|| while sched::ticks() == t {
+                core::hint::spin_loop();
+            });
+        }
         ensure!(after == before,
             "[free frames, table pages, kernel stacks, handles, processes]: {before:?} -> {after:?}");
         Ok(())
@@ -420,11 +433,32 @@ ktest! {
             let ok = got == mine && arch::fpu::mxcsr() == mxcsr;
             OK[me].store(if ok { 1 } else { 2 }, Ordering::SeqCst);
         }
+        // With several CPUs the two would run side by side and never switch: one spinning
+        // thread per other CPU keeps a thread waiting, so every CPU preempts and the two
+        // migrate between CPUs (their registers must follow them).
+        static STOP_HOGS: AtomicU64 = AtomicU64::new(0);
+        STOP_HOGS.store(0, Ordering::SeqCst);
+        let mut hogs = alloc::vec::Vec::new();
+        for _ in 1..arch::percpu::online_count() {
+            let hog = spawn_kernel("fpu-hog", || {
+                sched::preemptible(|| {
+                    while STOP_HOGS.load(Ordering::SeqCst) == 0 {
+                        core::hint::spin_loop();
+                    }
+                })
+            })
+            .ok_or_else(|| fail("spawn".into()))?;
+            hogs.push(hog);
+        }
         let switches = sched::switch_count();
         let a = spawn_kernel("fpu-a", || body(0)).ok_or_else(|| fail("spawn".into()))?;
         let b = spawn_kernel("fpu-b", || body(1)).ok_or_else(|| fail("spawn".into()))?;
         join(&a);
         join(&b);
+        STOP_HOGS.store(1, Ordering::SeqCst);
+        for hog in &hogs {
+            join(hog);
+        }
         ensure!(sched::switch_count() > switches + 6, "too few switches to interleave");
         ensure!(RUNS[0].load(Ordering::SeqCst) > 0 && RUNS[1].load(Ordering::SeqCst) > 0);
         // Each thread saw the other run at least twice between loading and checking its
@@ -433,6 +467,57 @@ ktest! {
         ensure!(seen[0] >= 2 && seen[1] >= 2, "interleavings seen by a and b: {seen:?}");
         ensure!(OK[0].load(Ordering::SeqCst) == 1, "thread a lost its XMM/MXCSR values");
         ensure!(OK[1].load(Ordering::SeqCst) == 1, "thread b lost its XMM/MXCSR values");
+        Ok(())
+    }
+}
+
+ktest! {
+    fn run_queue_lock_contention_is_measured() {
+        // Two yielding kernel threads per CPU for 200 ms: every yield takes the one scheduler
+        // lock. Prints how often it was found taken and the mean wait (the measure of the one
+        // run queue for all CPUs); fails only when nothing ran.
+        static STOP: AtomicU64 = AtomicU64::new(0);
+        static YIELDS: AtomicU64 = AtomicU64::new(0);
+        STOP.store(0, Ordering::SeqCst);
+        YIELDS.store(0, Ordering::SeqCst);
+        let cpus = arch::percpu::online_count();
+        let (l0, c0, w0) = sched::lock_stats();
+        let mut threads = alloc::vec::Vec::new();
+        for _ in 0..2 * cpus {
+            let t = spawn_kernel("yielder", || {
+                while STOP.load(Ordering::SeqCst) == 0 {
+                    sched::yield_now();
+                    YIELDS.fetch_add(1, Ordering::SeqCst);
+                    // Kernel threads run with interrupts off: let the tick in (the main
+                    // thread's deadline).
+                    sched::preempt_point();
+                }
+            })
+            .ok_or_else(|| fail("spawn".into()))?;
+            threads.push(t);
+        }
+        let end = clock::now_ns() + 200_000_000;
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            while clock::now_ns() < end {
+                sched::block_current(end, sched::wake_seq());
+            }
+        });
+        STOP.store(1, Ordering::SeqCst);
+        for t in &threads {
+            join(t);
+        }
+        let (l1, c1, w1) = sched::lock_stats();
+        let (locks, contended, waited) = (l1 - l0, c1 - c0, w1 - w0);
+        let per_us = (arch::irq::tsc_per_second() / 1_000_000).max(1);
+        arch::println!(
+            "sched lock: {cpus} CPUs, {} yields in 200 ms, {locks} acquisitions, {contended} \
+             contended ({}.{}%), mean wait when contended {} ns",
+            YIELDS.load(Ordering::SeqCst),
+            contended * 100 / locks.max(1),
+            contended * 1000 / locks.max(1) % 10,
+            waited * 1000 / per_us / contended.max(1)
+        );
+        ensure!(YIELDS.load(Ordering::SeqCst) > 0, "no thread yielded");
         Ok(())
     }
 }

@@ -301,10 +301,12 @@ pub fn spawn(
 
 /// Blocks the calling kernel thread until `process` terminated; returns its return code.
 pub fn wait_for_exit(process: &Process) -> i64 {
-    x86_64::instructions::interrupts::without_interrupts(|| {
-        while process.signals() & super::process::SIGNAL_TERMINATED == 0 {
-            super::sched::block_current(u64::MAX);
+    x86_64::instructions::interrupts::without_interrupts(|| loop {
+        let seen = super::sched::wake_seq();
+        if process.signals() & super::process::SIGNAL_TERMINATED != 0 {
+            break;
         }
+        super::sched::block_current(u64::MAX, seen);
     });
     process.return_code()
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`thread`]: kernel stack, saved context, state, process back-reference;
 //! - [`process`]: address space, handle table, threads, return code, signals, exact teardown;
-//! - [`sched`]: round-robin preemptive scheduling on one CPU, blocking waits, thread exit;
+//! - [`sched`]: round-robin preemptive scheduling on every CPU, blocking waits, thread exit;
 //! - [`clock`]: ticks and the monotonic clock;
 //! - [`syscall`]: the SYSCALL handler;
 //! - [`context`]: `syscalls::SyscallContext` for the calling thread;
@@ -40,6 +40,7 @@ pub fn init(boot_stack_bottom: u64, boot_stack_top: u64, seed: Option<u64>) {
     log::info!("random seed {seed:#x} (replay with seed={seed})");
     sched::init(boot_stack_bottom, boot_stack_top);
     arch::trap::set_irq_hook(on_irq);
+    arch::smp::set_ap_entry(sched::ap_entry);
     arch::trap::set_user_exception_hook(exception::on_user_fault);
     syscalls::channel::set_wake_hook(sched::wake_all);
     vm::set_child_gone_hook(sched::wake_all);
@@ -54,11 +55,16 @@ pub fn init(boot_stack_bottom: u64, boot_stack_top: u64, seed: Option<u64>) {
 }
 
 fn on_irq(irq: u8, frame: &mut TrapFrame) {
-    if irq == 0 {
-        sched::on_tick();
-        if frame.from_user() {
-            before_user_return();
-        }
+    match irq {
+        0 => sched::on_tick(true),
+        arch::irq::IRQ_LAPIC_TIMER => sched::on_tick(false),
+        // The reschedule IPI: a thread was made ready (an idle CPU looks at the queue when its
+        // `hlt` ends) or the running thread must die (it does below).
+        arch::irq::IRQ_RESCHED => {}
+        _ => return,
+    }
+    if frame.from_user() {
+        before_user_return();
     }
 }
 
@@ -85,10 +91,12 @@ pub fn spawn_kernel(name: &str, body: impl FnOnce() + Send + 'static) -> Option<
 
 /// Blocks until `t` is dead.
 pub fn join(t: &Arc<Thread>) {
-    x86_64::instructions::interrupts::without_interrupts(|| {
-        while t.state() != thread::State::Dead {
-            sched::block_current(u64::MAX);
+    x86_64::instructions::interrupts::without_interrupts(|| loop {
+        let seen = sched::wake_seq();
+        if t.state() == thread::State::Dead {
+            break;
         }
+        sched::block_current(u64::MAX, seen);
     });
 }
 

@@ -268,7 +268,7 @@ impl Process {
         // Address space: unmap everything (frames go back to the VMOs, whose last reference may
         // be this), then let go of it. If it is loaded, return to the kernel table first.
         let aspace = self.aspace.lock().take();
-        if let Some(UserAspace { aspace, root }) = aspace {
+        if let Some(UserAspace { aspace, root, .. }) = aspace {
             let root_vmar = aspace.root_vmar();
             let (at, rest) = (root_vmar.base(), root_vmar.size());
             match preempt {

@@ -14,7 +14,7 @@ use alloc::sync::Arc;
 use arch::fpu::FpuState;
 use arch::kstack::KernelStack;
 use arch::trap::TrapFrame;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use spin::Mutex;
 
 use super::process::Process;
@@ -68,8 +68,11 @@ pub struct Thread {
     name: Mutex<String>,
     process: Option<Arc<Process>>,
     state: AtomicU8,
-    /// The saved RSP while suspended (written by the context switch).
+    /// The saved RSP while suspended (written by the context switch as its last store on the
+    /// stack); 0 while a CPU runs on the stack (the scheduler takes it when it picks the thread).
     pub(super) saved_rsp: AtomicU64,
+    /// The CPU the thread runs on (or last ran on).
+    pub(super) cpu: AtomicUsize,
     stack: Mutex<Option<KernelStack>>,
     /// `(bottom, top)` of the stack, or of the boot stack for the boot thread.
     stack_range: (u64, u64),
@@ -155,6 +158,7 @@ impl Thread {
             process,
             state: AtomicU8::new(State::New as u8),
             saved_rsp: AtomicU64::new(0),
+            cpu: AtomicUsize::new(0),
             stack: Mutex::new(Some(stack)),
             stack_range: range,
             kernel_entry: Mutex::new(None),
@@ -169,15 +173,17 @@ impl Thread {
         }))
     }
 
-    /// The thread that represents the boot context (already running, on the boot stack).
-    pub(super) fn boot(stack_bottom: u64, stack_top: u64) -> Arc<Thread> {
+    /// The thread that represents a CPU's boot context (already running, on its boot stack):
+    /// the boot CPU's first thread, an application processor's idle thread.
+    pub(super) fn boot(name: &str, stack_bottom: u64, stack_top: u64) -> Arc<Thread> {
         Arc::new(Thread {
             tid: 0,
             koid: 0,
-            name: Mutex::new(String::from("boot")),
+            name: Mutex::new(String::from(name)),
             process: None,
             state: AtomicU8::new(State::Running as u8),
             saved_rsp: AtomicU64::new(0),
+            cpu: AtomicUsize::new(arch::percpu::cpu_index()),
             stack: Mutex::new(None),
             stack_range: (stack_bottom, stack_top),
             kernel_entry: Mutex::new(None),
@@ -238,6 +244,8 @@ impl Thread {
     /// Asks the thread to die at its next return towards user mode.
     pub fn request_kill(&self) {
         self.kill_pending.store(true, Ordering::SeqCst);
+        // Running on another CPU: make it enter the kernel, where it notices.
+        super::sched::kick_thread(self);
     }
 
     /// True once [`Thread::request_kill`] was called.
@@ -257,7 +265,9 @@ impl Thread {
 
     /// Frees the kernel stack (the scheduler calls this once the CPU left a dead thread).
     pub(super) fn release_stack(&self) {
-        if let Some(stack) = self.stack.lock().take() {
+        // The stack lock is a leaf: released before the free, which shoots down every CPU.
+        let stack = self.stack.lock().take();
+        if let Some(stack) = stack {
             free_stack(stack);
         }
     }

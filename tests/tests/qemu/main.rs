@@ -5,5 +5,6 @@
 mod crash_reports;
 mod demo_failures;
 mod fuzz;
+mod shootdown;
 mod smp;
 mod utest_failures;

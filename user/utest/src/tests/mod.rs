@@ -18,6 +18,7 @@ mod nested;
 mod oom;
 mod probe;
 mod quota;
+mod shootdown;
 mod spawn;
 mod task;
 mod user_ptr;
@@ -52,6 +53,7 @@ pub const ALL: &[(&str, &[(&str, TestFn)])] = &[
     ("misc", misc::TESTS),
     ("fault", fault::TESTS),
     ("concurrency", concurrency::TESTS),
+    ("shootdown", shootdown::TESTS),
     ("zircon_vmar", zircon_vmar::TESTS),
     ("zircon_vmo_map", zircon_vmo_map::TESTS),
     ("zircon_vmo_clone", zircon_vmo_clone::TESTS),
