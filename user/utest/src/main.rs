@@ -43,6 +43,29 @@ use zx::{println, Vmo};
 
 zx::entry!(main);
 
+/// Commits every page of this program's writable mappings (data, `.bss` with the 2 MiB heap, the
+/// main stack) before the first test, by writing each page's first byte back to it. They start
+/// uncommitted (data is a copy-on-write child of the ramdisk, `.bss` reads the zero page), so
+/// without this the first write to a static or heap page would commit a frame during whichever
+/// test happens to make it, and a test that checks the kernel's free frames against its
+/// baseline would see it as a frame lost. (The loader places the segments in sub-regions, where
+/// the root VMAR's `op_range(COMMIT)` answers INVALID_ARGS, as in Zircon.)
+fn commit_own_writable_memory(ctx: &harness::Ctx) -> zx::ZxResult<()> {
+    for m in zx::process::maps(ctx.process.handle())? {
+        if m.r#type == abi::info::maps_type::ZX_INFO_MAPS_TYPE_MAPPING
+            && m.u.mmu_flags & abi::vm_options::ZX_VM_PERM_WRITE != 0
+        {
+            for page in (m.base..m.base + m.size).step_by(abi::PAGE_SIZE) {
+                let p = page as *mut u8;
+                // SAFETY: the page is mapped writable in this process and no other thread runs
+                // yet; the byte is written back unchanged, so no Rust value sees a change.
+                unsafe { p.write_volatile(p.read_volatile()) };
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Prints one protocol line, `PREFIX` first.
 fn report(prefix: &str, msg: fmt::Arguments<'_>) {
     println!("{prefix}{msg}");
@@ -87,6 +110,13 @@ fn main(startup: Startup) -> i64 {
         thread: startup.thread,
     };
 
+    if let Err(e) = commit_own_writable_memory(&ctx) {
+        report(
+            prefix,
+            format_args!("cannot commit the program's memory: {e:?}"),
+        );
+        return 1;
+    }
     let demo = ctx.ramdisk.cmdline().flag("demo_failures");
     // `shard=K/N`: only the tests whose place in the whole list is K modulo N (the host runs N
     // shards in parallel guests). The place counts every test, so it does not move when the
