@@ -68,8 +68,13 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     );
 
     arch::init();
-    // Per-CPU held-lock stacks, and lock spins that answer TLB shootdowns (see lock_order).
-    lock_order::set_cpu_hooks(arch::percpu::cpu_index, arch::tlb::poll);
+    // Per-CPU held-lock stacks; lock waits that answer TLB shootdowns and halt until the
+    // holder's release (task::lockwait).
+    lock_order::set_cpu_hooks(
+        arch::percpu::cpu_index,
+        task::lockwait::wait,
+        task::lockwait::released,
+    );
     arch::trap::set_kernel_stack(boot_info.kernel_stack_bottom, boot_info.kernel_stack_len);
 
     let ramdisk = ramdisk_bytes(boot_info);

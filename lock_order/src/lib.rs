@@ -16,11 +16,13 @@
 //! interrupted code holds none, so the locks a CPU holds are exactly the ones its current
 //! context took.
 //!
-//! Waiting: [`OrderedMutex::lock`] spins with `try_lock` and calls the registered spin hook
-//! between two attempts. The kernel runs with interrupts off while it holds (or waits for) a
-//! lock, so a CPU that waits for a lock whose holder waits for this CPU (a TLB shootdown that
-//! needs every target's acknowledgement) must answer from inside the spin: the hook does
-//! (`arch::tlb::poll`).
+//! Waiting: [`OrderedMutex::lock`] tries `try_lock` and calls the registered wait hook between
+//! two attempts; every release calls the release hook with the lock's address. The kernel runs
+//! with interrupts off while it holds (or waits for) a lock, so a CPU that waits for a lock
+//! whose holder waits for this CPU (a TLB shootdown that needs every target's acknowledgement)
+//! must answer from inside the wait: the hook does (`arch::tlb::poll`). After a few attempts the
+//! kernel's hook halts the CPU with interrupts on until the release hook wakes it
+//! (`task::lockwait`), for locks no interrupt handler takes.
 //!
 //! Interrupts: the kernel runs with interrupts disabled everywhere except user mode, the idle
 //! loop and explicit preemption points, where no lock is held. So every lock below is held with
@@ -194,21 +196,40 @@ pub const MAX_CPUS: usize = 64;
 #[cfg(target_os = "none")]
 static HELD: [spin::Mutex<Held>; MAX_CPUS] = [const { spin::Mutex::new(Held::new()) }; MAX_CPUS];
 
-/// The kernel's hooks: the running CPU's index and the work to do while spinning for a lock.
+/// The kernel's hooks: the running CPU's index, the work to do while waiting for a lock, and the
+/// note that a lock was released.
 struct Hooks {
     // Read by the kernel's per-CPU stacks only; the host's stacks are per thread.
     #[cfg_attr(not(target_os = "none"), allow(dead_code))]
     cpu_index: fn() -> usize,
-    spin: fn(),
+    wait: fn(&Waiting<'_>),
+    released: fn(usize),
 }
 
 static HOOKS: spin::Once<Hooks> = spin::Once::new();
 
+/// What a contended [`OrderedMutex::lock`] tells the kernel's wait hook between two attempts.
+pub struct Waiting<'a> {
+    /// The lock's address: the key under which its release is announced ([`set_cpu_hooks`]).
+    pub lock: usize,
+    /// Its class.
+    pub class: Class,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Whether the lock is still held (the last check before a wait that needs a wake-up).
+    pub still_held: &'a dyn Fn() -> bool,
+}
+
 /// Registers the kernel's hooks (once; later calls are ignored): `cpu_index` picks the running
-/// CPU's held-lock stack (below [`MAX_CPUS`]), `spin` runs between two attempts of a contended
-/// [`OrderedMutex::lock`] (it must take no lock of this table).
-pub fn set_cpu_hooks(cpu_index: fn() -> usize, spin: fn()) {
-    HOOKS.call_once(|| Hooks { cpu_index, spin });
+/// CPU's held-lock stack (below [`MAX_CPUS`]); `wait` runs between two attempts of a contended
+/// [`OrderedMutex::lock`] (it must take no lock of this table); `released` runs after every
+/// release with the lock's address, so a waiter that stopped spinning can be woken.
+pub fn set_cpu_hooks(cpu_index: fn() -> usize, wait: fn(&Waiting<'_>), released: fn(usize)) {
+    HOOKS.call_once(|| Hooks {
+        cpu_index,
+        wait,
+        released,
+    });
 }
 
 /// Runs `f` on the current context's held-lock stack.
@@ -261,19 +282,32 @@ impl<T: ?Sized> OrderedMutex<T> {
         if CHECKED {
             with_held(|h| h.acquire(self.class));
         }
+        let mut attempts = 0;
         let guard = loop {
             if let Some(g) = self.inner.try_lock() {
                 break g;
             }
+            attempts += 1;
             if let Some(h) = HOOKS.get() {
-                (h.spin)();
+                (h.wait)(&Waiting {
+                    lock: self.address(),
+                    class: self.class,
+                    attempts,
+                    still_held: &|| self.inner.is_locked(),
+                });
             }
             core::hint::spin_loop();
         };
         OrderedGuard {
             class: self.class,
-            guard,
+            lock: self.address(),
+            guard: Some(guard),
         }
+    }
+
+    /// The key of this lock for the kernel's wait and release hooks.
+    fn address(&self) -> usize {
+        core::ptr::from_ref(self).cast::<()>() as usize
     }
 
     /// Takes the lock if it is free, after the same order check as [`OrderedMutex::lock`].
@@ -284,7 +318,8 @@ impl<T: ?Sized> OrderedMutex<T> {
         }
         Some(OrderedGuard {
             class: self.class,
-            guard,
+            lock: self.address(),
+            guard: Some(guard),
         })
     }
 
@@ -305,29 +340,36 @@ impl<T: ?Sized> OrderedMutex<T> {
     }
 }
 
-/// The guard of an [`OrderedMutex`]; dropping it records the release.
+/// The guard of an [`OrderedMutex`]; dropping it records the release and announces it to the
+/// kernel's release hook.
 pub struct OrderedGuard<'a, T: ?Sized> {
     class: Class,
-    guard: spin::MutexGuard<'a, T>,
+    lock: usize,
+    /// `Some` until the drop releases it.
+    guard: Option<spin::MutexGuard<'a, T>>,
 }
 
 impl<T: ?Sized> Deref for OrderedGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.guard
+        self.guard.as_ref().expect("lock guard used after release")
     }
 }
 
 impl<T: ?Sized> DerefMut for OrderedGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.guard
+        self.guard.as_mut().expect("lock guard used after release")
     }
 }
 
 impl<T: ?Sized> Drop for OrderedGuard<'_, T> {
     fn drop(&mut self) {
+        self.guard = None;
         if CHECKED {
             with_held(|h| h.release(self.class));
+        }
+        if let Some(h) = HOOKS.get() {
+            (h.released)(self.lock);
         }
     }
 }

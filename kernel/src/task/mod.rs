@@ -9,6 +9,7 @@
 //! - [`exception`]: unresolved user faults: exception channels, then the kill;
 //! - [`quota`]: per-process quotas and low-memory admission of system calls;
 //! - [`loader`]: the first user program from the ramdisk;
+//! - [`lockwait`]: how a CPU waits for a contended kernel lock (spin, then halt until released);
 //! - [`random`]: seeds for ASLR and handle values.
 //!
 //! Entry from arch: the timer IRQ ([`on_irq`]), every exception from user mode
@@ -21,6 +22,7 @@ pub mod context;
 pub mod exception;
 pub mod irqoff;
 pub mod loader;
+pub mod lockwait;
 pub mod process;
 pub mod quota;
 pub mod random;

@@ -364,7 +364,8 @@ pub fn on_tick(counts: bool) {
         (!s.run_queue.is_empty(), woken)
     });
     kick_idle(woken);
-    if preempt {
+    // A CPU halted in a lock wait holds locks: it is never switched away from.
+    if preempt && !super::lockwait::in_lock_wait() {
         schedule();
     }
 }
