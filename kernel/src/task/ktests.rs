@@ -67,6 +67,13 @@ ktest! {
         ensure!(RAN.load(Ordering::SeqCst));
         ensure_eq!(t.state(), thread::State::Dead);
         drop(t);
+        // The CPU that ran the thread frees its stack once it has switched away from it
+        // (`sched::finish_switch`), which may be just after `join` saw it dead.
+        let deadline = clock::now_ns() + 1_000_000_000;
+        while thread::live_stacks() != stacks && clock::now_ns() < deadline {
+            sched::yield_now();
+            sched::preempt_point();
+        }
         ensure_eq!(thread::live_stacks(), stacks);
         Ok(())
     }
