@@ -12,9 +12,11 @@
 //! held-lock stack belongs to the execution context: one per thread on the host (any target
 //! with an OS), one per CPU in the kernel (`target_os = "none"`, indexed by the function the
 //! kernel registers with [`set_cpu_hooks`]; CPU 0 until then). The kernel never holds a lock
-//! across a context switch, and an interrupt handler that takes a lock runs only where the
-//! interrupted code holds none, so the locks a CPU holds are exactly the ones its current
-//! context took.
+//! across a context switch. An interrupt handler that takes a lock runs either where the
+//! interrupted code holds none, or inside a halted lock wait, where the interrupted code holds
+//! only classes ranked below every class a handler takes; the handler releases what it took
+//! before it returns. So the locks a CPU holds are the ones its current context took, and the
+//! order holds across the two.
 //!
 //! Waiting: [`OrderedMutex::lock`] tries `try_lock` and calls the registered wait hook between
 //! two attempts; every release calls the release hook with the lock's address. The kernel runs
@@ -25,9 +27,9 @@
 //! (`task::lockwait`), for locks no interrupt handler takes.
 //!
 //! Interrupts: the kernel runs with interrupts disabled everywhere except user mode, the idle
-//! loop and explicit preemption points, where no lock is held. So every lock below is held with
-//! interrupts off; the ones an interrupt handler takes (the "irq" column) rely on that, the
-//! others would be correct with interrupts on too.
+//! loop and explicit preemption points, where no lock is held, and the halt of a lock wait for a
+//! class no handler takes. So the locks an interrupt handler takes (the "irq" column) are never
+//! held with interrupts on; the others would be correct with interrupts on too.
 //!
 //! # The table
 //!
