@@ -207,3 +207,29 @@ fn a_snapshot_of_a_page_mapped_that_often_removes_its_entries_in_steps() {
     assert_eq!(read(&f, at[MAPPINGS - 1]), 6);
     f.check();
 }
+
+/// A page mapped many times in one address space loses its entries with one flush per step
+/// (one shootdown per step on several CPUs), not one per mapping: decommit in steps, the steps
+/// of a commit over zero-frame entries, and a snapshot's walk.
+#[test]
+fn a_page_mapped_that_often_is_flushed_once_per_step() {
+    let f = Fixture::new();
+    let vmo = f.vmo(1);
+    let at = map_many(&f, &vmo);
+    // The commit's first step runs inside the write; the next one is counted.
+    assert_eq!(vmo.write_or_wait(0, &[1]), Err(Status::ERR_SHOULD_WAIT));
+    let before = f.mmu.flush_calls();
+    assert!(!vmo.step_transition(FRAME_CHANGE_STEP_ENTRIES));
+    assert_eq!(f.mmu.flush_calls() - before, 1, "a step of the commit");
+    while !vmo.step_transition(FRAME_CHANGE_STEP_ENTRIES) {}
+    for &a in &at {
+        f.touch(a, MmuFlags::READ).unwrap();
+    }
+    let before = f.mmu.flush_calls();
+    let mut steps = 0;
+    vmo.decommit_page_in_steps(0, FRAME_CHANGE_STEP_ENTRIES, &mut || steps += 1)
+        .unwrap();
+    assert_eq!(f.mmu.flush_calls() - before, steps + 1, "decommit in steps");
+    assert!(f.mmu.query(at[0]).is_none());
+    f.check();
+}

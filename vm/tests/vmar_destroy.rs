@@ -208,3 +208,51 @@ fn unmap_in_steps_empties_a_full_sub_vmar_in_bounded_steps() {
     );
     f.check();
 }
+
+/// Every operation that removes or restricts many mappings flushes once per step (one
+/// shootdown per step on several CPUs), not once per mapping.
+#[test]
+fn removing_many_mappings_flushes_once_per_step() {
+    let f = Fixture::new();
+    let flushes = |before: u64| f.mmu.flush_calls() - before;
+    let (a, _, _, base) = deep(&f);
+    let before = f.mmu.flush_calls();
+    assert_eq!(a.empty_step(128), Ok(128));
+    assert_eq!(flushes(before), 1, "empty_step of 128 mappings");
+    let before = f.mmu.flush_calls();
+    let mut at = base;
+    let mut rest = 512 * PAGE;
+    let mut steps = 0;
+    while let Some(next) = f.root.unmap_step(at, rest, VMAR_RIGHTS, 16).unwrap() {
+        rest -= next - at;
+        at = next;
+        steps += 1;
+    }
+    assert!(
+        flushes(before) <= steps + 1,
+        "unmap over a sub-VMAR in steps"
+    );
+    f.check();
+    let full = || {
+        let (sub, base) = f.sub(300);
+        let vmo = f.vmo(1);
+        for i in 0..300 {
+            let m = f.map_at(&sub, i * PAGE, &vmo, 1);
+            f.touch(m, MmuFlags::WRITE).unwrap();
+        }
+        (sub, base)
+    };
+    let (sub, base) = full();
+    let before = f.mmu.flush_calls();
+    sub.protect(ZX_VM_PERM_READ, base, 300 * PAGE, VMAR_RIGHTS)
+        .unwrap();
+    assert_eq!(flushes(before), 1, "protect of 300 mappings");
+    let before = f.mmu.flush_calls();
+    sub.unmap(base, 300 * PAGE, VMAR_RIGHTS).unwrap();
+    assert_eq!(flushes(before), 1, "unmap of 300 mappings");
+    let (sub, _) = full();
+    let before = f.mmu.flush_calls();
+    sub.destroy(VMAR_RIGHTS).unwrap();
+    assert_eq!(flushes(before), 1, "destroy of 300 mappings");
+    f.check();
+}

@@ -12,11 +12,13 @@ use crate::vmo::Vmo;
 /// What one operation accumulates while it edits the tree: one merged TLB flush for page-table
 /// changes that free nothing (protect), and how many mappings it created and removed.
 ///
-/// Removals never wait for the batch: an operation that removes mappings unmaps and flushes their
-/// page-table entries first ([`AddressSpace::unmap_ptes_now`]), then drops each mapping as it
-/// leaves the tree (its back-reference first). So a frame is never returned to the allocator
-/// while a stale TLB entry may still reach it, nothing is collected (removal allocates nothing),
-/// and a VMO back-reference always covers at least the page-table entries that exist for it.
+/// Removals never wait for the batch: an operation that removes mappings unmaps the page-table
+/// entries of everything it removes in one lock hold (or step) and flushes them once first
+/// ([`AddressSpace::unmap_ptes_now`] over the whole range: one shootdown per step on several
+/// CPUs), then drops each mapping as it leaves the tree (its back-reference first). So a frame is
+/// never returned to the allocator while a stale TLB entry may still reach it, nothing is
+/// collected (removal allocates nothing), and a VMO back-reference always covers at least the
+/// page-table entries that exist for it.
 pub(crate) struct Batch {
     pub(super) flush: TlbFlush,
     /// Mappings this operation put in a tree.

@@ -53,6 +53,19 @@ impl AddressSpace {
         mmu.flush(flush);
     }
 
+    /// Called by a VMO (under its lock) when pages leave it in a walk over many mappings: unmaps
+    /// and returns the token, which the walk merges with this address space's others of the same
+    /// hold and passes to [`AddressSpace::flush_for_vmo`] before the hold ends.
+    pub(crate) fn unmap_pages_deferred(&self, vaddr: usize, page_count: usize) -> TlbFlush {
+        self.mmu.lock().unmap(vaddr, page_count)
+    }
+
+    /// Flushes what [`AddressSpace::unmap_pages_deferred`] returned (merged): one flush (one
+    /// shootdown) for all of a walk's entries in this address space.
+    pub(crate) fn flush_for_vmo(&self, flush: TlbFlush) {
+        self.mmu.lock().flush(flush);
+    }
+
     /// Installs page-table entries for the committed pages of `m` inside `[start, end)` (a
     /// sub-range of the mapping `[base, base + len)`), skipping pages already mapped. Holds the
     /// VMO lock while mapping so a concurrent decommit cannot free a frame in between. A frame

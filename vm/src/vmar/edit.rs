@@ -283,6 +283,11 @@ pub(super) fn empty_subtree_step(
     max: usize,
     batch: &mut Batch,
 ) -> usize {
+    // One flush for the whole step, before any mapping (and the VMO reference it holds) goes:
+    // the step removes exactly the mappings of the subtree below `step_end`.
+    if let (Some(node), Some(end)) = (tree.node(id), step_end(tree, id, max)) {
+        aspace.unmap_ptes_now(node.base, end - node.base);
+    }
     let mut removed = 0;
     let mut cur = id;
     while removed < max {
@@ -295,8 +300,7 @@ pub(super) fn empty_subtree_step(
         });
         match first {
             Some((_, _, Some(child))) => cur = child,
-            Some((base, len, None)) => {
-                aspace.unmap_ptes_now(base, len);
+            Some((base, _, None)) => {
                 if let Some((_, Child::Mapping(m))) = node.children.remove(base) {
                     aspace.drop_mapping(m, batch);
                 }
@@ -316,6 +320,50 @@ pub(super) fn empty_subtree_step(
         }
     }
     removed
+}
+
+/// Where the mappings removed by [`empty_subtree_step`]`(id, max)` end: it visits the subtree in
+/// the same order (first child first, a sub-VMAR counted once it would be empty) without changing
+/// it, and returns the end of the last mapping the step removes (`None`: it removes none). Every
+/// mapping of the subtree below that address is removed by the step. O(`max` + nesting depth)
+/// lookups, no recursion, no allocation.
+fn step_end(tree: &Tree, id: RegionId, max: usize) -> Option<usize> {
+    let mut end = None;
+    let mut count = 0;
+    let mut cur = id;
+    let mut pos = tree.node(id)?.base;
+    while count < max {
+        let Some(node) = tree.node(cur) else { break };
+        let next = node
+            .children
+            .overlapping(pos, node.end())
+            .next()
+            .map(|(b, l, c)| match c {
+                Child::Vmar(v) => (b, l, Some(*v)),
+                Child::Mapping(_) => (b, l, None),
+            });
+        match next {
+            Some((base, _, Some(child))) => {
+                cur = child;
+                pos = base;
+            }
+            Some((base, len, None)) => {
+                count += 1;
+                pos = base + len;
+                end = Some(pos);
+            }
+            None if cur == id => break,
+            None => {
+                count += 1;
+                pos = node.end();
+                match node.parent {
+                    Some(p) => cur = p,
+                    None => break,
+                }
+            }
+        }
+    }
+    end
 }
 
 /// Destroys VMAR `id` and everything below it, removing it from its parent; the page-table

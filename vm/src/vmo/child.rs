@@ -208,6 +208,7 @@ impl Vmo {
         while visited < FRAME_CHANGE_STEP_ENTRIES && !held.is_full() {
             let Some((vmo_offset, m)) = walk.next() else {
                 inner.snapshot_walk = None;
+                held.flush();
                 return true;
             };
             visited += 1;
@@ -219,10 +220,11 @@ impl Vmo {
             if let Some(aspace) = m.aspace.upgrade() {
                 // Both fit in usize: they lie inside the mapping's [base, base + len).
                 let vaddr = m.base + (a - vmo_offset) as usize;
-                aspace.unmap_pages_for_vmo(vaddr, ((b - a) / PAGE) as usize);
-                held.keep_inline(aspace);
+                held.unmap_inline(aspace, vaddr, ((b - a) / PAGE) as usize);
             }
         }
+        // One flush per address space for the step, under the VMO lock.
+        held.flush();
         let after = walk.last_key();
         if let Some(w) = inner.snapshot_walk.as_mut() {
             w.after = after;

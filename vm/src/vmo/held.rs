@@ -2,6 +2,7 @@
 //! lock is released.
 
 use super::*;
+use crate::arch_traits::TlbFlush;
 
 /// Address-space references a walk over a VMO's mappings upgraded while holding the VMO lock,
 /// kept until that lock is released.
@@ -15,8 +16,15 @@ use super::*;
 /// usage and must not depend on the heap); more than that, which takes that many processes
 /// mapping one VMO range, grow a heap list or, if the heap is exhausted, end the walk with
 /// `ERR_NO_MEMORY` before any frame is freed.
+///
+/// A walk that removes one page's entries from many mappings ([`HeldAspaces::unmap_inline`])
+/// also keeps one merged [`TlbFlush`] per inline address space and flushes them all at
+/// [`HeldAspaces::flush`], before its VMO lock is released: one flush (one shootdown) per address
+/// space per hold, not one per mapping.
 pub(crate) struct HeldAspaces {
     inline: [Option<Arc<AddressSpace>>; HeldAspaces::INLINE],
+    /// The entries removed but not flushed yet, per inline slot.
+    pending: [TlbFlush; HeldAspaces::INLINE],
     /// Slots of `inline` in use (a prefix).
     used: usize,
     more: Vec<Arc<AddressSpace>>,
@@ -29,6 +37,7 @@ impl HeldAspaces {
     pub(crate) fn new() -> HeldAspaces {
         HeldAspaces {
             inline: Default::default(),
+            pending: core::array::from_fn(|_| TlbFlush::none()),
             used: 0,
             more: Vec::new(),
         }
@@ -80,6 +89,54 @@ impl HeldAspaces {
         None
     }
 
+    /// Removes the entries of `[vaddr, vaddr + page_count pages)` in `aspace` and keeps it as
+    /// [`HeldAspaces::keep_inline`] does; the flush waits for [`HeldAspaces::flush`], merged with
+    /// the others of `aspace` (at once when `aspace` found no inline slot: the caller did not
+    /// check [`HeldAspaces::is_full`]).
+    pub(super) fn unmap_inline(
+        &mut self,
+        aspace: Arc<AddressSpace>,
+        vaddr: usize,
+        page_count: usize,
+    ) {
+        let flush = aspace.unmap_pages_deferred(vaddr, page_count);
+        let slot = self.inline[..self.used]
+            .iter()
+            .position(|a| a.as_ref().is_some_and(|a| Arc::ptr_eq(a, &aspace)));
+        let slot = match slot {
+            Some(slot) => Some(slot),
+            None if self.used < Self::INLINE => {
+                self.inline[self.used] = Some(aspace.clone());
+                self.used += 1;
+                Some(self.used - 1)
+            }
+            None => None,
+        };
+        match slot {
+            Some(slot) => {
+                let prev = core::mem::replace(&mut self.pending[slot], TlbFlush::none());
+                self.pending[slot] = prev.merge(flush);
+                drop(aspace);
+            }
+            None => {
+                aspace.flush_for_vmo(flush);
+                self.keep_inline(aspace);
+            }
+        }
+    }
+
+    /// Flushes every address space's entries removed by [`HeldAspaces::unmap_inline`] (call
+    /// under the walk's VMO lock, before any frame they mapped is freed or replaced).
+    pub(super) fn flush(&mut self) {
+        for (slot, pending) in self.inline[..self.used].iter().zip(self.pending.iter_mut()) {
+            let flush = core::mem::replace(pending, TlbFlush::none());
+            // An empty token (nothing removed there) was issued by no MMU: nothing to flush.
+            if let (Some(aspace), true) = (slot, flush.count() > 0) {
+                aspace.flush_for_vmo(flush);
+            }
+        }
+    }
+
     /// No inline room is left.
     pub(super) fn is_full(&self) -> bool {
         self.used == Self::INLINE
@@ -87,6 +144,7 @@ impl HeldAspaces {
 
     /// Drops every kept reference (call with no VMO lock held).
     pub(super) fn release(&mut self) {
+        self.flush();
         for slot in &mut self.inline[..self.used] {
             *slot = None;
         }

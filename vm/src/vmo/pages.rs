@@ -406,10 +406,11 @@ impl Vmo {
                     if let Some(aspace) = m.aspace.upgrade() {
                         // Inside the mapping's [base, base + len): the window meets the page.
                         let vaddr = m.base + (lo - vmo_offset) as usize;
-                        aspace.unmap_pages_for_vmo(vaddr, 1);
-                        held.keep_inline(aspace);
+                        held.unmap_inline(aspace, vaddr, 1);
                     }
                 }
+                // One flush per address space for the step, under its VMO lock.
+                held.flush();
                 after = walk.last_key();
                 done == per_step || held.is_full()
             };
@@ -487,10 +488,11 @@ impl Vmo {
                 if let Some(aspace) = m.aspace.upgrade() {
                     // Inside the mapping's [base, base + len): the window meets the page.
                     let vaddr = m.base + (lo - vmo_offset) as usize;
-                    aspace.unmap_pages_for_vmo(vaddr, 1);
-                    held.keep_inline(aspace);
+                    held.unmap_inline(aspace, vaddr, 1);
                 }
             }
+            // One flush per address space for the step, before the old frame may go.
+            held.flush();
             let after = walk.last_key().or(t.after);
             if ended {
                 inner.transition = None;
