@@ -79,6 +79,11 @@ pub(crate) struct BackRefs {
     live: usize,
     /// Slots promised by [`BackRefs::reserve`] and not yet used by an insert.
     reserved: usize,
+    /// The same promises per address space (id, count; no zero counts): an operation promises
+    /// for its own address space, whose tree lock it holds until its promises are used or
+    /// withdrawn, while operations of other address spaces may hold theirs at the same moment on
+    /// other CPUs.
+    reserved_by: Vec<(u64, usize)>,
 }
 
 impl Default for BackRefs {
@@ -90,17 +95,23 @@ impl Default for BackRefs {
             free_count: 0,
             live: 0,
             reserved: 0,
+            reserved_by: Vec::new(),
         }
     }
 }
 
 impl BackRefs {
-    /// Promises `n` more inserts of new keys, growing the arena now if needed. False (nothing
-    /// promised) when the arena cannot grow: the caller reports `ERR_NO_MEMORY`.
-    pub(crate) fn reserve(&mut self, n: usize) -> bool {
+    /// Promises `n` more inserts of new keys of address space `aspace`, growing the arena now if
+    /// needed. False (nothing promised) when the arena cannot grow: the caller reports
+    /// `ERR_NO_MEMORY`.
+    pub(crate) fn reserve(&mut self, aspace: u64, n: usize) -> bool {
         let Some(want) = self.reserved.checked_add(n) else {
             return false;
         };
+        let entry = self.reserved_by.iter().position(|&(a, _)| a == aspace);
+        if entry.is_none() && self.reserved_by.try_reserve(1).is_err() {
+            return false;
+        }
         let spare = self.free_count + (self.nodes.capacity() - self.nodes.len());
         if want > spare {
             let more = want - self.free_count;
@@ -114,12 +125,30 @@ impl BackRefs {
             }
         }
         self.reserved = want;
+        match entry {
+            Some(i) => self.reserved_by[i].1 += n,
+            // Capacity reserved above: `push` cannot allocate.
+            None => self.reserved_by.push((aspace, n)),
+        }
         true
     }
 
-    /// Withdraws `n` promises that will not be used.
-    pub(crate) fn unreserve(&mut self, n: usize) {
+    /// Withdraws `n` promises of address space `aspace` that will not be used.
+    pub(crate) fn unreserve(&mut self, aspace: u64, n: usize) {
         self.reserved = self.reserved.saturating_sub(n);
+        self.forget_promises(aspace, n);
+    }
+
+    /// Takes `n` promises off `aspace`'s count (dropping its entry at zero). Never allocates.
+    fn forget_promises(&mut self, aspace: u64, n: usize) {
+        if let Some(i) = self.reserved_by.iter().position(|&(a, _)| a == aspace) {
+            let left = self.reserved_by[i].1.saturating_sub(n);
+            if left == 0 {
+                self.reserved_by.swap_remove(i);
+            } else {
+                self.reserved_by[i].1 = left;
+            }
+        }
     }
 
     /// Adds the back-reference `key` (using one promise from [`BackRefs::reserve`]), or updates
@@ -172,6 +201,7 @@ impl BackRefs {
             return Err(node.r);
         };
         self.reserved = self.reserved.saturating_sub(1);
+        self.forget_promises(key.aspace, 1);
         self.live += 1;
         if parent == NIL {
             self.root = i;
@@ -384,9 +414,18 @@ impl BackRefs {
         Ok(free)
     }
 
-    /// Slots promised and not used yet (tests check that operations leave none behind).
+    /// Slots promised and not used yet, of every address space.
+    #[cfg(test)]
     pub(crate) fn reserved(&self) -> usize {
         self.reserved
+    }
+
+    /// Promises of address space `aspace` not used yet.
+    pub(crate) fn reserved_by(&self, aspace: u64) -> usize {
+        self.reserved_by
+            .iter()
+            .find(|&&(a, _)| a == aspace)
+            .map_or(0, |&(_, n)| n)
     }
 
     fn find(&self, key: BackRefKey) -> u32 {
@@ -634,7 +673,7 @@ mod tests {
             refs.insert(key(0, 1), r(4096)).is_err(),
             "no slot, no insert"
         );
-        assert!(refs.reserve(2));
+        assert!(refs.reserve(1, 2));
         let cap = refs.nodes.capacity();
         refs.insert(key(0, 1), r(4096)).ok().unwrap();
         refs.insert(key(0, 1), r(8192)).ok().unwrap(); // update in place
@@ -644,12 +683,28 @@ mod tests {
         refs.check().unwrap();
         // A freed slot serves the next new key; an unused promise can be withdrawn.
         refs.remove(key(0, 1));
-        assert!(refs.reserve(1));
+        assert!(refs.reserve(1, 1));
         refs.insert(key(100, 3), r(4096)).ok().unwrap();
-        assert!(refs.reserve(3));
-        refs.unreserve(3);
+        assert!(refs.reserve(1, 3));
+        refs.unreserve(1, 3);
         refs.check().unwrap();
         assert_eq!(refs.reserved(), 0);
+    }
+
+    #[test]
+    fn promises_are_counted_per_address_space() {
+        let mut refs = BackRefs::default();
+        assert!(refs.reserve(1, 2));
+        assert!(refs.reserve(2, 1));
+        assert_eq!((refs.reserved_by(1), refs.reserved_by(2)), (2, 1));
+        // An insert uses a promise of its key's address space.
+        refs.insert(key(0, 1), r(4096)).ok().unwrap();
+        assert_eq!((refs.reserved_by(1), refs.reserved_by(2)), (1, 1));
+        refs.unreserve(2, 1);
+        assert_eq!((refs.reserved_by(1), refs.reserved_by(2)), (1, 0));
+        refs.unreserve(1, 1);
+        assert_eq!((refs.reserved(), refs.reserved_by(1)), (0, 0));
+        assert!(refs.reserved_by.is_empty());
     }
 
     #[test]
@@ -668,7 +723,7 @@ mod tests {
             } else {
                 let len = ((x >> 30) % 9 + 1) as usize * 4096;
                 if !model.contains_key(&k) {
-                    assert!(refs.reserve(1));
+                    assert!(refs.reserve(1, 1));
                 }
                 refs.insert(k, r(len)).ok().unwrap();
                 model.insert(k, len);

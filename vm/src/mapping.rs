@@ -164,7 +164,7 @@ impl AddressSpace {
                 window.vmo_offset,
                 window.len as u64,
             )?;
-            let mut slots = Slots::new();
+            let mut slots = Slots::new(self.id());
             slots.reserve(&child)?;
             let mut tree = self.tree.lock();
             let (parent, base, len, unchanged) = {

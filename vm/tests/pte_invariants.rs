@@ -28,7 +28,7 @@ fn entry_outside_every_mapping_is_caught() {
     // Past the mapping's end, inside the sub-VMAR: what a missed unmap would leave.
     f.mmu.corrupt(b + 5 * PAGE, Some((frame, RWU)));
     let e = f.aspace.check_invariants().unwrap_err();
-    assert!(e.contains("inside mappings"), "{e}");
+    assert!(e.contains("outside the mappings"), "{e}");
     f.mmu.corrupt(b + 5 * PAGE, None);
     f.aspace.check_invariants().unwrap();
 }

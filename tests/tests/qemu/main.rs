@@ -2,6 +2,7 @@
 //! them in parallel (one QEMU per core) instead of `cargo test` running their binaries one after
 //! another. Each module is one harness; `cargo test --test qemu MODULE::` runs one of them.
 
+mod concurrency;
 mod crash_reports;
 mod demo_failures;
 mod fuzz;

@@ -48,12 +48,16 @@ impl Batch {
 /// operation that failed a later check) is given back to its VMO.
 pub(crate) struct Slots {
     vmos: [Option<Arc<Vmo>>; 3],
+    /// The id of the address space whose operation holds them (the back-references it inserts
+    /// are that space's).
+    aspace: u64,
 }
 
 impl Slots {
-    pub(crate) fn new() -> Slots {
+    pub(crate) fn new(aspace: u64) -> Slots {
         Slots {
             vmos: [None, None, None],
+            aspace,
         }
     }
 
@@ -64,7 +68,7 @@ impl Slots {
             .iter_mut()
             .find(|v| v.is_none())
             .ok_or(Status::ERR_INTERNAL)?;
-        if !vmo.lock().mappings.reserve(1) {
+        if !vmo.lock().mappings.reserve(self.aspace, 1) {
             return Err(Status::ERR_NO_MEMORY);
         }
         *free = Some(vmo.clone());
@@ -86,7 +90,7 @@ impl Slots {
 impl Drop for Slots {
     fn drop(&mut self) {
         for vmo in self.vmos.iter_mut().filter_map(Option::take) {
-            vmo.lock().mappings.unreserve(1);
+            vmo.lock().mappings.unreserve(self.aspace, 1);
         }
     }
 }

@@ -38,7 +38,7 @@ impl AddressSpace {
     pub fn check_invariants_bounded(&self, max_backrefs: usize) -> Result<(), String> {
         let tree = self.tree.lock();
         let seen = self.check_tree(&tree)?;
-        self.check_no_stray_ptes(&tree, seen.inside)?;
+        self.check_no_stray_ptes(&tree)?;
         let live = tree.slots.iter().filter(|s| s.node.is_some()).count();
         if live != seen.vmar_count {
             return Err(format!(
@@ -93,7 +93,7 @@ impl AddressSpace {
                             .entry(Arc::as_ptr(&m.vmo) as *const u8 as usize)
                             .or_insert_with(|| (m.vmo.clone(), 0))
                             .1 += 1;
-                        seen.inside += self.check_mapping(base, len, m, &mut seen.zero_checked)?;
+                        self.check_mapping(base, len, m, &mut seen.zero_checked)?;
                     }
                 }
             }
@@ -101,9 +101,12 @@ impl AddressSpace {
         Ok(seen)
     }
 
-    /// No entry outside the mappings: every present entry of the space was met inside one
-    /// (`inside` of them).
-    fn check_no_stray_ptes(&self, tree: &Tree, inside: usize) -> Result<(), String> {
+    /// No entry outside the mappings: every present entry of the space lies inside one. Checked
+    /// entry by entry in one hold of the MMU lock: operations on a VMO mapped here (a decommit,
+    /// a commit removing zero-frame entries, a copy-on-write break) remove entries of this space
+    /// under the VMO and MMU locks alone, so on several CPUs the count of entries met per mapping
+    /// by [`Self::check_mapping`] may be higher than a later total.
+    fn check_no_stray_ptes(&self, tree: &Tree) -> Result<(), String> {
         let mmu = self.mmu.lock();
         let mut total = 0usize;
         let mut stray = None;
@@ -114,9 +117,9 @@ impl AddressSpace {
                 stray = Some(va);
             }
         });
-        if total != inside {
+        if let Some(va) = stray {
             return Err(format!(
-                "{total} present page-table entries, {inside} inside mappings (first outside: {stray:#x?})"
+                "{total} present page-table entries, one outside the mappings at {va:#x}"
             ));
         }
         Ok(())
@@ -140,11 +143,13 @@ impl AddressSpace {
             };
             budget = left;
             inner.mappings.check()?;
-            if inner.mappings.reserved() != 0 {
+            // This space's operations hold its tree lock (held here) while they hold promises;
+            // other spaces' operations may hold theirs now, on other CPUs.
+            let reserved = inner.mappings.reserved_by(self.id);
+            if reserved != 0 {
                 return Err(format!(
-                    "vmo {}: {} back-reference slots still reserved after an operation",
-                    vmo.id(),
-                    inner.mappings.reserved()
+                    "vmo {}: {reserved} back-reference slots still reserved after an operation",
+                    vmo.id()
                 ));
             }
             let refs = inner.mappings.count_for(self.id);
@@ -160,8 +165,7 @@ impl AddressSpace {
         Ok(total)
     }
 
-    /// Checks one mapping and its page-table entries; returns how many entries are present in
-    /// its range. The first time an entry maps the zero frame (`zero_checked` false), the zero
+    /// Checks one mapping and its page-table entries. The first time an entry maps the zero frame (`zero_checked` false), the zero
     /// frame's contents are checked to be zeros.
     fn check_mapping(
         &self,
@@ -169,7 +173,7 @@ impl AddressSpace {
         len: usize,
         m: &VmMapping,
         zero_checked: &mut bool,
-    ) -> Result<usize, String> {
+    ) -> Result<(), String> {
         Self::check_mapping_shape(base, len, m)?;
         let inner = m.vmo.lock();
         match inner.mappings.get(self.backref_key(m.vmo_offset, m.uid)) {
@@ -190,11 +194,9 @@ impl AddressSpace {
         let cow = m.vmo.write_needs_fault();
         let read_only = self.pte_flags(m.perms.difference(MmuFlags::WRITE));
         let zero_frame = m.vmo.phys().zero_frame();
-        let mut present = 0usize;
         let mut bad = None;
         let mut zero_seen = false;
         mmu.for_each_mapped(base, len / PAGE_SIZE, &mut |vaddr, paddr, flags| {
-            present += 1;
             let index = (m.vmo_offset + (vaddr - base) as u64) / page;
             let frame = inner.pages.get(&index).copied();
             if let Some(t) = inner.transition.filter(|t| t.index == index) {
@@ -239,7 +241,7 @@ impl AddressSpace {
             *zero_checked = true;
             check_zero_frame(m.vmo.phys(), zero_frame)?;
         }
-        Ok(present)
+        Ok(())
     }
 
     /// A mapping's own fields: permissions within its maximum, page-aligned, a VMO window that
@@ -285,8 +287,6 @@ struct Seen {
     uids: BTreeSet<u64>,
     /// Mappings per VMO (by address), to compare with each VMO's back-references.
     per_vmo: BTreeMap<usize, (Arc<Vmo>, usize)>,
-    /// Present page-table entries found inside mappings.
-    inside: usize,
     /// The zero frame's contents were checked.
     zero_checked: bool,
 }

@@ -120,7 +120,7 @@ impl Vmar {
         };
         let now = tree.regions(self.aspace.mapping_count());
         tree.admit(now, 1 + cut.delta())?;
-        let mut slots = Slots::new();
+        let mut slots = Slots::new(self.aspace.id());
         slots.reserve(vmo)?;
         cut.reserve(&mut slots)?;
         let node = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
@@ -196,7 +196,7 @@ impl Vmar {
                     self.id,
                     base,
                     base + len,
-                    &mut Slots::new(),
+                    &mut Slots::new(self.aspace.id()),
                     &mut batch,
                 );
                 self.aspace.finish(tree, batch);

@@ -40,7 +40,7 @@ impl Vmar {
             return Err(Status::ERR_INVALID_ARGS);
         }
         let plan = self.plan_protect(&tree, addr, end, new_perms, op_children)?;
-        let mut slots = plan.reserve(&mut tree, self.aspace.mapping_count())?;
+        let mut slots = plan.reserve(&mut tree, self.aspace.mapping_count(), self.aspace.id())?;
         self.apply_protect(&mut tree, addr, end, new_perms, &mut slots);
         Ok(())
     }
@@ -272,8 +272,9 @@ struct ProtectPlan {
 
 impl ProtectPlan {
     /// Admits what the protect adds (one region per cut mapping, minus the merges) when `mappings`
-    /// exist, and reserves a back-reference slot and tree room for each cut.
-    fn reserve(&self, tree: &mut Tree, mappings: usize) -> ZxResult<Slots> {
+    /// exist, and reserves a back-reference slot (for address space `aspace`) and tree room for
+    /// each cut.
+    fn reserve(&self, tree: &mut Tree, mappings: usize, aspace: u64) -> ZxResult<Slots> {
         let (first, last) = (self.first, self.last);
         let (split_first, split_last) = (self.split_first, self.split_last);
         let now = tree.regions(mappings);
@@ -281,7 +282,7 @@ impl ProtectPlan {
             now,
             isize::from(split_first) + isize::from(split_last) - self.merges,
         )?;
-        let mut slots = Slots::new();
+        let mut slots = Slots::new(aspace);
         for (split, (parent, base, _, _)) in [(split_first, first), (split_last, last)] {
             if !split {
                 continue;

@@ -63,7 +63,7 @@ impl Vmar {
         let cut = CutPlan::new(&tree, self.id, addr, cut_end);
         let now = tree.regions(self.aspace.mapping_count());
         tree.admit(now, cut.delta())?;
-        let mut slots = Slots::new();
+        let mut slots = Slots::new(self.aspace.id());
         cut.reserve(&mut slots)?;
         let node = tree.node_mut(self.id).ok_or(Status::ERR_BAD_STATE)?;
         if !node.children.reserve_inserts(cut.inserts()) {

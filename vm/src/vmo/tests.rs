@@ -328,7 +328,7 @@ fn backrefs_overlapping_matches_brute_force() {
             .wrapping_add(1442695040888963407);
         let start = (x >> 33) % 64 * PAGE;
         let len = ((x >> 20) % 5 + 1) * PAGE;
-        assert!(refs.reserve(1));
+        assert!(refs.reserve(uid % 3, 1));
         refs.insert(key(uid, start), r(len)).ok().unwrap();
         all.push((start, len));
     }
@@ -341,7 +341,7 @@ fn backrefs_overlapping_matches_brute_force() {
             all[uid as usize] = (start, PAGE);
         } else {
             refs.remove(key(uid, start));
-            assert!(refs.reserve(1));
+            assert!(refs.reserve(uid % 3, 1));
             refs.insert(key(uid, uid % 50 * PAGE), r(PAGE))
                 .ok()
                 .unwrap();

@@ -1,8 +1,10 @@
 //! Concurrency tests: threads of this process (and of a child) race `zx_vmar_map` / `unmap` /
 //! `protect` / `destroy` / `op_range` against threads that touch the same pages and against
-//! `zx_process_read_memory` / `write_memory` on them. The CPU is single and preemptive (PIT at
-//! 100 Hz), so interleavings come from timer preemption plus the seeded choices of every racer:
-//! operation order, ranges, VMOs, permissions and spin delays.
+//! `zx_process_read_memory` / `write_memory` on them, and threads that fault the same pages at
+//! once. On one CPU (the suite's default) interleavings come from timer preemption (PIT at
+//! 100 Hz) plus the seeded choices of every racer: operation order, ranges, VMOs, permissions and
+//! spin delays; with `ZXVM_SMP=N` the threads also run on several CPUs at once, and
+//! `same_pages_faulted_on_every_cpu` has a 4-CPU line of its own (`tests/tests/qemu/concurrency.rs`).
 //!
 //! Afterwards each test checks that no access goes through a stale translation (every page reads,
 //! directly and through `zx_process_read_memory`, exactly what the mapping's VMO holds at that
@@ -36,6 +38,7 @@ tests!(
     overwrite_protect_decommit_against_touches,
     map_unmap_protect_destroy_against_probes,
     map_unmap_destroy_against_faulting_child,
+    same_pages_faulted_on_every_cpu,
 );
 
 /// What `zx_process_read_memory` returns for an address no mapping covers (Zircon's status).
@@ -1353,4 +1356,236 @@ fn child_inner(ctx: &Ctx) -> TestResult {
     );
     let kept = committed(&vmos)? - pool_before;
     back_at_baseline_but(ctx, &before, kept)
+}
+
+// ---------------------------------------------------------------------------------------------
+// same_pages_faulted_on_every_cpu: several CPUs fault the same pages of one VMO at once.
+
+/// Pages of the VMO the faulting threads share.
+const SAME_PAGES: usize = 64;
+/// Faulting threads (one per CPU in the 4-CPU run, `tests/tests/qemu/concurrency.rs`).
+const SAME_THREADS: usize = 4;
+/// Rounds, each on a fresh VMO: even rounds a plain VMO, odd ones a snapshot child of a VMO
+/// whose every page is committed and tagged.
+const SAME_ROUNDS: usize = 6;
+
+/// What thread `t` does at a page (`SameFaults::plan`, 2 bits per thread).
+mod same_op {
+    /// Reads its word through the mapping (a read fault: maps the zero frame or the parent's).
+    pub const READ: u64 = 0;
+    /// Writes its word through the mapping (a write fault: commits, or copies on write).
+    pub const WRITE: u64 = 1;
+    /// Writes its word with `zx_vmo_write` (commits under the VMO lock alone).
+    pub const VMO_WRITE: u64 = 2;
+    /// Reads its word, then writes it through the mapping.
+    pub const READ_WRITE: u64 = 3;
+}
+
+struct SameFaults {
+    /// Threads at the start line; all start when it reaches [`SAME_THREADS`].
+    arrived: AtomicU64,
+    base: usize,
+    vmo: u32,
+    /// The page every thread starts at (all walk the pages in the same order, so they meet).
+    start: usize,
+    round: u64,
+    /// Per page: thread `t`'s operation in bits `2t..2t + 2`.
+    plan: [u64; SAME_PAGES],
+    /// Per page: the words `0..SAME_THREADS` before the round (0, or the parent's tags).
+    initial: [[u64; SAME_THREADS]; SAME_PAGES],
+    bad: Bad,
+}
+
+const SAME_BAD: [&str; 2] = [
+    "a word read through the mapping that is neither its initial value nor its writer's",
+    "zx_vmo_write failed",
+];
+
+/// What thread `t` writes into word `t` of `page` in `round` (never zero, never a tag).
+fn same_value(round: u64, t: usize, page: usize) -> u64 {
+    0x5a00_0000_0000_0000 | round << 32 | (t as u64) << 16 | page as u64 | 1 << 48
+}
+
+/// The tag word `t` of page `page` of a snapshot's parent holds.
+fn same_tag(t: usize, page: usize) -> u64 {
+    0x7c00_0000_0000_0000 | (page as u64) << 8 | t as u64
+}
+
+extern "C" fn same_faulter(arg: usize, t: usize) -> ! {
+    // SAFETY: see `start_worker`.
+    let s = unsafe { &*(arg as *const SameFaults) };
+    s.arrived.fetch_add(1, SeqCst);
+    // On several CPUs every thread leaves the line at about the same moment; on one, each one's
+    // spin ends with its time slice (5 s at most).
+    let deadline = zx::clock_get_monotonic() + 5_000_000_000;
+    while s.arrived.load(SeqCst) < SAME_THREADS as u64 && zx::clock_get_monotonic() < deadline {
+        core::hint::spin_loop();
+    }
+    let vmo = core::mem::ManuallyDrop::new(Vmo::from(Handle::from_raw(s.vmo)));
+    for k in 0..SAME_PAGES {
+        let page = (s.start + k) % SAME_PAGES;
+        let addr = s.base + page * PAGE + 8 * t;
+        let value = same_value(s.round, t, page);
+        let op = (s.plan[page] >> (2 * t)) & 3;
+        if op == same_op::READ || op == same_op::READ_WRITE {
+            // Only this thread writes word `t`: it still holds its initial value.
+            let v = super::util::peek(addr);
+            if v != s.initial[page][t] {
+                s.bad.set(1, v);
+            }
+        }
+        match op {
+            same_op::WRITE | same_op::READ_WRITE => super::util::poke(addr, value),
+            same_op::VMO_WRITE => {
+                if let Err(e) = vmo.write(&value.to_ne_bytes(), (page * PAGE + 8 * t) as u64) {
+                    s.bad.set(2, raw_status(e));
+                }
+            }
+            _ => {}
+        }
+    }
+    Thread::exit()
+}
+
+/// Four threads (on four CPUs in the 4-CPU run) fault the same 64 pages of one VMO at once, all
+/// walking the pages in the same order from a seeded start: per page and thread a seeded read
+/// fault, write fault, read-then-write, or `zx_vmo_write` (which commits under the VMO lock
+/// without the address space's). Each thread writes only its own word of a page. Six rounds,
+/// each on a fresh VMO: a plain one, then a snapshot child of a VMO with every page committed
+/// (read faults map the parent's frame, write faults copy it). After each round: the VMO
+/// committed exactly the pages written, once each (ZX_INFO_VMO; for a child its private bytes,
+/// the parent's private bytes the same, the rest still shared), every word reads its last
+/// writer's value (or its initial one) through the VMO and through the mapping (no frame was
+/// committed twice, none lost a write, no stale translation); after unmap and close the kernel's
+/// free frames and page-table pages are back at their baseline and every address space passes
+/// its invariant check.
+fn same_pages_faulted_on_every_cpu(ctx: &Ctx) -> TestResult {
+    with_seed(same_pages_inner(ctx))
+}
+
+fn same_pages_inner(ctx: &Ctx) -> TestResult {
+    let mut rng = Rng(seed(5));
+    let before = settled_stats(ctx)?;
+    for round in 0..SAME_ROUNDS as u64 {
+        same_pages_round(ctx, &mut rng, round)?;
+    }
+    invariants_hold()?;
+    back_at_baseline(ctx, &before)
+}
+
+/// One round of [`same_pages_faulted_on_every_cpu`]: odd rounds on a snapshot child.
+fn same_pages_round(ctx: &Ctx, rng: &mut Rng, round: u64) -> TestResult {
+    let size = (SAME_PAGES * PAGE) as u64;
+    let cow = round % 2 == 1;
+    let parent = vmo(SAME_PAGES)?;
+    let mut initial = [[0u64; SAME_THREADS]; SAME_PAGES];
+    let child;
+    let target = if cow {
+        for (page, words) in initial.iter_mut().enumerate() {
+            for (t, w) in words.iter_mut().enumerate() {
+                *w = same_tag(t, page);
+                check!(parent.write(&w.to_ne_bytes(), (page * PAGE + 8 * t) as u64));
+            }
+        }
+        child = check!(parent.create_child(abi::vmo_options::ZX_VMO_CHILD_SNAPSHOT, 0, size));
+        &child
+    } else {
+        &parent
+    };
+    let base = check!(ctx.root.map(RW, 0, target, 0, SAME_PAGES * PAGE));
+    let mut plan = [0u64; SAME_PAGES];
+    for p in plan.iter_mut() {
+        // A page in four is only read (by every thread); the others mix all four operations.
+        *p = if rng.below(4) == 0 {
+            0
+        } else {
+            rng.next() & ((1 << (2 * SAME_THREADS)) - 1)
+        };
+    }
+    let shared = SameFaults {
+        arrived: AtomicU64::new(0),
+        base,
+        vmo: target.raw_handle(),
+        start: rng.below(SAME_PAGES as u64) as usize,
+        round,
+        plan,
+        initial,
+        bad: Bad::new(),
+    };
+    let arg = &shared as *const SameFaults as usize;
+    let mut workers = Vec::with_capacity(SAME_THREADS);
+    for t in 0..SAME_THREADS {
+        workers.push(start_worker(ctx, same_faulter, arg, t)?);
+    }
+    for w in workers {
+        join(ctx, w)?;
+    }
+    shared.bad.check(&SAME_BAD)?;
+    same_pages_check(&shared, &parent, target, cow)?;
+    // SAFETY: the faulting threads are gone; nothing else uses the mapping.
+    check!(unsafe { ctx.root.unmap(base, SAME_PAGES * PAGE) });
+    Ok(())
+}
+
+/// The checks after a round: committed pages and every word, through the VMO and the mapping.
+fn same_pages_check(s: &SameFaults, parent: &Vmo, target: &Vmo, cow: bool) -> TestResult {
+    let mut written = 0u64;
+    for page in 0..SAME_PAGES {
+        let ops = (0..SAME_THREADS).map(|t| (s.plan[page] >> (2 * t)) & 3);
+        if ops.clone().any(|op| op != same_op::READ) {
+            written += 1;
+        }
+        for (t, op) in ops.enumerate() {
+            let want = if op == same_op::READ {
+                s.initial[page][t]
+            } else {
+                same_value(s.round, t, page)
+            };
+            let mut b = [0u8; 8];
+            check!(target.read(&mut b, (page * PAGE + 8 * t) as u64));
+            let got = u64::from_ne_bytes(b);
+            ensure!(
+                got == want,
+                "round {}: page {page} word {t} holds {got:#x} in the VMO, {want:#x} expected \
+                 (a write lost to a second commit of the page)",
+                s.round
+            );
+            let direct = super::util::peek(s.base + page * PAGE + 8 * t);
+            ensure!(
+                direct == want,
+                "round {}: page {page} word {t} reads {direct:#x} through the mapping, the VMO \
+                 holds {want:#x} (a stale translation)",
+                s.round
+            );
+        }
+    }
+    let bytes = written * PAGE as u64;
+    let info = check!(target.info());
+    if cow {
+        ensure!(
+            info.committed_private_bytes == bytes,
+            "round {}: the snapshot child holds {} bytes of its own, {bytes} expected ({written} \
+             pages written, each copied once)",
+            s.round,
+            info.committed_private_bytes
+        );
+        let p = check!(parent.info());
+        ensure_eq!(p.committed_bytes, (SAME_PAGES * PAGE) as u64);
+        ensure_eq!(p.committed_private_bytes, bytes);
+        // The parent kept its tags.
+        for page in 0..SAME_PAGES {
+            let mut b = [0u8; 8];
+            check!(parent.read(&mut b, (page * PAGE) as u64));
+            ensure_eq!(u64::from_ne_bytes(b), same_tag(0, page));
+        }
+    } else {
+        ensure!(
+            info.committed_bytes == bytes,
+            "round {}: the VMO committed {} bytes, {bytes} expected ({written} pages written, \
+             each committed once)",
+            s.round,
+            info.committed_bytes
+        );
+    }
+    Ok(())
 }
