@@ -185,20 +185,25 @@ fn empty_step_removes_at_most_its_count_deepest_first_and_leaves_the_vmar() {
     assert_eq!(a.empty_step(1), Err(Status::ERR_BAD_STATE));
 }
 
-#[test]
-fn unmap_in_steps_empties_a_full_sub_vmar_in_bounded_steps() {
-    let f = Fixture::new();
-    let (a, b, _, base) = deep(&f);
-    let mut at = base;
-    let mut rest = 512 * PAGE;
-    let mut steps = 0;
+/// Unmaps `[base, base + size)` from the root with `unmap_step` (16 regions a step), running
+/// `each` after every step; returns the steps taken.
+fn unmap_in_steps(f: &Fixture, base: usize, size: usize, each: &mut dyn FnMut()) -> u64 {
+    let (mut at, mut rest, mut steps) = (base, size, 0);
     while let Some(next) = f.root.unmap_step(at, rest, VMAR_RIGHTS, 16).unwrap() {
         rest -= next - at;
         at = next;
         steps += 1;
         assert!(steps < 1000, "no progress");
-        f.check();
+        each();
     }
+    steps
+}
+
+#[test]
+fn unmap_in_steps_empties_a_full_sub_vmar_in_bounded_steps() {
+    let f = Fixture::new();
+    let (a, b, _, base) = deep(&f);
+    let steps = unmap_in_steps(&f, base, 512 * PAGE, &mut || f.check());
     // 302 regions below `a`, 16 a step, then `a` itself.
     assert!(steps >= 302 / 16, "{steps} steps");
     assert!(!a.is_alive() && !b.is_alive());
@@ -220,14 +225,7 @@ fn removing_many_mappings_flushes_once_per_step() {
     assert_eq!(a.empty_step(128), Ok(128));
     assert_eq!(flushes(before), 1, "empty_step of 128 mappings");
     let before = f.mmu.flush_calls();
-    let mut at = base;
-    let mut rest = 512 * PAGE;
-    let mut steps = 0;
-    while let Some(next) = f.root.unmap_step(at, rest, VMAR_RIGHTS, 16).unwrap() {
-        rest -= next - at;
-        at = next;
-        steps += 1;
-    }
+    let steps = unmap_in_steps(&f, base, 512 * PAGE, &mut || {});
     assert!(
         flushes(before) <= steps + 1,
         "unmap over a sub-VMAR in steps"

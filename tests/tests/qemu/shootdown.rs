@@ -4,38 +4,24 @@
 //! run) the same tests cannot see a missing shootdown; here each fails when the kernel skips the
 //! shootdown IPI (`no_shootdown=1`, see docs/conformance.md).
 
-use tests::{Options, Outcome};
-
-fn run_on_4_cpus(name: &str) {
-    let mut opts = Options::utest_from_env();
-    opts.qemu.cpus = 4;
-    opts.shards = 1;
-    opts.filter = Some(format!("shootdown::{name}"));
-    let report = tests::run(&opts).expect("suite ran");
-    let full = format!("shootdown::{name}");
-    let result = report
-        .result(&full)
-        .unwrap_or_else(|| panic!("{full} has no result: {report:#?}"));
-    assert_eq!(result.outcome, Outcome::Passed, "{report:#?}");
-    assert!(report.errors.is_empty(), "{:#?}", report.errors);
-}
+use super::utest_on_4_cpus;
 
 #[test]
 fn unmap_stops_writes_on_other_cpus() {
-    run_on_4_cpus("unmap_stops_writes_on_other_cpus");
+    utest_on_4_cpus("shootdown::unmap_stops_writes_on_other_cpus");
 }
 
 #[test]
 fn protect_read_only_stops_writes_on_other_cpus() {
-    run_on_4_cpus("protect_read_only_stops_writes_on_other_cpus");
+    utest_on_4_cpus("shootdown::protect_read_only_stops_writes_on_other_cpus");
 }
 
 #[test]
 fn decommit_frees_no_frame_still_written() {
-    run_on_4_cpus("decommit_frees_no_frame_still_written");
+    utest_on_4_cpus("shootdown::decommit_frees_no_frame_still_written");
 }
 
 #[test]
 fn shrink_frees_no_frame_still_written() {
-    run_on_4_cpus("shrink_frees_no_frame_still_written");
+    utest_on_4_cpus("shootdown::shrink_frees_no_frame_still_written");
 }
