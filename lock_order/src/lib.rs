@@ -234,6 +234,12 @@ pub fn set_cpu_hooks(cpu_index: fn() -> usize, wait: fn(&Waiting<'_>), released:
     });
 }
 
+/// The running CPU's index, as the kernel's `cpu_index` hook ([`set_cpu_hooks`]) says; 0 before
+/// the hooks are registered (and on the host unless a test registers them).
+pub fn cpu_index() -> usize {
+    HOOKS.get().map_or(0, |h| (h.cpu_index)())
+}
+
 /// Runs `f` on the current context's held-lock stack.
 fn with_held<R>(f: impl FnOnce(&mut Held) -> R) -> R {
     #[cfg(not(target_os = "none"))]
@@ -242,7 +248,7 @@ fn with_held<R>(f: impl FnOnce(&mut Held) -> R) -> R {
     }
     #[cfg(target_os = "none")]
     {
-        let cpu = HOOKS.get().map_or(0, |h| (h.cpu_index)());
+        let cpu = cpu_index();
         // Only this CPU takes its own stack's mutex, with interrupts off: never contended.
         f(&mut HELD[cpu % MAX_CPUS].lock())
     }

@@ -104,6 +104,8 @@ struct Shared {
 static DOOMED: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 /// Some call up the stack is draining [`DOOMED`].
 static DRAINING: AtomicBool = AtomicBool::new(false);
+/// An endpoint closed while a drain step ran: the step wakes the waiters when it ends.
+static WAKE_DEFERRED: AtomicBool = AtomicBool::new(false);
 
 /// Work one drain step does before it returns, counted as one per message plus one per handle
 /// it carries; what is left stays on `DOOMED` for [`drain_pending`], so no single step keeps
@@ -160,6 +162,9 @@ fn drain_step(budget: usize) -> bool {
         drop(shared);
     };
     DRAINING.store(false, Ordering::SeqCst);
+    if WAKE_DEFERRED.swap(false, Ordering::SeqCst) {
+        wake_waiters();
+    }
     more
 }
 
@@ -170,8 +175,18 @@ fn drain_step(budget: usize) -> bool {
 ///
 /// One thread drains at a time: a call while another thread is between two of its steps
 /// returns at once (that thread goes on with everything on the stack), so a thread never
-/// pays for work another one left while it is still at it.
+/// pays for work another one left while it is still at it. Nor does a call on another CPU
+/// while the work is claimed (`CLAIMED_BY`): the drop that left it is in a call that drains it
+/// when it returns, on its own CPU.
 pub fn drain_pending(mut preempt: impl FnMut()) {
+    let me = lock_order::cpu_index() + 1;
+    match CLAIMED_BY.load(Ordering::SeqCst) {
+        0 => {}
+        claim if claim == me => {
+            let _ = CLAIMED_BY.compare_exchange(me, 0, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        _ => return,
+    }
     if DOOMED.lock().is_none() || DRAINER.swap(true, Ordering::SeqCst) {
         return;
     }
@@ -183,6 +198,18 @@ pub fn drain_pending(mut preempt: impl FnMut()) {
 
 /// A thread is in [`drain_pending`] (possibly preempted between two steps).
 static DRAINER: AtomicBool = AtomicBool::new(false);
+
+/// The CPU (its index + 1; 0 for none) on which the last drop outside a drain step put a
+/// channel on `DOOMED`. The call that dropped runs [`drain_pending`] when it returns, with no
+/// preemption point in between on the paths that close handles, so it is still on that CPU;
+/// until then [`drain_pending`] on other CPUs leaves the stack alone, so a thread busy with
+/// syscalls on another CPU (of a process that has nothing to do with the close) does not take
+/// the whole drain in the window between the drop and the dropping call's return. The next
+/// [`drain_pending`] on the claiming CPU clears the claim, whoever runs it: the dropping call,
+/// or, when that call was preempted and moved on (a teardown with preemption points), the next
+/// syscall there or that CPU's idle loop, which its timer wakes every tick. New work comes
+/// with a new claim (or inside a running drain step, whose drain takes it).
+static CLAIMED_BY: AtomicUsize = AtomicUsize::new(0);
 
 /// One end of a channel.
 pub struct ChannelEndpoint {
@@ -433,11 +460,27 @@ impl Drop for ChannelEndpoint {
             !queues[self.side].messages.is_empty() && !other_doomed
         };
         if doomed {
+            // This call drains what it puts on the stack when it returns (see `CLAIMED_BY`),
+            // claimed first, so no call on another CPU takes it in between; a drop inside a
+            // drain step leaves it to that drain.
+            if !DRAINING.load(Ordering::SeqCst) {
+                CLAIMED_BY.store(lock_order::cpu_index() + 1, Ordering::SeqCst);
+            }
             let mut head = DOOMED.lock();
             *self.shared.doomed_next.lock() = head.take();
             *head = Some(self.shared.clone());
         }
-        wake_waiters();
+        if DRAINING.load(Ordering::SeqCst) {
+            // A drain step is dropping messages: it wakes once when it ends (a close of 40 000
+            // queued endpoints is one wake per step, not 40 000). Rechecked after the flag is
+            // set: a step that ended in between may have missed it, and then this drop wakes.
+            WAKE_DEFERRED.store(true, Ordering::SeqCst);
+            if !DRAINING.load(Ordering::SeqCst) && WAKE_DEFERRED.swap(false, Ordering::SeqCst) {
+                wake_waiters();
+            }
+        } else {
+            wake_waiters();
+        }
         drain_step(DRAIN_STEP_BUDGET);
     }
 }
