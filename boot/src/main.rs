@@ -7,7 +7,7 @@
 //! `run` (the default) builds the BIOS and UEFI images, boots one of them (BIOS unless `--uefi`)
 //! with TCG (KVM only with `--kvm` or `ZXVM_KVM=1`), streams the serial console with kernel
 //! addresses symbolized, and exits 0 only when the kernel reported success. `--smp N` gives the
-//! guest N CPUs (QEMU `-smp N`; default 1 or `ZXVM_SMP`); the kernel finds them in ACPI.
+//! guest N CPUs (QEMU `-smp N`; default `qemu::DEFAULT_CPUS`, 2, or `ZXVM_SMP`); the kernel finds them in ACPI.
 //!
 //! `run` packs into the ramdisk the program it starts and the programs user code spawns
 //! ([`boot::image::Ramdisk::for_boot`]: a smaller image boots faster); `image` packs every user

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The QEMU binary we run.
@@ -80,7 +81,8 @@ pub struct Config {
     pub gdb: bool,
     /// Guest memory in MiB.
     pub memory_mib: u32,
-    /// Virtual CPUs (`-smp N`, passed only when above 1; `--smp N` or `ZXVM_SMP`, default 1).
+    /// Virtual CPUs (`-smp N`, passed only when above 1; `--smp N` or `ZXVM_SMP`, default
+    /// [`DEFAULT_CPUS`]).
     pub cpus: u32,
     /// Extra arguments appended verbatim.
     pub extra_args: Vec<String>,
@@ -96,11 +98,17 @@ impl Default for Config {
             cpus: std::env::var("ZXVM_SMP")
                 .ok()
                 .and_then(|v| parse_cpus(&v).ok())
-                .unwrap_or(1),
+                .unwrap_or(DEFAULT_CPUS),
             extra_args: Vec::new(),
         }
     }
 }
+
+/// Virtual CPUs of a guest unless `--smp` or `ZXVM_SMP` says otherwise. Picked by measurement
+/// on our 2-core machines (multi-threaded TCG, one vCPU per host thread; README "SMP figures"):
+/// 2 runs threads in parallel at no cost to the suites' own speed beyond the host-core budget
+/// ([`host_cpus`]); 4 or 8 vCPUs on 2 cores are descheduled with interrupts off.
+pub const DEFAULT_CPUS: u32 = 2;
 
 /// Most virtual CPUs `--smp` accepts: the kernel's per-CPU table (`arch::percpu::MAX_CPUS`).
 pub const MAX_CPUS: u32 = 64;
@@ -213,12 +221,59 @@ pub struct Session {
     started: Instant,
     image: PathBuf,
     done: Option<Exit>,
+    /// The host cores this guest's vCPUs hold until QEMU has exited.
+    _cores: HostCores,
+}
+
+/// Host cores the guests of this process may keep busy at once: `ZXVM_HOST_CPUS`, or what
+/// `std::thread::available_parallelism` reports.
+pub fn host_cpus() -> usize {
+    std::env::var("ZXVM_HOST_CPUS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Cores of [`host_cpus`] held by running guests, and the condition a waiting spawn sleeps on.
+static CORES_IN_USE: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// A share of the host's cores, held while a guest runs: [`Session::spawn`] waits until the
+/// guest's vCPUs fit beside the running guests' (a guest with more vCPUs than the host has
+/// cores waits until it can run alone). A guest whose vCPUs outnumber the free cores is
+/// descheduled with interrupts off, spin-waiting for a vCPU the host parked: the kernel's
+/// interrupts-off bounds then measure the host, and 2 guests of 2 vCPUs on 2 cores ran the user
+/// suite in 309 s instead of 63 s one after the other. Tests that boot guests in parallel
+/// threads (libtest) so never oversubscribe the host.
+struct HostCores(usize);
+
+impl HostCores {
+    fn take(vcpus: u32) -> Self {
+        let want = (vcpus as usize).clamp(1, host_cpus());
+        let (lock, cv) = &CORES_IN_USE;
+        let mut used = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while *used + want > host_cpus() {
+            used = cv.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += want;
+        Self(want)
+    }
+}
+
+impl Drop for HostCores {
+    fn drop(&mut self) {
+        let (lock, cv) = &CORES_IN_USE;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) -= self.0;
+        cv.notify_all();
+    }
 }
 
 impl Session {
     /// Starts QEMU on `image` with stdout (the serial console) piped.
     pub fn spawn(config: &Config, image: &Path) -> Result<Self> {
         check_installed()?;
+        let cores = HostCores::take(config.cpus);
         let mut cmd = command(config, image);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -250,6 +305,7 @@ impl Session {
             started,
             image: image.to_path_buf(),
             done: None,
+            _cores: cores,
         })
     }
 

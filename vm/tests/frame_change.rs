@@ -233,3 +233,52 @@ fn a_page_mapped_that_often_is_flushed_once_per_step() {
     assert!(f.mmu.query(at[0]).is_none());
     f.check();
 }
+
+/// A decommit or shrink of a range mapped many times in one address space flushes that address
+/// space once (one shootdown on several CPUs), not once per mapping it cuts.
+#[test]
+fn a_range_mapped_that_often_is_flushed_once_per_decommit_and_shrink() {
+    const PAGES: usize = 4;
+    let f = Fixture::new();
+    let vmo = f.vmo_opts(PAGES, abi::vmo_options::ZX_VMO_RESIZABLE);
+    let map_all = || -> Vec<usize> {
+        let at: Vec<usize> = (0..128)
+            .map(|_| {
+                f.root
+                    .map(
+                        RW | abi::vm_options::ZX_VM_ALLOW_FAULTS,
+                        0,
+                        &vmo,
+                        0,
+                        PAGES * PAGE,
+                        VMAR_RIGHTS,
+                        VMO_RIGHTS,
+                    )
+                    .unwrap()
+            })
+            .collect();
+        for &a in &at {
+            for p in 0..PAGES {
+                f.touch(a + p * PAGE, MmuFlags::WRITE).unwrap();
+            }
+        }
+        at
+    };
+    let at = map_all();
+    let before = f.mmu.flush_calls();
+    vmo.decommit(0, (PAGES * PAGE) as u64).unwrap();
+    assert_eq!(f.mmu.flush_calls() - before, 1, "decommit of 128 mappings");
+    assert!(at.iter().all(|&a| f.mmu.query(a).is_none()));
+    f.check();
+    for &a in &at {
+        for p in 0..PAGES {
+            f.touch(a + p * PAGE, MmuFlags::WRITE).unwrap();
+        }
+    }
+    let before = f.mmu.flush_calls();
+    vmo.resize(PAGE as u64).unwrap();
+    assert_eq!(f.mmu.flush_calls() - before, 1, "shrink of 128 mappings");
+    assert!(at.iter().all(|&a| f.mmu.query(a + PAGE).is_none()));
+    assert!(at.iter().all(|&a| f.mmu.query(a).is_some()));
+    f.check();
+}

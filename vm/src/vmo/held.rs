@@ -52,21 +52,9 @@ impl HeldAspaces {
             .any(|a| Arc::ptr_eq(a, aspace))
     }
 
-    /// Keeps `aspace` until [`HeldAspaces::release`] or drop. A second reference to an address
+    /// Keeps `aspace` until [`HeldAspaces::release`] or drop, for a walk that checks
+    /// [`HeldAspaces::is_full`] first: never uses the heap. A second reference to an address
     /// space already kept is dropped at once: the kept one outlives it, so it is not the last.
-    pub(super) fn keep(&mut self, aspace: Arc<AddressSpace>) -> ZxResult {
-        let Some(aspace) = self.keep_without_heap(aspace) else {
-            return Ok(());
-        };
-        self.more
-            .try_reserve(1)
-            .map_err(|_| Status::ERR_NO_MEMORY)?;
-        self.more.push(aspace);
-        Ok(())
-    }
-
-    /// [`HeldAspaces::keep`] for a walk that checks [`HeldAspaces::is_full`] first: never uses
-    /// the heap.
     pub(super) fn keep_inline(&mut self, aspace: Arc<AddressSpace>) {
         if let Some(aspace) = self.keep_without_heap(aspace) {
             // Unreachable when the caller checked `is_full`; kept rather than dropped under the
@@ -123,6 +111,28 @@ impl HeldAspaces {
                 self.keep_inline(aspace);
             }
         }
+    }
+
+    /// [`HeldAspaces::unmap_inline`] for a walk that may meet more address spaces than there
+    /// are inline slots: one that finds no slot has its heap slot reserved before its entries
+    /// are removed (`ERR_NO_MEMORY`, nothing removed there, when the heap has no room), and is
+    /// flushed at once.
+    pub(super) fn unmap_deferred(
+        &mut self,
+        aspace: Arc<AddressSpace>,
+        vaddr: usize,
+        page_count: usize,
+    ) -> ZxResult {
+        if self.is_full() && !self.holds(&aspace) {
+            self.more
+                .try_reserve(1)
+                .map_err(|_| Status::ERR_NO_MEMORY)?;
+            aspace.unmap_pages_for_vmo(vaddr, page_count);
+            self.more.push(aspace);
+            return Ok(());
+        }
+        self.unmap_inline(aspace, vaddr, page_count);
+        Ok(())
     }
 
     /// Flushes every address space's entries removed by [`HeldAspaces::unmap_inline`] (call

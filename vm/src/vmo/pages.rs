@@ -77,9 +77,12 @@ impl Vmo {
         self.may_share() && self.phys.is_shared(frame)
     }
 
-    /// Removes the page-table entries of pages `[first, end)` from every mapping of this VMO
-    /// (flushing each address space); the pages stay. The address spaces it upgrades go to
-    /// `held`. `ERR_NO_MEMORY` when `held` cannot grow (entries removed so far refault).
+    /// Removes the page-table entries of pages `[first, end)` from every mapping of this VMO;
+    /// the pages stay. Each address space is flushed once, when every mapping is done (one
+    /// shootdown per address space for a decommit or shrink of a range, however many mappings
+    /// it cuts), before this returns: the caller may free the frames at once. The address spaces
+    /// it upgrades go to `held`. `ERR_NO_MEMORY` when `held` cannot grow (entries removed so far
+    /// are flushed, and refault).
     pub(super) fn unmap_locked(
         &self,
         inner: &VmoInner,
@@ -88,6 +91,7 @@ impl Vmo {
         held: &mut HeldAspaces,
     ) -> ZxResult {
         let (start_off, end_off) = (first.saturating_mul(PAGE), end.saturating_mul(PAGE));
+        let mut result = Ok(());
         for (vmo_offset, m) in inner.mappings.overlapping(start_off, end_off) {
             let map_end = vmo_offset.saturating_add(m.size as u64);
             let lo = start_off.max(vmo_offset);
@@ -99,11 +103,14 @@ impl Vmo {
                 // Both fit in usize: they lie inside the mapping's [base, base + len).
                 let vaddr = m.base + (lo - vmo_offset) as usize;
                 let page_count = ((hi - lo) / PAGE) as usize;
-                aspace.unmap_pages_for_vmo(vaddr, page_count);
-                held.keep(aspace)?;
+                if let Err(status) = held.unmap_deferred(aspace, vaddr, page_count) {
+                    result = Err(status);
+                    break;
+                }
             }
         }
-        Ok(())
+        held.flush();
+        result
     }
 
     /// The frame of page `index`, committing (allocating a zeroed frame) if needed. The frame
