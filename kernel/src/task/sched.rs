@@ -541,6 +541,10 @@ pub fn exit_current() -> ! {
         let cur = current();
         // Its exception channel's kernel end goes (the user end sees PEER_CLOSED).
         cur.exception_port().shutdown();
+        // The last thread out empties the address space while it can still be preempted.
+        if let Some(p) = cur.process() {
+            p.empty_before_exit(&cur, &mut preempt_point);
+        }
         EXITING.fetch_add(1, Ordering::SeqCst);
         cur.set_state(State::Dead);
         if let Some(p) = cur.process() {

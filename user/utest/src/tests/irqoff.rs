@@ -37,6 +37,7 @@ tests!(
     channel_write_to_a_peer_nested_40k_deep,
     kernel_stats_many_address_spaces,
     teardown_of_a_full_address_space,
+    exit_of_a_process_with_60k_mappings,
     decommit_of_a_page_mapped_60k_times,
     write_to_a_page_read_in_60k_mappings,
     write_to_a_shared_page_mapped_60k_times,
@@ -632,6 +633,36 @@ fn teardown_of_a_full_address_space(ctx: &Ctx) -> TestResult {
             drop(p);
             let after = check!(zx::debug_kernel_stats())[abi::kstats::PROCESSES];
             ensure_eq!(after + 1, before);
+            Ok(())
+        },
+    )
+}
+
+/// A started process whose last thread exits tears its address space down on the way out:
+/// here 60 000 populated mappings (placed by the parent before the start) and half of memory
+/// committed and mapped, the child `child` program exiting on its own.
+fn exit_of_a_process_with_60k_mappings(ctx: &Ctx) -> TestResult {
+    let page = committed(1)?;
+    bounded(
+        ctx,
+        "exit of a process with 60 000 mappings",
+        nr::ZX_SYS_PROCESS_EXIT,
+        &mut || {
+            let setup = |root: &Vmar| -> zx::ZxResult<u64> {
+                let (sub, _) = root.allocate(CAN_RW, 0, MAPPINGS * PAGE)?;
+                for _ in 0..MAPPINGS {
+                    sub.map(RW | ZX_VM_MAP_RANGE, 0, &page, 0, PAGE)?;
+                }
+                // The child's exit code.
+                Ok(7)
+            };
+            let (child, _root) =
+                match zx::process::spawn_with(&ctx.ramdisk, "child", Handle::invalid(), setup) {
+                    Ok(c) => c,
+                    Err(e) => fail!("spawn: {e}"),
+                };
+            let code = check!(child.wait());
+            ensure_eq!(code, 7);
             Ok(())
         },
     )
