@@ -246,13 +246,13 @@ impl Process {
 
     /// Called by `me`, a thread of this process on its way out (not dead yet, still able to be
     /// preempted): when every other thread of the process has been asked to die too, the
-    /// process is Dying from here on (no thread can start in it) and `me` empties the address
-    /// space in steps of [`TEARDOWN_STEP_REGIONS`] regions, `preempt` between two, as a stepped
-    /// teardown does. The teardown the last exit triggers ([`Process::thread_exited`]) then finds
-    /// nothing left to unmap; without this, the exit of a process holding 60 000 mappings kept
-    /// interrupts off for 200-380 ms (utest `irqoff::exit_of_a_process_with_60k_mappings`).
-    /// Two threads leaving at once may both empty it: the steps are ordinary VMAR operations
-    /// under the address space's locks.
+    /// process is Dying from here on (no thread can start in it) and `me` closes its handles and
+    /// empties its address space in steps, `preempt` between two, as a stepped teardown does
+    /// ([`Process::release_in_steps`]). The teardown the last exit triggers
+    /// ([`Process::thread_exited`]) then finds nothing left to do; without this, the exit of a
+    /// process holding 60 000 mappings kept interrupts off for 200-380 ms (utest
+    /// `irqoff::exit_of_a_process_with_60k_mappings`). Two threads leaving at once may both do
+    /// it: the steps are ordinary handle-table and VMAR operations under their locks.
     pub(super) fn empty_before_exit(&self, me: &Arc<Thread>, preempt: &mut dyn FnMut()) {
         {
             let mut inner = self.inner.lock();
@@ -264,6 +264,20 @@ impl Process {
                 return;
             }
             inner.lifecycle = Lifecycle::Dying;
+        }
+        self.release_in_steps(preempt);
+    }
+
+    /// Closes every handle of the table, each with `preempt` after it (a handle holding the
+    /// last reference to a VMO or an idle process releases it in steps:
+    /// `syscalls::sys::handle::release_in_steps`; one to a channel endpoint drops at most one
+    /// drain step's messages), then empties the address space in steps of
+    /// [`TEARDOWN_STEP_REGIONS`] regions. The address space stays (empty) for the teardown.
+    fn release_in_steps(&self, preempt: &mut dyn FnMut()) {
+        let handles = self.handles.lock().clear();
+        for handle in handles {
+            syscalls::sys::handle::release_in_steps(handle, &mut *preempt);
+            preempt();
         }
         let Some(root_vmar) = self.aspace.lock().as_ref().map(|a| a.aspace.root_vmar()) else {
             return;
@@ -279,9 +293,9 @@ impl Process {
         self.teardown_with(None);
     }
 
-    /// [`Process::teardown`]; with `preempt`, the address space is emptied in steps of
-    /// [`TEARDOWN_STEP_REGIONS`] regions with `preempt` called between two (the
-    /// caller holds no lock and the process is not running).
+    /// [`Process::teardown`]; with `preempt`, the handles and the address space's contents go
+    /// in steps first ([`Process::release_in_steps`]; the caller holds no lock and the process
+    /// is not running).
     pub fn teardown_with(&self, preempt: Option<&mut dyn FnMut()>) {
         {
             let mut inner = self.inner.lock();
@@ -292,6 +306,10 @@ impl Process {
         }
         // The exception channel's kernel end goes (its user end sees PEER_CLOSED).
         self.exception_port.shutdown();
+        // With `preempt`: the handles and the address space's contents go in steps first.
+        if let Some(preempt) = preempt {
+            self.release_in_steps(preempt);
+        }
         // Handles: removed under the lock, dropped outside it.
         let handles = self.handles.lock().clear();
         drop(handles);
@@ -299,19 +317,10 @@ impl Process {
         // be this), then let go of it. If it is loaded, return to the kernel table first.
         let aspace = self.aspace.lock().take();
         if let Some(UserAspace { aspace, root, .. }) = aspace {
+            // Empty already when `preempt` was given (or a last exit emptied it in steps).
             let root_vmar = aspace.root_vmar();
             let (at, rest) = (root_vmar.base(), root_vmar.size());
-            match preempt {
-                Some(preempt) => {
-                    release_private_vmos(&root_vmar, preempt);
-                    while root_vmar.empty_step(TEARDOWN_STEP_REGIONS) == Ok(TEARDOWN_STEP_REGIONS) {
-                        preempt();
-                    }
-                }
-                None => {
-                    let _ = root_vmar.unmap(at, rest, ALL_RIGHTS);
-                }
-            }
+            let _ = root_vmar.unmap(at, rest, ALL_RIGHTS);
             drop(root_vmar);
             let previous = if arch::paging::active_root_phys() == root {
                 crate::mm::switch_aspace(None)

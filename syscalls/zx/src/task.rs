@@ -38,6 +38,11 @@ impl Process {
         &self.0
     }
 
+    /// Gives the handle back (to transfer it).
+    pub fn into_handle(self) -> Handle {
+        self.0
+    }
+
     /// `zx_process_create(job, name, options)`: the process and its root VMAR.
     pub fn create(job: &Handle, name: &[u8], options: u32) -> ZxResult<(Process, Vmar)> {
         let mut process = 0u32;

@@ -26,23 +26,31 @@ pub fn close(ctx: &mut dyn SyscallContext, handle: u32) -> ZxResult {
     Ok(())
 }
 
-/// Drops a handle taken out of the table, after the table's lock. If it holds the last
-/// reference to its object, the work of that object's end runs here, in steps.
+/// Drops a handle taken out of the table, after the table's lock (see [`release_in_steps`]).
 fn release(ctx: &mut dyn SyscallContext, removed: Option<Handle<Object>>) {
-    // The last reference to a VMO: its frames go back in steps (nobody else can see it).
-    if let Some(vmo) = removed.as_ref().and_then(|h| h.object().as_vmo()) {
+    if let Some(handle) = removed {
+        release_in_steps(handle, &mut || ctx.preempt_point());
+    }
+}
+
+/// Drops `handle`, taken out of a handle table, with no lock held. If it holds the last
+/// reference to its object, the work of that object's end runs here in steps, `preempt`
+/// between two, instead of all at once in its drop: a VMO's frames go back, a process that is
+/// not running (a running one holds itself through its threads) is torn down. For a close, and
+/// for the handle table of a process that dies (the kernel's `Process` teardown).
+pub fn release_in_steps(handle: Handle<Object>, preempt: &mut dyn FnMut()) {
+    // The last reference to a VMO: nobody else can see its pages.
+    if let Some(vmo) = handle.object().as_vmo() {
         if alloc::sync::Arc::strong_count(&vmo) == 2 {
-            let _ = super::vmo::decommit_in_steps(ctx, &vmo, 0, vmo.page_count());
+            let _ = super::vmo::decommit_in_steps(&mut *preempt, &vmo, 0, vmo.page_count());
         }
     }
-    // The last reference to a process that is not running (a running one holds itself through
-    // its threads): its teardown runs here in steps instead of all at once in its drop.
-    if let Some(process) = removed.as_ref().and_then(|h| h.object().as_process()) {
+    if let Some(process) = handle.object().as_process() {
         if alloc::sync::Arc::strong_count(&process) == 2 {
-            process.teardown_in_steps(&mut || ctx.preempt_point());
+            process.teardown_in_steps(&mut *preempt);
         }
     }
-    drop(removed);
+    drop(handle);
 }
 
 /// `zx_handle_duplicate(handle, rights, *out)`. If `out` cannot be written the new handle is

@@ -228,7 +228,7 @@ pub fn set_size(ctx: &mut dyn SyscallContext, vmo: u32, size: u64) -> ZxResult {
         return Err(Status::ERR_UNAVAILABLE);
     }
     // A shrink frees the cut pages in steps first (the resize then has little left to do).
-    decommit_in_steps(ctx, &vmo, new_end, vmo.page_count())?;
+    decommit_in_steps(&mut || ctx.preempt_point(), &vmo, new_end, vmo.page_count())?;
     vmo.resize(size)?;
     let tail = new_end * page - size;
     if tail > 0 {
@@ -298,7 +298,12 @@ pub fn op_range(
             if !offset.is_multiple_of(page) || !size.is_multiple_of(page) {
                 return Err(Status::ERR_INVALID_ARGS);
             }
-            decommit_in_steps(ctx, &vmo, offset / page, (offset + size) / page)
+            decommit_in_steps(
+                &mut || ctx.preempt_point(),
+                &vmo,
+                offset / page,
+                (offset + size) / page,
+            )
         }
         ZX_VMO_OP_ZERO => {
             need_write()?;
@@ -444,7 +449,7 @@ fn commit_in_steps(ctx: &mut dyn SyscallContext, vmo: &Vmo, offset: u64, size: u
 /// VMO with more mappings than that goes page by page, each page's mappings over several steps
 /// (`Vmo::decommit_page_in_steps`).
 pub(crate) fn decommit_in_steps(
-    ctx: &mut dyn SyscallContext,
+    preempt: &mut dyn FnMut(),
     vmo: &Vmo,
     first: u64,
     end: u64,
@@ -456,18 +461,16 @@ pub(crate) fn decommit_in_steps(
         if mappings > DECOMMIT_STEP_ENTRIES {
             // Even one page is more entries than a step may remove: the page's mappings are
             // unmapped over several steps.
-            vmo.decommit_page_in_steps(next, DECOMMIT_STEP_ENTRIES as usize, &mut || {
-                ctx.preempt_point()
-            })?;
+            vmo.decommit_page_in_steps(next, DECOMMIT_STEP_ENTRIES as usize, &mut *preempt)?;
             at = next + 1;
-            ctx.preempt_point();
+            preempt();
             continue;
         }
         let step = (DECOMMIT_STEP_ENTRIES / (1 + mappings)).clamp(1, DECOMMIT_STEP_MAX_PAGES);
         let step_end = end.min(next + step);
         vmo.decommit(next * page, (step_end - next) * page)?;
         at = step_end;
-        ctx.preempt_point();
+        preempt();
     }
     Ok(())
 }
@@ -486,7 +489,12 @@ pub(crate) fn zero_range(
     let first_full = offset.div_ceil(page) * page;
     let last_full = end / page * page;
     if first_full < last_full {
-        decommit_in_steps(ctx, vmo, first_full / page, last_full / page)?;
+        decommit_in_steps(
+            &mut || ctx.preempt_point(),
+            vmo,
+            first_full / page,
+            last_full / page,
+        )?;
     }
     let zeros = [0u8; PAGE_SIZE];
     // A page changing frame in steps is waited for with preemption points.

@@ -38,6 +38,7 @@ tests!(
     kernel_stats_many_address_spaces,
     teardown_of_a_full_address_space,
     exit_of_a_process_with_60k_mappings,
+    death_of_the_last_holder_of_a_full_process,
     decommit_of_a_page_mapped_60k_times,
     write_to_a_page_read_in_60k_mappings,
     write_to_a_shared_page_mapped_60k_times,
@@ -663,6 +664,43 @@ fn exit_of_a_process_with_60k_mappings(ctx: &Ctx) -> TestResult {
                 };
             let code = check!(child.wait());
             ensure_eq!(code, 7);
+            Ok(())
+        },
+    )
+}
+
+/// A process that dies holding the last handle to an unstarted process of 60 000 populated
+/// mappings: its handle table is closed on the way out, in steps, and so is that process torn
+/// down. The holder is `victim` reading address 0 (`NULL_DEREF`, with the handle as its arg1):
+/// killed by its fault, it exits outside any syscall (the `TEARDOWN` stretch).
+fn death_of_the_last_holder_of_a_full_process(ctx: &Ctx) -> TestResult {
+    const NULL_DEREF: u64 = 7;
+    let page = committed(1)?;
+    bounded(
+        ctx,
+        "death of the last holder of a process with 60 000 mappings",
+        abi::irqoff::TEARDOWN as u32,
+        &mut || {
+            let (full, root) = check!(Process::create(&Handle::invalid(), b"full", 0));
+            let (sub, _) = check!(root.allocate(CAN_RW, 0, MAPPINGS * PAGE));
+            for _ in 0..MAPPINGS {
+                check!(sub.map(RW | ZX_VM_MAP_RANGE, 0, &page, 0, PAGE));
+            }
+            drop((sub, root));
+            let before = check!(zx::debug_kernel_stats())[abi::kstats::PROCESSES];
+            let (holder, _root) =
+                match zx::process::spawn_with(&ctx.ramdisk, "victim", full.into_handle(), |_| {
+                    Ok(NULL_DEREF)
+                }) {
+                    Ok(c) => c,
+                    Err(e) => fail!("spawn: {e}"),
+                };
+            let code = check!(holder.wait());
+            ensure_eq!(code, abi::task::ZX_TASK_RETCODE_EXCEPTION_KILL);
+            drop(holder);
+            let after = check!(zx::debug_kernel_stats())[abi::kstats::PROCESSES];
+            // The holder (counted from its spawn on) and the full process are gone.
+            ensure_eq!(after + 1, before);
             Ok(())
         },
     )
