@@ -279,9 +279,13 @@ impl Process {
             syscalls::sys::handle::release_in_steps(handle, &mut *preempt);
             preempt();
         }
-        let Some(root_vmar) = self.aspace.lock().as_ref().map(|a| a.aspace.root_vmar()) else {
+        // Not under the `aspace` lock: that spin lock is taken with interrupts off by a CPU
+        // switching to one of this process's threads, which answers no shootdown while it spins,
+        // so nothing that may wait for one (the tree lock, a heap free) may be held inside it.
+        let Some(aspace) = self.aspace() else {
             return;
         };
+        let root_vmar = aspace.root_vmar();
         release_private_vmos(&root_vmar, preempt);
         while root_vmar.empty_step(TEARDOWN_STEP_REGIONS) == Ok(TEARDOWN_STEP_REGIONS) {
             preempt();
