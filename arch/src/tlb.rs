@@ -72,13 +72,36 @@ fn flush_local(start: u64, pages: u64) {
 /// Answers the current request if it names this CPU. Call with interrupts off (the IPI
 /// handler, every lock spin).
 pub fn poll() {
+    // Nothing pending (always so before the first shootdown): one load.
+    let pending = PENDING.load(Ordering::Acquire);
+    if pending == 0 {
+        return;
+    }
     let bit = 1u64 << percpu::cpu_index();
-    if PENDING.load(Ordering::Acquire) & bit == 0 {
+    if pending & bit == 0 {
         return;
     }
     let (start, pages) = (START.load(Ordering::Acquire), PAGES.load(Ordering::Acquire));
     flush_local(start, pages);
     PENDING.fetch_and(!bit, Ordering::AcqRel);
+}
+
+/// The spin strategy of the kernel's plain spin locks (`spin::mutex::Mutex<T, AnswerShootdowns>`, the
+/// kernel's `SpinMutex`): a CPU spinning on one with interrupts off answers the shootdown
+/// requests addressed to it between two attempts, as the checked locks' spins do
+/// (`lock_order::set_cpu_hooks`). Without it, a holder waiting for a shootdown (a page-table
+/// flush, a heap free that unmaps pages) while another CPU spins on its lock never gets that
+/// CPU's acknowledgement. With interrupts on it only spins: the IPI gets through, and the
+/// spinner could be moved to another CPU between reading its index and clearing the bit.
+pub struct AnswerShootdowns;
+
+impl spin::RelaxStrategy for AnswerShootdowns {
+    fn relax() {
+        if !x86_64::instructions::interrupts::are_enabled() {
+            poll();
+        }
+        core::hint::spin_loop();
+    }
 }
 
 /// Invalidates `scope` on every CPU of `targets` other than this one, and returns once each

@@ -24,6 +24,11 @@ mod ktest_runner;
 mod logger;
 #[allow(unsafe_code)]
 mod mm;
+
+/// The kernel's plain spin lock (no place in the lock-order table: a leaf held for a few
+/// instructions): its spin answers TLB shootdowns with interrupts off, as the checked locks'
+/// spins do (`arch::tlb::AnswerShootdowns`).
+type SpinMutex<T> = spin::mutex::Mutex<T, arch::tlb::AnswerShootdowns>;
 mod selftest;
 #[allow(unsafe_code)]
 mod smp;

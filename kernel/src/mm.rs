@@ -14,6 +14,7 @@
 //!   tables) is freed only once no CPU has it loaded.
 
 use crate::frame_alloc::{self, Frame};
+use crate::SpinMutex as Mutex;
 use abi::Status;
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
@@ -23,7 +24,6 @@ use arch::percpu::MAX_CPUS;
 use arch::trap::PageFaultInfo;
 use core::sync::atomic::{AtomicU64, Ordering};
 use lock_order::{Class, OrderedMutex};
-use spin::Mutex;
 use vm::{AddressSpace, AspaceConfig, RandomSource};
 
 /// The kernel's bitmap frame allocator, as `arch::paging` sees it.

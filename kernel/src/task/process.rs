@@ -12,6 +12,7 @@
 use super::sched;
 use super::thread::Thread;
 use crate::mm::UserAspace;
+use crate::SpinMutex as Mutex;
 use abi::info::process_flags::{ZX_INFO_PROCESS_FLAG_EXITED, ZX_INFO_PROCESS_FLAG_STARTED};
 use abi::info::{InfoProcess, ZX_MAX_NAME_LEN};
 use abi::Status;
@@ -20,7 +21,6 @@ use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicU32, Ordering};
 use lock_order::{Class, OrderedMutex};
-use spin::Mutex;
 use syscalls::account::{Account, Charge};
 use syscalls::exception::ExceptionPort;
 use syscalls::handle::HandleTable;

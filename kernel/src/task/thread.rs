@@ -8,6 +8,7 @@
 //! itself may live on (a handle to it), without a stack.
 
 use crate::frame_alloc::{self, Frame};
+use crate::SpinMutex as Mutex;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -15,7 +16,6 @@ use arch::fpu::FpuState;
 use arch::kstack::KernelStack;
 use arch::trap::TrapFrame;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use spin::Mutex;
 
 use super::process::Process;
 use syscalls::account::Charge;
