@@ -86,21 +86,15 @@ pub fn poll() {
     PENDING.fetch_and(!bit, Ordering::AcqRel);
 }
 
-/// The spin strategy of the kernel's plain spin locks (`spin::mutex::Mutex<T, AnswerShootdowns>`, the
-/// kernel's `SpinMutex`): a CPU spinning on one with interrupts off answers the shootdown
-/// requests addressed to it between two attempts, as the checked locks' spins do
-/// (`lock_order::set_cpu_hooks`). Without it, a holder waiting for a shootdown (a page-table
-/// flush, a heap free that unmaps pages) while another CPU spins on its lock never gets that
-/// CPU's acknowledgement. With interrupts on it only spins: the IPI gets through, and the
-/// spinner could be moved to another CPU between reading its index and clearing the bit.
-pub struct AnswerShootdowns;
-
-impl spin::RelaxStrategy for AnswerShootdowns {
-    fn relax() {
-        if !x86_64::instructions::interrupts::are_enabled() {
-            poll();
-        }
-        core::hint::spin_loop();
+/// What a CPU spinning on a plain spin lock (`lock_order::SpinMutex`) runs between two attempts
+/// (`lock_order::set_spin_hook`): [`poll`] when interrupts are off, as the checked locks' spins
+/// do. Without it, a holder waiting for a shootdown while another CPU spins on its lock (or on
+/// a lock whose holder waits for it) never gets that CPU's acknowledgement. With interrupts on
+/// it does nothing: the IPI gets through, and the spinner could be moved to another CPU between
+/// reading its index and clearing the bit.
+pub fn answer_shootdowns() {
+    if !x86_64::instructions::interrupts::are_enabled() {
+        poll();
     }
 }
 

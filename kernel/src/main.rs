@@ -25,10 +25,9 @@ mod logger;
 #[allow(unsafe_code)]
 mod mm;
 
-/// The kernel's plain spin lock (no place in the lock-order table: a leaf held for a few
-/// instructions): its spin answers TLB shootdowns with interrupts off, as the checked locks'
-/// spins do (`arch::tlb::AnswerShootdowns`).
-type SpinMutex<T> = spin::mutex::Mutex<T, arch::tlb::AnswerShootdowns>;
+/// The kernel's plain spin lock (`lock_order::SpinMutex`): its spin answers TLB shootdowns with
+/// interrupts off, as the checked locks' spins do (the hook registered at boot).
+use lock_order::SpinMutex;
 mod selftest;
 #[allow(unsafe_code)]
 mod smp;
@@ -80,6 +79,9 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         task::lockwait::wait,
         task::lockwait::released,
     );
+    // Plain spin locks (the kernel's, the syscall layer's channel and exception-port locks)
+    // answer shootdowns while they spin.
+    lock_order::set_spin_hook(arch::tlb::answer_shootdowns);
     arch::trap::set_kernel_stack(boot_info.kernel_stack_bottom, boot_info.kernel_stack_len);
 
     let ramdisk = ramdisk_bytes(boot_info);

@@ -240,6 +240,33 @@ pub fn cpu_index() -> usize {
     HOOKS.get().map_or(0, |h| (h.cpu_index)())
 }
 
+/// A plain spin lock, outside the table: a leaf held for a few instructions, under which nothing
+/// waits for another CPU. Its spin calls the hook registered with [`set_spin_hook`] between two
+/// attempts (the kernel answers TLB shootdowns there), so a CPU spinning on one never keeps a
+/// shootdown (sent by a CPU that holds a lock this one's holder waits for: the kernel heap's,
+/// whose frees may unmap pages) from completing.
+pub type SpinMutex<T> = spin::mutex::Mutex<T, SpinRelax>;
+
+/// The spin strategy of [`SpinMutex`].
+pub struct SpinRelax;
+
+impl spin::RelaxStrategy for SpinRelax {
+    fn relax() {
+        if let Some(hook) = SPIN_HOOK.get() {
+            hook();
+        }
+        core::hint::spin_loop();
+    }
+}
+
+static SPIN_HOOK: spin::Once<fn()> = spin::Once::new();
+
+/// Registers what a [`SpinMutex`] spin runs between two attempts (once; later calls are
+/// ignored). It must take no lock.
+pub fn set_spin_hook(hook: fn()) {
+    SPIN_HOOK.call_once(|| hook);
+}
+
 /// Runs `f` on the current context's held-lock stack.
 fn with_held<R>(f: impl FnOnce(&mut Held) -> R) -> R {
     #[cfg(not(target_os = "none"))]

@@ -35,7 +35,8 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use abi::signals::{ZX_CHANNEL_PEER_CLOSED, ZX_CHANNEL_READABLE, ZX_CHANNEL_WRITABLE};
 use abi::Status;
-use spin::{Mutex, Once};
+use lock_order::SpinMutex as Mutex;
+use spin::Once;
 
 use crate::account::{Account, Charge, Resource};
 use crate::object::{new_koid, ObjectHandle};

@@ -25,7 +25,7 @@ use abi::exception::exception_state::{
 use abi::exception::{ExceptionInfo, ExceptionReport, GeneralRegs, X86_FLAGS_USER};
 use abi::wire::Wire;
 use abi::{Status, ZxResult};
-use spin::Mutex;
+use lock_order::SpinMutex as Mutex;
 
 use crate::account::Account;
 use crate::channel::{wake_waiters, ChannelEndpoint, Message};
