@@ -395,17 +395,12 @@ fn writes_closing_an_ownership_cycle_are_refused() {
     );
 }
 
-/// Issue 10's first crash: a chain of endpoints, each queued in a message at the one before,
-/// freed by closing its head. The drops run from a work list, so the depth costs no stack: with
-/// a recursive drop, 200 000 levels overflow the test thread's 2 MiB stack (on the kernel's
-/// 64 KiB stack, 80 were enough).
-#[test]
-fn freeing_a_deep_chain_of_endpoints_uses_constant_stack() {
+/// An endpoint with `depth` endpoints beneath it: each queued in a message at the one before,
+/// the last one's peer closed.
+fn chain_of_endpoints(depth: usize) -> std::sync::Arc<syscalls::channel::ChannelEndpoint> {
     use syscalls::channel::{ChannelEndpoint, Message};
-    let _g = serial();
-    let base = live_handle_count();
     let (head, mut tail) = ChannelEndpoint::create_pair();
-    for _ in 0..200_000 {
+    for _ in 0..depth {
         let (a, b) = ChannelEndpoint::create_pair();
         let msg = Message {
             bytes: Vec::new(),
@@ -416,6 +411,18 @@ fn freeing_a_deep_chain_of_endpoints_uses_constant_stack() {
         tail = b;
     }
     drop(tail);
+    head
+}
+
+/// Issue 10's first crash: a chain of endpoints, each queued in a message at the one before,
+/// freed by closing its head. The drops run from a work list, so the depth costs no stack: with
+/// a recursive drop, 200 000 levels overflow the test thread's 2 MiB stack (on the kernel's
+/// 64 KiB stack, 80 were enough).
+#[test]
+fn freeing_a_deep_chain_of_endpoints_uses_constant_stack() {
+    let _g = serial();
+    let base = live_handle_count();
+    let head = chain_of_endpoints(200_000);
     assert!(live_handle_count() > base + 100_000, "the chain is held");
     // A thread with a small stack, as the kernel's, frees it all: the drop itself frees one
     // step's budget, the rest goes when the syscall layer drains what is pending.
@@ -455,22 +462,10 @@ thread_local! {
 /// crate's CPU index hook.
 #[test]
 fn leftover_of_a_drop_is_drained_on_its_own_cpu() {
-    use syscalls::channel::{ChannelEndpoint, Message};
     let _g = serial();
     lock_order::set_cpu_hooks(|| CPU.with(|c| c.get()), |_| {}, |_| {});
     let base = live_handle_count();
-    let (head, mut tail) = ChannelEndpoint::create_pair();
-    for _ in 0..10_000 {
-        let (a, b) = ChannelEndpoint::create_pair();
-        let msg = Message {
-            bytes: Vec::new(),
-            handles: vec![Object::Channel(a).into_default_handle()],
-            charge: None,
-        };
-        tail.write(msg, None).expect("queued");
-        tail = b;
-    }
-    drop(tail);
+    let head = chain_of_endpoints(10_000);
     let on_cpu = |cpu: usize, f: Box<dyn FnOnce() + Send>| {
         std::thread::spawn(move || {
             CPU.with(|c| c.set(cpu));
@@ -512,25 +507,14 @@ static WAKES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::n
 #[test]
 fn a_drain_step_wakes_waiters_once() {
     use std::sync::atomic::Ordering::SeqCst;
-    use syscalls::channel::{ChannelEndpoint, Message, DRAIN_STEP_BUDGET};
+    use syscalls::channel::DRAIN_STEP_BUDGET;
     let _g = serial();
     syscalls::channel::set_wake_hook(|| {
         WAKES.fetch_add(1, SeqCst);
     });
     let base = live_handle_count();
-    let (head, mut tail) = ChannelEndpoint::create_pair();
     const CHAIN: usize = 10_000;
-    for _ in 0..CHAIN {
-        let (a, b) = ChannelEndpoint::create_pair();
-        let msg = Message {
-            bytes: Vec::new(),
-            handles: vec![Object::Channel(a).into_default_handle()],
-            charge: None,
-        };
-        tail.write(msg, None).expect("queued");
-        tail = b;
-    }
-    drop(tail);
+    let head = chain_of_endpoints(CHAIN);
     let before = WAKES.load(SeqCst);
     drop(head);
     syscalls::channel::drain_pending(|| {});
