@@ -279,9 +279,8 @@ impl Process {
             syscalls::sys::handle::release_in_steps(handle, &mut *preempt);
             preempt();
         }
-        // Not under the `aspace` lock: that spin lock is taken with interrupts off by a CPU
-        // switching to one of this process's threads, which answers no shootdown while it spins,
-        // so nothing that may wait for one (the tree lock, a heap free) may be held inside it.
+        // Not under the `aspace` lock: a plain spin lock is a leaf, and the tree lock may be
+        // held by a CPU that waits for a shootdown.
         let Some(aspace) = self.aspace() else {
             return;
         };
